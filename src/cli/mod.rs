@@ -1,0 +1,237 @@
+//! The command line: clap arguments → typed options once, file and terminal I/O, exit codes.
+//! The only module that touches files, the environment, stdout/stderr and anyhow.
+
+mod load;
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use regex::Regex;
+
+use crate::diff::{self, DiffOptions, Granularity, SortBy};
+use crate::report::{self, flamegraph, OutputFormat, TextOptions};
+use crate::units::{parse_size, parse_threshold, Threshold};
+
+pub use load::{load_pair, load_profile};
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a threshold the user asked to fail on was crossed.
+pub const EXIT_THRESHOLD: u8 = 1;
+/// Exit status: an error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Find memory leaks offline: diff heap profiles and see which allocation sites grew.
+#[derive(Parser, Debug)]
+#[command(
+    name = "leakdiff",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+#[command(after_help = "Run `leakdiff BASE LATER` to diff two snapshots (the default command).")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    diff: Option<DiffArgs>,
+    /// Worker threads (default: all cores; RAYON_NUM_THREADS works too).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Diff two snapshots: later − base per function, stack, site, file or line (the default).
+    Diff(DiffArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// The earlier snapshot (pprof .pb.gz or raw, or a legacy `heap profile:` text).
+    base: PathBuf,
+    /// The later snapshot.
+    later: PathBuf,
+    /// Value type to compare, by pprof name (inuse_space, alloc_objects, …) or index.
+    /// Default: inuse_space when present, else the profile's default_sample_type, else the last.
+    #[arg(long, value_name = "NAME|N")]
+    sample_index: Option<String>,
+    /// What one row aggregates.
+    #[arg(long, value_enum, default_value_t = Granularity::Function)]
+    by: Granularity,
+    /// Show the first N rows (0 = all). Default: 20 for text and markdown, all for json and csv.
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
+    /// Keep only samples with a frame (function or file) matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    focus: Option<String>,
+    /// Drop samples with a frame (function or file) matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    ignore: Option<String>,
+    /// Scale base so its total equals later's before diffing.
+    #[arg(long)]
+    normalize: bool,
+    /// Hide rows that changed by less than this (bytes like 64KiB, or a % of the base total).
+    #[arg(long, value_name = "BYTES|PERCENT", value_parser = parse_threshold)]
+    min_delta: Option<Threshold>,
+    /// Row order.
+    #[arg(long, value_enum, default_value_t = SortBy::Delta)]
+    sort: SortBy,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Write the report here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Also write a differential flamegraph (SVG) here.
+    #[arg(long, value_name = "FILE.svg")]
+    flamegraph: Option<PathBuf>,
+    /// Exit with status 1 when the total or any row grew by at least this much
+    /// (bytes like 10MB, or a % of the base total).
+    #[arg(long, value_name = "BYTES|PERCENT", value_parser = parse_threshold)]
+    fail_on_growth: Option<Threshold>,
+    /// Refuse inputs that decompress to more than this (e.g. 4GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
+    max_decompressed_size: i64,
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn run(cli: Cli) -> Result<u8> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("could not start the worker threads")?;
+    }
+    match (cli.command, cli.diff) {
+        (Some(Command::Diff(args)), _) | (None, Some(args)) => run_diff(args),
+        (None, None) => {
+            anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
+        }
+    }
+}
+
+fn regex(flag: &str, pattern: Option<String>) -> Result<Option<Regex>> {
+    pattern
+        .map(|p| {
+            Regex::new(&p)
+                .with_context(|| format!("{flag} `{p}` is not a valid regular expression"))
+        })
+        .transpose()
+}
+
+fn run_diff(args: DiffArgs) -> Result<u8> {
+    let read = crate::formats::ReadOptions {
+        max_decompressed_bytes: args.max_decompressed_size.max(0) as u64,
+    };
+    let top = match (args.top, args.format) {
+        (Some(0), _) => None,
+        (Some(n), _) => Some(n),
+        (None, OutputFormat::Text | OutputFormat::Markdown) => Some(20),
+        (None, _) => None,
+    };
+    let options = DiffOptions {
+        by: args.by,
+        sample: args.sample_index,
+        focus: regex("--focus", args.focus)?,
+        ignore: regex("--ignore", args.ignore)?,
+        normalize: args.normalize,
+        min_delta: args.min_delta,
+        top,
+        sort: args.sort,
+    };
+    let (interner, base, later) = load_pair(&args.base, &args.later, &read)?;
+    let result = diff::diff(&base, &later, &interner, &options)?;
+
+    if let Some(path) = &args.flamegraph {
+        let values = diff::stack_values(&base, &later, &interner, &options)?;
+        let opts = flamegraph::FlameOptions {
+            title: format!(
+                "{}: {} → {}",
+                values.value_type.kind,
+                args.base.display(),
+                args.later.display()
+            ),
+            unit: values.value_type.unit.clone(),
+            ..Default::default()
+        };
+        write_file(path, |w| {
+            flamegraph::write_diff_svg(&interner, &values.stacks, &opts, w)
+        })?;
+    }
+
+    let color = args.output.is_none()
+        && io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let render = |w: &mut dyn Write| -> io::Result<()> {
+        match args.format {
+            OutputFormat::Text => report::write_text(&result, &TextOptions { color }, w),
+            OutputFormat::Json => report::write_json(&result, w),
+            OutputFormat::Csv => report::write_csv(&result, w),
+            OutputFormat::Markdown => report::write_markdown(&result, w),
+        }
+    };
+    match &args.output {
+        Some(path) => write_file(path, |w| render(w))?,
+        None => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            render(&mut w)
+                .and_then(|_| w.flush())
+                .context("could not write the report")?;
+        }
+    }
+    let failed = args
+        .fail_on_growth
+        .is_some_and(|t| diff::crosses(&result, t));
+    if failed {
+        eprintln!(
+            "leakdiff: growth threshold {} crossed (total {:+} {})",
+            args.fail_on_growth
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            result.totals.delta,
+            result.unit
+        );
+        return Ok(EXIT_THRESHOLD);
+    }
+    Ok(EXIT_OK)
+}
+
+/// Writes a file through a temporary name and a rename, so no half-written file is left behind.
+fn write_file(
+    path: &std::path::Path,
+    body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.leakdiff-tmp-{}", std::process::id()));
+    let result = (|| -> io::Result<()> {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        body(&mut w)?;
+        w.flush()?;
+        drop(w);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("could not write {}", path.display()))
+}
+
+/// True when an error is a closed stdout pipe (`leakdiff … | head`), which exits quietly.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,663 @@
+//! Two snapshots → ranked [`DiffRow`]s for one value type: later − base, per function (flat and
+//! cumulative, recursion counted once), stack, allocation site, file or line.
+//!
+//! May import: `model`, `units`. Works on plain Fx hash maps (polars stays off this path); rayon
+//! parallelises the per-stack walk. Output is identical whatever the thread count: sums are
+//! integers and the final order is total.
+
+mod select;
+
+use rayon::prelude::*;
+use regex::Regex;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::model::{FrameId, Interner, Profile, StackId, StrId, ValueType};
+use crate::units::Threshold;
+
+pub use select::{select_value, SelectError};
+
+/// JSON schema id of [`DiffResult`].
+pub const SCHEMA: &str = "leakdiff.diff/v1";
+
+/// What one row aggregates.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    /// Function name: flat (leaf) and cumulative (anywhere on the stack, once per stack).
+    #[default]
+    Function,
+    /// Whole stacks, root → leaf.
+    Stack,
+    /// Allocation site: the leaf frame with its file:line.
+    Site,
+    /// Source file: flat and cumulative.
+    File,
+    /// Function + file:line: flat and cumulative.
+    Line,
+}
+
+/// Row order.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SortBy {
+    /// Largest growth first, largest shrink last (flat delta, then cumulative delta).
+    #[default]
+    Delta,
+    /// Largest absolute change first.
+    Abs,
+    /// Largest cumulative growth first.
+    Cum,
+}
+
+/// Row status.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// Absent (zero) in base, present in later.
+    New,
+    /// Present in base, absent (zero) in later.
+    Gone,
+    /// Grew.
+    Grew,
+    /// Shrank.
+    Shrank,
+    /// Unchanged.
+    Same,
+}
+
+impl Status {
+    fn of(base: i64, later: i64) -> Status {
+        match (base == 0, later == 0) {
+            (true, false) => Status::New,
+            (false, true) => Status::Gone,
+            _ if later > base => Status::Grew,
+            _ if later < base => Status::Shrank,
+            _ => Status::Same,
+        }
+    }
+
+    /// Upper-case label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::New => "NEW",
+            Status::Gone => "GONE",
+            Status::Grew => "GREW",
+            Status::Shrank => "SHRANK",
+            Status::Same => "SAME",
+        }
+    }
+}
+
+/// Options of a diff. `Default` gives pprof-like behaviour on the default value type.
+#[derive(Clone, Debug, Default)]
+pub struct DiffOptions {
+    /// Row granularity. Default: function.
+    pub by: Granularity,
+    /// Value type by pprof name (`inuse_space`) or index; `None` = inuse_space, else the
+    /// producer's default, else the last. Default: `None`.
+    pub sample: Option<String>,
+    /// Keep only samples with a frame matching this (function name or file). Default: none.
+    pub focus: Option<Regex>,
+    /// Drop samples with a frame matching this. Default: none.
+    pub ignore: Option<Regex>,
+    /// Scale base values so base's total equals later's. Default: false.
+    pub normalize: bool,
+    /// Hide rows whose |delta| (flat or cumulative) is below this; a percentage is of |base total|.
+    /// Default: none (rows with no change at all are always hidden).
+    pub min_delta: Option<Threshold>,
+    /// Keep only the first N rows after sorting; `None` = all. Default: `None`.
+    pub top: Option<usize>,
+    /// Row order. Default: growth first.
+    pub sort: SortBy,
+}
+
+/// One frame as shown in outputs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FrameOut {
+    /// Function name, or `module+0xaddr` when unsymbolized.
+    pub function: String,
+    /// Source file ("" when unknown).
+    pub file: String,
+    /// Source line (0 when unknown).
+    pub line: u32,
+}
+
+/// Cumulative (inclusive) values of a row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cumulative {
+    /// Base value.
+    pub base: i64,
+    /// Later value.
+    pub later: i64,
+    /// later − base.
+    pub delta: i64,
+    /// delta / base × 100; null when base is 0.
+    pub delta_pct: Option<f64>,
+}
+
+/// One row of a diff.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiffRow {
+    /// Display key (function, `func file:line`, file, or `root;…;leaf`).
+    pub key: String,
+    /// Frames behind the key (root → leaf for stacks; one frame otherwise; empty for files).
+    pub frames: Vec<FrameOut>,
+    /// Base value (flat for function/file/line views).
+    pub base: i64,
+    /// Later value.
+    pub later: i64,
+    /// later − base; positive means it grew.
+    pub delta: i64,
+    /// delta / base × 100 of this row; null when base is 0.
+    pub delta_pct: Option<f64>,
+    /// NEW / GONE / GREW / SHRANK / SAME (by the cumulative values where there are some).
+    pub status: Status,
+    /// Inclusive values (function, file and line views only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cum: Option<Cumulative>,
+}
+
+/// Totals of the diffed value type.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Totals {
+    /// Base total (after focus/ignore; scaled when normalized).
+    pub base: i64,
+    /// Later total.
+    pub later: i64,
+    /// later − base.
+    pub delta: i64,
+    /// delta / base × 100; null when base is 0.
+    pub delta_pct: Option<f64>,
+}
+
+/// One side of the diff.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Side {
+    /// Input name.
+    pub source: String,
+    /// Input format.
+    pub format: String,
+    /// Profile time, ns since epoch.
+    pub time_nanos: Option<i64>,
+    /// Total of the value type before normalization.
+    pub total: i64,
+    /// Samples read.
+    pub samples: usize,
+}
+
+/// A finished diff (JSON schema `leakdiff.diff/v1`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiffResult {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// The value type compared.
+    pub sample_type: ValueType,
+    /// Its unit (copy of `sample_type.unit`).
+    pub unit: String,
+    /// Row granularity.
+    pub by: Granularity,
+    /// Sign convention, in words.
+    pub sign_convention: &'static str,
+    /// What percentages are relative to, in words.
+    pub percent_base: &'static str,
+    /// Base input.
+    pub base: Side,
+    /// Later input.
+    pub later: Side,
+    /// Factor applied to base values when `--normalize` was given.
+    pub normalize_factor: Option<f64>,
+    /// Totals.
+    pub totals: Totals,
+    /// Rows that changed, before `--top`/`--min-delta`.
+    pub rows_changed: usize,
+    /// The rows, sorted.
+    pub rows: Vec<DiffRow>,
+}
+
+/// The sign convention stated in every output.
+pub const SIGN_CONVENTION: &str = "delta = later - base; positive = grew, negative = shrank";
+/// The percentage base stated in every output.
+pub const PERCENT_BASE: &str =
+    "delta% = delta / base of the same row (totals: of the base total); n/a when base is 0";
+
+fn pct(delta: i64, base: i64) -> Option<f64> {
+    (base != 0).then(|| delta as f64 * 100.0 / base.unsigned_abs() as f64)
+}
+
+/// Per-frame and per-node filter state.
+fn sample_filter(
+    interner: &Interner,
+    focus: Option<&Regex>,
+    ignore: Option<&Regex>,
+) -> Option<Vec<bool>> {
+    if focus.is_none() && ignore.is_none() {
+        return None;
+    }
+    let frame_hits: Vec<(bool, bool)> = (0..interner.frames().len())
+        .into_par_iter()
+        .map(|i| {
+            let id = FrameId(i as u32);
+            let name = interner.frame_name(id);
+            let file = interner.str(interner.frame_at(id).file);
+            let hit = |r: &Regex| r.is_match(&name) || (!file.is_empty() && r.is_match(file));
+            (focus.is_some_and(hit), ignore.is_some_and(hit))
+        })
+        .collect();
+    let nodes = interner.nodes();
+    let mut state: Vec<(bool, bool)> = Vec::with_capacity(nodes.len());
+    state.push((false, false));
+    for n in &nodes[1..] {
+        let (pf, pi) = state[n.parent.index()];
+        let (ff, fi) = frame_hits[n.frame.index()];
+        state.push((pf || ff, pi || fi));
+    }
+    Some(
+        state
+            .into_iter()
+            .map(|(f, i)| (focus.is_none() || f) && !i)
+            .collect(),
+    )
+}
+
+fn aggregate(
+    profile: &Profile,
+    column: usize,
+    keep: Option<&[bool]>,
+) -> (FxHashMap<StackId, i64>, i64) {
+    let mut map: FxHashMap<StackId, i64> = FxHashMap::default();
+    let mut total = 0i64;
+    for (stack, v) in profile.stacks().iter().zip(profile.column(column)) {
+        if keep.is_some_and(|k| !k.get(stack.index()).copied().unwrap_or(false)) {
+            continue;
+        }
+        total = total.saturating_add(v);
+        let e = map.entry(*stack).or_insert(0);
+        *e = e.saturating_add(v);
+    }
+    (map, total)
+}
+
+#[derive(Copy, Clone, Default)]
+struct Acc {
+    flat: [i64; 2],
+    cum: [i64; 2],
+}
+
+impl Acc {
+    fn add(&mut self, o: &Acc) {
+        for i in 0..2 {
+            self.flat[i] = self.flat[i].saturating_add(o.flat[i]);
+            self.cum[i] = self.cum[i].saturating_add(o.cum[i]);
+        }
+    }
+}
+
+/// Key of a frame under a granularity: dense key ids plus a representative frame per key.
+struct KeySpace {
+    of_frame: Vec<u32>,
+    representative: Vec<FrameId>,
+}
+
+fn key_space(interner: &Interner, by: Granularity) -> KeySpace {
+    let mut of_frame = Vec::with_capacity(interner.frames().len());
+    let mut representative = Vec::new();
+    let mut ids: FxHashMap<(StrId, StrId, u32, StrId, u64), u32> = FxHashMap::default();
+    for (i, f) in interner.frames().iter().enumerate() {
+        let k = match by {
+            Granularity::Function if f.is_symbolized() => {
+                (f.function, StrId::EMPTY, 0, StrId::EMPTY, 0)
+            }
+            Granularity::File if f.file != StrId::EMPTY => {
+                (StrId::EMPTY, f.file, 0, StrId::EMPTY, 0)
+            }
+            Granularity::File => (StrId::EMPTY, StrId::EMPTY, 0, f.module, 0),
+            _ => (f.function, f.file, f.line, f.module, f.address),
+        };
+        let next = representative.len() as u32;
+        let id = *ids.entry(k).or_insert(next);
+        if id == next {
+            representative.push(FrameId(i as u32));
+        }
+        of_frame.push(id);
+    }
+    KeySpace {
+        of_frame,
+        representative,
+    }
+}
+
+/// Per-stack values of the chosen value type on both sides, after focus/ignore.
+#[derive(Clone, Debug)]
+pub struct StackValues {
+    /// The value type compared.
+    pub value_type: ValueType,
+    /// (stack, [base, later]) sorted by stack id; stacks absent from a side carry 0 there.
+    pub stacks: Vec<(StackId, [i64; 2])>,
+    /// Base total (raw, not normalized).
+    pub base_total: i64,
+    /// Later total.
+    pub later_total: i64,
+}
+
+/// Aggregates both profiles per stack for the value type `options` selects, after focus/ignore.
+pub fn stack_values(
+    base: &Profile,
+    later: &Profile,
+    interner: &Interner,
+    options: &DiffOptions,
+) -> Result<StackValues, SelectError> {
+    let (bi, li, value_type) = select_value(base, later, options.sample.as_deref())?;
+    let keep = sample_filter(interner, options.focus.as_ref(), options.ignore.as_ref());
+    let keep = keep.as_deref();
+    let ((bmap, base_total), (lmap, later_total)) =
+        rayon::join(|| aggregate(base, bi, keep), || aggregate(later, li, keep));
+    let mut stacks: FxHashMap<StackId, [i64; 2]> = FxHashMap::default();
+    stacks.reserve(bmap.len().max(lmap.len()));
+    for (s, v) in bmap {
+        stacks.entry(s).or_default()[0] = v;
+    }
+    for (s, v) in lmap {
+        stacks.entry(s).or_default()[1] = v;
+    }
+    let mut stacks: Vec<(StackId, [i64; 2])> = stacks.into_iter().collect();
+    stacks.sort_unstable_by_key(|(s, _)| *s);
+    Ok(StackValues {
+        value_type,
+        stacks,
+        base_total,
+        later_total,
+    })
+}
+
+/// Diffs two profiles whose ids point into the same `interner`.
+pub fn diff(
+    base: &Profile,
+    later: &Profile,
+    interner: &Interner,
+    options: &DiffOptions,
+) -> Result<DiffResult, SelectError> {
+    let StackValues {
+        value_type,
+        stacks,
+        base_total: btotal_raw,
+        later_total: ltotal,
+    } = stack_values(base, later, interner, options)?;
+    let factor = (options.normalize && btotal_raw != 0).then(|| ltotal as f64 / btotal_raw as f64);
+    let scale = |v: i64| factor.map_or(v, |f| (v as f64 * f).round() as i64);
+
+    let mut rows: Vec<DiffRow> = match options.by {
+        Granularity::Stack => stacks
+            .iter()
+            .map(|&(s, [b, l])| {
+                let frames = interner.stack_frames(s);
+                let key = if frames.is_empty() {
+                    "(empty stack)".to_string()
+                } else {
+                    frames
+                        .iter()
+                        .map(|&f| interner.frame_name(f))
+                        .collect::<Vec<_>>()
+                        .join(";")
+                };
+                make_row(
+                    key,
+                    frames.iter().map(|&f| frame_out(interner, f)).collect(),
+                    scale(b),
+                    l,
+                    None,
+                )
+            })
+            .collect(),
+        Granularity::Site => {
+            let mut sites: FxHashMap<FrameId, [i64; 2]> = FxHashMap::default();
+            let mut empty = [0i64; 2];
+            for &(s, [b, l]) in &stacks {
+                let slot = if s == StackId::ROOT {
+                    &mut empty
+                } else {
+                    sites.entry(interner.node(s).frame).or_default()
+                };
+                slot[0] = slot[0].saturating_add(b);
+                slot[1] = slot[1].saturating_add(l);
+            }
+            let mut rows: Vec<DiffRow> = sites
+                .into_iter()
+                .map(|(f, [b, l])| {
+                    make_row(
+                        site_key(interner, f),
+                        vec![frame_out(interner, f)],
+                        scale(b),
+                        l,
+                        None,
+                    )
+                })
+                .collect();
+            if empty != [0, 0] {
+                rows.push(make_row(
+                    "(empty stack)".into(),
+                    vec![],
+                    scale(empty[0]),
+                    empty[1],
+                    None,
+                ));
+            }
+            rows
+        }
+        by => {
+            let keys = key_space(interner, by);
+            let nkeys = keys.representative.len();
+            let chunk = (stacks.len() / (rayon::current_num_threads() * 4)).max(2048);
+            let accs: FxHashMap<u32, Acc> = stacks
+                .par_chunks(chunk)
+                .map(|part| {
+                    let mut acc: FxHashMap<u32, Acc> = FxHashMap::default();
+                    let mut seen: Vec<u32> = vec![u32::MAX; nkeys];
+                    for (gen, &(s, [b, l])) in part.iter().enumerate() {
+                        let gen = gen as u32;
+                        let mut leaf = true;
+                        for f in interner.stack_leaf_first(s) {
+                            let k = keys.of_frame[f.index()];
+                            let e = acc.entry(k).or_default();
+                            if leaf {
+                                e.flat[0] = e.flat[0].saturating_add(b);
+                                e.flat[1] = e.flat[1].saturating_add(l);
+                                leaf = false;
+                            }
+                            if seen[k as usize] != gen {
+                                seen[k as usize] = gen;
+                                e.cum[0] = e.cum[0].saturating_add(b);
+                                e.cum[1] = e.cum[1].saturating_add(l);
+                            }
+                        }
+                    }
+                    acc
+                })
+                .reduce(FxHashMap::default, |mut a, b| {
+                    if a.len() < b.len() {
+                        return merge_into(b, a);
+                    }
+                    for (k, v) in b {
+                        a.entry(k).or_default().add(&v);
+                    }
+                    a
+                });
+            accs.into_iter()
+                .map(|(k, acc)| {
+                    let f = keys.representative[k as usize];
+                    let (key, frames) = match by {
+                        Granularity::File => {
+                            let fr = interner.frame_at(f);
+                            let name = if fr.file != StrId::EMPTY {
+                                interner.str(fr.file).to_string()
+                            } else if fr.module != StrId::EMPTY {
+                                interner.str(fr.module).to_string()
+                            } else {
+                                "(unknown file)".to_string()
+                            };
+                            (name, vec![])
+                        }
+                        Granularity::Line => (site_key(interner, f), vec![frame_out(interner, f)]),
+                        _ => {
+                            let mut out = frame_out(interner, f);
+                            out.file = if interner.frame_at(f).is_symbolized() {
+                                out.file
+                            } else {
+                                String::new()
+                            };
+                            out.line = 0;
+                            (interner.frame_name(f), vec![out])
+                        }
+                    };
+                    let cum = (scale(acc.cum[0]), acc.cum[1]);
+                    make_row(key, frames, scale(acc.flat[0]), acc.flat[1], Some(cum))
+                })
+                .collect()
+        }
+    };
+    rows.retain(|r| r.delta != 0 || r.cum.as_ref().is_some_and(|c| c.delta != 0));
+    let rows_changed = rows.len();
+    let btotal = scale(btotal_raw);
+    if let Some(t) = options.min_delta {
+        let floor = match t {
+            Threshold::Absolute(v) => v,
+            Threshold::Percent(p) => {
+                let reference = if btotal != 0 { btotal } else { ltotal };
+                (reference.unsigned_abs() as f64 * p / 100.0).ceil() as i64
+            }
+        };
+        rows.retain(|r| {
+            r.delta.unsigned_abs() as i64 >= floor
+                || r.cum
+                    .as_ref()
+                    .is_some_and(|c| c.delta.unsigned_abs() as i64 >= floor)
+        });
+    }
+    sort_rows(&mut rows, options.sort);
+    if let Some(n) = options.top {
+        rows.truncate(n);
+    }
+    let side = |p: &Profile, total: i64| Side {
+        source: p.meta.source.clone(),
+        format: p.format.name().to_string(),
+        time_nanos: p.meta.time_nanos,
+        total,
+        samples: p.sample_count(),
+    };
+    Ok(DiffResult {
+        schema: SCHEMA,
+        unit: value_type.unit.clone(),
+        sample_type: value_type,
+        by: options.by,
+        sign_convention: SIGN_CONVENTION,
+        percent_base: PERCENT_BASE,
+        base: side(base, btotal_raw),
+        later: side(later, ltotal),
+        normalize_factor: factor,
+        totals: Totals {
+            base: btotal,
+            later: ltotal,
+            delta: ltotal.saturating_sub(btotal),
+            delta_pct: pct(ltotal.saturating_sub(btotal), btotal),
+        },
+        rows_changed,
+        rows,
+    })
+}
+
+fn merge_into(mut big: FxHashMap<u32, Acc>, small: FxHashMap<u32, Acc>) -> FxHashMap<u32, Acc> {
+    for (k, v) in small {
+        big.entry(k).or_default().add(&v);
+    }
+    big
+}
+
+fn site_key(interner: &Interner, f: FrameId) -> String {
+    let loc = interner.frame_location(f);
+    if loc.is_empty() {
+        interner.frame_name(f)
+    } else {
+        format!("{} {loc}", interner.frame_name(f))
+    }
+}
+
+fn frame_out(interner: &Interner, f: FrameId) -> FrameOut {
+    let fr = interner.frame_at(f);
+    FrameOut {
+        function: interner.frame_name(f),
+        file: interner.str(fr.file).to_string(),
+        line: fr.line,
+    }
+}
+
+fn make_row(
+    key: String,
+    frames: Vec<FrameOut>,
+    base: i64,
+    later: i64,
+    cum: Option<(i64, i64)>,
+) -> DiffRow {
+    let delta = later.saturating_sub(base);
+    let cum = cum.map(|(b, l)| {
+        let d = l.saturating_sub(b);
+        Cumulative {
+            base: b,
+            later: l,
+            delta: d,
+            delta_pct: pct(d, b),
+        }
+    });
+    let status = match &cum {
+        Some(c) => Status::of(c.base, c.later),
+        None => Status::of(base, later),
+    };
+    DiffRow {
+        key,
+        frames,
+        base,
+        later,
+        delta,
+        delta_pct: pct(delta, base),
+        status,
+        cum,
+    }
+}
+
+fn sort_rows(rows: &mut [DiffRow], by: SortBy) {
+    let cum_delta = |r: &DiffRow| r.cum.as_ref().map_or(r.delta, |c| c.delta);
+    let location = |r: &DiffRow| -> Vec<(String, u32)> {
+        r.frames.iter().map(|f| (f.file.clone(), f.line)).collect()
+    };
+    rows.sort_by(|a, b| {
+        let primary = match by {
+            SortBy::Delta => b.delta.cmp(&a.delta).then(cum_delta(b).cmp(&cum_delta(a))),
+            SortBy::Abs => b
+                .delta
+                .unsigned_abs()
+                .cmp(&a.delta.unsigned_abs())
+                .then(
+                    cum_delta(b)
+                        .unsigned_abs()
+                        .cmp(&cum_delta(a).unsigned_abs()),
+                )
+                .then(b.delta.cmp(&a.delta)),
+            SortBy::Cum => cum_delta(b).cmp(&cum_delta(a)).then(b.delta.cmp(&a.delta)),
+        };
+        primary
+            .then_with(|| a.key.cmp(&b.key))
+            .then_with(|| location(a).cmp(&location(b)))
+    });
+}
+
+/// True when `result` crosses a `--fail-on-growth` threshold: the total, or any row's flat delta,
+/// grew by at least the amount (a percentage is of the base total).
+pub fn crosses(result: &DiffResult, threshold: Threshold) -> bool {
+    let reference = result.totals.base.unsigned_abs() as f64;
+    let over = |delta: i64| match threshold {
+        Threshold::Absolute(v) => delta > 0 && delta >= v,
+        Threshold::Percent(p) => {
+            delta > 0 && (reference == 0.0 || delta as f64 * 100.0 / reference >= p)
+        }
+    };
+    over(result.totals.delta) || result.rows.iter().any(|r| over(r.delta))
+}

@@ -1,0 +1,128 @@
+//! Input formats: sniffing (never by file name), capped decompression, and one parser per format,
+//! all writing into the shared [`model`](crate::model).
+//!
+//! May import: `model`. Never analysis (`diff`, `trend`, `graph`) or output modules.
+
+pub mod decompress;
+pub mod error;
+pub mod pprof;
+
+use std::io::Read;
+
+pub use decompress::DEFAULT_MAX_DECOMPRESSED;
+pub use error::{ParseError, Position};
+
+use crate::model::{Interner, Profile};
+
+/// What sniffing found.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Sniffed {
+    /// Legacy `heap profile:` text.
+    LegacyHeap,
+    /// Assumed `profile.proto` (any other bytes; a proto can start with almost any byte).
+    PprofProto,
+}
+
+/// Options for reading inputs.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Largest decompressed payload accepted, in bytes. Default: 4 GiB.
+    pub max_decompressed_bytes: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED,
+        }
+    }
+}
+
+/// Known formats leakdiff recognizes but does not read yet, by their first bytes.
+fn unsupported(payload: &[u8]) -> Option<&'static str> {
+    let head = &payload[..payload.len().min(64)];
+    let starts = |p: &[u8]| head.starts_with(p);
+    if starts(&decompress::ZSTD_MAGIC) {
+        return Some("zstd-compressed input (heaptrack recordings) is not supported yet");
+    }
+    if starts(b"go1.") && head.windows(10).any(|w| w == b" heap dump") {
+        return Some("Go heap dumps are not supported yet");
+    }
+    if starts(b"heap_v2/") {
+        return Some("jemalloc heap_v2 profiles are not supported yet");
+    }
+    if starts(b"v ") {
+        return Some("heaptrack recordings are not supported yet");
+    }
+    if starts(b"goroutine profile:") || starts(b"threadcreate profile:") || starts(b"goroutine ") {
+        return Some("goroutine text dumps are not supported yet");
+    }
+    if starts(b"--- ") {
+        return Some("this legacy pprof text profile (contention, threadz, Java heapz) is not a heap profile leakdiff reads");
+    }
+    None
+}
+
+/// Looks at a decompressed payload and says which parser should read it.
+pub fn sniff(payload: &[u8], source: &str) -> Result<Sniffed, ParseError> {
+    if payload.is_empty() {
+        return Err(ParseError::Unrecognized {
+            source_name: source.to_string(),
+            detail: "the input is empty".into(),
+        });
+    }
+    if pprof::legacy::sniff(payload) {
+        return Ok(Sniffed::LegacyHeap);
+    }
+    if let Some(detail) = unsupported(payload) {
+        return Err(ParseError::Unrecognized {
+            source_name: source.to_string(),
+            detail: detail.into(),
+        });
+    }
+    Ok(Sniffed::PprofProto)
+}
+
+fn looks_like_text(payload: &[u8]) -> bool {
+    let head = &payload[..payload.len().min(512)];
+    head.iter()
+        .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+/// Reads any supported input from a reader.
+pub fn parse_reader<R: Read>(
+    mut reader: R,
+    source: &str,
+    interner: &mut Interner,
+    options: &ReadOptions,
+) -> Result<Profile, ParseError> {
+    let mut raw = Vec::new();
+    reader.read_to_end(&mut raw).map_err(|e| ParseError::Io {
+        source_name: source.to_string(),
+        message: e.to_string(),
+    })?;
+    parse_bytes(raw, source, interner, options)
+}
+
+/// Reads any supported input from its raw (possibly compressed) bytes.
+pub fn parse_bytes(
+    raw: Vec<u8>,
+    source: &str,
+    interner: &mut Interner,
+    options: &ReadOptions,
+) -> Result<Profile, ParseError> {
+    let decoded = decompress::decompress(raw, source, options.max_decompressed_bytes)?;
+    let payload = decoded.bytes;
+    match sniff(&payload, source)? {
+        Sniffed::LegacyHeap => pprof::legacy::parse(&payload, source, interner),
+        Sniffed::PprofProto => match pprof::parse_proto(&payload, source, interner) {
+            Err(ParseError::Malformed { .. }) if looks_like_text(&payload) => {
+                Err(ParseError::Unrecognized {
+                    source_name: source.to_string(),
+                    detail: "text that matches no known profile format".into(),
+                })
+            }
+            other => other,
+        },
+    }
+}

@@ -1,0 +1,354 @@
+//! `profile.proto` messages → the shared model: ids resolved, inline frames expanded (callee first
+//! in the proto, root → leaf in the model), drop_frames/keep_frames applied as pprof applies them.
+
+use regex::Regex;
+use rustc_hash::FxHashMap;
+
+use super::schema;
+use super::wire::Offsets;
+use crate::formats::error::{ParseError, Position};
+use crate::model::{
+    Format, FrameId, Interner, Label, LabelValue, Profile, ProfileBuilder, StackId, StrId,
+    ValueType,
+};
+
+struct Ctx<'a> {
+    source: &'a str,
+    format: &'static str,
+    strings: &'a [String],
+}
+
+impl Ctx<'_> {
+    fn err(&self, at: u64, message: impl Into<String>) -> ParseError {
+        ParseError::malformed(self.source, self.format, Position::Byte(at), message)
+    }
+
+    fn str(&self, index: i64, at: u64) -> Result<&str, ParseError> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.strings.get(i))
+            .map(String::as_str)
+            .ok_or_else(|| {
+                self.err(
+                    at,
+                    format!(
+                        "string index {index} is outside the string table ({} entries)",
+                        self.strings.len()
+                    ),
+                )
+            })
+    }
+}
+
+/// Per-location result of pprof's prune rule.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Prune {
+    Keep,
+    Whole,
+    Beneath,
+}
+
+/// pprof's `simplifyFunc`: drop a leading '.', cut the argument list at the first '(' that does not
+/// belong to a reserved name.
+fn simplify_func(name: &str) -> &str {
+    let name = name.strip_prefix('.').unwrap_or(name);
+    const RESERVED: [&str; 2] = ["(anonymous namespace)", "operator()"];
+    let mut i = 0;
+    let bytes = name.as_bytes();
+    while i < bytes.len() {
+        if let Some(r) = RESERVED.iter().find(|r| name[i..].starts_with(**r)) {
+            i += r.len();
+            continue;
+        }
+        if bytes[i] == b'(' {
+            return &name[..i];
+        }
+        i += 1;
+    }
+    name
+}
+
+fn full_match_regex(ctx: &Ctx<'_>, index: i64, what: &str) -> Result<Option<Regex>, ParseError> {
+    if index == 0 {
+        return Ok(None);
+    }
+    let pattern = ctx.str(index, 0)?;
+    if pattern.is_empty() {
+        return Ok(None);
+    }
+    Regex::new(&format!("^(?:{pattern})$"))
+        .map(Some)
+        .map_err(|e| ctx.err(0, format!("{what} is not a valid regular expression: {e}")))
+}
+
+/// Converts a decoded profile into the model.
+pub fn convert(
+    p: &schema::Profile,
+    offsets: &Offsets,
+    source: &str,
+    format: Format,
+    interner: &mut Interner,
+) -> Result<Profile, ParseError> {
+    let ctx = Ctx {
+        source,
+        format: format.name(),
+        strings: &p.string_table,
+    };
+    if p.string_table.first().is_some_and(|s| !s.is_empty()) {
+        return Err(ctx.err(0, "string_table[0] must be the empty string"));
+    }
+    if p.sample_type.is_empty() && !p.sample.is_empty() {
+        return Err(ctx.err(0, "the profile has samples but no sample_type"));
+    }
+    if p.sample_type.is_empty() && p.string_table.is_empty() {
+        return Err(ctx.err(0, "no sample types and no string table: not a profile"));
+    }
+    let value_types = p
+        .sample_type
+        .iter()
+        .map(|v| Ok(ValueType::new(ctx.str(v.r#type, 0)?, ctx.str(v.unit, 0)?)))
+        .collect::<Result<Vec<_>, ParseError>>()?;
+    let mut b = ProfileBuilder::new(format, value_types);
+    fill_meta(&ctx, p, &mut b)?;
+
+    // Functions: id → (name, file).
+    let mut functions: FxHashMap<u64, (StrId, StrId)> = FxHashMap::default();
+    for (i, f) in p.function.iter().enumerate() {
+        let at = offsets.function.get(i).copied().unwrap_or(0);
+        if f.id == 0 {
+            return Err(ctx.err(at, "function id 0 is reserved"));
+        }
+        let name = ctx.str(f.name, at)?;
+        let name = if name.is_empty() {
+            ctx.str(f.system_name, at)?
+        } else {
+            name
+        };
+        let entry = (
+            interner.intern(name),
+            interner.intern(ctx.str(f.filename, at)?),
+        );
+        if functions.insert(f.id, entry).is_some() {
+            return Err(ctx.err(at, format!("function id {} appears twice", f.id)));
+        }
+    }
+    // Mappings: id → (module, start, offset).
+    let mut mappings: FxHashMap<u64, (StrId, u64, u64)> = FxHashMap::default();
+    for (i, m) in p.mapping.iter().enumerate() {
+        let at = offsets.mapping.get(i).copied().unwrap_or(0);
+        if m.id == 0 {
+            return Err(ctx.err(at, "mapping id 0 is reserved"));
+        }
+        let entry = (
+            interner.intern(ctx.str(m.filename, at)?),
+            m.memory_start,
+            m.file_offset,
+        );
+        if mappings.insert(m.id, entry).is_some() {
+            return Err(ctx.err(at, format!("mapping id {} appears twice", m.id)));
+        }
+    }
+    let drop = full_match_regex(&ctx, p.drop_frames, "drop_frames")?;
+    let keep = full_match_regex(&ctx, p.keep_frames, "keep_frames")?;
+    let mut prune_cache: FxHashMap<StrId, bool> = FxHashMap::default();
+
+    // Locations: id → (frames leaf first, prune state).
+    let mut loc_index: FxHashMap<u64, u32> = FxHashMap::default();
+    let mut loc_frames: Vec<FrameId> = Vec::new();
+    let mut loc_spans: Vec<(u32, u32, Prune)> = Vec::with_capacity(p.location.len());
+    for (i, loc) in p.location.iter().enumerate() {
+        let at = offsets.location.get(i).copied().unwrap_or(0);
+        if loc.id == 0 {
+            return Err(ctx.err(at, "location id 0 is reserved"));
+        }
+        let mapping = if loc.mapping_id == 0 {
+            None
+        } else {
+            Some(*mappings.get(&loc.mapping_id).ok_or_else(|| {
+                ctx.err(
+                    at,
+                    format!(
+                        "location {} refers to missing mapping {}",
+                        loc.id, loc.mapping_id
+                    ),
+                )
+            })?)
+        };
+        let start = loc_frames.len() as u32;
+        let mut lines: Vec<(StrId, StrId, u32)> = Vec::with_capacity(loc.line.len());
+        for line in &loc.line {
+            let (name, file) = if line.function_id == 0 {
+                (StrId::EMPTY, StrId::EMPTY)
+            } else {
+                *functions.get(&line.function_id).ok_or_else(|| {
+                    ctx.err(
+                        at,
+                        format!(
+                            "location {} refers to missing function {}",
+                            loc.id, line.function_id
+                        ),
+                    )
+                })?
+            };
+            lines.push((name, file, u32::try_from(line.line).unwrap_or(0)));
+        }
+        let mut prune = Prune::Keep;
+        let mut first_kept = 0;
+        if let Some(drop) = &drop {
+            // Scan from the caller (last line) to the callee (first line), as pprof's Prune does.
+            let hit = (0..lines.len()).rev().find(|&j| {
+                let name = lines[j].0;
+                name != StrId::EMPTY
+                    && *prune_cache.entry(name).or_insert_with(|| {
+                        let simple = simplify_func(interner.str(name));
+                        drop.is_match(simple) && !keep.as_ref().is_some_and(|k| k.is_match(simple))
+                    })
+            });
+            if let Some(j) = hit {
+                if j + 1 == lines.len() {
+                    prune = Prune::Whole;
+                } else {
+                    prune = Prune::Beneath;
+                    first_kept = j + 1;
+                }
+            }
+        }
+        if lines.is_empty() {
+            let (module, offset) = match mapping {
+                Some((module, start, file_offset)) => (
+                    module,
+                    loc.address.wrapping_sub(start).wrapping_add(file_offset),
+                ),
+                None => (StrId::EMPTY, loc.address),
+            };
+            loc_frames.push(interner.frame(crate::model::Frame {
+                function: StrId::EMPTY,
+                file: StrId::EMPTY,
+                line: 0,
+                module,
+                address: offset,
+            }));
+        } else {
+            for &(function, file, line) in &lines[first_kept..] {
+                loc_frames.push(interner.frame(crate::model::Frame {
+                    function,
+                    file,
+                    line,
+                    module: StrId::EMPTY,
+                    address: 0,
+                }));
+            }
+        }
+        loc_spans.push((start, loc_frames.len() as u32, prune));
+        if loc_index.insert(loc.id, i as u32).is_some() {
+            return Err(ctx.err(at, format!("location id {} appears twice", loc.id)));
+        }
+    }
+
+    // Samples.
+    let width = p.sample_type.len();
+    b.reserve(p.sample.len());
+    let mut locs: Vec<u32> = Vec::new();
+    let mut labels: Vec<Label> = Vec::new();
+    for (i, s) in p.sample.iter().enumerate() {
+        let at = offsets.sample.get(i).copied().unwrap_or(0);
+        if s.value.len() != width {
+            return Err(ctx.err(
+                at,
+                format!(
+                    "sample has {} values but the profile declares {width} sample types",
+                    s.value.len()
+                ),
+            ));
+        }
+        locs.clear();
+        for id in &s.location_id {
+            locs.push(
+                *loc_index.get(id).ok_or_else(|| {
+                    ctx.err(at, format!("sample refers to missing location {id}"))
+                })?,
+            );
+        }
+        // pprof's prune: walk from the root; after the first user location, the first pruned one
+        // cuts the sample.
+        let mut keep_from = 0usize;
+        if drop.is_some() {
+            let mut found_user = false;
+            for j in (0..locs.len()).rev() {
+                let state = loc_spans[locs[j] as usize].2;
+                if state == Prune::Keep {
+                    found_user = true;
+                    continue;
+                }
+                if !found_user {
+                    continue;
+                }
+                keep_from = if state == Prune::Whole { j + 1 } else { j };
+                break;
+            }
+        }
+        let mut stack = StackId::ROOT;
+        for &l in locs[keep_from..].iter().rev() {
+            let (a, z, _) = loc_spans[l as usize];
+            for &f in loc_frames[a as usize..z as usize].iter().rev() {
+                stack = interner.child(stack, f);
+            }
+        }
+        labels.clear();
+        for l in &s.label {
+            let key = interner.intern(ctx.str(l.key, at)?);
+            let value = if l.str != 0 {
+                LabelValue::Str(interner.intern(ctx.str(l.str, at)?))
+            } else if l.num != 0 || l.num_unit != 0 {
+                LabelValue::Num {
+                    value: l.num,
+                    unit: interner.intern(ctx.str(l.num_unit, at)?),
+                }
+            } else {
+                continue;
+            };
+            labels.push(Label { key, value });
+        }
+        b.add_sample(stack, &s.value, &labels);
+    }
+    b.finish(interner).map_err(|e| ctx.err(0, e.to_string()))
+}
+
+fn fill_meta(ctx: &Ctx<'_>, p: &schema::Profile, b: &mut ProfileBuilder) -> Result<(), ParseError> {
+    let meta = b.meta_mut();
+    meta.source = ctx.source.to_string();
+    meta.time_nanos = (p.time_nanos != 0).then_some(p.time_nanos);
+    meta.duration_nanos = (p.duration_nanos != 0).then_some(p.duration_nanos);
+    if let Some(pt) = &p.period_type {
+        let vt = ValueType::new(ctx.str(pt.r#type, 0)?, ctx.str(pt.unit, 0)?);
+        if vt.kind == "space" && vt.unit == "bytes" && p.period > 1 {
+            meta.sampling_rate_bytes = Some(p.period as u64);
+        }
+        meta.period_type = Some(vt);
+    }
+    meta.period = p.period;
+    for &c in &p.comment {
+        meta.comments.push(ctx.str(c, 0)?.to_string());
+    }
+    if p.default_sample_type != 0 {
+        meta.default_sample_type = Some(ctx.str(p.default_sample_type, 0)?.to_string());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::simplify_func;
+
+    #[test]
+    fn simplify_func_cuts_argument_lists_but_not_reserved_names() {
+        assert_eq!(simplify_func("foo(int)"), "foo");
+        assert_eq!(simplify_func(".bar"), "bar");
+        assert_eq!(
+            simplify_func("(anonymous namespace)::f(int)"),
+            "(anonymous namespace)::f"
+        );
+        assert_eq!(simplify_func("Foo::operator()(int)"), "Foo::operator()");
+        assert_eq!(simplify_func("main.main"), "main.main");
+    }
+}

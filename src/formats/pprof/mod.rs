@@ -1,0 +1,41 @@
+//! pprof inputs: `profile.proto` (gzipped or raw) and the legacy `heap profile:` text family.
+//!
+//! May import: `model`, `formats::error`. Never analysis modules.
+
+mod convert;
+pub mod encode;
+pub mod legacy;
+#[allow(clippy::all, missing_docs)]
+pub mod schema;
+pub mod wire;
+
+use crate::formats::error::{ParseError, Position};
+use crate::model::{Format, Interner, Profile};
+
+/// Parses an uncompressed `profile.proto` payload into the model.
+pub fn parse_proto(
+    bytes: &[u8],
+    source: &str,
+    interner: &mut Interner,
+) -> Result<Profile, ParseError> {
+    let (decoded, offsets) = wire::decode(bytes)
+        .map_err(|e| ParseError::malformed(source, "pprof", Position::Byte(e.offset), e.message))?;
+    convert::convert(&decoded, &offsets, source, Format::Pprof, interner)
+}
+
+/// Decodes an uncompressed `profile.proto` payload into the wire structs (no model conversion).
+pub fn decode_proto(bytes: &[u8], source: &str) -> Result<schema::Profile, ParseError> {
+    wire::decode(bytes)
+        .map(|(p, _)| p)
+        .map_err(|e| ParseError::malformed(source, "pprof", Position::Byte(e.offset), e.message))
+}
+
+/// Converts already-decoded wire structs into the model (used by the legacy text parser too).
+pub fn from_schema(
+    p: &schema::Profile,
+    source: &str,
+    format: Format,
+    interner: &mut Interner,
+) -> Result<Profile, ParseError> {
+    convert::convert(p, &wire::Offsets::default(), source, format, interner)
+}

@@ -1,0 +1,13 @@
+//! leakdiff: find memory leaks offline from the heap evidence programs already produce.
+//!
+//! Stages, each a module with one-way dependencies:
+//! `model` ← `formats` ; `model` ← `diff` ← `report` ← `cli`.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod diff;
+pub mod formats;
+pub mod model;
+pub mod report;
+pub mod units;

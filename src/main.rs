@@ -1,0 +1,18 @@
+//! `leakdiff`: thin entry point. Parses arguments, runs, maps the outcome to an exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = leakdiff::cli::Cli::parse();
+    match leakdiff::cli::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if leakdiff::cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("leakdiff: error: {line}");
+            ExitCode::from(leakdiff::cli::EXIT_ERROR)
+        }
+    }
+}

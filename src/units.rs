@@ -1,0 +1,168 @@
+//! Units: parsing `10MB`/`1.5GiB`/`5%` thresholds and formatting values for people.
+//!
+//! May import nothing else in the crate.
+
+use std::fmt;
+
+/// A threshold given either as an absolute amount (in the value's unit) or a percentage.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum Threshold {
+    /// Absolute amount (bytes for byte values, a count otherwise).
+    Absolute(i64),
+    /// Percent, 0–∞.
+    Percent(f64),
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::Absolute(v) => write!(f, "{v}"),
+            Threshold::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// Parses `1048576`, `512KiB`, `10MB`, `1.5G`, `2gib` (decimal SI: kB/MB/GB are 1000-based;
+/// KiB/MiB/GiB and bare K/M/G are 1024-based, as pprof prints them).
+pub fn parse_size(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (try 10MB, 512KiB, 1048576)"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}` (use B, KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    let v = value * mult;
+    if !v.is_finite() || v.abs() > i64::MAX as f64 {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(v.round() as i64)
+}
+
+/// Parses a threshold: `5%` or a size (see [`parse_size`]).
+pub fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    let t = s.trim();
+    if let Some(p) = t.strip_suffix('%') {
+        let v: f64 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a percentage"))?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("`{s}` must be a non-negative percentage"));
+        }
+        return Ok(Threshold::Percent(v));
+    }
+    let v = parse_size(t)?;
+    if v < 0 {
+        return Err(format!("`{s}` must not be negative"));
+    }
+    Ok(Threshold::Absolute(v))
+}
+
+/// Formats a value with a binary-prefixed unit: `83.20MiB`, `-512B`, `1.5k` for counts.
+pub fn human(value: i64, unit: &str) -> String {
+    let neg = value < 0;
+    let mag = value.unsigned_abs() as f64;
+    let sign = if neg { "-" } else { "" };
+    if unit == "bytes" {
+        const STEPS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        let mut v = mag;
+        let mut i = 0;
+        while v >= 1024.0 && i + 1 < STEPS.len() {
+            v /= 1024.0;
+            i += 1;
+        }
+        if i == 0 {
+            format!("{sign}{}B", value.unsigned_abs())
+        } else {
+            format!("{sign}{v:.2}{}", STEPS[i])
+        }
+    } else {
+        let (v, s) = if mag >= 1e9 {
+            (mag / 1e9, "G")
+        } else if mag >= 1e6 {
+            (mag / 1e6, "M")
+        } else if mag >= 1e4 {
+            (mag / 1e3, "k")
+        } else {
+            return format!("{value}");
+        };
+        format!("{sign}{v:.2}{s}")
+    }
+}
+
+/// Formats a percentage with a sign, or `n/a`.
+pub fn percent(p: Option<f64>) -> String {
+    match p {
+        Some(v) if v.is_finite() => format!("{v:+.1}%"),
+        _ => "n/a".to_string(),
+    }
+}
+
+/// pprof's `measurement.ScaledLabel` for byte values shown in a fixed unit (`B`, `kB`, `MB`, `GB`,
+/// `TB`, `PB`; 1024-based): two decimals, a trailing `.00` dropped, zero shown as `0`. Used to compare
+/// leakdiff's exact numbers with what `go tool pprof -top` printed. `None` for an unknown unit.
+pub fn pprof_scaled(value: i64, unit: &str) -> Option<String> {
+    let div: f64 = match unit {
+        "B" => 1.0,
+        "kB" => 1024.0,
+        "MB" => 1048576.0,
+        "GB" => 1073741824.0,
+        "TB" => 1099511627776.0,
+        "PB" => 1125899906842624.0,
+        _ => return None,
+    };
+    let s = format!("{:.2}", value as f64 / div);
+    let s = s.strip_suffix(".00").unwrap_or(&s).to_string();
+    if s == "0" || s == "-0" {
+        return Some("0".to_string());
+    }
+    Some(format!("{s}{unit}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_si_and_binary_units() {
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("3 furlongs").is_err());
+    }
+
+    #[test]
+    fn thresholds_are_bytes_or_percent() {
+        assert_eq!(parse_threshold("5%"), Ok(Threshold::Percent(5.0)));
+        assert_eq!(parse_threshold("1KiB"), Ok(Threshold::Absolute(1024)));
+        assert!(parse_threshold("-5%").is_err());
+    }
+
+    #[test]
+    fn pprof_formatting_matches_its_top_output() {
+        assert_eq!(pprof_scaled(87241216, "MB").unwrap(), "83.20MB");
+        assert_eq!(pprof_scaled(1048576, "MB").unwrap(), "1MB");
+        assert_eq!(pprof_scaled(-524288, "MB").unwrap(), "-0.50MB");
+        assert_eq!(pprof_scaled(0, "GB").unwrap(), "0");
+    }
+}
