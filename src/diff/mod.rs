@@ -661,3 +661,63 @@ pub fn crosses(result: &DiffResult, threshold: Threshold) -> bool {
     };
     over(result.totals.delta) || result.rows.iter().any(|r| over(r.delta))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, ProfileBuilder};
+
+    fn profile(i: &mut Interner, stacks: &[(&[&str], i64)]) -> Profile {
+        let mut b =
+            ProfileBuilder::new(Format::Pprof, vec![ValueType::new("inuse_space", "bytes")]);
+        for (names, v) in stacks {
+            let frames: Vec<_> = names.iter().map(|n| i.symbol_frame(n, "f.go", 1)).collect();
+            let s = i.stack_from_root(frames);
+            b.add_sample(s, &[*v], &[]);
+        }
+        b.finish(i).unwrap()
+    }
+
+    #[test]
+    fn recursion_is_counted_once_in_cumulative_values() {
+        let mut i = Interner::new();
+        let base = profile(&mut i, &[]);
+        let later = profile(&mut i, &[(&["main", "walk", "walk", "walk", "alloc"], 100)]);
+        let r = diff(&base, &later, &i, &DiffOptions::default()).unwrap();
+        let walk = r.rows.iter().find(|r| r.key == "walk").unwrap();
+        assert_eq!(walk.cum.as_ref().unwrap().later, 100);
+        assert_eq!(walk.later, 0);
+    }
+
+    #[test]
+    fn diff_marks_stack_only_in_later_as_new_and_vanished_as_gone() {
+        let mut i = Interner::new();
+        let base = profile(&mut i, &[(&["main", "old"], 50), (&["main", "kept"], 10)]);
+        let later = profile(&mut i, &[(&["main", "fresh"], 70), (&["main", "kept"], 10)]);
+        let opts = DiffOptions {
+            by: Granularity::Stack,
+            ..Default::default()
+        };
+        let r = diff(&base, &later, &i, &opts).unwrap();
+        let status: Vec<(&str, Status)> =
+            r.rows.iter().map(|r| (r.key.as_str(), r.status)).collect();
+        assert_eq!(
+            status,
+            [("main;fresh", Status::New), ("main;old", Status::Gone)]
+        );
+        assert_eq!(r.rows[0].delta_pct, None);
+        assert_eq!(r.rows[1].delta_pct, Some(-100.0));
+    }
+
+    #[test]
+    fn fail_on_growth_percent_is_of_the_base_total() {
+        let mut i = Interner::new();
+        let base = profile(&mut i, &[(&["a"], 1000)]);
+        let later = profile(&mut i, &[(&["a"], 1000), (&["b"], 60)]);
+        let r = diff(&base, &later, &i, &DiffOptions::default()).unwrap();
+        assert!(crosses(&r, Threshold::Percent(5.0)));
+        assert!(!crosses(&r, Threshold::Percent(10.0)));
+        assert!(crosses(&r, Threshold::Absolute(60)));
+        assert!(!crosses(&r, Threshold::Absolute(61)));
+    }
+}

@@ -298,20 +298,21 @@ impl Profile {
             .filter(|&i| i < self.value_types.len())
     }
 
-    /// The column analyses use when none is asked for: `inuse_space` for heap profiles, else the
-    /// producer's `default_sample_type`, else the last column (pprof's rule).
+    /// The column analyses use when none is asked for: the producer's `default_sample_type` when it
+    /// names one (Go's allocs profile says `alloc_space`), else `inuse_space` when present (heap
+    /// profiles), else the last column (pprof's rule).
     pub fn default_value_index(&self) -> usize {
+        if let Some(name) = &self.meta.default_sample_type {
+            if let Some(i) = self.value_types.iter().position(|v| &v.kind == name) {
+                return i;
+            }
+        }
         if let Some(i) = self
             .value_types
             .iter()
             .position(|v| v.kind == "inuse_space")
         {
             return i;
-        }
-        if let Some(name) = &self.meta.default_sample_type {
-            if let Some(i) = self.value_types.iter().position(|v| &v.kind == name) {
-                return i;
-            }
         }
         self.value_types.len().saturating_sub(1)
     }

@@ -1,1 +1,10 @@
+//! The one integration-test binary (each extra one would re-link the whole dependency tree).
+//! Modules: reference comparisons against go tool pprof, legacy parser goldens, CLI behaviour,
+//! hostile inputs and property tests.
 
+mod cli_diff;
+mod common;
+mod hostile;
+mod legacy_golden;
+mod pprof_golden;
+mod props;

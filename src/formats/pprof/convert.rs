@@ -53,17 +53,18 @@ enum Prune {
 fn simplify_func(name: &str) -> &str {
     let name = name.strip_prefix('.').unwrap_or(name);
     const RESERVED: [&str; 2] = ["(anonymous namespace)", "operator()"];
-    let mut i = 0;
-    let bytes = name.as_bytes();
-    while i < bytes.len() {
-        if let Some(r) = RESERVED.iter().find(|r| name[i..].starts_with(**r)) {
-            i += r.len();
+    let mut skip_to = 0;
+    for (i, c) in name.char_indices() {
+        if i < skip_to {
             continue;
         }
-        if bytes[i] == b'(' {
+        if let Some(r) = RESERVED.iter().find(|r| name[i..].starts_with(**r)) {
+            skip_to = i + r.len();
+            continue;
+        }
+        if c == '(' {
             return &name[..i];
         }
-        i += 1;
     }
     name
 }
@@ -275,9 +276,15 @@ pub fn convert(
         if drop.is_some() {
             let mut found_user = false;
             for j in (0..locs.len()).rev() {
-                let state = loc_spans[locs[j] as usize].2;
+                let (a, z, state) = loc_spans[locs[j] as usize];
                 if state == Prune::Keep {
-                    found_user = true;
+                    // Unlike pprof, an unsymbolized location (e.g. Go's hidden runtime.goexit at
+                    // the root of a debug=1 text profile) does not count as user code: otherwise
+                    // a matching runtime.main above it would cut away the whole stack.
+                    let named = loc_frames[a as usize..z as usize]
+                        .iter()
+                        .any(|&f| interner.frame_at(f).is_symbolized());
+                    found_user |= named;
                     continue;
                 }
                 if !found_user {

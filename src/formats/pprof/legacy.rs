@@ -162,8 +162,32 @@ fn num(s: &str, line_no: u64, source: &str) -> Result<i64, ParseError> {
 
 /// Parses a legacy heap profile (already decompressed).
 pub fn parse(text: &[u8], source: &str, interner: &mut Interner) -> Result<Profile, ParseError> {
-    let schema = to_schema(text, source)?;
+    let mut schema = to_schema(text, source)?;
+    hide_unnamed_ends(&mut schema);
     super::from_schema(&schema, source, Format::PprofLegacyHeap, interner)
+}
+
+/// Go's debug=1 writer hides runtime frames at both ends of a stack (allocator internals at the
+/// leaf, runtime.goexit at the root) by printing no `#` symbol line for them. Where a sample has
+/// symbols, drop its unsymbolized end locations too, as Go's protobuf form does.
+fn hide_unnamed_ends(p: &mut schema::Profile) {
+    let named: FxHashMap<u64, bool> = p
+        .location
+        .iter()
+        .map(|l| (l.id, !l.line.is_empty()))
+        .collect();
+    for s in &mut p.sample {
+        let is_named = |id: &u64| named.get(id).copied().unwrap_or(false);
+        let Some(first) = s.location_id.iter().position(is_named) else {
+            continue;
+        };
+        let last = s
+            .location_id
+            .iter()
+            .rposition(is_named)
+            .map_or(s.location_id.len(), |i| i + 1);
+        s.location_id = s.location_id[first..last].to_vec();
+    }
 }
 
 /// Parses a legacy heap profile into the wire structs, exactly as pprof's legacy parser would build

@@ -242,7 +242,11 @@ pub fn decode(buf: &[u8]) -> Result<(schema::Profile, Offsets)> {
 impl<'a> Cursor<'a> {
     fn len_of(&mut self, wire: Wire, field: u32, at: u64) -> Result<Cursor<'a>> {
         self.expect(wire, Wire::Len, field, at)?;
-        self.bytes()
+        // Report a bad length at the start of its field, where a reader would look.
+        self.bytes().map_err(|e| WireError {
+            offset: at,
+            message: format!("field {field}: {}", e.message),
+        })
     }
 }
 
@@ -391,7 +395,7 @@ mod tests {
 
     #[test]
     fn length_past_the_end_names_its_offset() {
-        let err = decode(&[0x08, 0x01, 0x12, 0x40, 0x00]).unwrap_err();
+        let err = decode(&[0x38, 0x01, 0x12, 0x40, 0x00]).unwrap_err();
         assert_eq!(err.offset, 2);
         assert!(err.message.contains("past the end"), "{}", err.message);
     }

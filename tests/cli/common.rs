@@ -1,0 +1,125 @@
+//! Shared helpers: test data paths, loading, parsing pprof's text outputs, golden files.
+
+use std::path::{Path, PathBuf};
+
+use leakdiff::diff::{self, DiffOptions, DiffResult};
+use leakdiff::formats::ReadOptions;
+use leakdiff::model::{Interner, Profile, ProfileBuilder};
+
+pub fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel)
+}
+
+pub fn load(rel: &str) -> (Interner, Profile) {
+    let mut i = Interner::new();
+    let p = leakdiff::cli::load_profile(&testdata(rel), &mut i, &ReadOptions::default())
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    (i, p)
+}
+
+pub fn load_two(a: &str, b: &str) -> (Interner, Profile, Profile) {
+    leakdiff::cli::load_pair(&testdata(a), &testdata(b), &ReadOptions::default()).unwrap()
+}
+
+/// A profile with the same value types and no samples.
+pub fn empty_like(p: &Profile, i: &Interner) -> Profile {
+    ProfileBuilder::new(p.format, p.value_types().to_vec())
+        .finish(i)
+        .unwrap()
+}
+
+/// Every function of one profile, as `go tool pprof -top` would list it (a diff against nothing).
+pub fn top(i: &Interner, p: &Profile, sample: &str) -> DiffResult {
+    let empty = empty_like(p, i);
+    let opts = DiffOptions {
+        sample: Some(sample.into()),
+        ..Default::default()
+    };
+    diff::diff(&empty, p, i, &opts).unwrap()
+}
+
+/// One row of `go tool pprof -top`.
+#[derive(Debug, Clone)]
+pub struct TopRow {
+    pub flat: String,
+    pub cum: String,
+    pub name: String,
+}
+
+/// Parses `go tool pprof -top` output: the rows and the "Showing nodes accounting for" line.
+pub fn parse_top(text: &str) -> Vec<TopRow> {
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("flat") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.len() < 6 {
+            continue;
+        }
+        let name = parts[5..].join(" ");
+        let name = name.strip_suffix(" (inline)").unwrap_or(&name).to_string();
+        rows.push(TopRow {
+            flat: parts[0].into(),
+            cum: parts[3].into(),
+            name,
+        });
+    }
+    rows
+}
+
+/// The unit suffix pprof used in a `-top` table (B, kB, MB, GB…), from any non-zero cell.
+pub fn top_unit(rows: &[TopRow]) -> String {
+    rows.iter()
+        .flat_map(|r| [&r.flat, &r.cum])
+        .find(|v| v.as_str() != "0")
+        .map(|v| {
+            v.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-')
+                .to_string()
+        })
+        .expect("a non-zero value")
+}
+
+/// Asserts that leakdiff's exact value prints as pprof printed it.
+pub fn assert_pprof_value(ours: i64, theirs: &str, unit: &str, what: &str) {
+    let shown = leakdiff::units::pprof_scaled(ours, unit).unwrap();
+    assert_eq!(
+        shown, theirs,
+        "{what}: leakdiff {ours} shows as {shown}, pprof printed {theirs}"
+    );
+}
+
+/// Compares `actual` with a committed golden file; `LEAKDIFF_BLESS=1` rewrites it.
+pub fn assert_golden(rel: &str, actual: &str) {
+    let path = testdata(rel);
+    if std::env::var_os("LEAKDIFF_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden {rel}; run with LEAKDIFF_BLESS=1 to create it"));
+    if expected != actual {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(10)
+            .map(|(n, (a, b))| format!("line {}:\n- {a}\n+ {b}", n + 1))
+            .collect();
+        panic!(
+            "{rel} differs from the golden ({} vs {} lines); LEAKDIFF_BLESS=1 rewrites it\n{}",
+            expected.lines().count(),
+            actual.lines().count(),
+            diff.join("\n")
+        );
+    }
+}

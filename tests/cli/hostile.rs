@@ -1,0 +1,192 @@
+//! Bad input is normal input: every broken file exits 2 with one line naming the file and where,
+//! and nothing panics.
+
+use std::io::Write;
+
+use assert_cmd::Command;
+
+const GOOD: &str = "testdata/go/leak-base.pb.gz";
+
+fn run_on(bytes: &[u8], extra: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.prof");
+    std::fs::write(&bad, bytes).unwrap();
+    let out = Command::cargo_bin("leakdiff")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(GOOD)
+        .arg(&bad)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+fn assert_clean_error(bytes: &[u8], extra: &[&str], needle: &str) {
+    let (code, stderr) = run_on(bytes, extra);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("leakdiff: error: "), "{stderr}");
+    assert!(stderr.contains("bad.prof"), "names the file: {stderr}");
+    assert!(stderr.contains(needle), "expected `{needle}` in: {stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn empty_file() {
+    assert_clean_error(b"", &[], "empty");
+}
+
+#[test]
+fn truncated_gzip_names_a_compressed_offset() {
+    let good = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/go/leak-later.pb.gz"
+    ))
+    .unwrap();
+    assert_clean_error(&good[..good.len() / 2], &[], "compressed byte");
+}
+
+#[test]
+fn random_bytes() {
+    // Deterministic pseudo-random bytes (xorshift).
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    assert_clean_error(&bytes, &[], "byte");
+}
+
+#[test]
+fn another_format_is_named() {
+    assert_clean_error(
+        b"go1.7 heap dump\n\x01\x02",
+        &[],
+        "Go heap dumps are not supported yet",
+    );
+    assert_clean_error(
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+        &[],
+        "malformed pprof at byte",
+    );
+    assert_clean_error(
+        b"hello, this is a plain text file\n",
+        &[],
+        "matches no known profile format",
+    );
+}
+
+#[test]
+fn length_past_the_end() {
+    // Profile.sample (field 2, LEN) claiming 100 bytes with 2 present.
+    assert_clean_error(
+        &[0x12, 0x64, 0x08, 0x01],
+        &[],
+        "at byte 0: field 2: length 100 runs past the end",
+    );
+}
+
+#[test]
+fn gzip_bomb_stops_at_the_cap() {
+    let bomb = gzip(&vec![0u8; 8 << 20]);
+    assert!(bomb.len() < 64 << 10);
+    assert_clean_error(
+        &bomb,
+        &["--max-decompressed-size", "1MiB"],
+        "decompresses to more than 1048576 bytes",
+    );
+}
+
+#[test]
+fn concatenated_gzip_profiles_are_rejected() {
+    let good = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/go/leak-base.pb.gz"
+    ))
+    .unwrap();
+    let mut two = good.clone();
+    two.extend_from_slice(&good);
+    assert_clean_error(&two, &[], "concatenated profiles detected");
+}
+
+#[test]
+fn legacy_heap_garbage_line_names_the_line() {
+    let text = b"heap profile: 1: 10 [1: 10] @ heap_v2/524288\n1: 10 [1: 10] @ 0x1\nthis is not a sample\n";
+    assert_clean_error(text, &[], "line 3");
+}
+
+#[test]
+fn pprof_fuzz_crasher_and_missing_file() {
+    let crasher = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/hostile/fuzz__testdata__7e3c92482f6f39fc502b822ded792c589849cca8"
+    ))
+    .unwrap();
+    let (code, stderr) = run_on(&crasher, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    let out = Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args([GOOD, "/nonexistent/x.pb.gz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.pb.gz: cannot read"));
+}
+
+#[test]
+fn parser_never_panics_on_mutations_of_real_files() {
+    use leakdiff::formats::{parse_bytes, ReadOptions};
+    use leakdiff::model::Interner;
+    let opts = ReadOptions {
+        max_decompressed_bytes: 16 << 20,
+    };
+    let seeds = [
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/go/leak-base.pb.gz"
+        ))
+        .unwrap(),
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/go/leak-base.heap.txt"
+        ))
+        .unwrap(),
+    ];
+    let mut x: u64 = 42;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for seed in &seeds {
+        // Decompress gzip seeds so mutations hit the protobuf, not the gzip CRC.
+        let plain = leakdiff::formats::decompress::decompress(seed.clone(), "s", 1 << 30)
+            .unwrap()
+            .bytes;
+        for _ in 0..400 {
+            let mut m = plain.clone();
+            for _ in 0..(1 + next() % 8) {
+                let i = (next() as usize) % m.len();
+                m[i] = next() as u8;
+            }
+            if next() % 4 == 0 {
+                let cut = (next() as usize) % m.len();
+                m.truncate(cut);
+            }
+            let _ = parse_bytes(m, "mutant", &mut Interner::new(), &opts);
+        }
+    }
+}
