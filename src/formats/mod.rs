@@ -89,6 +89,78 @@ fn looks_like_text(payload: &[u8]) -> bool {
         .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b))
 }
 
+/// An input decoded into pprof's wire structs, not yet interned. Decoding needs no shared state,
+/// so many inputs can be decoded in parallel and then converted one after another into one
+/// [`Interner`].
+#[derive(Debug)]
+pub struct Decoded {
+    source: String,
+    format: crate::model::Format,
+    profile: pprof::schema::Profile,
+    samples: pprof::wire::Samples,
+    offsets: pprof::wire::Offsets,
+}
+
+impl Decoded {
+    /// Interns the decoded input into the model.
+    pub fn into_profile(self, interner: &mut Interner) -> Result<Profile, ParseError> {
+        pprof::convert_decoded(
+            &self.profile,
+            &self.samples,
+            &self.offsets,
+            &self.source,
+            self.format,
+            interner,
+        )
+    }
+}
+
+/// Decompresses, sniffs and decodes raw (possibly compressed) bytes.
+pub fn decode_bytes(
+    raw: Vec<u8>,
+    source: &str,
+    options: &ReadOptions,
+) -> Result<Decoded, ParseError> {
+    let decoded = decompress::decompress(raw, source, options.max_decompressed_bytes)?;
+    let payload = decoded.bytes;
+    let (format, profile, samples, offsets) = match sniff(&payload, source)? {
+        Sniffed::LegacyHeap => {
+            let mut p = pprof::legacy::to_model_schema(&payload, source)?;
+            let samples = pprof::wire::Samples::from_schema(&std::mem::take(&mut p.sample));
+            (
+                crate::model::Format::PprofLegacyHeap,
+                p,
+                samples,
+                pprof::wire::Offsets::default(),
+            )
+        }
+        Sniffed::PprofProto => match pprof::wire::decode(&payload) {
+            Ok((p, s, o)) => (crate::model::Format::Pprof, p, s, o),
+            Err(_) if looks_like_text(&payload) => {
+                return Err(ParseError::Unrecognized {
+                    source_name: source.to_string(),
+                    detail: "text that matches no known profile format".into(),
+                })
+            }
+            Err(e) => {
+                return Err(ParseError::malformed(
+                    source,
+                    "pprof",
+                    Position::Byte(e.offset),
+                    e.message,
+                ))
+            }
+        },
+    };
+    Ok(Decoded {
+        source: source.to_string(),
+        format,
+        profile,
+        samples,
+        offsets,
+    })
+}
+
 /// Reads any supported input from a reader.
 pub fn parse_reader<R: Read>(
     mut reader: R,
@@ -111,18 +183,5 @@ pub fn parse_bytes(
     interner: &mut Interner,
     options: &ReadOptions,
 ) -> Result<Profile, ParseError> {
-    let decoded = decompress::decompress(raw, source, options.max_decompressed_bytes)?;
-    let payload = decoded.bytes;
-    match sniff(&payload, source)? {
-        Sniffed::LegacyHeap => pprof::legacy::parse(&payload, source, interner),
-        Sniffed::PprofProto => match pprof::parse_proto(&payload, source, interner) {
-            Err(ParseError::Malformed { .. }) if looks_like_text(&payload) => {
-                Err(ParseError::Unrecognized {
-                    source_name: source.to_string(),
-                    detail: "text that matches no known profile format".into(),
-                })
-            }
-            other => other,
-        },
-    }
+    decode_bytes(raw, source, options)?.into_profile(interner)
 }

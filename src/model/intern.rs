@@ -71,8 +71,6 @@ pub struct StackNode {
     pub parent: StackId,
     /// The frame at this node (meaningless for the root).
     pub frame: FrameId,
-    /// Number of frames from the root to this node (root = 0).
-    pub depth: u32,
 }
 
 /// Old → new ids after [`Interner::absorb`].
@@ -114,7 +112,6 @@ impl Interner {
             nodes: vec![StackNode {
                 parent: StackId::ROOT,
                 frame: FrameId(0),
-                depth: 0,
             }],
             node_ids: FxHashMap::default(),
         };
@@ -202,13 +199,8 @@ impl Interner {
         if let Some(&id) = self.node_ids.get(&(parent, frame)) {
             return id;
         }
-        let depth = self.nodes[parent.index()].depth + 1;
         let id = StackId(self.nodes.len() as u32);
-        self.nodes.push(StackNode {
-            parent,
-            frame,
-            depth,
-        });
+        self.nodes.push(StackNode { parent, frame });
         self.node_ids.insert((parent, frame), id);
         id
     }
@@ -319,7 +311,6 @@ mod tests {
         let s2 = i.stack_from_root([a, b]);
         assert_eq!(s1, s2);
         assert_eq!(i.stack_frames(s1), vec![a, b]);
-        assert_eq!(i.node(s1).depth, 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use regex::Regex;
 use rustc_hash::FxHashMap;
 
 use super::schema;
-use super::wire::Offsets;
+use super::wire::{Offsets, Samples};
 use crate::formats::error::{ParseError, Position};
 use crate::model::{
     Format, FrameId, Interner, Label, LabelValue, Profile, ProfileBuilder, StackId, StrId,
@@ -85,6 +85,7 @@ fn full_match_regex(ctx: &Ctx<'_>, index: i64, what: &str) -> Result<Option<Rege
 /// Converts a decoded profile into the model.
 pub fn convert(
     p: &schema::Profile,
+    samples: &Samples,
     offsets: &Offsets,
     source: &str,
     format: Format,
@@ -98,7 +99,7 @@ pub fn convert(
     if p.string_table.first().is_some_and(|s| !s.is_empty()) {
         return Err(ctx.err(0, "string_table[0] must be the empty string"));
     }
-    if p.sample_type.is_empty() && !p.sample.is_empty() {
+    if p.sample_type.is_empty() && !samples.is_empty() {
         return Err(ctx.err(0, "the profile has samples but no sample_type"));
     }
     if p.sample_type.is_empty() && p.string_table.is_empty() {
@@ -246,24 +247,28 @@ pub fn convert(
         }
     }
 
-    // Samples.
+    // Samples, pass 1: resolve location ids, apply the prune rule, keep root-first location
+    // sequences in one flat array.
     let width = p.sample_type.len();
-    b.reserve(p.sample.len());
+    let n = samples.len();
+    let mut seq: Vec<u32> = Vec::with_capacity(samples.total_locations());
+    let mut seq_starts: Vec<usize> = Vec::with_capacity(n + 1);
+    seq_starts.push(0);
     let mut locs: Vec<u32> = Vec::new();
-    let mut labels: Vec<Label> = Vec::new();
-    for (i, s) in p.sample.iter().enumerate() {
+    for i in 0..n {
+        let (location_ids, values, _) = samples.get(i);
         let at = offsets.sample.get(i).copied().unwrap_or(0);
-        if s.value.len() != width {
+        if values.len() != width {
             return Err(ctx.err(
                 at,
                 format!(
                     "sample has {} values but the profile declares {width} sample types",
-                    s.value.len()
+                    values.len()
                 ),
             ));
         }
         locs.clear();
-        for id in &s.location_id {
+        for id in location_ids {
             locs.push(
                 *loc_index.get(id).ok_or_else(|| {
                     ctx.err(at, format!("sample refers to missing location {id}"))
@@ -294,29 +299,66 @@ pub fn convert(
                 break;
             }
         }
-        let mut stack = StackId::ROOT;
-        for &l in locs[keep_from..].iter().rev() {
+        seq.extend(locs[keep_from..].iter().rev());
+        seq_starts.push(seq.len());
+    }
+
+    // Pass 2: intern stacks in sorted order, so each one reuses the path of the one before it and
+    // looks up only the frames past their common prefix (most of a real profile's stacks share
+    // long prefixes; the prefix-tree lookups were the parser's main cost).
+    let seq_of = |i: usize| &seq[seq_starts[i]..seq_starts[i + 1]];
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&x, &y| seq_of(x as usize).cmp(seq_of(y as usize)).then(x.cmp(&y)));
+    let mut stack_of: Vec<StackId> = vec![StackId::ROOT; n];
+    let mut path: Vec<(u32, StackId)> = Vec::new();
+    for &i in &order {
+        let sq = seq_of(i as usize);
+        let common = path
+            .iter()
+            .zip(sq)
+            .take_while(|((l, _), s)| l == *s)
+            .count();
+        path.truncate(common);
+        let mut stack = path.last().map_or(StackId::ROOT, |&(_, s)| s);
+        for &l in &sq[common..] {
             let (a, z, _) = loc_spans[l as usize];
             for &f in loc_frames[a as usize..z as usize].iter().rev() {
                 stack = interner.child(stack, f);
             }
+            path.push((l, stack));
         }
+        stack_of[i as usize] = stack;
+    }
+
+    // Pass 3: samples in their original order, with labels.
+    b.reserve(n);
+    let mut str_ids: Vec<Option<StrId>> = vec![None; p.string_table.len()];
+    let mut intern_index =
+        |index: i64, at: u64, interner: &mut Interner| -> Result<StrId, ParseError> {
+            let s = ctx.str(index, at)?;
+            let slot = &mut str_ids[index as usize];
+            Ok(*slot.get_or_insert_with(|| interner.intern(s)))
+        };
+    let mut labels: Vec<Label> = Vec::new();
+    for (i, &stack) in stack_of.iter().enumerate() {
+        let (_, values, sample_labels) = samples.get(i);
+        let at = offsets.sample.get(i).copied().unwrap_or(0);
         labels.clear();
-        for l in &s.label {
-            let key = interner.intern(ctx.str(l.key, at)?);
+        for l in sample_labels {
+            let key = intern_index(l.key, at, interner)?;
             let value = if l.str != 0 {
-                LabelValue::Str(interner.intern(ctx.str(l.str, at)?))
+                LabelValue::Str(intern_index(l.str, at, interner)?)
             } else if l.num != 0 || l.num_unit != 0 {
                 LabelValue::Num {
                     value: l.num,
-                    unit: interner.intern(ctx.str(l.num_unit, at)?),
+                    unit: intern_index(l.num_unit, at, interner)?,
                 }
             } else {
                 continue;
             };
             labels.push(Label { key, value });
         }
-        b.add_sample(stack, &s.value, &labels);
+        b.add_sample(stack, values, &labels);
     }
     b.finish(interner).map_err(|e| ctx.err(0, e.to_string()))
 }

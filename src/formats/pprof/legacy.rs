@@ -162,9 +162,15 @@ fn num(s: &str, line_no: u64, source: &str) -> Result<i64, ParseError> {
 
 /// Parses a legacy heap profile (already decompressed).
 pub fn parse(text: &[u8], source: &str, interner: &mut Interner) -> Result<Profile, ParseError> {
+    let schema = to_model_schema(text, source)?;
+    super::from_schema(&schema, source, Format::PprofLegacyHeap, interner)
+}
+
+/// [`to_schema`] plus the clean-ups leakdiff applies before interning (Go's hidden runtime frames).
+pub fn to_model_schema(text: &[u8], source: &str) -> Result<schema::Profile, ParseError> {
     let mut schema = to_schema(text, source)?;
     hide_unnamed_ends(&mut schema);
-    super::from_schema(&schema, source, Format::PprofLegacyHeap, interner)
+    Ok(schema)
 }
 
 /// Go's debug=1 writer hides runtime frames at both ends of a stack (allocator internals at the

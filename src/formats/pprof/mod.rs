@@ -18,16 +18,34 @@ pub fn parse_proto(
     source: &str,
     interner: &mut Interner,
 ) -> Result<Profile, ParseError> {
-    let (decoded, offsets) = wire::decode(bytes)
+    let (decoded, samples, offsets) = wire::decode(bytes)
         .map_err(|e| ParseError::malformed(source, "pprof", Position::Byte(e.offset), e.message))?;
-    convert::convert(&decoded, &offsets, source, Format::Pprof, interner)
+    convert::convert(
+        &decoded,
+        &samples,
+        &offsets,
+        source,
+        Format::Pprof,
+        interner,
+    )
 }
 
 /// Decodes an uncompressed `profile.proto` payload into the wire structs (no model conversion).
 pub fn decode_proto(bytes: &[u8], source: &str) -> Result<schema::Profile, ParseError> {
-    wire::decode(bytes)
-        .map(|(p, _)| p)
+    wire::decode_schema(bytes)
         .map_err(|e| ParseError::malformed(source, "pprof", Position::Byte(e.offset), e.message))
+}
+
+/// Converts decoded wire structs (with their record offsets) into the model.
+pub fn convert_decoded(
+    p: &schema::Profile,
+    samples: &wire::Samples,
+    offsets: &wire::Offsets,
+    source: &str,
+    format: Format,
+    interner: &mut Interner,
+) -> Result<Profile, ParseError> {
+    convert::convert(p, samples, offsets, source, format, interner)
 }
 
 /// Converts already-decoded wire structs into the model (used by the legacy text parser too).
@@ -37,5 +55,13 @@ pub fn from_schema(
     format: Format,
     interner: &mut Interner,
 ) -> Result<Profile, ParseError> {
-    convert::convert(p, &wire::Offsets::default(), source, format, interner)
+    let samples = wire::Samples::from_schema(&p.sample);
+    convert::convert(
+        p,
+        &samples,
+        &wire::Offsets::default(),
+        source,
+        format,
+        interner,
+    )
 }

@@ -28,6 +28,84 @@ pub struct Offsets {
     pub mapping: Vec<u64>,
 }
 
+/// All samples of a profile in flat arrays (one allocation per column, not per sample).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Samples {
+    location_ids: Vec<u64>,
+    location_starts: Vec<usize>,
+    values: Vec<i64>,
+    value_starts: Vec<usize>,
+    labels: Vec<schema::Label>,
+    label_starts: Vec<usize>,
+}
+
+impl Samples {
+    fn new() -> Self {
+        Samples {
+            location_starts: vec![0],
+            value_starts: vec![0],
+            label_starts: vec![0],
+            ..Default::default()
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.location_starts.len() - 1
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total location ids over all samples.
+    pub fn total_locations(&self) -> usize {
+        self.location_ids.len()
+    }
+
+    /// Sample `i`: location ids (leaf first), values, labels.
+    pub fn get(&self, i: usize) -> (&[u64], &[i64], &[schema::Label]) {
+        (
+            &self.location_ids[self.location_starts[i]..self.location_starts[i + 1]],
+            &self.values[self.value_starts[i]..self.value_starts[i + 1]],
+            &self.labels[self.label_starts[i]..self.label_starts[i + 1]],
+        )
+    }
+
+    fn close(&mut self) {
+        self.location_starts.push(self.location_ids.len());
+        self.value_starts.push(self.values.len());
+        self.label_starts.push(self.labels.len());
+    }
+
+    /// Flattens wire structs.
+    pub fn from_schema(samples: &[schema::Sample]) -> Self {
+        let mut s = Samples::new();
+        for x in samples {
+            s.location_ids.extend_from_slice(&x.location_id);
+            s.values.extend_from_slice(&x.value);
+            s.labels.extend_from_slice(&x.label);
+            s.close();
+        }
+        s
+    }
+
+    /// Expands back into wire structs.
+    pub fn to_schema(&self) -> Vec<schema::Sample> {
+        (0..self.len())
+            .map(|i| {
+                let (l, v, lb) = self.get(i);
+                schema::Sample {
+                    location_id: l.to_vec(),
+                    value: v.to_vec(),
+                    label: lb.to_vec(),
+                }
+            })
+            .collect()
+    }
+}
+
 type Result<T> = std::result::Result<T, WireError>;
 
 #[derive(Copy, Clone)]
@@ -177,11 +255,19 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Decodes one `Profile` message.
-pub fn decode(buf: &[u8]) -> Result<(schema::Profile, Offsets)> {
+/// Decodes one `Profile` message into wire structs (samples included in `sample`).
+pub fn decode_schema(buf: &[u8]) -> Result<schema::Profile> {
+    let (mut p, samples, _) = decode(buf)?;
+    p.sample = samples.to_schema();
+    Ok(p)
+}
+
+/// Decodes one `Profile` message: everything but the samples as wire structs, the samples flat.
+pub fn decode(buf: &[u8]) -> Result<(schema::Profile, Samples, Offsets)> {
     let mut c = Cursor::new(buf, 0);
     let mut p = schema::Profile::default();
     let mut offsets = Offsets::default();
+    let mut samples = Samples::new();
     let mut seen_time = false;
     let mut scratch = Vec::new();
     while !c.done() {
@@ -190,8 +276,7 @@ pub fn decode(buf: &[u8]) -> Result<(schema::Profile, Offsets)> {
             1 => p.sample_type.push(value_type(c.len_of(wire, field, at)?)?),
             2 => {
                 offsets.sample.push(at);
-                p.sample
-                    .push(sample(c.len_of(wire, field, at)?, &mut scratch)?);
+                sample(c.len_of(wire, field, at)?, &mut samples, &mut scratch)?;
             }
             3 => {
                 offsets.mapping.push(at);
@@ -236,7 +321,7 @@ pub fn decode(buf: &[u8]) -> Result<(schema::Profile, Offsets)> {
             _ => c.skip(wire)?,
         }
     }
-    Ok((p, offsets))
+    Ok((p, samples, offsets))
 }
 
 impl<'a> Cursor<'a> {
@@ -263,22 +348,22 @@ fn value_type(mut c: Cursor<'_>) -> Result<schema::ValueType> {
     Ok(v)
 }
 
-fn sample(mut c: Cursor<'_>, scratch: &mut Vec<u64>) -> Result<schema::Sample> {
-    let mut s = schema::Sample::default();
+fn sample(mut c: Cursor<'_>, out: &mut Samples, scratch: &mut Vec<u64>) -> Result<()> {
     while !c.done() {
         let (field, wire, at) = c.key()?;
         match field {
-            1 => c.repeated(wire, &mut s.location_id)?,
+            1 => c.repeated(wire, &mut out.location_ids)?,
             2 => {
                 scratch.clear();
                 c.repeated(wire, scratch)?;
-                s.value.extend(scratch.iter().map(|&v| v as i64));
+                out.values.extend(scratch.iter().map(|&v| v as i64));
             }
-            3 => s.label.push(label(c.len_of(wire, field, at)?)?),
+            3 => out.labels.push(label(c.len_of(wire, field, at)?)?),
             _ => c.skip(wire)?,
         }
     }
-    Ok(s)
+    out.close();
+    Ok(())
 }
 
 fn label(mut c: Cursor<'_>) -> Result<schema::Label> {
@@ -372,11 +457,11 @@ mod tests {
     fn packed_and_unpacked_values_decode_alike() {
         // Sample{location_id: [1, 2, 3] packed, value: [7] unpacked}
         let packed = [0x12, 0x07, 0x0a, 0x03, 1, 2, 3, 0x10, 7];
-        let (p, _) = decode(&packed).unwrap();
+        let p = decode_schema(&packed).unwrap();
         assert_eq!(p.sample[0].location_id, vec![1, 2, 3]);
         // location ids unpacked, values packed
         let unpacked = [0x12, 0x09, 0x08, 1, 0x08, 2, 0x08, 3, 0x12, 0x01, 7];
-        let (q, _) = decode(&unpacked).unwrap();
+        let q = decode_schema(&unpacked).unwrap();
         assert_eq!(q.sample[0].location_id, vec![1, 2, 3]);
         assert_eq!(q.sample[0].value, vec![7]);
     }
@@ -390,7 +475,7 @@ mod tests {
             label: vec![],
         });
         let bytes = p.encode_to_vec();
-        assert_eq!(decode(&bytes).unwrap().0, p);
+        assert_eq!(decode_schema(&bytes).unwrap(), p);
     }
 
     #[test]
