@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Seeds the fuzz corpora from testdata/ (run from the repository root).
+set -euo pipefail
+mkdir -p fuzz/corpus/pprof fuzz/corpus/legacy_heap
+cp testdata/pprof/*.pb.gz testdata/pprof/*.pprof testdata/go/*.pb.gz fuzz/corpus/pprof/
+cp testdata/legacy/*.heap testdata/legacy/*.growth testdata/go/*.heap.txt fuzz/corpus/legacy_heap/
