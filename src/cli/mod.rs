@@ -152,8 +152,8 @@ fn run_diff(args: DiffArgs) -> Result<u8> {
             title: format!(
                 "{}: {} → {}",
                 values.value_type.kind,
-                args.base.display(),
-                args.later.display()
+                file_name(&args.base),
+                file_name(&args.later)
             ),
             unit: values.value_type.unit.clone(),
             ..Default::default()
@@ -226,6 +226,13 @@ fn write_file(
         let _ = std::fs::remove_file(&tmp);
     }
     result.with_context(|| format!("could not write {}", path.display()))
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// True when an error is a closed stdout pipe (`leakdiff … | head`), which exits quietly.

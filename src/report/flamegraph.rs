@@ -149,6 +149,17 @@ fn escape(s: &str) -> String {
     o
 }
 
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        s.chars()
+            .take(max.saturating_sub(1))
+            .chain(std::iter::once('…'))
+            .collect()
+    }
+}
+
 fn color(delta: i64, max_abs: i64) -> String {
     if delta == 0 || max_abs == 0 {
         return "rgb(230,230,230)".into();
@@ -175,8 +186,6 @@ pub fn write_diff_svg<W: Write>(
     mut out: W,
 ) -> io::Result<()> {
     let (nodes, names) = build(interner, stacks);
-    let max_depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0) as f64;
-    let height = TOP + (max_depth + 1.0) * FRAME_H + PAD * 2.0;
     let width = opts.width.max(200.0);
     let root = &nodes[0];
     let scale = if root.width > 0 {
@@ -184,6 +193,38 @@ pub fn write_diff_svg<W: Write>(
     } else {
         0.0
     };
+    // Layout first (iterative, depth first), so the height fits the frames wide enough to draw.
+    let mut placed: Vec<(u32, f64, f64)> = Vec::new();
+    let mut todo: Vec<(u32, f64)> = vec![(0, PAD)];
+    while let Some((i, x)) = todo.pop() {
+        let n = &nodes[i as usize];
+        let w = n.width as f64 * scale;
+        if w < opts.min_width_px {
+            continue;
+        }
+        placed.push((i, x, w));
+        // Children left to right: present ones by name, then vanished ones by name.
+        let mut kids: Vec<u32> = n.children.clone();
+        kids.sort_by(|&a, &b| {
+            let (na, nb) = (&nodes[a as usize], &nodes[b as usize]);
+            na.gone
+                .cmp(&nb.gone)
+                .then_with(|| names[na.name as usize].cmp(&names[nb.name as usize]))
+        });
+        let mut cx = x;
+        let mut next = Vec::with_capacity(kids.len());
+        for k in kids {
+            next.push((k, cx));
+            cx += nodes[k as usize].width as f64 * scale;
+        }
+        todo.extend(next.into_iter().rev());
+    }
+    let max_depth = placed
+        .iter()
+        .map(|&(i, _, _)| nodes[i as usize].depth)
+        .max()
+        .unwrap_or(0) as f64;
+    let height = TOP + (max_depth + 1.0) * FRAME_H + PAD * 2.0;
     let max_abs = nodes
         .iter()
         .map(|n| n.later.saturating_sub(n.base).unsigned_abs())
@@ -202,16 +243,10 @@ pub fn write_diff_svg<W: Write>(
 <text class="s" x="{cx}" y="44" text-anchor="middle">width = later profile; colour = inclusive delta per frame (red grew, blue shrank); hatched = gone in later, drawn at base width</text>
 "##,
         cx = width / 2.0,
-        title = escape(&opts.title),
+        title = escape(&clip(&opts.title, ((width - 2.0 * PAD) / 9.5) as usize)),
     );
-    // Iterative depth-first layout: (node, x).
-    let mut todo: Vec<(u32, f64)> = vec![(0, PAD)];
-    while let Some((i, x)) = todo.pop() {
+    for &(i, x, w) in &placed {
         let n = &nodes[i as usize];
-        let w = n.width as f64 * scale;
-        if w < opts.min_width_px {
-            continue;
-        }
         let y = height - PAD - (n.depth as f64 + 1.0) * FRAME_H;
         let delta = n.later.saturating_sub(n.base);
         let name = &names[n.name as usize];
@@ -268,21 +303,6 @@ pub fn write_diff_svg<W: Write>(
             );
         }
         svg.push_str("</g>\n");
-        // Children left to right: present ones by name, then vanished ones by name.
-        let mut kids: Vec<u32> = n.children.clone();
-        kids.sort_by(|&a, &b| {
-            let (na, nb) = (&nodes[a as usize], &nodes[b as usize]);
-            na.gone
-                .cmp(&nb.gone)
-                .then_with(|| names[na.name as usize].cmp(&names[nb.name as usize]))
-        });
-        let mut cx = x;
-        let mut placed = Vec::with_capacity(kids.len());
-        for k in kids {
-            placed.push((k, cx));
-            cx += nodes[k as usize].width as f64 * scale;
-        }
-        todo.extend(placed.into_iter().rev());
     }
     svg.push_str("</svg>\n");
     out.write_all(svg.as_bytes())
