@@ -8,7 +8,7 @@ use leakdiff::model::Interner;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let opts = ReadOptions { max_decompressed_bytes: 8 << 20 };
+    let opts = ReadOptions { max_decompressed_bytes: 8 << 20, ..Default::default() };
     let mut interner = Interner::new();
     if let Ok(p) = parse_bytes(data.to_vec(), "fuzz", &mut interner, &opts) {
         for by in [Granularity::Function, Granularity::Stack, Granularity::File] {

@@ -15,7 +15,7 @@ use crate::diff::{self, DiffOptions, Granularity, SortBy};
 use crate::report::{self, flamegraph, OutputFormat, TextOptions};
 use crate::units::{parse_size, parse_threshold, Threshold};
 
-pub use load::{load_pair, load_profile};
+pub use load::{decode_path, load_pair, load_profile};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -96,6 +96,41 @@ struct DiffArgs {
     /// Refuse inputs that decompress to more than this (e.g. 4GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
     max_decompressed_size: i64,
+    // heaptrack options, as heaptrack_print names them. (Inline rather than a flattened struct:
+    // clap cannot tell whether an optional flattened group is present through a nested flatten.)
+    /// LeakSanitizer-style suppression file (`leak:PATTERN` lines) for heaptrack inputs.
+    #[arg(long, value_name = "FILE")]
+    suppressions: Option<PathBuf>,
+    /// Do not apply heaptrack's built-in suppressions (libc, ld.so, glib).
+    #[arg(long)]
+    disable_builtin_suppressions: bool,
+    /// Do not apply suppressions embedded in heaptrack recordings (`S` lines).
+    #[arg(long)]
+    disable_embedded_suppressions: bool,
+}
+
+fn read_options(max_decompressed: i64, h: &DiffArgs) -> Result<crate::formats::ReadOptions> {
+    let mut heaptrack = crate::formats::heaptrack::HeaptrackOptions {
+        builtin_suppressions: !h.disable_builtin_suppressions,
+        embedded_suppressions: !h.disable_embedded_suppressions,
+        ..Default::default()
+    };
+    if let Some(path) = &h.suppressions {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read suppression file {}", path.display()))?;
+        let (patterns, invalid) = crate::formats::heaptrack::suppress::parse_file(&text);
+        for bad in invalid {
+            eprintln!(
+                "leakdiff: warning: {}: invalid suppression line `{bad}` (like heaptrack 1.4, it is kept as an empty pattern, which suppresses everything)",
+                path.display()
+            );
+        }
+        heaptrack.suppressions = patterns;
+    }
+    Ok(crate::formats::ReadOptions {
+        max_decompressed_bytes: max_decompressed.max(0) as u64,
+        heaptrack,
+    })
 }
 
 /// Runs the command line and returns the process exit status.
@@ -124,9 +159,7 @@ fn regex(flag: &str, pattern: Option<String>) -> Result<Option<Regex>> {
 }
 
 fn run_diff(args: DiffArgs) -> Result<u8> {
-    let read = crate::formats::ReadOptions {
-        max_decompressed_bytes: args.max_decompressed_size.max(0) as u64,
-    };
+    let read = read_options(args.max_decompressed_size, &args)?;
     let top = match (args.top, args.format) {
         (Some(0), _) => None,
         (Some(n), _) => Some(n),

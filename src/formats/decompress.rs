@@ -83,3 +83,82 @@ pub fn decompress(raw: Vec<u8>, source: &str, max_bytes: u64) -> Result<Decoded,
         was_gzip: true,
     })
 }
+
+/// Compression of a raw input, by its magic bytes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip (possibly several members).
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// Not compressed.
+    None,
+}
+
+/// Detects the compression of raw bytes.
+pub fn compression(raw: &[u8]) -> Compression {
+    if raw.starts_with(&GZIP_MAGIC) {
+        Compression::Gzip
+    } else if raw.starts_with(&ZSTD_MAGIC) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// A reader that fails once more than `cap` bytes came through.
+struct Capped<R> {
+    inner: R,
+    seen: u64,
+    cap: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen += n as u64;
+        if self.seen > self.cap {
+            return Err(io::Error::other(format!(
+                "decompresses to more than {} bytes (the cap); raise it with --max-decompressed-size if the file is genuine",
+                self.cap
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// A streaming reader of the decompressed payload of `raw`, capped at `max_bytes`.
+pub fn stream<'a>(
+    raw: &'a [u8],
+    source: &str,
+    max_bytes: u64,
+) -> Result<Box<dyn Read + 'a>, ParseError> {
+    let inner: Box<dyn Read + 'a> = match compression(raw) {
+        Compression::Gzip => Box::new(MultiGzDecoder::new(raw)),
+        Compression::Zstd => {
+            Box::new(ruzstd::decoding::StreamingDecoder::new(raw).map_err(|e| {
+                ParseError::malformed(
+                    source,
+                    "zstd",
+                    Position::CompressedByte(0),
+                    format!("bad zstd frame: {e}"),
+                )
+            })?)
+        }
+        Compression::None => Box::new(raw),
+    };
+    Ok(Box::new(Capped {
+        inner,
+        seen: 0,
+        cap: max_bytes,
+    }))
+}
+
+/// The first `n` decompressed bytes (fewer if the payload is shorter or broken).
+pub fn head(raw: &[u8], source: &str, n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    if let Ok(r) = stream(raw, source, u64::MAX) {
+        let _ = r.take(n as u64).read_to_end(&mut out);
+    }
+    out
+}

@@ -5,6 +5,7 @@
 
 pub mod decompress;
 pub mod error;
+pub mod heaptrack;
 pub mod pprof;
 
 use std::io::Read;
@@ -28,12 +29,15 @@ pub enum Sniffed {
 pub struct ReadOptions {
     /// Largest decompressed payload accepted, in bytes. Default: 4 GiB.
     pub max_decompressed_bytes: u64,
+    /// heaptrack reader options (suppressions). Default: heaptrack's defaults.
+    pub heaptrack: heaptrack::HeaptrackOptions,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED,
+            heaptrack: Default::default(),
         }
     }
 }
@@ -42,17 +46,11 @@ impl Default for ReadOptions {
 fn unsupported(payload: &[u8]) -> Option<&'static str> {
     let head = &payload[..payload.len().min(64)];
     let starts = |p: &[u8]| head.starts_with(p);
-    if starts(&decompress::ZSTD_MAGIC) {
-        return Some("zstd-compressed input (heaptrack recordings) is not supported yet");
-    }
     if starts(b"go1.") && head.windows(10).any(|w| w == b" heap dump") {
         return Some("Go heap dumps are not supported yet");
     }
     if starts(b"heap_v2/") {
         return Some("jemalloc heap_v2 profiles are not supported yet");
-    }
-    if starts(b"v ") {
-        return Some("heaptrack recordings are not supported yet");
     }
     if starts(b"goroutine profile:") || starts(b"threadcreate profile:") || starts(b"goroutine ") {
         return Some("goroutine text dumps are not supported yet");
@@ -89,29 +87,47 @@ fn looks_like_text(payload: &[u8]) -> bool {
         .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b))
 }
 
-/// An input decoded into pprof's wire structs, not yet interned. Decoding needs no shared state,
-/// so many inputs can be decoded in parallel and then converted one after another into one
-/// [`Interner`].
-#[derive(Debug)]
+/// An input decoded but not yet interned. Decoding needs no shared state, so many inputs can be
+/// decoded in parallel and then converted one after another into one [`Interner`].
 pub struct Decoded {
     source: String,
-    format: crate::model::Format,
-    profile: pprof::schema::Profile,
-    samples: pprof::wire::Samples,
-    offsets: pprof::wire::Offsets,
+    body: Body,
+}
+
+// One value per input file, moved once: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Body {
+    Pprof {
+        format: crate::model::Format,
+        profile: pprof::schema::Profile,
+        samples: pprof::wire::Samples,
+        offsets: pprof::wire::Offsets,
+    },
+    Heaptrack(Box<heaptrack::Recording>),
 }
 
 impl Decoded {
     /// Interns the decoded input into the model.
     pub fn into_profile(self, interner: &mut Interner) -> Result<Profile, ParseError> {
-        pprof::convert_decoded(
-            &self.profile,
-            &self.samples,
-            &self.offsets,
-            &self.source,
-            self.format,
-            interner,
-        )
+        match self.body {
+            Body::Pprof {
+                format,
+                profile,
+                samples,
+                offsets,
+            } => {
+                pprof::convert_decoded(&profile, &samples, &offsets, &self.source, format, interner)
+            }
+            Body::Heaptrack(rec) => rec.into_profile(&self.source, interner),
+        }
+    }
+
+    /// heaptrack's whole-recording numbers, when the input is a heaptrack recording.
+    pub fn heaptrack_summary(&self) -> Option<&heaptrack::Summary> {
+        match &self.body {
+            Body::Heaptrack(rec) => Some(rec.summary()),
+            Body::Pprof { .. } => None,
+        }
     }
 }
 
@@ -121,6 +137,27 @@ pub fn decode_bytes(
     source: &str,
     options: &ReadOptions,
 ) -> Result<Decoded, ParseError> {
+    // Streamed formats first: a heaptrack recording is never held in memory whole.
+    if heaptrack::sniff(&decompress::head(&raw, source, 256)) {
+        let reader = decompress::stream(&raw, source, options.max_decompressed_bytes)?;
+        let input = std::io::BufReader::with_capacity(1 << 16, reader);
+        let rec = heaptrack::read(input, source, &options.heaptrack)?;
+        return Ok(Decoded {
+            source: source.to_string(),
+            body: Body::Heaptrack(Box::new(rec)),
+        });
+    }
+    let raw = if decompress::compression(&raw) == decompress::Compression::Zstd {
+        let mut out = Vec::new();
+        decompress::stream(&raw, source, options.max_decompressed_bytes)?
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                ParseError::malformed(source, "zstd", Position::CompressedByte(0), e.to_string())
+            })?;
+        out
+    } else {
+        raw
+    };
     let decoded = decompress::decompress(raw, source, options.max_decompressed_bytes)?;
     let payload = decoded.bytes;
     let (format, profile, samples, offsets) = match sniff(&payload, source)? {
@@ -154,10 +191,12 @@ pub fn decode_bytes(
     };
     Ok(Decoded {
         source: source.to_string(),
-        format,
-        profile,
-        samples,
-        offsets,
+        body: Body::Pprof {
+            format,
+            profile,
+            samples,
+            offsets,
+        },
     })
 }
 

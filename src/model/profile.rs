@@ -14,6 +14,8 @@ pub enum Format {
     Pprof,
     /// The legacy `heap profile:` text family (Go `heap/N`, heapz_v2, growth, gperftools).
     PprofLegacyHeap,
+    /// An interpreted heaptrack recording.
+    Heaptrack,
 }
 
 impl Format {
@@ -22,6 +24,7 @@ impl Format {
         match self {
             Format::Pprof => "pprof",
             Format::PprofLegacyHeap => "legacy heap profile",
+            Format::Heaptrack => "heaptrack",
         }
     }
 }

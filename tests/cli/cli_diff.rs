@@ -164,26 +164,19 @@ fn fail_on_growth_exits_1_only_past_the_threshold() {
 #[test]
 fn output_is_identical_with_one_and_many_threads() {
     for by in ["function", "stack", "line"] {
-        let one = stdout(&[
-            "--threads",
-            "1",
-            BASE,
-            LATER,
-            "--by",
-            by,
-            "--format",
-            "json",
-        ]);
-        let many = stdout(&[
-            "--threads",
-            "8",
-            BASE,
-            LATER,
-            "--by",
-            by,
-            "--format",
-            "json",
-        ]);
+        let run = |threads: &str| {
+            stdout(&[
+                "--threads",
+                threads,
+                BASE,
+                LATER,
+                "--by",
+                by,
+                "--format",
+                "json",
+            ])
+        };
+        let (one, many) = (run("1"), run("8"));
         assert_eq!(one, many, "--by {by}");
     }
 }

@@ -123,3 +123,15 @@ pub fn assert_golden(rel: &str, actual: &str) {
         );
     }
 }
+
+/// The three leaks planted in testdata/go/leakgen, largest first.
+pub const PLANTED: [&str; 3] = [
+    "main.cacheSession",
+    "main.registerListener",
+    "main.appendAudit",
+];
+
+/// Keys of the first `n` rows.
+pub fn top_keys(r: &DiffResult, n: usize) -> Vec<&str> {
+    r.rows.iter().take(n).map(|r| r.key.as_str()).collect()
+}

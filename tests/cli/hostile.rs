@@ -151,6 +151,7 @@ fn parser_never_panics_on_mutations_of_real_files() {
     use leakdiff::model::Interner;
     let opts = ReadOptions {
         max_decompressed_bytes: 16 << 20,
+        ..Default::default()
     };
     let seeds = [
         std::fs::read(concat!(

@@ -4,6 +4,7 @@
 
 mod cli_diff;
 mod common;
+mod heaptrack_golden;
 mod hostile;
 mod legacy_golden;
 mod pprof_golden;

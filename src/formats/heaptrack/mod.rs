@@ -1,0 +1,595 @@
+//! heaptrack recordings (interpreted; file formats v1–v3; gzip, zstd or plain), read as a stream:
+//! memory grows with distinct strings, instruction pointers, traces and allocation sites, not with
+//! the number of allocation events. Totals and per-site costs follow heaptrack_print 1.4
+//! (accumulatedtracedata.cpp): allocations, temporary allocations, leaked (in use at the end), peak
+//! (heap at the global peak, per site at that moment), peak RSS, suppressions.
+//!
+//! May import: `model`, `formats::error`.
+
+pub mod suppress;
+
+use std::io::BufRead;
+
+use rustc_hash::FxHashMap;
+
+use crate::formats::error::{ParseError, Position};
+use crate::model::{Format, Interner, Profile, ProfileBuilder, StackId, ValueType};
+
+const FORMAT: &str = "heaptrack";
+/// Newest file format this reader understands.
+pub const MAX_FILE_VERSION: u64 = 3;
+
+/// Options of the heaptrack reader.
+#[derive(Clone, Debug)]
+pub struct HeaptrackOptions {
+    /// Suppression patterns from files (`leak:` already stripped). Default: none.
+    pub suppressions: Vec<String>,
+    /// Apply heaptrack's built-in suppressions. Default: true.
+    pub builtin_suppressions: bool,
+    /// Apply the `S` lines embedded in the recording. Default: true.
+    pub embedded_suppressions: bool,
+}
+
+impl Default for HeaptrackOptions {
+    fn default() -> Self {
+        HeaptrackOptions {
+            suppressions: Vec::new(),
+            builtin_suppressions: true,
+            embedded_suppressions: true,
+        }
+    }
+}
+
+/// Whole-recording numbers, as heaptrack_print prints them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Calls to allocation functions.
+    pub allocations: u64,
+    /// Allocations freed right after (heaptrack's definition: the next event frees it).
+    pub temporary: u64,
+    /// Bytes allocated and never freed (after suppressions).
+    pub leaked_bytes: i64,
+    /// Largest heap size seen.
+    pub peak_bytes: i64,
+    /// When the peak happened, ms since start.
+    pub peak_time_ms: i64,
+    /// Peak RSS in bytes (includes heaptrack's own overhead).
+    pub peak_rss_bytes: i64,
+    /// Last timestamp + 1, ms.
+    pub total_time_ms: i64,
+    /// Physical memory of the machine, bytes.
+    pub total_system_memory_bytes: i64,
+    /// Leaked bytes hidden by suppressions.
+    pub suppressed_leaked_bytes: i64,
+    /// The recorded command line.
+    pub debuggee: String,
+    /// True when heaptrack attached to a running process (earlier allocations unknown).
+    pub from_attached: bool,
+    /// heaptrack file format version.
+    pub file_version: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct FrameRec {
+    function: u32,
+    file: u32,
+    line: u32,
+}
+
+struct Ip {
+    address: u64,
+    module: u32,
+    frames: Vec<FrameRec>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Trace {
+    ip: u32,
+    parent: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Site {
+    trace: u32,
+    allocations: u64,
+    alloc_bytes: i64,
+    temporary: u64,
+    leaked: i64,
+    leaked_count: i64,
+    peak: i64,
+    /// Event number of the last change (for the lazily taken value at the global peak).
+    last_event: u64,
+}
+
+/// A decoded recording, not yet interned.
+pub struct Recording {
+    summary: Summary,
+    strings: Vec<String>,
+    ips: Vec<Ip>,
+    traces: Vec<Trace>,
+    sites: Vec<Site>,
+    warnings: Vec<String>,
+}
+
+/// True when the (decompressed) head looks like a heaptrack file: a `v` line of hex numbers.
+pub fn sniff(head: &[u8]) -> bool {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    line.len() > 2
+        && line.starts_with(b"v ")
+        && line[2..]
+            .iter()
+            .all(|&b| b == b' ' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+struct Cursor<'a> {
+    line: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn hex(&mut self) -> Option<u64> {
+        let start = self.pos;
+        let mut v: u64 = 0;
+        while let Some(&b) = self.line.get(self.pos) {
+            let d = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                _ => break,
+            };
+            v = v.checked_mul(16)?.checked_add(u64::from(d))?;
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return None;
+        }
+        if self.line.get(self.pos) == Some(&b' ') {
+            self.pos += 1;
+        }
+        Some(v)
+    }
+
+    fn sized_string(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.hex()?).ok()?;
+        let end = self.pos.checked_add(len)?;
+        let s = self.line.get(self.pos..end)?;
+        self.pos = end;
+        if self.line.get(self.pos) == Some(&b' ') {
+            self.pos += 1;
+        }
+        Some(s)
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        &self.line[self.pos.min(self.line.len())..]
+    }
+}
+
+fn u32_of(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Reads an interpreted heaptrack recording from a (decompressed) stream.
+pub fn read<R: BufRead>(
+    mut input: R,
+    source: &str,
+    opts: &HeaptrackOptions,
+) -> Result<Recording, ParseError> {
+    let err = |line: u64, m: String| ParseError::malformed(source, FORMAT, Position::Line(line), m);
+    let mut s = Summary::default();
+    let mut strings: Vec<String> = Vec::new();
+    let mut ips: Vec<Ip> = Vec::new();
+    let mut traces: Vec<Trace> = Vec::new();
+    let mut infos: Vec<(i64, u32)> = Vec::new(); // (size, site)
+    let mut sites: Vec<Site> = Vec::new();
+    let mut site_of_trace: FxHashMap<u32, u32> = FxHashMap::default();
+    let mut warnings: Vec<String> = Vec::new();
+    let mut bad_lines = 0u64;
+    let mut suppressions: Vec<String> = Vec::new();
+    if opts.builtin_suppressions {
+        suppressions.extend(suppress::BUILTIN.iter().map(|s| s.to_string()));
+    }
+    suppressions.extend(opts.suppressions.iter().cloned());
+    let op_new_names = [
+        "operator new(unsigned long)",
+        "operator new[](unsigned long)",
+        "operator new(unsigned int)",
+        "operator new[](unsigned int)",
+    ];
+    let mut op_new_strings: Vec<u32> = Vec::new();
+    let mut op_new_ips: Vec<u32> = Vec::new();
+    let mut last_allocation: u64 = 0;
+    let mut timestamp: i64 = 0;
+    let mut peak_rss_pages: i64 = 0;
+    let mut page_size: i64 = 0;
+    let mut pages: i64 = 0;
+    let mut event: u64 = 0;
+    let mut peak_event: u64 = 0;
+    let mut debuggee_seen = false;
+    let mut saw_version = false;
+
+    let mut buf = Vec::with_capacity(256);
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let n = input.read_until(b'\n', &mut buf).map_err(|e| {
+            ParseError::malformed(
+                source,
+                FORMAT,
+                Position::Line(line_no + 1),
+                format!("read failed: {e}"),
+            )
+        })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        let Some(&mode) = buf.first() else { continue };
+        let mut c = Cursor {
+            line: &buf,
+            pos: 2.min(buf.len()),
+        };
+        let mut bad = false;
+        match mode {
+            b's' => {
+                let text = if s.file_version >= 3 { c.sized_string() } else { Some(c.rest()) };
+                match text {
+                    Some(t) => {
+                        let t = String::from_utf8_lossy(t).into_owned();
+                        let index = strings.len() as u32 + 1;
+                        if op_new_names.contains(&t.as_str()) {
+                            op_new_strings.push(index);
+                        }
+                        strings.push(t);
+                    }
+                    None => bad = true,
+                }
+            }
+            b'i' => {
+                let (Some(address), Some(module)) = (c.hex(), c.hex()) else {
+                    bad_lines += 1;
+                    continue;
+                };
+                let mut frames = Vec::new();
+                loop {
+                    let start = c.pos;
+                    match (c.hex(), c.hex(), c.hex()) {
+                        (Some(function), Some(file), Some(line)) => {
+                            frames.push(FrameRec { function: u32_of(function), file: u32_of(file), line: u32_of(line) })
+                        }
+                        (Some(function), None, _) if frames.is_empty() && start < buf.len() => {
+                            // Function known, no file: heaptrack prints just the function index.
+                            frames.push(FrameRec { function: u32_of(function), file: 0, line: 0 });
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+                let index = ips.len() as u32 + 1;
+                if frames.first().is_some_and(|f| op_new_strings.contains(&f.function)) {
+                    op_new_ips.push(index);
+                }
+                ips.push(Ip { address, module: u32_of(module), frames });
+            }
+            b't' => {
+                let (Some(ip), Some(parent)) = (c.hex(), c.hex()) else {
+                    bad_lines += 1;
+                    continue;
+                };
+                let mut node = Trace { ip: u32_of(ip), parent: u32_of(parent) };
+                // Skip operator new at the top of traces: the node becomes its parent.
+                let mut guard = 0;
+                while op_new_ips.contains(&node.ip) && guard < 1 << 20 {
+                    node = traces.get((node.parent as usize).wrapping_sub(1)).copied().unwrap_or_default();
+                    guard += 1;
+                }
+                traces.push(node);
+            }
+            b'a' => {
+                let (Some(size), Some(trace)) = (c.hex(), c.hex()) else {
+                    bad_lines += 1;
+                    continue;
+                };
+                let trace = u32_of(trace);
+                let next = sites.len() as u32;
+                let site = *site_of_trace.entry(trace).or_insert(next);
+                if site == next {
+                    sites.push(Site { trace, ..Default::default() });
+                }
+                infos.push((i64::try_from(size).unwrap_or(i64::MAX), site));
+            }
+            b'+' => {
+                let Some(index) = c.hex() else {
+                    bad_lines += 1;
+                    continue;
+                };
+                let Some(&(size, site)) = infos.get(index as usize) else {
+                    bad_lines += 1;
+                    continue;
+                };
+                last_allocation = index;
+                event += 1;
+                let st = &mut sites[site as usize];
+                if st.last_event <= peak_event {
+                    st.peak = st.leaked;
+                }
+                st.last_event = event;
+                st.leaked = st.leaked.saturating_add(size);
+                st.leaked_count += 1;
+                st.allocations += 1;
+                st.alloc_bytes = st.alloc_bytes.saturating_add(size);
+                s.allocations += 1;
+                s.leaked_bytes = s.leaked_bytes.saturating_add(size);
+                if s.leaked_bytes > s.peak_bytes {
+                    s.peak_bytes = s.leaked_bytes;
+                    s.peak_time_ms = timestamp;
+                    peak_event = event;
+                }
+            }
+            b'-' => {
+                let Some(index) = c.hex() else {
+                    bad_lines += 1;
+                    continue;
+                };
+                let temporary = last_allocation == index;
+                last_allocation = 0;
+                let Some(&(size, site)) = infos.get(index as usize) else {
+                    bad_lines += 1;
+                    continue;
+                };
+                event += 1;
+                let st = &mut sites[site as usize];
+                if st.last_event <= peak_event {
+                    st.peak = st.leaked;
+                }
+                st.last_event = event;
+                st.leaked = st.leaked.saturating_sub(size);
+                st.leaked_count -= 1;
+                s.leaked_bytes = s.leaked_bytes.saturating_sub(size);
+                if temporary {
+                    st.temporary += 1;
+                    s.temporary += 1;
+                }
+            }
+            b'c' => match c.hex() {
+                Some(t) => timestamp = i64::try_from(t).unwrap_or(i64::MAX),
+                None => bad = true,
+            },
+            b'R' => {
+                if let Some(rss) = c.hex() {
+                    peak_rss_pages = peak_rss_pages.max(i64::try_from(rss).unwrap_or(i64::MAX));
+                }
+            }
+            b'X' => {
+                if debuggee_seen {
+                    return Err(err(line_no, "a second debuggee (X) line: corrupt data file?".into()));
+                }
+                debuggee_seen = true;
+                s.debuggee = String::from_utf8_lossy(c.rest()).into_owned();
+            }
+            b'A' => {
+                s.allocations = 0;
+                s.temporary = 0;
+                s.leaked_bytes = 0;
+                s.peak_bytes = 0;
+                s.from_attached = true;
+            }
+            b'v' => {
+                saw_version = true;
+                let heaptrack_version = c.hex().unwrap_or(0);
+                s.file_version = match c.hex() {
+                    Some(v) => v,
+                    None if heaptrack_version == 0x010200 => 1,
+                    None => 0,
+                };
+                if s.file_version > MAX_FILE_VERSION {
+                    return Err(err(
+                        line_no,
+                        format!(
+                            "file format version {} is newer than this reader supports ({MAX_FILE_VERSION})",
+                            s.file_version
+                        ),
+                    ));
+                }
+                if s.file_version == 0 {
+                    return Err(err(line_no, "file format version 0 (heaptrack before 1.0) is not supported".into()));
+                }
+            }
+            b'I' => {
+                page_size = c.hex().and_then(|v| i64::try_from(v).ok()).unwrap_or(0);
+                pages = c.hex().and_then(|v| i64::try_from(v).ok()).unwrap_or(0);
+            }
+            b'S' => {
+                if opts.embedded_suppressions {
+                    let text = String::from_utf8_lossy(c.rest()).into_owned();
+                    match suppress::parse_line(&text) {
+                        Ok(Some(p)) => suppressions.push(p),
+                        Ok(None) => {}
+                        Err(bad) => warnings.push(format!("ignored invalid embedded suppression `{bad}`")),
+                    }
+                }
+            }
+            b'#' => {}
+            b'x' | b'm' => {
+                return Err(err(
+                    line_no,
+                    "this is a raw heaptrack recording; interpret it first (heaptrack_interpret < raw | gzip > file.gz, or heaptrack -a)".into(),
+                ))
+            }
+            _ => bad = true,
+        }
+        if bad {
+            bad_lines += 1;
+        }
+        if !saw_version && line_no == 1 && mode != b'v' {
+            return Err(err(1, "missing `v` version line".into()));
+        }
+    }
+    if line_no == 0 {
+        return Err(err(1, "empty recording".into()));
+    }
+    if bad_lines > 0 {
+        warnings.push(format!("{bad_lines} malformed line(s) skipped"));
+    }
+    // Sites untouched since the peak hold their value at the peak.
+    for st in &mut sites {
+        if st.last_event <= peak_event {
+            st.peak = st.leaked;
+        }
+    }
+    s.total_time_ms = timestamp.saturating_add(1);
+    s.peak_rss_bytes = peak_rss_pages.saturating_mul(page_size);
+    s.total_system_memory_bytes = pages.saturating_mul(page_size);
+    let mut rec = Recording {
+        summary: s,
+        strings,
+        ips,
+        traces,
+        sites,
+        warnings,
+    };
+    rec.apply_suppressions(&suppressions);
+    Ok(rec)
+}
+
+impl Recording {
+    /// Whole-recording numbers.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    fn str(&self, index: u32) -> &str {
+        if index == 0 {
+            return "";
+        }
+        self.strings
+            .get(index as usize - 1)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// heaptrack's applyLeakSuppressions: a site whose trace has any matching string (module,
+    /// function or file of any frame, inlined ones included) has its leaked bytes zeroed.
+    fn apply_suppressions(&mut self, patterns: &[String]) {
+        if patterns.is_empty() {
+            return;
+        }
+        let string_hit: Vec<bool> = self
+            .strings
+            .iter()
+            .map(|s| patterns.iter().any(|p| suppress::matches(p, s)))
+            .collect();
+        if !string_hit.iter().any(|&h| h) {
+            return;
+        }
+        let hit = |i: u32| i != 0 && string_hit.get(i as usize - 1).copied().unwrap_or(false);
+        let ip_hit: Vec<bool> = self
+            .ips
+            .iter()
+            .map(|ip| hit(ip.module) || ip.frames.iter().any(|f| hit(f.function) || hit(f.file)))
+            .collect();
+        let mut trace_hit: Vec<bool> = Vec::with_capacity(self.traces.len());
+        for t in &self.traces {
+            let parent = (t.parent as usize)
+                .checked_sub(1)
+                .and_then(|p| trace_hit.get(p))
+                .copied()
+                .unwrap_or(false);
+            let ip = (t.ip as usize)
+                .checked_sub(1)
+                .and_then(|i| ip_hit.get(i))
+                .copied()
+                .unwrap_or(false);
+            trace_hit.push(parent || ip);
+        }
+        for site in &mut self.sites {
+            let suppressed = (site.trace as usize)
+                .checked_sub(1)
+                .and_then(|t| trace_hit.get(t))
+                .copied()
+                .unwrap_or(false);
+            if suppressed {
+                self.summary.suppressed_leaked_bytes += site.leaked;
+                self.summary.leaked_bytes -= site.leaked;
+                site.leaked = 0;
+            }
+        }
+    }
+
+    /// Interns the recording: one sample per allocation site (trace), with heaptrack's costs.
+    pub fn into_profile(
+        self,
+        source: &str,
+        interner: &mut Interner,
+    ) -> Result<Profile, ParseError> {
+        let value_types = vec![
+            ValueType::new("alloc_objects", "count"),
+            ValueType::new("alloc_space", "bytes"),
+            ValueType::new("temporary_objects", "count"),
+            ValueType::new("peak_space", "bytes"),
+            ValueType::new("inuse_objects", "count"),
+            ValueType::new("inuse_space", "bytes"),
+        ];
+        let mut b = ProfileBuilder::new(Format::Heaptrack, value_types);
+        // Traces form a tree whose parents come first: one pass gives every trace its stack.
+        let mut stack_of: Vec<StackId> = Vec::with_capacity(self.traces.len() + 1);
+        stack_of.push(StackId::ROOT);
+        let mut frames = Vec::new();
+        for (i, t) in self.traces.iter().enumerate() {
+            let parent = if (t.parent as usize) <= i {
+                stack_of[t.parent as usize]
+            } else {
+                StackId::ROOT
+            };
+            let mut stack = parent;
+            frames.clear();
+            if let Some(ip) = (t.ip as usize).checked_sub(1).and_then(|i| self.ips.get(i)) {
+                // The ip's first frame is the innermost; its inlined callers follow outwards.
+                for f in &ip.frames {
+                    frames.push(if f.function != 0 {
+                        interner.symbol_frame(self.str(f.function), self.str(f.file), f.line)
+                    } else {
+                        interner.address_frame(self.str(ip.module), ip.address)
+                    });
+                }
+                if ip.frames.is_empty() {
+                    frames.push(interner.address_frame(self.str(ip.module), ip.address));
+                }
+            }
+            for &f in frames.iter().rev() {
+                stack = interner.child(stack, f);
+            }
+            stack_of.push(stack);
+        }
+        for site in &self.sites {
+            let stack = stack_of
+                .get(site.trace as usize)
+                .copied()
+                .unwrap_or(StackId::ROOT);
+            b.add_sample(
+                stack,
+                &[
+                    site.allocations as i64,
+                    site.alloc_bytes,
+                    site.temporary as i64,
+                    site.peak,
+                    site.leaked_count,
+                    site.leaked,
+                ],
+                &[],
+            );
+        }
+        let s = &self.summary;
+        let meta = b.meta_mut();
+        meta.source = source.to_string();
+        meta.labels.insert("debuggee".into(), s.debuggee.clone());
+        meta.labels
+            .insert("heaptrack_file_version".into(), s.file_version.to_string());
+        meta.duration_nanos = Some(s.total_time_ms.saturating_mul(1_000_000));
+        meta.warnings = self.warnings.clone();
+        b.finish(interner)
+            .map_err(|e| ParseError::malformed(source, FORMAT, Position::Line(0), e.to_string()))
+    }
+}
