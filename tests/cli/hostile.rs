@@ -153,18 +153,15 @@ fn parser_never_panics_on_mutations_of_real_files() {
         max_decompressed_bytes: 16 << 20,
         ..Default::default()
     };
-    let seeds = [
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/testdata/go/leak-base.pb.gz"
-        ))
-        .unwrap(),
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/testdata/go/leak-base.heap.txt"
-        ))
-        .unwrap(),
-    ];
+    let seeds: Vec<Vec<u8>> = [
+        "go/leak-base.pb.gz",
+        "go/leak-base.heap.txt",
+        "heaptrack/tests__auto__heaptrack.david.18594.gz",
+        "legacy/profile__testdata__cppbench.heap",
+    ]
+    .iter()
+    .map(|f| std::fs::read(crate::common::testdata(f)).unwrap())
+    .collect();
     let mut x: u64 = 42;
     let mut next = || {
         x ^= x << 13;
