@@ -101,6 +101,18 @@ struct Site {
     last_event: u64,
 }
 
+impl Site {
+    /// Records that the site changes at `event`. Its value at the global peak is taken lazily: if
+    /// it last changed at or before the peak event, its current value is its value at the peak.
+    fn touch(&mut self, event: u64, peak_event: u64) -> &mut Site {
+        if self.last_event <= peak_event {
+            self.peak = self.leaked;
+        }
+        self.last_event = event;
+        self
+    }
+}
+
 /// A decoded recording, not yet interned.
 pub struct Recording {
     summary: Summary,
@@ -311,11 +323,7 @@ pub fn read<R: BufRead>(
                 };
                 last_allocation = index;
                 event += 1;
-                let st = &mut sites[site as usize];
-                if st.last_event <= peak_event {
-                    st.peak = st.leaked;
-                }
-                st.last_event = event;
+                let st = sites[site as usize].touch(event, peak_event);
                 st.leaked = st.leaked.saturating_add(size);
                 st.leaked_count += 1;
                 st.allocations += 1;
@@ -340,11 +348,7 @@ pub fn read<R: BufRead>(
                     continue;
                 };
                 event += 1;
-                let st = &mut sites[site as usize];
-                if st.last_event <= peak_event {
-                    st.peak = st.leaked;
-                }
-                st.last_event = event;
+                let st = sites[site as usize].touch(event, peak_event);
                 st.leaked = st.leaked.saturating_sub(size);
                 st.leaked_count -= 1;
                 s.leaked_bytes = s.leaked_bytes.saturating_sub(size);
@@ -435,9 +439,7 @@ pub fn read<R: BufRead>(
     }
     // Sites untouched since the peak hold their value at the peak.
     for st in &mut sites {
-        if st.last_event <= peak_event {
-            st.peak = st.leaked;
-        }
+        st.touch(st.last_event, peak_event);
     }
     s.total_time_ms = timestamp.saturating_add(1);
     s.peak_rss_bytes = peak_rss_pages.saturating_mul(page_size);
