@@ -3,4 +3,6 @@
 set -euo pipefail
 mkdir -p fuzz/corpus/pprof fuzz/corpus/legacy_heap
 cp testdata/pprof/*.pb.gz testdata/pprof/*.pprof testdata/go/*.pb.gz fuzz/corpus/pprof/
+mkdir -p fuzz/corpus/heaptrack
+for f in testdata/heaptrack/*.gz; do gzip -dc "$f" > "fuzz/corpus/heaptrack/$(basename "$f" .gz)"; done
 cp testdata/legacy/*.heap testdata/legacy/*.growth testdata/go/*.heap.txt fuzz/corpus/legacy_heap/

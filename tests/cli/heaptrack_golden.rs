@@ -196,3 +196,29 @@ fn raw_recording_is_a_clear_error() {
     assert!(err.contains("raw heaptrack recording"), "{err}");
     assert!(err.contains("line 2"), "{err}");
 }
+
+#[test]
+fn truncated_and_garbled_recordings_never_panic() {
+    use leakdiff::formats::heaptrack::read;
+    let raw = std::fs::read(testdata("heaptrack/tests__auto__heaptrack.david.18594.gz")).unwrap();
+    let text = leakdiff::formats::decompress::decompress(raw, "d", 1 << 30)
+        .unwrap()
+        .bytes;
+    // A process killed mid-run leaves a file that simply ends: read what is there.
+    let cut = &text[..text.len() / 2];
+    let rec = read(cut, "cut", &HeaptrackOptions::default()).unwrap();
+    assert!(rec.summary().allocations > 0 && rec.summary().allocations < 2896);
+    // Garbage lines are counted, not fatal; indices past the tables are skipped.
+    let mut bad = b"v 10000 2\n".to_vec();
+    bad.extend_from_slice(b"+ ffffffffffffffff\n- 5\nt 99 99\na 10 zz\ni\nQ what\n+\n");
+    let rec = read(&bad[..], "bad", &HeaptrackOptions::default()).unwrap();
+    assert_eq!(rec.summary().allocations, 0);
+    let p = rec
+        .into_profile("bad", &mut leakdiff::model::Interner::new())
+        .unwrap();
+    assert!(
+        p.meta.warnings.iter().any(|w| w.contains("malformed line")),
+        "{:?}",
+        p.meta.warnings
+    );
+}
