@@ -9,32 +9,8 @@ pub mod legacy;
 pub mod schema;
 pub mod wire;
 
-use crate::formats::error::{ParseError, Position};
+use crate::formats::error::ParseError;
 use crate::model::{Format, Interner, Profile};
-
-/// Parses an uncompressed `profile.proto` payload into the model.
-pub fn parse_proto(
-    bytes: &[u8],
-    source: &str,
-    interner: &mut Interner,
-) -> Result<Profile, ParseError> {
-    let (decoded, samples, offsets) = wire::decode(bytes)
-        .map_err(|e| ParseError::malformed(source, "pprof", Position::Byte(e.offset), e.message))?;
-    convert::convert(
-        &decoded,
-        &samples,
-        &offsets,
-        source,
-        Format::Pprof,
-        interner,
-    )
-}
-
-/// Decodes an uncompressed `profile.proto` payload into the wire structs (no model conversion).
-pub fn decode_proto(bytes: &[u8], source: &str) -> Result<schema::Profile, ParseError> {
-    wire::decode_schema(bytes)
-        .map_err(|e| ParseError::malformed(source, "pprof", Position::Byte(e.offset), e.message))
-}
 
 /// Converts decoded wire structs (with their record offsets) into the model.
 pub fn convert_decoded(
