@@ -6,3 +6,6 @@ cp testdata/pprof/*.pb.gz testdata/pprof/*.pprof testdata/go/*.pb.gz fuzz/corpus
 mkdir -p fuzz/corpus/heaptrack
 for f in testdata/heaptrack/*.gz; do gzip -dc "$f" > "fuzz/corpus/heaptrack/$(basename "$f" .gz)"; done
 cp testdata/legacy/*.heap testdata/legacy/*.growth testdata/go/*.heap.txt fuzz/corpus/legacy_heap/
+mkdir -p fuzz/corpus/jemalloc
+cp testdata/c/*-jemalloc*.heap fuzz/corpus/jemalloc/
+cp testdata/c/*-gperftools-*.heap fuzz/corpus/legacy_heap/

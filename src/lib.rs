@@ -1,7 +1,7 @@
 //! leakdiff: find memory leaks offline from the heap evidence programs already produce.
 //!
 //! Stages, each a module with one-way dependencies:
-//! `model` ← `formats` ; `model` ← `diff` ← `report` ← `cli`.
+//! `model` ← `formats` ← `symbolize` ; `model` ← `diff` ← `report` ← `cli`.
 
 #![warn(missing_docs)]
 
@@ -10,4 +10,5 @@ pub mod diff;
 pub mod formats;
 pub mod model;
 pub mod report;
+pub mod symbolize;
 pub mod units;

@@ -15,7 +15,7 @@ use crate::diff::{self, DiffOptions, Granularity, SortBy};
 use crate::report::{self, flamegraph, OutputFormat, TextOptions};
 use crate::units::{parse_size, parse_threshold, Threshold};
 
-pub use load::{decode_path, load_pair, load_profile};
+pub use load::{decode_path, load_pair, load_profile, Loader};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -107,6 +107,30 @@ struct DiffArgs {
     /// Do not apply suppressions embedded in heaptrack recordings (`S` lines).
     #[arg(long)]
     disable_embedded_suppressions: bool,
+    /// Binary to symbolize address-only inputs with, instead of the file the profile's mapping
+    /// names (matched by file name; a single one that matches nothing stands for the main
+    /// program). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    binary: Vec<PathBuf>,
+    /// Folder to look for binaries and `.build-id/` debug files in before the mapped paths.
+    /// Repeatable.
+    #[arg(long, value_name = "DIR")]
+    symbols: Vec<PathBuf>,
+    /// Leave address-only frames as module+offset.
+    #[arg(long)]
+    no_symbolize: bool,
+}
+
+fn loader(h: &DiffArgs) -> Result<Loader> {
+    let read = read_options(h.max_decompressed_size, h)?;
+    Ok(Loader::new(
+        read,
+        crate::symbolize::SymbolOptions {
+            disabled: h.no_symbolize,
+            binaries: h.binary.clone(),
+            dirs: h.symbols.clone(),
+        },
+    ))
 }
 
 fn read_options(max_decompressed: i64, h: &DiffArgs) -> Result<crate::formats::ReadOptions> {
@@ -159,7 +183,7 @@ fn regex(flag: &str, pattern: Option<String>) -> Result<Option<Regex>> {
 }
 
 fn run_diff(args: DiffArgs) -> Result<u8> {
-    let read = read_options(args.max_decompressed_size, &args)?;
+    let loader = loader(&args)?;
     let top = match (args.top, args.format) {
         (Some(0), _) => None,
         (Some(n), _) => Some(n),
@@ -176,7 +200,8 @@ fn run_diff(args: DiffArgs) -> Result<u8> {
         top,
         sort: args.sort,
     };
-    let (interner, base, later) = load_pair(&args.base, &args.later, &read)?;
+    let (interner, base, later) = loader.load_pair(&args.base, &args.later)?;
+    warn_inputs(&loader, [&base, &later]);
     let result = diff::diff(&base, &later, &interner, &options)?;
 
     if let Some(path) = &args.flamegraph {
@@ -232,6 +257,18 @@ fn run_diff(args: DiffArgs) -> Result<u8> {
         return Ok(EXIT_THRESHOLD);
     }
     Ok(EXIT_OK)
+}
+
+/// Prints each input's warnings and the symbolizer's, one line each, on stderr.
+fn warn_inputs<'a>(loader: &Loader, profiles: impl IntoIterator<Item = &'a crate::model::Profile>) {
+    for p in profiles {
+        for w in &p.meta.warnings {
+            eprintln!("leakdiff: warning: {}: {w}", p.meta.source);
+        }
+    }
+    if let Some(w) = loader.symbolizer.warning() {
+        eprintln!("leakdiff: warning: {w}");
+    }
 }
 
 /// Writes a file through a temporary name and a rename, so no half-written file is left behind.

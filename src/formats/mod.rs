@@ -6,6 +6,7 @@
 pub mod decompress;
 pub mod error;
 pub mod heaptrack;
+pub mod jemalloc;
 pub mod pprof;
 
 use std::io::Read;
@@ -20,6 +21,8 @@ use crate::model::{Interner, Profile};
 pub enum Sniffed {
     /// Legacy `heap profile:` text.
     LegacyHeap,
+    /// jemalloc `heap_v2/<rate>` text.
+    Jemalloc,
     /// Assumed `profile.proto` (any other bytes; a proto can start with almost any byte).
     PprofProto,
 }
@@ -49,9 +52,6 @@ fn unsupported(payload: &[u8]) -> Option<&'static str> {
     if starts(b"go1.") && head.windows(10).any(|w| w == b" heap dump") {
         return Some("Go heap dumps are not supported yet");
     }
-    if starts(b"heap_v2/") {
-        return Some("jemalloc heap_v2 profiles are not supported yet");
-    }
     if starts(b"goroutine profile:") || starts(b"threadcreate profile:") || starts(b"goroutine ") {
         return Some("goroutine text dumps are not supported yet");
     }
@@ -71,6 +71,9 @@ pub fn sniff(payload: &[u8], source: &str) -> Result<Sniffed, ParseError> {
     }
     if pprof::legacy::sniff(payload) {
         return Ok(Sniffed::LegacyHeap);
+    }
+    if jemalloc::sniff(payload) {
+        return Ok(Sniffed::Jemalloc);
     }
     if let Some(detail) = unsupported(payload) {
         return Err(ParseError::Unrecognized {
@@ -122,6 +125,14 @@ impl Decoded {
         }
     }
 
+    /// The wire structs of a pprof-shaped input (pprof, legacy text, jemalloc), for symbolization.
+    pub fn wire_profile_mut(&mut self) -> Option<&mut pprof::schema::Profile> {
+        match &mut self.body {
+            Body::Pprof { profile, .. } => Some(profile),
+            Body::Heaptrack(_) => None,
+        }
+    }
+
     /// heaptrack's whole-recording numbers, when the input is a heaptrack recording.
     pub fn heaptrack_summary(&self) -> Option<&heaptrack::Summary> {
         match &self.body {
@@ -166,6 +177,16 @@ pub fn decode_bytes(
             let samples = pprof::wire::Samples::from_schema(&std::mem::take(&mut p.sample));
             (
                 crate::model::Format::PprofLegacyHeap,
+                p,
+                samples,
+                pprof::wire::Offsets::default(),
+            )
+        }
+        Sniffed::Jemalloc => {
+            let mut p = jemalloc::to_schema(&payload, source)?;
+            let samples = pprof::wire::Samples::from_schema(&std::mem::take(&mut p.sample));
+            (
+                crate::model::Format::Jemalloc,
                 p,
                 samples,
                 pprof::wire::Offsets::default(),

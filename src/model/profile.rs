@@ -16,6 +16,8 @@ pub enum Format {
     PprofLegacyHeap,
     /// An interpreted heaptrack recording.
     Heaptrack,
+    /// A jemalloc `heap_v2` profile.
+    Jemalloc,
 }
 
 impl Format {
@@ -25,6 +27,7 @@ impl Format {
             Format::Pprof => "pprof",
             Format::PprofLegacyHeap => "legacy heap profile",
             Format::Heaptrack => "heaptrack",
+            Format::Jemalloc => "jemalloc heap_v2",
         }
     }
 }

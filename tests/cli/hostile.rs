@@ -158,6 +158,8 @@ fn parser_never_panics_on_mutations_of_real_files() {
         "go/leak-base.heap.txt",
         "heaptrack/tests__auto__heaptrack.david.18594.gz",
         "legacy/profile__testdata__cppbench.heap",
+        "c/leak-jemalloc-later.heap",
+        "c/leak-gperftools-later.heap",
     ]
     .iter()
     .map(|f| std::fs::read(crate::common::testdata(f)).unwrap())
@@ -187,4 +189,14 @@ fn parser_never_panics_on_mutations_of_real_files() {
             let _ = parse_bytes(m, "mutant", &mut Interner::new(), &opts);
         }
     }
+}
+
+#[test]
+fn jemalloc_garbage_names_the_line_and_exits_2() {
+    assert_clean_error(
+        b"heap_v2/4096\n  t*: 1: 2 [0: 0]\n@ 0x10 0x20\n  t*: 1: x [0: 0]\n",
+        &[],
+        "line 4",
+    );
+    assert_clean_error(b"heap_v2/abc\n", &[], "jemalloc heap_v2");
 }

@@ -2,6 +2,7 @@
 //! Modules: reference comparisons against go tool pprof, legacy parser goldens, CLI behaviour,
 //! hostile inputs and property tests.
 
+mod c_golden;
 mod cli_diff;
 mod common;
 mod heaptrack_golden;

@@ -96,15 +96,27 @@ pub fn scale_heap_sample(count: i64, size: i64, rate: i64) -> (i64, i64) {
     ((count as f64 * scale) as i64, (size as f64 * scale) as i64)
 }
 
-struct Builder {
-    p: schema::Profile,
+/// Builds wire structs for text formats: strings, locations by address, functions by name.
+pub(crate) struct Builder {
+    pub(crate) p: schema::Profile,
     strings: FxHashMap<String, i64>,
     locations: FxHashMap<u64, usize>,
     functions: FxHashMap<(i64, i64), u64>,
 }
 
 impl Builder {
-    fn str(&mut self, s: &str) -> i64 {
+    pub(crate) fn new() -> Builder {
+        let mut b = Builder {
+            p: schema::Profile::default(),
+            strings: FxHashMap::default(),
+            locations: FxHashMap::default(),
+            functions: FxHashMap::default(),
+        };
+        b.str("");
+        b
+    }
+
+    pub(crate) fn str(&mut self, s: &str) -> i64 {
         if let Some(&i) = self.strings.get(s) {
             return i;
         }
@@ -114,7 +126,11 @@ impl Builder {
         i
     }
 
-    fn location(&mut self, addr: u64, symbols: Option<&Vec<(String, String, i64)>>) -> u64 {
+    pub(crate) fn location(
+        &mut self,
+        addr: u64,
+        symbols: Option<&Vec<(String, String, i64)>>,
+    ) -> u64 {
         if let Some(&i) = self.locations.get(&addr) {
             return self.p.location[i].id;
         }
@@ -202,13 +218,7 @@ pub fn to_schema(text: &[u8], source: &str) -> Result<schema::Profile, ParseErro
     let re = res();
     let text = String::from_utf8_lossy(text);
     let mut lines = text.lines().enumerate().map(|(i, l)| (i as u64 + 1, l));
-    let mut b = Builder {
-        p: schema::Profile::default(),
-        strings: FxHashMap::default(),
-        locations: FxHashMap::default(),
-        functions: FxHashMap::default(),
-    };
-    b.str("");
+    let mut b = Builder::new();
     let err = |line: u64, m: String| ParseError::malformed(source, FORMAT, Position::Line(line), m);
 
     let (header_no, header) = lines
@@ -376,7 +386,7 @@ pub fn to_schema(text: &[u8], source: &str) -> Result<schema::Profile, ParseErro
     Ok(b.p)
 }
 
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
@@ -452,7 +462,7 @@ pub fn parse_mappings<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<MappedRan
     out
 }
 
-fn assign_mappings(b: &mut Builder, maps: &[MappedRange]) {
+pub(crate) fn assign_mappings(b: &mut Builder, maps: &[MappedRange]) {
     for (i, m) in maps.iter().enumerate() {
         let filename = b.str(&m.path);
         b.p.mapping.push(schema::Mapping {
