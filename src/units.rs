@@ -56,6 +56,36 @@ pub fn parse_size(s: &str) -> Result<i64, String> {
     Ok(v.round() as i64)
 }
 
+/// Parses a duration: a number with `ms`, `s`, `m`, `h` or `d` (`30s`, `1.5h`, `500ms`), into
+/// milliseconds. A bare number is seconds.
+pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try 30s, 5m, 1h)"))?;
+    let factor = match unit.trim() {
+        "ms" => 1.0,
+        "" | "s" | "sec" => 1e3,
+        "m" | "min" => 60e3,
+        "h" => 3600e3,
+        "d" => 86400e3,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{s}` (ms, s, m, h, d)"
+            ))
+        }
+    };
+    let ms = v * factor;
+    if !(1.0..=1e15).contains(&ms) {
+        return Err(format!("duration `{s}` is out of range"));
+    }
+    Ok(ms.round() as u64)
+}
+
 /// Parses a threshold: `5%` or a size (see [`parse_size`]).
 pub fn parse_threshold(s: &str) -> Result<Threshold, String> {
     let t = s.trim();
@@ -140,6 +170,16 @@ pub fn pprof_scaled(value: i64, unit: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("30s"), Ok(30_000));
+        assert_eq!(parse_duration_ms("1.5h"), Ok(5_400_000));
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert_eq!(parse_duration_ms("2"), Ok(2_000));
+        assert!(parse_duration_ms("0s").is_err());
+        assert!(parse_duration_ms("5 parsecs").is_err());
+    }
 
     #[test]
     fn sizes_parse_with_si_and_binary_units() {

@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use regex::Regex;
 
 use crate::diff::{self, DiffOptions, Granularity, SortBy};
+use crate::formats::heaptrack::SliceSpec;
 use crate::report::{self, flamegraph, OutputFormat, TextOptions};
-use crate::units::{parse_size, parse_threshold, Threshold};
+use crate::units::{parse_duration_ms, parse_size, parse_threshold, Threshold};
 
 pub use load::{decode_path, load_pair, load_profile, Loader};
 
@@ -43,18 +44,70 @@ pub struct Cli {
     threads: Option<usize>,
 }
 
+// Parsed once per run: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Diff two snapshots: later − base per function, stack, site, file or line (the default).
     Diff(DiffArgs),
+    /// Cut a heaptrack recording into snapshots of in-use memory, written as pprof files.
+    Slice(SliceArgs),
+}
+
+/// Where to cut a recording (heaptrack timestamps).
+#[derive(Args, Debug, Clone)]
+struct SliceFlags {
+    /// Cut a heaptrack recording into N snapshots at equal steps of its duration.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    slices: Option<u32>,
+    /// Cut a heaptrack recording into a snapshot every DURATION (e.g. 10s), plus one at the end.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms, conflicts_with = "slices")]
+    slice_every: Option<u64>,
+}
+
+impl SliceFlags {
+    fn spec(&self) -> Option<SliceSpec> {
+        slice_spec(self.slices, self.slice_every)
+    }
+}
+
+fn slice_spec(slices: Option<u32>, every_ms: Option<u64>) -> Option<SliceSpec> {
+    match (slices, every_ms) {
+        (Some(n), _) => Some(SliceSpec::Count(n)),
+        (None, Some(ms)) => Some(SliceSpec::EveryMs(ms)),
+        (None, None) => None,
+    }
+}
+
+#[derive(Args, Debug)]
+struct SliceArgs {
+    /// The heaptrack recording.
+    recording: PathBuf,
+    #[command(flatten)]
+    cut: SliceFlags,
+    /// Folder to write the snapshots to (`<name>.slice-001.pb.gz`, …); created if missing.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: PathBuf,
+    /// Refuse inputs that decompress to more than this (e.g. 4GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
+    max_decompressed_size: i64,
 }
 
 #[derive(Args, Debug)]
 struct DiffArgs {
-    /// The earlier snapshot (pprof .pb.gz or raw, or a legacy `heap profile:` text).
+    /// The earlier snapshot (pprof, legacy `heap profile:` text, jemalloc heap_v2, heaptrack).
     base: PathBuf,
-    /// The later snapshot.
-    later: PathBuf,
+    /// The later snapshot. Optional with --slices/--slice-every: then the first and last slices
+    /// of one heaptrack recording are diffed.
+    later: Option<PathBuf>,
+    // Inline, not a flattened SliceFlags: clap cannot tell whether an optional flattened group is
+    // present through a nested flatten.
+    /// Cut one heaptrack recording into N snapshots and diff the first against the last.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    slices: Option<u32>,
+    /// Like --slices, with a snapshot every DURATION (e.g. 10s) and one at the end.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms, conflicts_with = "slices")]
+    slice_every: Option<u64>,
     /// Value type to compare, by pprof name (inuse_space, alloc_objects, …) or index.
     /// Default: inuse_space when present, else the profile's default_sample_type, else the last.
     #[arg(long, value_name = "NAME|N")]
@@ -122,7 +175,8 @@ struct DiffArgs {
 }
 
 fn loader(h: &DiffArgs) -> Result<Loader> {
-    let read = read_options(h.max_decompressed_size, h)?;
+    let mut read = read_options(h.max_decompressed_size, h)?;
+    read.heaptrack.timeline = h.slices.is_some() || h.slice_every.is_some();
     Ok(Loader::new(
         read,
         crate::symbolize::SymbolOptions {
@@ -167,6 +221,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     match (cli.command, cli.diff) {
         (Some(Command::Diff(args)), _) | (None, Some(args)) => run_diff(args),
+        (Some(Command::Slice(args)), _) => run_slice(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }
@@ -200,7 +255,23 @@ fn run_diff(args: DiffArgs) -> Result<u8> {
         top,
         sort: args.sort,
     };
-    let (interner, base, later) = loader.load_pair(&args.base, &args.later)?;
+    let (interner, base, later, later_path) =
+        match (&args.later, slice_spec(args.slices, args.slice_every)) {
+            (Some(later), None) => {
+                let (i, b, l) = loader.load_pair(&args.base, later)?;
+                (i, b, l, later.clone())
+            }
+            (None, Some(spec)) => {
+                let (i, b, l) = first_and_last_slice(&loader, &args.base, spec)?;
+                (i, b, l, args.base.clone())
+            }
+            (Some(_), Some(_)) => anyhow::bail!(
+                "--slices/--slice-every cut one heaptrack recording; give one input, not two"
+            ),
+            (None, None) => anyhow::bail!(
+            "give two snapshots (`leakdiff BASE LATER`), or one heaptrack recording with --slices N"
+        ),
+        };
     warn_inputs(&loader, [&base, &later]);
     let result = diff::diff(&base, &later, &interner, &options)?;
 
@@ -211,7 +282,7 @@ fn run_diff(args: DiffArgs) -> Result<u8> {
                 "{}: {} → {}",
                 values.value_type.kind,
                 file_name(&args.base),
-                file_name(&args.later)
+                file_name(&later_path)
             ),
             unit: values.value_type.unit.clone(),
             ..Default::default()
@@ -256,6 +327,82 @@ fn run_diff(args: DiffArgs) -> Result<u8> {
         );
         return Ok(EXIT_THRESHOLD);
     }
+    Ok(EXIT_OK)
+}
+
+/// Reads one heaptrack recording with its timeline and returns its first and last slices.
+fn first_and_last_slice(
+    loader: &Loader,
+    path: &std::path::Path,
+    spec: SliceSpec,
+) -> Result<(
+    crate::model::Interner,
+    crate::model::Profile,
+    crate::model::Profile,
+)> {
+    let mut interner = crate::model::Interner::new();
+    let mut slices = loader
+        .decode(path)?
+        .into_slices(spec, &mut interner, mtime_nanos(path))?;
+    let later = slices.pop().context("no slices")?;
+    let base = if slices.is_empty() {
+        later.clone()
+    } else {
+        slices.swap_remove(0)
+    };
+    Ok((interner, base, later))
+}
+
+/// A file's modification time in ns since the epoch.
+fn mtime_nanos(path: &std::path::Path) -> Option<i64> {
+    let t = std::fs::metadata(path).ok()?.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
+}
+
+fn run_slice(args: SliceArgs) -> Result<u8> {
+    let spec = args
+        .cut
+        .spec()
+        .context("say where to cut: --slices N or --slice-every DURATION")?;
+    let mut read = crate::formats::ReadOptions {
+        max_decompressed_bytes: args.max_decompressed_size.max(0) as u64,
+        ..Default::default()
+    };
+    read.heaptrack.timeline = true;
+    let loader = Loader::new(read, Default::default());
+    let mut interner = crate::model::Interner::new();
+    let slices = loader.decode(&args.recording)?.into_slices(
+        spec,
+        &mut interner,
+        mtime_nanos(&args.recording),
+    )?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let stem = file_name(&args.recording);
+    let stem = stem
+        .strip_suffix(".gz")
+        .or_else(|| stem.strip_suffix(".zst"))
+        .unwrap_or(&stem)
+        .to_string();
+    let width = slices.len().to_string().len().max(3);
+    for (k, p) in slices.iter().enumerate() {
+        let path = args
+            .output
+            .join(format!("{stem}.slice-{:0width$}.pb.gz", k + 1));
+        let bytes = crate::formats::pprof::encode::encode(p, &interner);
+        write_file(&path, |w| {
+            let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
+            gz.write_all(&bytes)?;
+            gz.finish().map(|_| ())
+        })?;
+    }
+    eprintln!(
+        "leakdiff: wrote {} snapshots of {} to {}",
+        slices.len(),
+        args.recording.display(),
+        args.output.display()
+    );
     Ok(EXIT_OK)
 }
 

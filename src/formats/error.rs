@@ -46,6 +46,14 @@ pub enum ParseError {
         /// What is wrong.
         message: String,
     },
+    /// The input was read, but cannot do what was asked of it.
+    #[error("{source_name}: {message}")]
+    Unsupported {
+        /// The input's name.
+        source_name: String,
+        /// What cannot be done.
+        message: String,
+    },
     /// Reading the input itself failed.
     #[error("{source_name}: {message}")]
     Io {

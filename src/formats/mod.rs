@@ -133,6 +133,27 @@ impl Decoded {
         }
     }
 
+    /// Cuts a heaptrack recording (decoded with `timeline` on) into snapshots of in-use memory;
+    /// `ended_at_nanos` anchors the recording's end in wall-clock time (see
+    /// [`heaptrack::Recording::slices`]).
+    pub fn into_slices(
+        self,
+        spec: heaptrack::SliceSpec,
+        interner: &mut Interner,
+        ended_at_nanos: Option<i64>,
+    ) -> Result<Vec<Profile>, ParseError> {
+        match self.body {
+            Body::Heaptrack(rec) => rec.slices(spec, &self.source, interner, ended_at_nanos),
+            Body::Pprof { format, .. } => Err(ParseError::Unsupported {
+                source_name: self.source,
+                message: format!(
+                    "only heaptrack recordings have the timestamps to cut into slices; this is a {} profile",
+                    format.name()
+                ),
+            }),
+        }
+    }
+
     /// heaptrack's whole-recording numbers, when the input is a heaptrack recording.
     pub fn heaptrack_summary(&self) -> Option<&heaptrack::Summary> {
         match &self.body {

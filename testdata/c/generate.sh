@@ -51,6 +51,8 @@ jeprof --text --alloc_space --show_bytes "$work/leakgen" leak-jemalloc-later.hea
   > golden/leak-jemalloc-later.heap.jeprof.alloc_space.txt
 for mode in leak control; do
   heaptrack_print -f "$mode.heaptrack.zst" -l 1 > "golden/$mode.heaptrack.zst.heaptrack_print.txt"
+  # heaptrack's own time series (heap size at every timestamp), for --slices.
+  heaptrack_print -f "$mode.heaptrack.zst" -M "golden/$mode.heaptrack.zst.massif" > /dev/null
 done
 heaptrack_print --version > golden/versions.txt 2>&1 || true
 jeprof --version 2>&1 | head -1 >> golden/versions.txt

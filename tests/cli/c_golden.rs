@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use leakdiff::cli::Loader;
 use leakdiff::diff::{self, DiffOptions, DiffResult};
+use leakdiff::formats::heaptrack::{HeaptrackOptions, SliceSpec};
 use leakdiff::formats::ReadOptions;
 use leakdiff::model::{Interner, Profile};
 use leakdiff::symbolize::SymbolOptions;
@@ -318,4 +319,140 @@ fn missing_binary_leaves_module_offsets_and_one_warning() {
     assert!(w.contains("/tmp/leakdiff-c/leakgen"), "{w}");
     let r = diff::diff(&empty_like(&p, &i), &p, &i, &DiffOptions::default()).unwrap();
     assert!(r.rows[0].key.starts_with("leakgen+0x"), "{}", r.rows[0].key);
+}
+
+/// `heaptrack_print -M` (massif): (time in ms, heap bytes) at every timestamp of the recording.
+fn massif(rel: &str) -> Vec<(i64, i64)> {
+    let text = std::fs::read_to_string(testdata(&format!("c/golden/{rel}"))).unwrap();
+    let mut out = Vec::new();
+    let mut time = None;
+    for line in text.lines() {
+        if let Some(t) = line.strip_prefix("time=") {
+            time = t.parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64);
+        } else if let Some(b) = line.strip_prefix("mem_heap_B=") {
+            let t = time.take().unwrap();
+            // Two timestamps in the same millisecond: the later snapshot holds at that time.
+            if out.last().is_some_and(|&(last, _)| last == t) {
+                out.pop();
+            }
+            out.push((t, b.parse().unwrap()));
+        }
+    }
+    out
+}
+
+fn read_slices(file: &str, spec: SliceSpec, builtin: bool) -> Vec<Profile> {
+    let opts = ReadOptions {
+        heaptrack: HeaptrackOptions {
+            timeline: true,
+            builtin_suppressions: builtin,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut i = Interner::new();
+    leakdiff::cli::decode_path(&testdata(&format!("c/{file}")), &opts)
+        .unwrap()
+        .into_slices(spec, &mut i, None)
+        .unwrap()
+}
+
+fn inuse(p: &Profile) -> i64 {
+    p.total(p.value_index("inuse_space").unwrap())
+}
+
+#[test]
+fn slices_equal_heaptracks_own_time_series() {
+    for mode in ["leak", "control"] {
+        let file = format!("{mode}.heaptrack.zst");
+        // One slice per millisecond: every massif snapshot time is a boundary.
+        let slices = read_slices(&file, SliceSpec::EveryMs(1), false);
+        let series = massif(&format!("{file}.massif"));
+        assert!(series.len() > 20, "{file}: {} snapshots", series.len());
+        for (t, heap) in series {
+            let at = (t as usize).clamp(1, slices.len()) - 1;
+            assert_eq!(inuse(&slices[at]), heap, "{file} at {t} ms");
+        }
+    }
+}
+
+#[test]
+fn slices_show_the_leak_growing_and_the_control_flat() {
+    let leak = read_slices("leak.heaptrack.zst", SliceSpec::Count(5), true);
+    assert_eq!(leak.len(), 5);
+    let totals: Vec<i64> = leak.iter().map(inuse).collect();
+    assert!(totals.windows(2).all(|w| w[1] >= w[0]), "{totals:?}");
+    assert!(totals[4] > 10 * totals[0], "{totals:?}");
+    // The last slice is the recording's end: what it leaked.
+    let (_, whole) = load_c("leak.heaptrack.zst");
+    assert_eq!(*totals.last().unwrap(), inuse(&whole));
+    let control = read_slices("control.heaptrack.zst", SliceSpec::Count(5), true);
+    assert!(control.iter().all(|p| inuse(p) < 300_000));
+    assert_eq!(
+        SliceSpec::EveryMs(100).boundaries(427),
+        vec![100, 200, 300, 400, 427]
+    );
+    assert_eq!(
+        SliceSpec::Count(4).boundaries(400),
+        vec![100, 200, 300, 400]
+    );
+}
+
+#[test]
+fn slice_command_writes_pprof_snapshots_and_diff_takes_one_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = testdata("c/leak.heaptrack.zst");
+    assert_cmd::Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(["slice", "--slices", "3", "-o"])
+        .arg(dir.path())
+        .arg(&rec)
+        .assert()
+        .success();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "leak.heaptrack.slice-001.pb.gz",
+            "leak.heaptrack.slice-002.pb.gz",
+            "leak.heaptrack.slice-003.pb.gz"
+        ]
+    );
+    let out = assert_cmd::Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(["--format", "json"])
+        .arg(dir.path().join(&names[0]))
+        .arg(dir.path().join(&names[2]))
+        .output()
+        .unwrap();
+    let from_files: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = assert_cmd::Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(["--format", "json", "--slices", "3"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    let direct: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_files["totals"], direct["totals"]);
+    assert_eq!(direct["rows"][0]["key"], "cache_session");
+    // A profile without timestamps, or two inputs, cannot be sliced.
+    let err = assert_cmd::Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(["--slices", "3"])
+        .arg(testdata("c/leak-jemalloc-base.heap"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
+    assert!(stderr.contains("only heaptrack recordings"), "{stderr}");
+    assert_cmd::Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(["--slices", "3"])
+        .arg(&rec)
+        .arg(&rec)
+        .assert()
+        .code(2);
 }

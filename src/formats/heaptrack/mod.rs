@@ -28,6 +28,9 @@ pub struct HeaptrackOptions {
     pub builtin_suppressions: bool,
     /// Apply the `S` lines embedded in the recording. Default: true.
     pub embedded_suppressions: bool,
+    /// Keep per-site changes between timestamps, so the recording can be cut into snapshots
+    /// ([`Recording::slices`]). Default: false (memory then does not grow with the run's length).
+    pub timeline: bool,
 }
 
 impl Default for HeaptrackOptions {
@@ -36,6 +39,7 @@ impl Default for HeaptrackOptions {
             suppressions: Vec::new(),
             builtin_suppressions: true,
             embedded_suppressions: true,
+            timeline: false,
         }
     }
 }
@@ -113,6 +117,92 @@ impl Site {
     }
 }
 
+/// How a site changed between two timestamps.
+#[derive(Clone, Copy, Default)]
+struct Change {
+    site: u32,
+    inuse_count: i64,
+    inuse_bytes: i64,
+    allocations: i64,
+    alloc_bytes: i64,
+}
+
+/// Per-site changes up to a timestamp (ms since start), in file order.
+struct Checkpoint {
+    time_ms: i64,
+    changes: Vec<Change>,
+}
+
+/// Changes since the last timestamp, per site.
+#[derive(Default)]
+struct Pending {
+    index: FxHashMap<u32, usize>,
+    changes: Vec<Change>,
+}
+
+impl Pending {
+    fn add(&mut self, site: u32, count: i64, bytes: i64, allocated: bool) {
+        let next = self.changes.len();
+        let i = *self.index.entry(site).or_insert(next);
+        if i == next {
+            self.changes.push(Change {
+                site,
+                ..Default::default()
+            });
+        }
+        let c = &mut self.changes[i];
+        c.inuse_count += count;
+        c.inuse_bytes = c.inuse_bytes.saturating_add(bytes);
+        if allocated {
+            c.allocations += 1;
+            c.alloc_bytes = c.alloc_bytes.saturating_add(bytes);
+        }
+    }
+
+    fn flush(&mut self, time_ms: i64, into: &mut Vec<Checkpoint>) {
+        if self.changes.is_empty() {
+            return;
+        }
+        self.index.clear();
+        into.push(Checkpoint {
+            time_ms,
+            changes: std::mem::take(&mut self.changes),
+        });
+    }
+}
+
+/// Where to cut a recording into snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceSpec {
+    /// N snapshots at equal steps of the recording's duration (the last at its end).
+    Count(u32),
+    /// A snapshot every so many milliseconds, and one at the end.
+    EveryMs(u64),
+}
+
+impl SliceSpec {
+    /// Snapshot times (ms since start) for a recording that lasted `total_ms`.
+    pub fn boundaries(self, total_ms: i64) -> Vec<i64> {
+        let total = total_ms.max(1);
+        match self {
+            SliceSpec::Count(n) => {
+                let n = i64::from(n.max(1));
+                (1..=n).map(|i| total * i / n).collect()
+            }
+            SliceSpec::EveryMs(step) => {
+                let step = i64::try_from(step.max(1)).unwrap_or(i64::MAX);
+                let mut out: Vec<i64> = (1..)
+                    .map(|i: i64| i.saturating_mul(step))
+                    .take_while(|&t| t < total)
+                    .take(100_000)
+                    .collect();
+                out.push(total);
+                out
+            }
+        }
+    }
+}
+
 /// A decoded recording, not yet interned.
 pub struct Recording {
     summary: Summary,
@@ -120,6 +210,9 @@ pub struct Recording {
     ips: Vec<Ip>,
     traces: Vec<Trace>,
     sites: Vec<Site>,
+    /// Sites zeroed by suppressions.
+    suppressed: Vec<bool>,
+    timeline: Vec<Checkpoint>,
     warnings: Vec<String>,
 }
 
@@ -218,6 +311,8 @@ pub fn read<R: BufRead>(
     let mut peak_event: u64 = 0;
     let mut debuggee_seen = false;
     let mut saw_version = false;
+    let mut timeline: Vec<Checkpoint> = Vec::new();
+    let mut pending = Pending::default();
 
     let mut buf = Vec::with_capacity(256);
     let mut line_no = 0u64;
@@ -328,6 +423,9 @@ pub fn read<R: BufRead>(
                 st.leaked_count += 1;
                 st.allocations += 1;
                 st.alloc_bytes = st.alloc_bytes.saturating_add(size);
+                if opts.timeline {
+                    pending.add(site, 1, size, true);
+                }
                 s.allocations += 1;
                 s.leaked_bytes = s.leaked_bytes.saturating_add(size);
                 if s.leaked_bytes > s.peak_bytes {
@@ -351,6 +449,9 @@ pub fn read<R: BufRead>(
                 let st = sites[site as usize].touch(event, peak_event);
                 st.leaked = st.leaked.saturating_sub(size);
                 st.leaked_count -= 1;
+                if opts.timeline {
+                    pending.add(site, -1, -size, false);
+                }
                 s.leaked_bytes = s.leaked_bytes.saturating_sub(size);
                 if temporary {
                     st.temporary += 1;
@@ -358,7 +459,12 @@ pub fn read<R: BufRead>(
                 }
             }
             b'c' => match c.hex() {
-                Some(t) => timestamp = i64::try_from(t).unwrap_or(i64::MAX),
+                Some(t) => {
+                    timestamp = i64::try_from(t).unwrap_or(i64::MAX);
+                    if opts.timeline {
+                        pending.flush(timestamp, &mut timeline);
+                    }
+                }
                 None => bad = true,
             },
             b'R' => {
@@ -442,6 +548,7 @@ pub fn read<R: BufRead>(
         st.touch(st.last_event, peak_event);
     }
     s.total_time_ms = timestamp.saturating_add(1);
+    pending.flush(s.total_time_ms, &mut timeline);
     s.peak_rss_bytes = peak_rss_pages.saturating_mul(page_size);
     s.total_system_memory_bytes = pages.saturating_mul(page_size);
     let mut rec = Recording {
@@ -449,7 +556,9 @@ pub fn read<R: BufRead>(
         strings,
         ips,
         traces,
+        suppressed: Vec::new(),
         sites,
+        timeline,
         warnings,
     };
     rec.apply_suppressions(&suppressions);
@@ -506,12 +615,14 @@ impl Recording {
                 .unwrap_or(false);
             trace_hit.push(parent || ip);
         }
-        for site in &mut self.sites {
+        self.suppressed = vec![false; self.sites.len()];
+        for (i, site) in self.sites.iter_mut().enumerate() {
             let suppressed = (site.trace as usize)
                 .checked_sub(1)
                 .and_then(|t| trace_hit.get(t))
                 .copied()
                 .unwrap_or(false);
+            self.suppressed[i] = suppressed;
             if suppressed {
                 self.summary.suppressed_leaked_bytes += site.leaked;
                 self.summary.leaked_bytes -= site.leaked;
@@ -520,21 +631,8 @@ impl Recording {
         }
     }
 
-    /// Interns the recording: one sample per allocation site (trace), with heaptrack's costs.
-    pub fn into_profile(
-        self,
-        source: &str,
-        interner: &mut Interner,
-    ) -> Result<Profile, ParseError> {
-        let value_types = vec![
-            ValueType::new("alloc_objects", "count"),
-            ValueType::new("alloc_space", "bytes"),
-            ValueType::new("temporary_objects", "count"),
-            ValueType::new("peak_space", "bytes"),
-            ValueType::new("inuse_objects", "count"),
-            ValueType::new("inuse_space", "bytes"),
-        ];
-        let mut b = ProfileBuilder::new(Format::Heaptrack, value_types);
+    /// Interns every trace; index = trace id (0 = the root).
+    fn stacks(&self, interner: &mut Interner) -> Vec<StackId> {
         // Traces form a tree whose parents come first: one pass gives every trace its stack.
         let mut stack_of: Vec<StackId> = Vec::with_capacity(self.traces.len() + 1);
         stack_of.push(StackId::ROOT);
@@ -565,11 +663,113 @@ impl Recording {
             }
             stack_of.push(stack);
         }
+        stack_of
+    }
+
+    fn stack_of_site(stack_of: &[StackId], site: &Site) -> StackId {
+        stack_of
+            .get(site.trace as usize)
+            .copied()
+            .unwrap_or(StackId::ROOT)
+    }
+
+    fn meta(&self, b: &mut ProfileBuilder, source: &str) {
+        let s = &self.summary;
+        let meta = b.meta_mut();
+        meta.source = source.to_string();
+        meta.labels.insert("debuggee".into(), s.debuggee.clone());
+        meta.labels
+            .insert("heaptrack_file_version".into(), s.file_version.to_string());
+        meta.warnings = self.warnings.clone();
+    }
+
+    /// Cuts the recording into snapshots of in-use memory (and allocations so far) per site at
+    /// the times `spec` names; sites hidden by suppressions stay at zero. Needs a recording read
+    /// with [`HeaptrackOptions::timeline`]. heaptrack keeps no wall-clock time: `ended_at_nanos`
+    /// (say, the file's modification time) anchors the end of the recording; without it, snapshot
+    /// times count from the recording's start.
+    pub fn slices(
+        &self,
+        spec: SliceSpec,
+        source: &str,
+        interner: &mut Interner,
+        ended_at_nanos: Option<i64>,
+    ) -> Result<Vec<Profile>, ParseError> {
+        let stack_of = self.stacks(interner);
+        let total = self.summary.total_time_ms;
+        let bounds = spec.boundaries(total);
+        let n = bounds.len();
+        let mut state = vec![[0i64; 4]; self.sites.len()];
+        let mut checkpoints = self.timeline.iter().peekable();
+        let mut out = Vec::with_capacity(n);
+        for (k, &end) in bounds.iter().enumerate() {
+            while let Some(cp) = checkpoints.next_if(|cp| cp.time_ms <= end) {
+                for c in &cp.changes {
+                    if let Some(v) = state.get_mut(c.site as usize) {
+                        v[0] += c.allocations;
+                        v[1] = v[1].saturating_add(c.alloc_bytes);
+                        v[2] += c.inuse_count;
+                        v[3] = v[3].saturating_add(c.inuse_bytes);
+                    }
+                }
+            }
+            let mut b = ProfileBuilder::new(
+                Format::Heaptrack,
+                vec![
+                    ValueType::new("alloc_objects", "count"),
+                    ValueType::new("alloc_space", "bytes"),
+                    ValueType::new("inuse_objects", "count"),
+                    ValueType::new("inuse_space", "bytes"),
+                ],
+            );
+            for (i, site) in self.sites.iter().enumerate() {
+                let v = state[i];
+                if v == [0; 4] {
+                    continue;
+                }
+                let v = if self.suppressed.get(i).copied().unwrap_or(false) {
+                    [v[0], v[1], 0, 0]
+                } else {
+                    v
+                };
+                b.add_sample(Self::stack_of_site(&stack_of, site), &v, &[]);
+            }
+            self.meta(&mut b, &format!("{source}#slice{}", k + 1));
+            let start = if k == 0 { 0 } else { bounds[k - 1] };
+            let meta = b.meta_mut();
+            let since_start = end.saturating_mul(1_000_000);
+            meta.time_nanos = Some(match ended_at_nanos {
+                Some(t) => t.saturating_sub(total.saturating_mul(1_000_000) - since_start),
+                None => since_start,
+            });
+            meta.duration_nanos = Some((end - start).saturating_mul(1_000_000));
+            meta.labels.insert("slice".into(), format!("{}/{n}", k + 1));
+            meta.labels.insert("slice_end_ms".into(), end.to_string());
+            out.push(b.finish(interner).map_err(|e| {
+                ParseError::malformed(source, FORMAT, Position::Line(0), e.to_string())
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Interns the recording: one sample per allocation site (trace), with heaptrack's costs.
+    pub fn into_profile(
+        self,
+        source: &str,
+        interner: &mut Interner,
+    ) -> Result<Profile, ParseError> {
+        let value_types = vec![
+            ValueType::new("alloc_objects", "count"),
+            ValueType::new("alloc_space", "bytes"),
+            ValueType::new("temporary_objects", "count"),
+            ValueType::new("peak_space", "bytes"),
+            ValueType::new("inuse_objects", "count"),
+            ValueType::new("inuse_space", "bytes"),
+        ];
+        let mut b = ProfileBuilder::new(Format::Heaptrack, value_types);
+        let stack_of = self.stacks(interner);
         for site in &self.sites {
-            let stack = stack_of
-                .get(site.trace as usize)
-                .copied()
-                .unwrap_or(StackId::ROOT);
+            let stack = Self::stack_of_site(&stack_of, site);
             b.add_sample(
                 stack,
                 &[
@@ -583,14 +783,8 @@ impl Recording {
                 &[],
             );
         }
-        let s = &self.summary;
-        let meta = b.meta_mut();
-        meta.source = source.to_string();
-        meta.labels.insert("debuggee".into(), s.debuggee.clone());
-        meta.labels
-            .insert("heaptrack_file_version".into(), s.file_version.to_string());
-        meta.duration_nanos = Some(s.total_time_ms.saturating_mul(1_000_000));
-        meta.warnings = self.warnings.clone();
+        self.meta(&mut b, source);
+        b.meta_mut().duration_nanos = Some(self.summary.total_time_ms.saturating_mul(1_000_000));
         b.finish(interner)
             .map_err(|e| ParseError::malformed(source, FORMAT, Position::Line(0), e.to_string()))
     }
