@@ -132,8 +132,8 @@ pub fn stream<'a>(
     raw: &'a [u8],
     source: &str,
     max_bytes: u64,
-) -> Result<Box<dyn Read + 'a>, ParseError> {
-    let inner: Box<dyn Read + 'a> = match compression(raw) {
+) -> Result<Box<dyn Read + Send + 'a>, ParseError> {
+    let inner: Box<dyn Read + Send + 'a> = match compression(raw) {
         Compression::Gzip => Box::new(MultiGzDecoder::new(raw)),
         Compression::Zstd => {
             Box::new(ruzstd::decoding::StreamingDecoder::new(raw).map_err(|e| {
@@ -154,6 +154,98 @@ pub fn stream<'a>(
     }))
 }
 
+/// Runs `consume` on a buffered reader of `reader`'s bytes while another thread does the reading
+/// (decompression) ahead of it, a few chunks at a time: on two cores, decompressing and parsing
+/// overlap. Read errors reach `consume` as errors of its reader.
+pub fn in_background<T>(
+    reader: Box<dyn Read + Send + '_>,
+    consume: impl FnOnce(&mut dyn io::BufRead) -> T,
+) -> T {
+    const CHUNK: usize = 1 << 20;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut reader = reader;
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let mut filled = 0;
+                let result = loop {
+                    match reader.read(&mut buf[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == CHUNK {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                buf.truncate(filled);
+                let done = filled < CHUNK || result.is_err();
+                let sent = match result {
+                    Ok(()) if filled == 0 => break,
+                    Ok(()) => tx.send(Ok(buf)),
+                    Err(e) => {
+                        if filled > 0 && tx.send(Ok(buf)).is_err() {
+                            break;
+                        }
+                        tx.send(Err(e))
+                    }
+                };
+                // The consumer stopped early (an error): stop reading.
+                if sent.is_err() || done {
+                    break;
+                }
+            }
+        });
+        let mut r = ChannelReader {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+        };
+        consume(&mut r)
+    })
+}
+
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = io::BufRead::fill_buf(self)?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl io::BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.current.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The reading thread finished: end of input.
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.current.len());
+    }
+}
+
 /// The first `n` decompressed bytes (fewer if the payload is shorter or broken).
 pub fn head(raw: &[u8], source: &str, n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n);
@@ -161,4 +253,54 @@ pub fn head(raw: &[u8], source: &str, n: usize) -> Vec<u8> {
         let _ = r.take(n as u64).read_to_end(&mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+
+    /// A reader of `left` bytes that then fails (or ends cleanly).
+    struct Failing {
+        left: usize,
+        fail: bool,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return if self.fail {
+                    Err(io::Error::other("broken frame"))
+                } else {
+                    Ok(0)
+                };
+            }
+            let n = buf.len().min(self.left).min(70_000);
+            buf[..n].fill(b'x');
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn background_reader_delivers_every_byte_then_the_error() {
+        for (len, fail) in [(3_500_000, true), (3 << 20, false), (0, false), (10, true)] {
+            let (got, err) = in_background(Box::new(Failing { left: len, fail }), |r| {
+                let mut out = Vec::new();
+                let e = r.read_to_end(&mut out).err();
+                (out.len(), e.map(|e| e.to_string()))
+            });
+            assert_eq!(got, len);
+            assert_eq!(err.is_some(), fail, "{err:?}");
+        }
+        // A consumer that stops early does not hang the reading thread.
+        let first = in_background(
+            Box::new(Failing {
+                left: 50 << 20,
+                fail: false,
+            }),
+            |r| r.fill_buf().map(|b| b.len()).unwrap_or(0),
+        );
+        assert_eq!(first, 1 << 20);
+    }
 }

@@ -172,8 +172,15 @@ pub fn decode_bytes(
     // Streamed formats first: a heaptrack recording is never held in memory whole.
     if heaptrack::sniff(&decompress::head(&raw, source, 256)) {
         let reader = decompress::stream(&raw, source, options.max_decompressed_bytes)?;
-        let input = std::io::BufReader::with_capacity(1 << 16, reader);
-        let rec = heaptrack::read(input, source, &options.heaptrack)?;
+        let rec = if decompress::compression(&raw) == decompress::Compression::None {
+            let input = std::io::BufReader::with_capacity(1 << 16, reader);
+            heaptrack::read(input, source, &options.heaptrack)?
+        } else {
+            // Decompress on another thread while this one parses.
+            decompress::in_background(reader, |input| {
+                heaptrack::read(input, source, &options.heaptrack)
+            })?
+        };
         return Ok(Decoded {
             source: source.to_string(),
             body: Body::Heaptrack(Box::new(rec)),

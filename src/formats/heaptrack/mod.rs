@@ -136,20 +136,29 @@ struct Checkpoint {
 /// Changes since the last timestamp, per site.
 #[derive(Default)]
 struct Pending {
-    index: FxHashMap<u32, usize>,
+    /// Per site: index into `changes` + 1, or 0 when the site has not changed since the flush.
+    slot: Vec<u32>,
     changes: Vec<Change>,
 }
 
 impl Pending {
+    #[inline]
     fn add(&mut self, site: u32, count: i64, bytes: i64, allocated: bool) {
-        let next = self.changes.len();
-        let i = *self.index.entry(site).or_insert(next);
-        if i == next {
-            self.changes.push(Change {
-                site,
-                ..Default::default()
-            });
+        let si = site as usize;
+        if si >= self.slot.len() {
+            self.slot.resize(si + 1, 0);
         }
+        let i = match self.slot[si] {
+            0 => {
+                self.changes.push(Change {
+                    site,
+                    ..Default::default()
+                });
+                self.slot[si] = self.changes.len() as u32;
+                self.changes.len() - 1
+            }
+            n => n as usize - 1,
+        };
         let c = &mut self.changes[i];
         c.inuse_count += count;
         c.inuse_bytes = c.inuse_bytes.saturating_add(bytes);
@@ -163,7 +172,9 @@ impl Pending {
         if self.changes.is_empty() {
             return;
         }
-        self.index.clear();
+        for c in &self.changes {
+            self.slot[c.site as usize] = 0;
+        }
         into.push(Checkpoint {
             time_ms,
             changes: std::mem::take(&mut self.changes),
@@ -241,10 +252,11 @@ impl<'a> Cursor<'a> {
                 b'a'..=b'f' => b - b'a' + 10,
                 _ => break,
             };
-            v = v.checked_mul(16)?.checked_add(u64::from(d))?;
+            v = (v << 4) | u64::from(d);
             self.pos += 1;
         }
-        if self.pos == start {
+        // More than 16 digits would not fit (and have been shifted out).
+        if self.pos == start || self.pos - start > 16 {
             return None;
         }
         if self.line.get(self.pos) == Some(&b' ') {
@@ -314,28 +326,15 @@ pub fn read<R: BufRead>(
     let mut timeline: Vec<Checkpoint> = Vec::new();
     let mut pending = Pending::default();
 
-    let mut buf = Vec::with_capacity(256);
     let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        let n = input.read_until(b'\n', &mut buf).map_err(|e| {
-            ParseError::malformed(
-                source,
-                FORMAT,
-                Position::Line(line_no + 1),
-                format!("read failed: {e}"),
-            )
-        })?;
-        if n == 0 {
-            break;
-        }
+    // One line (without its newline); returns early for lines it skips.
+    let mut on_line = |buf: &[u8]| -> Result<(), ParseError> {
         line_no += 1;
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-        }
-        let Some(&mode) = buf.first() else { continue };
+        let Some(&mode) = buf.first() else {
+            return Ok(());
+        };
         let mut c = Cursor {
-            line: &buf,
+            line: buf,
             pos: 2.min(buf.len()),
         };
         let mut bad = false;
@@ -357,7 +356,7 @@ pub fn read<R: BufRead>(
             b'i' => {
                 let (Some(address), Some(module)) = (c.hex(), c.hex()) else {
                     bad_lines += 1;
-                    continue;
+                    return Ok(());
                 };
                 let mut frames = Vec::new();
                 loop {
@@ -383,7 +382,7 @@ pub fn read<R: BufRead>(
             b't' => {
                 let (Some(ip), Some(parent)) = (c.hex(), c.hex()) else {
                     bad_lines += 1;
-                    continue;
+                    return Ok(());
                 };
                 let mut node = Trace { ip: u32_of(ip), parent: u32_of(parent) };
                 // Skip operator new at the top of traces: the node becomes its parent.
@@ -397,7 +396,7 @@ pub fn read<R: BufRead>(
             b'a' => {
                 let (Some(size), Some(trace)) = (c.hex(), c.hex()) else {
                     bad_lines += 1;
-                    continue;
+                    return Ok(());
                 };
                 let trace = u32_of(trace);
                 let next = sites.len() as u32;
@@ -410,11 +409,11 @@ pub fn read<R: BufRead>(
             b'+' => {
                 let Some(index) = c.hex() else {
                     bad_lines += 1;
-                    continue;
+                    return Ok(());
                 };
                 let Some(&(size, site)) = infos.get(index as usize) else {
                     bad_lines += 1;
-                    continue;
+                    return Ok(());
                 };
                 last_allocation = index;
                 event += 1;
@@ -437,13 +436,13 @@ pub fn read<R: BufRead>(
             b'-' => {
                 let Some(index) = c.hex() else {
                     bad_lines += 1;
-                    continue;
+                    return Ok(());
                 };
                 let temporary = last_allocation == index;
                 last_allocation = 0;
                 let Some(&(size, site)) = infos.get(index as usize) else {
                     bad_lines += 1;
-                    continue;
+                    return Ok(());
                 };
                 event += 1;
                 let st = sites[site as usize].touch(event, peak_event);
@@ -536,6 +535,56 @@ pub fn read<R: BufRead>(
         if !saw_version && line_no == 1 && mode != b'v' {
             return Err(err(1, "missing `v` version line".into()));
         }
+        Ok(())
+    };
+    // Lines are handled in place in the reader's buffer; only a line split across two buffers is
+    // copied.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(ParseError::malformed(
+                    source,
+                    FORMAT,
+                    Position::Line(line_no + 1),
+                    format!("read failed: {e}"),
+                ))
+            }
+        };
+        if chunk.is_empty() {
+            if !carry.is_empty() {
+                on_line(&carry)?;
+            }
+            break;
+        }
+        let len = chunk.len();
+        let mut pos = 0;
+        if !carry.is_empty() {
+            match memchr::memchr(b'\n', chunk) {
+                Some(nl) => {
+                    carry.extend_from_slice(&chunk[..nl]);
+                    on_line(&carry)?;
+                    carry.clear();
+                    pos = nl + 1;
+                }
+                None => {
+                    carry.extend_from_slice(chunk);
+                    input.consume(len);
+                    continue;
+                }
+            }
+        }
+        // Lines are short (an event is ~8 bytes): a plain scan beats a SIMD search per line.
+        for (i, &b) in chunk.iter().enumerate().skip(pos) {
+            if b == b'\n' {
+                on_line(&chunk[pos..i])?;
+                pos = i + 1;
+            }
+        }
+        carry.extend_from_slice(&chunk[pos..]);
+        input.consume(len);
     }
     if line_no == 0 {
         return Err(err(1, "empty recording".into()));
