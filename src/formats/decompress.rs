@@ -258,7 +258,6 @@ pub fn head(raw: &[u8], source: &str, n: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufRead;
 
     /// A reader of `left` bytes that then fails (or ends cleanly).
     struct Failing {
