@@ -386,29 +386,57 @@ pub fn diff(
     let factor = (options.normalize && btotal_raw != 0).then(|| ltotal as f64 / btotal_raw as f64);
     let scale = |v: i64| factor.map_or(v, |f| (v as f64 * f).round() as i64);
 
+    let mut changed_override = None;
     let mut rows: Vec<DiffRow> = match options.by {
-        Granularity::Stack => stacks
-            .iter()
-            .map(|&(s, [b, l])| {
-                let frames = interner.stack_frames(s);
-                let key = if frames.is_empty() {
-                    "(empty stack)".to_string()
-                } else {
-                    frames
-                        .iter()
-                        .map(|&f| interner.frame_name(f))
-                        .collect::<Vec<_>>()
-                        .join(";")
+        Granularity::Stack => {
+            // Numbers first; strings only for the rows that can be shown (200k stacks would
+            // otherwise build 200k keys to print 20).
+            let mut numeric: Vec<(StackId, i64, i64)> = stacks
+                .iter()
+                .map(|&(s, [b, l])| (s, scale(b), l))
+                .filter(|&(_, b, l)| l != b)
+                .collect();
+            changed_override = Some(numeric.len());
+            if let Some(floor) = min_delta_floor(options, scale(btotal_raw), ltotal) {
+                numeric.retain(|&(_, b, l)| l.saturating_sub(b).unsigned_abs() as i64 >= floor);
+            }
+            if let Some(n) = options.top.filter(|&n| n > 0 && n < numeric.len()) {
+                // Keep the n best by the primary sort key and everything tied with the n-th;
+                // sort_rows breaks the ties by key below, exactly as for all rows.
+                let primary = |&(_, b, l): &(StackId, i64, i64)| {
+                    let d = l.saturating_sub(b);
+                    match options.sort {
+                        SortBy::Abs => (std::cmp::Reverse(d.unsigned_abs()), std::cmp::Reverse(d)),
+                        SortBy::Delta | SortBy::Cum => (std::cmp::Reverse(0), std::cmp::Reverse(d)),
+                    }
                 };
-                make_row(
-                    key,
-                    frames.iter().map(|&f| frame_out(interner, f)).collect(),
-                    scale(b),
-                    l,
-                    None,
-                )
-            })
-            .collect(),
+                let (_, nth, _) = numeric.select_nth_unstable_by_key(n - 1, primary);
+                let cut = primary(nth);
+                numeric.retain(|r| primary(r) <= cut);
+            }
+            numeric
+                .into_iter()
+                .map(|(s, b, l)| {
+                    let frames = interner.stack_frames(s);
+                    let key = if frames.is_empty() {
+                        "(empty stack)".to_string()
+                    } else {
+                        frames
+                            .iter()
+                            .map(|&f| interner.frame_name(f))
+                            .collect::<Vec<_>>()
+                            .join(";")
+                    };
+                    make_row(
+                        key,
+                        frames.iter().map(|&f| frame_out(interner, f)).collect(),
+                        b,
+                        l,
+                        None,
+                    )
+                })
+                .collect()
+        }
         Granularity::Site => {
             let mut sites: FxHashMap<FrameId, [i64; 2]> = FxHashMap::default();
             let mut empty = [0i64; 2];
@@ -516,16 +544,9 @@ pub fn diff(
         }
     };
     rows.retain(|r| r.delta != 0 || r.cum.as_ref().is_some_and(|c| c.delta != 0));
-    let rows_changed = rows.len();
+    let rows_changed = changed_override.unwrap_or(rows.len());
     let btotal = scale(btotal_raw);
-    if let Some(t) = options.min_delta {
-        let floor = match t {
-            Threshold::Absolute(v) => v,
-            Threshold::Percent(p) => {
-                let reference = if btotal != 0 { btotal } else { ltotal };
-                (reference.unsigned_abs() as f64 * p / 100.0).ceil() as i64
-            }
-        };
+    if let Some(floor) = min_delta_floor(options, btotal, ltotal) {
         rows.retain(|r| {
             r.delta.unsigned_abs() as i64 >= floor
                 || r.cum
@@ -562,6 +583,18 @@ pub fn diff(
         },
         rows_changed,
         rows,
+    })
+}
+
+/// The `--min-delta` floor in the value's unit (a percentage is of the base total, or of the
+/// later total when base is empty).
+fn min_delta_floor(options: &DiffOptions, btotal: i64, ltotal: i64) -> Option<i64> {
+    options.min_delta.map(|t| match t {
+        Threshold::Absolute(v) => v,
+        Threshold::Percent(p) => {
+            let reference = if btotal != 0 { btotal } else { ltotal };
+            (reference.unsigned_abs() as f64 * p / 100.0).ceil() as i64
+        }
     })
 }
 
@@ -687,6 +720,59 @@ mod tests {
         let walk = r.rows.iter().find(|r| r.key == "walk").unwrap();
         assert_eq!(walk.cum.as_ref().unwrap().later, 100);
         assert_eq!(walk.later, 0);
+    }
+
+    #[test]
+    fn stack_rows_with_top_equal_the_head_of_all_rows_ties_included() {
+        let mut i = Interner::new();
+        let names: Vec<String> = (0..60).map(|k| format!("f{k}")).collect();
+        let mut base_stacks: Vec<(Vec<&str>, i64)> = Vec::new();
+        let mut later_stacks: Vec<(Vec<&str>, i64)> = Vec::new();
+        for k in 0..60usize {
+            let stack = vec![names[k % 7].as_str(), names[k].as_str()];
+            base_stacks.push((stack.clone(), 100));
+            // Many ties: deltas in {-20, 0, 10, 20, 30}.
+            later_stacks.push((
+                stack,
+                100 + [10, 20, 30, -20, 0][k % 5] * (1 + (k % 2) as i64),
+            ));
+        }
+        let b: Vec<(&[&str], i64)> = base_stacks.iter().map(|(s, v)| (&s[..], *v)).collect();
+        let l: Vec<(&[&str], i64)> = later_stacks.iter().map(|(s, v)| (&s[..], *v)).collect();
+        let base = profile(&mut i, &b);
+        let later = profile(&mut i, &l);
+        for sort in [SortBy::Delta, SortBy::Abs, SortBy::Cum] {
+            let all = diff(
+                &base,
+                &later,
+                &i,
+                &DiffOptions {
+                    by: Granularity::Stack,
+                    sort,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            for n in [1, 5, 13, 30, 200] {
+                let top = diff(
+                    &base,
+                    &later,
+                    &i,
+                    &DiffOptions {
+                        by: Granularity::Stack,
+                        sort,
+                        top: Some(n),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+                let keys =
+                    |r: &DiffResult| r.rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+                let want: Vec<String> = keys(&all).into_iter().take(n).collect();
+                assert_eq!(keys(&top), want, "{sort:?} top {n}");
+                assert_eq!(top.rows_changed, all.rows_changed);
+            }
+        }
     }
 
     #[test]
