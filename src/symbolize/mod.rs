@@ -82,7 +82,9 @@ impl Symbolizer {
     }
 
     /// Which file to read for the mapping at `index` of a profile whose mapped paths are `paths`.
-    fn candidates(&self, paths: &[&str], index: usize) -> Vec<PathBuf> {
+    /// The first `explicit` ones come from `--binary` and are trusted even when build ids differ
+    /// (Go writes its own build id into mappings, not the GNU one).
+    fn candidates(&self, paths: &[&str], index: usize) -> (Vec<PathBuf>, usize) {
         let mapped = paths[index];
         let base = file_name(mapped);
         let mut out = Vec::new();
@@ -101,6 +103,7 @@ impl Symbolizer {
                 out.push(b.clone());
             }
         }
+        let explicit = out.len();
         for d in &self.options.dirs {
             out.push(d.join(base));
             out.push(d.join(mapped.trim_start_matches('/')));
@@ -108,7 +111,7 @@ impl Symbolizer {
         if Path::new(mapped).is_absolute() {
             out.push(PathBuf::from(mapped));
         }
-        out
+        (out, explicit)
     }
 
     fn slot(&self, path: &Path) -> Slot {
@@ -177,7 +180,8 @@ impl Symbolizer {
     fn load(&self, paths: &[&str], index: usize, build_id: &str) -> Option<Slot> {
         let mapped = paths[index];
         let mut why = String::from("not found");
-        for candidate in self.candidates(paths, index) {
+        let (candidates, explicit) = self.candidates(paths, index);
+        for (k, candidate) in candidates.into_iter().enumerate() {
             if !candidate.is_file() {
                 continue;
             }
@@ -188,7 +192,8 @@ impl Symbolizer {
             }
             match guard.as_ref() {
                 Some(Ok(module)) => {
-                    if !build_id.is_empty()
+                    if k >= explicit
+                        && !build_id.is_empty()
                         && !module.build_id().is_empty()
                         && !module.build_id().eq_ignore_ascii_case(build_id)
                     {
@@ -284,12 +289,14 @@ mod tests {
             ..Default::default()
         });
         let paths = ["/usr/bin/app", "/lib/libc.so.6"];
-        let c = s.candidates(&paths, 0);
+        let (c, explicit) = s.candidates(&paths, 0);
+        assert_eq!(explicit, 1);
         assert_eq!(c[0], PathBuf::from("/opt/app-debug"));
         assert_eq!(c[1], PathBuf::from("/syms/app"));
         assert_eq!(c[2], PathBuf::from("/syms/usr/bin/app"));
         assert_eq!(c[3], PathBuf::from("/usr/bin/app"));
-        let c = s.candidates(&paths, 1);
+        let (c, explicit) = s.candidates(&paths, 1);
+        assert_eq!(explicit, 0);
         assert_eq!(c[0], PathBuf::from("/syms/libc.so.6"));
     }
 
