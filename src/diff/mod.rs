@@ -742,30 +742,18 @@ mod tests {
         let base = profile(&mut i, &b);
         let later = profile(&mut i, &l);
         for sort in [SortBy::Delta, SortBy::Abs, SortBy::Cum] {
-            let all = diff(
-                &base,
-                &later,
-                &i,
-                &DiffOptions {
+            let run = |top: Option<usize>| {
+                let opts = DiffOptions {
                     by: Granularity::Stack,
                     sort,
+                    top,
                     ..Default::default()
-                },
-            )
-            .unwrap();
+                };
+                diff(&base, &later, &i, &opts).unwrap()
+            };
+            let all = run(None);
             for n in [1, 5, 13, 30, 200] {
-                let top = diff(
-                    &base,
-                    &later,
-                    &i,
-                    &DiffOptions {
-                        by: Granularity::Stack,
-                        sort,
-                        top: Some(n),
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
+                let top = run(Some(n));
                 let keys =
                     |r: &DiffResult| r.rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
                 let want: Vec<String> = keys(&all).into_iter().take(n).collect();

@@ -69,18 +69,6 @@ fn parse_jeprof(rel: &str) -> (i64, HashMap<String, (i64, i64)>) {
     (total.unwrap_or(0), rows)
 }
 
-fn by_name(r: &DiffResult) -> HashMap<String, (i64, i64)> {
-    r.rows
-        .iter()
-        .map(|row| {
-            (
-                row.key.clone(),
-                (row.delta, row.cum.as_ref().map_or(row.delta, |c| c.delta)),
-            )
-        })
-        .collect()
-}
-
 /// Asserts our functions' flat and cum values and the total equal the reference's, within
 /// `tolerance` (jeprof truncates float sums; leakdiff rounds each stack to an integer).
 fn assert_equals_reference(ours: &DiffResult, golden: &str, tolerance: i64) {

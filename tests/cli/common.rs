@@ -135,3 +135,16 @@ pub const PLANTED: [&str; 3] = [
 pub fn top_keys(r: &DiffResult, n: usize) -> Vec<&str> {
     r.rows.iter().take(n).map(|r| r.key.as_str()).collect()
 }
+
+/// Each row's (flat delta, cumulative delta) by key.
+pub fn by_name(r: &DiffResult) -> std::collections::HashMap<String, (i64, i64)> {
+    r.rows
+        .iter()
+        .map(|row| {
+            (
+                row.key.clone(),
+                (row.delta, row.cum.as_ref().map_or(row.delta, |c| c.delta)),
+            )
+        })
+        .collect()
+}

@@ -1,22 +1,8 @@
 //! leakdiff's numbers equal `go tool pprof -top` (and `-diff_base`) on the same files.
 
-use std::collections::HashMap;
-
 use leakdiff::diff::{self, DiffOptions, DiffResult};
 
 use crate::common::*;
-
-fn by_name(r: &DiffResult) -> HashMap<String, (i64, i64)> {
-    r.rows
-        .iter()
-        .map(|row| {
-            (
-                row.key.clone(),
-                (row.delta, row.cum.as_ref().map_or(row.delta, |c| c.delta)),
-            )
-        })
-        .collect()
-}
 
 /// Every row pprof printed is in leakdiff's result with the same flat and cum values.
 fn assert_matches_top(ours: &DiffResult, golden_rel: &str) -> usize {
