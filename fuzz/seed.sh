@@ -9,3 +9,5 @@ cp testdata/legacy/*.heap testdata/legacy/*.growth testdata/go/*.heap.txt fuzz/c
 mkdir -p fuzz/corpus/jemalloc
 cp testdata/c/*-jemalloc*.heap fuzz/corpus/jemalloc/
 cp testdata/c/*-gperftools-*.heap fuzz/corpus/legacy_heap/
+mkdir -p fuzz/corpus/goroutine
+cp testdata/go/*-goroutines-*.txt fuzz/corpus/goroutine/

@@ -5,6 +5,7 @@
 
 pub mod decompress;
 pub mod error;
+pub mod goroutine;
 pub mod heaptrack;
 pub mod jemalloc;
 pub mod pprof;
@@ -23,6 +24,8 @@ pub enum Sniffed {
     LegacyHeap,
     /// jemalloc `heap_v2/<rate>` text.
     Jemalloc,
+    /// Go goroutine text dump.
+    Goroutines,
     /// Assumed `profile.proto` (any other bytes; a proto can start with almost any byte).
     PprofProto,
 }
@@ -52,8 +55,8 @@ fn unsupported(payload: &[u8]) -> Option<&'static str> {
     if starts(b"go1.") && head.windows(10).any(|w| w == b" heap dump") {
         return Some("Go heap dumps are not supported yet");
     }
-    if starts(b"goroutine profile:") || starts(b"threadcreate profile:") || starts(b"goroutine ") {
-        return Some("goroutine text dumps are not supported yet");
+    if starts(b"threadcreate profile:") {
+        return Some("threadcreate profiles are not heap or goroutine evidence");
     }
     if starts(b"--- ") {
         return Some("this legacy pprof text profile (contention, threadz, Java heapz) is not a heap profile leakdiff reads");
@@ -74,6 +77,9 @@ pub fn sniff(payload: &[u8], source: &str) -> Result<Sniffed, ParseError> {
     }
     if jemalloc::sniff(payload) {
         return Ok(Sniffed::Jemalloc);
+    }
+    if looks_like_text(payload) && goroutine::sniff(payload) {
+        return Ok(Sniffed::Goroutines);
     }
     if let Some(detail) = unsupported(payload) {
         return Err(ParseError::Unrecognized {
@@ -107,6 +113,7 @@ enum Body {
         offsets: pprof::wire::Offsets,
     },
     Heaptrack(Box<heaptrack::Recording>),
+    Goroutines(goroutine::Dump),
 }
 
 impl Decoded {
@@ -122,6 +129,7 @@ impl Decoded {
                 pprof::convert_decoded(&profile, &samples, &offsets, &self.source, format, interner)
             }
             Body::Heaptrack(rec) => rec.into_profile(&self.source, interner),
+            Body::Goroutines(dump) => dump.into_profile(&self.source, interner),
         }
     }
 
@@ -129,7 +137,7 @@ impl Decoded {
     pub fn wire_profile_mut(&mut self) -> Option<&mut pprof::schema::Profile> {
         match &mut self.body {
             Body::Pprof { profile, .. } => Some(profile),
-            Body::Heaptrack(_) => None,
+            Body::Heaptrack(_) | Body::Goroutines(_) => None,
         }
     }
 
@@ -151,6 +159,10 @@ impl Decoded {
                     format.name()
                 ),
             }),
+            Body::Goroutines(_) => Err(ParseError::Unsupported {
+                source_name: self.source,
+                message: "only heaptrack recordings have the timestamps to cut into slices; this is a goroutine dump".into(),
+            }),
         }
     }
 
@@ -158,7 +170,7 @@ impl Decoded {
     pub fn heaptrack_summary(&self) -> Option<&heaptrack::Summary> {
         match &self.body {
             Body::Heaptrack(rec) => Some(rec.summary()),
-            Body::Pprof { .. } => None,
+            Body::Pprof { .. } | Body::Goroutines(_) => None,
         }
     }
 }
@@ -209,6 +221,12 @@ pub fn decode_bytes(
                 samples,
                 pprof::wire::Offsets::default(),
             )
+        }
+        Sniffed::Goroutines => {
+            return Ok(Decoded {
+                source: source.to_string(),
+                body: Body::Goroutines(goroutine::parse(&payload, source)?),
+            })
         }
         Sniffed::Jemalloc => {
             let mut p = jemalloc::to_schema(&payload, source)?;

@@ -18,6 +18,8 @@ pub enum Format {
     Heaptrack,
     /// A jemalloc `heap_v2` profile.
     Jemalloc,
+    /// A Go goroutine text dump (debug=1 or debug=2, tracebacks).
+    GoroutineText,
 }
 
 impl Format {
@@ -28,6 +30,7 @@ impl Format {
             Format::PprofLegacyHeap => "legacy heap profile",
             Format::Heaptrack => "heaptrack",
             Format::Jemalloc => "jemalloc heap_v2",
+            Format::GoroutineText => "goroutine dump",
         }
     }
 }

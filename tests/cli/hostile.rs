@@ -160,6 +160,8 @@ fn parser_never_panics_on_mutations_of_real_files() {
         "legacy/profile__testdata__cppbench.heap",
         "c/leak-jemalloc-later.heap",
         "c/leak-gperftools-later.heap",
+        "go/leak-goroutines-later.debug2.txt",
+        "go/leak-goroutines-later.debug1.txt",
     ]
     .iter()
     .map(|f| std::fs::read(crate::common::testdata(f)).unwrap())
@@ -199,4 +201,39 @@ fn jemalloc_garbage_names_the_line_and_exits_2() {
         "line 4",
     );
     assert_clean_error(b"heap_v2/abc\n", &[], "jemalloc heap_v2");
+}
+
+#[test]
+fn hostile_goroutine_dumps_warn_or_exit_2() {
+    let real = std::fs::read(crate::common::testdata(
+        "go/leak-goroutines-later.debug2.txt",
+    ))
+    .unwrap();
+    // CRLF line ends, a truncated dump and a 10 MB garbage line inside a block: read, with a warning.
+    let crlf = String::from_utf8(real.clone())
+        .unwrap()
+        .replace('\n', "\r\n");
+    let mut long = real[..real.len() / 2].to_vec();
+    long.extend(std::iter::repeat_n(b'x', 10 << 20));
+    long.extend_from_slice(b"\n");
+    for bytes in [crlf.into_bytes(), real[..real.len() / 3].to_vec(), long] {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("dump.txt");
+        std::fs::write(&f, &bytes).unwrap();
+        let out = Command::cargo_bin("leakdiff")
+            .unwrap()
+            .arg(&f)
+            .arg(&f)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+    // No goroutine at all: one line, exit 2.
+    assert_clean_error(
+        b"goroutine profile: total 3\nnonsense\n",
+        &[],
+        "no goroutine found",
+    );
 }

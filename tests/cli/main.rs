@@ -5,6 +5,7 @@
 mod c_golden;
 mod cli_diff;
 mod common;
+mod goroutine_golden;
 mod heaptrack_golden;
 mod hostile;
 mod legacy_golden;
