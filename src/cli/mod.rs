@@ -330,7 +330,21 @@ fn run_diff(args: DiffArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// Reads one heaptrack recording with its timeline and returns its first and last slices.
+/// Reads one heaptrack recording with its timeline and cuts it into snapshots, anchored on the
+/// file's modification time.
+fn read_slices(
+    loader: &Loader,
+    path: &std::path::Path,
+    spec: SliceSpec,
+) -> Result<(crate::model::Interner, Vec<crate::model::Profile>)> {
+    let mut interner = crate::model::Interner::new();
+    let slices = loader
+        .decode(path)?
+        .into_slices(spec, &mut interner, mtime_nanos(path))?;
+    Ok((interner, slices))
+}
+
+/// The first and last slices of one recording.
 fn first_and_last_slice(
     loader: &Loader,
     path: &std::path::Path,
@@ -340,10 +354,7 @@ fn first_and_last_slice(
     crate::model::Profile,
     crate::model::Profile,
 )> {
-    let mut interner = crate::model::Interner::new();
-    let mut slices = loader
-        .decode(path)?
-        .into_slices(spec, &mut interner, mtime_nanos(path))?;
+    let (interner, mut slices) = read_slices(loader, path, spec)?;
     let later = slices.pop().context("no slices")?;
     let base = if slices.is_empty() {
         later.clone()
@@ -371,12 +382,7 @@ fn run_slice(args: SliceArgs) -> Result<u8> {
     };
     read.heaptrack.timeline = true;
     let loader = Loader::new(read, Default::default());
-    let mut interner = crate::model::Interner::new();
-    let slices = loader.decode(&args.recording)?.into_slices(
-        spec,
-        &mut interner,
-        mtime_nanos(&args.recording),
-    )?;
+    let (interner, slices) = read_slices(&loader, &args.recording, spec)?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let stem = file_name(&args.recording);

@@ -150,20 +150,19 @@ impl Decoded {
         interner: &mut Interner,
         ended_at_nanos: Option<i64>,
     ) -> Result<Vec<Profile>, ParseError> {
-        match self.body {
-            Body::Heaptrack(rec) => rec.slices(spec, &self.source, interner, ended_at_nanos),
-            Body::Pprof { format, .. } => Err(ParseError::Unsupported {
-                source_name: self.source,
-                message: format!(
-                    "only heaptrack recordings have the timestamps to cut into slices; this is a {} profile",
-                    format.name()
-                ),
-            }),
-            Body::Goroutines(_) => Err(ParseError::Unsupported {
-                source_name: self.source,
-                message: "only heaptrack recordings have the timestamps to cut into slices; this is a goroutine dump".into(),
-            }),
-        }
+        let kind = match self.body {
+            Body::Heaptrack(rec) => {
+                return rec.slices(spec, &self.source, interner, ended_at_nanos)
+            }
+            Body::Pprof { format, .. } => format.name(),
+            Body::Goroutines(_) => crate::model::Format::GoroutineText.name(),
+        };
+        Err(ParseError::Unsupported {
+            source_name: self.source,
+            message: format!(
+                "only heaptrack recordings have the timestamps to cut into slices; this is a {kind} profile"
+            ),
+        })
     }
 
     /// heaptrack's whole-recording numbers, when the input is a heaptrack recording.

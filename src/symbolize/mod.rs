@@ -128,10 +128,12 @@ impl Symbolizer {
         let str_at = |i: i64| strings.get(i as usize).map_or("", String::as_str);
         let paths: Vec<&str> = p.mapping.iter().map(|m| str_at(m.filename)).collect();
         // Locations to resolve, grouped by mapping index.
-        let mut index_of: FxHashMap<u64, usize> = FxHashMap::default();
-        for (i, m) in p.mapping.iter().enumerate() {
-            index_of.insert(m.id, i);
-        }
+        let index_of: FxHashMap<u64, usize> = p
+            .mapping
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id, i))
+            .collect();
         let mut groups: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
         for (li, loc) in p.location.iter().enumerate() {
             if !loc.line.is_empty() || loc.mapping_id == 0 {
@@ -243,7 +245,7 @@ fn apply(p: &mut schema::Profile, resolved: Vec<(usize, Vec<Symbol>)>) {
     };
     let mut functions: FxHashMap<(i64, i64), u64> = FxHashMap::default();
     let mut next_id = p.function.iter().map(|f| f.id).max().unwrap_or(0) + 1;
-    let mut symbolized_mappings = Vec::new();
+    let mut symbolized_mappings: rustc_hash::FxHashSet<u64> = Default::default();
     for (li, syms) in resolved {
         let mut lines = Vec::with_capacity(syms.len());
         for s in syms {
@@ -268,7 +270,7 @@ fn apply(p: &mut schema::Profile, resolved: Vec<(usize, Vec<Symbol>)>) {
         }
         let loc = &mut p.location[li];
         loc.line = lines;
-        symbolized_mappings.push(loc.mapping_id);
+        symbolized_mappings.insert(loc.mapping_id);
     }
     for m in &mut p.mapping {
         if symbolized_mappings.contains(&m.id) {
