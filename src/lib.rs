@@ -11,4 +11,5 @@ pub mod formats;
 pub mod model;
 pub mod report;
 pub mod symbolize;
+pub mod trend;
 pub mod units;

@@ -1,0 +1,203 @@
+//! Severity rules and remediation hints for a suspect series.
+
+use serde::Serialize;
+
+use super::{Pattern, Trend};
+
+/// Severity of a suspect, most severe first.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Will hit the memory limit within a day, or dominates the heap and keeps growing.
+    Critical,
+    /// Will hit the limit within a week, holds ≥ 10 % of the heap, or grows exponentially.
+    High,
+    /// Holds ≥ 1 % of the heap or grows by ≥ 1 % of the heap per hour.
+    Medium,
+    /// Any other significant leak pattern.
+    Low,
+}
+
+impl Severity {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+}
+
+/// What the severity rules look at.
+#[derive(Copy, Clone, Debug)]
+pub struct SeverityInput<'a> {
+    /// The suspect's trend.
+    pub trend: &'a Trend,
+    /// The total of the same value type at the last snapshot.
+    pub total_last: f64,
+    /// Hours until the total crosses the memory limit if this suspect keeps its rate (when a limit
+    /// was given).
+    pub hours_to_limit: Option<f64>,
+}
+
+/// Severity by the documented rules; `None` for a series whose pattern is not a leak.
+///
+/// - critical: crosses the limit within 24 h; or holds ≥ 25 % of the heap with p < 0.01 and a
+///   linear or exponential pattern; or grows exponentially while holding ≥ 10 %;
+/// - high: crosses the limit within 7 days; or holds ≥ 10 %; or grows exponentially;
+/// - medium: holds ≥ 1 % of the heap, or grows by ≥ 1 % of the heap per hour;
+/// - low: any other leak.
+pub fn severity(input: &SeverityInput) -> Option<Severity> {
+    let t = input.trend;
+    if !t.pattern.is_leak() {
+        return None;
+    }
+    let total = input.total_last.max(1.0);
+    let share = t.last / total;
+    let rate_share = t.slope_per_hour / total;
+    let confident = t.mann_kendall.p_value < 0.01;
+    let hours = input.hours_to_limit;
+    let exp = t.pattern == Pattern::Exponential;
+    if hours.is_some_and(|h| h <= 24.0)
+        || (share >= 0.25 && confident && t.pattern != Pattern::Stepped)
+        || (exp && share >= 0.10)
+    {
+        Some(Severity::Critical)
+    } else if hours.is_some_and(|h| h <= 24.0 * 7.0) || share >= 0.10 || exp {
+        Some(Severity::High)
+    } else if share >= 0.01 || rate_share >= 0.01 {
+        Some(Severity::Medium)
+    } else {
+        Some(Severity::Low)
+    }
+}
+
+/// A remediation hint from the suspect's frames (leaf first) and pattern.
+pub fn remediation(frames_leaf_first: &[&str], pattern: Pattern) -> String {
+    let has = |needles: &[&str]| {
+        frames_leaf_first
+            .iter()
+            .take(12)
+            .any(|f| needles.iter().any(|n| f.contains(n)))
+    };
+    let lower: Vec<String> = frames_leaf_first
+        .iter()
+        .take(6)
+        .map(|f| f.to_ascii_lowercase())
+        .collect();
+    let named = |needles: &[&str]| lower.iter().any(|f| needles.iter().any(|n| f.contains(n)));
+    if has(&["time.After", "time.NewTimer", "time.Tick", "time.NewTicker"]) {
+        return "timers created in a loop: call Stop on every time.NewTicker/NewTimer, or create one \
+                and Reset it; time.After in a loop keeps a timer alive until it fires"
+            .into();
+    }
+    if has(&[
+        "context.WithCancel",
+        "context.WithTimeout",
+        "context.WithDeadline",
+    ]) {
+        return "contexts that are never cancelled: call the cancel function (defer cancel()) on \
+                every path"
+            .into();
+    }
+    if has(&["runtime.newproc", "runtime.malg"]) {
+        return "goroutines that never exit: give each one a way to stop (context or close of a \
+                channel) and wait for it"
+            .into();
+    }
+    if named(&[
+        "register",
+        "subscribe",
+        "listener",
+        "addhandler",
+        "watch",
+        "observer",
+        "callback",
+    ]) {
+        return "registrations without a matching unregister: remove the listener/subscription \
+                when its owner is done (defer unregister)"
+            .into();
+    }
+    if named(&["cache", "memo", "lru", "intern"]) {
+        return "a cache without a bound: give it a size limit or a TTL (evict the oldest entries)"
+            .into();
+    }
+    if has(&[
+        "runtime.mapassign",
+        "runtime.growmap",
+        "runtime.makemap",
+        "hashGrow",
+    ]) {
+        return "a map that only grows: delete entries when they are done, or bound it and evict"
+            .into();
+    }
+    if has(&["runtime.growslice", "append"]) {
+        return "a slice that is only appended to: bound it (ring buffer) or trim what has been \
+                processed"
+            .into();
+    }
+    if has(&["bytes.(*Buffer)", "strings.(*Builder)", "bufio."]) {
+        return "a buffer that keeps growing: Reset it after use or cap its size".into();
+    }
+    match pattern {
+        Pattern::Exponential => "grows faster and faster: look for a collection that is copied or \
+                                 merged into itself on every round"
+            .into(),
+        Pattern::Stepped => "grows in steps that never come back: look for a reload or batch that \
+                             keeps the previous generation referenced"
+            .into(),
+        _ => "grows steadily: find what still references these objects (a global, a long-lived \
+              struct, a channel) and release them when done"
+            .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trend::{analyze, TrendOptions};
+
+    #[test]
+    fn remediation_by_frames() {
+        let r = remediation(&["runtime.growslice", "main.appendAudit"], Pattern::Linear);
+        assert!(r.contains("slice"), "{r}");
+        let r = remediation(&["main.cacheSession", "main.main"], Pattern::Linear);
+        assert!(r.contains("cache"), "{r}");
+        let r = remediation(&["time.NewTicker", "main.poll"], Pattern::Linear);
+        assert!(r.contains("Stop"), "{r}");
+        let r = remediation(&["main.registerListener"], Pattern::Linear);
+        assert!(r.contains("unregister"), "{r}");
+        let r = remediation(&["main.work"], Pattern::Stepped);
+        assert!(r.contains("steps"), "{r}");
+    }
+
+    #[test]
+    fn severity_rules() {
+        let times: Vec<f64> = (0..10).map(|i| i as f64 * 60.0).collect();
+        let v: Vec<f64> = (0..10).map(|i| 1e6 * (i + 1) as f64).collect();
+        let t = analyze(&times, &v, &TrendOptions::default());
+        let s = |total: f64, h: Option<f64>| {
+            severity(&SeverityInput {
+                trend: &t,
+                total_last: total,
+                hours_to_limit: h,
+            })
+        };
+        assert_eq!(s(20e6, None), Some(Severity::Critical));
+        assert_eq!(s(50e6, None), Some(Severity::High));
+        assert_eq!(s(50e6, Some(3.0)), Some(Severity::Critical));
+        assert_eq!(s(500e6, None), Some(Severity::Medium));
+        assert_eq!(s(1e12, None), Some(Severity::Low));
+        let flat = analyze(&times, &[5.0; 10], &TrendOptions::default());
+        assert_eq!(
+            severity(&SeverityInput {
+                trend: &flat,
+                total_last: 10.0,
+                hours_to_limit: None
+            }),
+            None
+        );
+    }
+}

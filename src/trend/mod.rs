@@ -1,0 +1,480 @@
+//! Trend engine: one series of values over time (a site's in-use bytes, a total, a goroutine
+//! group's count) → slope, significance, fit and a growth pattern that tells a leak from a cache.
+//!
+//! May import: nothing else of this crate (pure arithmetic on `f64` slices; no I/O, no polars).
+//!
+//! Patterns, decided in this order (the rules are in the README, "How a series is classified"):
+//! 1. `flat`: the series never moves more than the noise floor.
+//! 2. `oscillating`: it falls back by a large drop (≥ 30 % of its range) and its troughs do not
+//!    rise: a cache that is evicted, GC churn. Not a leak.
+//! 3. `shrinking`: a significant downward trend.
+//! 4. `flat` again when the net growth (last − first) is within the floor, or when the Mann–Kendall
+//!    test does not reject "no trend" at `alpha` and the growth is not a step.
+//! 5. `plateau`: 90 % of the growth happened before the last 40 % of the points, which are flat:
+//!    warm-up, then steady. Not a leak.
+//! 6. `stepped`: one or a few jumps carry ≥ 80 % of the growth and the moves between them are flat.
+//! 7. `exponential`: the log-linear fit beats the linear one and the second half grows at least
+//!    twice as fast as the first.
+//! 8. `linear`: everything else that rises significantly.
+
+mod advice;
+pub mod stats;
+
+use serde::Serialize;
+
+pub use advice::{remediation, severity, Severity, SeverityInput};
+pub use stats::MannKendall;
+
+/// Seconds in an hour: slopes are reported per hour.
+pub const HOUR: f64 = 3600.0;
+
+/// Growth pattern of a series.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    /// Grows at a steady rate: a leak.
+    Linear,
+    /// Grows faster and faster: a leak, usually a collection copied or merged repeatedly.
+    Exponential,
+    /// Grows in a few jumps that never come back: a leak of whole batches.
+    Stepped,
+    /// Grows then falls back (sawtooth): a cache with eviction or GC churn, not a leak.
+    Oscillating,
+    /// Warm-up then flat: a cache that reached its size, not a leak.
+    Plateau,
+    /// No growth beyond noise.
+    Flat,
+    /// Falls significantly.
+    Shrinking,
+}
+
+impl Pattern {
+    /// Whether the pattern is a leak (linear, exponential, stepped).
+    pub fn is_leak(self) -> bool {
+        matches!(
+            self,
+            Pattern::Linear | Pattern::Exponential | Pattern::Stepped
+        )
+    }
+
+    /// Lower-case name, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Linear => "linear",
+            Pattern::Exponential => "exponential",
+            Pattern::Stepped => "stepped",
+            Pattern::Oscillating => "oscillating",
+            Pattern::Plateau => "plateau",
+            Pattern::Flat => "flat",
+            Pattern::Shrinking => "shrinking",
+        }
+    }
+}
+
+/// Knobs of the classification.
+#[derive(Copy, Clone, Debug)]
+pub struct TrendOptions {
+    /// Noise floor in value units: moves and net growth within it are noise.
+    pub floor: f64,
+    /// Significance level of the Mann–Kendall test (default 0.05).
+    pub alpha: f64,
+    /// Two-sided level of the slope interval (default 0.9).
+    pub confidence: f64,
+}
+
+impl Default for TrendOptions {
+    fn default() -> Self {
+        TrendOptions {
+            floor: 0.0,
+            alpha: 0.05,
+            confidence: 0.9,
+        }
+    }
+}
+
+/// Exponential fit v = a·e^(r·t).
+#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
+pub struct ExpFit {
+    /// Growth rate per hour (r).
+    pub rate_per_hour: f64,
+    /// Hours to double (ln 2 / r) when r > 0.
+    pub doubling_hours: Option<f64>,
+    /// R² of the log-linear fit.
+    pub r2: f64,
+}
+
+/// Everything the engine found about one series.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Trend {
+    /// Pattern.
+    pub pattern: Pattern,
+    /// Number of points.
+    pub n: usize,
+    /// First and last values.
+    pub first: f64,
+    /// Last value.
+    pub last: f64,
+    /// Largest value.
+    pub max: f64,
+    /// last − first.
+    pub growth: f64,
+    /// Theil–Sen slope, value units per hour.
+    pub slope_per_hour: f64,
+    /// Lower end of the slope interval (per hour).
+    pub slope_low_per_hour: f64,
+    /// Upper end of the slope interval (per hour).
+    pub slope_high_per_hour: f64,
+    /// Theil–Sen intercept at t = 0 (the first point's time).
+    pub intercept: f64,
+    /// Mann–Kendall test.
+    pub mann_kendall: MannKendall,
+    /// R² of the least-squares line.
+    pub r2: f64,
+    /// Exponential fit (all values > 0).
+    pub exp_fit: Option<ExpFit>,
+    /// Indices (into the series) of the points that start a step.
+    pub steps: Vec<usize>,
+    /// Number of large drops (falls of ≥ 30 % of the range).
+    pub drops: usize,
+    /// Hours from the first point to the last.
+    pub span_hours: f64,
+}
+
+impl Trend {
+    /// The fitted value `hours` after the first point, by the pattern's model.
+    pub fn fitted_at(&self, hours: f64) -> f64 {
+        match (self.pattern, self.exp_fit) {
+            (Pattern::Exponential, Some(e)) => {
+                // Anchor the curve on the last point so the projection starts where we are.
+                let span = self.span_hours;
+                self.last * (e.rate_per_hour * (hours - span)).exp()
+            }
+            _ => self.intercept + self.slope_per_hour * hours,
+        }
+    }
+}
+
+/// Classifies a series. `times` are seconds (any origin), `values` in the series' unit, both in time
+/// order and of the same length.
+pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
+    let n = times.len().min(values.len());
+    let t0 = times.first().copied().unwrap_or(0.0);
+    let hours: Vec<f64> = times[..n].iter().map(|t| (t - t0) / HOUR).collect();
+    let v = &values[..n];
+    let first = v.first().copied().unwrap_or(0.0);
+    let last = v.last().copied().unwrap_or(0.0);
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (min, max) = if n == 0 { (0.0, 0.0) } else { (min, max) };
+    let range = max - min;
+    let growth = last - first;
+    let mk = stats::mann_kendall(v);
+    let ts = stats::theil_sen(&hours, v, mk.var_s, options.confidence);
+    let (_, _, r2) = stats::least_squares(&hours, v);
+    let exp_fit = if n >= 3 && v.iter().all(|x| *x > 0.0) {
+        let logs: Vec<f64> = v.iter().map(|x| x.ln()).collect();
+        let (_, b, r2) = stats::least_squares(&hours, &logs);
+        Some(ExpFit {
+            rate_per_hour: b,
+            doubling_hours: (b > 0.0).then(|| std::f64::consts::LN_2 / b),
+            r2,
+        })
+    } else {
+        None
+    };
+    let floor = options.floor.max(0.0);
+    let diffs: Vec<f64> = v.windows(2).map(|w| w[1] - w[0]).collect();
+    let drop_threshold = floor.max(0.3 * range);
+    let drop_at: Vec<usize> = diffs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| **d < -drop_threshold && range > 0.0)
+        .map(|(i, _)| i + 1)
+        .collect();
+    let step_threshold = floor.max(0.2 * growth);
+    let steps: Vec<usize> = if growth > floor {
+        diffs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| **d > step_threshold)
+            .map(|(i, _)| i + 1)
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    let pattern = classify(&Classify {
+        v,
+        hours: &hours,
+        diffs: &diffs,
+        drop_at: &drop_at,
+        steps: &steps,
+        range,
+        growth,
+        floor,
+        mk: &mk,
+        r2,
+        exp_fit,
+        options,
+    });
+    let (slope, low, high, intercept) = ts
+        .map(|t| (t.slope, t.low, t.high, t.intercept))
+        .unwrap_or((0.0, 0.0, 0.0, first));
+    Trend {
+        pattern,
+        n,
+        first,
+        last,
+        max,
+        growth,
+        slope_per_hour: slope,
+        slope_low_per_hour: low,
+        slope_high_per_hour: high,
+        intercept,
+        mann_kendall: mk,
+        r2,
+        exp_fit,
+        steps: if pattern == Pattern::Stepped {
+            steps
+        } else {
+            Vec::new()
+        },
+        drops: drop_at.len(),
+        span_hours: hours.last().copied().unwrap_or(0.0),
+    }
+}
+
+struct Classify<'a> {
+    v: &'a [f64],
+    hours: &'a [f64],
+    diffs: &'a [f64],
+    drop_at: &'a [usize],
+    steps: &'a [usize],
+    range: f64,
+    growth: f64,
+    floor: f64,
+    mk: &'a MannKendall,
+    r2: f64,
+    exp_fit: Option<ExpFit>,
+    options: &'a TrendOptions,
+}
+
+fn classify(c: &Classify) -> Pattern {
+    let n = c.v.len();
+    if n < 2 || c.range <= c.floor {
+        return Pattern::Flat;
+    }
+    if !c.drop_at.is_empty() {
+        // Troughs: the first point and every point a drop lands on. If they do not rise beyond a
+        // quarter of the range, the series keeps coming back: a sawtooth.
+        let mut troughs = vec![c.v[0]];
+        troughs.extend(c.drop_at.iter().map(|&i| c.v[i]));
+        let rise = troughs.last().unwrap() - troughs[0];
+        if rise <= c.floor.max(0.25 * c.range) {
+            return Pattern::Oscillating;
+        }
+    }
+    if c.growth < -c.floor && c.mk.tau < 0.0 && c.mk.p_value < c.options.alpha {
+        return Pattern::Shrinking;
+    }
+    if c.growth <= c.floor {
+        return Pattern::Flat;
+    }
+    // Plateau: the growth is done early and the tail is flat.
+    let reach = c.v[0] + 0.9 * c.growth;
+    let k = c.v.iter().position(|x| *x >= reach).unwrap_or(n - 1);
+    let tail = &c.v[k..];
+    let tail_len_needed = 3.max((0.4 * n as f64).ceil() as usize);
+    if tail.len() >= tail_len_needed {
+        let tmin = tail.iter().copied().fold(f64::INFINITY, f64::min);
+        let tmax = tail.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let tail_growth = tail.last().unwrap() - tail[0];
+        if tmax - tmin <= c.floor.max(0.1 * c.growth) && tail_growth <= c.floor.max(0.05 * c.growth)
+        {
+            return Pattern::Plateau;
+        }
+    }
+    // Stepped: few jumps carry the growth and the other moves are flat.
+    if !c.steps.is_empty() && c.steps.len() * 2 <= c.diffs.len() {
+        let carried: f64 = c.steps.iter().map(|&i| c.diffs[i - 1]).sum();
+        let flat_limit = c.floor.max(0.05 * c.growth);
+        let others_flat = c
+            .diffs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !c.steps.contains(&(i + 1)))
+            .all(|(_, d)| d.abs() <= flat_limit);
+        if carried >= 0.8 * c.growth && others_flat {
+            return Pattern::Stepped;
+        }
+    }
+    if c.mk.tau <= 0.0 || c.mk.p_value >= c.options.alpha {
+        return Pattern::Flat;
+    }
+    if let Some(e) = c.exp_fit {
+        if n >= 5 && e.rate_per_hour > 0.0 && e.r2 >= c.r2 {
+            let half = n / 2;
+            let early = (c.v[half] - c.v[0]) / (c.hours[half] - c.hours[0]).max(f64::MIN_POSITIVE);
+            let late = (c.v[n - 1] - c.v[n - 1 - half])
+                / (c.hours[n - 1] - c.hours[n - 1 - half]).max(f64::MIN_POSITIVE);
+            if early > 0.0 && late >= 2.0 * early {
+                return Pattern::Exponential;
+            }
+        }
+    }
+    Pattern::Linear
+}
+
+/// Projection of a series to a limit.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The limit, in value units.
+    pub limit: f64,
+    /// Hours from the last point until the fitted series crosses the limit (0 when already over);
+    /// `None` when it never does at the current rate.
+    pub hours_to_limit: Option<f64>,
+    /// Earliest crossing (from the upper end of the slope interval).
+    pub hours_low: Option<f64>,
+    /// Latest crossing (from the lower end of the slope interval); `None`: maybe never.
+    pub hours_high: Option<f64>,
+}
+
+/// When the series will cross `limit`, by its pattern's model. Linear and stepped series use the
+/// Theil–Sen slope and its interval; exponential ones the log-linear rate (its interval is taken
+/// from the same relative spread as the slope's).
+pub fn predict(trend: &Trend, limit: f64) -> Prediction {
+    let current = trend.last;
+    if current >= limit {
+        return Prediction {
+            limit,
+            hours_to_limit: Some(0.0),
+            hours_low: Some(0.0),
+            hours_high: Some(0.0),
+        };
+    }
+    let linear = |slope: f64| (slope > 0.0).then(|| (limit - current) / slope);
+    match (trend.pattern, trend.exp_fit) {
+        (Pattern::Exponential, Some(e)) if e.rate_per_hour > 0.0 && current > 0.0 => {
+            let rel = |s: f64| {
+                if trend.slope_per_hour > 0.0 {
+                    e.rate_per_hour * (s / trend.slope_per_hour)
+                } else {
+                    e.rate_per_hour
+                }
+            };
+            let at = |r: f64| (r > 0.0).then(|| (limit / current).ln() / r);
+            Prediction {
+                limit,
+                hours_to_limit: at(e.rate_per_hour),
+                hours_low: at(rel(trend.slope_high_per_hour)),
+                hours_high: at(rel(trend.slope_low_per_hour)),
+            }
+        }
+        _ if trend.pattern.is_leak() => Prediction {
+            limit,
+            hours_to_limit: linear(trend.slope_per_hour),
+            hours_low: linear(trend.slope_high_per_hour),
+            hours_high: linear(trend.slope_low_per_hour),
+        },
+        _ => Prediction {
+            limit,
+            hours_to_limit: None,
+            hours_low: None,
+            hours_high: None,
+        },
+    }
+}
+
+/// The value the series will hold `hours` after its last point, by its pattern's model (its last
+/// value for patterns that are not leaks).
+pub fn project(trend: &Trend, hours: f64) -> f64 {
+    if !trend.pattern.is_leak() {
+        return trend.last;
+    }
+    match (trend.pattern, trend.exp_fit) {
+        (Pattern::Exponential, Some(e)) if e.rate_per_hour > 0.0 => {
+            // Cap the exponent so a fast doubling reads as "huge", not as infinity.
+            trend.last * (e.rate_per_hour * hours).min(700.0).exp()
+        }
+        _ => trend.last + trend.slope_per_hour.max(0.0) * hours,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(values: &[f64], floor: f64) -> Trend {
+        let times: Vec<f64> = (0..values.len()).map(|i| i as f64 * 30.0).collect();
+        analyze(
+            &times,
+            values,
+            &TrendOptions {
+                floor,
+                ..Default::default()
+            },
+        )
+    }
+
+    const MB: f64 = 1048576.0;
+
+    #[test]
+    fn patterns() {
+        let linear: Vec<f64> = (0..12).map(|i| 10.0 * MB + 2.0 * MB * i as f64).collect();
+        let t = run(&linear, MB);
+        assert_eq!(t.pattern, Pattern::Linear);
+        assert!((t.slope_per_hour - 2.0 * MB * 120.0).abs() < 1.0);
+        assert!(t.r2 > 0.999);
+
+        let exp: Vec<f64> = (0..12).map(|i| MB * 1.4f64.powi(i)).collect();
+        assert_eq!(run(&exp, MB).pattern, Pattern::Exponential);
+
+        let mut stepped = vec![5.0 * MB; 4];
+        stepped.extend([13.0 * MB; 4]);
+        stepped.extend([21.0 * MB; 4]);
+        let t = run(&stepped, MB);
+        assert_eq!(t.pattern, Pattern::Stepped);
+        assert_eq!(t.steps, vec![4, 8]);
+
+        let saw: Vec<f64> = (0..12).map(|i| MB * (1 + i % 4) as f64).collect();
+        assert_eq!(run(&saw, 0.5 * MB).pattern, Pattern::Oscillating);
+
+        let plateau: Vec<f64> = (0..12).map(|i| MB * (2 * i.min(3)) as f64).collect();
+        assert_eq!(run(&plateau, 0.5 * MB).pattern, Pattern::Plateau);
+
+        let flat: Vec<f64> = (0..12).map(|i| 8.0 * MB + (i % 3) as f64 * 300.0).collect();
+        assert_eq!(run(&flat, 16384.0).pattern, Pattern::Flat);
+
+        let down: Vec<f64> = (0..12).map(|i| 30.0 * MB - MB * i as f64).collect();
+        assert_eq!(run(&down, MB / 2.0).pattern, Pattern::Shrinking);
+
+        // A leak under GC sawtooth: troughs rise, so it is not a cache.
+        let leak_saw: Vec<f64> = (0..12)
+            .map(|i| MB * (4 * i) as f64 + if i % 3 == 2 { 6.0 * MB } else { 0.0 })
+            .collect();
+        assert!(run(&leak_saw, MB).pattern.is_leak());
+    }
+
+    #[test]
+    fn a_late_single_step_is_stepped_not_plateau() {
+        // The parca series: flat for eight snapshots, then one jump that stays.
+        let mut v = vec![48.9 * MB; 8];
+        v.extend([143.7 * MB; 2]);
+        assert_eq!(run(&v, MB).pattern, Pattern::Stepped);
+    }
+
+    #[test]
+    fn prediction_of_a_linear_leak() {
+        let v: Vec<f64> = (0..10).map(|i| 100.0 * MB + 10.0 * MB * i as f64).collect();
+        let t = run(&v, MB);
+        // 10 MB per 30 s = 1200 MB/h; from 190 MB to 1190 MB takes 1000/1200 h.
+        let p = predict(&t, 1190.0 * MB);
+        assert!((p.hours_to_limit.unwrap() - 1000.0 / 1200.0).abs() < 1e-6);
+        assert!(p.hours_low.unwrap() <= p.hours_to_limit.unwrap());
+        assert!(p.hours_high.unwrap() >= p.hours_to_limit.unwrap());
+        assert!((project(&t, 1.0) - (190.0 + 1200.0) * MB).abs() < 1.0);
+        assert_eq!(predict(&t, 10.0).hours_to_limit, Some(0.0));
+        let flat = run(&[5.0; 6], 1.0);
+        assert_eq!(predict(&flat, 100.0).hours_to_limit, None);
+    }
+}
