@@ -8,8 +8,10 @@
 pub mod cli;
 pub mod diff;
 pub mod formats;
+pub mod leaks;
 pub mod model;
 pub mod report;
+pub mod store;
 pub mod symbolize;
 pub mod trend;
 pub mod units;

@@ -2,6 +2,7 @@
 //! The only module that touches files, the environment, stdout/stderr and anyhow.
 
 mod load;
+mod trends;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -52,6 +53,8 @@ enum Command {
     Diff(DiffArgs),
     /// Cut a heaptrack recording into snapshots of in-use memory, written as pprof files.
     Slice(SliceArgs),
+    /// Trend a folder of snapshots: leak suspects by pattern and severity, prediction, HTML.
+    Report(trends::ReportArgs),
 }
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -222,6 +225,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match (cli.command, cli.diff) {
         (Some(Command::Diff(args)), _) | (None, Some(args)) => run_diff(args),
         (Some(Command::Slice(args)), _) => run_slice(args),
+        (Some(Command::Report(args)), _) => trends::run_report(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }

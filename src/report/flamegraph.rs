@@ -26,6 +26,8 @@ pub struct FlameOptions {
     pub width: f64,
     /// Frames narrower than this many pixels are not drawn. Default: 0.1.
     pub min_width_px: f64,
+    /// A plain flamegraph of the later profile (base ignored): warm colours by name, no deltas.
+    pub plain: bool,
 }
 
 impl Default for FlameOptions {
@@ -35,6 +37,7 @@ impl Default for FlameOptions {
             unit: "bytes".into(),
             width: 1200.0,
             min_width_px: 0.1,
+            plain: false,
         }
     }
 }
@@ -133,7 +136,8 @@ fn build(interner: &Interner, stacks: &[(StackId, [i64; 2])]) -> (Vec<Node>, Vec
     (nodes, names)
 }
 
-fn escape(s: &str) -> String {
+/// Escapes text for XML and HTML (`&`, `<`, `>`, quotes).
+pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -171,6 +175,17 @@ fn color(delta: i64, max_abs: i64) -> String {
     } else {
         format!("rgb({c},{c},255)")
     }
+}
+
+/// A warm colour chosen by the name's hash, as classic flamegraphs do.
+fn warm(name: &str) -> String {
+    let h = name.bytes().fold(2166136261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16777619)
+    });
+    let r = 205 + (h % 50);
+    let g = (h >> 8) % 180 + 40;
+    let b = (h >> 16) % 55;
+    format!("rgb({r},{g},{b})")
 }
 
 const FRAME_H: f64 = 16.0;
@@ -240,9 +255,14 @@ pub fn write_diff_svg<W: Write>(
 <style>text {{ font-family: Verdana, sans-serif; font-size: {FONT}px; fill: #000; }} .t {{ font-size: 17px; }} .s {{ fill: #444; }} rect.f {{ stroke: #fff; stroke-width: 0.5; }} g:hover rect.f {{ stroke: #000; }}</style>
 <rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa"/>
 <text class="t" x="{cx}" y="24" text-anchor="middle">{title}</text>
-<text class="s" x="{cx}" y="44" text-anchor="middle">width = later profile; colour = inclusive delta per frame (red grew, blue shrank); hatched = gone in later, drawn at base width</text>
+<text class="s" x="{cx}" y="44" text-anchor="middle">{subtitle}</text>
 "##,
         cx = width / 2.0,
+        subtitle = if opts.plain {
+            "width = value of the frame and everything above it; colour by name"
+        } else {
+            "width = later profile; colour = inclusive delta per frame (red grew, blue shrank); hatched = gone in later, drawn at base width"
+        },
         title = escape(&clip(&opts.title, ((width - 2.0 * PAD) / 9.5) as usize)),
     );
     for &(i, x, w) in &placed {
@@ -265,14 +285,20 @@ pub fn write_diff_svg<W: Write>(
         } else {
             ""
         };
-        let tip = format!(
-            "{name}{state}\nlater {} · base {} · Δ {}{}{pct}",
-            human(n.later, unit),
-            human(n.base, unit),
-            if delta > 0 { "+" } else { "" },
-            human(delta, unit)
-        );
-        let fill = if n.gone {
+        let tip = if opts.plain {
+            format!("{name}\n{}", human(n.later, unit))
+        } else {
+            format!(
+                "{name}{state}\nlater {} · base {} · Δ {}{}{pct}",
+                human(n.later, unit),
+                human(n.base, unit),
+                if delta > 0 { "+" } else { "" },
+                human(delta, unit)
+            )
+        };
+        let fill = if opts.plain {
+            warm(name)
+        } else if n.gone {
             "url(#gone)".to_string()
         } else {
             color(delta, max_abs)

@@ -5,12 +5,16 @@
 
 pub mod flamegraph;
 mod table;
+mod trends;
 
 use std::io::{self, Write};
 
 use crate::diff::DiffResult;
 
 pub use table::{write_markdown, write_text, TextOptions};
+pub use trends::{
+    hours, line_chart, write_report_html, write_report_json, write_report_text, HtmlExtras,
+};
 
 /// Output formats of a diff.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -217,9 +217,18 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
         exp_fit,
         options,
     });
-    let (slope, low, high, intercept) = ts
+    let (mut slope, mut low, mut high, mut intercept) = ts
         .map(|t| (t.slope, t.low, t.high, t.intercept))
         .unwrap_or((0.0, 0.0, 0.0, first));
+    let span = hours.last().copied().unwrap_or(0.0);
+    if pattern == Pattern::Stepped && span > 0.0 {
+        // The median pairwise slope of a step series is often 0 (most pairs sit on one step); its
+        // rate is the average one, growth over the span, and the line goes through the first point.
+        slope = growth / span;
+        low = low.min(slope);
+        high = high.max(slope);
+        intercept = first;
+    }
     Trend {
         pattern,
         n,
@@ -240,7 +249,7 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
             Vec::new()
         },
         drops: drop_at.len(),
-        span_hours: hours.last().copied().unwrap_or(0.0),
+        span_hours: span,
     }
 }
 

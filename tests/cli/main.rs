@@ -11,3 +11,4 @@ mod hostile;
 mod legacy_golden;
 mod pprof_golden;
 mod props;
+mod report;

@@ -1,0 +1,276 @@
+//! `leakdiff report`: a folder of snapshots (or a saved Parquet store) → trends, suspects, HTML.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{write_file, Loader, EXIT_ERROR, EXIT_OK};
+use crate::diff::{self, DiffOptions};
+use crate::leaks::{self, AnalyzeOptions, Report};
+use crate::model::Interner;
+use crate::report::{self, flamegraph, HtmlExtras};
+use crate::store::{self, KeyBy, Kind, LoadOptions, Order, Store};
+use crate::units::parse_size;
+
+/// Output formats of `report`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Summary for terminals, ranked by severity.
+    #[default]
+    Text,
+    /// `leakdiff.report/v1` JSON.
+    Json,
+    /// One self-contained HTML file.
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ReportArgs {
+    /// Snapshots: folders (read recursively), files, or a Parquet store saved with --save.
+    #[arg(long, short = 'i', value_name = "PATH", required = true)]
+    input: Vec<PathBuf>,
+    /// Snapshot order: the profiles' own timestamps (then file mtime), file name, or mtime.
+    #[arg(long, value_enum, default_value_t = Order::Time)]
+    order: Order,
+    /// What one series aggregates.
+    #[arg(long, value_enum, default_value_t = KeyBy::Function)]
+    by: KeyBy,
+    /// Value type to trend (default inuse_space, else the first in bytes).
+    #[arg(long, value_name = "NAME")]
+    sample_index: Option<String>,
+    /// Net growth below this is never a leak (bytes like 64KiB, or a count). Default 16KiB (16
+    /// for counts), and at least two sampling periods of the inputs.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    min_growth: Option<i64>,
+    /// Project when the total in-use crosses this (e.g. 2GiB), with an interval.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<i64>,
+    /// Significance level of the Mann–Kendall trend test.
+    #[arg(long, value_name = "P", default_value_t = 0.05)]
+    alpha: f64,
+    /// Show at most N suspects (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// Output format (an --output ending in .html implies html).
+    #[arg(long, short = 'f', value_enum)]
+    format: Option<ReportFormat>,
+    /// Write the report here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Also save the long table of every snapshot as Parquet here.
+    #[arg(long, value_name = "FILE.parquet")]
+    save: Option<PathBuf>,
+    /// No progress line on stderr.
+    #[arg(long)]
+    no_progress: bool,
+    /// Refuse inputs that decompress to more than this (e.g. 4GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
+    max_decompressed_size: i64,
+    /// Binary to symbolize address-only inputs with (repeatable).
+    #[arg(long, value_name = "PATH")]
+    binary: Vec<PathBuf>,
+    /// Folder with binaries and `.build-id/` debug files (repeatable).
+    #[arg(long, value_name = "DIR")]
+    symbols: Vec<PathBuf>,
+    /// Leave address-only frames as module+offset.
+    #[arg(long)]
+    no_symbolize: bool,
+}
+
+fn is_parquet(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PAR1"
+}
+
+/// Loads the store: one Parquet store, or every snapshot file under the inputs.
+pub(super) fn load_store(
+    inputs: &[PathBuf],
+    loader: &Loader,
+    order: Order,
+    by: KeyBy,
+    progress: bool,
+) -> Result<Store> {
+    if inputs.len() == 1 && inputs[0].is_file() && is_parquet(&inputs[0]) {
+        return Ok(Store::open(&inputs[0])?);
+    }
+    let files = store::expand_inputs(inputs).context("cannot list the inputs")?;
+    if files.is_empty() {
+        anyhow::bail!(
+            "no snapshot files under {}",
+            inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let options = LoadOptions {
+        order,
+        by,
+        progress,
+    };
+    let store = store::load_files(&files, &options, |p| {
+        let mut interner = Interner::new();
+        let profile = loader.load(p, &mut interner)?;
+        Ok((interner, profile))
+    })?;
+    Ok(store)
+}
+
+pub(super) fn loader_for(
+    max: i64,
+    binary: &[PathBuf],
+    symbols: &[PathBuf],
+    no_symbolize: bool,
+) -> Loader {
+    Loader::new(
+        crate::formats::ReadOptions {
+            max_decompressed_bytes: max.max(0) as u64,
+            ..Default::default()
+        },
+        crate::symbolize::SymbolOptions {
+            disabled: no_symbolize,
+            binaries: binary.to_vec(),
+            dirs: symbols.to_vec(),
+        },
+    )
+}
+
+/// Flamegraphs of the first and last heap snapshots, re-read from their files.
+fn flamegraphs(report: &Report, loader: &Loader) -> HtmlExtras {
+    let (Some(first), Some(last)) = (report.snapshots.first(), report.snapshots.last()) else {
+        return HtmlExtras {
+            note: Some("no heap snapshots".into()),
+            ..Default::default()
+        };
+    };
+    let (a, b) = (Path::new(&first.source), Path::new(&last.source));
+    if !a.is_file() || !b.is_file() {
+        return HtmlExtras {
+            note: Some(format!(
+                "the snapshot files ({}, {}) are not here to draw flamegraphs from",
+                first.source, last.source
+            )),
+            ..Default::default()
+        };
+    }
+    let run = || -> Result<HtmlExtras> {
+        let (interner, base, later) = loader.load_pair(a, b)?;
+        let kind = report
+            .value_type
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let options = DiffOptions {
+            sample: Some(kind.clone()),
+            ..Default::default()
+        };
+        let values = diff::stack_values(&base, &later, &interner, &options)?;
+        let unit = values.value_type.unit.clone();
+        let mut opts = flamegraph::FlameOptions {
+            title: format!("{kind}: first → last snapshot"),
+            unit,
+            min_width_px: 0.5,
+            ..Default::default()
+        };
+        let mut diff_svg = Vec::new();
+        flamegraph::write_diff_svg(&interner, &values.stacks, &opts, &mut diff_svg)?;
+        let latest: Vec<_> = values
+            .stacks
+            .iter()
+            .filter(|(_, v)| v[1] > 0)
+            .map(|(s, v)| (*s, [0, v[1]]))
+            .collect();
+        opts.plain = true;
+        opts.title = format!("{kind}: latest snapshot");
+        let mut latest_svg = Vec::new();
+        flamegraph::write_diff_svg(&interner, &latest, &opts, &mut latest_svg)?;
+        Ok(HtmlExtras {
+            diff_flamegraph: Some(String::from_utf8_lossy(&diff_svg).into_owned()),
+            latest_flamegraph: Some(String::from_utf8_lossy(&latest_svg).into_owned()),
+            note: None,
+        })
+    };
+    run().unwrap_or_else(|e| HtmlExtras {
+        note: Some(format!("flamegraphs not drawn: {e:#}")),
+        ..Default::default()
+    })
+}
+
+pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
+    let loader = loader_for(
+        args.max_decompressed_size,
+        &args.binary,
+        &args.symbols,
+        args.no_symbolize,
+    );
+    let store = load_store(&args.input, &loader, args.order, args.by, !args.no_progress)?;
+    for f in &store.failures {
+        eprintln!("leakdiff: skipped: {}", f.message);
+    }
+    if let Some(path) = &args.save {
+        store.save(path)?;
+        eprintln!(
+            "leakdiff: saved {} rows of {} snapshots to {}",
+            store.rows(),
+            store.snapshots.len(),
+            path.display()
+        );
+    }
+    if store.snapshots_of(Kind::Heap).is_empty() && store.snapshots_of(Kind::Goroutine).is_empty() {
+        anyhow::bail!("no heap or goroutine snapshots among the inputs");
+    }
+    let options = AnalyzeOptions {
+        value_type: args.sample_index.clone(),
+        min_growth: args.min_growth.map(|v| v as f64),
+        memory_limit: args.memory_limit.map(|v| v as f64),
+        alpha: args.alpha,
+        top: args.top,
+        ..Default::default()
+    };
+    let report = leaks::analyze(&store, &options)?;
+    let format = args.format.unwrap_or_else(|| {
+        if args
+            .output
+            .as_ref()
+            .is_some_and(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"))
+        {
+            ReportFormat::Html
+        } else {
+            ReportFormat::Text
+        }
+    });
+    let extras = if format == ReportFormat::Html {
+        flamegraphs(&report, &loader)
+    } else {
+        HtmlExtras::default()
+    };
+    let render = |w: &mut dyn Write| -> io::Result<()> {
+        match format {
+            ReportFormat::Text => report::write_report_text(&report, w),
+            ReportFormat::Json => report::write_report_json(&report, w),
+            ReportFormat::Html => report::write_report_html(&report, &extras, w),
+        }
+    };
+    match &args.output {
+        Some(path) => write_file(path, |w| render(w))?,
+        None => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            render(&mut w)
+                .and_then(|_| w.flush())
+                .context("could not write the report")?;
+        }
+    }
+    Ok(if store.failures.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}

@@ -1,0 +1,553 @@
+//! From a store of many snapshots to findings: every key's series through the trend engine,
+//! suspects ranked by severity with prediction, remediation and correlations; the same for
+//! goroutine groups when goroutine snapshots are in the store.
+//!
+//! May import: `store`, `trend`, `units`. No I/O.
+
+use serde::Serialize;
+
+use crate::store::{Kind, Store, StoreError};
+use crate::trend::{self, Pattern, Prediction, Severity, SeverityInput, Trend, TrendOptions};
+
+/// JSON schema id of [`Report`].
+pub const SCHEMA: &str = "leakdiff.report/v1";
+
+/// Knobs of the analysis.
+#[derive(Clone, Debug)]
+pub struct AnalyzeOptions {
+    /// Value type to trend (`inuse_space` by default, else the first value type in bytes).
+    pub value_type: Option<String>,
+    /// Net growth below this (in the value type's unit) is never a leak. Default: 16 KiB for bytes,
+    /// 16 for counts.
+    pub min_growth: Option<f64>,
+    /// Memory limit in bytes for the time-to-limit projection.
+    pub memory_limit: Option<f64>,
+    /// Significance level of the monotonic-trend test.
+    pub alpha: f64,
+    /// At most this many suspects (0: all).
+    pub top: usize,
+    /// Minimum growth of a goroutine group, in goroutines (default 3).
+    pub min_goroutine_growth: f64,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            value_type: None,
+            min_growth: None,
+            memory_limit: None,
+            alpha: 0.05,
+            top: 20,
+            min_goroutine_growth: 3.0,
+        }
+    }
+}
+
+/// Errors of the analysis.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The value type asked for is not in every snapshot.
+    #[error("value type {asked:?} is not in every heap snapshot; these are: {available}")]
+    NoValueType {
+        /// Asked for.
+        asked: String,
+        /// Available, comma-separated.
+        available: String,
+    },
+}
+
+/// One snapshot as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct SnapshotOut {
+    /// Path.
+    pub source: String,
+    /// Format.
+    pub format: String,
+    /// Time, RFC 3339 UTC.
+    pub time: String,
+    /// Seconds since the first snapshot of its kind.
+    pub offset_seconds: f64,
+}
+
+/// The total of the value type over time.
+#[derive(Clone, Debug, Serialize)]
+pub struct TotalOut {
+    /// One value per snapshot.
+    pub series: Vec<f64>,
+    /// Its trend.
+    pub trend: Trend,
+    /// When it crosses `--memory-limit`.
+    pub prediction: Option<Prediction>,
+}
+
+/// Projection of one suspect.
+#[derive(Clone, Debug, Serialize)]
+pub struct SuspectPrediction {
+    /// The suspect's value 24 h after the last snapshot at its rate.
+    pub value_in_24h: f64,
+    /// Hours until the total crosses the memory limit if this suspect keeps its rate (and the
+    /// rest stays as it is), with the interval from the slope's interval.
+    pub hours_to_limit: Option<f64>,
+    /// Earliest.
+    pub hours_low: Option<f64>,
+    /// Latest (`None`: maybe never).
+    pub hours_high: Option<f64>,
+}
+
+/// A growing key.
+#[derive(Clone, Debug, Serialize)]
+pub struct Suspect {
+    /// Key (function, site or stack).
+    pub key: String,
+    /// Function names of one of its stacks, leaf first.
+    pub frames: Vec<String>,
+    /// Pattern.
+    pub pattern: Pattern,
+    /// Severity.
+    pub severity: Severity,
+    /// Theil–Sen slope per hour and its interval.
+    pub slope_per_hour: f64,
+    /// Lower end.
+    pub slope_low_per_hour: f64,
+    /// Upper end.
+    pub slope_high_per_hour: f64,
+    /// Mann–Kendall two-sided p-value.
+    pub p_value: f64,
+    /// Kendall's tau.
+    pub tau: f64,
+    /// R² of the linear fit.
+    pub r2: f64,
+    /// last − first.
+    pub growth: f64,
+    /// Last value.
+    pub last: f64,
+    /// Share of the last total.
+    pub share: f64,
+    /// Doubling time when exponential.
+    pub doubling_hours: Option<f64>,
+    /// Snapshot indices where steps start (stepped).
+    pub steps: Vec<usize>,
+    /// Prediction.
+    pub prediction: SuspectPrediction,
+    /// What to do.
+    pub remediation: String,
+    /// Pearson correlation with the total.
+    pub correlation_with_total: Option<f64>,
+    /// Pearson correlation with the goroutine count (nearest goroutine snapshot in time).
+    pub correlation_with_goroutines: Option<f64>,
+    /// Values, one per snapshot.
+    pub series: Vec<f64>,
+    /// The fitted model at each snapshot.
+    pub fitted: Vec<f64>,
+}
+
+/// A key that grew but is not a leak (a cache that plateaus or is evicted).
+#[derive(Clone, Debug, Serialize)]
+pub struct Benign {
+    /// Key.
+    pub key: String,
+    /// Pattern (plateau or oscillating).
+    pub pattern: Pattern,
+    /// Largest value.
+    pub max: f64,
+    /// Last value.
+    pub last: f64,
+    /// Values, one per snapshot.
+    pub series: Vec<f64>,
+}
+
+/// The goroutine section.
+#[derive(Clone, Debug, Serialize)]
+pub struct GoroutineSection {
+    /// Snapshots of goroutines.
+    pub snapshots: Vec<SnapshotOut>,
+    /// Goroutine count over time.
+    pub total: TotalOut,
+    /// Stacks whose goroutine count grows.
+    pub suspects: Vec<Suspect>,
+}
+
+/// Everything `leakdiff report` says.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// `leakdiff.report/v1`.
+    pub schema: &'static str,
+    /// Value type trended (`kind/unit`).
+    pub value_type: String,
+    /// Unit.
+    pub unit: String,
+    /// Noise floor used for each key (value units).
+    pub floor: f64,
+    /// Memory limit, when given.
+    pub memory_limit: Option<f64>,
+    /// Heap snapshots in order.
+    pub snapshots: Vec<SnapshotOut>,
+    /// Total over time.
+    pub total: TotalOut,
+    /// Keys trended (present in some snapshot).
+    pub keys_analyzed: usize,
+    /// Suspects, most severe first.
+    pub suspects: Vec<Suspect>,
+    /// Leak suspects left out by `--top`.
+    pub suspects_not_shown: usize,
+    /// Growing keys that are not leaks, largest first (at most 10).
+    pub not_leaks: Vec<Benign>,
+    /// Goroutines, when goroutine snapshots are in the input.
+    pub goroutines: Option<GoroutineSection>,
+    /// Files that failed to parse.
+    pub failures: Vec<crate::store::Failure>,
+    /// Files that are neither heap nor goroutine data.
+    pub skipped: Vec<crate::store::Failure>,
+}
+
+fn rfc3339(nanos: i64) -> String {
+    crate::units::rfc3339_utc(nanos)
+}
+
+fn snapshots_out(store: &Store, idx: &[usize]) -> (Vec<SnapshotOut>, Vec<f64>) {
+    let t0 = idx
+        .first()
+        .map(|&i| store.snapshots[i].time_nanos)
+        .unwrap_or(0);
+    let times: Vec<f64> = idx
+        .iter()
+        .map(|&i| (store.snapshots[i].time_nanos - t0) as f64 / 1e9)
+        .collect();
+    let out = idx
+        .iter()
+        .zip(&times)
+        .map(|(&i, &t)| {
+            let s = &store.snapshots[i];
+            SnapshotOut {
+                source: s.source.clone(),
+                format: s.format.clone(),
+                time: rfc3339(s.time_nanos),
+                offset_seconds: t,
+            }
+        })
+        .collect();
+    (out, times)
+}
+
+fn fitted(t: &Trend, times: &[f64]) -> Vec<f64> {
+    times.iter().map(|s| t.fitted_at(s / trend::HOUR)).collect()
+}
+
+struct Ctx<'a> {
+    times: &'a [f64],
+    totals: &'a [f64],
+    goroutines: Option<&'a [f64]>,
+    limit: Option<f64>,
+}
+
+fn suspect(key: &crate::store::KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspect> {
+    let total_last = ctx.totals.last().copied().unwrap_or(0.0);
+    // Time to the limit if this suspect keeps growing and everything else stays.
+    let hours = |slope: f64| -> Option<f64> {
+        let limit = ctx.limit?;
+        if total_last >= limit {
+            return Some(0.0);
+        }
+        (slope > 0.0).then(|| (limit - total_last) / slope)
+    };
+    let (h, lo, hi) = match (t.pattern, t.exp_fit) {
+        (Pattern::Exponential, Some(e)) if e.rate_per_hour > 0.0 && t.last > 0.0 => {
+            // Solve last·e^(r·h) − last = limit − total.
+            let at = |r: f64| -> Option<f64> {
+                let limit = ctx.limit?;
+                if total_last >= limit {
+                    return Some(0.0);
+                }
+                (r > 0.0).then(|| ((limit - total_last) / t.last + 1.0).ln() / r)
+            };
+            let scale = |s: f64| {
+                if t.slope_per_hour > 0.0 {
+                    e.rate_per_hour * s / t.slope_per_hour
+                } else {
+                    e.rate_per_hour
+                }
+            };
+            (
+                at(e.rate_per_hour),
+                at(scale(t.slope_high_per_hour)),
+                at(scale(t.slope_low_per_hour)),
+            )
+        }
+        _ => (
+            hours(t.slope_per_hour),
+            hours(t.slope_high_per_hour),
+            hours(t.slope_low_per_hour),
+        ),
+    };
+    let severity = trend::severity(&SeverityInput {
+        trend: &t,
+        total_last,
+        hours_to_limit: h,
+    })?;
+    let frames: Vec<&str> = key.frames.iter().map(String::as_str).collect();
+    Some(Suspect {
+        key: key.name.clone(),
+        frames: key.frames.clone(),
+        pattern: t.pattern,
+        severity,
+        slope_per_hour: t.slope_per_hour,
+        slope_low_per_hour: t.slope_low_per_hour,
+        slope_high_per_hour: t.slope_high_per_hour,
+        p_value: t.mann_kendall.p_value,
+        tau: t.mann_kendall.tau,
+        r2: t.r2,
+        growth: t.growth,
+        last: t.last,
+        share: if total_last > 0.0 {
+            t.last / total_last
+        } else {
+            0.0
+        },
+        doubling_hours: if t.pattern == Pattern::Exponential {
+            t.exp_fit.and_then(|e| e.doubling_hours)
+        } else {
+            None
+        },
+        steps: t.steps.clone(),
+        prediction: SuspectPrediction {
+            value_in_24h: trend::project(&t, 24.0),
+            hours_to_limit: h,
+            hours_low: lo,
+            hours_high: hi,
+        },
+        remediation: trend::remediation(&frames, t.pattern),
+        correlation_with_total: trend::stats::pearson(&series, ctx.totals),
+        correlation_with_goroutines: ctx
+            .goroutines
+            .and_then(|g| trend::stats::pearson(&series, g)),
+        fitted: fitted(&t, ctx.times),
+        series,
+    })
+}
+
+fn rank(suspects: &mut [Suspect]) {
+    suspects.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then(b.slope_per_hour.total_cmp(&a.slope_per_hour))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+}
+
+/// The goroutine count of the goroutine snapshot nearest in time to each heap snapshot.
+fn align(store: &Store, heap: &[usize], gor: &[usize], counts: &[f64]) -> Option<Vec<f64>> {
+    if gor.len() < 3 {
+        return None;
+    }
+    Some(
+        heap.iter()
+            .map(|&h| {
+                let t = store.snapshots[h].time_nanos;
+                let best = gor
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, &g)| (store.snapshots[g].time_nanos - t).unsigned_abs())
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
+                counts[best]
+            })
+            .collect(),
+    )
+}
+
+/// The goroutine section, its snapshot indices and its counts.
+type GoroutineParts = (GoroutineSection, Vec<usize>, Vec<f64>);
+
+fn goroutine_section(
+    store: &Store,
+    options: &AnalyzeOptions,
+) -> Result<Option<GoroutineParts>, AnalyzeError> {
+    let idx = store.snapshots_of(Kind::Goroutine);
+    if idx.is_empty() {
+        return Ok(None);
+    }
+    let Some(&vt) = store.value_types_of(Kind::Goroutine).first() else {
+        return Ok(None);
+    };
+    let (snaps, times) = snapshots_out(store, &idx);
+    let totals = store.totals(vt, &idx)?;
+    let topts = TrendOptions {
+        floor: options.min_goroutine_growth.max(0.0) - 0.5,
+        alpha: options.alpha,
+        ..Default::default()
+    };
+    let total_trend = trend::analyze(&times, &totals, &topts);
+    let ctx = Ctx {
+        times: &times,
+        totals: &totals,
+        goroutines: None,
+        limit: None,
+    };
+    let mut suspects: Vec<Suspect> = Vec::new();
+    for s in store.series(vt, &idx)? {
+        let t = trend::analyze(&times, &s.values, &topts);
+        if !t.pattern.is_leak() {
+            continue;
+        }
+        if let Some(mut sus) = suspect(&store.keys[s.key as usize], s.values, t, &ctx) {
+            sus.remediation = crate::trend::remediation(&["runtime.newproc"], sus.pattern);
+            suspects.push(sus);
+        }
+    }
+    rank(&mut suspects);
+    suspects.truncate(if options.top == 0 {
+        usize::MAX
+    } else {
+        options.top
+    });
+    Ok(Some((
+        GoroutineSection {
+            snapshots: snaps,
+            total: TotalOut {
+                series: totals.clone(),
+                trend: total_trend,
+                prediction: None,
+            },
+            suspects,
+        },
+        idx,
+        totals,
+    )))
+}
+
+/// The default noise floor of one key: `--min-growth`, or 16 KiB (bytes) / 16 (counts), and never
+/// less than two sampling periods when the snapshots were sampled by bytes (one sampled allocation
+/// more or less is within noise).
+pub fn noise_floor(store: &Store, idx: &[usize], unit: &str, min_growth: Option<f64>) -> f64 {
+    let bytes = unit == "bytes";
+    let base = min_growth.unwrap_or(if bytes { 16384.0 } else { 16.0 });
+    let rate = idx
+        .iter()
+        .filter_map(|&i| store.snapshots[i].sampling_rate_bytes)
+        .filter(|r| *r > 1)
+        .max()
+        .unwrap_or(0) as f64;
+    if bytes {
+        base.max(2.0 * rate)
+    } else {
+        base
+    }
+}
+
+/// Runs the analysis.
+pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
+    let gor = goroutine_section(store, options)?;
+    let heap = store.snapshots_of(Kind::Heap);
+    let vts = store.value_types_of(Kind::Heap);
+    let vt = match &options.value_type {
+        Some(name) => store
+            .value_type_index(name)
+            .filter(|i| vts.contains(i))
+            .ok_or_else(|| AnalyzeError::NoValueType {
+                asked: name.clone(),
+                available: vts
+                    .iter()
+                    .map(|&i| store.value_types[i].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?,
+        None => vts
+            .iter()
+            .copied()
+            .find(|&i| store.value_types[i] == "inuse_space/bytes")
+            .or_else(|| {
+                vts.iter()
+                    .copied()
+                    .find(|&i| store.value_types[i].ends_with("/bytes"))
+            })
+            .or_else(|| vts.first().copied())
+            .unwrap_or(0),
+    };
+    let vt_name = store.value_types.get(vt).cloned().unwrap_or_default();
+    let unit = vt_name.split('/').nth(1).unwrap_or("").to_string();
+    let (snaps, times) = snapshots_out(store, &heap);
+    let totals = if heap.is_empty() {
+        Vec::new()
+    } else {
+        store.totals(vt, &heap)?
+    };
+    let floor = noise_floor(store, &heap, &unit, options.min_growth);
+    let topts = TrendOptions {
+        floor,
+        alpha: options.alpha,
+        ..Default::default()
+    };
+    let total_trend = trend::analyze(&times, &totals, &topts);
+    let total_pred = options
+        .memory_limit
+        .map(|l| trend::predict(&total_trend, l));
+    let gor_counts = gor
+        .as_ref()
+        .and_then(|(_, gidx, counts)| align(store, &heap, gidx, counts));
+    let ctx = Ctx {
+        times: &times,
+        totals: &totals,
+        goroutines: gor_counts.as_deref(),
+        limit: options.memory_limit,
+    };
+    let mut suspects = Vec::new();
+    let mut benign = Vec::new();
+    let series = if heap.is_empty() {
+        Vec::new()
+    } else {
+        store.series(vt, &heap)?
+    };
+    let keys_analyzed = series.len();
+    for s in series {
+        let t = trend::analyze(&times, &s.values, &topts);
+        let key = &store.keys[s.key as usize];
+        match t.pattern {
+            p if p.is_leak() => {
+                if let Some(sus) = suspect(key, s.values, t, &ctx) {
+                    suspects.push(sus);
+                }
+            }
+            Pattern::Plateau | Pattern::Oscillating => benign.push(Benign {
+                key: key.name.clone(),
+                pattern: t.pattern,
+                max: t.max,
+                last: t.last,
+                series: s.values,
+            }),
+            _ => {}
+        }
+    }
+    rank(&mut suspects);
+    let limit = if options.top == 0 {
+        usize::MAX
+    } else {
+        options.top
+    };
+    let not_shown = suspects.len().saturating_sub(limit);
+    suspects.truncate(limit);
+    benign.sort_by(|a, b| b.max.total_cmp(&a.max).then_with(|| a.key.cmp(&b.key)));
+    benign.truncate(10);
+    Ok(Report {
+        schema: SCHEMA,
+        value_type: vt_name,
+        unit,
+        floor,
+        memory_limit: options.memory_limit,
+        snapshots: snaps,
+        total: TotalOut {
+            series: totals,
+            trend: total_trend,
+            prediction: total_pred,
+        },
+        keys_analyzed,
+        suspects,
+        suspects_not_shown: not_shown,
+        not_leaks: benign,
+        goroutines: gor.map(|g| g.0),
+        failures: store.failures.clone(),
+        skipped: store.skipped.clone(),
+    })
+}

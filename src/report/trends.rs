@@ -1,0 +1,457 @@
+//! Outputs of `leakdiff report`: a terminal summary ranked by severity, `leakdiff.report/v1` JSON
+//! and one self-contained HTML file (inline SVG charts and flamegraphs, no script from elsewhere).
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::leaks::{Report, Suspect, TotalOut};
+use crate::units::human;
+
+use super::flamegraph::escape;
+
+fn h(v: f64, unit: &str) -> String {
+    if !v.is_finite() {
+        return "huge".into();
+    }
+    human(
+        v.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64,
+        unit,
+    )
+}
+
+fn rate(v: f64, unit: &str) -> String {
+    let s = h(v, unit);
+    if v > 0.0 {
+        format!("+{s}/h")
+    } else {
+        format!("{s}/h")
+    }
+}
+
+/// Hours as `45m`, `3.2h`, `4.1d`.
+pub fn hours(v: Option<f64>) -> String {
+    match v {
+        None => "never".into(),
+        Some(h) if h <= 0.0 => "now".into(),
+        Some(h) if h < 1.0 / 60.0 => format!("{:.0}s", (h * 3600.0).max(1.0)),
+        Some(h) if h < 1.0 => format!("{:.0}m", h * 60.0),
+        Some(h) if h < 48.0 => format!("{h:.1}h"),
+        Some(h) if h < 24.0 * 3650.0 => format!("{:.1}d", h / 24.0),
+        Some(_) => ">10y".into(),
+    }
+}
+
+fn span(r: &Report) -> String {
+    let secs = r.snapshots.last().map(|s| s.offset_seconds).unwrap_or(0.0);
+    if secs < 120.0 {
+        format!("{secs:.0}s")
+    } else if secs < 7200.0 {
+        format!("{:.0}m", secs / 60.0)
+    } else {
+        format!("{:.1}h", secs / 3600.0)
+    }
+}
+
+fn total_line(t: &TotalOut, unit: &str) -> String {
+    let tr = &t.trend;
+    format!(
+        "{} → {} ({}{}), {}, {} (p={:.3}, R²={:.2})",
+        h(tr.first, unit),
+        h(tr.last, unit),
+        if tr.growth >= 0.0 { "+" } else { "" },
+        h(tr.growth, unit),
+        tr.pattern.name(),
+        rate(tr.slope_per_hour, unit),
+        tr.mann_kendall.p_value,
+        tr.r2
+    )
+}
+
+/// Writes the terminal summary.
+pub fn write_report_text<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
+    let unit = &r.unit;
+    writeln!(
+        out,
+        "leakdiff report: {} over {} heap snapshots spanning {}",
+        r.value_type,
+        r.snapshots.len(),
+        span(r)
+    )?;
+    if let (Some(a), Some(b)) = (r.snapshots.first(), r.snapshots.last()) {
+        writeln!(
+            out,
+            "from {} ({})\n  to {} ({})",
+            a.source, a.time, b.source, b.time
+        )?;
+    }
+    if !r.snapshots.is_empty() {
+        writeln!(out, "total: {}", total_line(&r.total, unit))?;
+    }
+    if let Some(p) = &r.total.prediction {
+        writeln!(
+            out,
+            "memory limit {}: crossed in {} (interval {} … {})",
+            h(p.limit, unit),
+            hours(p.hours_to_limit),
+            hours(p.hours_low),
+            hours(p.hours_high)
+        )?;
+    }
+    writeln!(
+        out,
+        "noise floor per key: {} (--min-growth; at least two sampling periods); {} keys trended",
+        h(r.floor, unit),
+        r.keys_analyzed
+    )?;
+    writeln!(out)?;
+    if r.suspects.is_empty() {
+        if !r.snapshots.is_empty() {
+            writeln!(
+                out,
+                "no leak suspects: nothing grows beyond noise with a leak pattern"
+            )?;
+        }
+    } else {
+        writeln!(
+            out,
+            "SUSPECTS ({}{}), most severe first; rate = Theil–Sen slope, p = Mann–Kendall",
+            r.suspects.len(),
+            if r.suspects_not_shown > 0 {
+                format!(", {} more with --top 0", r.suspects_not_shown)
+            } else {
+                String::new()
+            }
+        )?;
+        writeln!(
+            out,
+            "{:<9} {:<12} {:>13} {:>10} {:>6} {:>7} {:>5} {:>10}  key",
+            "severity", "pattern", "rate", "last", "share", "p", "R²", "in 24h"
+        )?;
+        for s in &r.suspects {
+            write_suspect(&mut out, s, unit, r.memory_limit.is_some())?;
+        }
+    }
+    if !r.not_leaks.is_empty() {
+        writeln!(out, "\nGREW BUT NOT LEAKS (caches, churn)")?;
+        for b in &r.not_leaks {
+            writeln!(
+                out,
+                "  {:<12} max {:>10}  last {:>10}  {}",
+                b.pattern.name(),
+                h(b.max, unit),
+                h(b.last, unit),
+                b.key
+            )?;
+        }
+    }
+    if let Some(g) = &r.goroutines {
+        writeln!(
+            out,
+            "\nGOROUTINES: {} snapshots; count {}",
+            g.snapshots.len(),
+            total_line(&g.total, "count")
+        )?;
+        for s in &g.suspects {
+            write_suspect(&mut out, s, "count", false)?;
+        }
+    }
+    for f in &r.failures {
+        writeln!(out, "\nskipped (failed to parse): {}", f.message)?;
+    }
+    for f in &r.skipped {
+        writeln!(out, "skipped: {}: {}", f.source, f.message)?;
+    }
+    Ok(())
+}
+
+fn write_suspect<W: Write>(out: &mut W, s: &Suspect, unit: &str, limit: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<9} {:<12} {:>13} {:>10} {:>5.1}% {:>7.1e} {:>5.2} {:>10}  {}",
+        s.severity.name(),
+        s.pattern.name(),
+        rate(s.slope_per_hour, unit),
+        h(s.last, unit),
+        s.share * 100.0,
+        s.p_value,
+        s.r2,
+        h(s.prediction.value_in_24h, unit),
+        s.key
+    )?;
+    if limit {
+        writeln!(
+            out,
+            "          limit reached in {} (interval {} … {}) at this rate",
+            hours(s.prediction.hours_to_limit),
+            hours(s.prediction.hours_low),
+            hours(s.prediction.hours_high)
+        )?;
+    }
+    writeln!(out, "          → {}", s.remediation)
+}
+
+/// Writes `leakdiff.report/v1` JSON.
+pub fn write_report_json<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut out, r)?;
+    writeln!(out)
+}
+
+/// At most this many points per chart; longer series are averaged in buckets.
+pub const MAX_CHART_POINTS: usize = 400;
+
+fn downsample(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len().min(y.len());
+    if n <= MAX_CHART_POINTS {
+        return (x[..n].to_vec(), y[..n].to_vec());
+    }
+    let per = n.div_ceil(MAX_CHART_POINTS);
+    let mut ox = Vec::new();
+    let mut oy = Vec::new();
+    for c in (0..n).step_by(per) {
+        let e = (c + per).min(n);
+        ox.push(x[c..e].iter().sum::<f64>() / (e - c) as f64);
+        oy.push(y[c..e].iter().sum::<f64>() / (e - c) as f64);
+    }
+    (ox, oy)
+}
+
+/// A line chart of `series` (and a dashed `fitted` line) against seconds, as inline SVG.
+pub fn line_chart(times: &[f64], series: &[f64], fitted: Option<&[f64]>, unit: &str) -> String {
+    let (w, hgt, left, bottom, top, right) = (640.0, 180.0, 70.0, 24.0, 10.0, 10.0);
+    let (xs, ys) = downsample(times, series);
+    let fit = fitted.map(|f| downsample(times, f).1);
+    let xmax = xs.iter().copied().fold(0.0f64, f64::max).max(1e-9);
+    let mut ymax = ys.iter().copied().fold(0.0f64, f64::max);
+    if let Some(f) = &fit {
+        ymax = ymax.max(
+            f.iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(0.0, f64::max),
+        );
+    }
+    let ymax = if ymax <= 0.0 { 1.0 } else { ymax * 1.05 };
+    let px = |x: f64| left + (x / xmax) * (w - left - right);
+    let py = |y: f64| top + (1.0 - (y / ymax).clamp(-0.05, 1.05)) * (hgt - top - bottom);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg class="chart" width="{w}" height="{hgt}" viewBox="0 0 {w} {hgt}" xmlns="http://www.w3.org/2000/svg" role="img"><rect x="{left}" y="{top}" width="{}" height="{}" fill="#fff" stroke="#ccc"/>"##,
+        w - left - right,
+        hgt - top - bottom
+    );
+    for i in 0..=4 {
+        let v = ymax * i as f64 / 4.0;
+        let y = py(v);
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end" class="ax">{}</text>"##,
+            w - right,
+            left - 4.0,
+            y + 4.0,
+            escape(&h(v, unit))
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<text x="{left}" y="{}" class="ax">0s</text><text x="{}" y="{}" text-anchor="end" class="ax">{}</text>"##,
+        hgt - 6.0,
+        w - right,
+        hgt - 6.0,
+        escape(&format_secs(xmax))
+    );
+    let pts = |ys: &[f64]| -> String {
+        xs.iter()
+            .zip(ys)
+            .filter(|(_, y)| y.is_finite())
+            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if let Some(f) = &fit {
+        let _ = write!(
+            s,
+            r##"<polyline fill="none" stroke="#888" stroke-dasharray="5,4" stroke-width="1.5" points="{}"/>"##,
+            pts(f)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{}"/>"##,
+        pts(&ys)
+    );
+    for (x, y) in xs.iter().zip(&ys).take(MAX_CHART_POINTS) {
+        if xs.len() <= 60 {
+            let _ = write!(
+                s,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="#c0392b"><title>{}s: {}</title></circle>"##,
+                px(*x),
+                py(*y),
+                x.round(),
+                escape(&h(*y, unit))
+            );
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn format_secs(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.0}s")
+    } else if s < 7200.0 {
+        format!("{:.0}m", s / 60.0)
+    } else {
+        format!("{:.1}h", s / 3600.0)
+    }
+}
+
+/// Flamegraphs to put in the HTML report (already rendered SVG).
+#[derive(Default)]
+pub struct HtmlExtras {
+    /// Differential flamegraph first → last heap snapshot.
+    pub diff_flamegraph: Option<String>,
+    /// Flamegraph of the latest heap snapshot.
+    pub latest_flamegraph: Option<String>,
+    /// A note when the flamegraphs could not be drawn.
+    pub note: Option<String>,
+}
+
+const TEMPLATE: &str = include_str!("report.html");
+
+/// Strips the XML prolog so an SVG document can sit inline in HTML.
+fn inline_svg(svg: &str) -> String {
+    match svg.find("<svg") {
+        Some(i) => svg[i..].to_string(),
+        None => String::new(),
+    }
+}
+
+/// Writes the self-contained HTML report.
+pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) -> io::Result<()> {
+    use minijinja::value::Serde;
+    use minijinja::{context, Environment, Value};
+    let times: Vec<f64> = r.snapshots.iter().map(|s| s.offset_seconds).collect();
+    let unit = r.unit.as_str();
+    let total_fit: Vec<f64> = times
+        .iter()
+        .map(|t| r.total.trend.fitted_at(t / crate::trend::HOUR))
+        .collect();
+    let suspect_ctx = |s: &Suspect, times: &[f64], unit: &str| {
+        context! {
+            key => s.key.clone(),
+            frames => s.frames.iter().take(16).cloned().collect::<Vec<_>>(),
+            pattern => s.pattern.name(),
+            severity => s.severity.name(),
+            rate => rate(s.slope_per_hour, unit),
+            rate_interval => format!("{} … {}", rate(s.slope_low_per_hour, unit), rate(s.slope_high_per_hour, unit)),
+            p_value => format!("{:.2e}", s.p_value),
+            r2 => format!("{:.3}", s.r2),
+            last => h(s.last, unit),
+            share => format!("{:.1}%", s.share * 100.0),
+            in24h => h(s.prediction.value_in_24h, unit),
+            to_limit => hours(s.prediction.hours_to_limit),
+            to_limit_interval => format!("{} … {}", hours(s.prediction.hours_low), hours(s.prediction.hours_high)),
+            doubling => s.doubling_hours.map(|d| hours(Some(d))),
+            remediation => s.remediation.clone(),
+            corr_total => s.correlation_with_total.map(|c| format!("{c:.2}")),
+            corr_goroutines => s.correlation_with_goroutines.map(|c| format!("{c:.2}")),
+            chart => Value::from_safe_string(line_chart(times, &s.series, Some(&s.fitted), unit)),
+        }
+    };
+    let suspects: Vec<Value> = r
+        .suspects
+        .iter()
+        .map(|s| suspect_ctx(s, &times, unit))
+        .collect();
+    let benign: Vec<Value> = r
+        .not_leaks
+        .iter()
+        .map(|b| {
+            context! {
+                key => b.key.clone(),
+                pattern => b.pattern.name(),
+                max => h(b.max, unit),
+                last => h(b.last, unit),
+                chart => Value::from_safe_string(line_chart(&times, &b.series, None, unit)),
+            }
+        })
+        .collect();
+    let goroutines = r.goroutines.as_ref().map(|g| {
+        let gt: Vec<f64> = g.snapshots.iter().map(|s| s.offset_seconds).collect();
+        let fit: Vec<f64> = gt
+            .iter()
+            .map(|t| g.total.trend.fitted_at(t / crate::trend::HOUR))
+            .collect();
+        context! {
+            count => g.snapshots.len(),
+            total => total_line(&g.total, "count"),
+            chart => Value::from_safe_string(line_chart(&gt, &g.total.series, Some(&fit), "count")),
+            suspects => g.suspects.iter().map(|s| suspect_ctx(s, &gt, "count")).collect::<Vec<_>>(),
+        }
+    });
+    let prediction = r.total.prediction.map(|p| {
+        format!(
+            "memory limit {} is crossed in {} (interval {} … {})",
+            h(p.limit, unit),
+            hours(p.hours_to_limit),
+            hours(p.hours_low),
+            hours(p.hours_high)
+        )
+    });
+    let ctx = context! {
+        value_type => r.value_type.clone(),
+        snapshots => r.snapshots.len(),
+        span => span(r),
+        first => r.snapshots.first().map(|x| Value::from(Serde(x))),
+        last => r.snapshots.last().map(|x| Value::from(Serde(x))),
+        total => if r.snapshots.is_empty() { String::new() } else { total_line(&r.total, unit) },
+        total_pattern => r.total.trend.pattern.name(),
+        prediction => prediction,
+        floor => h(r.floor, unit),
+        keys => r.keys_analyzed,
+        total_chart => Value::from_safe_string(line_chart(&times, &r.total.series, Some(&total_fit), unit)),
+        suspects => suspects,
+        not_shown => r.suspects_not_shown,
+        benign => benign,
+        goroutines => goroutines,
+        diff_flame => extras.diff_flamegraph.as_deref().map(|s| Value::from_safe_string(inline_svg(s))),
+        latest_flame => extras.latest_flamegraph.as_deref().map(|s| Value::from_safe_string(inline_svg(s))),
+        flame_note => extras.note.clone(),
+        failures => Value::from(Serde(&r.failures)),
+        skipped => Value::from(Serde(&r.skipped)),
+        critical => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::Critical).count(),
+        high => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::High).count(),
+    };
+    let mut env = Environment::new();
+    env.add_template("report.html", TEMPLATE)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let html = env
+        .get_template("report.html")
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    out.write_all(html.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_downsample_long_series() {
+        let x: Vec<f64> = (0..5000).map(f64::from).collect();
+        let y: Vec<f64> = x.iter().map(|v| v * 2.0).collect();
+        let svg = line_chart(&x, &y, Some(&y), "bytes");
+        let pts = svg.matches(',').count();
+        assert!(pts <= 2 * MAX_CHART_POINTS + 10, "{pts}");
+        assert!(!svg.contains("<circle"));
+    }
+
+    #[test]
+    fn hours_format() {
+        assert_eq!(hours(None), "never");
+        assert_eq!(hours(Some(0.5)), "30m");
+        assert_eq!(hours(Some(30.0)), "30.0h");
+        assert_eq!(hours(Some(72.0)), "3.0d");
+    }
+}

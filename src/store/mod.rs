@@ -1,0 +1,299 @@
+//! The columnar store of many snapshots (polars): one long table with a row per (snapshot, key,
+//! value type), where a row with no key holds that snapshot's total, plus side tables of snapshots
+//! and keys. Loaded from a folder in parallel, or from a Parquet file written by [`Store::save`].
+//!
+//! May import: `model`, `formats` (errors only). Decoding is a closure the caller passes, so the
+//! store does not know about symbolization or the command line. Polars lives here and in nothing
+//! on the two-snapshot diff path.
+
+mod load;
+mod parquet;
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+pub use load::{collect_files, load_files, LoadOptions, Order, Progress};
+
+/// Kind of a group of snapshots.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Heap profiles (a value type in bytes).
+    Heap,
+    /// Goroutine profiles and dumps (`goroutine/count`).
+    Goroutine,
+}
+
+impl Kind {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Heap => "heap",
+            Kind::Goroutine => "goroutine",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "heap" => Some(Kind::Heap),
+            "goroutine" => Some(Kind::Goroutine),
+            _ => None,
+        }
+    }
+}
+
+/// How samples are keyed into rows.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyBy {
+    /// The leaf function (flat), as pprof's `top`.
+    #[default]
+    Function,
+    /// The allocation site: the leaf function with its file:line.
+    Site,
+    /// The whole stack, root → leaf.
+    Stack,
+}
+
+/// One snapshot of the store.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    /// Path as given.
+    pub source: String,
+    /// Input format name.
+    pub format: String,
+    /// Heap or goroutines.
+    pub kind: Kind,
+    /// Time used for trends (nanoseconds since the epoch): the profile's own time, else the file's
+    /// mtime (or the mtime under `--order mtime`).
+    pub time_nanos: i64,
+    /// Sampling rate in bytes, when the input states one.
+    pub sampling_rate_bytes: Option<u64>,
+}
+
+/// One key (function, site or stack) of the store.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyInfo {
+    /// The key as shown.
+    pub name: String,
+    /// Function names of one stack that has this key, leaf first (at most 32).
+    pub frames: Vec<String>,
+}
+
+/// A parse failure that was skipped.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    /// The file.
+    pub source: String,
+    /// The error line.
+    pub message: String,
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// polars failed (a column of the wrong type in a Parquet store, an I/O error).
+    #[error("{source_name}: store: {message}")]
+    Polars {
+        /// The file.
+        source_name: String,
+        /// What polars said.
+        message: String,
+    },
+    /// Nothing usable.
+    #[error("{0}")]
+    Empty(String),
+}
+
+/// Many snapshots in one long table.
+pub struct Store {
+    /// Snapshots, in analysis order (index = `snapshot` column).
+    pub snapshots: Vec<Snapshot>,
+    /// Keys (index = `key` column).
+    pub keys: Vec<KeyInfo>,
+    /// Value type names `kind/unit` (index = `value_type` column).
+    pub value_types: Vec<String>,
+    /// Files that failed to parse, skipped.
+    pub failures: Vec<Failure>,
+    /// Files that parsed but hold neither heap nor goroutine data (CPU profiles, …), skipped.
+    pub skipped: Vec<Failure>,
+    /// Columns: `snapshot` u32, `key` u32 (null: the snapshot's total), `value_type` u32,
+    /// `value` i64.
+    pub table: DataFrame,
+}
+
+/// Dense series of one key: one value per snapshot of a kind, zeros where the key is absent.
+#[derive(Clone, Debug)]
+pub struct KeySeries {
+    /// Key index.
+    pub key: u32,
+    /// Values, one per snapshot of the kind, in order.
+    pub values: Vec<f64>,
+}
+
+fn polars_err(source: &str) -> impl Fn(PolarsError) -> StoreError + '_ {
+    move |e| StoreError::Polars {
+        source_name: source.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl Store {
+    /// Indices of the snapshots of a kind, in order.
+    pub fn snapshots_of(&self, kind: Kind) -> Vec<usize> {
+        (0..self.snapshots.len())
+            .filter(|&i| self.snapshots[i].kind == kind)
+            .collect()
+    }
+
+    /// Index of a value type by name (`inuse_space` or `inuse_space/bytes`).
+    pub fn value_type_index(&self, name: &str) -> Option<usize> {
+        self.value_types
+            .iter()
+            .position(|v| v == name || v.split('/').next() == Some(name))
+    }
+
+    /// Total rows: (snapshot, value type, total).
+    fn total_rows(&self) -> Result<Vec<(usize, usize, i64)>, StoreError> {
+        let df = self
+            .table
+            .clone()
+            .lazy()
+            .filter(col("key").is_null())
+            .collect()
+            .map_err(polars_err("store"))?;
+        let get = |name: &str| {
+            df.column(name)
+                .and_then(|c| c.cast(&DataType::Int64))
+                .and_then(|c| c.i64().cloned())
+                .map_err(polars_err("store"))
+        };
+        let (s, t, v) = (get("snapshot")?, get("value_type")?, get("value")?);
+        Ok(s.iter()
+            .zip(t.iter())
+            .zip(v.iter())
+            .filter_map(|((s, t), v)| Some((s? as usize, t? as usize, v?)))
+            .collect())
+    }
+
+    /// The value types present in every snapshot of a kind.
+    pub fn value_types_of(&self, kind: Kind) -> Vec<usize> {
+        let snaps = self.snapshots_of(kind);
+        if snaps.is_empty() {
+            return Vec::new();
+        }
+        let mut seen = vec![std::collections::HashSet::new(); self.value_types.len()];
+        for (s, t, _) in self.total_rows().unwrap_or_default() {
+            if self.snapshots.get(s).is_some_and(|x| x.kind == kind) {
+                if let Some(set) = seen.get_mut(t) {
+                    set.insert(s);
+                }
+            }
+        }
+        (0..self.value_types.len())
+            .filter(|&t| seen[t].len() == snaps.len())
+            .collect()
+    }
+
+    /// Totals of a value type for the given snapshots, in that order (0 where missing).
+    pub fn totals(&self, value_type: usize, snapshots: &[usize]) -> Result<Vec<f64>, StoreError> {
+        let mut by_snapshot = vec![0.0; self.snapshots.len()];
+        for (s, t, v) in self.total_rows()? {
+            if t == value_type {
+                if let Some(slot) = by_snapshot.get_mut(s) {
+                    *slot = v as f64;
+                }
+            }
+        }
+        Ok(snapshots.iter().map(|&i| by_snapshot[i]).collect())
+    }
+
+    /// Dense series of every key of a value type over the given snapshots (in that order), sorted by
+    /// key. Keys that are zero in every one of these snapshots are left out.
+    pub fn series(
+        &self,
+        value_type: usize,
+        snapshots: &[usize],
+    ) -> Result<Vec<KeySeries>, StoreError> {
+        let mut position = vec![usize::MAX; self.snapshots.len()];
+        for (p, &s) in snapshots.iter().enumerate() {
+            position[s] = p;
+        }
+        let df = self
+            .table
+            .clone()
+            .lazy()
+            .filter(
+                col("key")
+                    .is_not_null()
+                    .and(col("value_type").eq(lit(value_type as u32))),
+            )
+            .sort(["key", "snapshot"], SortMultipleOptions::default())
+            .collect()
+            .map_err(polars_err("store"))?;
+        let key = df
+            .column("key")
+            .and_then(|c| c.u32().cloned())
+            .map_err(polars_err("store"))?;
+        let snap = df
+            .column("snapshot")
+            .and_then(|c| c.u32().cloned())
+            .map_err(polars_err("store"))?;
+        let value = df
+            .column("value")
+            .and_then(|c| c.i64().cloned())
+            .map_err(polars_err("store"))?;
+        let mut out: Vec<KeySeries> = Vec::new();
+        for ((k, s), v) in key.iter().zip(snap.iter()).zip(value.iter()) {
+            let (Some(k), Some(s), Some(v)) = (k, s, v) else {
+                continue;
+            };
+            let Some(&p) = position.get(s as usize) else {
+                continue;
+            };
+            if p == usize::MAX || v == 0 {
+                continue;
+            }
+            if out.last().is_none_or(|l| l.key != k) {
+                out.push(KeySeries {
+                    key: k,
+                    values: vec![0.0; snapshots.len()],
+                });
+            }
+            if let Some(last) = out.last_mut() {
+                last.values[p] += v as f64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the store as one Parquet file (see [`parquet`] for the columns).
+    pub fn save(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        parquet::save(self, path)
+    }
+
+    /// Reads a store written by [`Store::save`].
+    pub fn open(path: &std::path::Path) -> Result<Store, StoreError> {
+        parquet::open(path)
+    }
+
+    /// Number of rows in the long table.
+    pub fn rows(&self) -> usize {
+        self.table.height()
+    }
+}
+
+/// Files or folders to load, expanded.
+pub fn expand_inputs(inputs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for i in inputs {
+        if i.is_dir() {
+            out.extend(collect_files(i)?);
+        } else {
+            out.push(i.clone());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,3 @@
+module seriesgen
+
+go 1.19

@@ -1,0 +1,317 @@
+//! `leakdiff report`: planted patterns found with the right classification, controls silent, the
+//! parca series against `go tool pprof -base`, the Parquet store round trip, failures, HTML.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common::testdata;
+
+fn leakdiff() -> Command {
+    Command::cargo_bin("leakdiff").unwrap()
+}
+
+fn report_json(args: &[&str]) -> (Value, i32) {
+    let out = leakdiff()
+        .arg("report")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (v, code)
+}
+
+fn patterns(list: &Value) -> BTreeMap<String, String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["key"].as_str().unwrap().to_string(),
+                s["pattern"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn truth(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn planted_patterns_are_found_and_decoys_are_not_leaks() {
+    let dir = testdata("go/series/leak");
+    let (r, code) = report_json(&["--input", dir.to_str().unwrap(), "--top", "0"]);
+    assert_eq!(code, 0);
+    assert_eq!(r["schema"], "leakdiff.report/v1");
+    assert_eq!(r["value_type"], "inuse_space/bytes");
+    assert_eq!(r["snapshots"].as_array().unwrap().len(), 12);
+    let t = truth(&dir);
+    let want: BTreeMap<String, String> = t["leaks"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        patterns(&r["suspects"]),
+        want,
+        "every planted leak, nothing else"
+    );
+    // The decoys that grew are named, with the right non-leak pattern.
+    let benign = patterns(&r["not_leaks"]);
+    for (k, v) in t["not_leaks"].as_object().unwrap() {
+        let v = v.as_str().unwrap();
+        if v != "flat" {
+            assert_eq!(benign.get(k).map(String::as_str), Some(v), "{k}");
+        }
+    }
+    // Each suspect carries the fields the schema documents.
+    for s in r["suspects"].as_array().unwrap() {
+        for f in [
+            "frames",
+            "severity",
+            "slope_per_hour",
+            "p_value",
+            "r2",
+            "prediction",
+            "remediation",
+            "series",
+            "fitted",
+        ] {
+            assert!(!s[f].is_null(), "{f} missing in {s}");
+        }
+        assert!(s["p_value"].as_f64().unwrap() < 0.05);
+        assert_eq!(s["series"].as_array().unwrap().len(), 12);
+    }
+    // Goroutines: the one blocked group grows linearly by 5 a step.
+    let g = &r["goroutines"];
+    let gs = patterns(&g["suspects"]);
+    let want_g: Vec<String> = t["goroutine_leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(gs.keys().cloned().collect::<Vec<_>>(), want_g);
+    assert_eq!(gs["main.leakGoroutine"], "linear");
+    let series = g["suspects"][0]["series"].as_array().unwrap();
+    assert_eq!(series.first().unwrap().as_f64(), Some(5.0));
+    assert_eq!(series.last().unwrap().as_f64(), Some(60.0));
+    // The heap suspects correlate with the goroutine count (both grow with each step).
+    assert!(
+        r["suspects"][0]["correlation_with_goroutines"]
+            .as_f64()
+            .unwrap()
+            > 0.8
+    );
+}
+
+#[test]
+fn the_control_series_is_silent() {
+    let dir = testdata("go/series/control");
+    let (r, code) = report_json(&["--input", dir.to_str().unwrap(), "--top", "0"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        r["suspects"].as_array().unwrap().len(),
+        0,
+        "{}",
+        r["suspects"]
+    );
+    assert_eq!(r["goroutines"]["suspects"].as_array().unwrap().len(), 0);
+    assert_ne!(r["total"]["trend"]["pattern"], "linear");
+    let benign = patterns(&r["not_leaks"]);
+    assert_eq!(benign["main.cacheSawtooth"], "oscillating");
+    assert_eq!(benign["main.warmPlateau"], "plateau");
+}
+
+#[test]
+fn parca_series_growth_matches_pprof_base_diff() {
+    // `go tool pprof -top -sample_index=inuse_space -base FIRST LAST`: the five growers and the
+    // total growth of 90.38MB.
+    let golden = std::fs::read_to_string(testdata(
+        "pprof/many-last-minus-first.golden.pprof-go1.23-top-inuse_space-base.txt",
+    ))
+    .unwrap();
+    let dir = testdata("pprof/parca-many");
+    let (r, code) = report_json(&["--input", dir.to_str().unwrap(), "--memory-limit", "1GiB"]);
+    assert_eq!(code, 0);
+    assert_eq!(r["snapshots"].as_array().unwrap().len(), 10);
+    let s0 = &r["suspects"][0];
+    assert_eq!(s0["key"], "github.com/dgraph-io/badger/v3/skl.newArena");
+    assert_eq!(s0["pattern"], "stepped");
+    assert_eq!(s0["steps"], serde_json::json!([8]));
+    // pprof's MB are MiB.
+    let mb = |v: &Value| format!("{:.2}MB", v.as_f64().unwrap() / 1048576.0);
+    let total = mb(&r["total"]["trend"]["growth"]);
+    assert!(
+        golden.contains(&format!("accounting for {total}")),
+        "{total}"
+    );
+    // Every suspect is one of pprof's growers with the same growth.
+    for s in r["suspects"].as_array().unwrap() {
+        let key = s["key"].as_str().unwrap();
+        let line = golden
+            .lines()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("{key} not in pprof's top"));
+        let flat = line.split_whitespace().next().unwrap();
+        let ours = s["growth"].as_f64().unwrap() / 1048576.0;
+        let theirs: f64 = flat.trim_end_matches("MB").parse().unwrap();
+        assert!((ours - theirs).abs() < 0.006, "{key}: {ours} vs {theirs}");
+    }
+    // A prediction with an interval.
+    let p = &r["total"]["prediction"];
+    assert!(p["hours_to_limit"].as_f64().unwrap() > 0.0);
+    assert!(p["hours_low"].as_f64().unwrap() <= p["hours_to_limit"].as_f64().unwrap());
+}
+
+#[test]
+fn a_saved_parquet_store_gives_the_same_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store.parquet");
+    let dir = testdata("go/series/leak");
+    let (a, _) = report_json(&[
+        "--input",
+        dir.to_str().unwrap(),
+        "--save",
+        store.to_str().unwrap(),
+    ]);
+    assert!(store.is_file());
+    let (b, code) = report_json(&["--input", store.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn order_by_name_and_a_file_that_fails_is_skipped_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = testdata("pprof/parca-many");
+    let mut names: Vec<_> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    // Names that sort in reverse time order: --order name then reads the series backwards.
+    for (i, p) in names.iter().enumerate() {
+        std::fs::copy(p, tmp.path().join(format!("snap-{}.pb.gz", 10 - i))).unwrap();
+    }
+    let (by_time, _) = report_json(&["--input", tmp.path().to_str().unwrap()]);
+    assert_eq!(by_time["suspects"][0]["pattern"], "stepped");
+    let (by_name, _) = report_json(&["--input", tmp.path().to_str().unwrap(), "--order", "name"]);
+    assert_eq!(
+        by_name["snapshots"][0]["source"],
+        tmp.path().join("snap-1.pb.gz").display().to_string()
+    );
+    assert_ne!(by_name["total"]["trend"]["pattern"], "stepped");
+    assert!(by_name["total"]["trend"]["growth"].as_f64().unwrap() < 0.0);
+
+    std::fs::write(tmp.path().join("garbage.pb.gz"), b"\x1f\x8bnot gzip at all").unwrap();
+    let out = leakdiff()
+        .args(["report", "--input", tmp.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("garbage.pb.gz"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("skl.newArena"), "the report is still written");
+}
+
+/// Builds a series of pprof files whose growing function has a hostile name.
+fn hostile_series(dir: &Path) {
+    use leakdiff::model::{Format, Interner, ProfileBuilder, ValueType};
+    let mut interner = Interner::new();
+    let main = interner.symbol_frame("main.main", "main.go", 1);
+    let evil = interner.symbol_frame("<script>alert(1)</script>&\"'", "<b>x.go", 2);
+    let stack = interner.stack_from_root([main, evil]);
+    for k in 0..6i64 {
+        let mut b = ProfileBuilder::new(
+            Format::Pprof,
+            vec![
+                ValueType::new("inuse_objects", "count"),
+                ValueType::new("inuse_space", "bytes"),
+            ],
+        );
+        b.meta_mut().time_nanos = Some(1_700_000_000_000_000_000 + k * 30_000_000_000);
+        b.add_sample(stack, &[k + 1, (k + 1) << 20], &[]);
+        let p = b.finish(&interner).unwrap();
+        let bytes = leakdiff::formats::pprof::encode::encode(&p, &interner);
+        std::fs::write(dir.join(format!("s{k}.pb")), bytes).unwrap();
+    }
+}
+
+#[test]
+fn html_report_is_self_contained_and_escapes_symbol_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    hostile_series(tmp.path());
+    let html = tmp.path().join("report.html");
+    leakdiff()
+        .args(["report", "--input", tmp.path().to_str().unwrap(), "-o"])
+        .arg(&html)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !text.contains("<script>alert"),
+        "an unescaped name reached the HTML"
+    );
+    assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!text.contains("<script"), "the report needs no script");
+    for bad in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!text.contains(bad), "external resource: {bad}");
+    }
+    assert!(
+        text.contains("<svg"),
+        "charts and flamegraphs are inline SVG"
+    );
+    assert!(text.contains("linear"));
+}
+
+#[test]
+fn html_report_renders_in_headless_chromium_without_console_errors() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var_os("LEAKDIFF_REQUIRE_CHROMIUM").is_none(),
+            "LEAKDIFF_REQUIRE_CHROMIUM is set but no chromium is installed"
+        );
+        eprintln!("skipped: no chromium (apt-get install chromium; CI installs it)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let html = tmp.path().join("report.html");
+    leakdiff()
+        .args(["report", "--input"])
+        .arg(testdata("go/series/leak"))
+        .arg("-o")
+        .arg(&html)
+        .assert()
+        .success();
+    let out = std::process::Command::new(testdata("../scripts/check-html.sh"))
+        .arg(&html)
+        .env("CHROMIUM", chromium)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("console errors: 0"), "{stdout}");
+    assert!(stdout.contains("main.leakExponential"), "{stdout}");
+}
