@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod diff;
 pub mod formats;
+pub mod goroutines;
 pub mod leaks;
 pub mod model;
 pub mod report;

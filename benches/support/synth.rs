@@ -25,8 +25,9 @@ impl Rng {
     }
 }
 
-/// Builds (base, later) gzipped profiles with about `stacks` distinct stacks each.
-pub fn pair(stacks: usize) -> (Vec<u8>, Vec<u8>) {
+/// The distinct stacks (leaf first) of a synthetic program with about `stacks` stacks, plus 10 %
+/// more; and the number of functions and locations they use.
+fn build_stacks(stacks: usize) -> (Vec<Vec<u64>>, usize, usize) {
     let functions = (stacks / 10).clamp(100, 20_000);
     let locations = functions * 3;
     let mut rng = Rng(0x5eed_1234_abcd_9876);
@@ -55,6 +56,39 @@ pub fn pair(stacks: usize) -> (Vec<u8>, Vec<u8>) {
             all.push(s);
         }
     }
+    (all, functions, locations)
+}
+
+/// A series of `n` gzipped snapshots of one process with about `stacks` stacks, 60 s apart: every
+/// stack keeps its objects with a little noise, and one stack in 500 leaks `objs` more objects
+/// every snapshot.
+// Used by gen_profiles only; benches/diff.rs includes this file too.
+#[allow(dead_code)]
+pub fn series(stacks: usize, n: usize) -> impl Iterator<Item = Vec<u8>> {
+    let (all, functions, locations) = build_stacks(stacks);
+    let which: Vec<usize> = (0..stacks).collect();
+    (0..n).map(move |k| {
+        let mut rng = Rng(7);
+        let mut noise = Rng(1000 + k as u64);
+        let k = k as i64;
+        encode(
+            &all,
+            &which,
+            functions,
+            locations,
+            1_700_000_000_000_000_000 + k * 60_000_000_000,
+            &mut rng,
+            &mut |i, objs, _| {
+                let leak = if i % 500 == 0 { objs * k } else { 0 };
+                objs + leak + noise.below(3) as i64
+            },
+        )
+    })
+}
+
+/// Builds (base, later) gzipped profiles with about `stacks` distinct stacks each.
+pub fn pair(stacks: usize) -> (Vec<u8>, Vec<u8>) {
+    let (all, functions, locations) = build_stacks(stacks);
     let base_end = stacks;
     let later: Vec<usize> = (0..all.len()).filter(|&i| i >= stacks / 20).collect();
     let base: Vec<usize> = (0..base_end).collect();
@@ -68,7 +102,7 @@ pub fn pair(stacks: usize) -> (Vec<u8>, Vec<u8>) {
             locations,
             1_700_000_000_000_000_000,
             &mut r1,
-            1,
+            &mut |_, objs, rng| objs + rng.below(3) as i64,
         ),
         encode(
             &all,
@@ -77,7 +111,7 @@ pub fn pair(stacks: usize) -> (Vec<u8>, Vec<u8>) {
             locations,
             1_700_000_060_000_000_000,
             &mut r2,
-            2,
+            &mut |_, objs, rng| objs * 2 + rng.below(3) as i64,
         ),
     )
 }
@@ -89,7 +123,7 @@ fn encode(
     locations: usize,
     time_nanos: i64,
     rng: &mut Rng,
-    growth: i64,
+    inuse_of: &mut dyn FnMut(usize, i64, &mut Rng) -> i64,
 ) -> Vec<u8> {
     let mut p = schema::Profile::default();
     let mut strings = vec![String::new()];
@@ -190,7 +224,7 @@ fn encode(
     for &i in which {
         let size = 16i64 << rng.below(10);
         let objs = 1 + rng.below(50) as i64;
-        let inuse = objs * growth + rng.below(3) as i64;
+        let inuse = inuse_of(i, objs, rng);
         p.sample.push(schema::Sample {
             location_id: all[i].clone(),
             value: vec![objs * 4, objs * 4 * size, inuse, inuse * size],

@@ -55,6 +55,8 @@ enum Command {
     Slice(SliceArgs),
     /// Trend a folder of snapshots: leak suspects by pattern and severity, prediction, HTML.
     Report(trends::ReportArgs),
+    /// Group the goroutines of one or many dumps, flag the blocked ones and trend their counts.
+    Goroutines(trends::GoroutinesArgs),
 }
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -226,6 +228,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Diff(args)), _) | (None, Some(args)) => run_diff(args),
         (Some(Command::Slice(args)), _) => run_slice(args),
         (Some(Command::Report(args)), _) => trends::run_report(args),
+        (Some(Command::Goroutines(args)), _) => trends::run_goroutines(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }

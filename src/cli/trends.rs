@@ -8,11 +8,12 @@ use clap::Args;
 
 use super::{write_file, Loader, EXIT_ERROR, EXIT_OK};
 use crate::diff::{self, DiffOptions};
+use crate::goroutines::{self, GoroutineOptions, GroupBy};
 use crate::leaks::{self, AnalyzeOptions, Report};
 use crate::model::Interner;
 use crate::report::{self, flamegraph, HtmlExtras};
 use crate::store::{self, KeyBy, Kind, LoadOptions, Order, Store};
-use crate::units::parse_size;
+use crate::units::{parse_duration_ms, parse_size};
 
 /// Output formats of `report`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -273,4 +274,127 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
     } else {
         EXIT_ERROR
     })
+}
+
+#[derive(Args, Debug)]
+pub(super) struct GoroutinesArgs {
+    /// Goroutine dumps (debug=1, debug=2, tracebacks) or goroutine profiles; folders are read
+    /// recursively. Several snapshots are ordered by their time (then file mtime) and trended.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Group by state and stack, or by creation site.
+    #[arg(long, value_enum, default_value_t = GroupBy::Stack)]
+    group_by: GroupBy,
+    /// Leave out goroutines whose top function (leaf, or first non-runtime frame) is FUNC, like
+    /// goleak's IgnoreTopFunction. Repeatable.
+    #[arg(long, value_name = "FUNC")]
+    ignore_top: Vec<String>,
+    /// Keep runtime and system goroutines (GC workers, finalizers, signal loop, test runner).
+    #[arg(long)]
+    include_system: bool,
+    /// Flag blocked groups that waited at least this long (Go prints whole minutes).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms, default_value = "1m")]
+    min_age: u64,
+    /// Across snapshots, a group must grow by at least this many goroutines to leak.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    min_growth: u32,
+    /// Show at most N groups (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    top: usize,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = GoroutineFormat::Text)]
+    format: GoroutineFormat,
+    /// Write the result here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Exit with status 1 when a group leaks (for CI).
+    #[arg(long)]
+    fail_on_leak: bool,
+    /// Refuse inputs that decompress to more than this (e.g. 4GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
+    max_decompressed_size: i64,
+}
+
+/// Output formats of `goroutines`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GoroutineFormat {
+    /// Table for terminals.
+    #[default]
+    Text,
+    /// `leakdiff.goroutines/v1` JSON.
+    Json,
+}
+
+pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
+    let loader = loader_for(args.max_decompressed_size, &[], &[], true);
+    let files = store::expand_inputs(&args.inputs).context("cannot list the inputs")?;
+    if files.is_empty() {
+        anyhow::bail!("no files among the inputs");
+    }
+    let mut interner = Interner::new();
+    let mut snaps: Vec<(crate::model::Profile, i64)> = Vec::new();
+    for f in &files {
+        let p = loader.load(f, &mut interner)?;
+        let is_goroutines = p.format == crate::model::Format::GoroutineText
+            || p.value_types().iter().any(|v| v.kind == "goroutine");
+        if !is_goroutines {
+            anyhow::bail!(
+                "{}: {} profile, not goroutines (value types: {})",
+                f.display(),
+                p.format.name(),
+                p.value_types()
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let t = p
+            .meta
+            .time_nanos
+            .filter(|t| *t > 0)
+            .or_else(|| super::mtime_nanos(f))
+            .unwrap_or(0);
+        for w in &p.meta.warnings {
+            eprintln!("leakdiff: warning: {}: {w}", p.meta.source);
+        }
+        snaps.push((p, t));
+    }
+    snaps.sort_by_key(|(_, t)| *t);
+    let t0 = snaps.first().map(|s| s.1).unwrap_or(0);
+    let refs: Vec<(&crate::model::Profile, f64)> = snaps
+        .iter()
+        .map(|(p, t)| (p, (t - t0) as f64 / 1e9))
+        .collect();
+    let options = GoroutineOptions {
+        group_by: args.group_by,
+        ignore_top: args.ignore_top.clone(),
+        include_system: args.include_system,
+        min_age_minutes: (args.min_age / 60_000) as i64,
+        min_growth: f64::from(args.min_growth),
+        ..Default::default()
+    };
+    let result = goroutines::analyze(&interner, &refs, &options);
+    let render = |w: &mut dyn Write| -> io::Result<()> {
+        match args.format {
+            GoroutineFormat::Text => {
+                report::write_goroutines_text(&result, args.group_by, args.top, w)
+            }
+            GoroutineFormat::Json => report::write_goroutines_json(&result, w),
+        }
+    };
+    match &args.output {
+        Some(path) => write_file(path, |w| render(w))?,
+        None => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            render(&mut w)
+                .and_then(|_| w.flush())
+                .context("could not write the result")?;
+        }
+    }
+    if args.fail_on_leak && result.groups.iter().any(|g| g.leak) {
+        return Ok(super::EXIT_THRESHOLD);
+    }
+    Ok(EXIT_OK)
 }

@@ -4,6 +4,7 @@
 //! May import: `model`, `diff`, `units`. Writes to any `io::Write`; never opens files.
 
 pub mod flamegraph;
+mod goroutines;
 mod table;
 mod trends;
 
@@ -11,6 +12,7 @@ use std::io::{self, Write};
 
 use crate::diff::DiffResult;
 
+pub use goroutines::{write_goroutines_json, write_goroutines_text};
 pub use table::{write_markdown, write_text, TextOptions};
 pub use trends::{
     hours, line_chart, write_report_html, write_report_json, write_report_text, HtmlExtras,

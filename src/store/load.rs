@@ -164,14 +164,6 @@ fn kind_of(profile: &Profile) -> Option<Kind> {
     }
 }
 
-/// Whether a frame is the Go runtime's own (a goroutine parks there; the user's frame is below).
-fn is_runtime_frame(name: &str) -> bool {
-    name.starts_with("runtime.")
-        || name.starts_with("runtime/internal")
-        || name.starts_with("internal/")
-        || name.starts_with("sync.runtime_")
-}
-
 fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> (String, Vec<String>) {
     let frames: Vec<String> = interner
         .stack_leaf_first(stack)
@@ -181,12 +173,7 @@ fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> (String
     let key = match by {
         // A goroutine's leaf is where the runtime parked it; its function is the first frame of
         // the program's own.
-        KeyBy::Function if kind == Kind::Goroutine => frames
-            .iter()
-            .find(|f| !is_runtime_frame(f))
-            .or(frames.first())
-            .cloned()
-            .unwrap_or_default(),
+        KeyBy::Function if kind == Kind::Goroutine => crate::goroutines::user_function(&frames),
         KeyBy::Function => frames.first().cloned().unwrap_or_default(),
         KeyBy::Site => {
             let leaf = interner.stack_leaf_first(stack).next();

@@ -2,7 +2,7 @@
 //! value type), where a row with no key holds that snapshot's total, plus side tables of snapshots
 //! and keys. Loaded from a folder in parallel, or from a Parquet file written by [`Store::save`].
 //!
-//! May import: `model`, `formats` (errors only). Decoding is a closure the caller passes, so the
+//! May import: `model`, `formats` (errors only), `goroutines` (naming a goroutine group). Decoding is a closure the caller passes, so the
 //! store does not know about symbolization or the command line. Polars lives here and in nothing
 //! on the two-snapshot diff path.
 

@@ -317,7 +317,10 @@ fn classify(c: &Classify) -> Pattern {
             return Pattern::Stepped;
         }
     }
-    if c.mk.tau <= 0.0 || c.mk.p_value >= c.options.alpha {
+    // With 3 or 4 points Mann–Kendall cannot reach p < 0.05 (its floor is 0.09 at n = 4); a
+    // series that rises at every step beyond the floor counts as a trend there.
+    let short_monotone = n <= 4 && c.diffs.iter().all(|d| *d > 0.0);
+    if !short_monotone && (c.mk.tau <= 0.0 || c.mk.p_value >= c.options.alpha) {
         return Pattern::Flat;
     }
     if let Some(e) = c.exp_fit {
@@ -462,6 +465,13 @@ mod tests {
             .map(|i| MB * (4 * i) as f64 + if i % 3 == 2 { 6.0 * MB } else { 0.0 })
             .collect();
         assert!(run(&leak_saw, MB).pattern.is_leak());
+    }
+
+    #[test]
+    fn three_rising_points_are_a_trend_three_wobbly_ones_are_not() {
+        assert_eq!(run(&[20.0, 40.0, 60.0], 2.5).pattern, Pattern::Linear);
+        assert!(!run(&[20.0, 60.0, 59.0, 60.0], 2.5).pattern.is_leak());
+        assert_eq!(run(&[20.0, 40.0, 39.0, 60.0], 2.5).pattern, Pattern::Flat);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod c_golden;
 mod cli_diff;
 mod common;
 mod goroutine_golden;
+mod goroutines_cmd;
 mod heaptrack_golden;
 mod hostile;
 mod legacy_golden;

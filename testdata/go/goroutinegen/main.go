@@ -93,6 +93,8 @@ func write(dir, name string) {
 func main() {
 	mode := flag.String("mode", "leak", "leak or control")
 	out := flag.String("out", ".", "output folder")
+	mid := flag.Bool("mid", false, "also write a snapshot between the two rounds of the later one")
+	wait := flag.Duration("wait", 0, "wait this long before the last snapshot (ages the first goroutines)")
 	flag.Parse()
 	mu.Lock() // held forever: lockedOut goroutines block
 	round := leakRound
@@ -102,6 +104,13 @@ func main() {
 	round(20)
 	write(*out, *mode+"-goroutines-base")
 	round(20)
+	if *mid {
+		write(*out, *mode+"-goroutines-mid")
+	}
 	round(20)
+	// Go records how long a goroutine has waited only when a GC finds it blocked.
+	for end := time.Now().Add(*wait); time.Now().Before(end); time.Sleep(time.Second) {
+		runtime.GC()
+	}
 	write(*out, *mode+"-goroutines-later")
 }

@@ -1,0 +1,484 @@
+//! Goroutine leak analysis: goroutines of one or many snapshots grouped by (state, stack) or by
+//! creation site, system goroutines and `--ignore-top` functions left out, groups blocked for long
+//! flagged with their age and a remediation per way of blocking, counts trended across snapshots.
+//!
+//! May import: `model`, `trend`. No I/O: the caller loads the snapshots.
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::model::{Interner, LabelValue, Profile, StackId};
+use crate::trend::{self, Pattern, Trend, TrendOptions};
+
+/// JSON schema id of [`GoroutineReport`].
+pub const SCHEMA: &str = "leakdiff.goroutines/v1";
+
+/// How goroutines are grouped.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// Same stack (the state is kept: a stack waits one way).
+    #[default]
+    Stack,
+    /// Same `created by` site (function and file:line).
+    Creator,
+}
+
+/// Options of the analysis.
+#[derive(Clone, Debug)]
+pub struct GoroutineOptions {
+    /// Grouping.
+    pub group_by: GroupBy,
+    /// Leave out goroutines whose top function (the leaf, or the first frame of the program's
+    /// own) is one of these.
+    pub ignore_top: Vec<String>,
+    /// Keep runtime and system goroutines (GC workers, finalizer, signal loop, test harness).
+    pub include_system: bool,
+    /// Flag blocked groups that waited at least this many minutes.
+    pub min_age_minutes: i64,
+    /// A group must grow by at least this many goroutines to be a leak across snapshots.
+    pub min_growth: f64,
+    /// Significance level of the trend test.
+    pub alpha: f64,
+}
+
+impl Default for GoroutineOptions {
+    fn default() -> Self {
+        GoroutineOptions {
+            group_by: GroupBy::Stack,
+            ignore_top: Vec::new(),
+            include_system: false,
+            min_age_minutes: 1,
+            min_growth: 3.0,
+            alpha: 0.05,
+        }
+    }
+}
+
+/// How a goroutine waits, from its state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockKind {
+    /// `chan receive`.
+    ChanReceive,
+    /// `chan send`.
+    ChanSend,
+    /// `chan receive (nil chan)` / `chan send (nil chan)`.
+    NilChan,
+    /// `select`.
+    Select,
+    /// `select (no cases)`.
+    SelectNoCases,
+    /// `semacquire`, `sync.Mutex.Lock`, `sync.RWMutex.*Lock`.
+    Lock,
+    /// `sync.WaitGroup.Wait` (or semacquire under WaitGroup.Wait).
+    WaitGroup,
+    /// `sync.Cond.Wait`.
+    CondWait,
+    /// `IO wait`.
+    IoWait,
+    /// `sleep`.
+    Sleep,
+    /// No state and no runtime frames to tell (debug=1 hides them).
+    Unknown,
+    /// Running, runnable, syscall and everything else.
+    Other,
+}
+
+impl BlockKind {
+    /// From a debug=2 state and the stack (leaf first).
+    pub fn of(state: &str, frames: &[String]) -> BlockKind {
+        let has = |f: &str| frames.iter().take(8).any(|x| x.contains(f));
+        let s = state;
+        if s.contains("nil chan") {
+            BlockKind::NilChan
+        } else if s.starts_with("chan receive") {
+            BlockKind::ChanReceive
+        } else if s.starts_with("chan send") {
+            BlockKind::ChanSend
+        } else if s.starts_with("select (no cases)") {
+            BlockKind::SelectNoCases
+        } else if s.starts_with("select") {
+            BlockKind::Select
+        } else if s.starts_with("sync.WaitGroup") || has("sync.(*WaitGroup).Wait") {
+            BlockKind::WaitGroup
+        } else if s.starts_with("sync.Cond") || has("sync.(*Cond).Wait") {
+            BlockKind::CondWait
+        } else if s.starts_with("semacquire")
+            || s.starts_with("sync.Mutex")
+            || s.starts_with("sync.RWMutex")
+        {
+            BlockKind::Lock
+        } else if s.starts_with("IO wait") {
+            BlockKind::IoWait
+        } else if s.starts_with("sleep") {
+            BlockKind::Sleep
+        } else if s.is_empty() {
+            // Protobufs and debug=1 carry no state: read it off the frames the goroutine waits in.
+            let at = |f: &str| frames.iter().take(6).any(|x| x.starts_with(f));
+            if at("runtime.chanrecv") {
+                BlockKind::ChanReceive
+            } else if at("runtime.chansend") {
+                BlockKind::ChanSend
+            } else if at("runtime.selectgo") {
+                BlockKind::Select
+            } else if at("runtime.block") {
+                BlockKind::SelectNoCases
+            } else if at("sync.(*Mutex).")
+                || at("sync.(*RWMutex).")
+                || at("sync.runtime_Semacquire")
+            {
+                BlockKind::Lock
+            } else if at("internal/poll.runtime_pollWait") {
+                BlockKind::IoWait
+            } else if at("time.Sleep") {
+                BlockKind::Sleep
+            } else if frames.iter().any(|f| is_runtime_frame(f)) {
+                BlockKind::Other
+            } else {
+                BlockKind::Unknown
+            }
+        } else {
+            BlockKind::Other
+        }
+    }
+
+    /// Whether goroutines in this state are blocked (not running).
+    pub fn is_blocked(self) -> bool {
+        self != BlockKind::Other
+    }
+
+    /// What usually fixes a leak of this kind.
+    pub fn remediation(self, frames: &[String]) -> &'static str {
+        if frames
+            .iter()
+            .take(8)
+            .any(|f| f.starts_with("time.") && (f.contains("Ticker") || f.contains("Tick")))
+        {
+            return "a ticker that is never stopped: defer ticker.Stop(), and return from the loop on ctx.Done()";
+        }
+        match self {
+            BlockKind::ChanReceive => "receiving from a channel nobody closes or sends to: close it when the producer is done (missing close), or select on ctx.Done() (missing cancel)",
+            BlockKind::ChanSend => "sending with no receiver left: give the channel a buffer (1 for a single result) or select on ctx.Done() so the sender can give up",
+            BlockKind::NilChan => "a nil channel blocks forever: make the channel before use",
+            BlockKind::Select => "a select whose cases never fire: add `case <-ctx.Done(): return` and pass the context down from the caller",
+            BlockKind::SelectNoCases => "`select {}` blocks forever by design; if intended, ignore it with --ignore-top",
+            BlockKind::Lock => "a lock never released: Unlock on every path (defer mu.Unlock() right after Lock), look for an early return",
+            BlockKind::WaitGroup => "WaitGroup Add/Done mismatch: call Add before `go`, and `defer wg.Done()` first thing in the goroutine",
+            BlockKind::CondWait => "Cond.Wait with no Signal/Broadcast to come: signal when the condition changes, or use a channel and a context",
+            BlockKind::IoWait => "network I/O without a deadline: set Read/Write deadlines or use a context-aware client, and close idle connections",
+            BlockKind::Sleep => "sleeping in a loop that never ends: use a time.Ticker with Stop, and select on ctx.Done()",
+            BlockKind::Unknown => "goroutines that keep piling up here: make sure each one can exit (close its channel, cancel its context, call Done)",
+            BlockKind::Other => "not blocked: running, runnable or in a system call",
+        }
+    }
+}
+
+/// Whether a frame is the Go runtime's (goroutines park inside it).
+pub fn is_runtime_frame(name: &str) -> bool {
+    name.starts_with("runtime.")
+        || name.starts_with("runtime/internal")
+        || name.starts_with("internal/")
+        || name.starts_with("sync.runtime_")
+}
+
+/// The function a goroutine group is named after: the first frame (leaf side) that is neither the
+/// runtime's nor the `sync` package's (where goroutines wait), else the leaf.
+pub fn user_function(frames_leaf_first: &[String]) -> String {
+    frames_leaf_first
+        .iter()
+        .find(|f| !is_runtime_frame(f) && !f.starts_with("sync."))
+        .or(frames_leaf_first.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether a goroutine (frames leaf first, creator) is the runtime's or the harness's own: only
+/// runtime frames, the signal loop, or the testing package's runner.
+pub fn is_system(frames: &[String], created_by: &str) -> bool {
+    if frames.is_empty() {
+        return created_by.starts_with("runtime.");
+    }
+    if frames.iter().all(|f| is_runtime_frame(f)) {
+        return true;
+    }
+    frames.iter().any(|f| {
+        f.starts_with("os/signal.") && (f.ends_with("signal_recv") || f.ends_with(".loop"))
+    }) || frames
+        .last()
+        .is_some_and(|f| f == "testing.RunTests" || f == "testing.(*M).Run")
+        || (frames.first().is_some_and(|f| f.starts_with("runtime."))
+            && frames
+                .iter()
+                .any(|f| f == "testing.tRunner" || f == "testing.runTests"))
+}
+
+/// One group over the snapshots.
+#[derive(Clone, Debug, Serialize)]
+pub struct Group {
+    /// State (wait reason) shared by the group; "" when the input has none (protobufs, debug=1).
+    pub state: String,
+    /// Kind of blocking.
+    pub kind: BlockKind,
+    /// The first frame of the program's own (leaf side), or the leaf.
+    pub function: String,
+    /// Frames, leaf first.
+    pub frames: Vec<String>,
+    /// The `created by` site, when known.
+    pub created_by: Option<String>,
+    /// Count per snapshot.
+    pub counts: Vec<f64>,
+    /// Longest wait in the last snapshot that has the group (minutes), when the dump says.
+    pub max_wait_minutes: Option<i64>,
+    /// Flagged: blocked for at least the minimum age.
+    pub blocked_long: bool,
+    /// Trend of the counts (three snapshots or more).
+    pub trend: Option<Trend>,
+    /// Whether the group is a leak: growing with a leak pattern, or (one snapshot) blocked long.
+    pub leak: bool,
+    /// What to do.
+    pub remediation: String,
+}
+
+/// The answer of `leakdiff goroutines`.
+#[derive(Clone, Debug, Serialize)]
+pub struct GoroutineReport {
+    /// `leakdiff.goroutines/v1`.
+    pub schema: &'static str,
+    /// Inputs in order.
+    pub sources: Vec<String>,
+    /// Goroutines per snapshot after filtering.
+    pub totals: Vec<f64>,
+    /// Goroutines left out per snapshot as system goroutines.
+    pub system: Vec<f64>,
+    /// Goroutines left out per snapshot by --ignore-top.
+    pub ignored: Vec<f64>,
+    /// Groups, leaks first, then by growth and size.
+    pub groups: Vec<Group>,
+}
+
+struct Acc {
+    state: String,
+    frames: Vec<String>,
+    created_by: Option<String>,
+    counts: Vec<f64>,
+    max_wait: Option<i64>,
+}
+
+/// Groups the goroutines of `snapshots` (each a profile in `interner` with its time in seconds).
+pub fn analyze(
+    interner: &Interner,
+    snapshots: &[(&Profile, f64)],
+    options: &GoroutineOptions,
+) -> GoroutineReport {
+    let n = snapshots.len();
+    let k_state = interner.find_str("state");
+    let k_wait = interner.find_str("wait_minutes");
+    let k_created = interner.find_str("created_by");
+    let mut groups: FxHashMap<String, Acc> = FxHashMap::default();
+    let mut totals = vec![0.0; n];
+    let mut system = vec![0.0; n];
+    let mut ignored = vec![0.0; n];
+    let mut frames_of: FxHashMap<StackId, Vec<String>> = FxHashMap::default();
+    for (si, (p, _)) in snapshots.iter().enumerate() {
+        let vi = p.default_value_index();
+        for s in p.samples() {
+            let count = s.values.get(vi).copied().unwrap_or(0);
+            if count <= 0 {
+                continue;
+            }
+            let frames = frames_of
+                .entry(s.stack)
+                .or_insert_with(|| {
+                    interner
+                        .stack_leaf_first(s.stack)
+                        .map(|f| interner.frame_name(f))
+                        .collect()
+                })
+                .clone();
+            let mut state = String::new();
+            let mut wait = None;
+            let mut created = None;
+            for l in s.labels {
+                match l.value {
+                    LabelValue::Str(v) if Some(l.key) == k_state => {
+                        state = interner.str(v).to_string()
+                    }
+                    LabelValue::Str(v) if Some(l.key) == k_created => {
+                        created = Some(interner.str(v).to_string())
+                    }
+                    LabelValue::Num { value, .. } if Some(l.key) == k_wait => wait = Some(value),
+                    _ => {}
+                }
+            }
+            let creator_fn = created
+                .as_deref()
+                .map(|c| c.split(' ').next().unwrap_or(c))
+                .unwrap_or("");
+            if !options.include_system && is_system(&frames, creator_fn) {
+                system[si] += count as f64;
+                continue;
+            }
+            let user = user_function(&frames);
+            if options
+                .ignore_top
+                .iter()
+                .any(|t| frames.first() == Some(t) || &user == t)
+            {
+                ignored[si] += count as f64;
+                continue;
+            }
+            totals[si] += count as f64;
+            let key = match options.group_by {
+                // Runtime frames are left out of the key, as debug=1 leaves them out of its dump,
+                // and so is the state, which debug=1 and protobufs do not carry: one group is the
+                // same whichever form each snapshot came in.
+                GroupBy::Stack => frames
+                    .iter()
+                    .filter(|f| !is_runtime_frame(f))
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                GroupBy::Creator => created
+                    .clone()
+                    .unwrap_or_else(|| format!("(no creator) {user}")),
+            };
+            let acc = groups.entry(key).or_insert_with(|| Acc {
+                state: state.clone(),
+                frames: frames.clone(),
+                created_by: created.clone(),
+                counts: vec![0.0; n],
+                max_wait: None,
+            });
+            // Keep the fullest stack seen: debug=1 hides the runtime frames that tell how a
+            // goroutine waits.
+            if frames.len() > acc.frames.len() {
+                acc.frames = frames;
+            }
+            if acc.state.is_empty() {
+                acc.state = state;
+            }
+            if acc.created_by.is_none() {
+                acc.created_by = created;
+            }
+            acc.counts[si] += count as f64;
+            if let Some(w) = wait {
+                acc.max_wait = Some(acc.max_wait.map_or(w, |m: i64| m.max(w)));
+            }
+        }
+    }
+    let times: Vec<f64> = snapshots.iter().map(|(_, t)| *t).collect();
+    let topts = TrendOptions {
+        floor: (options.min_growth - 0.5).max(0.0),
+        alpha: options.alpha,
+        ..Default::default()
+    };
+    let mut out: Vec<Group> = groups
+        .into_values()
+        .map(|a| {
+            let kind = BlockKind::of(&a.state, &a.frames);
+            let blocked_long = kind.is_blocked()
+                && a.max_wait
+                    .is_some_and(|m| m >= options.min_age_minutes.max(1));
+            let trend = (n >= 3).then(|| trend::analyze(&times, &a.counts, &topts));
+            let growth = a.counts.last().copied().unwrap_or(0.0) - a.counts[0];
+            let leak = match &trend {
+                Some(t) => t.pattern.is_leak(),
+                None if n == 2 => growth >= options.min_growth && kind.is_blocked(),
+                None => blocked_long,
+            };
+            let function = user_function(&a.frames);
+            Group {
+                remediation: kind.remediation(&a.frames).to_string(),
+                state: a.state,
+                kind,
+                function,
+                frames: a.frames,
+                created_by: a.created_by,
+                counts: a.counts,
+                max_wait_minutes: a.max_wait,
+                blocked_long,
+                trend,
+                leak,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let ga = a.counts.last().unwrap_or(&0.0) - a.counts.first().unwrap_or(&0.0);
+        let gb = b.counts.last().unwrap_or(&0.0) - b.counts.first().unwrap_or(&0.0);
+        b.leak
+            .cmp(&a.leak)
+            .then(b.blocked_long.cmp(&a.blocked_long))
+            .then(gb.total_cmp(&ga))
+            .then(
+                b.counts
+                    .last()
+                    .unwrap_or(&0.0)
+                    .total_cmp(a.counts.last().unwrap_or(&0.0)),
+            )
+            .then_with(|| a.function.cmp(&b.function))
+            .then_with(|| a.state.cmp(&b.state))
+            .then_with(|| a.frames.cmp(&b.frames))
+    });
+    GoroutineReport {
+        schema: SCHEMA,
+        sources: snapshots
+            .iter()
+            .map(|(p, _)| p.meta.source.clone())
+            .collect(),
+        totals,
+        system,
+        ignored,
+        groups: out,
+    }
+}
+
+/// Short name of a pattern, or "-" without a trend.
+pub fn pattern_name(t: &Option<Trend>) -> &'static str {
+    t.as_ref().map_or("-", |t| match t.pattern {
+        Pattern::Linear => "linear",
+        p => p.name(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn kinds_and_system() {
+        assert_eq!(BlockKind::of("chan receive", &[]), BlockKind::ChanReceive);
+        assert_eq!(
+            BlockKind::of("chan send (nil chan)", &[]),
+            BlockKind::NilChan
+        );
+        assert_eq!(
+            BlockKind::of(
+                "semacquire",
+                &v(&["sync.runtime_Semacquire", "sync.(*WaitGroup).Wait"])
+            ),
+            BlockKind::WaitGroup
+        );
+        assert_eq!(BlockKind::of("sync.Mutex.Lock", &[]), BlockKind::Lock);
+        assert_eq!(BlockKind::of("running", &[]), BlockKind::Other);
+        assert!(is_system(
+            &v(&["runtime.gopark", "runtime.forcegchelper"]),
+            "runtime.init.6"
+        ));
+        assert!(is_system(
+            &v(&["runtime.gopark", "os/signal.signal_recv", "os/signal.loop"]),
+            "os/signal.Notify.func1.1"
+        ));
+        assert!(!is_system(
+            &v(&["runtime.gopark", "main.worker"]),
+            "main.main"
+        ));
+        assert!(BlockKind::Select
+            .remediation(&v(&["runtime.selectgo", "time.(*Ticker).Reset"]))
+            .contains("Stop"));
+    }
+}
