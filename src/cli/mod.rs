@@ -310,16 +310,7 @@ fn run_diff(args: DiffArgs) -> Result<u8> {
             OutputFormat::Markdown => report::write_markdown(&result, w),
         }
     };
-    match &args.output {
-        Some(path) => write_file(path, |w| render(w))?,
-        None => {
-            let stdout = io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            render(&mut w)
-                .and_then(|_| w.flush())
-                .context("could not write the report")?;
-        }
-    }
+    emit(args.output.as_deref(), render)?;
     let failed = args
         .fail_on_growth
         .is_some_and(|t| diff::crosses(&result, t));
@@ -428,6 +419,23 @@ fn warn_inputs<'a>(loader: &Loader, profiles: impl IntoIterator<Item = &'a crate
     }
     if let Some(w) = loader.symbolizer.warning() {
         eprintln!("leakdiff: warning: {w}");
+    }
+}
+
+/// Writes what `render` produces to `output`, or to standard output when there is none.
+fn emit(
+    output: Option<&std::path::Path>,
+    render: impl Fn(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    match output {
+        Some(path) => write_file(path, |w| render(w)),
+        None => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            render(&mut w)
+                .and_then(|_| w.flush())
+                .context("could not write the output")
+        }
     }
 }
 

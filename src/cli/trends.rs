@@ -1,12 +1,12 @@
 //! `leakdiff report`: a folder of snapshots (or a saved Parquet store) → trends, suspects, HTML.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{write_file, Loader, EXIT_ERROR, EXIT_OK};
+use super::{emit, Loader, EXIT_ERROR, EXIT_OK};
 use crate::diff::{self, DiffOptions};
 use crate::goroutines::{self, GoroutineOptions, GroupBy};
 use crate::leaks::{self, AnalyzeOptions, Report};
@@ -259,16 +259,7 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
             ReportFormat::Html => report::write_report_html(&report, &extras, w),
         }
     };
-    match &args.output {
-        Some(path) => write_file(path, |w| render(w))?,
-        None => {
-            let stdout = io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            render(&mut w)
-                .and_then(|_| w.flush())
-                .context("could not write the report")?;
-        }
-    }
+    emit(args.output.as_deref(), render)?;
     Ok(if store.failures.is_empty() {
         EXIT_OK
     } else {
@@ -383,16 +374,7 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
             GoroutineFormat::Json => report::write_goroutines_json(&result, w),
         }
     };
-    match &args.output {
-        Some(path) => write_file(path, |w| render(w))?,
-        None => {
-            let stdout = io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            render(&mut w)
-                .and_then(|_| w.flush())
-                .context("could not write the result")?;
-        }
-    }
+    emit(args.output.as_deref(), render)?;
     if args.fail_on_leak && result.groups.iter().any(|g| g.leak) {
         return Ok(super::EXIT_THRESHOLD);
     }

@@ -4,6 +4,7 @@
 //!
 //! May import: `store`, `trend`, `units`. No I/O.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::store::{Kind, Store, StoreError};
@@ -501,8 +502,12 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
         store.series(vt, &heap)?
     };
     let keys_analyzed = series.len();
-    for s in series {
-        let t = trend::analyze(&times, &s.values, &topts);
+    // Every key's trend in parallel (Theil–Sen and Mann–Kendall are O(n²) per series).
+    let trends: Vec<Trend> = series
+        .par_iter()
+        .map(|s| trend::analyze(&times, &s.values, &topts))
+        .collect();
+    for (s, t) in series.into_iter().zip(trends) {
         let key = &store.keys[s.key as usize];
         match t.pattern {
             p if p.is_leak() => {

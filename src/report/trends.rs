@@ -42,14 +42,7 @@ pub fn hours(v: Option<f64>) -> String {
 }
 
 fn span(r: &Report) -> String {
-    let secs = r.snapshots.last().map(|s| s.offset_seconds).unwrap_or(0.0);
-    if secs < 120.0 {
-        format!("{secs:.0}s")
-    } else if secs < 7200.0 {
-        format!("{:.0}m", secs / 60.0)
-    } else {
-        format!("{:.1}h", secs / 3600.0)
-    }
+    format_secs(r.snapshots.last().map(|s| s.offset_seconds).unwrap_or(0.0))
 }
 
 fn total_line(t: &TotalOut, unit: &str) -> String {

@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -12,7 +13,7 @@ use rustc_hash::FxHashMap;
 
 use super::{polars_err, Failure, KeyBy, KeyInfo, Kind, Snapshot, Store, StoreError};
 use crate::formats::ParseError;
-use crate::model::{Format, Interner, Profile, StackId};
+use crate::model::{Format, FrameId, Interner, Profile, StackId};
 
 /// Order of the snapshots.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -143,10 +144,21 @@ struct Reduced {
     snapshot: Snapshot,
     mtime_nanos: i64,
     own_time: Option<i64>,
-    value_types: Vec<String>,
-    totals: Vec<i64>,
-    rows: Vec<(String, Vec<i64>)>,
-    frames: FxHashMap<String, Vec<String>>,
+    /// (key, value type, value); no key: the snapshot's total.
+    rows: Vec<(Option<u32>, u32, i64)>,
+}
+
+/// Key and value-type names shared by the workers: each snapshot takes the lock once, and frame
+/// names are built only for keys seen for the first time.
+#[derive(Default)]
+struct Dict {
+    key_ids: FxHashMap<String, u32>,
+    keys: Vec<KeyInfo>,
+    /// Index of the file each key's frames come from: the first file (in input order) that has
+    /// the key wins, whichever worker got there first, so the output does not depend on timing.
+    frames_from: Vec<usize>,
+    vt_ids: FxHashMap<String, u32>,
+    vt_names: Vec<String>,
 }
 
 fn kind_of(profile: &Profile) -> Option<Kind> {
@@ -164,32 +176,72 @@ fn kind_of(profile: &Profile) -> Option<Kind> {
     }
 }
 
-fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> (String, Vec<String>) {
-    let frames: Vec<String> = interner
+/// A cheap id of a stack's key: stacks with the same token have the same key string.
+fn token_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> u64 {
+    const FUNCTION: u64 = 1 << 40;
+    const FRAME: u64 = 2 << 40;
+    let by_frame = |f: FrameId| {
+        let frame = interner.frame_at(f);
+        if frame.is_symbolized() {
+            FUNCTION | u64::from(frame.function.0)
+        } else {
+            FRAME | u64::from(f.0)
+        }
+    };
+    match by {
+        KeyBy::Stack => u64::from(stack.0),
+        KeyBy::Site => interner
+            .stack_leaf_first(stack)
+            .next()
+            .map_or(u64::MAX, |f| FRAME | u64::from(f.0)),
+        KeyBy::Function if kind == Kind::Goroutine => {
+            let mut first = None;
+            for f in interner.stack_leaf_first(stack) {
+                first.get_or_insert(f);
+                let name = interner.str(interner.frame_at(f).function);
+                if !crate::goroutines::is_runtime_frame(name) && !name.starts_with("sync.") {
+                    return by_frame(f);
+                }
+            }
+            first.map_or(u64::MAX, by_frame)
+        }
+        KeyBy::Function => interner
+            .stack_leaf_first(stack)
+            .next()
+            .map_or(u64::MAX, by_frame),
+    }
+}
+
+/// Function names of a stack, leaf first (at most 32).
+fn frames_of(interner: &Interner, stack: StackId) -> Vec<String> {
+    interner
         .stack_leaf_first(stack)
         .take(32)
         .map(|f| interner.frame_name(f))
-        .collect();
-    let key = match by {
+        .collect()
+}
+
+fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> String {
+    let leaf = interner.stack_leaf_first(stack).next();
+    match by {
         // A goroutine's leaf is where the runtime parked it; its function is the first frame of
         // the program's own.
-        KeyBy::Function if kind == Kind::Goroutine => crate::goroutines::user_function(&frames),
-        KeyBy::Function => frames.first().cloned().unwrap_or_default(),
-        KeyBy::Site => {
-            let leaf = interner.stack_leaf_first(stack).next();
-            match leaf {
-                Some(f) => {
-                    let loc = interner.frame_location(f);
-                    let name = interner.frame_name(f);
-                    if loc.is_empty() {
-                        name
-                    } else {
-                        format!("{name} {loc}")
-                    }
-                }
-                None => String::new(),
-            }
+        KeyBy::Function if kind == Kind::Goroutine => {
+            crate::goroutines::user_function(&frames_of(interner, stack))
         }
+        KeyBy::Function => leaf.map(|f| interner.frame_name(f)).unwrap_or_default(),
+        KeyBy::Site => match leaf {
+            Some(f) => {
+                let loc = interner.frame_location(f);
+                let name = interner.frame_name(f);
+                if loc.is_empty() {
+                    name
+                } else {
+                    format!("{name} {loc}")
+                }
+            }
+            None => String::new(),
+        },
         KeyBy::Stack => {
             let mut all: Vec<String> = interner
                 .stack_leaf_first(stack)
@@ -198,11 +250,17 @@ fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> (String
             all.reverse();
             all.join(";")
         }
-    };
-    (key, frames)
+    }
 }
 
-fn reduce(path: &Path, interner: &Interner, profile: &Profile, by: KeyBy) -> Option<Reduced> {
+fn reduce(
+    file_index: usize,
+    path: &Path,
+    interner: &Interner,
+    profile: &Profile,
+    by: KeyBy,
+    dict: &Mutex<Dict>,
+) -> Option<Reduced> {
     let kind = kind_of(profile)?;
     let mtime_nanos = std::fs::metadata(path)
         .and_then(|m| m.modified())
@@ -215,32 +273,75 @@ fn reduce(path: &Path, interner: &Interner, profile: &Profile, by: KeyBy) -> Opt
         .iter()
         .map(|v| format!("{}/{}", v.kind, v.unit))
         .collect();
-    let totals: Vec<i64> = (0..value_types.len()).map(|i| profile.total(i)).collect();
-    // Aggregate per stack first (ids are cheap), then per key string.
-    let mut per_stack: FxHashMap<StackId, Vec<i64>> = FxHashMap::default();
+    let nv = value_types.len();
+    // Aggregate per key token first (ids, no strings), keeping one stack per token; key strings
+    // are built once per distinct key, frame names once per key new to the store.
+    let mut per_token: FxHashMap<u64, (StackId, Vec<i64>)> = FxHashMap::default();
     for s in profile.samples() {
-        let slot = per_stack
-            .entry(s.stack)
-            .or_insert_with(|| vec![0; value_types.len()]);
-        for (a, v) in slot.iter_mut().zip(s.values) {
+        let token = token_of(interner, s.stack, by, kind);
+        let slot = per_token
+            .entry(token)
+            .or_insert_with(|| (s.stack, vec![0; nv]));
+        for (a, v) in slot.1.iter_mut().zip(s.values) {
             *a = a.saturating_add(*v);
         }
     }
-    let mut per_key: FxHashMap<String, Vec<i64>> = FxHashMap::default();
-    let mut frames: FxHashMap<String, Vec<String>> = FxHashMap::default();
-    for (stack, values) in per_stack {
+    let mut per_key: FxHashMap<String, (StackId, Vec<i64>)> = FxHashMap::default();
+    for (_, (stack, values)) in per_token {
         if values.iter().all(|v| *v == 0) {
             continue;
         }
-        let (key, f) = key_of(interner, stack, by, kind);
         let slot = per_key
-            .entry(key.clone())
-            .or_insert_with(|| vec![0; values.len()]);
-        for (a, v) in slot.iter_mut().zip(&values) {
+            .entry(key_of(interner, stack, by, kind))
+            .or_insert_with(|| (stack, vec![0; nv]));
+        for (a, v) in slot.1.iter_mut().zip(&values) {
             *a = a.saturating_add(*v);
         }
-        frames.entry(key).or_insert(f);
     }
+    let mut rows = Vec::with_capacity(per_key.len() * nv + nv);
+    let mut dict = dict.lock().unwrap_or_else(|e| e.into_inner());
+    let d = &mut *dict;
+    let vts: Vec<u32> = value_types
+        .into_iter()
+        .map(|n| {
+            let next = d.vt_names.len() as u32;
+            let id = *d.vt_ids.entry(n.clone()).or_insert(next);
+            if id == next {
+                d.vt_names.push(n);
+            }
+            id
+        })
+        .collect();
+    for (i, vt) in vts.iter().enumerate() {
+        rows.push((None, *vt, profile.total(i)));
+    }
+    for (key, (stack, values)) in per_key {
+        let kid = match d.key_ids.get(&key) {
+            Some(&k) => {
+                if d.frames_from[k as usize] > file_index {
+                    d.frames_from[k as usize] = file_index;
+                    d.keys[k as usize].frames = frames_of(interner, stack);
+                }
+                k
+            }
+            None => {
+                let k = d.keys.len() as u32;
+                d.keys.push(KeyInfo {
+                    name: key.clone(),
+                    frames: frames_of(interner, stack),
+                });
+                d.frames_from.push(file_index);
+                d.key_ids.insert(key, k);
+                k
+            }
+        };
+        for (i, v) in values.into_iter().enumerate() {
+            if v != 0 {
+                rows.push((Some(kid), vts[i], v));
+            }
+        }
+    }
+    drop(dict);
     Some(Reduced {
         snapshot: Snapshot {
             source: path.display().to_string(),
@@ -251,10 +352,7 @@ fn reduce(path: &Path, interner: &Interner, profile: &Profile, by: KeyBy) -> Opt
         },
         mtime_nanos,
         own_time: profile.meta.time_nanos.filter(|t| *t > 0),
-        value_types,
-        totals,
-        rows: per_key.into_iter().collect(),
-        frames,
+        rows,
     })
 }
 
@@ -270,78 +368,36 @@ where
     F: Fn(&Path) -> Result<(Interner, Profile), ParseError> + Sync,
 {
     let progress = Progress::new(files.len(), options.progress);
-    let chunk = (rayon::current_num_threads() * 2).max(4);
+    let dict = Mutex::new(Dict::default());
+    // Every file in parallel: each worker decodes, reduces to rows and drops its profile, so
+    // memory holds as many profiles as there are threads, plus the rows.
+    let results: Vec<Result<Option<Reduced>, ParseError>> = files
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let r = decode(p)
+                .map(|(interner, profile)| reduce(i, p, &interner, &profile, options.by, &dict));
+            progress.tick();
+            r
+        })
+        .collect();
     let mut reduced: Vec<Reduced> = Vec::new();
     let mut failures = Vec::new();
     let mut skipped = Vec::new();
-    // Interned key and value-type names, and the rows, built chunk by chunk.
-    let mut key_ids: FxHashMap<String, u32> = FxHashMap::default();
-    let mut keys: Vec<KeyInfo> = Vec::new();
-    let mut vt_ids: FxHashMap<String, u32> = FxHashMap::default();
-    let mut vt_names: Vec<String> = Vec::new();
-    let mut rows: Vec<(u32, Option<u32>, u32, i64)> = Vec::new();
-    for group in files.chunks(chunk) {
-        let results: Vec<(PathBuf, Result<Option<Reduced>, ParseError>)> = group
-            .par_iter()
-            .map(|p| {
-                let r =
-                    decode(p).map(|(interner, profile)| reduce(p, &interner, &profile, options.by));
-                progress.tick();
-                (p.clone(), r)
-            })
-            .collect();
-        for (path, r) in results {
-            match r {
-                Err(e) => failures.push(Failure {
-                    source: path.display().to_string(),
-                    message: e.to_string(),
-                }),
-                Ok(None) => skipped.push(Failure {
-                    source: path.display().to_string(),
-                    message: "neither heap nor goroutine data (no value type in bytes)".into(),
-                }),
-                Ok(Some(mut red)) => {
-                    // Temporary snapshot index: position in `reduced`; renumbered after ordering.
-                    let sid = reduced.len() as u32;
-                    let vts: Vec<u32> = red
-                        .value_types
-                        .iter()
-                        .map(|n| {
-                            *vt_ids.entry(n.clone()).or_insert_with(|| {
-                                vt_names.push(n.clone());
-                                (vt_names.len() - 1) as u32
-                            })
-                        })
-                        .collect();
-                    for (i, t) in red.totals.iter().enumerate() {
-                        rows.push((sid, None, vts[i], *t));
-                    }
-                    for (key, values) in std::mem::take(&mut red.rows) {
-                        let kid = match key_ids.get(&key) {
-                            Some(k) => *k,
-                            None => {
-                                let frames = red.frames.remove(&key).unwrap_or_default();
-                                keys.push(KeyInfo {
-                                    name: key.clone(),
-                                    frames,
-                                });
-                                let k = (keys.len() - 1) as u32;
-                                key_ids.insert(key, k);
-                                k
-                            }
-                        };
-                        for (i, v) in values.into_iter().enumerate() {
-                            if v != 0 {
-                                rows.push((sid, Some(kid), vts[i], v));
-                            }
-                        }
-                    }
-                    red.frames = FxHashMap::default();
-                    reduced.push(red);
-                }
-            }
+    for (path, r) in files.iter().zip(results) {
+        match r {
+            Err(e) => failures.push(Failure {
+                source: path.display().to_string(),
+                message: e.to_string(),
+            }),
+            Ok(None) => skipped.push(Failure {
+                source: path.display().to_string(),
+                message: "neither heap nor goroutine data (no value type in bytes)".into(),
+            }),
+            Ok(Some(red)) => reduced.push(red),
         }
     }
+    let Dict { keys, vt_names, .. } = dict.into_inner().unwrap_or_else(|e| e.into_inner());
     progress.finish();
     if reduced.is_empty() {
         return Err(StoreError::Empty(format!(
@@ -374,7 +430,7 @@ where
         new_index[old] = new as u32;
     }
     let snapshots: Vec<Snapshot> = order.iter().map(|&i| reduced[i].snapshot.clone()).collect();
-    let table = build_table(&rows, &new_index).map_err(polars_err("store"))?;
+    let table = build_table(&mut reduced, &new_index).map_err(polars_err("store"))?;
     Ok(Store {
         snapshots,
         keys,
@@ -385,16 +441,23 @@ where
     })
 }
 
-fn build_table(
-    rows: &[(u32, Option<u32>, u32, i64)],
-    new_index: &[u32],
-) -> PolarsResult<DataFrame> {
-    let snapshot: Vec<u32> = rows.iter().map(|r| new_index[r.0 as usize]).collect();
-    let key: Vec<Option<u32>> = rows.iter().map(|r| r.1).collect();
-    let vt: Vec<u32> = rows.iter().map(|r| r.2).collect();
-    let value: Vec<i64> = rows.iter().map(|r| r.3).collect();
+/// Builds the long table, freeing each snapshot's rows as soon as they are copied.
+fn build_table(reduced: &mut [Reduced], new_index: &[u32]) -> PolarsResult<DataFrame> {
+    let n: usize = reduced.iter().map(|r| r.rows.len()).sum();
+    let mut snapshot = Vec::with_capacity(n);
+    let mut key = Vec::with_capacity(n);
+    let mut vt = Vec::with_capacity(n);
+    let mut value = Vec::with_capacity(n);
+    for (i, r) in reduced.iter_mut().enumerate() {
+        for (k, t, v) in std::mem::take(&mut r.rows) {
+            snapshot.push(new_index[i]);
+            key.push(k);
+            vt.push(t);
+            value.push(v);
+        }
+    }
     DataFrame::new(
-        rows.len(),
+        n,
         vec![
             Column::new("snapshot".into(), snapshot),
             Column::new("key".into(), key),

@@ -82,10 +82,12 @@ pub fn remediation(frames_leaf_first: &[&str], pattern: Pattern) -> String {
             .take(12)
             .any(|f| needles.iter().any(|n| f.contains(n)))
     };
+    // Names are matched on the function part only (after the last `/`): package paths such as
+    // `…/internal/…` or `…/cache/…` say nothing about what the function does.
     let lower: Vec<String> = frames_leaf_first
         .iter()
         .take(6)
-        .map(|f| f.to_ascii_lowercase())
+        .map(|f| f.rsplit('/').next().unwrap_or(f).to_ascii_lowercase())
         .collect();
     let named = |needles: &[&str]| lower.iter().any(|f| needles.iter().any(|n| f.contains(n)));
     if has(&["time.After", "time.NewTimer", "time.Tick", "time.NewTicker"]) {
@@ -169,6 +171,11 @@ mod tests {
         assert!(r.contains("Stop"), "{r}");
         let r = remediation(&["main.registerListener"], Pattern::Linear);
         assert!(r.contains("unregister"), "{r}");
+        let r = remediation(
+            &["github.com/acme/internal/pkg.(*H).Method"],
+            Pattern::Linear,
+        );
+        assert!(r.contains("steadily"), "{r}");
         let r = remediation(&["main.work"], Pattern::Stepped);
         assert!(r.contains("steps"), "{r}");
     }
