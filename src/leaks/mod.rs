@@ -2,7 +2,7 @@
 //! suspects ranked by severity with prediction, remediation and correlations; the same for
 //! goroutine groups when goroutine snapshots are in the store.
 //!
-//! May import: `store`, `trend`, `units`. No I/O.
+//! May import: `store`, `trend`, `goroutines`, `units`. No I/O.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -394,7 +394,10 @@ fn goroutine_section(
             continue;
         }
         if let Some(mut sus) = suspect(&store.keys[s.key as usize], s.values, t, &ctx) {
-            sus.remediation = crate::trend::remediation(&["runtime.newproc"], sus.pattern);
+            // How the group waits (from its frames: these inputs may carry no state) says more
+            // than the allocation-site rules.
+            let kind = crate::goroutines::BlockKind::of("", &sus.frames);
+            sus.remediation = kind.remediation(&sus.frames).to_string();
             suspects.push(sus);
         }
     }

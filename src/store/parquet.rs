@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 
 use super::{polars_err, KeyInfo, Kind, Snapshot, Store, StoreError};
 
-/// Version marker kept in the `format` of the first total row's neighbour column `schema`.
+/// Name of this layout (README, "The store"); quoted in the error for a file that does not fit it.
 pub const SCHEMA: &str = "leakdiff.store/v1";
 
 pub(super) fn save(store: &Store, path: &Path) -> Result<(), StoreError> {

@@ -315,3 +315,19 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     assert!(stdout.contains("console errors: 0"), "{stdout}");
     assert!(stdout.contains("main.leakExponential"), "{stdout}");
 }
+
+#[test]
+fn a_broken_parquet_store_is_one_error_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("store.parquet");
+    std::fs::write(&bad, b"PAR1 this is not a parquet file PAR1").unwrap();
+    let out = leakdiff()
+        .args(["report", "--input"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("store.parquet"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
