@@ -496,4 +496,26 @@ mod tests {
         let flat = run(&[5.0; 6], 1.0);
         assert_eq!(predict(&flat, 100.0).hours_to_limit, None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_series_gets_a_pattern_and_leaks_grow_beyond_the_floor(
+            values in proptest::collection::vec(-1e12f64..1e12, 0..60),
+            floor in 0f64..1e9,
+            gaps in proptest::collection::vec(0f64..1e5, 60),
+        ) {
+            let mut t = 0.0;
+            let times: Vec<f64> = values.iter().zip(&gaps).map(|(_, g)| { t += g; t }).collect();
+            let tr = analyze(&times, &values, &TrendOptions { floor, ..Default::default() });
+            proptest::prop_assert_eq!(tr.n, values.len());
+            if tr.pattern.is_leak() {
+                proptest::prop_assert!(tr.growth > floor);
+            }
+            let p = predict(&tr, 1e13);
+            if let Some(h) = p.hours_to_limit {
+                proptest::prop_assert!(h >= 0.0);
+            }
+            let _ = project(&tr, 24.0);
+        }
+    }
 }

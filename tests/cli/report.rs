@@ -331,3 +331,59 @@ fn a_broken_parquet_store_is_one_error_line_and_exit_2() {
     assert!(err.contains("store.parquet"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn heaptrack_slices_and_mixed_allocator_profiles_make_a_series() {
+    // One heaptrack recording cut into 8 snapshots, then trended: the planted C leaks lead.
+    let tmp = tempfile::tempdir().unwrap();
+    leakdiff()
+        .args(["slice", "--slices", "8", "-o"])
+        .arg(tmp.path())
+        .arg(testdata("c/leak.heaptrack.zst"))
+        .assert()
+        .success();
+    let (r, code) = report_json(&["--input", tmp.path().to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let keys: Vec<&str> = r["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["cache_session", "append_audit", "register_listener"],
+        "{keys:?}"
+    );
+    // jemalloc then gperftools: different allocators, same value types, one series.
+    let mix = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        testdata("c/leak-jemalloc-exact-base.heap"),
+        mix.path().join("1.heap"),
+    )
+    .unwrap();
+    std::fs::copy(
+        testdata("c/leak-gperftools-later.heap"),
+        mix.path().join("2.heap"),
+    )
+    .unwrap();
+    let bin = testdata("c/leakgen");
+    let (r, code) = report_json(&[
+        "--input",
+        mix.path().to_str().unwrap(),
+        "--order",
+        "name",
+        "--binary",
+        bin.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let formats: Vec<&str> = r["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(formats.len(), 2);
+    assert_ne!(formats[0], formats[1], "{formats:?}");
+    assert_eq!(r["suspects"][0]["key"], "cache_session");
+}
