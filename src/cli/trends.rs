@@ -270,7 +270,8 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
 #[derive(Args, Debug)]
 pub(super) struct GoroutinesArgs {
     /// Goroutine dumps (debug=1, debug=2, tracebacks) or goroutine profiles; folders are read
-    /// recursively. Several snapshots are ordered by their time (then file mtime) and trended.
+    /// recursively (in natural name order). Snapshots are taken in the order given, or by their
+    /// own timestamps when every one has one (protobufs).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Group by state and stack, or by creation site.
@@ -323,7 +324,7 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
         anyhow::bail!("no files among the inputs");
     }
     let mut interner = Interner::new();
-    let mut snaps: Vec<(crate::model::Profile, i64)> = Vec::new();
+    let mut snaps: Vec<(crate::model::Profile, Option<i64>)> = Vec::new();
     for f in &files {
         let p = loader.load(f, &mut interner)?;
         let is_goroutines = p.format == crate::model::Format::GoroutineText
@@ -340,22 +341,26 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
                     .join(", ")
             );
         }
-        let t = p
-            .meta
-            .time_nanos
-            .filter(|t| *t > 0)
-            .or_else(|| super::mtime_nanos(f))
-            .unwrap_or(0);
+        let t = p.meta.time_nanos.filter(|t| *t > 0);
         for w in &p.meta.warnings {
             eprintln!("leakdiff: warning: {}: {w}", p.meta.source);
         }
         snaps.push((p, t));
     }
-    snaps.sort_by_key(|(_, t)| *t);
-    let t0 = snaps.first().map(|s| s.1).unwrap_or(0);
+    // Text dumps carry no time of their own and file times are unreliable (a checkout gives every
+    // file the same one): keep the order given, unless every snapshot states its time.
+    let times: Vec<i64> = if snaps.iter().all(|(_, t)| t.is_some()) {
+        snaps.sort_by_key(|(_, t)| *t);
+        snaps.iter().map(|(_, t)| t.unwrap_or(0)).collect()
+    } else {
+        // One second apart: the trend engine needs a time axis; slopes are then per step.
+        (0..snaps.len() as i64).map(|i| i * 1_000_000_000).collect()
+    };
+    let t0 = times.first().copied().unwrap_or(0);
     let refs: Vec<(&crate::model::Profile, f64)> = snaps
         .iter()
-        .map(|(p, t)| (p, (t - t0) as f64 / 1e9))
+        .zip(&times)
+        .map(|((p, _), t)| (p, (t - t0) as f64 / 1e9))
         .collect();
     let options = GoroutineOptions {
         group_by: args.group_by,
