@@ -11,3 +11,5 @@ cp testdata/c/*-jemalloc*.heap fuzz/corpus/jemalloc/
 cp testdata/c/*-gperftools-*.heap fuzz/corpus/legacy_heap/
 mkdir -p fuzz/corpus/goroutine
 cp testdata/go/*-goroutines-*.txt fuzz/corpus/goroutine/
+mkdir -p fuzz/corpus/heapdump
+for f in testdata/go/heapdump/*.gz; do gzip -dc "$f" | tail -c +17 > "fuzz/corpus/heapdump/$(basename "$f" .gz)"; done

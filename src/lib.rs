@@ -9,6 +9,7 @@ pub mod cli;
 pub mod diff;
 pub mod formats;
 pub mod goroutines;
+pub mod graph;
 pub mod leaks;
 pub mod model;
 pub mod report;

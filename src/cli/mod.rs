@@ -57,6 +57,10 @@ enum Command {
     Report(trends::ReportArgs),
     /// Group the goroutines of one or many dumps, flag the blocked ones and trend their counts.
     Goroutines(trends::GoroutinesArgs),
+    /// Reference cycles in a Go heap dump, reachable and not, with a path from a root.
+    Cycles(trends::DumpArgs),
+    /// What keeps memory alive in a Go heap dump: retained size by allocation site or object.
+    Retained(trends::RetainedArgs),
 }
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -229,6 +233,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Slice(args)), _) => run_slice(args),
         (Some(Command::Report(args)), _) => trends::run_report(args),
         (Some(Command::Goroutines(args)), _) => trends::run_goroutines(args),
+        (Some(Command::Cycles(args)), _) => trends::run_cycles(args),
+        (Some(Command::Retained(args)), _) => trends::run_retained(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }

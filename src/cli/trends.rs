@@ -385,3 +385,82 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     }
     Ok(EXIT_OK)
 }
+
+#[derive(Args, Debug)]
+pub(super) struct DumpArgs {
+    /// A Go heap dump (`runtime/debug.WriteHeapDump`), raw or gzipped.
+    dump: PathBuf,
+    /// Show at most N entries (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = GoroutineFormat::Text)]
+    format: GoroutineFormat,
+    /// Write the result here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Refuse inputs that decompress to more than this (e.g. 4GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
+    max_decompressed_size: i64,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct RetainedArgs {
+    #[command(flatten)]
+    dump: DumpArgs,
+    /// Rank allocation sites (each object counted once) or single objects.
+    #[arg(long, value_enum, default_value_t = RetainedBy::Site)]
+    by: RetainedBy,
+}
+
+/// What `retained` ranks.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetainedBy {
+    /// Allocation sites (from the dump's alloc samples).
+    #[default]
+    Site,
+    /// Objects.
+    Object,
+}
+
+fn read_dump(
+    args: &DumpArgs,
+) -> Result<(crate::graph::ObjectGraph, crate::report::graph::DumpSummary)> {
+    let source = args.dump.display().to_string();
+    let raw = std::fs::read(&args.dump).map_err(|e| crate::formats::ParseError::Io {
+        source_name: source.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let bytes = crate::formats::decompress::decompress(
+        raw,
+        &source,
+        args.max_decompressed_size.max(0) as u64,
+    )?
+    .bytes;
+    let dump = crate::formats::heapdump::parse(&bytes, &source)?;
+    drop(bytes);
+    let g = crate::graph::build(&dump);
+    let summary = crate::report::graph::summary(&source, &dump.params.version, &g);
+    Ok((g, summary))
+}
+
+pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
+    let (g, summary) = read_dump(&args)?;
+    let cycles = crate::graph::report_cycles(&g);
+    let json = args.format == GoroutineFormat::Json;
+    emit(args.output.as_deref(), |w| {
+        crate::report::graph::write_cycles(&summary, &cycles, args.top, json, w)
+    })?;
+    Ok(EXIT_OK)
+}
+
+pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
+    let (g, summary) = read_dump(&args.dump)?;
+    let by_site = args.by == RetainedBy::Site;
+    let list = crate::report::graph::retainers(&g, by_site, args.dump.top);
+    let json = args.dump.format == GoroutineFormat::Json;
+    emit(args.dump.output.as_deref(), |w| {
+        crate::report::graph::write_retained(&summary, &list, by_site, json, w)
+    })?;
+    Ok(EXIT_OK)
+}

@@ -6,6 +6,7 @@
 pub mod decompress;
 pub mod error;
 pub mod goroutine;
+pub mod heapdump;
 pub mod heaptrack;
 pub mod jemalloc;
 pub mod pprof;
@@ -53,7 +54,7 @@ fn unsupported(payload: &[u8]) -> Option<&'static str> {
     let head = &payload[..payload.len().min(64)];
     let starts = |p: &[u8]| head.starts_with(p);
     if starts(b"go1.") && head.windows(10).any(|w| w == b" heap dump") {
-        return Some("Go heap dumps are not supported yet");
+        return Some("a Go heap dump: read it with `leakdiff cycles` or `leakdiff retained` (diffs and report take heap profiles)");
     }
     if starts(b"threadcreate profile:") {
         return Some("threadcreate profiles are not heap or goroutine evidence");

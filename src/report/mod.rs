@@ -5,6 +5,7 @@
 
 pub mod flamegraph;
 mod goroutines;
+pub mod graph;
 mod table;
 mod trends;
 

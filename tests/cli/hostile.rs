@@ -74,7 +74,7 @@ fn another_format_is_named() {
     assert_clean_error(
         b"go1.7 heap dump\n\x01\x02",
         &[],
-        "Go heap dumps are not supported yet",
+        "a Go heap dump: read it with `leakdiff cycles`",
     );
     assert_clean_error(
         b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",

@@ -7,6 +7,7 @@ mod cli_diff;
 mod common;
 mod goroutine_golden;
 mod goroutines_cmd;
+mod heapdump;
 mod heaptrack_golden;
 mod hostile;
 mod legacy_golden;

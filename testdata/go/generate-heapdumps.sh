@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Regenerates testdata/go/heapdump: Go heap dumps of heapdumpgen (known cycles, a tree, and with
+# -garbage unreachable rings), gzipped, for Go 1.19 (golang-go) and, when installed, Go 1.23.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$here/heapdump"
+for go in go /usr/lib/go-1.23/bin/go; do
+  command -v "$go" >/dev/null || [ -x "$go" ] || continue
+  v=$("$go" env GOVERSION)
+  cd "$here/heapdumpgen"
+  "$go" build -trimpath -o "$here/heapdump/heapdumpgen" main.go
+  # A heap dump holds the process's memory, environment and arguments included: run it with an
+  # empty environment, a relative name and relative paths, so no path of this machine lands in it.
+  cd "$here/heapdump"
+  env -i ./heapdumpgen -out "$v.dump"
+  env -i ./heapdumpgen -garbage -out "$v-garbage.dump"
+  rm -f heapdumpgen
+  gzip -9nf "$v.dump" "$v-garbage.dump"
+done

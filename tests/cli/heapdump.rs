@@ -1,0 +1,220 @@
+//! Go heap dumps of our own generator (testdata/go/heapdumpgen, MemProfileRate = 1): records,
+//! objects and allocation samples counted exactly, on Go 1.19 and 1.23.
+
+use std::collections::{BTreeMap, HashSet};
+
+use leakdiff::formats::heapdump::{self, HeapDump};
+
+use crate::common::testdata;
+
+fn read(name: &str) -> HeapDump {
+    let raw = std::fs::read(testdata(&format!("go/heapdump/{name}"))).unwrap();
+    let bytes = leakdiff::formats::decompress::decompress(raw, name, 1 << 30)
+        .unwrap()
+        .bytes;
+    heapdump::parse(&bytes, name).unwrap()
+}
+
+/// Sampled objects per allocating function (the leaf of the sample's bucket).
+fn by_function(d: &HeapDump) -> BTreeMap<String, usize> {
+    let buckets: BTreeMap<u64, &heapdump::Bucket> = d.buckets.iter().map(|b| (b.id, b)).collect();
+    let mut out = BTreeMap::new();
+    for (_, bucket) in &d.samples {
+        let leaf = &buckets[bucket].frames[0].0;
+        if leaf.starts_with("main.") {
+            *out.entry(leaf.clone()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn generator_dumps_have_the_planted_objects() {
+    for version in ["go1.19.8", "go1.23.5"] {
+        for garbage in [false, true] {
+            let name = if garbage {
+                format!("{version}-garbage.dump.gz")
+            } else {
+                format!("{version}.dump.gz")
+            };
+            let d = read(&name);
+            assert_eq!(d.params.version, version);
+            assert_eq!((d.params.ptr_size, d.params.big_endian), (8, false));
+            assert_eq!(d.record_counts[6], 1);
+            assert_eq!(d.record_counts[10], 1, "memstats");
+            assert_eq!(d.objects.len() as u64, d.record_counts[1]);
+            // Every sample names a known bucket and a dumped object.
+            let addrs: HashSet<u64> = d.objects.iter().map(|o| o.addr).collect();
+            let ids: HashSet<u64> = d.buckets.iter().map(|b| b.id).collect();
+            for (addr, bucket) in &d.samples {
+                assert!(
+                    addrs.contains(addr),
+                    "{name}: sample {addr:#x} is no object"
+                );
+                assert!(ids.contains(bucket), "{name}: bucket {bucket}");
+            }
+            let f = by_function(&d);
+            assert_eq!(f["main.makePair"], 6, "{name}: 3 parents + 3 children");
+            assert_eq!(f["main.makeEntry"], 8, "{name}: 4 entries + 4 values");
+            assert_eq!(f["main.makeTree"], 15, "{name}: a full tree of depth 4");
+            // Rings of 3, 5 and 8, plus with -garbage two unreachable rings of 4.
+            let rings = if garbage { 16 + 8 } else { 16 };
+            assert_eq!(f["main.makeRing"], rings, "{name}");
+            assert!(!d.roots.is_empty() && !d.goroutines.is_empty() && !d.frames.is_empty());
+        }
+    }
+}
+
+/// Cycles whose members were all allocated by the generator's own functions, by leaf function
+/// and size, split into reachable and unreachable.
+/// (allocating functions joined by `+`, objects) per cycle.
+type Cycles = Vec<(String, usize)>;
+
+fn planted_cycles(name: &str) -> (Cycles, Cycles) {
+    let d = read(name);
+    let g = leakdiff::graph::build(&d);
+    let mut live = Vec::new();
+    let mut dead = Vec::new();
+    for c in leakdiff::graph::report_cycles(&g) {
+        let all_main = c.sites.iter().all(|(s, _)| s.starts_with("main."));
+        if !all_main {
+            continue;
+        }
+        let mut fns: Vec<String> = c
+            .sites
+            .iter()
+            .map(|(s, _)| s.split(' ').next().unwrap().to_string())
+            .collect();
+        fns.sort();
+        fns.dedup();
+        let key = (fns.join("+"), c.objects);
+        if c.reachable {
+            live.push(key);
+        } else {
+            dead.push(key);
+        }
+    }
+    live.sort();
+    dead.sort();
+    (live, dead)
+}
+
+#[test]
+fn planted_cycles_are_found_exactly_and_the_tree_is_not_one() {
+    let want_live: Vec<(String, usize)> = vec![
+        ("main.main".into(), 1), // the self-loop, allocated in main
+        ("main.makeEntry".into(), 2),
+        ("main.makeEntry".into(), 2),
+        ("main.makeEntry".into(), 2),
+        ("main.makeEntry".into(), 2),
+        ("main.makePair".into(), 2),
+        ("main.makePair".into(), 2),
+        ("main.makePair".into(), 2),
+        ("main.makeRing".into(), 3),
+        ("main.makeRing".into(), 5),
+        ("main.makeRing".into(), 8),
+    ];
+    for v in ["go1.19.8", "go1.23.5"] {
+        let (live, dead) = planted_cycles(&format!("{v}.dump.gz"));
+        assert_eq!(live, want_live, "{v}");
+        assert!(dead.is_empty(), "{v}: {dead:?}");
+        let (live, dead) = planted_cycles(&format!("{v}-garbage.dump.gz"));
+        assert_eq!(live, want_live, "{v} garbage");
+        assert_eq!(
+            dead,
+            vec![("main.makeRing".into(), 4), ("main.makeRing".into(), 4)],
+            "{v}: the two dropped rings, unreachable"
+        );
+    }
+}
+
+fn leakdiff(args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cycles_and_retained_commands() {
+    let dump = testdata("go/heapdump/go1.19.8-garbage.dump.gz");
+    let dump = dump.to_str().unwrap();
+    let out = leakdiff(&["cycles", dump, "--format", "json", "--top", "0"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema"], "leakdiff.cycles/v1");
+    assert_eq!(v["unreachable_cycles"], 2);
+    let ring8 = v["cycles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["objects"] == 8
+                && c["sites"][0][0]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("main.makeRing")
+        })
+        .expect("the ring of 8");
+    assert_eq!(ring8["reachable"], true);
+    let path: Vec<&str> = ring8["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(path[0].starts_with("root: global"), "{path:?}");
+    // rings is a global slice: root → its backing array → the ring.
+    assert!(path.last().unwrap().contains("main.makeRing"), "{path:?}");
+    let text = leakdiff(&["cycles", dump]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("2 unreachable"), "{text}");
+
+    let out = leakdiff(&["retained", dump, "--format", "json", "--top", "0"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema"], "leakdiff.retained/v1");
+    let tree = v["retainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().starts_with("main.makeTree"))
+        .expect("the tree's site");
+    assert_eq!(tree["objects"], 15);
+    // The root node dominates the whole tree: 15 nodes of one size class each.
+    let per_node = tree["retained_bytes"].as_u64().unwrap() / 15;
+    assert_eq!(tree["retained_bytes"].as_u64().unwrap(), 15 * per_node);
+    let out = leakdiff(&["retained", dump, "--by", "object", "--top", "3"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn hostile_dumps_exit_2_with_one_line() {
+    let raw = std::fs::read(testdata("go/heapdump/go1.23.5.dump.gz")).unwrap();
+    let bytes = leakdiff::formats::decompress::decompress(raw, "x", 1 << 30)
+        .unwrap()
+        .bytes;
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        ("header only", heapdump::MAGIC.to_vec()),
+        ("old format", b"go1.4 heap dump\n\x00".to_vec()),
+        ("garbage tag", [heapdump::MAGIC, &[0x63, 0, 0]].concat()),
+        (
+            "huge length",
+            [heapdump::MAGIC, &[1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]].concat(),
+        ),
+    ];
+    for (name, data) in cases {
+        let p = tmp.path().join("d.dump");
+        std::fs::write(&p, &data).unwrap();
+        let out = leakdiff(&["cycles", p.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(
+            err.contains("d.dump") && err.contains("Go heap dump"),
+            "{name}: {err}"
+        );
+    }
+}
