@@ -40,14 +40,61 @@ impl Loader {
         Ok(decoded)
     }
 
-    /// Reads and parses one file into `interner`.
+    /// Reads and parses one file into `interner`. A Go heap dump becomes its live objects per
+    /// allocation site, with retained sizes (see [`crate::graph::to_profile`]).
     pub fn load(&self, path: &Path, interner: &mut Interner) -> Result<Profile, ParseError> {
+        if is_heap_dump(path) {
+            return self.load_heap_dump(path, interner);
+        }
         self.decode(path)?.into_profile(interner)
+    }
+
+    /// Reads a Go heap dump, builds its object graph and returns it as a profile.
+    pub fn load_heap_dump(
+        &self,
+        path: &Path,
+        interner: &mut Interner,
+    ) -> Result<Profile, ParseError> {
+        let (g, dump) = self.heap_dump_graph(path)?;
+        let source = path.display().to_string();
+        Ok(crate::graph::to_profile(
+            &g,
+            &source,
+            &dump.params.version,
+            interner,
+        ))
+    }
+
+    /// Reads a Go heap dump and builds its object graph.
+    pub fn heap_dump_graph(
+        &self,
+        path: &Path,
+    ) -> Result<(crate::graph::ObjectGraph, formats::heapdump::HeapDump), ParseError> {
+        let source = path.display().to_string();
+        let raw = std::fs::read(path).map_err(|e| ParseError::Io {
+            source_name: source.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let bytes =
+            formats::decompress::decompress(raw, &source, self.read.max_decompressed_bytes)?.bytes;
+        let mut dump = formats::heapdump::parse(&bytes, &source)?;
+        drop(bytes);
+        let g = crate::graph::build(&dump);
+        // The graph keeps what it needs; the per-object records go.
+        dump.objects = Vec::new();
+        dump.pointers = Vec::new();
+        Ok((g, dump))
     }
 
     /// Reads and decodes two files in parallel, then interns both into one interner so that ids
     /// mean the same thing on both sides.
     pub fn load_pair(&self, base: &Path, later: &Path) -> Result<(Interner, Profile, Profile)> {
+        if is_heap_dump(base) || is_heap_dump(later) {
+            let mut interner = Interner::new();
+            let b = self.load(base, &mut interner)?;
+            let l = self.load(later, &mut interner)?;
+            return Ok((interner, b, l));
+        }
         // Decode the later file while the base one is decoded and interned; then intern later.
         let (a, b) = rayon::join(
             || {
@@ -60,6 +107,16 @@ impl Loader {
         let later = b?.into_profile(&mut interner)?;
         Ok((interner, base, later))
     }
+}
+
+/// Whether a file (raw or compressed) starts with the Go heap dump header.
+pub fn is_heap_dump(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let ok = std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .is_ok();
+    ok && formats::heapdump::sniff(&formats::decompress::head(&head, "", 16))
 }
 
 /// Reads a file and decodes it with default symbolization (no interning yet).

@@ -204,6 +204,43 @@ fn flamegraphs(report: &Report, loader: &Loader) -> HtmlExtras {
     })
 }
 
+/// With a Go heap dump among the heap snapshots: the latest one's cycles and top retainers, and
+/// for each suspect what its objects retain and why they are alive.
+fn attach_object_graph(report: &mut Report, loader: &Loader) {
+    let Some(snap) = report
+        .snapshots
+        .iter()
+        .rev()
+        .find(|s| s.format == crate::model::Format::GoHeapDump.name())
+    else {
+        return;
+    };
+    let path = PathBuf::from(&snap.source);
+    let Ok((g, _)) = loader.heap_dump_graph(&path) else {
+        return;
+    };
+    let cycles = crate::graph::report_cycles(&g);
+    let live = cycles.iter().filter(|c| c.reachable).count();
+    report.object_graph = Some(leaks::GraphSection {
+        source: snap.source.clone(),
+        reachable_objects: (0..g.len()).filter(|&v| g.reachable[v]).count(),
+        reachable_bytes: (0..g.len())
+            .filter(|&v| g.reachable[v])
+            .map(|v| g.objects[v].1)
+            .sum(),
+        reachable_cycles: live,
+        unreachable_cycles: cycles.len() - live,
+        top_retainers: crate::graph::top_sites(&g, 5),
+    });
+    for s in &mut report.suspects {
+        let function = s.frames.first().map(String::as_str).unwrap_or(&s.key);
+        if let Some((bytes, path)) = crate::graph::retention_of(&g, function) {
+            s.retained_bytes = Some(bytes);
+            s.retained_path = path;
+        }
+    }
+}
+
 pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
     let loader = loader_for(
         args.max_decompressed_size,
@@ -235,7 +272,8 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
         top: args.top,
         ..Default::default()
     };
-    let report = leaks::analyze(&store, &options)?;
+    let mut report = leaks::analyze(&store, &options)?;
+    attach_object_graph(&mut report, &loader);
     let format = args.format.unwrap_or_else(|| {
         if args
             .output
@@ -426,20 +464,9 @@ pub enum RetainedBy {
 fn read_dump(
     args: &DumpArgs,
 ) -> Result<(crate::graph::ObjectGraph, crate::report::graph::DumpSummary)> {
+    let loader = loader_for(args.max_decompressed_size, &[], &[], true);
+    let (g, dump) = loader.heap_dump_graph(&args.dump)?;
     let source = args.dump.display().to_string();
-    let raw = std::fs::read(&args.dump).map_err(|e| crate::formats::ParseError::Io {
-        source_name: source.clone(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let bytes = crate::formats::decompress::decompress(
-        raw,
-        &source,
-        args.max_decompressed_size.max(0) as u64,
-    )?
-    .bytes;
-    let dump = crate::formats::heapdump::parse(&bytes, &source)?;
-    drop(bytes);
-    let g = crate::graph::build(&dump);
     let summary = crate::report::graph::summary(&source, &dump.params.version, &g);
     Ok((g, summary))
 }

@@ -550,6 +550,150 @@ pub fn retained_by_site(g: &ObjectGraph) -> Vec<(u32, u64, usize)> {
     out
 }
 
+/// One allocation site and what it retains, with a path from a root.
+#[derive(Clone, Debug, Serialize)]
+pub struct SiteRetainer {
+    /// Allocating frame (`function file:line`).
+    pub site: String,
+    /// Retained bytes (each object once).
+    pub retained_bytes: u64,
+    /// Live objects.
+    pub objects: usize,
+    /// Path from a root to the site's object that retains the most.
+    pub path: Vec<String>,
+}
+
+/// The top `n` sites by retained bytes.
+pub fn top_sites(g: &ObjectGraph, n: usize) -> Vec<SiteRetainer> {
+    let mut best: Vec<(u64, u32)> = vec![(0, NONE); g.sites.len()];
+    for v in 0..g.len() {
+        let s = g.site_of[v];
+        if s != NONE
+            && g.reachable[v]
+            && (best[s as usize].1 == NONE || g.retained[v] > best[s as usize].0)
+        {
+            best[s as usize] = (g.retained[v], v as u32);
+        }
+    }
+    retained_by_site(g)
+        .into_iter()
+        .take(n)
+        .map(|(s, bytes, count)| SiteRetainer {
+            site: g.sites[s as usize].first().cloned().unwrap_or_default(),
+            retained_bytes: bytes,
+            objects: count,
+            path: match best[s as usize].1 {
+                NONE => Vec::new(),
+                v => path_to(g, v),
+            },
+        })
+        .collect()
+}
+
+/// What the objects allocated by `function` (a site's leaf function) retain, summed over its
+/// sites, and the path to the one that retains the most; `None` when the dump has none live.
+pub fn retention_of(g: &ObjectGraph, function: &str) -> Option<(u64, Vec<String>)> {
+    let sites: Vec<u32> = (0..g.sites.len() as u32)
+        .filter(|&s| {
+            g.sites[s as usize]
+                .first()
+                .is_some_and(|f| f.split(' ').next() == Some(function))
+        })
+        .collect();
+    if sites.is_empty() {
+        return None;
+    }
+    let by_site = retained_by_site(g);
+    let bytes: u64 = by_site
+        .iter()
+        .filter(|(s, _, _)| sites.contains(s))
+        .map(|(_, b, _)| *b)
+        .sum();
+    let best = (0..g.len())
+        .filter(|&v| g.reachable[v] && sites.contains(&g.site_of[v]))
+        .max_by_key(|&v| (g.retained[v], std::cmp::Reverse(v)))?;
+    Some((bytes, path_to(g, best as u32)))
+}
+
+/// The live (reachable) objects of a dump as a profile: one sample per allocation site (its
+/// stack), with `inuse_objects`, `inuse_space` and `retained_space` (each object counted once per
+/// site, see [`retained_by_site`]; sums over several sites can count an object twice, so the
+/// total of `retained_space` is not a heap size). Unsampled objects form one `(not sampled)`
+/// site. Lets every diff, trend and report read heap dumps like heap profiles.
+pub fn to_profile(
+    g: &ObjectGraph,
+    source: &str,
+    version: &str,
+    interner: &mut crate::model::Interner,
+) -> crate::model::Profile {
+    use crate::model::{Format, ProfileBuilder, ValueType};
+    let n_sites = g.sites.len();
+    let mut objects = vec![0i64; n_sites + 1];
+    let mut bytes = vec![0i64; n_sites + 1];
+    for v in 0..g.len() {
+        if !g.reachable[v] {
+            continue;
+        }
+        let s = match g.site_of[v] {
+            NONE => n_sites,
+            s => s as usize,
+        };
+        objects[s] += 1;
+        bytes[s] += g.objects[v].1 as i64;
+    }
+    let mut retained = vec![0i64; n_sites + 1];
+    for (s, b, _) in retained_by_site(g) {
+        retained[s as usize] = b as i64;
+    }
+    let mut b = ProfileBuilder::new(
+        Format::GoHeapDump,
+        vec![
+            ValueType::new("inuse_objects", "count"),
+            ValueType::new("inuse_space", "bytes"),
+            ValueType::new("retained_space", "bytes"),
+        ],
+    );
+    b.meta_mut().source = source.to_string();
+    b.meta_mut().default_sample_type = Some("inuse_space".into());
+    b.meta_mut()
+        .labels
+        .insert("go_version".into(), version.to_string());
+    let unsampled = (0..g.len())
+        .filter(|&v| g.reachable[v] && g.site_of[v] == NONE)
+        .count();
+    if unsampled > 0 {
+        b.meta_mut().warnings.push(format!(
+            "{unsampled} live objects have no allocation sample (set runtime.MemProfileRate = 1 \
+             before allocating to attribute every object); they are under `(not sampled)`"
+        ));
+    }
+    for s in 0..=n_sites {
+        if objects[s] == 0 {
+            continue;
+        }
+        let frames: Vec<crate::model::FrameId> = if s == n_sites {
+            vec![interner.symbol_frame("(not sampled)", "", 0)]
+        } else {
+            g.sites[s]
+                .iter()
+                .rev()
+                .map(|f| {
+                    let (func, loc) = f.rsplit_once(' ').unwrap_or((f.as_str(), ""));
+                    let (file, line) = loc.rsplit_once(':').unwrap_or((loc, "0"));
+                    interner.symbol_frame(func, file, line.parse().unwrap_or(0))
+                })
+                .collect()
+        };
+        let stack = interner.stack_from_root(frames);
+        b.add_sample(stack, &[objects[s], bytes[s], retained[s]], &[]);
+    }
+    b.finish(interner).unwrap_or_else(|_| {
+        ProfileBuilder::new(Format::GoHeapDump, Vec::new())
+            .finish(interner)
+            .expect("empty profile")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

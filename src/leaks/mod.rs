@@ -2,7 +2,7 @@
 //! suspects ranked by severity with prediction, remediation and correlations; the same for
 //! goroutine groups when goroutine snapshots are in the store.
 //!
-//! May import: `store`, `trend`, `goroutines`, `units`. No I/O.
+//! May import: `store`, `trend`, `goroutines`, `graph`, `units`. No I/O.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -143,6 +143,10 @@ pub struct Suspect {
     pub series: Vec<f64>,
     /// The fitted model at each snapshot.
     pub fitted: Vec<f64>,
+    /// When a Go heap dump is among the inputs: bytes its objects of this function retain.
+    pub retained_bytes: Option<u64>,
+    /// …and why they are alive: a path from a root to the one that retains the most.
+    pub retained_path: Vec<String>,
 }
 
 /// A key that grew but is not a leak (a cache that plateaus or is evicted).
@@ -169,6 +173,23 @@ pub struct GoroutineSection {
     pub total: TotalOut,
     /// Stacks whose goroutine count grows.
     pub suspects: Vec<Suspect>,
+}
+
+/// The object-graph section: the latest heap dump's cycles and top retainers.
+#[derive(Clone, Debug, Serialize)]
+pub struct GraphSection {
+    /// The dump.
+    pub source: String,
+    /// Live objects and their bytes.
+    pub reachable_objects: usize,
+    /// Bytes.
+    pub reachable_bytes: u64,
+    /// Reference cycles reachable from roots.
+    pub reachable_cycles: usize,
+    /// Unreachable cycles (garbage not yet collected).
+    pub unreachable_cycles: usize,
+    /// Top allocation sites by retained bytes.
+    pub top_retainers: Vec<crate::graph::SiteRetainer>,
 }
 
 /// Everything `leakdiff report` says.
@@ -198,6 +219,9 @@ pub struct Report {
     pub not_leaks: Vec<Benign>,
     /// Goroutines, when goroutine snapshots are in the input.
     pub goroutines: Option<GoroutineSection>,
+    /// The object graph of the latest Go heap dump among the inputs (filled by the caller, which
+    /// reads the dump).
+    pub object_graph: Option<GraphSection>,
     /// Files that failed to parse.
     pub failures: Vec<crate::store::Failure>,
     /// Files that are neither heap nor goroutine data.
@@ -326,6 +350,8 @@ fn suspect(key: &crate::store::KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -
             .and_then(|g| trend::stats::pearson(&series, g)),
         fitted: fitted(&t, ctx.times),
         series,
+        retained_bytes: None,
+        retained_path: Vec::new(),
     })
 }
 
@@ -555,6 +581,7 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
         suspects_not_shown: not_shown,
         not_leaks: benign,
         goroutines: gor.map(|g| g.0),
+        object_graph: None,
         failures: store.failures.clone(),
         skipped: store.skipped.clone(),
     })

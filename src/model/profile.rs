@@ -20,6 +20,8 @@ pub enum Format {
     Jemalloc,
     /// A Go goroutine text dump (debug=1 or debug=2, tracebacks).
     GoroutineText,
+    /// A Go heap dump (`runtime/debug.WriteHeapDump`), as live objects per allocation site.
+    GoHeapDump,
 }
 
 impl Format {
@@ -31,6 +33,7 @@ impl Format {
             Format::Heaptrack => "heaptrack",
             Format::Jemalloc => "jemalloc heap_v2",
             Format::GoroutineText => "goroutine dump",
+            Format::GoHeapDump => "Go heap dump",
         }
     }
 }

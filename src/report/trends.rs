@@ -148,6 +148,26 @@ pub fn write_report_text<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
             write_suspect(&mut out, s, "count", false)?;
         }
     }
+    if let Some(gs) = &r.object_graph {
+        writeln!(
+            out,
+            "\nOBJECT GRAPH of {}: {} live objects, {}; {} reference cycles reachable, {} unreachable",
+            gs.source,
+            gs.reachable_objects,
+            h(gs.reachable_bytes as f64, "bytes"),
+            gs.reachable_cycles,
+            gs.unreachable_cycles
+        )?;
+        for t in &gs.top_retainers {
+            writeln!(
+                out,
+                "  retains {:>10} ({} objects)  {}",
+                h(t.retained_bytes as f64, "bytes"),
+                t.objects,
+                t.site
+            )?;
+        }
+    }
     for f in &r.failures {
         writeln!(out, "\nskipped (failed to parse): {}", f.message)?;
     }
@@ -179,6 +199,16 @@ fn write_suspect<W: Write>(out: &mut W, s: &Suspect, unit: &str, limit: bool) ->
             hours(s.prediction.hours_low),
             hours(s.prediction.hours_high)
         )?;
+    }
+    if let Some(b) = s.retained_bytes {
+        writeln!(
+            out,
+            "          retains {} in the heap dump; alive through:",
+            h(b as f64, "bytes")
+        )?;
+        for (k, step) in s.retained_path.iter().enumerate() {
+            writeln!(out, "            {}{step}", if k == 0 { "" } else { "→ " })?;
+        }
     }
     writeln!(out, "          → {}", s.remediation)
 }
@@ -350,6 +380,8 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             corr_total => s.correlation_with_total.map(|c| format!("{c:.2}")),
             corr_goroutines => s.correlation_with_goroutines.map(|c| format!("{c:.2}")),
             chart => Value::from_safe_string(line_chart(times, &s.series, Some(&s.fitted), unit)),
+            retained => s.retained_bytes.map(|b| h(b as f64, "bytes")),
+            retained_path => s.retained_path.clone(),
         }
     };
     let suspects: Vec<Value> = r
@@ -413,6 +445,19 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         flame_note => extras.note.clone(),
         failures => Value::from(Serde(&r.failures)),
         skipped => Value::from(Serde(&r.skipped)),
+        object_graph => r.object_graph.as_ref().map(|g| context! {
+            source => g.source.clone(),
+            objects => g.reachable_objects,
+            bytes => h(g.reachable_bytes as f64, "bytes"),
+            cycles => g.reachable_cycles,
+            unreachable => g.unreachable_cycles,
+            top => g.top_retainers.iter().map(|t| context! {
+                site => t.site.clone(),
+                bytes => h(t.retained_bytes as f64, "bytes"),
+                objects => t.objects,
+                path => t.path.clone(),
+            }).collect::<Vec<_>>(),
+        }),
         critical => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::Critical).count(),
         high => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::High).count(),
     };

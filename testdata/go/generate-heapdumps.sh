@@ -14,6 +14,8 @@ for go in go /usr/lib/go-1.23/bin/go; do
   cd "$here/heapdump"
   env -i ./heapdumpgen -out "$v.dump"
   env -i ./heapdumpgen -garbage -out "$v-garbage.dump"
+  # Two dumps of one process, the second after 3 more pairs and 2 more rings of 8.
+  env -i ./heapdumpgen -out "$v-grow-1.dump" -then "$v-grow-2.dump"
   rm -f heapdumpgen
-  gzip -9nf "$v.dump" "$v-garbage.dump"
+  gzip -9nf "$v.dump" "$v-garbage.dump" "$v-grow-1.dump" "$v-grow-2.dump"
 done

@@ -218,3 +218,86 @@ fn hostile_dumps_exit_2_with_one_line() {
         );
     }
 }
+
+#[test]
+fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
+    for v in ["go1.19.8", "go1.23.5"] {
+        let a = testdata(&format!("go/heapdump/{v}-grow-1.dump.gz"));
+        let b = testdata(&format!("go/heapdump/{v}-grow-2.dump.gz"));
+        let out = leakdiff(&[
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--sample-index",
+            "inuse_objects",
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let delta = |f: &str| {
+            r["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|row| row["key"] == f)
+                .map(|row| row["delta"].as_i64().unwrap())
+        };
+        // The second dump has 3 more pairs (6 objects) and 2 more rings of 8.
+        assert_eq!(delta("main.makePair"), Some(6), "{v}");
+        assert_eq!(delta("main.makeRing"), Some(16), "{v}");
+        assert_eq!(
+            delta("main.makeEntry"),
+            None,
+            "{v}: unchanged rows are not listed"
+        );
+        // retained_space is a value type of its own.
+        let out = leakdiff(&[
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--sample-index",
+            "retained_space",
+        ]);
+        assert!(out.status.success());
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(&a, dir.path().join("1.dump.gz")).unwrap();
+        std::fs::copy(&b, dir.path().join("2.dump.gz")).unwrap();
+        let out = leakdiff(&[
+            "report",
+            "--input",
+            dir.path().to_str().unwrap(),
+            "--order",
+            "name",
+            "--sample-index",
+            "inuse_objects",
+            "--min-growth",
+            "1",
+            "--format",
+            "json",
+        ]);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ring = r["suspects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == "main.makeRing")
+            .expect("makeRing grows");
+        assert!(ring["retained_bytes"].as_u64().unwrap() > 0);
+        let path: Vec<&str> = ring["retained_path"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert!(path[0].starts_with("root: global"), "{path:?}");
+        assert!(path.last().unwrap().contains("main.makeRing"), "{path:?}");
+        let g = &r["object_graph"];
+        assert_eq!(g["unreachable_cycles"], 0);
+        // 3 + 3 pairs, 4 entries, 3 + 2 rings, 1 self-loop at least.
+        assert!(g["reachable_cycles"].as_u64().unwrap() >= 16);
+    }
+}

@@ -74,7 +74,7 @@ fn another_format_is_named() {
     assert_clean_error(
         b"go1.7 heap dump\n\x01\x02",
         &[],
-        "a Go heap dump: read it with `leakdiff cycles`",
+        "malformed Go heap dump at byte 18: truncated",
     );
     assert_clean_error(
         b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",

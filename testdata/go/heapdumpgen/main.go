@@ -99,6 +99,7 @@ func makeGarbageRing(n int) {
 func main() {
 	out := flag.String("out", "heap.dump", "output file")
 	garbage := flag.Bool("garbage", false, "switch GC off and leave unreachable rings in the heap")
+	then := flag.String("then", "", "after the dump, add 3 pairs and 2 rings of 8, and dump again here")
 	flag.Parse()
 	runtime.MemProfileRate = 1
 	if *garbage {
@@ -129,6 +130,21 @@ func main() {
 	debug.WriteHeapDump(f.Fd())
 	if err := f.Close(); err != nil {
 		panic(err)
+	}
+	if *then != "" {
+		for i := 0; i < 3; i++ {
+			parents = append(parents, makePair())
+		}
+		rings = append(rings, makeRing(8), makeRing(8))
+		runtime.GC()
+		f, err := os.Create(*then)
+		if err != nil {
+			panic(err)
+		}
+		debug.WriteHeapDump(f.Fd())
+		if err := f.Close(); err != nil {
+			panic(err)
+		}
 	}
 	runtime.KeepAlive(parents)
 }
