@@ -64,12 +64,68 @@ impl ObjectGraph {
 }
 
 fn find(objects: &[(u64, u64)], addr: u64) -> Option<Node> {
-    let i = objects.partition_point(|(a, _)| *a <= addr);
+    find_in(objects, 0, addr)
+}
+
+/// The object containing `addr` among `objects[..]`, searching only from `lo` on (every object
+/// before `lo` starts lower and cannot be the answer unless it is `lo − 1`).
+fn find_in(objects: &[(u64, u64)], lo: usize, addr: u64) -> Option<Node> {
+    let i = lo + objects[lo..].partition_point(|(a, _)| *a <= addr);
     if i == 0 {
         return None;
     }
     let (a, size) = objects[i - 1];
     (addr < a.saturating_add(size.max(1))).then_some((i - 1) as Node)
+}
+
+/// A page table over the sorted objects: for each page of the address range, the first object
+/// starting in it. A lookup then binary-searches one page's objects instead of all of them.
+struct AddrIndex {
+    base: u64,
+    shift: u32,
+    first: Vec<u32>,
+}
+
+impl AddrIndex {
+    fn new(objects: &[(u64, u64)]) -> AddrIndex {
+        let (Some(&(base, _)), Some(&(last, _))) = (objects.first(), objects.last()) else {
+            return AddrIndex {
+                base: 0,
+                shift: 63,
+                first: vec![0, 0],
+            };
+        };
+        // Pages of 8 KiB, larger when the heap is sparse: at most 4 entries per object.
+        let mut shift = 13u32;
+        let limit = (objects.len() as u64).max(1 << 16) * 4;
+        while ((last - base) >> shift) + 2 > limit {
+            shift += 1;
+        }
+        let pages = (((last - base) >> shift) + 2) as usize;
+        let mut first = vec![objects.len() as u32; pages];
+        for (i, &(a, _)) in objects.iter().enumerate().rev() {
+            first[((a - base) >> shift) as usize] = i as u32;
+        }
+        for p in (0..pages - 1).rev() {
+            first[p] = first[p].min(first[p + 1]);
+        }
+        AddrIndex { base, shift, first }
+    }
+
+    fn find(&self, objects: &[(u64, u64)], addr: u64) -> Option<Node> {
+        if addr < self.base {
+            return None;
+        }
+        let p = ((addr - self.base) >> self.shift) as usize;
+        match self.first.get(p + 1) {
+            Some(&end) => {
+                let lo = self.first[p].saturating_sub(1) as usize;
+                find_in(&objects[..end as usize], lo, addr)
+            }
+            // Past the last page: only the last object can hold it.
+            None => find_in(objects, objects.len().saturating_sub(1), addr),
+        }
+    }
 }
 
 fn root_kind(k: RootKind) -> &'static str {
@@ -125,18 +181,19 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
         site_of[node as usize] = id;
     }
     // Edges: object pointers, then the virtual root's edges to every root target.
+    let index = AddrIndex::new(&objects);
     let mut edges: Vec<(u32, u32)> = Vec::with_capacity(d.pointers.len() + d.roots.len());
     for (k, &i) in order.iter().enumerate() {
         let o = &d.objects[i as usize];
         for &p in &d.pointers[o.ptrs.start as usize..o.ptrs.end as usize] {
-            if let Some(t) = find(&objects, p) {
+            if let Some(t) = index.find(&objects, p) {
                 edges.push((k as u32, t));
             }
         }
     }
     let mut root_labels: FxHashMap<Node, String> = FxHashMap::default();
     for r in &d.roots {
-        if let Some(t) = find(&objects, r.target) {
+        if let Some(t) = index.find(&objects, r.target) {
             edges.push((n, t));
             root_labels.entry(t).or_insert_with(|| {
                 let mut s = root_kind(r.kind).to_string();
@@ -741,6 +798,30 @@ mod tests {
             }
         }
         seen
+    }
+
+    #[test]
+    fn the_page_index_finds_what_a_full_search_finds() {
+        let mut objects = Vec::new();
+        let mut a = 0x00c0_0000_0000_u64;
+        for i in 0..5000u64 {
+            a += 8 + (i * 7919) % 20000; // gaps, some larger than a page
+            let size = 16 + (i * 31) % 12000; // some objects span pages
+            objects.push((a, size));
+            a += size;
+        }
+        let index = AddrIndex::new(&objects);
+        let end = a + 50_000;
+        let mut probe = objects[0].0 - 100;
+        while probe < end {
+            assert_eq!(
+                index.find(&objects, probe),
+                find(&objects, probe),
+                "{probe:#x}"
+            );
+            probe += 997;
+        }
+        assert_eq!(AddrIndex::new(&[]).find(&[], 5), None);
     }
 
     #[test]
