@@ -1,8 +1,8 @@
 //! The command line: clap arguments → typed options once, file and terminal I/O, exit codes.
 //! The only module that touches files, the environment, stdout/stderr and anyhow.
 
+mod analyze;
 mod load;
-mod trends;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -54,13 +54,13 @@ enum Command {
     /// Cut a heaptrack recording into snapshots of in-use memory, written as pprof files.
     Slice(SliceArgs),
     /// Trend a folder of snapshots: leak suspects by pattern and severity, prediction, HTML.
-    Report(trends::ReportArgs),
+    Report(analyze::ReportArgs),
     /// Group the goroutines of one or many dumps, flag the blocked ones and trend their counts.
-    Goroutines(trends::GoroutinesArgs),
+    Goroutines(analyze::GoroutinesArgs),
     /// Reference cycles in a Go heap dump, reachable and not, with a path from a root.
-    Cycles(trends::DumpArgs),
+    Cycles(analyze::DumpArgs),
     /// What keeps memory alive in a Go heap dump: retained size by allocation site or object.
-    Retained(trends::RetainedArgs),
+    Retained(analyze::RetainedArgs),
 }
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -231,10 +231,10 @@ pub fn run(cli: Cli) -> Result<u8> {
     match (cli.command, cli.diff) {
         (Some(Command::Diff(args)), _) | (None, Some(args)) => run_diff(args),
         (Some(Command::Slice(args)), _) => run_slice(args),
-        (Some(Command::Report(args)), _) => trends::run_report(args),
-        (Some(Command::Goroutines(args)), _) => trends::run_goroutines(args),
-        (Some(Command::Cycles(args)), _) => trends::run_cycles(args),
-        (Some(Command::Retained(args)), _) => trends::run_retained(args),
+        (Some(Command::Report(args)), _) => analyze::run_report(args),
+        (Some(Command::Goroutines(args)), _) => analyze::run_goroutines(args),
+        (Some(Command::Cycles(args)), _) => analyze::run_cycles(args),
+        (Some(Command::Retained(args)), _) => analyze::run_retained(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }

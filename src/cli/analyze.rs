@@ -1,4 +1,4 @@
-//! `leakdiff report`: a folder of snapshots (or a saved Parquet store) → trends, suspects, HTML.
+//! `leakdiff report`, `goroutines`, `cycles` and `retained`: the commands that analyse many snapshots or one heap dump.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
