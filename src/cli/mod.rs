@@ -184,16 +184,15 @@ struct DiffArgs {
 }
 
 fn loader(h: &DiffArgs) -> Result<Loader> {
-    let mut read = read_options(h.max_decompressed_size, h)?;
-    read.heaptrack.timeline = h.slices.is_some() || h.slice_every.is_some();
-    Ok(Loader::new(
-        read,
-        crate::symbolize::SymbolOptions {
-            disabled: h.no_symbolize,
-            binaries: h.binary.clone(),
-            dirs: h.symbols.clone(),
-        },
-    ))
+    let mut loader = analyze::loader_for(
+        h.max_decompressed_size,
+        &h.binary,
+        &h.symbols,
+        h.no_symbolize,
+    );
+    loader.read = read_options(h.max_decompressed_size, h)?;
+    loader.read.heaptrack.timeline = h.slices.is_some() || h.slice_every.is_some();
+    Ok(loader)
 }
 
 fn read_options(max_decompressed: i64, h: &DiffArgs) -> Result<crate::formats::ReadOptions> {

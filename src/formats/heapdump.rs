@@ -57,6 +57,17 @@ pub struct Root {
     pub owner: u32,
 }
 
+impl Root {
+    /// A root that belongs to no frame or goroutine.
+    pub fn global(kind: RootKind, target: u64) -> Root {
+        Root {
+            kind,
+            target,
+            owner: u32::MAX,
+        }
+    }
+}
+
 /// A goroutine record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Goroutine {
@@ -170,6 +181,14 @@ impl<'a> Reader<'a> {
             }
         }
         Err(self.err(start, "number longer than 10 bytes"))
+    }
+
+    /// Reads and drops `n` numbers (fields the analysis does not use).
+    fn skip(&mut self, n: usize) -> Result<(), ParseError> {
+        for _ in 0..n {
+            self.uvarint()?;
+        }
+        Ok(())
     }
 
     fn bool(&mut self) -> Result<bool, ParseError> {
@@ -324,11 +343,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
             2 => {
                 r.string()?;
                 let target = r.uvarint()?;
-                d.roots.push(Root {
-                    kind: RootKind::Other,
-                    target,
-                    owner: u32::MAX,
-                });
+                d.roots.push(Root::global(RootKind::Other, target));
             }
             3 => {
                 let addr = r.uvarint()?;
@@ -338,8 +353,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
                 d.types.push((addr, size, name));
             }
             4 => {
-                r.uvarint()?; // g address
-                r.uvarint()?; // sp
+                r.skip(2)?; // g address, sp
                 let id = r.uvarint()?;
                 r.uvarint()?; // gopc
                 let status = r.uvarint()?;
@@ -348,9 +362,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
                 r.uvarint()?; // waitsince
                 let wait_reason = r.string()?;
                 let ctxt = r.uvarint()?;
-                r.uvarint()?; // m
-                r.uvarint()?; // top defer
-                r.uvarint()?; // top panic
+                r.skip(3)?; // m, top defer, top panic
                 let g = d.goroutines.len() as u32;
                 d.goroutines.push(Goroutine {
                     id,
@@ -371,9 +383,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
                 let depth = r.uvarint()?;
                 r.uvarint()?; // child sp
                 let contents = r.bytes()?;
-                r.uvarint()?; // entry pc
-                r.uvarint()?; // pc
-                r.uvarint()?; // continuation pc
+                r.skip(3)?; // entry pc, pc, continuation pc
                 let function = r.string()?;
                 let frame = d.frames.len() as u32;
                 let goroutine = d.goroutines.len().saturating_sub(1) as u32;
@@ -410,39 +420,20 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
             7 | 11 => {
                 let obj = r.uvarint()?;
                 let funcval = r.uvarint()?;
-                r.uvarint()?; // fn pc
-                r.uvarint()?; // arg type
-                r.uvarint()?; // obj type
-                d.roots.push(Root {
-                    kind: RootKind::Finalizer,
-                    target: funcval,
-                    owner: u32::MAX,
-                });
+                r.skip(3)?; // fn pc, arg type, obj type
+                d.roots.push(Root::global(RootKind::Finalizer, funcval));
                 if tag == 11 {
-                    d.roots.push(Root {
-                        kind: RootKind::Finalizing,
-                        target: obj,
-                        owner: u32::MAX,
-                    });
+                    d.roots.push(Root::global(RootKind::Finalizing, obj));
                 }
             }
-            8 => {
-                r.uvarint()?;
-                r.uvarint()?;
-            }
-            9 => {
-                r.uvarint()?;
-                r.uvarint()?;
-                r.uvarint()?;
-            }
+            8 => r.skip(2)?, // itab, type
+            9 => r.skip(3)?, // m, id, procid
             10 => {
                 let mut v = Vec::with_capacity(24);
                 for _ in 0..24 {
                     v.push(r.uvarint()?);
                 }
-                for _ in 0..256 {
-                    r.uvarint()?;
-                }
+                r.skip(256)?; // PauseNs
                 v.push(r.uvarint()?); // NumGC
                 d.memstats = v;
             }
@@ -457,41 +448,22 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
                 let (params, roots) = (&d.params, &mut d.roots);
                 r.fieldlist(|off| {
                     if let Some(v) = word(contents, off, params) {
-                        roots.push(Root {
-                            kind,
-                            target: v,
-                            owner: u32::MAX,
-                        });
+                        roots.push(Root::global(kind, v));
                     }
                 })?;
                 let _ = start;
             }
             14 => {
-                r.uvarint()?; // defer
-                r.uvarint()?; // g
-                r.uvarint()?; // sp
-                r.uvarint()?; // pc
+                r.skip(4)?; // defer, g, sp, pc
                 let funcval = r.uvarint()?;
-                r.uvarint()?; // fn pc
-                r.uvarint()?; // link
-                d.roots.push(Root {
-                    kind: RootKind::DeferPanic,
-                    target: funcval,
-                    owner: u32::MAX,
-                });
+                r.skip(2)?; // fn pc, link
+                d.roots.push(Root::global(RootKind::DeferPanic, funcval));
             }
             15 => {
-                r.uvarint()?; // panic
-                r.uvarint()?; // g
-                r.uvarint()?; // arg type
+                r.skip(3)?; // panic, g, arg type
                 let data = r.uvarint()?;
-                r.uvarint()?; // defer (0)
-                r.uvarint()?; // link
-                d.roots.push(Root {
-                    kind: RootKind::DeferPanic,
-                    target: data,
-                    owner: u32::MAX,
-                });
+                r.skip(2)?; // defer (0), link
+                d.roots.push(Root::global(RootKind::DeferPanic, data));
             }
             16 => {
                 let id = r.uvarint()?;

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::model::{Interner, LabelValue, Profile, StackId};
-use crate::trend::{self, Pattern, Trend, TrendOptions};
+use crate::trend::{self, Trend, TrendOptions};
 
 /// JSON schema id of [`GoroutineReport`].
 pub const SCHEMA: &str = "leakdiff.goroutines/v1";
@@ -435,10 +435,7 @@ pub fn analyze(
 
 /// Short name of a pattern, or "-" without a trend.
 pub fn pattern_name(t: &Option<Trend>) -> &'static str {
-    t.as_ref().map_or("-", |t| match t.pattern {
-        Pattern::Linear => "linear",
-        p => p.name(),
-    })
+    t.as_ref().map_or("-", |t| t.pattern.name())
 }
 
 #[cfg(test)]

@@ -163,16 +163,6 @@ pub fn median_sorted(v: &[f64]) -> f64 {
     }
 }
 
-/// Median of any slice (0 when empty).
-pub fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    median_sorted(&s)
-}
-
 /// Inverse of the standard normal CDF (Acklam's rational approximation, relative error < 1.2e-9
 /// after one refinement is not needed at the levels used here: < 1.15e-9 raw).
 pub fn normal_quantile(p: f64) -> f64 {

@@ -4,12 +4,12 @@
 # on every file. Needs gcc and Debian's libjemalloc2 + libjemalloc-dev (jeprof),
 # libgoogle-perftools4 + google-perftools (google-pprof), heaptrack.
 #
-# The binary is built and run as /tmp/leakdiff-c/leakgen; scrub.py then rewrites that folder to ./
+# The binary is built and run in a work folder ($work, below); scrub.py then rewrites that folder to ./
 # in the committed profiles and recordings. A copy with its debug info is committed as
 # testdata/c/leakgen for the tests (`--binary testdata/c/leakgen`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-work=/tmp/leakdiff-c
+work="${TMPDIR:-/tmp}/leakdiff-c"
 rm -rf "$work" && mkdir -p "$work"
 cp "$here/leakgen.c" "$work/"
 cd "$work"
@@ -49,8 +49,8 @@ for m in leak-jemalloc control-jemalloc leak-jemalloc-exact control-jemalloc-exa
 done
 jeprof --text --alloc_space --show_bytes "$work/leakgen" leak-jemalloc-later.heap 2>/dev/null \
   > golden/leak-jemalloc-later.heap.jeprof.alloc_space.txt
-# No path of this machine in committed files: /tmp/leakdiff-c/ becomes ./ (scrub.py).
-python3 "$here/scrub.py"
+# No path of this machine in committed files: the work folder becomes ./ (scrub.py).
+python3 "$here/scrub.py" "$work"
 for mode in leak control; do
   heaptrack_print -f "$mode.heaptrack.zst" -l 1 > "golden/$mode.heaptrack.zst.heaptrack_print.txt"
   # heaptrack's own time series (heap size at every timestamp), for --slices.

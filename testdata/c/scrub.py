@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rewrites the generator's work folder (/tmp/leakdiff-c/) to `./` in the committed files, so no
+"""Rewrites the generator's work folder (its first argument) to `./` in the committed files, so no
 absolute path of the generating machine is committed: the memory maps of the .heap profiles, and the
 strings of the heaptrack recordings (sized strings keep their length prefix right). System library
 paths (/usr/lib/…) are the distribution's and stay. Run by generate.sh after the references."""
@@ -7,7 +7,7 @@ import glob
 import subprocess
 import sys
 
-WORK = "/tmp/leakdiff-c/"
+WORK = sys.argv[1].rstrip("/") + "/"
 
 for path in glob.glob("*.heap"):
     text = open(path).read()
