@@ -182,12 +182,29 @@ pub fn is_runtime_frame(name: &str) -> bool {
         || name.starts_with("sync.runtime_")
 }
 
-/// The function a goroutine group is named after: the first frame (leaf side) that is neither the
-/// runtime's nor the `sync` package's (where goroutines wait), else the leaf.
+/// Whether a function is the Go standard library's: its import path's first element has no dot
+/// (`net`, `net/http`, `crypto/tls`), unlike module paths (`github.com/…`); `main` is the
+/// program's own.
+pub fn is_std_frame(name: &str) -> bool {
+    let first = name.split('/').next().unwrap_or(name);
+    let pkg = if name.contains('/') {
+        first
+    } else {
+        first.split('.').next().unwrap_or(first)
+    };
+    !pkg.contains('.') && pkg != "main" && !pkg.is_empty()
+}
+
+/// The function a goroutine group is named after: the first frame (leaf side) of the program's
+/// own (not the runtime's, the standard library's or `sync`'s, where goroutines wait: a goroutine
+/// blocked reading a socket is named after the code that reads, not `net.(*conn).Read`), else the
+/// first that is not the runtime's or `sync`'s, else the leaf.
 pub fn user_function(frames_leaf_first: &[String]) -> String {
+    let waits_in = |f: &String| is_runtime_frame(f) || f.starts_with("sync.");
     frames_leaf_first
         .iter()
-        .find(|f| !is_runtime_frame(f) && !f.starts_with("sync."))
+        .find(|f| !waits_in(f) && !is_std_frame(f))
+        .or_else(|| frames_leaf_first.iter().find(|f| !waits_in(f)))
         .or(frames_leaf_first.first())
         .cloned()
         .unwrap_or_default()

@@ -211,6 +211,10 @@ pub struct Report {
     pub total: TotalOut,
     /// Keys trended (present in some snapshot).
     pub keys_analyzed: usize,
+    /// Keys whose net growth passed their noise floor: the number of trend tests corrected for.
+    pub keys_tested: usize,
+    /// Whether per-key floors include sampling noise (sampled heaps, no `--min-growth`).
+    pub sampled: bool,
     /// Suspects, most severe first.
     pub suspects: Vec<Suspect>,
     /// Leak suspects left out by `--top`.
@@ -448,12 +452,15 @@ fn goroutine_section(
     )))
 }
 
-/// The default noise floor of one key: `--min-growth`, or 16 KiB (bytes) / 16 (counts), and never
-/// less than two sampling periods when the snapshots were sampled by bytes (one sampled allocation
-/// more or less is within noise).
+/// The noise floor of one key: `--min-growth` exactly when given; else 16 KiB (bytes) / 16
+/// (counts), and never less than two sampling periods when the snapshots were sampled by bytes (one
+/// sampled allocation more or less is within noise).
 pub fn noise_floor(store: &Store, idx: &[usize], unit: &str, min_growth: Option<f64>) -> f64 {
     let bytes = unit == "bytes";
-    let base = min_growth.unwrap_or(if bytes { 16384.0 } else { 16.0 });
+    if let Some(m) = min_growth {
+        return m;
+    }
+    let base: f64 = if bytes { 16384.0 } else { 16.0 };
     let rate = idx
         .iter()
         .filter_map(|&i| store.snapshots[i].sampling_rate_bytes)
@@ -465,6 +472,62 @@ pub fn noise_floor(store: &Store, idx: &[usize], unit: &str, min_growth: Option<
     } else {
         base
     }
+}
+
+/// Which leak-pattern trends stay significant when every key is tested at once (Holm's
+/// step-down correction of the Mann–Kendall p-values): with fifty keys, a test at α = 0.05 each
+/// would flag two or three steady keys by chance in every run. The keys tested are those whose
+/// growth passes the noise floor (the others are never suspects). Series of three or four points,
+/// where Mann–Kendall cannot reach α, keep the engine's every-step-rising rule uncorrected, and
+/// stepped series are judged by their steps (a jump two snapshots before the end has p ≈ 0.05
+/// whatever its size).
+fn holm(trends: &[Trend], tested: usize, alpha: f64) -> Vec<bool> {
+    let m = tested.max(1);
+    let mut order: Vec<usize> = (0..trends.len())
+        .filter(|&i| {
+            let t = &trends[i];
+            t.pattern.is_leak() && t.pattern != Pattern::Stepped && t.n > 4
+        })
+        .collect();
+    order.sort_by(|&a, &b| {
+        trends[a]
+            .mann_kendall
+            .p_value
+            .total_cmp(&trends[b].mann_kendall.p_value)
+    });
+    let mut keep: Vec<bool> = trends.iter().map(|t| t.pattern.is_leak()).collect();
+    let mut rejected = false;
+    for (rank, &i) in order.iter().enumerate() {
+        let limit = alpha / (m.saturating_sub(rank)).max(1) as f64;
+        if rejected || trends[i].mann_kendall.p_value > limit {
+            rejected = true;
+            keep[i] = false;
+        }
+    }
+    keep
+}
+
+/// The largest byte sampling rate of the snapshots (0 when they are exact).
+fn sampling_rate(store: &Store, idx: &[usize]) -> f64 {
+    idx.iter()
+        .filter_map(|&i| store.snapshots[i].sampling_rate_bytes)
+        .filter(|r| *r > 1)
+        .max()
+        .unwrap_or(0) as f64
+}
+
+/// The noise floor of one key of a sampled heap: at least three standard deviations of the
+/// difference of two Poisson sample counts, the first and the last (a site with λ samples holds
+/// about λ·rate bytes). Small sites wander by a few samples between snapshots as objects are freed
+/// and new ones are (or are not) sampled; that is not growth.
+pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
+    if rate <= 1.0 {
+        return floor;
+    }
+    let samples = |v: f64| v.max(rate) / rate;
+    let first = values.first().copied().unwrap_or(0.0);
+    let last = values.last().copied().unwrap_or(0.0);
+    floor.max(3.0 * rate * (samples(first) + samples(last)).sqrt())
 }
 
 /// Runs the analysis.
@@ -531,14 +594,40 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
         store.series(vt, &heap)?
     };
     let keys_analyzed = series.len();
+    // Sampled heaps: a key's growth must also stand out of its own sampling noise (unless the
+    // user set the floor).
+    let rate = if unit == "bytes" && options.min_growth.is_none() {
+        sampling_rate(store, &heap)
+    } else {
+        0.0
+    };
+    let floors: Vec<f64> = series
+        .iter()
+        .map(|s| sampled_floor(floor, rate, &s.values))
+        .collect();
     // Every key's trend in parallel (Theil–Sen and Mann–Kendall are O(n²) per series).
     let trends: Vec<Trend> = series
         .par_iter()
-        .map(|s| trend::analyze(&times, &s.values, &topts))
+        .zip(&floors)
+        .map(|(s, &f)| {
+            let o = TrendOptions {
+                floor: f,
+                sampling_rate: rate,
+                ..topts
+            };
+            trend::analyze(&times, &s.values, &o)
+        })
         .collect();
-    for (s, t) in series.into_iter().zip(trends) {
+    let keys_tested = trends
+        .iter()
+        .zip(&floors)
+        .filter(|(t, f)| t.growth > **f)
+        .count();
+    let significant = holm(&trends, keys_tested, options.alpha);
+    for ((s, t), keep) in series.into_iter().zip(trends).zip(significant) {
         let key = &store.keys[s.key as usize];
         match t.pattern {
+            p if p.is_leak() && !keep => {}
             p if p.is_leak() => {
                 if let Some(sus) = suspect(key, s.values, t, &ctx) {
                     suspects.push(sus);
@@ -577,6 +666,8 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
             prediction: total_pred,
         },
         keys_analyzed,
+        keys_tested,
+        sampled: rate > 0.0,
         suspects,
         suspects_not_shown: not_shown,
         not_leaks: benign,

@@ -90,11 +90,17 @@ pub fn write_report_text<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
             hours(p.hours_high)
         )?;
     }
+    let floor_note = if r.sampled {
+        "at least two sampling periods, and 3σ of the key's sampling noise; --min-growth sets it exactly"
+    } else {
+        "--min-growth"
+    };
     writeln!(
         out,
-        "noise floor per key: {} (--min-growth; at least two sampling periods); {} keys trended",
+        "noise floor per key: {} ({floor_note}); {} keys trended, {} growing beyond the floor (the Mann–Kendall tests are Holm-corrected for them)",
         h(r.floor, unit),
-        r.keys_analyzed
+        r.keys_analyzed,
+        r.keys_tested
     )?;
     writeln!(out)?;
     if r.suspects.is_empty() {

@@ -80,6 +80,10 @@ pub struct TrendOptions {
     pub alpha: f64,
     /// Two-sided level of the slope interval (default 0.9).
     pub confidence: f64,
+    /// Mean bytes between samples when the values are unsampled from a sampled heap (Go's
+    /// MemProfileRate), else 0: a value v then holds about v/rate samples, and differences carry
+    /// Poisson noise.
+    pub sampling_rate: f64,
 }
 
 impl Default for TrendOptions {
@@ -88,6 +92,7 @@ impl Default for TrendOptions {
             floor: 0.0,
             alpha: 0.05,
             confidence: 0.9,
+            sampling_rate: 0.0,
         }
     }
 }
@@ -183,15 +188,23 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
         None
     };
     let floor = options.floor.max(0.0);
+    // Moves between snapshots (steps, drops, a flat stretch) are judged against the noise of one
+    // snapshot: two samples for sampled heaps (the per-key floor of a sampled heap bounds net
+    // growth), else the floor.
+    let small = if options.sampling_rate > 0.0 {
+        floor.min(2.0 * options.sampling_rate)
+    } else {
+        floor
+    };
     let diffs: Vec<f64> = v.windows(2).map(|w| w[1] - w[0]).collect();
-    let drop_threshold = floor.max(0.3 * range);
+    let drop_threshold = small.max(0.3 * range);
     let drop_at: Vec<usize> = diffs
         .iter()
         .enumerate()
         .filter(|(_, d)| **d < -drop_threshold && range > 0.0)
         .map(|(i, _)| i + 1)
         .collect();
-    let step_threshold = floor.max(0.2 * growth);
+    let step_threshold = small.max(0.2 * growth);
     let steps: Vec<usize> = if growth > floor {
         diffs
             .iter()
@@ -212,6 +225,7 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
         range,
         growth,
         floor,
+        small,
         mk: &mk,
         r2,
         exp_fit,
@@ -262,6 +276,7 @@ struct Classify<'a> {
     range: f64,
     growth: f64,
     floor: f64,
+    small: f64,
     mk: &'a MannKendall,
     r2: f64,
     exp_fit: Option<ExpFit>,
@@ -270,7 +285,7 @@ struct Classify<'a> {
 
 fn classify(c: &Classify) -> Pattern {
     let n = c.v.len();
-    if n < 2 || c.range <= c.floor {
+    if n < 2 || c.range <= c.small {
         return Pattern::Flat;
     }
     if !c.drop_at.is_empty() {
@@ -279,14 +294,14 @@ fn classify(c: &Classify) -> Pattern {
         let mut troughs = vec![c.v[0]];
         troughs.extend(c.drop_at.iter().map(|&i| c.v[i]));
         let rise = troughs.last().unwrap() - troughs[0];
-        if rise <= c.floor.max(0.25 * c.range) {
+        if rise <= c.small.max(0.25 * c.range) {
             return Pattern::Oscillating;
         }
     }
     if c.growth < -c.floor && c.mk.tau < 0.0 && c.mk.p_value < c.options.alpha {
         return Pattern::Shrinking;
     }
-    if c.growth <= c.floor {
+    if c.growth <= c.small {
         return Pattern::Flat;
     }
     // Plateau: the growth is done early and the tail is flat.
@@ -298,15 +313,56 @@ fn classify(c: &Classify) -> Pattern {
         let tmin = tail.iter().copied().fold(f64::INFINITY, f64::min);
         let tmax = tail.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let tail_growth = tail.last().unwrap() - tail[0];
-        if tmax - tmin <= c.floor.max(0.1 * c.growth) && tail_growth <= c.floor.max(0.05 * c.growth)
+        if tmax - tmin <= c.small.max(0.1 * c.growth) && tail_growth <= c.small.max(0.05 * c.growth)
         {
+            return Pattern::Plateau;
+        }
+    }
+    // Net growth within the key's own floor (for sampled heaps, its sampling noise) is no trend.
+    if c.growth <= c.floor {
+        return Pattern::Flat;
+    }
+    // Plateau, noisy: growth that has stopped. A leak is still growing at the end: the median of
+    // the last third stands above the median of the middle third by more than a tenth of the
+    // growth and more than the noise (the floor's share of a third of the series; for sampled heaps 1.5 standard deviations of a
+    // difference of two Poisson sample counts, or two samples), or its last half never falls and
+    // still rises. One that does neither has levelled
+    // off (a cache that filled up, a warm-up), however much it grew before.
+    if n >= 6 {
+        let k = n / 3;
+        let med = |xs: &[f64]| {
+            let mut s = xs.to_vec();
+            s.sort_by(f64::total_cmp);
+            let m = s.len() / 2;
+            if s.len() % 2 == 1 {
+                s[m]
+            } else {
+                (s[m - 1] + s[m]) / 2.0
+            }
+        };
+        let (mid, last) = (med(&c.v[n - 2 * k..n - k]), med(&c.v[n - k..]));
+        let rate = c.options.sampling_rate;
+        let noise = if rate > 0.0 {
+            let samples = |v: f64| v.max(rate) / rate;
+            (1.5 * rate * (samples(mid) + samples(last)).sqrt()).max(2.0 * rate)
+        } else {
+            // The floor bounds growth over the whole series; the window is a third of it.
+            c.floor * k as f64 / (n - 1) as f64
+        };
+        // Leaked objects stay (and so do their samples): a tail that never falls and still
+        // rises is growth even when the sampling noise estimate is wide.
+        let tail = &c.v[n / 2..];
+        let tail_rise = tail[tail.len() - 1] - tail[0];
+        let never_falls = tail.windows(2).all(|w| w[1] >= w[0]);
+        let rising_tail = never_falls && tail_rise > (0.1 * c.growth).max(2.0 * rate);
+        if last - mid <= noise.max(0.1 * c.growth) && !rising_tail {
             return Pattern::Plateau;
         }
     }
     // Stepped: few jumps carry the growth and the other moves are flat.
     if !c.steps.is_empty() && c.steps.len() * 2 <= c.diffs.len() {
         let carried: f64 = c.steps.iter().map(|&i| c.diffs[i - 1]).sum();
-        let flat_limit = c.floor.max(0.05 * c.growth);
+        let flat_limit = c.small.max(0.05 * c.growth);
         let others_flat = c
             .diffs
             .iter()
