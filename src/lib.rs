@@ -7,12 +7,14 @@
 
 pub mod cli;
 pub mod diff;
+pub mod eval;
 pub mod formats;
 pub mod goroutines;
 pub mod graph;
 pub mod leaks;
 pub mod model;
 pub mod report;
+pub mod simulate;
 pub mod store;
 pub mod symbolize;
 pub mod trend;

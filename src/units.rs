@@ -86,6 +86,30 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
     Ok(ms.round() as u64)
 }
 
+/// Parses a rate per second: an amount (a size like `1MB`, or a count like `10`), optionally over
+/// a duration (`/s`, `/m`, `/h`, `/30s`): `1MB/s`, `10/s`, `5/m`, `64KiB/30s`. A bare amount is per
+/// second.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let (amount, per) = s.trim().split_once('/').unwrap_or((s.trim(), "s"));
+    let amount = match amount.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => v,
+        _ => parse_size(amount)
+            .map_err(|_| format!("`{s}` is not a rate (try 1MB/s, 10/s, 5/m)"))?
+            as f64,
+    };
+    let per = per.trim();
+    let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+        per.to_string()
+    } else {
+        format!("1{per}")
+    };
+    let ms = parse_duration_ms(&per)?;
+    if amount < 0.0 {
+        return Err(format!("`{s}` must not be negative"));
+    }
+    Ok(amount * 1000.0 / ms as f64)
+}
+
 /// Parses a threshold: `5%` or a size (see [`parse_size`]).
 pub fn parse_threshold(s: &str) -> Result<Threshold, String> {
     let t = s.trim();
@@ -196,6 +220,13 @@ mod tests {
 
     #[test]
     fn durations() {
+        assert_eq!(parse_rate("1MB/s"), Ok(1e6));
+        assert_eq!(parse_rate("10/s"), Ok(10.0));
+        assert_eq!(parse_rate("6/m"), Ok(0.1));
+        assert_eq!(parse_rate("64KiB/32s"), Ok(2048.0));
+        assert_eq!(parse_rate("3"), Ok(3.0));
+        assert_eq!(parse_rate("0.2/s"), Ok(0.2));
+        assert!(parse_rate("fast").is_err());
         assert_eq!(parse_duration_ms("30s"), Ok(30_000));
         assert_eq!(parse_duration_ms("1.5h"), Ok(5_400_000));
         assert_eq!(parse_duration_ms("250ms"), Ok(250));

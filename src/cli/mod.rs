@@ -3,6 +3,7 @@
 
 mod analyze;
 mod load;
+mod simulate;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -61,6 +62,10 @@ enum Command {
     Cycles(analyze::DumpArgs),
     /// What keeps memory alive in a Go heap dump: retained size by allocation site or object.
     Retained(analyze::RetainedArgs),
+    /// Write a synthetic series with planted leaks and decoys, in real formats, and its truth.
+    Simulate(simulate::SimulateArgs),
+    /// Measure the detectors on truth-labelled series: TPR, FPR and latency per type and pattern.
+    Eval(simulate::EvalArgs),
 }
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -221,12 +226,13 @@ fn read_options(max_decompressed: i64, h: &DiffArgs) -> Result<crate::formats::R
 
 /// Runs the command line and returns the process exit status.
 pub fn run(cli: Cli) -> Result<u8> {
-    if let Some(n) = cli.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global()
-            .context("could not start the worker threads")?;
-    }
+    // Workers get the main thread's stack size: polars plans queries recursively, and `eval` runs
+    // them on workers (2 MiB, rayon's default, overflowed there in debug builds).
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.threads.unwrap_or(0))
+        .stack_size(8 << 20)
+        .build_global()
+        .context("could not start the worker threads")?;
     match (cli.command, cli.diff) {
         (Some(Command::Diff(args)), _) | (None, Some(args)) => run_diff(args),
         (Some(Command::Slice(args)), _) => run_slice(args),
@@ -234,6 +240,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Goroutines(args)), _) => analyze::run_goroutines(args),
         (Some(Command::Cycles(args)), _) => analyze::run_cycles(args),
         (Some(Command::Retained(args)), _) => analyze::run_retained(args),
+        (Some(Command::Simulate(args)), _) => simulate::run_simulate(args),
+        (Some(Command::Eval(args)), _) => simulate::run_eval(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }

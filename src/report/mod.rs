@@ -3,6 +3,7 @@
 //!
 //! May import: `model`, `diff`, `units`. Writes to any `io::Write`; never opens files.
 
+mod eval;
 pub mod flamegraph;
 mod goroutines;
 pub mod graph;
@@ -13,6 +14,7 @@ use std::io::{self, Write};
 
 use crate::diff::DiffResult;
 
+pub use eval::{write_eval_json, write_eval_text};
 pub use goroutines::{write_goroutines_json, write_goroutines_text};
 pub use table::{write_markdown, write_text, TextOptions};
 pub use trends::{

@@ -70,7 +70,8 @@ pub fn collect_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Compares strings with runs of digits as numbers (`snap-2` before `snap-10`).
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+/// Compares paths with runs of digits as numbers (`snap-9` before `snap-10`).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     loop {
         match (a.first(), b.first()) {

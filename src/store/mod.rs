@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use polars::prelude::*;
 use serde::Serialize;
 
-pub use load::{collect_files, load_files, LoadOptions, Order, Progress};
+pub use load::{collect_files, load_files, natural_cmp, LoadOptions, Order, Progress};
 
 /// Kind of a group of snapshots.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -277,6 +277,27 @@ impl Store {
     /// Reads a store written by [`Store::save`].
     pub fn open(path: &std::path::Path) -> Result<Store, StoreError> {
         parquet::open(path)
+    }
+
+    /// The store as it was after its first `n` snapshots (in analysis order): for measuring how
+    /// many snapshots a finding needs.
+    pub fn prefix(&self, n: usize) -> Result<Store, StoreError> {
+        let n = n.min(self.snapshots.len());
+        let table = self
+            .table
+            .clone()
+            .lazy()
+            .filter(col("snapshot").lt(lit(n as u32)))
+            .collect()
+            .map_err(polars_err("store"))?;
+        Ok(Store {
+            snapshots: self.snapshots[..n].to_vec(),
+            keys: self.keys.clone(),
+            value_types: self.value_types.clone(),
+            failures: self.failures.clone(),
+            skipped: self.skipped.clone(),
+            table,
+        })
     }
 
     /// Number of rows in the long table.

@@ -14,3 +14,4 @@ mod legacy_golden;
 mod pprof_golden;
 mod props;
 mod report;
+mod simulate;

@@ -1,0 +1,282 @@
+//! Memory leaks as Go heap protobufs: every site is a population of live objects whose sampled
+//! subset is tracked the way Go's profiler keeps it (an object is sampled once, when allocated,
+//! with probability 1 − e^(−size/rate), and stays sampled until freed), then unsampled with Go's
+//! formula, so the values carry Go's sampling noise.
+
+use super::{gzip, nanos, span, Func, Names, Rng, Shape, SimFile, SimOptions, SimPattern, Truth};
+use crate::formats::pprof::encode;
+use crate::model::{Format, Interner, Label, LabelValue, ProfileBuilder, ValueType};
+
+const SIZES: &[u64] = &[
+    16, 32, 48, 64, 96, 128, 256, 512, 1024, 2048, 4096, 8192, 32768,
+];
+
+/// Objects of one size allocated on one stack.
+struct Population {
+    /// Frames, leaf first.
+    stack: Vec<Func>,
+    size: u64,
+    /// Share of the site's objects.
+    weight: f64,
+    live: u64,
+    sampled: u64,
+    alloc_sampled: u64,
+}
+
+impl Population {
+    fn add(&mut self, d: u64, p: f64, rng: &mut Rng) {
+        let s = rng.binomial(d, p);
+        self.live += d;
+        self.sampled += s;
+        self.alloc_sampled += s;
+    }
+
+    fn remove(&mut self, d: u64, rng: &mut Rng) {
+        let d = d.min(self.live);
+        if d == 0 {
+            return;
+        }
+        let frac = self.sampled as f64 / self.live as f64;
+        let s = rng.binomial(d, frac).min(self.sampled);
+        self.live -= d;
+        self.sampled -= s;
+    }
+}
+
+/// An allocation site: a function, its shape in bytes, and its populations.
+struct Site {
+    shape: Shape,
+    /// Fraction of live objects freed and allocated again between snapshots.
+    churn: f64,
+    pops: Vec<Population>,
+}
+
+impl Site {
+    fn new(
+        name: &Func,
+        callers: &[Vec<Func>],
+        shape: Shape,
+        churn: f64,
+        size: u64,
+        rng: &mut Rng,
+    ) -> Site {
+        let n = 1 + rng.below(3);
+        let mut weights: Vec<f64> = (0..n).map(|_| rng.range(0.2, 1.0)).collect();
+        let sum: f64 = weights.iter().sum();
+        weights.iter_mut().for_each(|w| *w /= sum);
+        let pops = weights
+            .into_iter()
+            .map(|weight| {
+                let mut stack = vec![name.clone()];
+                stack.extend(rng.pick(callers).iter().cloned());
+                Population {
+                    stack,
+                    size,
+                    weight,
+                    live: 0,
+                    sampled: 0,
+                    alloc_sampled: 0,
+                }
+            })
+            .collect();
+        Site { shape, churn, pops }
+    }
+
+    fn step(&mut self, i: usize, t: f64, p_of: impl Fn(u64) -> f64, rng: &mut Rng) {
+        let bytes = self.shape.value(i, t, rng).max(0.0);
+        for pop in &mut self.pops {
+            let p = p_of(pop.size);
+            let target = (bytes * pop.weight / pop.size as f64).round() as u64;
+            let turn = (pop.live as f64 * self.churn).round() as u64;
+            pop.remove(turn, rng);
+            pop.add(turn, p, rng);
+            if target > pop.live {
+                pop.add(target - pop.live, p, rng);
+            } else {
+                pop.remove(pop.live - target, rng);
+            }
+        }
+    }
+}
+
+pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
+    let mut rng = Rng::new(o.seed);
+    let mut names = Names::new(&mut rng);
+    let g = o.growth_bytes_per_sec;
+    let t = span(o);
+    // Callers: request handlers under net/http, background loops under main.
+    let serve = Func {
+        name: "net/http.(*conn).serve".into(),
+        file: "net/http/server.go".into(),
+        line: 2092,
+    };
+    let main = Func {
+        name: "main.main".into(),
+        file: "main.go".into(),
+        line: 64,
+    };
+    let runtime_main = Func {
+        name: "runtime.main".into(),
+        file: "runtime/proc.go".into(),
+        line: 272,
+    };
+    let callers: Vec<Vec<Func>> = (0..8)
+        .map(|k| {
+            let mut c = vec![names.func(&mut rng)];
+            if k % 3 == 0 {
+                c.push(main.clone());
+                c.push(runtime_main.clone());
+            } else {
+                c.push(serve.clone());
+            }
+            c
+        })
+        .collect();
+    let mut sites = Vec::new();
+    // The background: many steady sites with churn.
+    let objects = o.objects.unwrap_or(200_000).max(1) as f64;
+    let n_background = 30 + rng.below(20);
+    let weights: Vec<f64> = (0..n_background)
+        .map(|_| rng.log_range(1.0, 100.0))
+        .collect();
+    let wsum: f64 = weights.iter().sum();
+    for w in weights {
+        let f = names.func(&mut rng);
+        let size = *rng.pick(SIZES);
+        let level = objects * w / wsum * size as f64;
+        let (shape, churn) = if rng.f64() < 0.2 {
+            (Shape::Bursty { level, sigma: 0.3 }, 1.0)
+        } else {
+            (
+                Shape::Steady {
+                    level,
+                    sigma: 0.03,
+                    state: 0.0,
+                },
+                rng.range(0.0, 0.5),
+            )
+        };
+        truth.background.push(f.name.clone());
+        sites.push(Site::new(&f, &callers, shape, churn, size, &mut rng));
+    }
+    // Decoys: a cache that fills and then evicts, a warm-up plateau, a GC-driven sawtooth.
+    let decoy_size = |rng: &mut Rng| *rng.pick(&SIZES[3..10]);
+    let f = names.func(&mut rng);
+    truth.not_leaks.insert(f.name.clone(), "plateau".into());
+    let size = decoy_size(&mut rng);
+    let shape = Shape::Plateau {
+        base: 0.0,
+        rate: g * rng.range(1.0, 3.0),
+        until: t * rng.range(0.2, 0.45),
+    };
+    sites.push(Site::new(&f, &callers, shape, 0.3, size, &mut rng));
+    let f = names.func(&mut rng);
+    truth.not_leaks.insert(f.name.clone(), "plateau".into());
+    let size = decoy_size(&mut rng);
+    let until = o.interval_secs * (1 + rng.below(2)) as f64;
+    let shape = Shape::Plateau {
+        base: g * o.interval_secs,
+        rate: g * t * rng.range(0.3, 1.0) / until,
+        until,
+    };
+    sites.push(Site::new(&f, &callers, shape, 0.05, size, &mut rng));
+    let f = names.func(&mut rng);
+    truth.not_leaks.insert(f.name.clone(), "oscillating".into());
+    let size = decoy_size(&mut rng);
+    let period = 3 + rng.below(3);
+    let shape = Shape::Sawtooth {
+        base: 0.0,
+        per_step: g * o.interval_secs * rng.range(0.5, 1.5),
+        period,
+        phase: rng.below(period),
+    };
+    sites.push(Site::new(&f, &callers, shape, 0.0, size, &mut rng));
+    // The subject.
+    let f = names.func(&mut rng);
+    if o.pattern.is_leak() {
+        truth.leaks.insert(f.name.clone(), o.pattern.name().into());
+    } else {
+        truth
+            .not_leaks
+            .insert(f.name.clone(), o.pattern.name().into());
+    }
+    let size = *rng.pick(&[64u64, 128, 256, 512, 1024, 4096]);
+    let shape = Shape::subject(o.pattern, g, o, &mut rng);
+    let churn = if o.pattern == SimPattern::Plateau {
+        0.2
+    } else {
+        0.0
+    };
+    sites.push(Site::new(&f, &callers, shape, churn, size, &mut rng));
+
+    let rate = o.sampling_rate as f64;
+    let p_of = |size: u64| 1.0 - (-(size as f64) / rate).exp();
+    let mut files = Vec::with_capacity(o.snapshots);
+    for i in 0..o.snapshots {
+        let ti = super::at(o, i);
+        for s in &mut sites {
+            s.step(i, ti, p_of, &mut rng);
+        }
+        let mut interner = Interner::new();
+        let mut b = ProfileBuilder::new(
+            Format::Pprof,
+            vec![
+                ValueType::new("alloc_objects", "count"),
+                ValueType::new("alloc_space", "bytes"),
+                ValueType::new("inuse_objects", "count"),
+                ValueType::new("inuse_space", "bytes"),
+            ],
+        );
+        let meta = b.meta_mut();
+        meta.time_nanos = Some(nanos(o, i));
+        meta.period_type = Some(ValueType::new("space", "bytes"));
+        meta.period = o.sampling_rate as i64;
+        let k_bytes = interner.intern("bytes");
+        let no_unit = interner.intern("");
+        for s in &sites {
+            for pop in &s.pops {
+                if pop.alloc_sampled == 0 {
+                    continue;
+                }
+                // Go's unsampling: scale = 1 / (1 − e^(−avg/rate)).
+                let scale = 1.0 / p_of(pop.size);
+                let v = |n: u64| (n as f64 * scale).round() as i64;
+                let vb = |n: u64| (n as f64 * pop.size as f64 * scale).round() as i64;
+                let frames: Vec<_> = pop
+                    .stack
+                    .iter()
+                    .rev()
+                    .map(|f| interner.symbol_frame(&f.name, &f.file, f.line))
+                    .collect();
+                let stack = interner.stack_from_root(frames);
+                let label = Label {
+                    key: k_bytes,
+                    value: LabelValue::Num {
+                        value: pop.size as i64,
+                        unit: no_unit,
+                    },
+                };
+                b.add_sample(
+                    stack,
+                    &[
+                        v(pop.alloc_sampled),
+                        vb(pop.alloc_sampled),
+                        v(pop.sampled),
+                        vb(pop.sampled),
+                    ],
+                    &[label],
+                );
+            }
+        }
+        let bytes = match b.finish(&interner) {
+            Ok(p) => gzip(&encode::encode(&p, &interner)),
+            Err(_) => Vec::new(),
+        };
+        files.push(SimFile {
+            name: format!("heap-{:03}.pb.gz", i + 1),
+            bytes,
+            time_nanos: nanos(o, i),
+        });
+    }
+    files
+}
