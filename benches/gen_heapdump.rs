@@ -4,19 +4,9 @@
 //! graph code), at a random object, and every other one at a second random object; a bss root
 //! points at object 0. The random edges make one giant strongly connected component.
 
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 
-fn uv(out: &mut impl Write, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.write_all(&[b]).unwrap();
-            return;
-        }
-        out.write_all(&[b | 0x80]).unwrap();
-    }
-}
+use leakdiff::formats::heapdump::DumpWriter;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -34,20 +24,9 @@ fn main() {
     if let Some(dir) = std::path::Path::new(path).parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
-    out.write_all(b"go1.7 heap dump\n").unwrap();
+    let out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
     let base: u64 = 0xc000000000;
-    // params
-    uv(&mut out, 6);
-    uv(&mut out, 0);
-    uv(&mut out, 8);
-    uv(&mut out, base);
-    uv(&mut out, base + 32 * n);
-    for s in [&b"amd64"[..], b"go1.23.5"] {
-        uv(&mut out, s.len() as u64);
-        out.write_all(s).unwrap();
-    }
-    uv(&mut out, 2);
+    let mut w = DumpWriter::new(out, base, base + 32 * n, "go1.23.5").unwrap();
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut rnd = || {
         x ^= x << 13;
@@ -56,8 +35,6 @@ fn main() {
         x
     };
     for i in 0..n {
-        uv(&mut out, 1);
-        uv(&mut out, base + 32 * i);
         let next = if i + 1 < n { base + 32 * (i + 1) } else { 0 };
         let r1 = base + 32 * (rnd() % n) + 8;
         let r2 = if i % 2 == 0 {
@@ -65,25 +42,11 @@ fn main() {
         } else {
             0
         };
-        uv(&mut out, 32);
-        for w in [next, r1, r2, 0] {
-            out.write_all(&w.to_le_bytes()).unwrap();
-        }
-        for off in [0u64, 8, 16] {
-            uv(&mut out, 1);
-            uv(&mut out, off);
-        }
-        uv(&mut out, 0);
+        w.object(base + 32 * i, 32, &[(0, next), (8, r1), (16, r2)])
+            .unwrap();
     }
-    // bss with one root to object 0
-    uv(&mut out, 13);
-    uv(&mut out, 0x500000);
-    uv(&mut out, 8);
-    out.write_all(&base.to_le_bytes()).unwrap();
-    uv(&mut out, 1);
-    uv(&mut out, 0);
-    uv(&mut out, 0);
-    uv(&mut out, 0);
-    out.flush().unwrap();
+    // A bss root to object 0.
+    w.bss(0x500000, &[base]).unwrap();
+    w.finish().unwrap();
     eprintln!("wrote {path}: {n} objects");
 }

@@ -345,13 +345,13 @@ pub(super) struct GoroutinesArgs {
     max_decompressed_size: i64,
 }
 
-/// Output formats of `goroutines`.
+/// Output formats of `goroutines`, `cycles` and `retained`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum GoroutineFormat {
     /// Table for terminals.
     #[default]
     Text,
-    /// `leakdiff.goroutines/v1` JSON.
+    /// JSON: `leakdiff.goroutines/v1`, `leakdiff.cycles/v1` or `leakdiff.retained/v1`.
     Json,
 }
 

@@ -149,6 +149,9 @@ pub(super) struct EvalArgs {
     /// Only the whole series: skip the prefixes that measure latency.
     #[arg(long)]
     no_latency: bool,
+    /// Significance level of the detectors' trend tests (as `report --alpha`).
+    #[arg(long, value_name = "P", default_value_t = 0.05)]
+    alpha: f64,
 }
 
 /// Folders under `dir` (itself included) that hold a `truth.json`.
@@ -181,7 +184,7 @@ pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
     let results: Vec<Result<Vec<ScenarioResult>, EvalFailure>> = dirs
         .par_iter()
         .map(|d| {
-            evaluate(d, &loader, !args.no_latency).map_err(|e| EvalFailure {
+            evaluate(d, &loader, !args.no_latency, args.alpha).map_err(|e| EvalFailure {
                 dir: d.display().to_string(),
                 message: format!("{e:#}"),
             })
@@ -217,7 +220,7 @@ pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
 }
 
 /// Runs the detectors a series' truth calls for and scores them.
-fn evaluate(dir: &Path, loader: &Loader, latency: bool) -> Result<Vec<ScenarioResult>> {
+fn evaluate(dir: &Path, loader: &Loader, latency: bool, alpha: f64) -> Result<Vec<ScenarioResult>> {
     let path = dir.join("truth.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -237,12 +240,15 @@ fn evaluate(dir: &Path, loader: &Loader, latency: bool) -> Result<Vec<ScenarioRe
         let (leaks, detection) = match t {
             LeakType::Memory => (
                 heap_leaks.clone(),
-                detect_heap(dir, loader, false, latency)?,
+                detect_heap(dir, loader, false, latency, alpha)?,
             ),
-            LeakType::Cycle => (heap_leaks.clone(), detect_heap(dir, loader, true, latency)?),
+            LeakType::Cycle => (
+                heap_leaks.clone(),
+                detect_heap(dir, loader, true, latency, alpha)?,
+            ),
             LeakType::Goroutine => (
                 truth.goroutine_leaks.clone(),
-                detect_goroutines(dir, loader, &truth.goroutine_leaks, latency)?,
+                detect_goroutines(dir, loader, &truth.goroutine_leaks, latency, alpha)?,
             ),
         };
         match detection {
@@ -283,6 +289,7 @@ fn detect_heap(
     loader: &Loader,
     cycles: bool,
     latency: bool,
+    alpha: f64,
 ) -> Result<Option<Detection>> {
     let files =
         store::collect_files(dir).with_context(|| format!("cannot list {}", dir.display()))?;
@@ -313,6 +320,7 @@ fn detect_heap(
     let members = members.into_inner().unwrap_or_default();
     let opts = AnalyzeOptions {
         top: 0,
+        alpha,
         ..Default::default()
     };
     let flagged = |s: &Store| -> Result<(BTreeSet<String>, usize)> {
@@ -373,6 +381,7 @@ fn detect_goroutines(
     loader: &Loader,
     leaks: &[String],
     latency: bool,
+    alpha: f64,
 ) -> Result<Option<Detection>> {
     let files =
         store::collect_files(dir).with_context(|| format!("cannot list {}", dir.display()))?;
@@ -404,7 +413,10 @@ fn detect_goroutines(
         .iter()
         .map(|(p, t)| (p, (t - t0) as f64 / 1e9))
         .collect();
-    let options = GoroutineOptions::default();
+    let options = GoroutineOptions {
+        alpha,
+        ..Default::default()
+    };
     let leaking = |n: usize| -> BTreeSet<String> {
         goroutines::analyze(&interner, &refs[..n], &options)
             .groups

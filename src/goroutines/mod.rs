@@ -420,6 +420,16 @@ pub fn analyze(
             }
         })
         .collect();
+    // Every group is tested at once: Holm's correction over the groups that grew past the floor.
+    let trends: Vec<Trend> = out.iter().filter_map(|g| g.trend.clone()).collect();
+    let tested = trends.iter().filter(|t| t.growth > topts.floor).count();
+    let keep = trend::holm(&trends, tested, options.alpha);
+    let mut k = keep.into_iter();
+    for g in out.iter_mut().filter(|g| g.trend.is_some()) {
+        if !k.next().unwrap_or(true) {
+            g.leak = false;
+        }
+    }
     out.sort_by(|a, b| {
         let ga = a.counts.last().unwrap_or(&0.0) - a.counts.first().unwrap_or(&0.0);
         let gb = b.counts.last().unwrap_or(&0.0) - b.counts.first().unwrap_or(&0.0);

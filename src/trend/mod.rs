@@ -393,6 +393,39 @@ fn classify(c: &Classify) -> Pattern {
     Pattern::Linear
 }
 
+/// Which leak-pattern trends stay significant when every key is tested at once (Holm's
+/// step-down correction of the Mann–Kendall p-values): with fifty keys, a test at α = 0.05 each
+/// would flag two or three steady keys by chance in every run. The keys tested are those whose
+/// growth passes the noise floor (the others are never suspects). Series of three or four points,
+/// where Mann–Kendall cannot reach α, keep the engine's every-step-rising rule uncorrected, and
+/// stepped series are judged by their steps (a jump two snapshots before the end has p ≈ 0.05
+/// whatever its size).
+pub fn holm(trends: &[Trend], tested: usize, alpha: f64) -> Vec<bool> {
+    let m = tested.max(1);
+    let mut order: Vec<usize> = (0..trends.len())
+        .filter(|&i| {
+            let t = &trends[i];
+            t.pattern.is_leak() && t.pattern != Pattern::Stepped && t.n > 4
+        })
+        .collect();
+    order.sort_by(|&a, &b| {
+        trends[a]
+            .mann_kendall
+            .p_value
+            .total_cmp(&trends[b].mann_kendall.p_value)
+    });
+    let mut keep: Vec<bool> = trends.iter().map(|t| t.pattern.is_leak()).collect();
+    let mut rejected = false;
+    for (rank, &i) in order.iter().enumerate() {
+        let limit = alpha / (m.saturating_sub(rank)).max(1) as f64;
+        if rejected || trends[i].mann_kendall.p_value > limit {
+            rejected = true;
+            keep[i] = false;
+        }
+    }
+    keep
+}
+
 /// Projection of a series to a limit.
 #[derive(Copy, Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
