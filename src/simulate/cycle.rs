@@ -112,15 +112,12 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
         let t = super::at(o, i);
         // Sessions: the leak (or, for oscillating and plateau, closed again).
         let want = session_shape.value(i, t, &mut rng).round().max(0.0) as usize;
-        while sessions.len() > want {
-            sessions.remove(0);
-        }
-        while sessions.len() < want {
-            sessions.push((
-                heap.alloc(sites[session].size),
-                heap.alloc(sites[conn].size),
-            ));
-        }
+        resize(
+            &mut sessions,
+            want,
+            &mut heap,
+            (sites[session].size, sites[conn].size),
+        );
         // The cache: fills, then evicts its oldest entries as new ones come.
         let want = lru_shape.value(i, t, &mut rng).round().max(1.0) as usize;
         let evict = if lru.len() >= want {
@@ -129,15 +126,12 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
             0
         };
         lru.drain(..evict.min(lru.len()));
-        while lru.len() > want {
-            lru.remove(0);
-        }
-        while lru.len() < want {
-            lru.push((
-                heap.alloc(sites[lru_node].size),
-                heap.alloc(sites[lru_entry].size),
-            ));
-        }
+        resize(
+            &mut lru,
+            want,
+            &mut heap,
+            (sites[lru_node].size, sites[lru_entry].size),
+        );
         // Garbage rings of three calls, not yet collected.
         let rings = garbage_shape.value(i, t, &mut rng).round().max(0.0) as usize;
         let garbage: Vec<[u64; 3]> = (0..rings)
@@ -216,6 +210,16 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
         });
     }
     files
+}
+
+/// Drops the oldest pairs, or allocates new pairs at the end, until `list` holds `want`.
+fn resize(list: &mut Vec<(u64, u64)>, want: usize, heap: &mut Heap, sizes: (u64, u64)) {
+    if list.len() > want {
+        list.drain(..list.len() - want);
+    }
+    while list.len() < want {
+        list.push((heap.alloc(sizes.0), heap.alloc(sizes.1)));
+    }
 }
 
 fn write_dump(
