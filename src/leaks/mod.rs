@@ -461,14 +461,8 @@ pub fn noise_floor(store: &Store, idx: &[usize], unit: &str, min_growth: Option<
         return m;
     }
     let base: f64 = if bytes { 16384.0 } else { 16.0 };
-    let rate = idx
-        .iter()
-        .filter_map(|&i| store.snapshots[i].sampling_rate_bytes)
-        .filter(|r| *r > 1)
-        .max()
-        .unwrap_or(0) as f64;
     if bytes {
-        base.max(2.0 * rate)
+        base.max(2.0 * sampling_rate(store, idx))
     } else {
         base
     }

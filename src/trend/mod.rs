@@ -333,12 +333,7 @@ fn classify(c: &Classify) -> Pattern {
         let med = |xs: &[f64]| {
             let mut s = xs.to_vec();
             s.sort_by(f64::total_cmp);
-            let m = s.len() / 2;
-            if s.len() % 2 == 1 {
-                s[m]
-            } else {
-                (s[m - 1] + s[m]) / 2.0
-            }
+            stats::median_sorted(&s)
         };
         let (mid, last) = (med(&c.v[n - 2 * k..n - k]), med(&c.v[n - k..]));
         let rate = c.options.sampling_rate;
