@@ -196,6 +196,7 @@ fn flamegraphs(report: &Report, loader: &Loader) -> HtmlExtras {
             diff_flamegraph: Some(String::from_utf8_lossy(&diff_svg).into_owned()),
             latest_flamegraph: Some(String::from_utf8_lossy(&latest_svg).into_owned()),
             note: None,
+            live_poll_ms: None,
         })
     };
     run().unwrap_or_else(|e| HtmlExtras {
@@ -261,8 +262,11 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
             path.display()
         );
     }
-    if store.snapshots_of(Kind::Heap).is_empty() && store.snapshots_of(Kind::Goroutine).is_empty() {
-        anyhow::bail!("no heap or goroutine snapshots among the inputs");
+    if [Kind::Heap, Kind::Goroutine, Kind::Process]
+        .iter()
+        .all(|k| store.snapshots_of(*k).is_empty())
+    {
+        anyhow::bail!("no heap, goroutine or process snapshots among the inputs");
     }
     let options = AnalyzeOptions {
         value_type: args.sample_index.clone(),

@@ -2,6 +2,8 @@
 //! The only module that touches files, the environment, stdout/stderr and anyhow.
 
 mod analyze;
+mod collect;
+mod http;
 mod load;
 mod simulate;
 
@@ -66,6 +68,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Measure the detectors on truth-labelled series: TPR, FPR and latency per type and pattern.
     Eval(simulate::EvalArgs),
+    /// Fetch heap and goroutine profiles (and /proc samples) on a schedule into a folder.
+    Collect(collect::CollectArgs),
 }
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -242,6 +246,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Retained(args)), _) => analyze::run_retained(args),
         (Some(Command::Simulate(args)), _) => simulate::run_simulate(args),
         (Some(Command::Eval(args)), _) => simulate::run_eval(args),
+        (Some(Command::Collect(args)), _) => collect::run_collect(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }

@@ -10,6 +10,7 @@ pub mod heapdump;
 pub mod heaptrack;
 pub mod jemalloc;
 pub mod pprof;
+pub mod procstat;
 
 use std::io::Read;
 
@@ -27,6 +28,8 @@ pub enum Sniffed {
     Jemalloc,
     /// Go goroutine text dump.
     Goroutines,
+    /// leakdiff's process sample.
+    Process,
     /// Assumed `profile.proto` (any other bytes; a proto can start with almost any byte).
     PprofProto,
 }
@@ -73,6 +76,9 @@ pub fn sniff(payload: &[u8], source: &str) -> Result<Sniffed, ParseError> {
             detail: "the input is empty".into(),
         });
     }
+    if procstat::sniff(payload) {
+        return Ok(Sniffed::Process);
+    }
     if pprof::legacy::sniff(payload) {
         return Ok(Sniffed::LegacyHeap);
     }
@@ -115,6 +121,7 @@ enum Body {
     },
     Heaptrack(Box<heaptrack::Recording>),
     Goroutines(goroutine::Dump),
+    Process(procstat::ProcessSample),
 }
 
 impl Decoded {
@@ -131,6 +138,7 @@ impl Decoded {
             }
             Body::Heaptrack(rec) => rec.into_profile(&self.source, interner),
             Body::Goroutines(dump) => dump.into_profile(&self.source, interner),
+            Body::Process(sample) => sample.into_profile(&self.source, interner),
         }
     }
 
@@ -138,7 +146,7 @@ impl Decoded {
     pub fn wire_profile_mut(&mut self) -> Option<&mut pprof::schema::Profile> {
         match &mut self.body {
             Body::Pprof { profile, .. } => Some(profile),
-            Body::Heaptrack(_) | Body::Goroutines(_) => None,
+            Body::Heaptrack(_) | Body::Goroutines(_) | Body::Process(_) => None,
         }
     }
 
@@ -157,6 +165,7 @@ impl Decoded {
             }
             Body::Pprof { format, .. } => format.name(),
             Body::Goroutines(_) => crate::model::Format::GoroutineText.name(),
+            Body::Process(_) => crate::model::Format::ProcessSample.name(),
         };
         Err(ParseError::Unsupported {
             source_name: self.source,
@@ -170,7 +179,7 @@ impl Decoded {
     pub fn heaptrack_summary(&self) -> Option<&heaptrack::Summary> {
         match &self.body {
             Body::Heaptrack(rec) => Some(rec.summary()),
-            Body::Pprof { .. } | Body::Goroutines(_) => None,
+            Body::Pprof { .. } | Body::Goroutines(_) | Body::Process(_) => None,
         }
     }
 }
@@ -221,6 +230,12 @@ pub fn decode_bytes(
                 samples,
                 pprof::wire::Offsets::default(),
             )
+        }
+        Sniffed::Process => {
+            return Ok(Decoded {
+                source: source.to_string(),
+                body: Body::Process(procstat::parse(&payload, source)?),
+            })
         }
         Sniffed::Goroutines => {
             return Ok(Decoded {

@@ -175,6 +175,32 @@ pub struct GoroutineSection {
     pub suspects: Vec<Suspect>,
 }
 
+/// One process metric over time.
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricOut {
+    /// Name (`rss`, `fds`, `fds/socket`, `tcp/CLOSE_WAIT`, `threads`, `mappings`, …).
+    pub name: String,
+    /// `bytes` or `count`.
+    pub unit: String,
+    /// One value per process sample.
+    pub series: Vec<f64>,
+    /// Its pattern.
+    pub pattern: Pattern,
+    /// The process's limit for it (`limit/NAME` in the samples: open files), when known.
+    pub limit: Option<f64>,
+}
+
+/// The process section: metrics sampled from `/proc/PID`, trended like heap sites.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessSection {
+    /// Process samples.
+    pub snapshots: Vec<SnapshotOut>,
+    /// Every metric, in name order.
+    pub metrics: Vec<MetricOut>,
+    /// Metrics that leak, most severe first.
+    pub suspects: Vec<Suspect>,
+}
+
 /// The object-graph section: the latest heap dump's cycles and top retainers.
 #[derive(Clone, Debug, Serialize)]
 pub struct GraphSection {
@@ -223,6 +249,9 @@ pub struct Report {
     pub not_leaks: Vec<Benign>,
     /// Goroutines, when goroutine snapshots are in the input.
     pub goroutines: Option<GoroutineSection>,
+    /// Process metrics (RSS, fds, connections, threads, mappings), when process samples
+    /// (`leakdiff collect --pid`) are in the input.
+    pub process: Option<ProcessSection>,
     /// The object graph of the latest Go heap dump among the inputs (filled by the caller, which
     /// reads the dump).
     pub object_graph: Option<GraphSection>,
@@ -396,9 +425,17 @@ fn goroutine_section(
     store: &Store,
     options: &AnalyzeOptions,
 ) -> Result<Option<GoroutineParts>, AnalyzeError> {
-    let idx = store.snapshots_of(Kind::Goroutine);
+    let mut idx = store.snapshots_of(Kind::Goroutine);
     if idx.is_empty() {
         return Ok(None);
+    }
+    // `collect` saves goroutine profiles and debug=2 dumps of the same moments: trend one form
+    // (the protobufs, which carry their own time), not each goroutine twice.
+    let pprof = crate::model::Format::Pprof.name();
+    if idx.iter().any(|&i| store.snapshots[i].format == pprof)
+        && idx.iter().any(|&i| store.snapshots[i].format != pprof)
+    {
+        idx.retain(|&i| store.snapshots[i].format == pprof);
     }
     let Some(&vt) = store.value_types_of(Kind::Goroutine).first() else {
         return Ok(None);
@@ -450,6 +487,126 @@ fn goroutine_section(
         idx,
         totals,
     )))
+}
+
+/// Growth of a process byte metric (RSS, mapped bytes) below this is noise: allocators keep and
+/// return whole arenas.
+pub const PROCESS_BYTES_FLOOR: f64 = 4.0 * 1024.0 * 1024.0;
+
+/// What to do about a growing process metric.
+fn process_remediation(name: &str) -> &'static str {
+    match name {
+        n if n.starts_with("tcp/CLOSE_WAIT") => "connections in CLOSE_WAIT grow: the peer closed and this process never did; close response bodies and connections on every path (defer resp.Body.Close(), conn.Close())",
+        n if n.starts_with("tcp") => "open TCP connections grow: look for clients built per request (http.Client/Transport, DB pools) and connections never closed or returned to their pool",
+        n if n.starts_with("fds/socket") => "open sockets grow: close connections and listeners on every path; reuse one HTTP client",
+        n if n.starts_with("fds/pipe") => "open pipes grow: wait for child processes and close both ends of pipes (cmd.Wait, StdoutPipe)",
+        n if n.starts_with("fds") => "open file descriptors grow: close files on every path (defer f.Close()); the process dies with EMFILE at its limit",
+        "threads" => "OS threads grow: look for goroutines blocked in cgo or system calls, runtime.LockOSThread without unlock, or thread pools that never shrink",
+        "mappings" => "memory mappings grow: look for mmap without munmap, dlopen without dlclose, or per-thread arenas",
+        _ => "resident memory grows: compare with the heap profiles' in-use total; growth outside the heap points at cgo, mmap or allocator fragmentation",
+    }
+}
+
+fn process_section(
+    store: &Store,
+    options: &AnalyzeOptions,
+) -> Result<Option<ProcessSection>, AnalyzeError> {
+    let idx = store.snapshots_of(Kind::Process);
+    if idx.is_empty() {
+        return Ok(None);
+    }
+    let (snaps, times) = snapshots_out(store, &idx);
+    let mut metrics: Vec<(String, String, Vec<f64>)> = Vec::new();
+    for (unit, vt_name) in [
+        ("bytes", crate::formats::procstat::BYTES),
+        ("count", crate::formats::procstat::COUNT),
+    ] {
+        let Some(vt) = store.value_type_index(vt_name) else {
+            continue;
+        };
+        for s in store.series(vt, &idx)? {
+            let name = store.keys[s.key as usize].name.clone();
+            metrics.push((name, unit.to_string(), s.values));
+        }
+    }
+    metrics.sort_by(|a, b| a.0.cmp(&b.0));
+    let limit_of = |name: &str| -> Option<f64> {
+        let key = format!("limit/{name}");
+        // Every fd counts against the open-files limit, sockets and connections included.
+        let shared = (name.starts_with("fds") || name.starts_with("tcp")).then_some("limit/fds");
+        metrics
+            .iter()
+            .find(|m| m.0 == key)
+            .or_else(|| shared.and_then(|k| metrics.iter().find(|m| m.0 == k)))
+            .and_then(|m| m.2.last().copied())
+            .filter(|v| *v > 0.0)
+            .or_else(|| (name == "rss").then_some(options.memory_limit).flatten())
+    };
+    let limits: Vec<Option<f64>> = metrics.iter().map(|m| limit_of(&m.0)).collect();
+    let mut trends = Vec::new();
+    for (name, unit, values) in &metrics {
+        let floor = match (unit.as_str(), options.min_growth) {
+            ("bytes", Some(m)) => m,
+            ("bytes", None) => PROCESS_BYTES_FLOOR,
+            _ => options.min_goroutine_growth.max(0.0) - 0.5,
+        };
+        let topts = TrendOptions {
+            floor,
+            alpha: options.alpha,
+            ..Default::default()
+        };
+        let t = trend::analyze(&times, values, &topts);
+        let tested = t.growth > floor && !name.starts_with("limit/");
+        trends.push((t, tested));
+    }
+    // No multiple-testing correction here, unlike heap keys: a dozen metrics, most of them parts
+    // of each other (fds ⊃ fds/socket ⊃ tcp), not thousands of independent sites.
+    let mut out = Vec::new();
+    let mut suspects = Vec::new();
+    for (((name, unit, values), (t, tested)), limit) in metrics.into_iter().zip(trends).zip(limits)
+    {
+        if tested && t.pattern.is_leak() {
+            // Severity and time to limit against the metric's own limit: with none, the share
+            // rules cannot apply (an fd count has no heap to be a share of).
+            let own = [t.last];
+            let ctx = Ctx {
+                times: &times,
+                totals: &own,
+                goroutines: None,
+                limit,
+            };
+            let key = crate::store::KeyInfo {
+                name: name.clone(),
+                frames: vec![name.clone()],
+            };
+            if let Some(mut sus) = suspect(&key, values.clone(), t.clone(), &ctx) {
+                sus.share = limit.map_or(0.0, |l| sus.last / l);
+                if let Some(sev) = trend::severity(&SeverityInput {
+                    trend: &t,
+                    total_last: limit.unwrap_or(f64::INFINITY),
+                    hours_to_limit: sus.prediction.hours_to_limit,
+                }) {
+                    sus.severity = sev;
+                }
+                sus.correlation_with_total = None;
+                sus.remediation = process_remediation(&name).to_string();
+                suspects.push(sus);
+            }
+        }
+        out.push(MetricOut {
+            name,
+            unit,
+            series: values,
+            pattern: t.pattern,
+            limit,
+        });
+    }
+    rank(&mut suspects);
+    Ok(Some(ProcessSection {
+        snapshots: snaps,
+        metrics: out,
+        suspects,
+    }))
 }
 
 /// The noise floor of one key: `--min-growth` exactly when given; else 16 KiB (bytes) / 16
@@ -633,6 +790,7 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
         suspects_not_shown: not_shown,
         not_leaks: benign,
         goroutines: gor.map(|g| g.0),
+        process: process_section(store, options)?,
         object_graph: None,
         failures: store.failures.clone(),
         skipped: store.skipped.clone(),

@@ -22,6 +22,8 @@ pub enum Format {
     GoroutineText,
     /// A Go heap dump (`runtime/debug.WriteHeapDump`), as live objects per allocation site.
     GoHeapDump,
+    /// leakdiff's process sample (`/proc/PID` metrics written by `leakdiff collect --pid`).
+    ProcessSample,
 }
 
 impl Format {
@@ -34,6 +36,7 @@ impl Format {
             Format::Jemalloc => "jemalloc heap_v2",
             Format::GoroutineText => "goroutine dump",
             Format::GoHeapDump => "Go heap dump",
+            Format::ProcessSample => "process sample",
         }
     }
 }

@@ -154,6 +154,38 @@ pub fn write_report_text<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
             write_suspect(&mut out, s, "count", false)?;
         }
     }
+    if let Some(p) = &r.process {
+        writeln!(
+            out,
+            "\nPROCESS: {} samples of /proc; {} metrics, {} leaking",
+            p.snapshots.len(),
+            p.metrics.len(),
+            p.suspects.len()
+        )?;
+        for m in p.metrics.iter().filter(|m| !m.name.starts_with("limit/")) {
+            let last = m.series.last().copied().unwrap_or(0.0);
+            let first = m.series.first().copied().unwrap_or(0.0);
+            writeln!(
+                out,
+                "  {:<20} {:>10} → {:>10}  {:<12}{}",
+                m.name,
+                h(first, &m.unit),
+                h(last, &m.unit),
+                m.pattern.name(),
+                m.limit
+                    .map(|l| format!(" limit {}", h(l, &m.unit)))
+                    .unwrap_or_default()
+            )?;
+        }
+        for s in &p.suspects {
+            let unit = p
+                .metrics
+                .iter()
+                .find(|m| m.name == s.key)
+                .map_or("count", |m| m.unit.as_str());
+            write_suspect(&mut out, s, unit, s.prediction.hours_to_limit.is_some())?;
+        }
+    }
     if let Some(gs) = &r.object_graph {
         writeln!(
             out,
@@ -344,6 +376,9 @@ pub struct HtmlExtras {
     pub latest_flamegraph: Option<String>,
     /// A note when the flamegraphs could not be drawn.
     pub note: Option<String>,
+    /// Served live by `leakdiff dashboard`: the page polls `api/state` this often (ms) and
+    /// reloads when the data changed.
+    pub live_poll_ms: Option<u64>,
 }
 
 const TEMPLATE: &str = include_str!("report.html");
@@ -421,6 +456,27 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             suspects => g.suspects.iter().map(|s| suspect_ctx(s, &gt, "count")).collect::<Vec<_>>(),
         }
     });
+    let process = r.process.as_ref().map(|p| {
+        let pt: Vec<f64> = p.snapshots.iter().map(|s| s.offset_seconds).collect();
+        let unit_of = |name: &str| {
+            p.metrics
+                .iter()
+                .find(|m| m.name == name)
+                .map_or("count", |m| m.unit.as_str())
+                .to_string()
+        };
+        context! {
+            count => p.snapshots.len(),
+            metrics => p.metrics.iter().filter(|m| !m.name.starts_with("limit/")).map(|m| context! {
+                name => m.name.clone(),
+                pattern => m.pattern.name(),
+                last => h(m.series.last().copied().unwrap_or(0.0), &m.unit),
+                limit => m.limit.map(|l| h(l, &m.unit)),
+                chart => Value::from_safe_string(line_chart(&pt, &m.series, None, &m.unit)),
+            }).collect::<Vec<_>>(),
+            suspects => p.suspects.iter().map(|s| suspect_ctx(s, &pt, &unit_of(&s.key))).collect::<Vec<_>>(),
+        }
+    });
     let prediction = r.total.prediction.map(|p| {
         format!(
             "memory limit {} is crossed in {} (interval {} … {})",
@@ -446,6 +502,8 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         not_shown => r.suspects_not_shown,
         benign => benign,
         goroutines => goroutines,
+        process => process,
+        live => extras.live_poll_ms,
         diff_flame => extras.diff_flamegraph.as_deref().map(|s| Value::from_safe_string(inline_svg(s))),
         latest_flame => extras.latest_flamegraph.as_deref().map(|s| Value::from_safe_string(inline_svg(s))),
         flame_note => extras.note.clone(),

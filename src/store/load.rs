@@ -164,7 +164,9 @@ struct Dict {
 
 fn kind_of(profile: &Profile) -> Option<Kind> {
     let vts = profile.value_types();
-    if profile.format == Format::GoroutineText
+    if profile.format == Format::ProcessSample {
+        Some(Kind::Process)
+    } else if profile.format == Format::GoroutineText
         || vts
             .iter()
             .any(|v| v.kind == "goroutine" || v.kind == "goroutines")

@@ -24,6 +24,8 @@ pub enum Kind {
     Heap,
     /// Goroutine profiles and dumps (`goroutine/count`).
     Goroutine,
+    /// Process samples (`leakdiff collect --pid`): RSS, fds, connections, threads, mappings.
+    Process,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
         match self {
             Kind::Heap => "heap",
             Kind::Goroutine => "goroutine",
+            Kind::Process => "process",
         }
     }
 
@@ -39,6 +42,7 @@ impl Kind {
         match s {
             "heap" => Some(Kind::Heap),
             "goroutine" => Some(Kind::Goroutine),
+            "process" => Some(Kind::Process),
             _ => None,
         }
     }
