@@ -143,7 +143,7 @@ pub(super) fn loader_for(
 }
 
 /// Flamegraphs of the first and last heap snapshots, re-read from their files.
-fn flamegraphs(report: &Report, loader: &Loader) -> HtmlExtras {
+pub(super) fn flamegraphs(report: &Report, loader: &Loader) -> HtmlExtras {
     let (Some(first), Some(last)) = (report.snapshots.first(), report.snapshots.last()) else {
         return HtmlExtras {
             note: Some("no heap snapshots".into()),
@@ -207,7 +207,7 @@ fn flamegraphs(report: &Report, loader: &Loader) -> HtmlExtras {
 
 /// With a Go heap dump among the heap snapshots: the latest one's cycles and top retainers, and
 /// for each suspect what its objects retain and why they are alive.
-fn attach_object_graph(report: &mut Report, loader: &Loader) {
+pub(super) fn attach_object_graph(report: &mut Report, loader: &Loader) {
     let Some(snap) = report
         .snapshots
         .iter()

@@ -3,6 +3,8 @@
 
 mod analyze;
 mod collect;
+mod dashboard;
+mod export;
 mod http;
 mod load;
 mod simulate;
@@ -70,6 +72,11 @@ enum Command {
     Eval(simulate::EvalArgs),
     /// Fetch heap and goroutine profiles (and /proc samples) on a schedule into a folder.
     Collect(collect::CollectArgs),
+    /// Serve the HTML report of a folder on 127.0.0.1, recomputed as new snapshots arrive.
+    Dashboard(dashboard::DashboardArgs),
+    /// Export a folder of snapshots: the long table (JSON, CSV, Parquet), Prometheus gauges, or
+    /// the first → last heap diff as pprof.
+    Export(export::ExportArgs),
 }
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -247,6 +254,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Simulate(args)), _) => simulate::run_simulate(args),
         (Some(Command::Eval(args)), _) => simulate::run_eval(args),
         (Some(Command::Collect(args)), _) => collect::run_collect(args),
+        (Some(Command::Dashboard(args)), _) => dashboard::run_dashboard(args),
+        (Some(Command::Export(args)), _) => export::run_export(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }

@@ -370,6 +370,28 @@ pub fn stack_values(
     })
 }
 
+/// A diff as a profile other tools open (`go tool pprof -top diff.pb.gz`): one sample per stack
+/// whose value is later − base (negative where memory was freed), in the compared value type.
+pub fn diff_profile(
+    values: &StackValues,
+    interner: &Interner,
+    comment: &str,
+) -> Result<Profile, crate::model::ValidationError> {
+    let mut b = crate::model::ProfileBuilder::new(
+        crate::model::Format::Pprof,
+        vec![values.value_type.clone()],
+    );
+    b.meta_mut().comments.push(comment.to_string());
+    b.reserve(values.stacks.len());
+    for (stack, [base, later]) in &values.stacks {
+        let d = later.saturating_sub(*base);
+        if d != 0 {
+            b.add_sample(*stack, &[d], &[]);
+        }
+    }
+    b.finish(interner)
+}
+
 /// Diffs two profiles whose ids point into the same `interner`.
 pub fn diff(
     base: &Profile,

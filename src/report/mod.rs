@@ -4,6 +4,7 @@
 //! May import: `model`, `diff`, `units`. Writes to any `io::Write`; never opens files.
 
 mod eval;
+pub mod export;
 pub mod flamegraph;
 mod goroutines;
 pub mod graph;

@@ -304,6 +304,28 @@ impl Store {
         })
     }
 
+    /// Every row of the long table as (snapshot, key or `None` for the total, value type, value),
+    /// sorted by snapshot, then value type, total first, then key.
+    pub fn long_rows(&self) -> Result<Vec<(u32, Option<u32>, u32, i64)>, StoreError> {
+        let df = &self.table;
+        let get = |name: &str| {
+            df.column(name)
+                .and_then(|c| c.cast(&DataType::Int64))
+                .and_then(|c| c.i64().cloned())
+                .map_err(polars_err("store"))
+        };
+        let (s, k, t, v) = (get("snapshot")?, get("key")?, get("value_type")?, get("value")?);
+        let mut out: Vec<(u32, Option<u32>, u32, i64)> = s
+            .iter()
+            .zip(k.iter())
+            .zip(t.iter())
+            .zip(v.iter())
+            .filter_map(|(((s, k), t), v)| Some((s? as u32, k.map(|k| k as u32), t? as u32, v?)))
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
     /// Number of rows in the long table.
     pub fn rows(&self) -> usize {
         self.table.height()
