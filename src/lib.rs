@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod diff;
 pub mod eval;

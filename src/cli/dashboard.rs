@@ -169,7 +169,13 @@ fn serve(mut stream: TcpStream, state: &RwLock<Arc<State>>) {
             .to_string();
             respond(&mut stream, 200, "application/json", body.as_bytes(), head)
         }
-        "/api/report.json" => respond(&mut stream, 200, "application/json", s.json.as_bytes(), head),
+        "/api/report.json" => respond(
+            &mut stream,
+            200,
+            "application/json",
+            s.json.as_bytes(),
+            head,
+        ),
         _ => respond(&mut stream, 404, "text/plain", b"not found\n", head),
     };
 }
@@ -202,7 +208,8 @@ pub(super) fn run_dashboard(args: DashboardArgs) -> Result<u8> {
         scope.spawn(move || {
             let mut generation = 1;
             loop {
-                if !sleep_until(Instant::now() + refresh) || end.is_some_and(|e| Instant::now() >= e)
+                if !sleep_until(Instant::now() + refresh)
+                    || end.is_some_and(|e| Instant::now() >= e)
                 {
                     return;
                 }

@@ -61,7 +61,10 @@ pub(super) struct ExportArgs {
 pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
     let binary = matches!(args.format, ExportFormat::Parquet | ExportFormat::Pprof);
     if binary && args.output.is_none() {
-        anyhow::bail!("--format {:?} writes a binary file: give --output FILE", args.format);
+        anyhow::bail!(
+            "--format {:?} writes a binary file: give --output FILE",
+            args.format
+        );
     }
     let loader = loader_for(args.max_decompressed_size, &[], &[], false);
     let store = load_store(&args.input, &loader, args.order, args.by, false)?;
@@ -83,13 +86,16 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
                 rows: &rows,
             };
             let json = args.format == ExportFormat::Json;
-            emit(args.output.as_deref(), |w: &mut dyn Write| -> io::Result<()> {
-                if json {
-                    export::write_series_json(&table, w)
-                } else {
-                    export::write_series_csv(&table, w)
-                }
-            })?;
+            emit(
+                args.output.as_deref(),
+                |w: &mut dyn Write| -> io::Result<()> {
+                    if json {
+                        export::write_series_json(&table, w)
+                    } else {
+                        export::write_series_csv(&table, w)
+                    }
+                },
+            )?;
         }
         ExportFormat::Prometheus => {
             let options = AnalyzeOptions {
@@ -99,7 +105,9 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
                 ..Default::default()
             };
             let report = leaks::analyze(&store, &options)?;
-            emit(args.output.as_deref(), |w| export::write_prometheus(&report, w))?;
+            emit(args.output.as_deref(), |w| {
+                export::write_prometheus(&report, w)
+            })?;
         }
         ExportFormat::Pprof => {
             let heap = store.snapshots_of(Kind::Heap);

@@ -2,6 +2,7 @@
 //! The only module that touches files, the environment, stdout/stderr and anyhow.
 
 mod analyze;
+mod check;
 mod collect;
 mod dashboard;
 mod export;
@@ -77,6 +78,9 @@ enum Command {
     /// Export a folder of snapshots: the long table (JSON, CSV, Parquet), Prometheus gauges, or
     /// the first → last heap diff as pprof.
     Export(export::ExportArgs),
+    /// CI gate: two snapshots or a series against leakdiff.toml limits and a baseline; exit 1
+    /// on a violation.
+    Check(check::CheckArgs),
 }
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -256,6 +260,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Collect(args)), _) => collect::run_collect(args),
         (Some(Command::Dashboard(args)), _) => dashboard::run_dashboard(args),
         (Some(Command::Export(args)), _) => export::run_export(args),
+        (Some(Command::Check(args)), _) => check::run_check(args),
         (None, None) => {
             anyhow::bail!("nothing to do: give two snapshots (`leakdiff BASE LATER`) or a command (see --help)")
         }

@@ -24,7 +24,7 @@ pub struct LongTable<'a> {
     /// Keys (index = the rows' second column; `null` there is the snapshot's total).
     pub keys: &'a [KeyInfo],
     /// `[snapshot, key, value_type, value]`.
-    pub rows: &'a [(u32, Option<u32>, u32, i64)],
+    pub rows: &'a [crate::store::LongRow],
 }
 
 /// Writes the long table as JSON.
@@ -122,10 +122,7 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
         "leakdiff_process_metric",
         "Process metrics at the last /proc sample (rss and vm_size in bytes, the rest counts).",
     );
-    let mut suspects = fam(
-        "leakdiff_suspects",
-        "Leak suspects by kind and severity.",
-    );
+    let mut suspects = fam("leakdiff_suspects", "Leak suspects by kind and severity.");
     let mut rate = fam(
         "leakdiff_suspect_growth_per_second",
         "Growth of a leak suspect per second (Theil-Sen slope), in its unit.",
@@ -161,10 +158,9 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
             labels.clone(),
             r.total.series.last().copied().unwrap_or(0.0),
         ));
-        total_rate.samples.push((
-            labels,
-            r.total.trend.slope_per_hour / crate::trend::HOUR,
-        ));
+        total_rate
+            .samples
+            .push((labels, r.total.trend.slope_per_hour / crate::trend::HOUR));
     }
     if let Some(g) = &r.goroutines {
         snapshots
@@ -226,8 +222,8 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
         }
     }
     for f in [
-        snapshots, total, total_rate, goroutines, process, suspects, rate, severity, last,
-        p_value, to_limit,
+        snapshots, total, total_rate, goroutines, process, suspects, rate, severity, last, p_value,
+        to_limit,
     ] {
         if f.samples.is_empty() {
             continue;

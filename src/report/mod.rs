@@ -3,6 +3,7 @@
 //!
 //! May import: `model`, `diff`, `units`. Writes to any `io::Write`; never opens files.
 
+pub mod check;
 mod eval;
 pub mod export;
 pub mod flamegraph;

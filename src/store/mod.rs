@@ -128,6 +128,9 @@ pub struct Store {
     pub table: DataFrame,
 }
 
+/// One row of the long table: snapshot, key (`None`: the snapshot's total), value type, value.
+pub type LongRow = (u32, Option<u32>, u32, i64);
+
 /// Dense series of one key: one value per snapshot of a kind, zeros where the key is absent.
 #[derive(Clone, Debug)]
 pub struct KeySeries {
@@ -306,7 +309,7 @@ impl Store {
 
     /// Every row of the long table as (snapshot, key or `None` for the total, value type, value),
     /// sorted by snapshot, then value type, total first, then key.
-    pub fn long_rows(&self) -> Result<Vec<(u32, Option<u32>, u32, i64)>, StoreError> {
+    pub fn long_rows(&self) -> Result<Vec<LongRow>, StoreError> {
         let df = &self.table;
         let get = |name: &str| {
             df.column(name)
@@ -314,8 +317,13 @@ impl Store {
                 .and_then(|c| c.i64().cloned())
                 .map_err(polars_err("store"))
         };
-        let (s, k, t, v) = (get("snapshot")?, get("key")?, get("value_type")?, get("value")?);
-        let mut out: Vec<(u32, Option<u32>, u32, i64)> = s
+        let (s, k, t, v) = (
+            get("snapshot")?,
+            get("key")?,
+            get("value_type")?,
+            get("value")?,
+        );
+        let mut out: Vec<LongRow> = s
             .iter()
             .zip(k.iter())
             .zip(t.iter())

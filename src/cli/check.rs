@@ -1,0 +1,154 @@
+//! `leakdiff check`: the CI gate. Two snapshots (`check BASE LATER`) or a series (`--input DIR`)
+//! against `leakdiff.toml` and a baseline; exit 1 when something is over its limit.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::analyze::{load_store, loader_for};
+use super::{emit, write_file, EXIT_OK, EXIT_THRESHOLD};
+use crate::check::{self, Baseline, Config};
+use crate::diff::{self, DiffOptions};
+use crate::leaks::{self, AnalyzeOptions};
+use crate::store::{KeyBy, Order};
+use crate::units::parse_size;
+
+/// Output formats of `check`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// Lines for a terminal or CI log.
+    #[default]
+    Text,
+    /// A pull-request comment.
+    Markdown,
+    /// JUnit XML (test reports in Jenkins, GitLab, GitHub actions).
+    Junit,
+    /// SARIF 2.1.0 (code scanning).
+    Sarif,
+    /// `leakdiff.check/v1` JSON.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct CheckArgs {
+    /// The earlier snapshot (with LATER), when not checking a series with --input.
+    #[arg(required_unless_present = "input", conflicts_with = "input")]
+    base: Option<PathBuf>,
+    /// The later snapshot.
+    #[arg(requires = "base")]
+    later: Option<PathBuf>,
+    /// A folder of snapshots (a series): its leak suspects are checked.
+    #[arg(long, short = 'i', value_name = "DIR")]
+    input: Vec<PathBuf>,
+    /// Thresholds (default: ./leakdiff.toml when present, else: a key growing by more than
+    /// 1 MiB between two snapshots fails, and any leak suspect of a series fails).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Known growth not to fail on: `leak:PATTERN` lines (default: ./leakdiff.baseline when
+    /// present).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Write a baseline of everything over a limit now, and pass.
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
+    /// Value type (two snapshots: as `diff --sample-index`; a series: as `report`).
+    #[arg(long, value_name = "NAME")]
+    sample_index: Option<String>,
+    /// Memory limit for a series' time-to-limit severity (e.g. 2GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<i64>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = CheckFormat::Text)]
+    format: CheckFormat,
+    /// Write the verdict here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Refuse inputs that decompress to more than this (e.g. 4GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
+    max_decompressed_size: i64,
+}
+
+fn read_config(path: Option<&Path>) -> Result<Config> {
+    let default = Path::new("leakdiff.toml");
+    let path = match path {
+        Some(p) => p,
+        None if default.is_file() => default,
+        None => return Ok(Config::default()),
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Config::parse(&text, &path.display().to_string())?)
+}
+
+fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
+    let default = Path::new("leakdiff.baseline");
+    let path = match path {
+        Some(p) => p,
+        None if default.is_file() => default,
+        None => return Ok(Baseline::default()),
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Baseline::parse(&text)
+        .map_err(|(line, m)| anyhow::anyhow!("{}: line {line}: {m}", path.display()))
+}
+
+pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
+    let config = read_config(args.config.as_deref())?;
+    let baseline = read_baseline(args.baseline.as_deref())?;
+    let loader = loader_for(args.max_decompressed_size, &[], &[], false);
+    let result = match (&args.base, &args.later) {
+        (Some(base), Some(later)) => {
+            let (interner, b, l) = loader.load_pair(base, later)?;
+            let options = DiffOptions {
+                sample: args.sample_index.clone(),
+                top: None,
+                ..Default::default()
+            };
+            let d = diff::diff(&b, &l, &interner, &options)?;
+            check::check_diff(&d, &config, &baseline)
+        }
+        (Some(_), None) => anyhow::bail!("give two snapshots (BASE LATER), or --input DIR"),
+        _ => {
+            let store = load_store(&args.input, &loader, Order::Time, KeyBy::Function, false)?;
+            for f in &store.failures {
+                eprintln!("leakdiff: skipped: {}", f.message);
+            }
+            let options = AnalyzeOptions {
+                value_type: args.sample_index.clone(),
+                memory_limit: args.memory_limit.map(|v| v as f64),
+                top: 0,
+                ..Default::default()
+            };
+            let report = leaks::analyze(&store, &options)?;
+            check::check_report(&report, &config, &baseline)
+        }
+    };
+    if let Some(path) = &args.write_baseline {
+        let text = check::baseline_lines(&result);
+        write_file(path, |w| w.write_all(text.as_bytes()))?;
+        eprintln!(
+            "leakdiff: wrote a baseline of {} finding(s) to {}",
+            result.violations.len() + result.suppressed.len(),
+            path.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    use crate::report::check as out;
+    emit(args.output.as_deref(), |w| match args.format {
+        CheckFormat::Text => out::write_check_text(&result, w),
+        CheckFormat::Markdown => out::write_check_markdown(&result, w),
+        CheckFormat::Junit => out::write_check_junit(&result, w),
+        CheckFormat::Sarif => out::write_check_sarif(&result, w),
+        CheckFormat::Json => out::write_check_json(&result, w),
+    })?;
+    if result.failed() {
+        eprintln!(
+            "leakdiff: check failed: {} finding(s) over their limits",
+            result.violations.len()
+        );
+        return Ok(EXIT_THRESHOLD);
+    }
+    Ok(EXIT_OK)
+}
