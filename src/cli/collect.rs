@@ -123,6 +123,9 @@ pub(super) fn catch_signals() {
             libc::SIGTERM,
             on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
         );
+        // A file-size limit (ulimit -f) then fails the write with EFBIG, like a full disk,
+        // instead of killing the process: the data stays pending and is retried.
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 
@@ -312,11 +315,16 @@ impl Collector {
             return Ok(true);
         }
         if let Some(url) = self.url.clone() {
-            for what in self.args.profiles.clone() {
+            let list = self.args.profiles.clone();
+            for (k, &what) in list.iter().enumerate() {
                 if stopping() {
                     break;
                 }
-                if let Some(body) = self.fetch(&url, what, until) {
+                // Each endpoint gets its share of what is left of the round, so one that is
+                // down or slow does not starve the others.
+                let left = until.saturating_duration_since(Instant::now());
+                let share = until.min(Instant::now() + left / (list.len() - k) as u32);
+                if let Some(body) = self.fetch(&url, what, share) {
                     let t = now_nanos();
                     let path = self.args.output.join(what.file(&stamp(t)));
                     self.push(path, body, SystemTime::now());

@@ -11,6 +11,7 @@ mod heapdump;
 mod heaptrack_golden;
 mod hostile;
 mod legacy_golden;
+mod live;
 mod pprof_golden;
 mod props;
 mod report;

@@ -5,7 +5,7 @@ use leakdiff::diff::{self, DiffOptions, DiffResult};
 use crate::common::*;
 
 /// Every row pprof printed is in leakdiff's result with the same flat and cum values.
-fn assert_matches_top(ours: &DiffResult, golden_rel: &str) -> usize {
+pub fn assert_matches_top(ours: &DiffResult, golden_rel: &str) -> usize {
     let text = std::fs::read_to_string(testdata(golden_rel)).unwrap();
     let rows = parse_top(&text);
     assert!(!rows.is_empty(), "{golden_rel} has no rows");

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Regenerates testdata/collect: a real `leakdiff collect --pid` run against pprofserver (heap,
+# goroutine and goroutine?debug=2 every second, and /proc samples), and `go tool pprof`'s view of
+# `leakdiff export --format pprof` of it. Needs Go and a built leakdiff (cargo build).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out="$root/testdata/collect"
+leakdiff=${LEAKDIFF:-$root/target/debug/leakdiff}
+mkdir -p /tmp/leakdiff-gen
+cd "$here/pprofserver"
+go build -trimpath -o /tmp/leakdiff-gen/pprofserver main.go
+/tmp/leakdiff-gen/pprofserver -tick 100ms -lifetime 60s > /tmp/leakdiff-gen/addr.txt &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q listening /tmp/leakdiff-gen/addr.txt && break; sleep 0.1; done
+addr=$(sed -n 's/^listening on //p' /tmp/leakdiff-gen/addr.txt)
+rm -rf "$out/series" && mkdir -p "$out/series" "$out/golden"
+"$leakdiff" collect --url "http://$addr/debug/pprof/" --pid "$server" --interval 1s --count 8 \
+  --output "$out/series" --quiet
+kill $server
+cd "$root"
+"$leakdiff" export --input testdata/collect/series --format pprof --output /tmp/leakdiff-gen/diff.pb.gz
+go tool pprof -top -nodecount=1000 -nodefraction=0 /tmp/leakdiff-gen/diff.pb.gz \
+  > "$out/golden/export-pprof.top.txt" 2>/dev/null
+go version > "$out/golden/go-version.txt"

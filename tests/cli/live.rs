@@ -1,0 +1,657 @@
+//! `collect` against a pprof endpoint that is down, slow, answers garbage or cuts answers short;
+//! a file-size limit standing in for a full disk; Ctrl-C; a real Go net/http/pprof program; and
+//! the dashboard fed by a running collect, in headless Chromium.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::common::testdata;
+
+/// Faults the fake endpoint injects into its first requests.
+#[derive(Default)]
+struct Faults {
+    garbage: AtomicUsize,
+    slow: AtomicUsize,
+    truncated: AtomicUsize,
+}
+
+/// A net/http/pprof stand-in serving the recorded answers of the real Go program
+/// (testdata/collect/series), in order, so each fetch gets the next snapshot.
+struct FakePprof {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+fn take(c: &AtomicUsize) -> bool {
+    c.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+fn recorded(prefix: &str, suffix: &str) -> Vec<Vec<u8>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(testdata("collect/series"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with(prefix) && n.ends_with(suffix)
+        })
+        .collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn answer(
+    mut c: TcpStream,
+    faults: &Faults,
+    answers: &[Vec<Vec<u8>>; 3],
+    next: &std::sync::Mutex<[usize; 3]>,
+) {
+    c.set_nonblocking(false).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = c.read(&mut buf).unwrap_or(0);
+    let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
+    let which = if path.ends_with("/heap") {
+        0
+    } else if path.ends_with("goroutine?debug=2") {
+        2
+    } else if path.ends_with("/goroutine") {
+        1
+    } else {
+        let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    if take(&faults.slow) {
+        std::thread::sleep(Duration::from_millis(2500));
+        return;
+    }
+    if take(&faults.garbage) {
+        let body = b"<html><body>502 Bad Gateway</body></html>";
+        let _ = write!(
+            c,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = c.write_all(body);
+        return;
+    }
+    let list = &answers[which];
+    let body = {
+        let mut next = next.lock().unwrap();
+        let b = &list[next[which] % list.len()];
+        if !take(&faults.truncated) {
+            next[which] += 1;
+        } else {
+            let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b.len());
+            let _ = c.write_all(&b[..b.len() / 2]);
+            return;
+        }
+        b
+    };
+    // Chunked, as Go's server answers profiles.
+    let _ = c.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n\r\n");
+    for chunk in body.chunks(4000) {
+        let _ = write!(c, "{:x}\r\n", chunk.len());
+        let _ = c.write_all(chunk);
+        let _ = c.write_all(b"\r\n");
+    }
+    let _ = c.write_all(b"0\r\n\r\n");
+}
+
+impl FakePprof {
+    fn start(port: u16, faults: Arc<Faults>) -> FakePprof {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let answers = [
+            recorded("heap-", ".pb.gz"),
+            recorded("goroutine-", ".pb.gz"),
+            recorded("goroutine-", ".txt"),
+        ];
+        let answers = Arc::new(answers);
+        let next = Arc::new(std::sync::Mutex::new([0usize; 3]));
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((c, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let (faults, answers, next) =
+                    (Arc::clone(&faults), Arc::clone(&answers), Arc::clone(&next));
+                // One thread per connection, as Go's server: a slow answer does not hold up others.
+                std::thread::spawn(move || answer(c, &faults, &answers, &next));
+            }
+        });
+        FakePprof { port, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/debug/pprof/", self.port)
+    }
+}
+
+impl Drop for FakePprof {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("leakdiff")
+}
+
+/// Spawns leakdiff with stderr going to a file the test can read while it runs.
+fn spawn(args: &[&str], stderr: &Path) -> Child {
+    Command::new(bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn wait(child: &mut Child, limit: Duration) -> i32 {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn count(dir: &Path, prefix: &str) -> usize {
+    files(dir).iter().filter(|f| f.starts_with(prefix)).count()
+}
+
+/// Every file in the folder is a whole profile: `report` reads all of them without a failure.
+fn assert_all_parse(dir: &Path) -> serde_json::Value {
+    assert!(
+        files(dir).iter().all(|f| !f.starts_with('.')),
+        "temp files left: {:?}",
+        files(dir)
+    );
+    let out = Command::new(bin())
+        .args(["report", "--no-progress", "-f", "json", "--input"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["failures"].as_array().unwrap().len(), 0);
+    v
+}
+
+#[test]
+fn collect_rides_out_a_target_that_is_down_slow_garbled_or_cut_short() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    let log = tmp.path().join("stderr");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/debug/pprof/");
+    let mut child = spawn(
+        &[
+            "collect",
+            "--url",
+            &url,
+            "--interval",
+            "1s",
+            "--duration",
+            "8s",
+            "--timeout",
+            "1s",
+            "-o",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.display().to_string()])
+        .collect::<Vec<_>>()
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+        &log,
+    );
+    // Down for the first 1.5 s, then up with faults in its first answers.
+    std::thread::sleep(Duration::from_millis(1500));
+    let faults = Arc::new(Faults::default());
+    faults.slow.store(1, Ordering::SeqCst);
+    faults.garbage.store(2, Ordering::SeqCst);
+    faults.truncated.store(1, Ordering::SeqCst);
+    let _server = FakePprof::start(port, Arc::clone(&faults));
+    let code = wait(&mut child, Duration::from_secs(40));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(err.contains("retrying in"), "{err}");
+    assert!(err.contains("no complete answer within"), "{err}");
+    assert!(err.contains("rejected:"), "{err}");
+    assert!(err.contains("bytes of the body missing"), "{err}");
+    for f in [&faults.slow, &faults.garbage, &faults.truncated] {
+        assert_eq!(f.load(Ordering::SeqCst), 0, "every fault was served");
+    }
+    assert!(count(&out, "heap-") >= 4, "{:?}", files(&out));
+    assert!(count(&out, "goroutine-") >= 8, "{:?}", files(&out));
+    let report = assert_all_parse(&out);
+    assert_eq!(
+        report["snapshots"].as_array().unwrap().len(),
+        count(&out, "heap-")
+    );
+}
+
+#[test]
+fn collect_stops_cleanly_on_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    let log = tmp.path().join("stderr");
+    let server = FakePprof::start(0, Arc::default());
+    let pid = std::process::id().to_string();
+    let mut child = spawn(
+        &[
+            "collect",
+            "--url",
+            &server.url(),
+            "--pid",
+            &pid,
+            "--interval",
+            "300ms",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &log,
+    );
+    wait_for("three rounds", Duration::from_secs(20), || {
+        count(&out, "process-") >= 3
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let code = wait(&mut child, Duration::from_secs(10));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("stopped by signal"), "{err}");
+    assert_all_parse(&out);
+}
+
+#[test]
+fn collect_holds_profiles_while_writes_fail_and_loses_none() {
+    // RLIMIT_FSIZE makes every write past 512 bytes fail with EFBIG, as a full disk fails with
+    // ENOSPC: heap profiles (~7 KiB) cannot be written until the limit is lifted from outside.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    let log = tmp.path().join("stderr");
+    let server = FakePprof::start(0, Arc::default());
+    let mut cmd = Command::new(bin());
+    cmd.args(["collect", "--url", &server.url(), "--profiles", "heap"])
+        .args(["--interval", "500ms", "--duration", "5s", "-o"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 512,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    wait_for("a failed write", Duration::from_secs(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|e| e.contains("cannot write"))
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        count(&out, "heap-"),
+        0,
+        "nothing written while the limit holds"
+    );
+    let lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    let rc = unsafe {
+        libc::prlimit(
+            child.id() as i32,
+            libc::RLIMIT_FSIZE,
+            &lim,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let code = wait(&mut child, Duration::from_secs(30));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("File too large"), "{err}");
+    assert!(err.contains("writing works again"), "{err}");
+    let rounds: usize = err
+        .lines()
+        .find_map(|l| {
+            l.split(" round(s)")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no summary: {err}"));
+    assert!(rounds >= 5, "{err}");
+    assert_eq!(
+        count(&out, "heap-"),
+        rounds,
+        "one heap profile per round: {err}"
+    );
+    assert_all_parse(&out);
+}
+
+fn go() -> Option<PathBuf> {
+    let found = [
+        "/usr/lib/go-1.23/bin/go",
+        "/usr/bin/go",
+        "/usr/local/go/bin/go",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("LEAKDIFF_REQUIRE_GO").is_none(),
+            "LEAKDIFF_REQUIRE_GO is set but no go is installed"
+        );
+        eprintln!("skipped: no Go toolchain (the recorded run in testdata/collect covers CI)");
+    }
+    found
+}
+
+#[test]
+fn collect_from_a_real_go_pprof_server_finds_its_planted_leaks() {
+    let Some(go) = go() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("pprofserver");
+    let build = Command::new(&go)
+        .args(["build", "-trimpath", "-o"])
+        .arg(&exe)
+        .arg("main.go")
+        .current_dir(testdata("go/pprofserver"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GO111MODULE", "off")
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let mut server = Command::new(&exe)
+        .args(["-tick", "50ms", "-lifetime", "30s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = server.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    while !line.ends_with('\n') && stdout.read(&mut byte).unwrap() == 1 {
+        line.push(byte[0] as char);
+    }
+    let addr = line.trim().trim_start_matches("listening on ").to_string();
+    let out = tmp.path().join("data");
+    let log = tmp.path().join("stderr");
+    let pid = server.id().to_string();
+    let url = format!("http://{addr}/debug/pprof/");
+    let mut c = spawn(
+        &[
+            "collect",
+            "--url",
+            &url,
+            "--pid",
+            &pid,
+            "--interval",
+            "500ms",
+            "--count",
+            "10",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &log,
+    );
+    let code = wait(&mut c, Duration::from_secs(60));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 0, "{}", std::fs::read_to_string(&log).unwrap());
+    let r = assert_all_parse(&out);
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        keys(&r["suspects"]).contains(&"main.leakyHandler".into()),
+        "{r}"
+    );
+    assert!(
+        keys(&r["goroutines"]["suspects"]).contains(&"main.spawnStuck.func1".into()),
+        "{r}"
+    );
+    let process = keys(&r["process"]["suspects"]);
+    for m in ["fds/file", "fds/socket", "tcp/CLOSE_WAIT"] {
+        assert!(process.contains(&m.to_string()), "{m}: {process:?}");
+    }
+    assert!(!process.contains(&"threads".to_string()), "{process:?}");
+}
+
+/// GET over loopback, the body as text.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
+    (code, body)
+}
+
+fn chromium() -> Option<&'static str> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("LEAKDIFF_REQUIRE_CHROMIUM").is_none(),
+            "LEAKDIFF_REQUIRE_CHROMIUM is set but no chromium is installed"
+        );
+        eprintln!("skipped: no chromium");
+    }
+    found
+}
+
+/// The DOM after the page's scripts ran for a few (virtual) seconds.
+fn dump_dom(chromium: &str, url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=4000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn state(port: u16) -> serde_json::Value {
+    let (code, body) = get(port, "/api/state");
+    assert_eq!(code, 200);
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn dashboard_follows_a_running_collect_in_headless_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    std::fs::create_dir_all(&out).unwrap();
+    let server = FakePprof::start(0, Arc::default());
+    let pid = std::process::id().to_string();
+    let mut collect = spawn(
+        &[
+            "collect",
+            "--url",
+            &server.url(),
+            "--pid",
+            &pid,
+            "--interval",
+            "700ms",
+            "--duration",
+            "30s",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &tmp.path().join("collect.err"),
+    );
+    let dlog = tmp.path().join("dashboard.err");
+    let mut dash = spawn(
+        &[
+            "dashboard",
+            "--input",
+            out.to_str().unwrap(),
+            "--port",
+            "0",
+            "--refresh",
+            "300ms",
+            "--duration",
+            "60s",
+        ],
+        &dlog,
+    );
+    let mut port = 0u16;
+    wait_for("the dashboard address", Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&dlog).unwrap_or_default();
+        if let Some(rest) = text.split("dashboard on http://127.0.0.1:").nth(1) {
+            port = rest.split('/').next().unwrap().parse().unwrap();
+        }
+        port != 0
+    });
+    wait_for("three heap snapshots", Duration::from_secs(30), || {
+        state(port)["snapshots"].as_u64().unwrap_or(0) >= 12
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    let first = dump_dom(chromium, &url);
+    // The page's script asked api/state and wrote the generation it saw.
+    let generation = |dom: &str| -> u64 {
+        dom.split("id=\"live-status\" data-generation=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|g| g.parse().ok())
+            .unwrap_or_else(|| panic!("live status not filled in: {dom}"))
+    };
+    let g1 = generation(&first);
+    assert!(g1 >= 1);
+    for part in [
+        "id=\"process\"",
+        "data-metric=\"fds\"",
+        "data-metric=\"rss\"",
+        "id=\"goroutines\"",
+        "Total over time",
+    ] {
+        assert!(
+            first.contains(part),
+            "{part} missing from the rendered page"
+        );
+    }
+    let heap_snapshots = |dom: &str| -> u64 {
+        dom.split("</b> heap snapshots")
+            .next()
+            .and_then(|h| h.rsplit("<b>").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let n1 = heap_snapshots(&first);
+    assert!(n1 >= 3, "{n1}");
+    // More rounds arrive; the dashboard recomputes and the page shows them.
+    wait_for("two more heap snapshots", Duration::from_secs(30), || {
+        state(port)["snapshots"].as_u64().unwrap_or(0) >= 4 * (n1 + 2)
+    });
+    let second = dump_dom(chromium, &url);
+    assert!(generation(&second) > g1);
+    assert!(heap_snapshots(&second) >= n1 + 2);
+    let (code, json) = get(port, "/api/report.json");
+    assert_eq!(code, 200);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["schema"], "leakdiff.report/v1");
+    assert_eq!(get(port, "/nope").0, 404);
+    unsafe {
+        libc::kill(dash.id() as i32, libc::SIGINT);
+        libc::kill(collect.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(wait(&mut dash, Duration::from_secs(10)), 0);
+    assert_eq!(wait(&mut collect, Duration::from_secs(10)), 0);
+}
