@@ -77,13 +77,13 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             store.save(path)?;
         }
         ExportFormat::Json | ExportFormat::Csv => {
-            let rows = store.long_rows()?;
+            let long = store.long_table()?;
             let table = LongTable {
                 schema: export::SERIES_SCHEMA,
                 snapshots: &store.snapshots,
-                value_types: &store.value_types,
-                keys: &store.keys,
-                rows: &rows,
+                value_types: &long.value_types,
+                keys: &long.keys,
+                rows: &long.rows,
             };
             let json = args.format == ExportFormat::Json;
             emit(

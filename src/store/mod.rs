@@ -131,6 +131,17 @@ pub struct Store {
 /// One row of the long table: snapshot, key (`None`: the snapshot's total), value type, value.
 pub type LongRow = (u32, Option<u32>, u32, i64);
 
+/// The long table with names in a stable order (see [`Store::long_table`]).
+#[derive(Clone, Debug)]
+pub struct LongTable {
+    /// Keys, by name.
+    pub keys: Vec<KeyInfo>,
+    /// Value types, by name.
+    pub value_types: Vec<String>,
+    /// Rows whose ids point into the two lists above.
+    pub rows: Vec<LongRow>,
+}
+
 /// Dense series of one key: one value per snapshot of a kind, zeros where the key is absent.
 #[derive(Clone, Debug)]
 pub struct KeySeries {
@@ -307,9 +318,40 @@ impl Store {
         })
     }
 
+    /// The long table with its value types and keys in name order (their ids depend on which
+    /// worker met them first; names do not), rows sorted by snapshot, value type, total first,
+    /// then key: the same for every run over the same files.
+    pub fn long_table(&self) -> Result<LongTable, StoreError> {
+        fn by_name<T>(items: &[T], name: impl Fn(&T) -> &str) -> (Vec<usize>, Vec<u32>) {
+            let mut order: Vec<usize> = (0..items.len()).collect();
+            order.sort_by(|&a, &b| name(&items[a]).cmp(name(&items[b])));
+            let mut new_id = vec![0u32; items.len()];
+            for (n, &old) in order.iter().enumerate() {
+                new_id[old] = n as u32;
+            }
+            (order, new_id)
+        }
+        let (key_order, key_id) = by_name(&self.keys, |k| k.name.as_str());
+        let (vt_order, vt_id) = by_name(&self.value_types, |v| v.as_str());
+        let mut rows = self.long_rows()?;
+        for r in &mut rows {
+            r.1 = r.1.and_then(|k| key_id.get(k as usize).copied());
+            r.2 = vt_id.get(r.2 as usize).copied().unwrap_or(r.2);
+        }
+        rows.sort_unstable_by_key(|r| (r.0, r.2, r.1));
+        Ok(LongTable {
+            keys: key_order.iter().map(|&i| self.keys[i].clone()).collect(),
+            value_types: vt_order
+                .iter()
+                .map(|&i| self.value_types[i].clone())
+                .collect(),
+            rows,
+        })
+    }
+
     /// Every row of the long table as (snapshot, key or `None` for the total, value type, value),
-    /// sorted by snapshot, then value type, total first, then key.
-    pub fn long_rows(&self) -> Result<Vec<LongRow>, StoreError> {
+    /// sorted by snapshot, then key id, then value type.
+    fn long_rows(&self) -> Result<Vec<LongRow>, StoreError> {
         let df = &self.table;
         let get = |name: &str| {
             df.column(name)

@@ -5,6 +5,7 @@
 mod c_golden;
 mod cli_diff;
 mod common;
+mod export_check;
 mod goroutine_golden;
 mod goroutines_cmd;
 mod heapdump;
