@@ -379,3 +379,33 @@ fn exports_are_byte_identical_with_1_and_8_threads() {
         assert_eq!(a, b, "{f}");
     }
 }
+
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_export_writes() {
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/leakdiff.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let prom = run(&["export", "-i", SERIES, "-f", "prometheus"]).1;
+    let written: std::collections::BTreeSet<&str> = prom
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let mut queried = 0;
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("leakdiff_") {
+                    assert!(written.contains(word), "{word} is not exported");
+                    queried += 1;
+                }
+            }
+        }
+    }
+    assert!(queried >= 10, "{queried}");
+}

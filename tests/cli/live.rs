@@ -417,8 +417,11 @@ fn collect_from_a_real_go_pprof_server_finds_its_planted_leaks() {
         .arg(&exe)
         .arg("main.go")
         .current_dir(testdata("go/pprofserver"))
-        .env("GOFLAGS", "-mod=mod")
         .env("GO111MODULE", "off")
+        .env(
+            "GOCACHE",
+            std::env::temp_dir().join("leakdiff-test-gocache"),
+        )
         .output()
         .unwrap();
     assert!(
