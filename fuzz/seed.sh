@@ -13,3 +13,5 @@ mkdir -p fuzz/corpus/goroutine
 cp testdata/go/*-goroutines-*.txt fuzz/corpus/goroutine/
 mkdir -p fuzz/corpus/heapdump
 for f in testdata/go/heapdump/*.gz; do gzip -dc "$f" | tail -c +17 > "fuzz/corpus/heapdump/$(basename "$f" .gz)"; done
+mkdir -p fuzz/corpus/procstat
+cp testdata/collect/series/process-*.txt fuzz/corpus/procstat/

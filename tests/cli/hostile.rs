@@ -162,6 +162,7 @@ fn parser_never_panics_on_mutations_of_real_files() {
         "c/leak-gperftools-later.heap",
         "go/leak-goroutines-later.debug2.txt",
         "go/leak-goroutines-later.debug1.txt",
+        "collect/series/process-20261125T060504.309Z.txt",
     ]
     .iter()
     .map(|f| std::fs::read(crate::common::testdata(f)).unwrap())
