@@ -367,10 +367,17 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     }
     let mut interner = Interner::new();
     let mut snaps: Vec<(crate::model::Profile, Option<i64>)> = Vec::new();
+    let mut others = 0;
     for f in &files {
         let p = loader.load(f, &mut interner)?;
         let is_goroutines = p.format == crate::model::Format::GoroutineText
             || p.value_types().iter().any(|v| v.kind == "goroutine");
+        // A folder (what `collect` writes) holds heap profiles and process samples too.
+        let from_folder = !args.inputs.iter().any(|i| i == f);
+        if !is_goroutines && from_folder {
+            others += 1;
+            continue;
+        }
         if !is_goroutines {
             anyhow::bail!(
                 "{}: {} profile, not goroutines (value types: {})",
@@ -389,6 +396,19 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
         }
         snaps.push((p, t));
     }
+    if others > 0 {
+        eprintln!("leakdiff: goroutines: left out {others} file(s) that are not goroutine dumps or profiles");
+    }
+    // `collect` saves a protobuf and a debug=2 dump of each moment: keep the dumps (states and
+    // wait times), not each goroutine twice.
+    let text = crate::model::Format::GoroutineText;
+    if snaps.iter().any(|(p, _)| p.format == text) && snaps.iter().any(|(p, _)| p.format != text) {
+        snaps.retain(|(p, _)| p.format == text);
+    }
+    anyhow::ensure!(
+        !snaps.is_empty(),
+        "no goroutine dumps or profiles among the inputs"
+    );
     // Text dumps carry no time of their own and file times are unreliable (a checkout gives every
     // file the same one): keep the order given, unless every snapshot states its time.
     let times: Vec<i64> = if snaps.iter().all(|(_, t)| t.is_some()) {

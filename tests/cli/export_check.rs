@@ -409,3 +409,21 @@ fn the_grafana_dashboard_queries_only_metrics_export_writes() {
     }
     assert!(queried >= 10, "{queried}");
 }
+
+#[test]
+fn goroutines_reads_a_collect_folder_once_per_moment() {
+    let (c, out, err) = run(&["goroutines", SERIES, "-f", "json", "--fail-on-leak"]);
+    assert_eq!(c, 1, "{err}");
+    assert!(err.contains("left out 16 file(s)"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // 8 moments, read from the debug=2 dumps (states and waits), not 16 snapshots.
+    assert_eq!(v["sources"].as_array().unwrap().len(), 8, "{v}");
+    let leaking: Vec<&str> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["leak"] == true)
+        .map(|g| g["function"].as_str().unwrap())
+        .collect();
+    assert_eq!(leaking, ["main.spawnStuck.func1"]);
+}
