@@ -399,10 +399,13 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     if others > 0 {
         eprintln!("leakdiff: goroutines: left out {others} file(s) that are not goroutine dumps or profiles");
     }
-    // `collect` saves a protobuf and a debug=2 dump of each moment: keep the dumps (states and
-    // wait times), not each goroutine twice.
+    // In a folder `collect` wrote, each moment is a protobuf and a debug=2 dump: keep the dumps
+    // (states and wait times), not each goroutine twice. Files named one by one stay as given.
     let text = crate::model::Format::GoroutineText;
-    if snaps.iter().any(|(p, _)| p.format == text) && snaps.iter().any(|(p, _)| p.format != text) {
+    if args.inputs.iter().any(|i| i.is_dir())
+        && snaps.iter().any(|(p, _)| p.format == text)
+        && snaps.iter().any(|(p, _)| p.format != text)
+    {
         snaps.retain(|(p, _)| p.format == text);
     }
     anyhow::ensure!(
