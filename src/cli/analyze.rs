@@ -123,6 +123,22 @@ pub(super) fn load_store(
     Ok(store)
 }
 
+/// Every suspect of a store (no `--top` cut), for the commands that hand them all on: `check`
+/// and `export --format prometheus`.
+pub(super) fn analyze_all(
+    store: &Store,
+    sample_index: Option<String>,
+    memory_limit: Option<i64>,
+) -> Result<Report> {
+    let options = AnalyzeOptions {
+        value_type: sample_index,
+        memory_limit: memory_limit.map(|v| v as f64),
+        top: 0,
+        ..Default::default()
+    };
+    Ok(leaks::analyze(store, &options)?)
+}
+
 pub(super) fn loader_for(
     max: i64,
     binary: &[PathBuf],

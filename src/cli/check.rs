@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::analyze::{load_store, loader_for};
+use super::analyze::{analyze_all, load_store, loader_for};
 use super::{emit, write_file, EXIT_OK, EXIT_THRESHOLD};
 use crate::check::{self, Baseline, Config};
 use crate::diff::{self, DiffOptions};
-use crate::leaks::{self, AnalyzeOptions};
 use crate::store::{KeyBy, Order};
 use crate::units::parse_size;
 
@@ -69,29 +68,32 @@ pub(super) struct CheckArgs {
     max_decompressed_size: i64,
 }
 
-fn read_config(path: Option<&Path>) -> Result<Config> {
-    let default = Path::new("leakdiff.toml");
-    let path = match path {
+/// The file named by a flag, else `default` in the working folder when it exists, read whole.
+fn read_optional(flag: Option<&Path>, default: &str) -> Result<Option<(String, String)>> {
+    let path = match flag {
         Some(p) => p,
-        None if default.is_file() => default,
-        None => return Ok(Config::default()),
+        None if Path::new(default).is_file() => Path::new(default),
+        None => return Ok(None),
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Config::parse(&text, &path.display().to_string())?)
+    Ok(Some((path.display().to_string(), text)))
+}
+
+fn read_config(path: Option<&Path>) -> Result<Config> {
+    match read_optional(path, "leakdiff.toml")? {
+        Some((name, text)) => Ok(Config::parse(&text, &name)?),
+        None => Ok(Config::default()),
+    }
 }
 
 fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
-    let default = Path::new("leakdiff.baseline");
-    let path = match path {
-        Some(p) => p,
-        None if default.is_file() => default,
-        None => return Ok(Baseline::default()),
-    };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Baseline::parse(&text)
-        .map_err(|(line, m)| anyhow::anyhow!("{}: line {line}: {m}", path.display()))
+    match read_optional(path, "leakdiff.baseline")? {
+        Some((name, text)) => {
+            Baseline::parse(&text).map_err(|(line, m)| anyhow::anyhow!("{name}: line {line}: {m}"))
+        }
+        None => Ok(Baseline::default()),
+    }
 }
 
 pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
@@ -115,13 +117,7 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
             for f in &store.failures {
                 eprintln!("leakdiff: skipped: {}", f.message);
             }
-            let options = AnalyzeOptions {
-                value_type: args.sample_index.clone(),
-                memory_limit: args.memory_limit.map(|v| v as f64),
-                top: 0,
-                ..Default::default()
-            };
-            let report = leaks::analyze(&store, &options)?;
+            let report = analyze_all(&store, args.sample_index.clone(), args.memory_limit)?;
             check::check_report(&report, &config, &baseline)
         }
     };

@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::analyze::{load_store, loader_for};
-use super::{emit, write_file, EXIT_OK};
+use super::analyze::{analyze_all, load_store, loader_for};
+use super::{emit, write_pprof, EXIT_OK};
 use crate::diff::{self, DiffOptions};
-use crate::leaks::{self, AnalyzeOptions};
 use crate::report::export::{self, LongTable};
 use crate::store::{KeyBy, Kind, Order};
 use crate::units::parse_size;
@@ -98,13 +97,7 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             )?;
         }
         ExportFormat::Prometheus => {
-            let options = AnalyzeOptions {
-                value_type: args.sample_index.clone(),
-                memory_limit: args.memory_limit.map(|v| v as f64),
-                top: 0,
-                ..Default::default()
-            };
-            let report = leaks::analyze(&store, &options)?;
+            let report = analyze_all(&store, args.sample_index.clone(), args.memory_limit)?;
             emit(args.output.as_deref(), |w| {
                 export::write_prometheus(&report, w)
             })?;
@@ -133,13 +126,8 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
                 values.value_type.kind
             );
             let profile = diff::diff_profile(&values, &interner, &comment)?;
-            let bytes = crate::formats::pprof::encode::encode(&profile, &interner);
             let path = args.output.as_deref().context("no output")?;
-            write_file(path, |w| {
-                let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
-                gz.write_all(&bytes)?;
-                gz.finish().map(|_| ())
-            })?;
+            write_pprof(path, &profile, &interner)?;
             eprintln!(
                 "leakdiff: wrote the {} diff of {} → {} to {} (total {:+} {})",
                 values.value_type.kind,

@@ -426,12 +426,7 @@ fn run_slice(args: SliceArgs) -> Result<u8> {
         let path = args
             .output
             .join(format!("{stem}.slice-{:0width$}.pb.gz", k + 1));
-        let bytes = crate::formats::pprof::encode::encode(p, &interner);
-        write_file(&path, |w| {
-            let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
-            gz.write_all(&bytes)?;
-            gz.finish().map(|_| ())
-        })?;
+        write_pprof(&path, p, &interner)?;
     }
     eprintln!(
         "leakdiff: wrote {} snapshots of {} to {}",
@@ -469,6 +464,20 @@ fn emit(
                 .context("could not write the output")
         }
     }
+}
+
+/// Writes a profile as gzipped `profile.proto`, atomically.
+fn write_pprof(
+    path: &std::path::Path,
+    profile: &crate::model::Profile,
+    interner: &crate::model::Interner,
+) -> Result<()> {
+    let bytes = crate::formats::pprof::encode::encode(profile, interner);
+    write_file(path, |w| {
+        let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
+        gz.write_all(&bytes)?;
+        gz.finish().map(|_| ())
+    })
 }
 
 /// Writes a file through a temporary name and a rename, so no half-written file is left behind.

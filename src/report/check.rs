@@ -92,22 +92,7 @@ pub fn write_check_markdown<W: Write>(r: &CheckResult, mut out: W) -> io::Result
     Ok(())
 }
 
-fn xml(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            // XML 1.0 forbids most control characters, even escaped.
-            c if (c as u32) < 0x20 && c != '\t' && c != '\n' && c != '\r' => o.push('?'),
-            c => o.push(c),
-        }
-    }
-    o
-}
+use crate::report::flamegraph::escape as xml;
 
 /// JUnit XML: one test case per finding over a limit (failed, or skipped when in the baseline),
 /// and one for everything else (passed).
