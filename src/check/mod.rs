@@ -42,6 +42,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_growth: Option<toml::Value>,
+    max_count_growth: Option<f64>,
     max_growth_percent: Option<f64>,
     max_total_growth: Option<toml::Value>,
     fail_on_severity: Option<String>,
@@ -74,6 +75,8 @@ pub struct Limits {
     /// A key (function, goroutine group) may grow by at most this, in the value's unit (two
     /// snapshots).
     pub max_growth: Option<f64>,
+    /// The same for values that are counts (goroutine profiles, `--sample-index inuse_objects`).
+    pub max_count_growth: Option<f64>,
     /// …and by at most this % of the base total.
     pub max_growth_percent: Option<f64>,
     /// The total may grow by at most this (two snapshots; the default's only).
@@ -88,6 +91,7 @@ impl Limits {
     fn or(&self, d: &Limits) -> Limits {
         Limits {
             max_growth: self.max_growth.or(d.max_growth),
+            max_count_growth: self.max_count_growth.or(d.max_count_growth),
             max_growth_percent: self.max_growth_percent.or(d.max_growth_percent),
             max_total_growth: d.max_total_growth,
             fail_on_severity: self.fail_on_severity.or(d.fail_on_severity),
@@ -119,12 +123,13 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// No file: any key growing by more than 1 MiB between two snapshots fails, and any leak
-    /// suspect of a series fails.
+    /// No file: any key growing by more than 1 MiB (or 16, for counts) between two snapshots
+    /// fails, and any leak suspect of a series fails.
     fn default() -> Self {
         Config {
             default: Limits {
                 max_growth: Some(1024.0 * 1024.0),
+                max_count_growth: Some(16.0),
                 fail_on_severity: Some(Severity::Low),
                 ..Default::default()
             },
@@ -192,6 +197,7 @@ fn limits(raw: &RawLimits, source: &str, at: &str) -> Result<Limits, ConfigError
         .transpose()?;
     Ok(Limits {
         max_growth: size(&raw.max_growth, "max_growth")?,
+        max_count_growth: raw.max_count_growth,
         max_growth_percent: raw.max_growth_percent,
         max_total_growth: size(&raw.max_total_growth, "max_total_growth")?,
         fail_on_severity,
@@ -390,10 +396,15 @@ pub fn check_diff(d: &DiffResult, config: &Config, baseline: &Baseline) -> Check
         });
         let delta = row.delta as f64;
         let mut reasons = Vec::new();
-        if let Some(max) = limits.max_growth {
+        let (max, name) = if unit == "bytes" {
+            (limits.max_growth, "max_growth")
+        } else {
+            (limits.max_count_growth, "max_count_growth")
+        };
+        if let Some(max) = max {
             if delta > max {
                 reasons.push(format!(
-                    "grew by {}, over max_growth {}",
+                    "grew by {}, over {name} {}",
                     human(delta, &unit),
                     human(max, &unit)
                 ));

@@ -65,8 +65,9 @@ impl Url {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
+        let bare_v6 = authority.starts_with('[') && authority.ends_with(']');
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+            Some((h, p)) if !bare_v6 => {
                 let port = p
                     .parse::<u16>()
                     .map_err(|_| FetchError::Url(format!("`{s}`: bad port `{p}`")))?;
@@ -420,6 +421,7 @@ mod tests {
             "/x/goroutine?debug=2"
         );
         assert_eq!(Url::parse("http://[::1]:80/").unwrap().host, "::1");
+        assert_eq!(Url::parse("http://[::1]/").unwrap().port, 80);
         assert!(Url::parse("https://h/").is_err());
         assert!(Url::parse("http://:80/").is_err());
     }

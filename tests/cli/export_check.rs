@@ -427,3 +427,22 @@ fn goroutines_reads_a_collect_folder_once_per_moment() {
         .collect();
     assert_eq!(leaking, ["main.spawnStuck.func1"]);
 }
+
+#[test]
+fn check_on_goroutine_profiles_uses_the_count_limit() {
+    let pair = [
+        "testdata/go/leak-goroutines-base.pb.gz",
+        "testdata/go/leak-goroutines-later.pb.gz",
+    ];
+    let (c, out, _) = run(&["check", pair[0], pair[1]]);
+    assert_eq!(c, 1, "{out}");
+    assert!(out.contains("over max_count_growth 16"), "{out}");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(
+        tmp.path(),
+        "leakdiff.toml",
+        "[default]\nmax_count_growth = 1000\n",
+    );
+    let (c, out, _) = run(&["check", pair[0], pair[1], "--config", &cfg]);
+    assert_eq!(c, 0, "{out}");
+}
