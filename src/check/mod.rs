@@ -355,7 +355,47 @@ fn split(mut all: Vec<Violation>) -> (Vec<Violation>, Vec<Violation>) {
     (all, suppressed)
 }
 
-/// Checks a two-snapshot diff (rows by function, all of them).
+/// A grown key of a diff, as checked.
+struct Grown {
+    key: String,
+    /// Function names, leaf first.
+    frames: Vec<String>,
+    delta: i64,
+    file: Option<String>,
+    line: Option<u32>,
+}
+
+/// The rows that grew. Goroutine stacks (a diff by stack) are summed per the goroutine's own
+/// function, the first frame outside the runtime and the standard library: a leaf is where the
+/// runtime parked it (`runtime.gopark`), which says nothing.
+fn keyed_rows(d: &DiffResult, goroutines: bool) -> Vec<Grown> {
+    let grown = d.rows.iter().filter(|r| r.delta != 0).map(|r| {
+        let leaf = r.frames.last().filter(|f| !f.file.is_empty());
+        Grown {
+            key: r.key.clone(),
+            frames: r.frames.iter().rev().map(|f| f.function.clone()).collect(),
+            delta: r.delta,
+            file: leaf.map(|f| f.file.clone()),
+            line: leaf.map(|f| f.line).filter(|l| *l > 0),
+        }
+    });
+    if !(goroutines && d.by == crate::diff::Granularity::Stack) {
+        return grown.filter(|g| g.delta > 0).collect();
+    }
+    let mut by_fn: Vec<Grown> = Vec::new();
+    for mut g in grown {
+        g.key = crate::goroutines::user_function(&g.frames);
+        match by_fn.iter_mut().find(|x| x.key == g.key) {
+            Some(x) => x.delta += g.delta,
+            None => by_fn.push(g),
+        }
+    }
+    by_fn.retain(|g| g.delta > 0);
+    by_fn.sort_by(|a, b| b.delta.cmp(&a.delta).then_with(|| a.key.cmp(&b.key)));
+    by_fn
+}
+
+/// Checks a two-snapshot diff (all rows; goroutine profiles diffed by stack).
 pub fn check_diff(d: &DiffResult, config: &Config, baseline: &Baseline) -> CheckResult {
     let unit = d.unit.clone();
     let kind = if d.sample_type.kind.starts_with("goroutine") {
@@ -384,8 +424,8 @@ pub fn check_diff(d: &DiffResult, config: &Config, baseline: &Baseline) -> Check
             });
         }
     }
-    for row in d.rows.iter().filter(|r| r.delta > 0) {
-        let frames: Vec<&str> = row.frames.iter().map(|f| f.function.as_str()).collect();
+    for row in keyed_rows(d, kind == "goroutine") {
+        let frames: Vec<&str> = row.frames.iter().map(String::as_str).collect();
         let rule = config.rule_for(&row.key, &frames);
         if rule.is_some_and(|(_, r)| r.ignore) {
             ignored += 1;
@@ -421,17 +461,16 @@ pub fn check_diff(d: &DiffResult, config: &Config, baseline: &Baseline) -> Check
         if reasons.is_empty() {
             continue;
         }
-        let leaf = row.frames.last().filter(|f| !f.file.is_empty());
         all.push(Violation {
             kind: kind.into(),
-            key: row.key.clone(),
+            suppressed_by: baseline.suppresses(&row.key, &frames).map(String::from),
+            key: row.key,
             reason: reasons.join("; "),
             value: delta,
             unit: unit.clone(),
             rule: rule_name(rule),
-            file: leaf.map(|f| f.file.clone()),
-            line: leaf.map(|f| f.line).filter(|l| *l > 0),
-            suppressed_by: baseline.suppresses(&row.key, &frames).map(String::from),
+            file: row.file,
+            line: row.line,
         });
     }
     let (violations, suppressed) = split(all);

@@ -103,9 +103,17 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
     let result = match (&args.base, &args.later) {
         (Some(base), Some(later)) => {
             let (interner, b, l) = loader.load_pair(base, later)?;
+            let goroutines = l.format == crate::model::Format::GoroutineText
+                || l.value_types().iter().any(|v| v.kind == "goroutine");
             let options = DiffOptions {
                 sample: args.sample_index.clone(),
                 top: None,
+                // Goroutines are judged per the function they run, found from whole stacks.
+                by: if goroutines {
+                    diff::Granularity::Stack
+                } else {
+                    diff::Granularity::Function
+                },
                 ..Default::default()
             };
             let d = diff::diff(&b, &l, &interner, &options)?;

@@ -437,6 +437,20 @@ fn check_on_goroutine_profiles_uses_the_count_limit() {
     let (c, out, _) = run(&["check", pair[0], pair[1]]);
     assert_eq!(c, 1, "{out}");
     assert!(out.contains("over max_count_growth 16"), "{out}");
+    // Per the goroutines' own functions, not runtime.gopark where they are parked.
+    for f in [
+        "main.blockedReceiver",
+        "main.blockedSender",
+        "main.lockedOut",
+        "main.stuckSelect",
+        "main.waitForever",
+    ] {
+        assert!(
+            out.contains(&format!("FAIL  goroutine {f}: grew by 32,")),
+            "{f}: {out}"
+        );
+    }
+    assert!(!out.contains("runtime.gopark"), "{out}");
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write(
         tmp.path(),
