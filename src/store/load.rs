@@ -433,7 +433,12 @@ where
         new_index[old] = new as u32;
     }
     let snapshots: Vec<Snapshot> = order.iter().map(|&i| reduced[i].snapshot.clone()).collect();
-    let table = build_table(&mut reduced, &new_index).map_err(polars_err("store"))?;
+    // Keys and value types got their ids from whichever worker met them first: renumber them in
+    // name order, so the store (and a Parquet file saved from it) is the same on every run.
+    let (keys, key_map) = by_name(keys, |k| &k.name);
+    let (vt_names, vt_map) = by_name(vt_names, |v| v);
+    let table =
+        build_table(&mut reduced, &new_index, &key_map, &vt_map).map_err(polars_err("store"))?;
     Ok(Store {
         snapshots,
         keys,
@@ -444,15 +449,38 @@ where
     })
 }
 
-/// Builds the long table, freeing each snapshot's rows as soon as they are copied.
-fn build_table(reduced: &mut [Reduced], new_index: &[u32]) -> PolarsResult<DataFrame> {
+/// Sorts items by name; returns them and, for each old index, its new one.
+fn by_name<T>(items: Vec<T>, name: impl Fn(&T) -> &String) -> (Vec<T>, Vec<u32>) {
+    let mut indexed: Vec<(usize, T)> = items.into_iter().enumerate().collect();
+    indexed.sort_by(|a, b| name(&a.1).cmp(name(&b.1)));
+    let mut map = vec![0u32; indexed.len()];
+    for (new, (old, _)) in indexed.iter().enumerate() {
+        map[*old] = new as u32;
+    }
+    (indexed.into_iter().map(|(_, t)| t).collect(), map)
+}
+
+/// Builds the long table with the renumbered ids, each snapshot's rows sorted by key and value
+/// type, freeing each snapshot's rows as soon as they are copied.
+fn build_table(
+    reduced: &mut [Reduced],
+    new_index: &[u32],
+    key_map: &[u32],
+    vt_map: &[u32],
+) -> PolarsResult<DataFrame> {
     let n: usize = reduced.iter().map(|r| r.rows.len()).sum();
     let mut snapshot = Vec::with_capacity(n);
     let mut key = Vec::with_capacity(n);
     let mut vt = Vec::with_capacity(n);
     let mut value = Vec::with_capacity(n);
     for (i, r) in reduced.iter_mut().enumerate() {
-        for (k, t, v) in std::mem::take(&mut r.rows) {
+        let mut rows = std::mem::take(&mut r.rows);
+        for row in &mut rows {
+            row.0 = row.0.map(|k| key_map[k as usize]);
+            row.1 = vt_map[row.1 as usize];
+        }
+        rows.sort_unstable_by_key(|&(k, t, _)| (k, t));
+        for (k, t, v) in rows {
             snapshot.push(new_index[i]);
             key.push(k);
             vt.push(t);

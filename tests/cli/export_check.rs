@@ -460,3 +460,27 @@ fn check_on_goroutine_profiles_uses_the_count_limit() {
     let (c, out, _) = run(&["check", pair[0], pair[1], "--config", &cfg]);
     assert_eq!(c, 0, "{out}");
 }
+
+#[test]
+fn a_saved_store_is_byte_identical_with_1_and_8_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut saved = Vec::new();
+    for t in ["1", "8"] {
+        let p = tmp.path().join(format!("s{t}.parquet"));
+        let (c, _, err) = run(&[
+            "report",
+            "--threads",
+            t,
+            "--no-progress",
+            "-i",
+            SERIES,
+            "-f",
+            "json",
+            "--save",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(c, 0, "{err}");
+        saved.push(std::fs::read(&p).unwrap());
+    }
+    assert!(saved[0] == saved[1], "the Parquet stores differ");
+}
