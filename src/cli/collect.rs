@@ -536,6 +536,10 @@ pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
         c.rejected,
         if stopping() { "; stopped by signal" } else { "" }
     );
+    if c.written == 0 && c.failed > 0 && !stopping() {
+        eprintln!("leakdiff: collect: nothing was collected (the errors are above)");
+        return Ok(EXIT_ERROR);
+    }
     if lost > 0 {
         eprintln!(
             "leakdiff: collect: {lost} fetched file(s) could not be written and are lost (the last error is above)"

@@ -282,6 +282,30 @@ fn collect_rides_out_a_target_that_is_down_slow_garbled_or_cut_short() {
 }
 
 #[test]
+fn collect_that_never_reaches_its_target_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/debug/pprof/", free_port());
+    let out = Command::new(bin())
+        .args([
+            "collect",
+            "--url",
+            &url,
+            "--count",
+            "2",
+            "--interval",
+            "300ms",
+            "-o",
+        ])
+        .arg(tmp.path().join("data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("nothing was collected"), "{err}");
+    assert!(files(&tmp.path().join("data")).is_empty());
+}
+
+#[test]
 fn collect_stops_cleanly_on_ctrl_c() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("data");
