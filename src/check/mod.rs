@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diff::DiffResult;
 use crate::formats::heaptrack::suppress;
-use crate::leaks::{Report, Suspect};
+use crate::leaks::Report;
 use crate::trend::Severity;
 
 /// JSON schema id of [`CheckResult`].
@@ -490,28 +490,13 @@ pub fn check_diff(d: &DiffResult, config: &Config, baseline: &Baseline) -> Check
 
 /// Checks the suspects of a series (heap, goroutine and process sections).
 pub fn check_report(r: &Report, config: &Config, baseline: &Baseline) -> CheckResult {
-    let mut sections: Vec<(&str, String, &[Suspect])> =
-        vec![("heap", r.unit.clone(), r.suspects.as_slice())];
-    if let Some(g) = &r.goroutines {
-        sections.push(("goroutine", "count".into(), &g.suspects));
-    }
-    if let Some(p) = &r.process {
-        sections.push(("process", String::new(), &p.suspects));
-    }
     let mut all = Vec::new();
     let mut ignored = 0;
     let mut checked = 0;
-    for (kind, unit, suspects) in sections {
+    for (kind, suspects) in r.suspect_sections() {
         for s in suspects {
             checked += 1;
-            let unit = if kind == "process" {
-                r.process
-                    .as_ref()
-                    .and_then(|p| p.metrics.iter().find(|m| m.name == s.key))
-                    .map_or("count".to_string(), |m| m.unit.clone())
-            } else {
-                unit.clone()
-            };
+            let unit = r.unit_of(kind, &s.key).to_string();
             let frames: Vec<&str> = s.frames.iter().map(String::as_str).collect();
             let rule = config.rule_for(&s.key, &frames);
             if rule.is_some_and(|(_, r)| r.ignore) {

@@ -8,7 +8,6 @@
 //! flight, and writes what is pending.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -169,27 +168,9 @@ struct Pending {
     time: SystemTime,
 }
 
-/// Writes one file whole: temp name, fsync, rename; the temp file is removed on failure.
+/// Writes one file whole: temp name, mtime, fsync, rename.
 fn write_whole(p: &Pending) -> std::io::Result<()> {
-    let dir = p.path.parent().unwrap_or(Path::new("."));
-    let name = p
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.leakdiff-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&p.bytes)?;
-        f.set_modified(p.time)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, &p.path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    super::write_atomically(&p.path, Some(p.time), |w| w.write_all(&p.bytes))
 }
 
 struct Collector {

@@ -485,6 +485,19 @@ fn write_file(
     path: &std::path::Path,
     body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
+    write_atomically(path, None, body)
+        .with_context(|| format!("could not write {}", path.display()))
+}
+
+/// The temp-file-and-rename write under [`write_file`]. With `durable`, the file is also given
+/// that modification time and fsynced before the rename (`collect`: the time is the fetch time,
+/// and a crash never leaves a renamed file whose bytes are not on disk). The temp file is removed
+/// on failure.
+fn write_atomically(
+    path: &std::path::Path,
+    durable: Option<std::time::SystemTime>,
+    body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -497,14 +510,18 @@ fn write_file(
     let result = (|| -> io::Result<()> {
         let mut w = BufWriter::new(File::create(&tmp)?);
         body(&mut w)?;
-        w.flush()?;
-        drop(w);
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        if let Some(t) = durable {
+            file.set_modified(t)?;
+            file.sync_all()?;
+        }
+        drop(file);
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("could not write {}", path.display()))
+    result
 }
 
 fn file_name(p: &std::path::Path) -> String {

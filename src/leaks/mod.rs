@@ -261,6 +261,40 @@ pub struct Report {
     pub skipped: Vec<crate::store::Failure>,
 }
 
+impl ProcessSection {
+    /// The unit of a metric (`bytes` or `count`; `count` for a name it does not have).
+    pub fn unit_of(&self, name: &str) -> &str {
+        self.metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map_or("count", |m| m.unit.as_str())
+    }
+}
+
+impl Report {
+    /// The suspects of each section present: `heap`, then `goroutine` and `process` when the
+    /// inputs had them.
+    pub fn suspect_sections(&self) -> Vec<(&'static str, &[Suspect])> {
+        let mut out: Vec<(&'static str, &[Suspect])> = vec![("heap", &self.suspects)];
+        if let Some(g) = &self.goroutines {
+            out.push(("goroutine", &g.suspects));
+        }
+        if let Some(p) = &self.process {
+            out.push(("process", &p.suspects));
+        }
+        out
+    }
+
+    /// The unit of a suspect of a section.
+    pub fn unit_of(&self, kind: &str, key: &str) -> &str {
+        match (kind, &self.process) {
+            ("goroutine", _) => "count",
+            ("process", Some(p)) => p.unit_of(key),
+            _ => &self.unit,
+        }
+    }
+}
+
 fn rfc3339(nanos: i64) -> String {
     crate::units::rfc3339_utc(nanos)
 }

@@ -144,7 +144,6 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
         "Seconds until the limit is crossed at the suspect's rate (memory limit, or the open-files limit for fds).",
     );
     let vt = r.value_type.split('/').next().unwrap_or("");
-    let mut kinds: Vec<(&str, &str, &[Suspect])> = vec![("heap", r.unit.as_str(), &r.suspects)];
     if !r.snapshots.is_empty() {
         snapshots
             .samples
@@ -169,7 +168,6 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
         goroutines
             .samples
             .push((String::new(), g.total.series.last().copied().unwrap_or(0.0)));
-        kinds.push(("goroutine", "count", &g.suspects));
     }
     if let Some(p) = &r.process {
         snapshots
@@ -185,9 +183,8 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
                 m.series.last().copied().unwrap_or(0.0),
             ));
         }
-        kinds.push(("process", "", &p.suspects));
     }
-    for (kind, unit, list) in kinds {
+    for (kind, list) in r.suspect_sections() {
         for level in ["critical", "high", "medium", "low"] {
             let n = list.iter().filter(|s| s.severity.name() == level).count();
             suspects
@@ -195,14 +192,7 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
                 .push((format!("kind=\"{kind}\",severity=\"{level}\""), n as f64));
         }
         for s in list {
-            let unit = if unit.is_empty() {
-                r.process
-                    .as_ref()
-                    .and_then(|p| p.metrics.iter().find(|m| m.name == s.key))
-                    .map_or("count", |m| m.unit.as_str())
-            } else {
-                unit
-            };
+            let unit = r.unit_of(kind, &s.key);
             let labels = format!(
                 "kind=\"{kind}\",key=\"{}\",pattern=\"{}\",unit=\"{}\"",
                 label_value(&s.key),

@@ -178,12 +178,12 @@ pub fn write_report_text<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
             )?;
         }
         for s in &p.suspects {
-            let unit = p
-                .metrics
-                .iter()
-                .find(|m| m.name == s.key)
-                .map_or("count", |m| m.unit.as_str());
-            write_suspect(&mut out, s, unit, s.prediction.hours_to_limit.is_some())?;
+            write_suspect(
+                &mut out,
+                s,
+                p.unit_of(&s.key),
+                s.prediction.hours_to_limit.is_some(),
+            )?;
         }
     }
     if let Some(gs) = &r.object_graph {
@@ -458,13 +458,6 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
     });
     let process = r.process.as_ref().map(|p| {
         let pt: Vec<f64> = p.snapshots.iter().map(|s| s.offset_seconds).collect();
-        let unit_of = |name: &str| {
-            p.metrics
-                .iter()
-                .find(|m| m.name == name)
-                .map_or("count", |m| m.unit.as_str())
-                .to_string()
-        };
         context! {
             count => p.snapshots.len(),
             metrics => p.metrics.iter().filter(|m| !m.name.starts_with("limit/")).map(|m| context! {
@@ -474,7 +467,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
                 limit => m.limit.map(|l| h(l, &m.unit)),
                 chart => Value::from_safe_string(line_chart(&pt, &m.series, None, &m.unit)),
             }).collect::<Vec<_>>(),
-            suspects => p.suspects.iter().map(|s| suspect_ctx(s, &pt, &unit_of(&s.key))).collect::<Vec<_>>(),
+            suspects => p.suspects.iter().map(|s| suspect_ctx(s, &pt, p.unit_of(&s.key))).collect::<Vec<_>>(),
         }
     });
     let prediction = r.total.prediction.map(|p| {

@@ -450,7 +450,7 @@ where
 }
 
 /// Sorts items by name; returns them and, for each old index, its new one.
-fn by_name<T>(items: Vec<T>, name: impl Fn(&T) -> &String) -> (Vec<T>, Vec<u32>) {
+pub(super) fn by_name<T>(items: Vec<T>, name: impl Fn(&T) -> &String) -> (Vec<T>, Vec<u32>) {
     let mut indexed: Vec<(usize, T)> = items.into_iter().enumerate().collect();
     indexed.sort_by(|a, b| name(&a.1).cmp(name(&b.1)));
     let mut map = vec![0u32; indexed.len()];

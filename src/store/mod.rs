@@ -322,17 +322,10 @@ impl Store {
     /// worker met them first; names do not), rows sorted by snapshot, value type, total first,
     /// then key: the same for every run over the same files.
     pub fn long_table(&self) -> Result<LongTable, StoreError> {
-        fn by_name<T>(items: &[T], name: impl Fn(&T) -> &str) -> (Vec<usize>, Vec<u32>) {
-            let mut order: Vec<usize> = (0..items.len()).collect();
-            order.sort_by(|&a, &b| name(&items[a]).cmp(name(&items[b])));
-            let mut new_id = vec![0u32; items.len()];
-            for (n, &old) in order.iter().enumerate() {
-                new_id[old] = n as u32;
-            }
-            (order, new_id)
-        }
-        let (key_order, key_id) = by_name(&self.keys, |k| k.name.as_str());
-        let (vt_order, vt_id) = by_name(&self.value_types, |v| v.as_str());
+        // A store loaded here is in name order already; one opened from an older Parquet file
+        // may not be.
+        let (keys, key_id) = load::by_name(self.keys.clone(), |k| &k.name);
+        let (value_types, vt_id) = load::by_name(self.value_types.clone(), |v| v);
         let mut rows = self.long_rows()?;
         for r in &mut rows {
             r.1 = r.1.and_then(|k| key_id.get(k as usize).copied());
@@ -340,11 +333,8 @@ impl Store {
         }
         rows.sort_unstable_by_key(|r| (r.0, r.2, r.1));
         Ok(LongTable {
-            keys: key_order.iter().map(|&i| self.keys[i].clone()).collect(),
-            value_types: vt_order
-                .iter()
-                .map(|&i| self.value_types[i].clone())
-                .collect(),
+            keys,
+            value_types,
             rows,
         })
     }

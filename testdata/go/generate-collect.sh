@@ -7,20 +7,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out="$root/testdata/collect"
 leakdiff=${LEAKDIFF:-$root/target/debug/leakdiff}
-mkdir -p /tmp/leakdiff-gen
+work=$(mktemp -d)
 cd "$here/pprofserver"
-go build -trimpath -o /tmp/leakdiff-gen/pprofserver main.go
-/tmp/leakdiff-gen/pprofserver -tick 100ms -lifetime 60s > /tmp/leakdiff-gen/addr.txt &
+go build -trimpath -o "$work/pprofserver" main.go
+"$work/pprofserver" -tick 100ms -lifetime 60s > "$work/addr.txt" &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 50); do grep -q listening /tmp/leakdiff-gen/addr.txt && break; sleep 0.1; done
-addr=$(sed -n 's/^listening on //p' /tmp/leakdiff-gen/addr.txt)
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 50); do grep -q listening "$work/addr.txt" && break; sleep 0.1; done
+addr=$(sed -n 's/^listening on //p' "$work/addr.txt")
 rm -rf "$out/series" && mkdir -p "$out/series" "$out/golden"
 "$leakdiff" collect --url "http://$addr/debug/pprof/" --pid "$server" --interval 1s --count 8 \
   --output "$out/series" --quiet
 kill $server
 cd "$root"
-"$leakdiff" export --input testdata/collect/series --format pprof --output /tmp/leakdiff-gen/diff.pb.gz
-go tool pprof -top -nodecount=1000 -nodefraction=0 /tmp/leakdiff-gen/diff.pb.gz \
+"$leakdiff" export --input testdata/collect/series --format pprof --output "$work/diff.pb.gz"
+go tool pprof -top -nodecount=1000 -nodefraction=0 "$work/diff.pb.gz" \
   > "$out/golden/export-pprof.top.txt" 2>/dev/null
 go version > "$out/golden/go-version.txt"
