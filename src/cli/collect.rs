@@ -286,14 +286,15 @@ impl Collector {
         }
     }
 
-    fn round(&mut self, until: Instant) -> Result<bool> {
+    /// One round: fetch, sample, write. False when the sampled process is gone.
+    fn round(&mut self, until: Instant) -> bool {
         let mut alive = true;
         if self.pending_bytes > self.args.max_pending.max(0) as u64 {
             eprintln!(
                 "leakdiff: collect: {} bytes wait to be written (over --max-pending); skipping this round",
                 self.pending_bytes
             );
-            return Ok(true);
+            return true;
         }
         if let Some(url) = self.url.clone() {
             let list = self.args.profiles.clone();
@@ -332,7 +333,7 @@ impl Collector {
             }
         }
         self.flush();
-        Ok(alive)
+        alive
     }
 }
 
@@ -490,7 +491,7 @@ pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
         if let Some(e) = end {
             until = until.min(e.max(Instant::now() + Duration::from_millis(500)));
         }
-        let alive = c.round(until)?;
+        let alive = c.round(until);
         rounds += 1;
         if !alive {
             break;
