@@ -1,21 +1,30 @@
 //! leakdiff: find memory leaks offline from the heap evidence programs already produce.
 //!
-//! Stages, each a module with one-way dependencies:
-//! `model` ← `formats` ← `symbolize` ; `model` ← `diff` ← `report` ← `cli`.
+//! Stages, each a module; imports point one way (held by the `layering` test, which reads every
+//! module's `use crate::` lines against the table in the README):
+//! - `units`, `model`: helpers and the data model; import nothing else.
+//! - `formats` (bytes → profiles) → `symbolize` (ELF/DWARF) → `input` (paths → profiles, folders,
+//!   a series into the store).
+//! - `diff` (two snapshots), `trend` (one series), `goroutines` (the goroutine detector), `graph`
+//!   (heap-dump object graphs), `store` (many snapshots, polars), `leaks` (the analysis of a
+//!   store's hand-over), `check` (CI limits).
+//! - `report` (writers only), `live` (HTTP, collect, the dashboard's server), `lab` (simulate,
+//!   eval and its detectors), then `cli` (glue) and `main`.
 
 #![warn(missing_docs)]
 
 pub mod check;
 pub mod cli;
 pub mod diff;
-pub mod eval;
 pub mod formats;
 pub mod goroutines;
 pub mod graph;
+pub mod input;
+pub mod lab;
 pub mod leaks;
+pub mod live;
 pub mod model;
 pub mod report;
-pub mod simulate;
 pub mod store;
 pub mod symbolize;
 pub mod trend;

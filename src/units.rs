@@ -214,6 +214,41 @@ pub fn rfc3339_utc(ns: i64) -> String {
     )
 }
 
+/// Compares paths with runs of digits as numbers (`snap-9` before `snap-10`).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let na = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let nb = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (da, db) = (&a[..na], &b[..nb]);
+                let ta = da.iter().skip_while(|c| **c == b'0').count();
+                let tb = db.iter().skip_while(|c| **c == b'0').count();
+                let ord = ta
+                    .cmp(&tb)
+                    .then_with(|| da[na - ta..].cmp(&db[nb - tb..]))
+                    .then(na.cmp(&nb));
+                if ord.is_ne() {
+                    return ord;
+                }
+                a = &a[na..];
+                b = &b[nb..];
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                a = &a[1..];
+                b = &b[1..];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::analyze::{analyze_all, load_store, loader_for};
-use super::{emit, write_file, EXIT_OK, EXIT_THRESHOLD};
+use super::args::InputArgs;
+use super::report::{analyze_all, load_store, status_of};
+use super::{emit, warn_inputs, write_file, EXIT_OK, EXIT_THRESHOLD};
 use crate::check::{self, Baseline, Config};
 use crate::diff::{self, DiffOptions};
+use crate::model::Kind;
 use crate::store::{KeyBy, Order};
 use crate::units::parse_size;
 
@@ -63,9 +65,8 @@ pub(super) struct CheckArgs {
     /// Write the verdict here instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Refuse inputs that decompress to more than this (e.g. 4GiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
-    max_decompressed_size: i64,
+    #[command(flatten)]
+    read: InputArgs,
 }
 
 /// The file named by a flag, else `default` in the working folder when it exists, read whole.
@@ -99,12 +100,13 @@ fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
 pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
     let config = read_config(args.config.as_deref())?;
     let baseline = read_baseline(args.baseline.as_deref())?;
-    let loader = loader_for(args.max_decompressed_size, &[], &[], false);
+    let loader = args.read.loader()?;
+    let mut status = EXIT_OK;
     let result = match (&args.base, &args.later) {
         (Some(base), Some(later)) => {
             let (interner, b, l) = loader.load_pair(base, later)?;
-            let goroutines = l.format == crate::model::Format::GoroutineText
-                || l.value_types().iter().any(|v| v.kind == "goroutine");
+            warn_inputs(&loader, [&b, &l]);
+            let goroutines = Kind::of(&l) == Some(Kind::Goroutine);
             let options = DiffOptions {
                 sample: args.sample_index.clone(),
                 top: None,
@@ -122,10 +124,8 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
         (Some(_), None) => anyhow::bail!("give two snapshots (BASE LATER), or --input DIR"),
         _ => {
             let store = load_store(&args.input, &loader, Order::Time, KeyBy::Function, false)?;
-            for f in &store.failures {
-                eprintln!("leakdiff: skipped: {}", f.message);
-            }
-            let report = analyze_all(&store, args.sample_index.clone(), args.memory_limit)?;
+            status = status_of(&store);
+            let report = analyze_all(&store, args.sample_index.as_deref(), args.memory_limit)?;
             check::check_report(&report, &config, &baseline)
         }
     };
@@ -154,5 +154,5 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
         );
         return Ok(EXIT_THRESHOLD);
     }
-    Ok(EXIT_OK)
+    Ok(status)
 }

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::analyze::{analyze_all, load_store, loader_for};
-use super::{emit, write_pprof, EXIT_OK};
+use super::args::InputArgs;
+use super::report::{analyze_all, load_store, status_of};
+use super::{emit, write_file, write_pprof};
 use crate::diff::{self, DiffOptions};
 use crate::report::export::{self, LongTable};
-use crate::store::{KeyBy, Kind, Order};
+use crate::store::{KeyBy, Order};
 use crate::units::parse_size;
 
 /// What `export` writes.
@@ -52,9 +53,8 @@ pub(super) struct ExportArgs {
     /// Memory limit for the time-to-limit gauges (e.g. 2GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<i64>,
-    /// Refuse inputs that decompress to more than this (e.g. 4GiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
-    max_decompressed_size: i64,
+    #[command(flatten)]
+    read: InputArgs,
 }
 
 pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
@@ -65,15 +65,16 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             args.format
         );
     }
-    let loader = loader_for(args.max_decompressed_size, &[], &[], false);
+    let loader = args.read.loader()?;
     let store = load_store(&args.input, &loader, args.order, args.by, false)?;
-    for f in &store.failures {
-        eprintln!("leakdiff: skipped: {}", f.message);
-    }
     match args.format {
         ExportFormat::Parquet => {
             let path = args.output.as_deref().context("no output")?;
-            store.save(path)?;
+            write_file(path, |w| {
+                store
+                    .write_parquet(w, &path.display().to_string())
+                    .map_err(io::Error::other)
+            })?;
         }
         ExportFormat::Json | ExportFormat::Csv => {
             let long = store.long_table()?;
@@ -97,47 +98,43 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             )?;
         }
         ExportFormat::Prometheus => {
-            let report = analyze_all(&store, args.sample_index.clone(), args.memory_limit)?;
+            let report = analyze_all(&store, args.sample_index.as_deref(), args.memory_limit)?;
             emit(args.output.as_deref(), |w| {
                 export::write_prometheus(&report, w)
             })?;
         }
         ExportFormat::Pprof => {
-            let heap = store.snapshots_of(Kind::Heap);
-            let (Some(&a), Some(&b)) = (heap.first(), heap.last()) else {
-                anyhow::bail!("no heap snapshots among the inputs to diff");
-            };
+            let ends = store.heap_ends.as_ref().with_context(|| {
+                if store.snapshots_of(crate::store::Kind::Heap).is_empty() {
+                    "no heap snapshots among the inputs to diff".to_string()
+                } else {
+                    "this store holds no stacks to diff (saved by an older leakdiff): export from the snapshot files".to_string()
+                }
+            })?;
             let (pa, pb) = (
-                PathBuf::from(&store.snapshots[a].source),
-                PathBuf::from(&store.snapshots[b].source),
+                &store.snapshots[ends.first_index].source,
+                &store.snapshots[ends.last_index].source,
             );
-            let (interner, base, later) = loader
-                .load_pair(&pa, &pb)
-                .context("the pprof export re-reads the first and last heap snapshot files")?;
             let options = DiffOptions {
                 sample: args.sample_index.clone(),
                 ..Default::default()
             };
-            let values = diff::stack_values(&base, &later, &interner, &options)?;
+            let values = diff::stack_values(&ends.first, &ends.last, &ends.interner, &options)?;
             let comment = format!(
-                "leakdiff diff: {} minus {} ({})",
-                pb.display(),
-                pa.display(),
+                "leakdiff diff: {pb} minus {pa} ({})",
                 values.value_type.kind
             );
-            let profile = diff::diff_profile(&values, &interner, &comment)?;
+            let profile = diff::diff_profile(&values, &ends.interner, &comment)?;
             let path = args.output.as_deref().context("no output")?;
-            write_pprof(path, &profile, &interner)?;
+            write_pprof(path, &profile, &ends.interner)?;
             eprintln!(
-                "leakdiff: wrote the {} diff of {} → {} to {} (total {:+} {})",
+                "leakdiff: wrote the {} diff of {pa} → {pb} to {} (total {:+} {})",
                 values.value_type.kind,
-                pa.display(),
-                pb.display(),
                 path.display(),
                 values.later_total - values.base_total,
                 values.value_type.unit
             );
         }
     }
-    Ok(EXIT_OK)
+    Ok(status_of(&store))
 }

@@ -399,12 +399,25 @@ pub fn diff(
     interner: &Interner,
     options: &DiffOptions,
 ) -> Result<DiffResult, SelectError> {
+    let values = stack_values(base, later, interner, options)?;
+    Ok(diff_values(base, later, values, interner, options))
+}
+
+/// [`diff`] of values already aggregated per stack (so a caller that also draws a flamegraph
+/// aggregates once). `options.sample`, `focus` and `ignore` were applied by [`stack_values`].
+pub fn diff_values(
+    base: &Profile,
+    later: &Profile,
+    values: StackValues,
+    interner: &Interner,
+    options: &DiffOptions,
+) -> DiffResult {
     let StackValues {
         value_type,
         stacks,
         base_total: btotal_raw,
         later_total: ltotal,
-    } = stack_values(base, later, interner, options)?;
+    } = values;
     let factor = (options.normalize && btotal_raw != 0).then(|| ltotal as f64 / btotal_raw as f64);
     let scale = |v: i64| factor.map_or(v, |f| (v as f64 * f).round() as i64);
 
@@ -587,7 +600,7 @@ pub fn diff(
         total,
         samples: p.sample_count(),
     };
-    Ok(DiffResult {
+    DiffResult {
         schema: SCHEMA,
         unit: value_type.unit.clone(),
         sample_type: value_type,
@@ -605,7 +618,7 @@ pub fn diff(
         },
         rows_changed,
         rows,
-    })
+    }
 }
 
 /// The `--min-delta` floor in the value's unit (a percentage is of the base total, or of the

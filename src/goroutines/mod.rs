@@ -2,10 +2,15 @@
 //! creation site, system goroutines and `--ignore-top` functions left out, groups blocked for long
 //! flagged with their age and a remediation per way of blocking, counts trended across snapshots.
 //!
-//! May import: `model`, `trend`. No I/O: the caller loads the snapshots.
+//! The one goroutine detector: `goroutines`, `report`, `check`, `export`, `dashboard` and `eval`
+//! all call [`analyze`], and every goroutine group, key and suspect is named by
+//! [`user_function`].
+//!
+//! May import: `model`, `trend`. No I/O: the caller loads the snapshots and reduces each with
+//! [`reduce`] (what the store keeps of a goroutine snapshot).
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Interner, LabelValue, Profile, StackId};
 use crate::trend::{self, Trend, TrendOptions};
@@ -200,14 +205,26 @@ pub fn is_std_frame(name: &str) -> bool {
 /// blocked reading a socket is named after the code that reads, not `net.(*conn).Read`), else the
 /// first that is not the runtime's or `sync`'s, else the leaf.
 pub fn user_function(frames_leaf_first: &[String]) -> String {
-    let waits_in = |f: &String| is_runtime_frame(f) || f.starts_with("sync.");
-    frames_leaf_first
-        .iter()
-        .find(|f| !waits_in(f) && !is_std_frame(f))
-        .or_else(|| frames_leaf_first.iter().find(|f| !waits_in(f)))
-        .or(frames_leaf_first.first())
+    user_frame_index(frames_leaf_first)
+        .and_then(|i| frames_leaf_first.get(i))
         .cloned()
         .unwrap_or_default()
+}
+
+/// The index (leaf first) of the frame [`user_function`] names a goroutine after; `None` for an
+/// empty stack. The store keys goroutine rows by this frame, so its keys and the groups of
+/// [`analyze`] follow one rule.
+pub fn user_frame_index<S: AsRef<str>>(frames_leaf_first: &[S]) -> Option<usize> {
+    let waits_in = |f: &str| is_runtime_frame(f) || f.starts_with("sync.");
+    let names = || frames_leaf_first.iter().map(|f| f.as_ref());
+    names()
+        .position(|f| !waits_in(f) && !is_std_frame(f))
+        .or_else(|| names().position(|f| !waits_in(f)))
+        .or(if frames_leaf_first.is_empty() {
+            None
+        } else {
+            Some(0)
+        })
 }
 
 /// Whether a goroutine (frames leaf first, creator) is the runtime's or the harness's own: only
@@ -274,6 +291,85 @@ pub struct GoroutineReport {
     pub groups: Vec<Group>,
 }
 
+/// Goroutines of one snapshot that share a stack, state and creator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoroutineRecord {
+    /// Frames, leaf first.
+    pub frames: Vec<String>,
+    /// State (wait reason), "" when the input has none (protobufs, debug=1).
+    pub state: String,
+    /// The `created by` site (function and file:line), when known.
+    pub created_by: Option<String>,
+    /// Longest wait among them (minutes), when the dump says.
+    pub max_wait_minutes: Option<i64>,
+    /// How many goroutines.
+    pub count: i64,
+}
+
+/// A goroutine snapshot as the detector reads it: its goroutines grouped by stack, state and
+/// creator. Small (one record per distinct goroutine), so the store keeps every one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GoroutineSnapshot {
+    /// The input it came from.
+    pub source: String,
+    /// Its goroutines.
+    pub records: Vec<GoroutineRecord>,
+}
+
+/// Reduces a goroutine profile or dump (any form) to its records: the count value of each
+/// sample with its `state`, `wait_minutes` and `created_by` labels.
+pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
+    let k_state = interner.find_str("state");
+    let k_wait = interner.find_str("wait_minutes");
+    let k_created = interner.find_str("created_by");
+    let vi = profile.default_value_index();
+    let mut index: FxHashMap<(StackId, String, Option<String>), usize> = FxHashMap::default();
+    let mut records: Vec<GoroutineRecord> = Vec::new();
+    for s in profile.samples() {
+        let count = s.values.get(vi).copied().unwrap_or(0);
+        if count <= 0 {
+            continue;
+        }
+        let mut state = String::new();
+        let mut wait = None;
+        let mut created = None;
+        for l in s.labels {
+            match l.value {
+                LabelValue::Str(v) if Some(l.key) == k_state => state = interner.str(v).to_string(),
+                LabelValue::Str(v) if Some(l.key) == k_created => {
+                    created = Some(interner.str(v).to_string())
+                }
+                LabelValue::Num { value, .. } if Some(l.key) == k_wait => wait = Some(value),
+                _ => {}
+            }
+        }
+        let at = *index
+            .entry((s.stack, state.clone(), created.clone()))
+            .or_insert_with(|| {
+                records.push(GoroutineRecord {
+                    frames: interner
+                        .stack_leaf_first(s.stack)
+                        .map(|f| interner.frame_name(f))
+                        .collect(),
+                    state,
+                    created_by: created,
+                    max_wait_minutes: None,
+                    count: 0,
+                });
+                records.len() - 1
+            });
+        let r = &mut records[at];
+        r.count = r.count.saturating_add(count);
+        if let Some(w) = wait {
+            r.max_wait_minutes = Some(r.max_wait_minutes.map_or(w, |m| m.max(w)));
+        }
+    }
+    GoroutineSnapshot {
+        source: profile.meta.source.clone(),
+        records,
+    }
+}
+
 struct Acc {
     state: String,
     frames: Vec<String>,
@@ -282,104 +378,60 @@ struct Acc {
     max_wait: Option<i64>,
 }
 
-/// Groups the goroutines of `snapshots` (each a profile in `interner` with its time in seconds).
+/// Groups the goroutines of `snapshots` (each with its time in seconds).
 pub fn analyze(
-    interner: &Interner,
-    snapshots: &[(&Profile, f64)],
+    snapshots: &[(&GoroutineSnapshot, f64)],
     options: &GoroutineOptions,
 ) -> GoroutineReport {
     let n = snapshots.len();
-    let k_state = interner.find_str("state");
-    let k_wait = interner.find_str("wait_minutes");
-    let k_created = interner.find_str("created_by");
     let mut groups: FxHashMap<String, Acc> = FxHashMap::default();
     let mut totals = vec![0.0; n];
     let mut system = vec![0.0; n];
     let mut ignored = vec![0.0; n];
-    let mut frames_of: FxHashMap<StackId, Vec<String>> = FxHashMap::default();
-    for (si, (p, _)) in snapshots.iter().enumerate() {
-        let vi = p.default_value_index();
-        for s in p.samples() {
-            let count = s.values.get(vi).copied().unwrap_or(0);
-            if count <= 0 {
-                continue;
-            }
-            let frames = frames_of
-                .entry(s.stack)
-                .or_insert_with(|| {
-                    interner
-                        .stack_leaf_first(s.stack)
-                        .map(|f| interner.frame_name(f))
-                        .collect()
-                })
-                .clone();
-            let mut state = String::new();
-            let mut wait = None;
-            let mut created = None;
-            for l in s.labels {
-                match l.value {
-                    LabelValue::Str(v) if Some(l.key) == k_state => {
-                        state = interner.str(v).to_string()
-                    }
-                    LabelValue::Str(v) if Some(l.key) == k_created => {
-                        created = Some(interner.str(v).to_string())
-                    }
-                    LabelValue::Num { value, .. } if Some(l.key) == k_wait => wait = Some(value),
-                    _ => {}
-                }
-            }
-            let creator_fn = created
+    for (si, (snap, _)) in snapshots.iter().enumerate() {
+        for r in &snap.records {
+            let count = r.count as f64;
+            let frames = &r.frames;
+            let creator_fn = r
+                .created_by
                 .as_deref()
                 .map(|c| c.split(' ').next().unwrap_or(c))
                 .unwrap_or("");
-            if !options.include_system && is_system(&frames, creator_fn) {
-                system[si] += count as f64;
+            if !options.include_system && is_system(frames, creator_fn) {
+                system[si] += count;
                 continue;
             }
-            let user = user_function(&frames);
+            let user = user_function(frames);
             if options
                 .ignore_top
                 .iter()
                 .any(|t| frames.first() == Some(t) || &user == t)
             {
-                ignored[si] += count as f64;
+                ignored[si] += count;
                 continue;
             }
-            totals[si] += count as f64;
-            let key = match options.group_by {
-                // Runtime frames are left out of the key, as debug=1 leaves them out of its dump,
-                // and so is the state, which debug=1 and protobufs do not carry: one group is the
-                // same whichever form each snapshot came in.
-                GroupBy::Stack => frames
-                    .iter()
-                    .filter(|f| !is_runtime_frame(f))
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                GroupBy::Creator => created
-                    .clone()
-                    .unwrap_or_else(|| format!("(no creator) {user}")),
-            };
+            totals[si] += count;
+            let key = group_key(options.group_by, frames, r.created_by.as_deref(), &user);
             let acc = groups.entry(key).or_insert_with(|| Acc {
-                state: state.clone(),
+                state: r.state.clone(),
                 frames: frames.clone(),
-                created_by: created.clone(),
+                created_by: r.created_by.clone(),
                 counts: vec![0.0; n],
                 max_wait: None,
             });
             // Keep the fullest stack seen: debug=1 hides the runtime frames that tell how a
             // goroutine waits.
             if frames.len() > acc.frames.len() {
-                acc.frames = frames;
+                acc.frames = frames.clone();
             }
             if acc.state.is_empty() {
-                acc.state = state;
+                acc.state = r.state.clone();
             }
             if acc.created_by.is_none() {
-                acc.created_by = created;
+                acc.created_by = r.created_by.clone();
             }
-            acc.counts[si] += count as f64;
-            if let Some(w) = wait {
+            acc.counts[si] += count;
+            if let Some(w) = r.max_wait_minutes {
                 acc.max_wait = Some(acc.max_wait.map_or(w, |m: i64| m.max(w)));
             }
         }
@@ -449,14 +501,28 @@ pub fn analyze(
     });
     GoroutineReport {
         schema: SCHEMA,
-        sources: snapshots
-            .iter()
-            .map(|(p, _)| p.meta.source.clone())
-            .collect(),
+        sources: snapshots.iter().map(|(p, _)| p.source.clone()).collect(),
         totals,
         system,
         ignored,
         groups: out,
+    }
+}
+
+/// The key of a goroutine's group. Runtime frames are left out of a stack key, as debug=1 leaves
+/// them out of its dump, and so is the state, which debug=1 and protobufs do not carry: one group
+/// is the same whichever form each snapshot came in.
+fn group_key(by: GroupBy, frames: &[String], created_by: Option<&str>, user: &str) -> String {
+    match by {
+        GroupBy::Stack => frames
+            .iter()
+            .filter(|f| !is_runtime_frame(f))
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        GroupBy::Creator => created_by
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("(no creator) {user}")),
     }
 }
 

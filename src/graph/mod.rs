@@ -9,7 +9,7 @@
 
 use petgraph::csr::Csr;
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::formats::heapdump::{HeapDump, RootKind};
 
@@ -608,7 +608,7 @@ pub fn retained_by_site(g: &ObjectGraph) -> Vec<(u32, u64, usize)> {
 }
 
 /// One allocation site and what it retains, with a path from a root.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SiteRetainer {
     /// Allocating frame (`function file:line`).
     pub site: String,
@@ -670,6 +670,226 @@ pub fn retention_of(g: &ObjectGraph, function: &str) -> Option<(u64, Vec<String>
         .filter(|&v| g.reachable[v] && sites.contains(&g.site_of[v]))
         .max_by_key(|&v| (g.retained[v], std::cmp::Reverse(v)))?;
     Some((bytes, path_to(g, best as u32)))
+}
+
+/// What the objects of one allocating function retain (see [`retention_by_function`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Retained bytes, summed over the function's sites (each site counts an object once).
+    pub bytes: u64,
+    /// A path from a root to the function's object that retains the most.
+    pub path: Vec<String>,
+}
+
+/// [`retention_of`] for every allocating function of the dump, in one pass over the objects.
+pub fn retention_by_function(g: &ObjectGraph) -> std::collections::BTreeMap<String, Retention> {
+    let function_of_site: Vec<&str> = g
+        .sites
+        .iter()
+        .map(|s| s.first().map_or("", |f| f.split(' ').next().unwrap_or(f)))
+        .collect();
+    let mut ids: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut names: Vec<&str> = Vec::new();
+    let site_fn: Vec<usize> = function_of_site
+        .iter()
+        .map(|f| {
+            *ids.entry(f).or_insert_with(|| {
+                names.push(f);
+                names.len() - 1
+            })
+        })
+        .collect();
+    let mut bytes = vec![0u64; names.len()];
+    let mut live = vec![false; names.len()];
+    for (s, b, _) in retained_by_site(g) {
+        bytes[site_fn[s as usize]] += b;
+        live[site_fn[s as usize]] = true;
+    }
+    let mut best: Vec<Option<usize>> = vec![None; names.len()];
+    for v in 0..g.len() {
+        let s = g.site_of[v];
+        if s == NONE || !g.reachable[v] {
+            continue;
+        }
+        let f = site_fn[s as usize];
+        if best[f].is_none_or(|b| g.retained[v] > g.retained[b]) {
+            best[f] = Some(v);
+        }
+    }
+    names
+        .iter()
+        .enumerate()
+        .filter(|(f, _)| live[*f])
+        .filter_map(|(f, name)| {
+            let v = best[f]?;
+            Some((
+                name.to_string(),
+                Retention {
+                    bytes: bytes[f],
+                    path: path_to(g, v as u32),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// What a report keeps of a heap dump's object graph: sizes, cycle counts, the top retainers,
+/// and what each allocating function's objects retain. Computed once when the dump is read; the
+/// graph itself is dropped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GraphSummary {
+    /// The dump.
+    pub source: String,
+    /// Live objects.
+    pub reachable_objects: usize,
+    /// Their bytes.
+    pub reachable_bytes: u64,
+    /// Reference cycles reachable from roots.
+    pub reachable_cycles: usize,
+    /// Unreachable cycles (garbage not yet collected).
+    pub unreachable_cycles: usize,
+    /// Top allocation sites by retained bytes (at most 5).
+    pub top_retainers: Vec<SiteRetainer>,
+    /// Per allocating function (a site's leaf function, without file:line).
+    pub retention: std::collections::BTreeMap<String, Retention>,
+    /// Allocating functions of the objects in reachable cycles.
+    pub cycle_functions: std::collections::BTreeSet<String>,
+}
+
+/// The [`GraphSummary`] of a graph.
+pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
+    let cycles = report_cycles(g);
+    let live = cycles.iter().filter(|c| c.reachable).count();
+    GraphSummary {
+        source: source.to_string(),
+        reachable_objects: (0..g.len()).filter(|&v| g.reachable[v]).count(),
+        reachable_bytes: (0..g.len())
+            .filter(|&v| g.reachable[v])
+            .map(|v| g.objects[v].1)
+            .sum(),
+        reachable_cycles: live,
+        unreachable_cycles: cycles.len() - live,
+        top_retainers: top_sites(g, 5),
+        retention: retention_by_function(g),
+        cycle_functions: cycle_functions(g),
+    }
+}
+
+/// Allocating functions (a site's leaf, without file:line) of the objects in reachable cycles.
+pub fn cycle_functions(g: &ObjectGraph) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for comp in cycles(g) {
+        if !comp.first().is_some_and(|&v| g.reachable[v as usize]) {
+            continue;
+        }
+        for v in comp {
+            if let Some(f) = g
+                .sites
+                .get(g.site_of[v as usize] as usize)
+                .and_then(|s| s.first())
+            {
+                let func = f.rsplit_once(' ').map_or(f.as_str(), |(f, _)| f);
+                out.insert(func.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Facts about a dump shown in every header of `cycles` and `retained`.
+#[derive(Clone, Debug, Serialize)]
+pub struct DumpSummary {
+    /// The file.
+    pub source: String,
+    /// Runtime version.
+    pub go_version: String,
+    /// Objects.
+    pub objects: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Reachable objects.
+    pub reachable: usize,
+    /// Their bytes.
+    pub reachable_bytes: u64,
+}
+
+/// The [`DumpSummary`] of a graph.
+pub fn dump_summary(source: &str, go_version: &str, g: &ObjectGraph) -> DumpSummary {
+    let reach = (0..g.len()).filter(|&v| g.reachable[v]);
+    DumpSummary {
+        source: source.to_string(),
+        go_version: go_version.to_string(),
+        objects: g.len(),
+        bytes: g.objects.iter().map(|o| o.1).sum(),
+        reachable: reach.clone().count(),
+        reachable_bytes: reach.map(|v| g.objects[v].1).sum(),
+    }
+}
+
+/// One retainer (object or site).
+#[derive(Clone, Debug, Serialize)]
+pub struct Retainer {
+    /// `0x…` for an object, the leaf frame for a site.
+    pub name: String,
+    /// Retained bytes.
+    pub retained_bytes: u64,
+    /// Objects (1 for an object; the site's live objects).
+    pub objects: usize,
+    /// Frames of the allocation site, leaf first.
+    pub frames: Vec<String>,
+    /// Why it is alive: a path from a root (for a site, to its largest retainer).
+    pub path: Vec<String>,
+}
+
+/// The top retainers by object or by allocation site.
+pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
+    let limit = if top == 0 { usize::MAX } else { top };
+    if by_site {
+        // The path goes to the site's object that retains the most.
+        let mut best: Vec<(u64, u32)> = vec![(0, u32::MAX); g.sites.len()];
+        for v in 0..g.len() {
+            let s = g.site_of[v];
+            if s != u32::MAX && g.reachable[v] && g.retained[v] >= best[s as usize].0 {
+                best[s as usize] = (g.retained[v], v as u32);
+            }
+        }
+        retained_by_site(g)
+            .into_iter()
+            .take(limit)
+            .map(|(s, bytes, n)| Retainer {
+                name: g.sites[s as usize].first().cloned().unwrap_or_default(),
+                retained_bytes: bytes,
+                objects: n,
+                frames: g.sites[s as usize].clone(),
+                path: match best[s as usize].1 {
+                    u32::MAX => Vec::new(),
+                    v => path_to(g, v),
+                },
+            })
+            .collect()
+    } else {
+        let mut objs: Vec<u32> = (0..g.len() as u32)
+            .filter(|&v| g.reachable[v as usize])
+            .collect();
+        objs.sort_by(|&a, &b| {
+            g.retained[b as usize]
+                .cmp(&g.retained[a as usize])
+                .then(a.cmp(&b))
+        });
+        objs.into_iter()
+            .take(limit)
+            .map(|v| Retainer {
+                name: format!("{:#x}", g.objects[v as usize].0),
+                retained_bytes: g.retained[v as usize],
+                objects: 1,
+                frames: match g.site_of[v as usize] {
+                    u32::MAX => Vec::new(),
+                    s => g.sites[s as usize].clone(),
+                },
+                path: path_to(g, v),
+            })
+            .collect()
+    }
 }
 
 /// The live (reachable) objects of a dump as a profile: one sample per allocation site (its

@@ -2,12 +2,17 @@
 //! suspects ranked by severity with prediction, remediation and correlations; the same for
 //! goroutine groups when goroutine snapshots are in the store.
 //!
-//! May import: `store`, `trend`, `goroutines`, `graph`, `units`. No I/O.
+//! The analysis takes everything from one hand-over ([`Evidence`], plain structs the store
+//! builds once) and returns a finished [`Report`]: the data flows down once and back once.
+//!
+//! May import: `store` (the hand-over types, never its methods), `trend`, `goroutines`, `graph`
+//! (its summary type), `units`. No I/O.
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::store::{Kind, Store, StoreError};
+use crate::goroutines::{self, GoroutineOptions, GoroutineSnapshot};
+use crate::store::{Evidence, KeyInfo, Snapshot, StoreError};
 use crate::trend::{self, Pattern, Prediction, Severity, SeverityInput, Trend, TrendOptions};
 
 /// JSON schema id of [`Report`].
@@ -16,8 +21,6 @@ pub const SCHEMA: &str = "leakdiff.report/v1";
 /// Knobs of the analysis.
 #[derive(Clone, Debug)]
 pub struct AnalyzeOptions {
-    /// Value type to trend (`inuse_space` by default, else the first value type in bytes).
-    pub value_type: Option<String>,
     /// Net growth below this (in the value type's unit) is never a leak. Default: 16 KiB for bytes,
     /// 16 for counts.
     pub min_growth: Option<f64>,
@@ -34,7 +37,6 @@ pub struct AnalyzeOptions {
 impl Default for AnalyzeOptions {
     fn default() -> Self {
         AnalyzeOptions {
-            value_type: None,
             min_growth: None,
             memory_limit: None,
             alpha: 0.05,
@@ -252,8 +254,7 @@ pub struct Report {
     /// Process metrics (RSS, fds, connections, threads, mappings), when process samples
     /// (`leakdiff collect --pid`) are in the input.
     pub process: Option<ProcessSection>,
-    /// The object graph of the latest Go heap dump among the inputs (filled by the caller, which
-    /// reads the dump).
+    /// The object graph of the latest Go heap dump among the inputs.
     pub object_graph: Option<GraphSection>,
     /// Files that failed to parse.
     pub failures: Vec<crate::store::Failure>,
@@ -299,26 +300,20 @@ fn rfc3339(nanos: i64) -> String {
     crate::units::rfc3339_utc(nanos)
 }
 
-fn snapshots_out(store: &Store, idx: &[usize]) -> (Vec<SnapshotOut>, Vec<f64>) {
-    let t0 = idx
-        .first()
-        .map(|&i| store.snapshots[i].time_nanos)
-        .unwrap_or(0);
-    let times: Vec<f64> = idx
+fn snapshots_out(snapshots: &[Snapshot]) -> (Vec<SnapshotOut>, Vec<f64>) {
+    let t0 = snapshots.first().map(|s| s.time_nanos).unwrap_or(0);
+    let times: Vec<f64> = snapshots
         .iter()
-        .map(|&i| (store.snapshots[i].time_nanos - t0) as f64 / 1e9)
+        .map(|s| (s.time_nanos - t0) as f64 / 1e9)
         .collect();
-    let out = idx
+    let out = snapshots
         .iter()
         .zip(&times)
-        .map(|(&i, &t)| {
-            let s = &store.snapshots[i];
-            SnapshotOut {
-                source: s.source.clone(),
-                format: s.format.clone(),
-                time: rfc3339(s.time_nanos),
-                offset_seconds: t,
-            }
+        .map(|(s, &t)| SnapshotOut {
+            source: s.source.clone(),
+            format: s.format.clone(),
+            time: rfc3339(s.time_nanos),
+            offset_seconds: t,
         })
         .collect();
     (out, times)
@@ -335,7 +330,7 @@ struct Ctx<'a> {
     limit: Option<f64>,
 }
 
-fn suspect(key: &crate::store::KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspect> {
+fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspect> {
     let total_last = ctx.totals.last().copied().unwrap_or(0.0);
     // Time to the limit if this suspect keeps growing and everything else stays.
     let hours = |slope: f64| -> Option<f64> {
@@ -432,18 +427,17 @@ fn rank(suspects: &mut [Suspect]) {
 }
 
 /// The goroutine count of the goroutine snapshot nearest in time to each heap snapshot.
-fn align(store: &Store, heap: &[usize], gor: &[usize], counts: &[f64]) -> Option<Vec<f64>> {
+fn align(heap: &[Snapshot], gor: &[Snapshot], counts: &[f64]) -> Option<Vec<f64>> {
     if gor.len() < 3 {
         return None;
     }
     Some(
         heap.iter()
-            .map(|&h| {
-                let t = store.snapshots[h].time_nanos;
+            .map(|h| {
                 let best = gor
                     .iter()
                     .enumerate()
-                    .min_by_key(|(_, &g)| (store.snapshots[g].time_nanos - t).unsigned_abs())
+                    .min_by_key(|(_, g)| (g.time_nanos - h.time_nanos).unsigned_abs())
                     .map(|(i, _)| i)
                     .unwrap_or(0);
                 counts[best]
@@ -452,36 +446,44 @@ fn align(store: &Store, heap: &[usize], gor: &[usize], counts: &[f64]) -> Option
     )
 }
 
-/// The goroutine section, its snapshot indices and its counts.
-type GoroutineParts = (GoroutineSection, Vec<usize>, Vec<f64>);
+/// The goroutine section, its snapshots and its counts.
+type GoroutineParts = (GoroutineSection, Vec<Snapshot>, Vec<f64>);
 
+/// The goroutine section: [`goroutines::analyze`] (the detector of `leakdiff goroutines`) over the
+/// goroutine snapshots, its leaking groups as suspects with severity and prediction.
 fn goroutine_section(
-    store: &Store,
+    ev: &Evidence,
     options: &AnalyzeOptions,
 ) -> Result<Option<GoroutineParts>, AnalyzeError> {
-    let mut idx = store.snapshots_of(Kind::Goroutine);
-    if idx.is_empty() {
+    if ev.goroutines.is_empty() {
         return Ok(None);
     }
-    // `collect` saves goroutine profiles and debug=2 dumps of the same moments: trend one form
-    // (the protobufs, which carry their own time), not each goroutine twice.
-    let pprof = crate::model::Format::Pprof.name();
-    if idx.iter().any(|&i| store.snapshots[i].format == pprof)
-        && idx.iter().any(|&i| store.snapshots[i].format != pprof)
-    {
-        idx.retain(|&i| store.snapshots[i].format == pprof);
-    }
-    let Some(&vt) = store.value_types_of(Kind::Goroutine).first() else {
-        return Ok(None);
-    };
-    let (snaps, times) = snapshots_out(store, &idx);
-    let totals = store.totals(vt, &idx)?;
+    let snapshots: Vec<Snapshot> = ev.goroutines.iter().map(|(s, _)| s.clone()).collect();
+    let (snaps, times) = snapshots_out(&snapshots);
+    // Every goroutine counts in the total, system goroutines included.
+    let totals: Vec<f64> = ev
+        .goroutines
+        .iter()
+        .map(|(_, g)| g.records.iter().map(|r| r.count as f64).sum())
+        .collect();
     let topts = TrendOptions {
         floor: options.min_goroutine_growth.max(0.0) - 0.5,
         alpha: options.alpha,
         ..Default::default()
     };
     let total_trend = trend::analyze(&times, &totals, &topts);
+    let gopts = GoroutineOptions {
+        min_growth: options.min_goroutine_growth,
+        alpha: options.alpha,
+        ..Default::default()
+    };
+    let refs: Vec<(&GoroutineSnapshot, f64)> = ev
+        .goroutines
+        .iter()
+        .zip(&times)
+        .map(|((_, g), t)| (g, *t))
+        .collect();
+    let found = goroutines::analyze(&refs, &gopts);
     let ctx = Ctx {
         times: &times,
         totals: &totals,
@@ -489,16 +491,25 @@ fn goroutine_section(
         limit: None,
     };
     let mut suspects: Vec<Suspect> = Vec::new();
-    for s in store.series(vt, &idx)? {
-        let t = trend::analyze(&times, &s.values, &topts);
-        if !t.pattern.is_leak() {
-            continue;
-        }
-        if let Some(mut sus) = suspect(&store.keys[s.key as usize], s.values, t, &ctx) {
-            // How the group waits (from its frames: these inputs may carry no state) says more
-            // than the allocation-site rules.
-            let kind = crate::goroutines::BlockKind::of("", &sus.frames);
-            sus.remediation = kind.remediation(&sus.frames).to_string();
+    for g in found.groups.into_iter().filter(|g| g.leak) {
+        let key = KeyInfo {
+            name: g.function.clone(),
+            frames: g.frames.clone(),
+        };
+        let t = g
+            .trend
+            .clone()
+            .unwrap_or_else(|| trend::analyze(&times, &g.counts, &topts));
+        let sus = match suspect(&key, g.counts.clone(), t.clone(), &ctx) {
+            Some(s) => Some(s),
+            // Fewer than three snapshots: the detector judged by growth or age, with no trend to
+            // rate; such a group is reported with the severity its age gives.
+            None => untrended(&key, g.counts.clone(), t, g.blocked_long, &ctx),
+        };
+        if let Some(mut sus) = sus {
+            // How the group waits (its state, else its frames) says more than the
+            // allocation-site rules.
+            sus.remediation = g.remediation.clone();
             suspects.push(sus);
         }
     }
@@ -518,9 +529,27 @@ fn goroutine_section(
             },
             suspects,
         },
-        idx,
+        snapshots,
         totals,
     )))
+}
+
+/// A suspect the goroutine detector flagged without a trend (one or two snapshots).
+fn untrended(
+    key: &KeyInfo,
+    series: Vec<f64>,
+    mut t: Trend,
+    blocked_long: bool,
+    ctx: &Ctx,
+) -> Option<Suspect> {
+    t.pattern = Pattern::Linear;
+    let mut s = suspect(key, series, t, ctx)?;
+    s.severity = if blocked_long {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    Some(s)
 }
 
 /// Growth of a process byte metric (RSS, mapped bytes) below this is noise: allocators keep and
@@ -542,28 +571,19 @@ fn process_remediation(name: &str) -> &'static str {
 }
 
 fn process_section(
-    store: &Store,
+    ev: &Evidence,
     options: &AnalyzeOptions,
 ) -> Result<Option<ProcessSection>, AnalyzeError> {
-    let idx = store.snapshots_of(Kind::Process);
-    if idx.is_empty() {
+    if ev.process.snapshots.is_empty() {
         return Ok(None);
     }
-    let (snaps, times) = snapshots_out(store, &idx);
-    let mut metrics: Vec<(String, String, Vec<f64>)> = Vec::new();
-    for (unit, vt_name) in [
-        ("bytes", crate::formats::procstat::BYTES),
-        ("count", crate::formats::procstat::COUNT),
-    ] {
-        let Some(vt) = store.value_type_index(vt_name) else {
-            continue;
-        };
-        for s in store.series(vt, &idx)? {
-            let name = store.keys[s.key as usize].name.clone();
-            metrics.push((name, unit.to_string(), s.values));
-        }
-    }
-    metrics.sort_by(|a, b| a.0.cmp(&b.0));
+    let (snaps, times) = snapshots_out(&ev.process.snapshots);
+    let metrics: Vec<(String, String, Vec<f64>)> = ev
+        .process
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.unit.to_string(), m.values.clone()))
+        .collect();
     let limit_of = |name: &str| -> Option<f64> {
         let key = format!("limit/{name}");
         // Every fd counts against the open-files limit, sockets and connections included.
@@ -609,7 +629,7 @@ fn process_section(
                 goroutines: None,
                 limit,
             };
-            let key = crate::store::KeyInfo {
+            let key = KeyInfo {
                 name: name.clone(),
                 frames: vec![name.clone()],
             };
@@ -646,23 +666,24 @@ fn process_section(
 /// The noise floor of one key: `--min-growth` exactly when given; else 16 KiB (bytes) / 16
 /// (counts), and never less than two sampling periods when the snapshots were sampled by bytes (one
 /// sampled allocation more or less is within noise).
-pub fn noise_floor(store: &Store, idx: &[usize], unit: &str, min_growth: Option<f64>) -> f64 {
+pub fn noise_floor(snapshots: &[Snapshot], unit: &str, min_growth: Option<f64>) -> f64 {
     let bytes = unit == "bytes";
     if let Some(m) = min_growth {
         return m;
     }
     let base: f64 = if bytes { 16384.0 } else { 16.0 };
     if bytes {
-        base.max(2.0 * sampling_rate(store, idx))
+        base.max(2.0 * sampling_rate(snapshots))
     } else {
         base
     }
 }
 
 /// The largest byte sampling rate of the snapshots (0 when they are exact).
-fn sampling_rate(store: &Store, idx: &[usize]) -> f64 {
-    idx.iter()
-        .filter_map(|&i| store.snapshots[i].sampling_rate_bytes)
+fn sampling_rate(snapshots: &[Snapshot]) -> f64 {
+    snapshots
+        .iter()
+        .filter_map(|s| s.sampling_rate_bytes)
         .filter(|r| *r > 1)
         .max()
         .unwrap_or(0) as f64
@@ -682,44 +703,15 @@ pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
     floor.max(3.0 * rate * (samples(first) + samples(last)).sqrt())
 }
 
-/// Runs the analysis.
-pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
-    let gor = goroutine_section(store, options)?;
-    let heap = store.snapshots_of(Kind::Heap);
-    let vts = store.value_types_of(Kind::Heap);
-    let vt = match &options.value_type {
-        Some(name) => store
-            .value_type_index(name)
-            .filter(|i| vts.contains(i))
-            .ok_or_else(|| AnalyzeError::NoValueType {
-                asked: name.clone(),
-                available: vts
-                    .iter()
-                    .map(|&i| store.value_types[i].as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?,
-        None => vts
-            .iter()
-            .copied()
-            .find(|&i| store.value_types[i] == "inuse_space/bytes")
-            .or_else(|| {
-                vts.iter()
-                    .copied()
-                    .find(|&i| store.value_types[i].ends_with("/bytes"))
-            })
-            .or_else(|| vts.first().copied())
-            .unwrap_or(0),
-    };
-    let vt_name = store.value_types.get(vt).cloned().unwrap_or_default();
+/// Runs the analysis on what the store handed over.
+pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
+    let gor = goroutine_section(ev, options)?;
+    let heap = &ev.heap;
+    let vt_name = heap.value_type.clone();
     let unit = vt_name.split('/').nth(1).unwrap_or("").to_string();
-    let (snaps, times) = snapshots_out(store, &heap);
-    let totals = if heap.is_empty() {
-        Vec::new()
-    } else {
-        store.totals(vt, &heap)?
-    };
-    let floor = noise_floor(store, &heap, &unit, options.min_growth);
+    let (snaps, times) = snapshots_out(&heap.snapshots);
+    let totals = heap.totals.clone();
+    let floor = noise_floor(&heap.snapshots, &unit, options.min_growth);
     let topts = TrendOptions {
         floor,
         alpha: options.alpha,
@@ -731,7 +723,7 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
         .map(|l| trend::predict(&total_trend, l));
     let gor_counts = gor
         .as_ref()
-        .and_then(|(_, gidx, counts)| align(store, &heap, gidx, counts));
+        .and_then(|(_, gsnaps, counts)| align(&heap.snapshots, gsnaps, counts));
     let ctx = Ctx {
         times: &times,
         totals: &totals,
@@ -740,16 +732,12 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
     };
     let mut suspects = Vec::new();
     let mut benign = Vec::new();
-    let series = if heap.is_empty() {
-        Vec::new()
-    } else {
-        store.series(vt, &heap)?
-    };
+    let series = &heap.series;
     let keys_analyzed = series.len();
     // Sampled heaps: a key's growth must also stand out of its own sampling noise (unless the
     // user set the floor).
     let rate = if unit == "bytes" && options.min_growth.is_none() {
-        sampling_rate(store, &heap)
+        sampling_rate(&heap.snapshots)
     } else {
         0.0
     };
@@ -776,21 +764,20 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
         .filter(|(t, f)| t.growth > **f)
         .count();
     let significant = trend::holm(&trends, keys_tested, options.alpha);
-    for ((s, t), keep) in series.into_iter().zip(trends).zip(significant) {
-        let key = &store.keys[s.key as usize];
+    for ((s, t), keep) in series.iter().zip(trends).zip(significant) {
         match t.pattern {
             p if p.is_leak() && !keep => {}
             p if p.is_leak() => {
-                if let Some(sus) = suspect(key, s.values, t, &ctx) {
+                if let Some(sus) = suspect(&s.key, s.values.clone(), t, &ctx) {
                     suspects.push(sus);
                 }
             }
             Pattern::Plateau | Pattern::Oscillating => benign.push(Benign {
-                key: key.name.clone(),
+                key: s.key.name.clone(),
                 pattern: t.pattern,
                 max: t.max,
                 last: t.last,
-                series: s.values,
+                series: s.values.clone(),
             }),
             _ => {}
         }
@@ -805,6 +792,7 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
     suspects.truncate(limit);
     benign.sort_by(|a, b| b.max.total_cmp(&a.max).then_with(|| a.key.cmp(&b.key)));
     benign.truncate(10);
+    let object_graph = ev.graph.as_ref().map(|g| graph_section(g, &mut suspects));
     Ok(Report {
         schema: SCHEMA,
         value_type: vt_name,
@@ -824,9 +812,29 @@ pub fn analyze(store: &Store, options: &AnalyzeOptions) -> Result<Report, Analyz
         suspects_not_shown: not_shown,
         not_leaks: benign,
         goroutines: gor.map(|g| g.0),
-        process: process_section(store, options)?,
-        object_graph: None,
-        failures: store.failures.clone(),
-        skipped: store.skipped.clone(),
+        process: process_section(ev, options)?,
+        object_graph,
+        failures: ev.failures.clone(),
+        skipped: ev.skipped.clone(),
     })
+}
+
+/// The latest dump's object-graph section, and for each heap suspect what its objects retain and
+/// why they are alive.
+fn graph_section(g: &crate::graph::GraphSummary, suspects: &mut [Suspect]) -> GraphSection {
+    for s in suspects.iter_mut() {
+        let function = s.frames.first().map(String::as_str).unwrap_or(&s.key);
+        if let Some(r) = g.retention.get(function) {
+            s.retained_bytes = Some(r.bytes);
+            s.retained_path = r.path.clone();
+        }
+    }
+    GraphSection {
+        source: g.source.clone(),
+        reachable_objects: g.reachable_objects,
+        reachable_bytes: g.reachable_bytes,
+        reachable_cycles: g.reachable_cycles,
+        unreachable_cycles: g.unreachable_cycles,
+        top_retainers: g.top_retainers.clone(),
+    }
 }

@@ -9,6 +9,6 @@ mod profile;
 
 pub use intern::{Frame, FrameId, Interner, Remap, StackId, StackNode, StrId};
 pub use profile::{
-    Format, Label, LabelValue, Profile, ProfileBuilder, SampleRef, SnapshotMeta, ValidationError,
-    ValueType,
+    Format, Kind, Label, LabelValue, Profile, ProfileBuilder, SampleRef, SnapshotMeta,
+    ValidationError, ValueType,
 };

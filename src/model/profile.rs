@@ -41,6 +41,60 @@ impl Format {
     }
 }
 
+/// What a snapshot is evidence of: the one answer to "is this a heap, goroutine or process
+/// snapshot", used by every command ([`Kind::of`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Heap profiles (a value type in bytes) and Go heap dumps.
+    Heap,
+    /// Goroutine profiles and dumps (`goroutine/count`).
+    Goroutine,
+    /// Process samples (`leakdiff collect --pid`): RSS, fds, connections, threads, mappings.
+    Process,
+}
+
+impl Kind {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Heap => "heap",
+            Kind::Goroutine => "goroutine",
+            Kind::Process => "process",
+        }
+    }
+
+    /// From [`Kind::name`].
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "heap" => Some(Kind::Heap),
+            "goroutine" => Some(Kind::Goroutine),
+            "process" => Some(Kind::Process),
+            _ => None,
+        }
+    }
+
+    /// What a profile is: a process sample; goroutines (a text dump, or a value type named
+    /// `goroutine`/`goroutines`, as Go's goroutine profile has); heap (a value type in bytes);
+    /// else `None` (CPU profiles, contention profiles…).
+    pub fn of(profile: &Profile) -> Option<Kind> {
+        let vts = profile.value_types();
+        if profile.format == Format::ProcessSample {
+            Some(Kind::Process)
+        } else if profile.format == Format::GoroutineText
+            || vts
+                .iter()
+                .any(|v| v.kind == "goroutine" || v.kind == "goroutines")
+        {
+            Some(Kind::Goroutine)
+        } else if vts.iter().any(|v| v.unit == "bytes") {
+            Some(Kind::Heap)
+        } else {
+            None
+        }
+    }
+}
+
 /// A value column: what is counted and in which unit (pprof's `ValueType`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 pub struct ValueType {

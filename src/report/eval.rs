@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::eval::{EvalReport, Row};
+use crate::lab::eval::{EvalReport, Row};
 
 fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{:.1}%", 100.0 * v))

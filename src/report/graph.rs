@@ -4,38 +4,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::graph::{self, Cycle, ObjectGraph};
+use crate::graph::{Cycle, DumpSummary, Retainer};
 use crate::units::human;
-
-/// Facts about the dump shown in every header.
-#[derive(Clone, Debug, Serialize)]
-pub struct DumpSummary {
-    /// The file.
-    pub source: String,
-    /// Runtime version.
-    pub go_version: String,
-    /// Objects.
-    pub objects: usize,
-    /// Their bytes.
-    pub bytes: u64,
-    /// Reachable objects.
-    pub reachable: usize,
-    /// Their bytes.
-    pub reachable_bytes: u64,
-}
-
-/// Summary of a graph.
-pub fn summary(source: &str, go_version: &str, g: &ObjectGraph) -> DumpSummary {
-    let reach = (0..g.len()).filter(|&v| g.reachable[v]);
-    DumpSummary {
-        source: source.to_string(),
-        go_version: go_version.to_string(),
-        objects: g.len(),
-        bytes: g.objects.iter().map(|o| o.1).sum(),
-        reachable: reach.clone().count(),
-        reachable_bytes: reach.map(|v| g.objects[v].1).sum(),
-    }
-}
 
 fn header<W: Write>(out: &mut W, s: &DumpSummary) -> io::Result<()> {
     writeln!(
@@ -126,72 +96,6 @@ pub fn write_cycles<W: Write>(
         writeln!(out)?;
     }
     Ok(())
-}
-
-/// One retainer (object or site).
-#[derive(Clone, Debug, Serialize)]
-pub struct Retainer {
-    /// `0x…` for an object, the leaf frame for a site.
-    pub name: String,
-    /// Retained bytes.
-    pub retained_bytes: u64,
-    /// Objects (1 for an object; the site's live objects).
-    pub objects: usize,
-    /// Frames of the allocation site, leaf first.
-    pub frames: Vec<String>,
-    /// Why it is alive: a path from a root (for a site, to its largest retainer).
-    pub path: Vec<String>,
-}
-
-/// The top retainers by object or by allocation site.
-pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
-    let limit = if top == 0 { usize::MAX } else { top };
-    if by_site {
-        // The path goes to the site's object that retains the most.
-        let mut best: Vec<(u64, u32)> = vec![(0, u32::MAX); g.sites.len()];
-        for v in 0..g.len() {
-            let s = g.site_of[v];
-            if s != u32::MAX && g.reachable[v] && g.retained[v] >= best[s as usize].0 {
-                best[s as usize] = (g.retained[v], v as u32);
-            }
-        }
-        graph::retained_by_site(g)
-            .into_iter()
-            .take(limit)
-            .map(|(s, bytes, n)| Retainer {
-                name: g.sites[s as usize].first().cloned().unwrap_or_default(),
-                retained_bytes: bytes,
-                objects: n,
-                frames: g.sites[s as usize].clone(),
-                path: match best[s as usize].1 {
-                    u32::MAX => Vec::new(),
-                    v => graph::path_to(g, v),
-                },
-            })
-            .collect()
-    } else {
-        let mut objs: Vec<u32> = (0..g.len() as u32)
-            .filter(|&v| g.reachable[v as usize])
-            .collect();
-        objs.sort_by(|&a, &b| {
-            g.retained[b as usize]
-                .cmp(&g.retained[a as usize])
-                .then(a.cmp(&b))
-        });
-        objs.into_iter()
-            .take(limit)
-            .map(|v| Retainer {
-                name: format!("{:#x}", g.objects[v as usize].0),
-                retained_bytes: g.retained[v as usize],
-                objects: 1,
-                frames: match g.site_of[v as usize] {
-                    u32::MAX => Vec::new(),
-                    s => g.sites[s as usize].clone(),
-                },
-                path: graph::path_to(g, v),
-            })
-            .collect()
-    }
 }
 
 /// `leakdiff.retained/v1`.

@@ -1,52 +1,30 @@
 //! The columnar store of many snapshots (polars): one long table with a row per (snapshot, key,
 //! value type), where a row with no key holds that snapshot's total, plus side tables of snapshots
-//! and keys. Loaded from a folder in parallel, or from a Parquet file written by [`Store::save`].
+//! and keys, and what the reports need besides the series: the first and last heap snapshot's
+//! whole profiles, every goroutine snapshot's records and the latest heap dump's graph summary.
+//! Built by [`StoreBuilder`] from profiles the caller loads, or read back from Parquet
+//! ([`Store::read_parquet`]); [`Store::evidence`] hands the analysis everything it needs as plain
+//! structs, in one go.
 //!
-//! May import: `model`, `formats` (errors only), `goroutines` (naming a goroutine group). Decoding is a closure the caller passes, so the
-//! store does not know about symbolization or the command line. Polars lives here and in nothing
-//! on the two-snapshot diff path.
+//! May import: `model`, `formats` (pprof encoding of the kept profiles), `goroutines` (naming a
+//! goroutine group, its records), `graph` (the summary type), `units`. No file I/O, no printing:
+//! Parquet goes through `Write` and bytes. Polars lives here and in nothing on the two-snapshot
+//! diff path.
 
-mod load;
+mod build;
+mod evidence;
 mod parquet;
-
-use std::path::PathBuf;
 
 use polars::prelude::*;
 use serde::Serialize;
 
-pub use load::{collect_files, load_files, natural_cmp, LoadOptions, Order, Progress};
+pub use crate::model::Kind;
+pub use build::{Order, SnapshotIn, StoreBuilder};
+pub use evidence::{Evidence, HeapEvidence, Metric, ProcessEvidence, Series};
 
-/// Kind of a group of snapshots.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// Heap profiles (a value type in bytes).
-    Heap,
-    /// Goroutine profiles and dumps (`goroutine/count`).
-    Goroutine,
-    /// Process samples (`leakdiff collect --pid`): RSS, fds, connections, threads, mappings.
-    Process,
-}
-
-impl Kind {
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Heap => "heap",
-            Kind::Goroutine => "goroutine",
-            Kind::Process => "process",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "heap" => Some(Kind::Heap),
-            "goroutine" => Some(Kind::Goroutine),
-            "process" => Some(Kind::Process),
-            _ => None,
-        }
-    }
-}
+use crate::goroutines::GoroutineSnapshot;
+use crate::graph::GraphSummary;
+use crate::model::{Interner, Profile};
 
 /// How samples are keyed into rows.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -109,6 +87,48 @@ pub enum StoreError {
     /// Nothing usable.
     #[error("{0}")]
     Empty(String),
+    /// The value type asked for is not in every heap snapshot.
+    #[error("value type {asked:?} is not in every heap snapshot; these are: {available}")]
+    NoValueType {
+        /// Asked for.
+        asked: String,
+        /// Available, comma-separated.
+        available: String,
+    },
+}
+
+/// The first and last heap snapshots kept whole, in one interner: what the HTML report's
+/// flamegraphs and `export --format pprof` draw from, with no input read again.
+#[derive(Clone, Debug)]
+pub struct HeapEnds {
+    /// Strings and stacks of both.
+    pub interner: Interner,
+    /// Index of the first heap snapshot in [`Store::snapshots`].
+    pub first_index: usize,
+    /// The first heap snapshot.
+    pub first: Profile,
+    /// Index of the last one (the same as the first when there is one).
+    pub last_index: usize,
+    /// The last heap snapshot.
+    pub last: Profile,
+}
+
+impl HeapEnds {
+    /// Both snapshots moved into the first one's interner.
+    pub fn join(
+        (first_index, mut interner, first): (usize, Interner, Profile),
+        (last_index, other, mut last): (usize, Interner, Profile),
+    ) -> HeapEnds {
+        let remap = interner.absorb(&other);
+        last.remap(&remap);
+        HeapEnds {
+            interner,
+            first_index,
+            first,
+            last_index,
+            last,
+        }
+    }
 }
 
 /// Many snapshots in one long table.
@@ -126,6 +146,12 @@ pub struct Store {
     /// Columns: `snapshot` u32, `key` u32 (null: the snapshot's total), `value_type` u32,
     /// `value` i64.
     pub table: DataFrame,
+    /// The records of every goroutine snapshot (index into `snapshots`), in order.
+    pub goroutines: Vec<(usize, GoroutineSnapshot)>,
+    /// The first and last heap snapshots, whole.
+    pub heap_ends: Option<HeapEnds>,
+    /// Every Go heap dump's object graph, summarized (index into `snapshots`), in order.
+    pub graphs: Vec<(usize, GraphSummary)>,
 }
 
 /// One row of the long table: snapshot, key (`None`: the snapshot's total), value type, value.
@@ -287,14 +313,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes the store as one Parquet file (see [`parquet`] for the columns).
-    pub fn save(&self, path: &std::path::Path) -> Result<(), StoreError> {
-        parquet::save(self, path)
+    /// Writes the store as Parquet (see [`parquet`] for the columns); `name` names it in errors.
+    pub fn write_parquet(
+        &self,
+        out: &mut dyn std::io::Write,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        parquet::write(self, out, name)
     }
 
-    /// Reads a store written by [`Store::save`].
-    pub fn open(path: &std::path::Path) -> Result<Store, StoreError> {
-        parquet::open(path)
+    /// Reads a store written by [`Store::write_parquet`] from its bytes.
+    pub fn read_parquet(bytes: Vec<u8>, name: &str) -> Result<Store, StoreError> {
+        parquet::read(bytes, name)
     }
 
     /// The store as it was after its first `n` snapshots (in analysis order): for measuring how
@@ -308,6 +338,7 @@ impl Store {
             .filter(col("snapshot").lt(lit(n as u32)))
             .collect()
             .map_err(polars_err("store"))?;
+        // The kept heap profiles are of the whole series; a prefix keeps none.
         Ok(Store {
             snapshots: self.snapshots[..n].to_vec(),
             keys: self.keys.clone(),
@@ -315,6 +346,19 @@ impl Store {
             failures: self.failures.clone(),
             skipped: self.skipped.clone(),
             table,
+            goroutines: self
+                .goroutines
+                .iter()
+                .filter(|(i, _)| *i < n)
+                .cloned()
+                .collect(),
+            heap_ends: None,
+            graphs: self
+                .graphs
+                .iter()
+                .filter(|(i, _)| *i < n)
+                .cloned()
+                .collect(),
         })
     }
 
@@ -324,8 +368,8 @@ impl Store {
     pub fn long_table(&self) -> Result<LongTable, StoreError> {
         // A store loaded here is in name order already; one opened from an older Parquet file
         // may not be.
-        let (keys, key_id) = load::by_name(self.keys.clone(), |k| &k.name);
-        let (value_types, vt_id) = load::by_name(self.value_types.clone(), |v| v);
+        let (keys, key_id) = build::by_name(self.keys.clone(), |k| &k.name);
+        let (value_types, vt_id) = build::by_name(self.value_types.clone(), |v| v);
         let mut rows = self.long_rows()?;
         for r in &mut rows {
             r.1 = r.1.and_then(|k| key_id.get(k as usize).copied());
@@ -370,17 +414,4 @@ impl Store {
     pub fn rows(&self) -> usize {
         self.table.height()
     }
-}
-
-/// Files or folders to load, expanded.
-pub fn expand_inputs(inputs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for i in inputs {
-        if i.is_dir() {
-            out.extend(collect_files(i)?);
-        } else {
-            out.push(i.clone());
-        }
-    }
-    Ok(out)
 }

@@ -7,20 +7,154 @@
 //!   (`heap`/`goroutine`), `sampling_rate_bytes` i64;
 //! - on the first row of each key only: `key_name` str and `frames` str (function names, leaf
 //!   first, one per line).
+//!
+//! The file's key-value metadata holds, under [`EXTRA_KEY`], a JSON object
+//! (`leakdiff.store.extra/v1`) with what the series do not: every goroutine snapshot's records,
+//! the latest heap dump's graph summary, and the first and last heap snapshots as gzipped pprof
+//! (base64), so a saved store alone gives the HTML flamegraphs and `export --format pprof`.
 
-use std::fs::File;
-use std::path::Path;
+use std::io::Write;
 
+use polars::io::parquet::write::KeyValueMetadata;
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
-use super::{polars_err, KeyInfo, Kind, Snapshot, Store, StoreError};
+use super::{polars_err, HeapEnds, KeyInfo, Kind, Snapshot, Store, StoreError};
+use crate::goroutines::GoroutineSnapshot;
+use crate::graph::GraphSummary;
+use crate::model::Interner;
+
+/// Key of the extra JSON in the Parquet key-value metadata.
+pub const EXTRA_KEY: &str = "leakdiff.store.extra";
+const EXTRA_SCHEMA: &str = "leakdiff.store.extra/v1";
+
+#[derive(Serialize, Deserialize)]
+struct Extra {
+    schema: String,
+    goroutines: Vec<(usize, GoroutineSnapshot)>,
+    graphs: Vec<(usize, GraphSummary)>,
+    /// First and last heap snapshot index, and each as base64 of gzipped pprof.
+    heap_ends: Option<(usize, usize, String, String)>,
+}
+
+fn pprof_b64(p: &crate::model::Profile, interner: &Interner) -> String {
+    let bytes = crate::formats::pprof::encode::encode(p, interner);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = gz.write_all(&bytes);
+    base64_encode(&gz.finish().unwrap_or_default())
+}
+
+fn extra_of(store: &Store) -> String {
+    let extra = Extra {
+        schema: EXTRA_SCHEMA.into(),
+        goroutines: store.goroutines.clone(),
+        graphs: store.graphs.clone(),
+        heap_ends: store.heap_ends.as_ref().map(|h| {
+            (
+                h.first_index,
+                h.last_index,
+                pprof_b64(&h.first, &h.interner),
+                pprof_b64(&h.last, &h.interner),
+            )
+        }),
+    };
+    serde_json::to_string(&extra).unwrap_or_default()
+}
+
+type ExtraParts = (
+    Vec<(usize, GoroutineSnapshot)>,
+    Vec<(usize, GraphSummary)>,
+    Option<HeapEnds>,
+);
+
+fn read_extra(json: Option<&str>, src: &str) -> Result<ExtraParts, StoreError> {
+    let Some(json) = json else {
+        // A store saved before the extra metadata existed: series only.
+        return Ok((Vec::new(), Vec::new(), None));
+    };
+    let bad = |m: String| StoreError::Polars {
+        source_name: src.to_string(),
+        message: format!("{EXTRA_KEY}: {m}"),
+    };
+    let extra: Extra = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    if extra.schema != EXTRA_SCHEMA {
+        return Err(bad(format!(
+            "schema {:?}, this leakdiff reads {EXTRA_SCHEMA}",
+            extra.schema
+        )));
+    }
+    let heap_ends = match extra.heap_ends {
+        None => None,
+        Some((fi, li, a, b)) => {
+            let mut interner = Interner::new();
+            let mut decode = |b64: &str, which: &str| {
+                let raw = base64_decode(b64).ok_or_else(|| bad(format!("{which}: not base64")))?;
+                let name = format!("{src} ({which} heap snapshot)");
+                crate::formats::decode_bytes(raw, &name, &Default::default())
+                    .and_then(|d| d.into_profile(&mut interner))
+                    .map_err(|e| bad(e.to_string()))
+            };
+            let first = decode(&a, "first")?;
+            let last = decode(&b, "last")?;
+            Some(HeapEnds {
+                interner,
+                first_index: fi,
+                first,
+                last_index: li,
+                last,
+            })
+        }
+    };
+    Ok((extra.goroutines, extra.graphs, heap_ends))
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`base64_encode`]; `None` on anything else.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = B64.iter().position(|&b| b == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
 
 /// Name of this layout (README, "The store"); quoted in the error for a file that does not fit it.
 pub const SCHEMA: &str = "leakdiff.store/v1";
 
-pub(super) fn save(store: &Store, path: &Path) -> Result<(), StoreError> {
-    let src = path.display().to_string();
+pub(super) fn write(store: &Store, out: &mut dyn Write, name: &str) -> Result<(), StoreError> {
+    let src = name.to_string();
     let err = polars_err(&src);
     let t = &store.table;
     let snapshot = t
@@ -105,27 +239,29 @@ pub(super) fn save(store: &Store, path: &Path) -> Result<(), StoreError> {
         ],
     )
     .map_err(&err)?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(|e| StoreError::Polars {
-        source_name: src.clone(),
-        message: format!("cannot write: {e}"),
-    })?;
-    ParquetWriter::new(file).finish(&mut df).map_err(&err)?;
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::Polars {
-        source_name: src.clone(),
-        message: format!("cannot rename into place: {e}"),
-    })?;
+    ParquetWriter::new(out)
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
+            EXTRA_KEY.to_string(),
+            extra_of(store),
+        )])))
+        .finish(&mut df)
+        .map_err(&err)?;
     Ok(())
 }
 
-pub(super) fn open(path: &Path) -> Result<Store, StoreError> {
-    let src = path.display().to_string();
+pub(super) fn read(bytes: Vec<u8>, name: &str) -> Result<Store, StoreError> {
+    let src = name.to_string();
     let err = polars_err(&src);
-    let file = File::open(path).map_err(|e| StoreError::Polars {
-        source_name: src.clone(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let df = ParquetReader::new(file).finish().map_err(&err)?;
+    let mut reader = ParquetReader::new(std::io::Cursor::new(bytes));
+    let extra_json = reader
+        .get_metadata()
+        .map_err(&err)?
+        .key_value_metadata()
+        .as_ref()
+        .and_then(|kv| kv.iter().find(|k| k.key == EXTRA_KEY))
+        .and_then(|k| k.value.clone());
+    let (goroutines, graphs, heap_ends) = read_extra(extra_json.as_deref(), &src)?;
+    let df = reader.finish().map_err(&err)?;
     let u32_col = |name: &str| {
         df.column(name)
             .and_then(|c| c.cast(&DataType::UInt32))
@@ -255,5 +391,24 @@ pub(super) fn open(path: &Path) -> Result<Store, StoreError> {
         failures: Vec::new(),
         skipped: Vec::new(),
         table,
+        goroutines,
+        heap_ends,
+        graphs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{base64_decode, base64_encode};
+
+    #[test]
+    fn base64_round_trips() {
+        for n in 0..40u8 {
+            let v: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
+            assert_eq!(base64_decode(&base64_encode(&v)).unwrap(), v);
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert!(base64_decode("a*b").is_none());
+    }
 }

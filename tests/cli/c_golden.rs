@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use leakdiff::cli::Loader;
 use leakdiff::diff::{self, DiffOptions, DiffResult};
 use leakdiff::formats::heaptrack::{HeaptrackOptions, SliceSpec};
 use leakdiff::formats::ReadOptions;
+use leakdiff::input::Loader;
 use leakdiff::model::{Interner, Profile};
 use leakdiff::symbolize::SymbolOptions;
 
@@ -339,7 +339,7 @@ fn read_slices(file: &str, spec: SliceSpec, builtin: bool) -> Vec<Profile> {
         ..Default::default()
     };
     let mut i = Interner::new();
-    leakdiff::cli::decode_path(&testdata(&format!("c/{file}")), &opts)
+    leakdiff::input::decode_path(&testdata(&format!("c/{file}")), &opts)
         .unwrap()
         .into_slices(spec, &mut i, None)
         .unwrap()

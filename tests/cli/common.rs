@@ -14,13 +14,13 @@ pub fn testdata(rel: &str) -> PathBuf {
 
 pub fn load(rel: &str) -> (Interner, Profile) {
     let mut i = Interner::new();
-    let p = leakdiff::cli::load_profile(&testdata(rel), &mut i, &ReadOptions::default())
+    let p = leakdiff::input::load_profile(&testdata(rel), &mut i, &ReadOptions::default())
         .unwrap_or_else(|e| panic!("{rel}: {e}"));
     (i, p)
 }
 
 pub fn load_two(a: &str, b: &str) -> (Interner, Profile, Profile) {
-    leakdiff::cli::load_pair(&testdata(a), &testdata(b), &ReadOptions::default()).unwrap()
+    leakdiff::input::load_pair(&testdata(a), &testdata(b), &ReadOptions::default()).unwrap()
 }
 
 /// A profile with the same value types and no samples.

@@ -34,7 +34,9 @@ fn series_json_and_csv_carry_the_same_rows() {
     assert_eq!(c, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["schema"], "leakdiff.series/v1");
-    assert_eq!(v["snapshots"].as_array().unwrap().len(), 32);
+    // 8 heap profiles, 8 goroutine profiles and 8 process samples: the 8 debug=2 dumps of the
+    // same moments are left out (one form per moment).
+    assert_eq!(v["snapshots"].as_array().unwrap().len(), 24);
     let rows = v["rows"].as_array().unwrap();
     let (c, csv, _) = run(&["export", "-i", SERIES, "-f", "csv"]);
     assert_eq!(c, 0);
@@ -186,7 +188,7 @@ fn pprof_export_is_the_diff_and_reads_as_go_tool_pprof_read_it() {
     assert_eq!(c, 0, "{err}");
     // Read back: every function's flat value is later − base of the first and last heap files.
     let mut i = Interner::new();
-    let p = leakdiff::cli::load_profile(&path, &mut i, &ReadOptions::default()).unwrap();
+    let p = leakdiff::input::load_profile(&path, &mut i, &ReadOptions::default()).unwrap();
     let exported = top(&i, &p, "inuse_space");
     let heaps: Vec<String> = {
         let mut v: Vec<String> = std::fs::read_dir(testdata("collect/series"))
@@ -414,9 +416,11 @@ fn the_grafana_dashboard_queries_only_metrics_export_writes() {
 fn goroutines_reads_a_collect_folder_once_per_moment() {
     let (c, out, err) = run(&["goroutines", SERIES, "-f", "json", "--fail-on-leak"]);
     assert_eq!(c, 1, "{err}");
-    assert!(err.contains("left out 16 file(s)"), "{err}");
+    assert!(err.contains("left out 16 snapshot(s)"), "{err}");
+    assert!(err.contains("8 goroutine text dump(s) left out"), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    // 8 moments, read from the debug=2 dumps (states and waits), not 16 snapshots.
+    // 8 moments, read from the goroutine profiles (the one form per moment that `report` trends
+    // too), not 16 snapshots.
     assert_eq!(v["sources"].as_array().unwrap().len(), 8, "{v}");
     let leaking: Vec<&str> = v["groups"]
         .as_array()

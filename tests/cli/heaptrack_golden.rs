@@ -1,9 +1,9 @@
 //! heaptrack recordings: leakdiff's totals equal heaptrack_print 1.4.0 (and upstream's own
 //! tst_parser expectations) on heaptrack's public test files.
 
-use leakdiff::cli::decode_path;
 use leakdiff::formats::heaptrack::{suppress, HeaptrackOptions, Summary};
 use leakdiff::formats::ReadOptions;
+use leakdiff::input::decode_path;
 
 use crate::common::testdata;
 

@@ -3,7 +3,7 @@
 //! scores that against the truth (true and false positive rates, latency) and groups the scores
 //! by leak type and pattern.
 //!
-//! May import: `simulate` (the truth's types). No I/O.
+//! May import: `lab::simulate` (the truth's types). No I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,9 +2,8 @@
 
 use std::path::Path;
 
-use anyhow::Result;
-
 use crate::formats::{self, Decoded, ParseError, ReadOptions};
+use crate::graph::GraphSummary;
 use crate::model::{Interner, Profile};
 use crate::symbolize::{SymbolOptions, Symbolizer};
 
@@ -49,6 +48,23 @@ impl Loader {
         self.decode(path)?.into_profile(interner)
     }
 
+    /// [`Loader::load`], with a heap dump's object graph summarized (for `report`'s object-graph
+    /// section) before the graph is dropped.
+    pub fn load_snapshot(
+        &self,
+        path: &Path,
+        interner: &mut Interner,
+    ) -> Result<(Profile, Option<GraphSummary>), ParseError> {
+        if !is_heap_dump(path) {
+            return Ok((self.decode(path)?.into_profile(interner)?, None));
+        }
+        let (g, dump) = self.heap_dump_graph(path)?;
+        let source = path.display().to_string();
+        let summary = crate::graph::summarize(&g, &source);
+        let profile = crate::graph::to_profile(&g, &source, &dump.params.version, interner);
+        Ok((profile, Some(summary)))
+    }
+
     /// Reads a Go heap dump, builds its object graph and returns it as a profile.
     pub fn load_heap_dump(
         &self,
@@ -88,7 +104,11 @@ impl Loader {
 
     /// Reads and decodes two files in parallel, then interns both into one interner so that ids
     /// mean the same thing on both sides.
-    pub fn load_pair(&self, base: &Path, later: &Path) -> Result<(Interner, Profile, Profile)> {
+    pub fn load_pair(
+        &self,
+        base: &Path,
+        later: &Path,
+    ) -> Result<(Interner, Profile, Profile), ParseError> {
         if is_heap_dump(base) || is_heap_dump(later) {
             let mut interner = Interner::new();
             let b = self.load(base, &mut interner)?;
@@ -138,6 +158,6 @@ pub fn load_pair(
     base: &Path,
     later: &Path,
     options: &ReadOptions,
-) -> Result<(Interner, Profile, Profile)> {
+) -> Result<(Interner, Profile, Profile), ParseError> {
     Loader::new(options.clone(), SymbolOptions::default()).load_pair(base, later)
 }

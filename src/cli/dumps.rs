@@ -1,0 +1,75 @@
+//! `leakdiff cycles` and `leakdiff retained`: one Go heap dump's object graph.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::args::DumpInputArgs;
+use super::goroutines::GoroutineFormat;
+use super::{emit, EXIT_OK};
+
+#[derive(Args, Debug)]
+pub(super) struct DumpArgs {
+    /// A Go heap dump (`runtime/debug.WriteHeapDump`), raw or gzipped.
+    dump: PathBuf,
+    /// Show at most N entries (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = GoroutineFormat::Text)]
+    format: GoroutineFormat,
+    /// Write the result here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    read: DumpInputArgs,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct RetainedArgs {
+    #[command(flatten)]
+    dump: DumpArgs,
+    /// Rank allocation sites (each object counted once) or single objects.
+    #[arg(long, value_enum, default_value_t = RetainedBy::Site)]
+    by: RetainedBy,
+}
+
+/// What `retained` ranks.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetainedBy {
+    /// Allocation sites (from the dump's alloc samples).
+    #[default]
+    Site,
+    /// Objects.
+    Object,
+}
+
+fn read_dump(args: &DumpArgs) -> Result<(crate::graph::ObjectGraph, crate::graph::DumpSummary)> {
+    let loader = args.read.loader();
+    let (g, dump) = loader.heap_dump_graph(&args.dump)?;
+    let source = args.dump.display().to_string();
+    let summary = crate::graph::dump_summary(&source, &dump.params.version, &g);
+    Ok((g, summary))
+}
+
+pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
+    let (g, summary) = read_dump(&args)?;
+    let cycles = crate::graph::report_cycles(&g);
+    let json = args.format == GoroutineFormat::Json;
+    emit(args.output.as_deref(), |w| {
+        crate::report::graph::write_cycles(&summary, &cycles, args.top, json, w)
+    })?;
+    Ok(EXIT_OK)
+}
+
+pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
+    let (g, summary) = read_dump(&args.dump)?;
+    let by_site = args.by == RetainedBy::Site;
+    let list = crate::graph::retainers(&g, by_site, args.dump.top);
+    let json = args.dump.format == GoroutineFormat::Json;
+    emit(args.dump.output.as_deref(), |w| {
+        crate::report::graph::write_retained(&summary, &list, by_site, json, w)
+    })?;
+    Ok(EXIT_OK)
+}

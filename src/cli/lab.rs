@@ -1,0 +1,221 @@
+//! `leakdiff simulate` (a synthetic series with its truth, written into a folder) and
+//! `leakdiff eval` (the lab's detectors on truth-labelled folders, scored).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use rayon::prelude::*;
+
+use super::{emit, write_file, EXIT_ERROR, EXIT_OK, EXIT_THRESHOLD};
+use crate::input::Loader;
+use crate::lab::eval::{self, EvalFailure, ScenarioResult};
+use crate::lab::simulate::{self, GoroutineForm, LeakType, SimOptions, SimPattern};
+use crate::units::{natural_cmp, parse_duration_ms, parse_rate, parse_size};
+
+#[derive(Args, Debug)]
+pub(super) struct SimulateArgs {
+    /// What leaks: heap bytes (pprof heap profiles), goroutines (goroutine profiles or debug=2
+    /// dumps) or reference cycles (Go heap dumps).
+    #[arg(long = "type", value_enum, default_value_t = LeakType::Memory)]
+    leak_type: LeakType,
+    /// Shape of the planted subject; oscillating and plateau make a leak-free series.
+    #[arg(long, value_enum, default_value_t = SimPattern::Linear)]
+    pattern: SimPattern,
+    /// Memory growth of the subject (average over the series), e.g. 1MB/s, 64KiB/s.
+    #[arg(long, value_name = "SIZE/s", value_parser = parse_rate, default_value = "64KiB/s")]
+    growth: f64,
+    /// Goroutines or cycles the subject gains, e.g. 10/s, 6/m (default 0.2/s goroutines, 1/s
+    /// cycles).
+    #[arg(long, value_name = "N/s", value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// Size of the steady background: live objects (memory: 200000, cycle: 2000) or goroutines
+    /// (200).
+    #[arg(long, value_name = "N")]
+    objects: Option<usize>,
+    /// Number of snapshots.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    snapshots: usize,
+    /// Time between snapshots.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms, default_value = "30s")]
+    interval: u64,
+    /// Seed: the same seed and options give the same files.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Form of goroutine snapshots.
+    #[arg(long, value_enum, default_value_t = GoroutineForm::Pprof)]
+    goroutine_format: GoroutineForm,
+    /// Go's MemProfileRate for heap profiles.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512KiB")]
+    sampling_rate: i64,
+    /// Folder to write into (created; must be empty).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: PathBuf,
+}
+
+pub(super) fn run_simulate(args: SimulateArgs) -> Result<u8> {
+    let options = SimOptions {
+        leak_type: args.leak_type,
+        pattern: args.pattern,
+        growth_bytes_per_sec: args.growth,
+        rate_per_sec: args.rate.unwrap_or(match args.leak_type {
+            LeakType::Cycle => 1.0,
+            _ => 0.2,
+        }),
+        objects: args.objects,
+        snapshots: args.snapshots,
+        interval_secs: args.interval as f64 / 1e3,
+        seed: args.seed,
+        goroutine_form: args.goroutine_format,
+        sampling_rate: args.sampling_rate.max(0) as u64,
+        ..Default::default()
+    };
+    let sim = simulate::simulate(&options)?;
+    let dir = &args.output;
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        anyhow::bail!(
+            "{} is not empty: simulate writes a series and its truth into a folder of its own",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for f in &sim.files {
+        let path = dir.join(&f.name);
+        write_file(&path, |w| w.write_all(&f.bytes))?;
+        // Text dumps and heap dumps carry no time of their own: the file's mtime says when.
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(f.time_nanos as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(when))
+            .with_context(|| format!("cannot set the time of {}", path.display()))?;
+    }
+    write_file(&dir.join("truth.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, &sim.truth).map_err(io::Error::other)?;
+        writeln!(w)
+    })?;
+    eprintln!(
+        "leakdiff: wrote {} snapshots and truth.json to {} ({} leak(s), {} decoy(s), {} background)",
+        sim.files.len(),
+        dir.display(),
+        sim.truth.leaks.len() + sim.truth.goroutine_leaks.len(),
+        sim.truth.not_leaks.len(),
+        sim.truth.background.len()
+    );
+    Ok(EXIT_OK)
+}
+
+/// Output formats of `eval`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    /// The table.
+    #[default]
+    Text,
+    /// `leakdiff.eval/v1` JSON.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct EvalArgs {
+    /// Folders holding a `truth.json` and its snapshots, or folders of such folders.
+    #[arg(required = true, value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = EvalFormat::Text)]
+    format: EvalFormat,
+    /// Write the result here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Exit 1 when the overall true positive rate is below this (0–1).
+    #[arg(long, value_name = "RATE")]
+    min_tpr: Option<f64>,
+    /// Exit 1 when the overall false positive rate is above this (0–1), or when a leak-free
+    /// series has any finding.
+    #[arg(long, value_name = "RATE")]
+    max_fpr: Option<f64>,
+    /// Only the whole series: skip the prefixes that measure latency.
+    #[arg(long)]
+    no_latency: bool,
+    /// Significance level of the detectors' trend tests (as `report --alpha`).
+    #[arg(long, value_name = "P", default_value_t = 0.05)]
+    alpha: f64,
+}
+
+/// Folders under `dir` (itself included) that hold a `truth.json`.
+fn scenario_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    if dir.join("truth.json").is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    subs.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+    for s in subs {
+        scenario_dirs(&s, out)?;
+    }
+    Ok(())
+}
+
+pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
+    let mut dirs = Vec::new();
+    for d in &args.dirs {
+        scenario_dirs(d, &mut dirs).with_context(|| format!("cannot read {}", d.display()))?;
+    }
+    if dirs.is_empty() {
+        anyhow::bail!("no truth.json under the folders given");
+    }
+    let loader = Loader::new(
+        Default::default(),
+        crate::symbolize::SymbolOptions {
+            disabled: true,
+            ..Default::default()
+        },
+    );
+    let results: Vec<Result<Vec<ScenarioResult>, EvalFailure>> = dirs
+        .par_iter()
+        .map(|d| {
+            crate::lab::detect::evaluate(d, &loader, !args.no_latency, args.alpha).map_err(|e| {
+                EvalFailure {
+                    dir: d.display().to_string(),
+                    message: format!("{e:#}"),
+                }
+            })
+        })
+        .collect();
+    let mut scenarios = Vec::new();
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok(s) => scenarios.extend(s),
+            Err(f) => failures.push(f),
+        }
+    }
+    let report = eval::summarize(scenarios, failures);
+    emit(args.output.as_deref(), |w| match args.format {
+        EvalFormat::Text => crate::report::write_eval_text(&report, w),
+        EvalFormat::Json => crate::report::write_eval_json(&report, w),
+    })?;
+    if !report.failures.is_empty() {
+        return Ok(EXIT_ERROR);
+    }
+    let low_tpr = args
+        .min_tpr
+        .is_some_and(|m| report.overall.tpr.is_some_and(|t| t < m));
+    let high_fpr = args.max_fpr.is_some_and(|m| {
+        report.overall.fpr.is_some_and(|f| f > m) || !report.leak_free_with_findings.is_empty()
+    });
+    Ok(if low_tpr || high_fpr {
+        EXIT_THRESHOLD
+    } else {
+        EXIT_OK
+    })
+}

@@ -1,0 +1,134 @@
+//! Paths → profiles: the one loader (read, decompress, sniff, decode, symbolize; a Go heap dump
+//! becomes its live objects per allocation site with its object graph summarized), folder walking
+//! in natural order, file times, and a series of inputs loaded into the [`Store`] in parallel with
+//! the folder rules: a file in a folder that is no profile is left out with a note, a broken
+//! profile is a failure of the run while the rest is still read.
+//!
+//! Library users and tests load files through this module. May import: `model`, `formats`,
+//! `symbolize`, `graph`, `store`, `units`. Reads files; prints nothing (warnings are returned).
+
+mod load;
+mod walk;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+pub use load::{decode_path, is_heap_dump, load_pair, load_profile, Loader};
+pub use walk::{collect_files, expand_inputs, mtime_nanos, InputFile};
+
+use crate::formats::ParseError;
+use crate::model::Interner;
+use crate::store::{KeyBy, Order, SnapshotIn, Store, StoreBuilder, StoreError};
+
+/// Errors of loading a series.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A folder could not be listed.
+    #[error("cannot list {path}: {message}")]
+    List {
+        /// The folder.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// Nothing to read.
+    #[error("no snapshot files under {0}")]
+    NoFiles(String),
+    /// A saved store could not be read.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The store could not be built or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Options of [`load_series`].
+#[derive(Clone, Copy, Default)]
+pub struct SeriesOptions<'a> {
+    /// Snapshot order.
+    pub order: Order,
+    /// How samples are keyed.
+    pub by: KeyBy,
+    /// Called with (files done, files in all) after each file.
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
+/// Whether a file starts with Parquet's magic.
+pub fn is_parquet(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PAR1"
+}
+
+/// Reads a store saved as Parquet (`report --save`, `export --format parquet`).
+pub fn open_store(path: &Path) -> Result<Store, InputError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ParseError::Io {
+        source_name: name.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
+    Ok(Store::read_parquet(bytes, &name)?)
+}
+
+/// Loads a series: one Parquet store, or every snapshot file under `inputs` (folders walked in
+/// natural order), decoded in parallel, each reduced into the store as soon as it is read.
+pub fn load_series(
+    inputs: &[PathBuf],
+    loader: &Loader,
+    options: &SeriesOptions,
+) -> Result<Store, InputError> {
+    if inputs.len() == 1 && inputs[0].is_file() && is_parquet(&inputs[0]) {
+        return open_store(&inputs[0]);
+    }
+    let files = expand_inputs(inputs).map_err(|e| InputError::List {
+        path: inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        message: e.to_string(),
+    })?;
+    if files.is_empty() {
+        return Err(InputError::NoFiles(
+            inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    let builder = StoreBuilder::new(options.by, options.order);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    // Every file in parallel: each worker decodes, reduces to rows and hands its profile over
+    // (kept only while it is the first or last heap snapshot), so memory holds about as many
+    // profiles as there are threads, plus the rows.
+    files.par_iter().enumerate().for_each(|(i, f)| {
+        let source = f.path.display().to_string();
+        let mut interner = Interner::new();
+        match loader.load_snapshot(&f.path, &mut interner) {
+            Ok((profile, graph)) => {
+                builder.add(SnapshotIn {
+                    input_index: i,
+                    source,
+                    from_folder: f.from_folder,
+                    mtime_nanos: mtime_nanos(&f.path).unwrap_or(0),
+                    interner,
+                    profile,
+                    graph,
+                });
+            }
+            Err(e @ ParseError::Unrecognized { .. }) if f.from_folder => {
+                builder.skip(i, &source, e.to_string())
+            }
+            Err(e) => builder.fail(i, &source, e.to_string()),
+        }
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if let Some(p) = options.progress {
+            p(n, files.len());
+        }
+    });
+    Ok(builder.finish()?)
+}

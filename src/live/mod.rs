@@ -1,0 +1,12 @@
+//! Live systems: a small HTTP/1.1 client and server on `std::net` ([`http`]), the `collect`
+//! engine ([`collect`]: fetch, check, retry, hold while writes fail), the dashboard's server loop
+//! ([`serve`]), Ctrl-C handling ([`signal`]) and whole-file writes ([`write`]).
+//!
+//! May import: `model`, `formats` (to check what was fetched), `units`. Touches the network,
+//! files and signals; logs to stderr.
+
+pub mod collect;
+pub mod http;
+pub mod serve;
+pub mod signal;
+pub mod write;

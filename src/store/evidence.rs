@@ -1,0 +1,172 @@
+//! The hand-over from the store to the analysis: every series and snapshot fact a report needs,
+//! as plain structs, taken out of the store in one call ([`Store::evidence`]). The analysis never
+//! calls back into the store.
+
+use super::{Failure, KeyInfo, Kind, Snapshot, Store, StoreError};
+use crate::goroutines::GoroutineSnapshot;
+use crate::graph::GraphSummary;
+
+/// One key's values, one per snapshot of its kind (zeros where the key is absent).
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// The key and one of its stacks.
+    pub key: KeyInfo,
+    /// Values in snapshot order.
+    pub values: Vec<f64>,
+}
+
+/// The heap snapshots and the series of the value type trended.
+#[derive(Clone, Debug, Default)]
+pub struct HeapEvidence {
+    /// Heap snapshots in order.
+    pub snapshots: Vec<Snapshot>,
+    /// The value type (`kind/unit`).
+    pub value_type: String,
+    /// Its total per snapshot.
+    pub totals: Vec<f64>,
+    /// Every key with data in some snapshot, in key order.
+    pub series: Vec<Series>,
+}
+
+/// One process metric over the process samples.
+#[derive(Clone, Debug)]
+pub struct Metric {
+    /// Name (`rss`, `fds/socket`, `limit/fds`, …).
+    pub name: String,
+    /// `bytes` or `count`.
+    pub unit: &'static str,
+    /// One value per process sample.
+    pub values: Vec<f64>,
+}
+
+/// The process samples and their metrics, in name order.
+#[derive(Clone, Debug, Default)]
+pub struct ProcessEvidence {
+    /// Process samples in order.
+    pub snapshots: Vec<Snapshot>,
+    /// Metrics, by name.
+    pub metrics: Vec<Metric>,
+}
+
+/// Everything the analysis reads.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// Heap snapshots and series.
+    pub heap: HeapEvidence,
+    /// Goroutine snapshots (one form per moment) with their records, in order.
+    pub goroutines: Vec<(Snapshot, GoroutineSnapshot)>,
+    /// Process samples.
+    pub process: ProcessEvidence,
+    /// The latest heap dump's object graph.
+    pub graph: Option<GraphSummary>,
+    /// Inputs that failed to parse.
+    pub failures: Vec<Failure>,
+    /// Inputs left out on purpose.
+    pub skipped: Vec<Failure>,
+}
+
+impl Store {
+    /// The value type a report trends: `asked` (by `kind` or `kind/unit`) when given, which must
+    /// be in every heap snapshot; else `inuse_space`, else the first in bytes, else the first.
+    pub fn heap_value_type(&self, asked: Option<&str>) -> Result<usize, StoreError> {
+        let vts = self.value_types_of(Kind::Heap);
+        match asked {
+            Some(name) => self
+                .value_type_index(name)
+                .filter(|i| vts.contains(i))
+                .ok_or_else(|| StoreError::NoValueType {
+                    asked: name.to_string(),
+                    available: vts
+                        .iter()
+                        .map(|&i| self.value_types[i].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            None => Ok(vts
+                .iter()
+                .copied()
+                .find(|&i| self.value_types[i] == "inuse_space/bytes")
+                .or_else(|| {
+                    vts.iter()
+                        .copied()
+                        .find(|&i| self.value_types[i].ends_with("/bytes"))
+                })
+                .or_else(|| vts.first().copied())
+                .unwrap_or(0)),
+        }
+    }
+
+    /// Hands over what the analysis needs, trending `value_type` (see
+    /// [`Store::heap_value_type`]) for the heap.
+    pub fn evidence(&self, value_type: Option<&str>) -> Result<Evidence, StoreError> {
+        let heap_idx = self.snapshots_of(Kind::Heap);
+        let vt = self.heap_value_type(value_type)?;
+        let (totals, series) = if heap_idx.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                self.totals(vt, &heap_idx)?,
+                self.named_series(vt, &heap_idx)?,
+            )
+        };
+        let heap = HeapEvidence {
+            snapshots: self.pick(&heap_idx),
+            value_type: self.value_types.get(vt).cloned().unwrap_or_default(),
+            totals,
+            series,
+        };
+        let goroutines = self
+            .goroutines
+            .iter()
+            .filter_map(|(i, g)| Some((self.snapshots.get(*i)?.clone(), g.clone())))
+            .collect();
+        let proc_idx = self.snapshots_of(Kind::Process);
+        let mut metrics = Vec::new();
+        if !proc_idx.is_empty() {
+            for (unit, vt_name) in [
+                ("bytes", crate::formats::procstat::BYTES),
+                ("count", crate::formats::procstat::COUNT),
+            ] {
+                let Some(vt) = self.value_type_index(vt_name) else {
+                    continue;
+                };
+                for s in self.named_series(vt, &proc_idx)? {
+                    metrics.push(Metric {
+                        name: s.key.name,
+                        unit,
+                        values: s.values,
+                    });
+                }
+            }
+        }
+        metrics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Evidence {
+            heap,
+            goroutines,
+            process: ProcessEvidence {
+                snapshots: self.pick(&proc_idx),
+                metrics,
+            },
+            graph: self.graphs.last().map(|(_, g)| g.clone()),
+            failures: self.failures.clone(),
+            skipped: self.skipped.clone(),
+        })
+    }
+
+    fn pick(&self, idx: &[usize]) -> Vec<Snapshot> {
+        idx.iter().map(|&i| self.snapshots[i].clone()).collect()
+    }
+
+    fn named_series(&self, vt: usize, idx: &[usize]) -> Result<Vec<Series>, StoreError> {
+        Ok(self
+            .series(vt, idx)?
+            .into_iter()
+            .filter_map(|s| {
+                Some(Series {
+                    key: self.keys.get(s.key as usize)?.clone(),
+                    values: s.values,
+                })
+            })
+            .collect())
+    }
+}
