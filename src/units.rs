@@ -1,6 +1,6 @@
 //! Units: parsing `10MB`/`1.5GiB`/`5%` thresholds and formatting values for people.
 //!
-//! May import nothing else in the crate.
+//! May import: nothing else in the crate.
 
 use std::fmt;
 

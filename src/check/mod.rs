@@ -2,7 +2,8 @@
 //! pattern) applied to a two-snapshot diff or to the suspects of a series, with a baseline of
 //! known growth in LeakSanitizer's `leak:PATTERN` syntax. Pure: the caller reads the files.
 //!
-//! May import: `diff`, `leaks`, `trend`, `units`, and the suppression matcher of `formats`.
+//! May import: `diff`, `leaks`, `goroutines`, `trend`, `units`, and the suppression matcher of
+//! `formats`.
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};

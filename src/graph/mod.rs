@@ -2,7 +2,7 @@
 //! reachability from the roots, strongly connected components (reference cycles), the dominator
 //! tree and retained sizes, per object and per allocation site, and a path from a root.
 //!
-//! May import: `formats::heapdump` (its records). Storage is petgraph's `Csr` (compressed rows,
+//! May import: `formats` (the heap dump's records), `model` (a dump as a profile). Storage is petgraph's `Csr` (compressed rows,
 //! u32 indices); the algorithms are iterative (no recursion: graphs are millions of objects deep)
 //! and run over its neighbour slices: Tarjan's SCC, and the Cooper–Harvey–Kennedy dominator
 //! iteration on reverse post-order.

@@ -2,7 +2,7 @@
 //!
 //! Owns: interned strings, frames keyed by value, stacks as a prefix tree (root → leaf), value types,
 //! snapshot metadata and the immutable [`Profile`] that [`ProfileBuilder::finish`] validates.
-//! May not import: anything else in this crate. No I/O happens here.
+//! May import: nothing else in the crate. No I/O happens here.
 
 mod intern;
 mod profile;

@@ -1,7 +1,10 @@
-//! Outputs: terminal table, JSON (`leakdiff.diff/v1`), CSV, Markdown and the differential
-//! flamegraph SVG.
+//! Writers only: every output of every command — the diff's terminal table, JSON
+//! (`leakdiff.diff/v1`), CSV, Markdown and differential flamegraph SVG; `report`'s text, JSON and
+//! HTML; `check`'s verdicts; `goroutines`, `cycles`, `retained`, `eval` and `export` outputs. Each
+//! takes finished results and an `io::Write`; nothing here computes a finding or opens a file.
 //!
-//! May import: `model`, `diff`, `units`. Writes to any `io::Write`; never opens files.
+//! May import: `model`, `diff`, `leaks`, `goroutines`, `graph`, `check`, `lab` (eval's types),
+//! `store` (snapshot and key types), `trend`, `units`.
 
 pub mod check;
 mod eval;

@@ -6,7 +6,7 @@
 //! Modules are loaded once per run (a cache shared by every input) and in parallel; a module that
 //! cannot be found or read leaves its frames as `module+offset` and is named in one warning.
 //!
-//! May import: `formats` (wire structs). Never analysis or output modules.
+//! May import: `formats` (wire structs), `model`. Never analysis or output modules.
 
 mod elf;
 
