@@ -15,6 +15,7 @@ mod hostile;
 mod layering;
 mod legacy_golden;
 mod live;
+mod outputs;
 mod pprof_golden;
 mod props;
 mod report;
