@@ -16,6 +16,12 @@ pub struct Loader {
     pub symbolizer: Symbolizer,
 }
 
+/// One input read whole, and what it turned out to be.
+enum Read {
+    Dump(crate::graph::ObjectGraph, formats::heapdump::HeapDump),
+    Other(Decoded),
+}
+
 impl Loader {
     /// A loader with these options.
     pub fn new(read: ReadOptions, symbols: SymbolOptions) -> Loader {
@@ -25,14 +31,27 @@ impl Loader {
         }
     }
 
-    /// Reads a file, decodes it and symbolizes it (no interning yet).
+    /// Reads a file once; a Go heap dump is parsed into its object graph, anything else decoded
+    /// and symbolized (no interning yet).
+    fn read_once(&self, path: &Path) -> Result<Read, ParseError> {
+        let source = path.display().to_string();
+        let raw = read_file(path)?;
+        if formats::heapdump::sniff(&formats::decompress::head(&raw, "", 16)) {
+            let (g, dump) = self.dump_graph(raw, &source)?;
+            return Ok(Read::Dump(g, dump));
+        }
+        let mut decoded = formats::decode_bytes(raw, &source, &self.read)?;
+        if let Some(p) = decoded.wire_profile_mut() {
+            self.symbolizer.symbolize(p);
+        }
+        Ok(Read::Other(decoded))
+    }
+
+    /// Reads a file, decodes it and symbolizes it (no interning yet). A Go heap dump is refused
+    /// here (it has no decoded form: see [`Loader::load`]).
     pub fn decode(&self, path: &Path) -> Result<Decoded, ParseError> {
         let source = path.display().to_string();
-        let raw = std::fs::read(path).map_err(|e| ParseError::Io {
-            source_name: source.clone(),
-            message: format!("cannot read: {e}"),
-        })?;
-        let mut decoded = formats::decode_bytes(raw, &source, &self.read)?;
+        let mut decoded = formats::decode_bytes(read_file(path)?, &source, &self.read)?;
         if let Some(p) = decoded.wire_profile_mut() {
             self.symbolizer.symbolize(p);
         }
@@ -42,43 +61,34 @@ impl Loader {
     /// Reads and parses one file into `interner`. A Go heap dump becomes its live objects per
     /// allocation site, with retained sizes (see [`crate::graph::to_profile`]).
     pub fn load(&self, path: &Path, interner: &mut Interner) -> Result<Profile, ParseError> {
-        if is_heap_dump(path) {
-            return self.load_heap_dump(path, interner);
-        }
-        self.decode(path)?.into_profile(interner)
+        Ok(self.load_snapshot_with(path, interner, false)?.0)
     }
 
     /// [`Loader::load`], with a heap dump's object graph summarized (for `report`'s object-graph
-    /// section) before the graph is dropped.
+    /// section) before the graph is dropped. Each file is opened once.
     pub fn load_snapshot(
         &self,
         path: &Path,
         interner: &mut Interner,
     ) -> Result<(Profile, Option<GraphSummary>), ParseError> {
-        if !is_heap_dump(path) {
-            return Ok((self.decode(path)?.into_profile(interner)?, None));
-        }
-        let (g, dump) = self.heap_dump_graph(path)?;
-        let source = path.display().to_string();
-        let summary = crate::graph::summarize(&g, &source);
-        let profile = crate::graph::to_profile(&g, &source, &dump.params.version, interner);
-        Ok((profile, Some(summary)))
+        self.load_snapshot_with(path, interner, true)
     }
 
-    /// Reads a Go heap dump, builds its object graph and returns it as a profile.
-    pub fn load_heap_dump(
+    fn load_snapshot_with(
         &self,
         path: &Path,
         interner: &mut Interner,
-    ) -> Result<Profile, ParseError> {
-        let (g, dump) = self.heap_dump_graph(path)?;
-        let source = path.display().to_string();
-        Ok(crate::graph::to_profile(
-            &g,
-            &source,
-            &dump.params.version,
-            interner,
-        ))
+        summarize: bool,
+    ) -> Result<(Profile, Option<GraphSummary>), ParseError> {
+        match self.read_once(path)? {
+            Read::Other(d) => Ok((d.into_profile(interner)?, None)),
+            Read::Dump(g, dump) => {
+                let source = path.display().to_string();
+                let summary = summarize.then(|| crate::graph::summarize(&g, &source));
+                let profile = crate::graph::to_profile(&g, &source, &dump.params.version, interner);
+                Ok((profile, summary))
+            }
+        }
     }
 
     /// Reads a Go heap dump and builds its object graph.
@@ -86,14 +96,17 @@ impl Loader {
         &self,
         path: &Path,
     ) -> Result<(crate::graph::ObjectGraph, formats::heapdump::HeapDump), ParseError> {
-        let source = path.display().to_string();
-        let raw = std::fs::read(path).map_err(|e| ParseError::Io {
-            source_name: source.clone(),
-            message: format!("cannot read: {e}"),
-        })?;
+        self.dump_graph(read_file(path)?, &path.display().to_string())
+    }
+
+    fn dump_graph(
+        &self,
+        raw: Vec<u8>,
+        source: &str,
+    ) -> Result<(crate::graph::ObjectGraph, formats::heapdump::HeapDump), ParseError> {
         let bytes =
-            formats::decompress::decompress(raw, &source, self.read.max_decompressed_bytes)?.bytes;
-        let mut dump = formats::heapdump::parse(&bytes, &source)?;
+            formats::decompress::decompress(raw, source, self.read.max_decompressed_bytes)?.bytes;
+        let mut dump = formats::heapdump::parse(&bytes, source)?;
         drop(bytes);
         let g = crate::graph::build(&dump);
         // The graph keeps what it needs; the per-object records go.
@@ -109,24 +122,33 @@ impl Loader {
         base: &Path,
         later: &Path,
     ) -> Result<(Interner, Profile, Profile), ParseError> {
-        if is_heap_dump(base) || is_heap_dump(later) {
-            let mut interner = Interner::new();
-            let b = self.load(base, &mut interner)?;
-            let l = self.load(later, &mut interner)?;
-            return Ok((interner, b, l));
-        }
-        // Decode the later file while the base one is decoded and interned; then intern later.
+        // Read the later file while the base one is read and interned; then intern later.
         let (a, b) = rayon::join(
             || {
                 let mut interner = Interner::new();
                 self.load(base, &mut interner).map(|p| (interner, p))
             },
-            || self.decode(later),
+            || self.read_once(later),
         );
         let (mut interner, base) = a?;
-        let later = b?.into_profile(&mut interner)?;
+        let later = match b? {
+            Read::Other(d) => d.into_profile(&mut interner)?,
+            Read::Dump(g, dump) => crate::graph::to_profile(
+                &g,
+                &later.display().to_string(),
+                &dump.params.version,
+                &mut interner,
+            ),
+        };
         Ok((interner, base, later))
     }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ParseError> {
+    std::fs::read(path).map_err(|e| ParseError::Io {
+        source_name: path.display().to_string(),
+        message: format!("cannot read: {e}"),
+    })
 }
 
 /// Whether a file (raw or compressed) starts with the Go heap dump header.
