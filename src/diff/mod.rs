@@ -424,159 +424,19 @@ pub fn diff_values(
     let mut changed_override = None;
     let mut rows: Vec<DiffRow> = match options.by {
         Granularity::Stack => {
-            // Numbers first; strings only for the rows that can be shown (200k stacks would
-            // otherwise build 200k keys to print 20).
-            let mut numeric: Vec<(StackId, i64, i64)> = stacks
-                .iter()
-                .map(|&(s, [b, l])| (s, scale(b), l))
-                .filter(|&(_, b, l)| l != b)
-                .collect();
-            changed_override = Some(numeric.len());
-            if let Some(floor) = min_delta_floor(options, scale(btotal_raw), ltotal) {
-                numeric.retain(|&(_, b, l)| l.saturating_sub(b).unsigned_abs() as i64 >= floor);
-            }
-            if let Some(n) = options.top.filter(|&n| n > 0 && n < numeric.len()) {
-                // Keep the n best by the primary sort key and everything tied with the n-th;
-                // sort_rows breaks the ties by key below, exactly as for all rows.
-                let primary = |&(_, b, l): &(StackId, i64, i64)| {
-                    let d = l.saturating_sub(b);
-                    match options.sort {
-                        SortBy::Abs => (std::cmp::Reverse(d.unsigned_abs()), std::cmp::Reverse(d)),
-                        SortBy::Delta | SortBy::Cum => (std::cmp::Reverse(0), std::cmp::Reverse(d)),
-                    }
-                };
-                let (_, nth, _) = numeric.select_nth_unstable_by_key(n - 1, primary);
-                let cut = primary(nth);
-                numeric.retain(|r| primary(r) <= cut);
-            }
-            numeric
-                .into_iter()
-                .map(|(s, b, l)| {
-                    let frames = interner.stack_frames(s);
-                    let key = if frames.is_empty() {
-                        "(empty stack)".to_string()
-                    } else {
-                        frames
-                            .iter()
-                            .map(|&f| interner.frame_name(f))
-                            .collect::<Vec<_>>()
-                            .join(";")
-                    };
-                    make_row(
-                        key,
-                        frames.iter().map(|&f| frame_out(interner, f)).collect(),
-                        b,
-                        l,
-                        None,
-                    )
-                })
-                .collect()
-        }
-        Granularity::Site => {
-            let mut sites: FxHashMap<FrameId, [i64; 2]> = FxHashMap::default();
-            let mut empty = [0i64; 2];
-            for &(s, [b, l]) in &stacks {
-                let slot = if s == StackId::ROOT {
-                    &mut empty
-                } else {
-                    sites.entry(interner.node(s).frame).or_default()
-                };
-                slot[0] = slot[0].saturating_add(b);
-                slot[1] = slot[1].saturating_add(l);
-            }
-            let mut rows: Vec<DiffRow> = sites
-                .into_iter()
-                .map(|(f, [b, l])| {
-                    make_row(
-                        site_key(interner, f),
-                        vec![frame_out(interner, f)],
-                        scale(b),
-                        l,
-                        None,
-                    )
-                })
-                .collect();
-            if empty != [0, 0] {
-                rows.push(make_row(
-                    "(empty stack)".into(),
-                    vec![],
-                    scale(empty[0]),
-                    empty[1],
-                    None,
-                ));
-            }
+            let (rows, changed) = stack_rows(
+                &stacks,
+                interner,
+                options,
+                &scale,
+                scale(btotal_raw),
+                ltotal,
+            );
+            changed_override = Some(changed);
             rows
         }
-        by => {
-            let keys = key_space(interner, by);
-            let nkeys = keys.representative.len();
-            let chunk = (stacks.len() / (rayon::current_num_threads() * 4)).max(2048);
-            let accs: FxHashMap<u32, Acc> = stacks
-                .par_chunks(chunk)
-                .map(|part| {
-                    let mut acc: FxHashMap<u32, Acc> = FxHashMap::default();
-                    let mut seen: Vec<u32> = vec![u32::MAX; nkeys];
-                    for (gen, &(s, [b, l])) in part.iter().enumerate() {
-                        let gen = gen as u32;
-                        let mut leaf = true;
-                        for f in interner.stack_leaf_first(s) {
-                            let k = keys.of_frame[f.index()];
-                            let e = acc.entry(k).or_default();
-                            if leaf {
-                                e.flat[0] = e.flat[0].saturating_add(b);
-                                e.flat[1] = e.flat[1].saturating_add(l);
-                                leaf = false;
-                            }
-                            if seen[k as usize] != gen {
-                                seen[k as usize] = gen;
-                                e.cum[0] = e.cum[0].saturating_add(b);
-                                e.cum[1] = e.cum[1].saturating_add(l);
-                            }
-                        }
-                    }
-                    acc
-                })
-                .reduce(FxHashMap::default, |mut a, b| {
-                    if a.len() < b.len() {
-                        return merge_into(b, a);
-                    }
-                    for (k, v) in b {
-                        a.entry(k).or_default().add(&v);
-                    }
-                    a
-                });
-            accs.into_iter()
-                .map(|(k, acc)| {
-                    let f = keys.representative[k as usize];
-                    let (key, frames) = match by {
-                        Granularity::File => {
-                            let fr = interner.frame_at(f);
-                            let name = if fr.file != StrId::EMPTY {
-                                interner.str(fr.file).to_string()
-                            } else if fr.module != StrId::EMPTY {
-                                interner.str(fr.module).to_string()
-                            } else {
-                                "(unknown file)".to_string()
-                            };
-                            (name, vec![])
-                        }
-                        Granularity::Line => (site_key(interner, f), vec![frame_out(interner, f)]),
-                        _ => {
-                            let mut out = frame_out(interner, f);
-                            out.file = if interner.frame_at(f).is_symbolized() {
-                                out.file
-                            } else {
-                                String::new()
-                            };
-                            out.line = 0;
-                            (interner.frame_name(f), vec![out])
-                        }
-                    };
-                    let cum = (scale(acc.cum[0]), acc.cum[1]);
-                    make_row(key, frames, scale(acc.flat[0]), acc.flat[1], Some(cum))
-                })
-                .collect()
-        }
+        Granularity::Site => site_rows(&stacks, interner, &scale),
+        by => frame_rows(&stacks, interner, by, &scale),
     };
     rows.retain(|r| r.delta != 0 || r.cum.as_ref().is_some_and(|c| c.delta != 0));
     let rows_changed = changed_override.unwrap_or(rows.len());
@@ -619,6 +479,185 @@ pub fn diff_values(
         rows_changed,
         rows,
     }
+}
+
+/// Rows per whole stack (`--by stack`): numbers first, key strings only for the rows that can be
+/// shown; also returns how many stacks changed before `--min-delta` and `--top`.
+fn stack_rows(
+    stacks: &[(StackId, [i64; 2])],
+    interner: &Interner,
+    options: &DiffOptions,
+    scale: &dyn Fn(i64) -> i64,
+    btotal: i64,
+    ltotal: i64,
+) -> (Vec<DiffRow>, usize) {
+    // Numbers first; strings only for the rows that can be shown (200k stacks would
+    // otherwise build 200k keys to print 20).
+    let mut numeric: Vec<(StackId, i64, i64)> = stacks
+        .iter()
+        .map(|&(s, [b, l])| (s, scale(b), l))
+        .filter(|&(_, b, l)| l != b)
+        .collect();
+    let changed = numeric.len();
+    if let Some(floor) = min_delta_floor(options, btotal, ltotal) {
+        numeric.retain(|&(_, b, l)| l.saturating_sub(b).unsigned_abs() as i64 >= floor);
+    }
+    if let Some(n) = options.top.filter(|&n| n > 0 && n < numeric.len()) {
+        // Keep the n best by the primary sort key and everything tied with the n-th;
+        // sort_rows breaks the ties by key below, exactly as for all rows.
+        let primary = |&(_, b, l): &(StackId, i64, i64)| {
+            let d = l.saturating_sub(b);
+            match options.sort {
+                SortBy::Abs => (std::cmp::Reverse(d.unsigned_abs()), std::cmp::Reverse(d)),
+                SortBy::Delta | SortBy::Cum => (std::cmp::Reverse(0), std::cmp::Reverse(d)),
+            }
+        };
+        let (_, nth, _) = numeric.select_nth_unstable_by_key(n - 1, primary);
+        let cut = primary(nth);
+        numeric.retain(|r| primary(r) <= cut);
+    }
+    let rows = numeric
+        .into_iter()
+        .map(|(s, b, l)| {
+            let frames = interner.stack_frames(s);
+            let key = if frames.is_empty() {
+                "(empty stack)".to_string()
+            } else {
+                frames
+                    .iter()
+                    .map(|&f| interner.frame_name(f))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            };
+            make_row(
+                key,
+                frames.iter().map(|&f| frame_out(interner, f)).collect(),
+                b,
+                l,
+                None,
+            )
+        })
+        .collect();
+    (rows, changed)
+}
+
+/// Rows per allocation site (`--by site`): the leaf frame with its file:line.
+fn site_rows(
+    stacks: &[(StackId, [i64; 2])],
+    interner: &Interner,
+    scale: &dyn Fn(i64) -> i64,
+) -> Vec<DiffRow> {
+    let mut sites: FxHashMap<FrameId, [i64; 2]> = FxHashMap::default();
+    let mut empty = [0i64; 2];
+    for &(s, [b, l]) in stacks {
+        let slot = if s == StackId::ROOT {
+            &mut empty
+        } else {
+            sites.entry(interner.node(s).frame).or_default()
+        };
+        slot[0] = slot[0].saturating_add(b);
+        slot[1] = slot[1].saturating_add(l);
+    }
+    let mut rows: Vec<DiffRow> = sites
+        .into_iter()
+        .map(|(f, [b, l])| {
+            make_row(
+                site_key(interner, f),
+                vec![frame_out(interner, f)],
+                scale(b),
+                l,
+                None,
+            )
+        })
+        .collect();
+    if empty != [0, 0] {
+        rows.push(make_row(
+            "(empty stack)".into(),
+            vec![],
+            scale(empty[0]),
+            empty[1],
+            None,
+        ));
+    }
+    rows
+}
+
+/// Rows per function, file or line, flat (the leaf's own) and cumulative (each key once per
+/// stack), accumulated over chunks of stacks in parallel.
+fn frame_rows(
+    stacks: &[(StackId, [i64; 2])],
+    interner: &Interner,
+    by: Granularity,
+    scale: &dyn Fn(i64) -> i64,
+) -> Vec<DiffRow> {
+    let keys = key_space(interner, by);
+    let nkeys = keys.representative.len();
+    let chunk = (stacks.len() / (rayon::current_num_threads() * 4)).max(2048);
+    let accs: FxHashMap<u32, Acc> = stacks
+        .par_chunks(chunk)
+        .map(|part| {
+            let mut acc: FxHashMap<u32, Acc> = FxHashMap::default();
+            let mut seen: Vec<u32> = vec![u32::MAX; nkeys];
+            for (gen, &(s, [b, l])) in part.iter().enumerate() {
+                let gen = gen as u32;
+                let mut leaf = true;
+                for f in interner.stack_leaf_first(s) {
+                    let k = keys.of_frame[f.index()];
+                    let e = acc.entry(k).or_default();
+                    if leaf {
+                        e.flat[0] = e.flat[0].saturating_add(b);
+                        e.flat[1] = e.flat[1].saturating_add(l);
+                        leaf = false;
+                    }
+                    if seen[k as usize] != gen {
+                        seen[k as usize] = gen;
+                        e.cum[0] = e.cum[0].saturating_add(b);
+                        e.cum[1] = e.cum[1].saturating_add(l);
+                    }
+                }
+            }
+            acc
+        })
+        .reduce(FxHashMap::default, |mut a, b| {
+            if a.len() < b.len() {
+                return merge_into(b, a);
+            }
+            for (k, v) in b {
+                a.entry(k).or_default().add(&v);
+            }
+            a
+        });
+    accs.into_iter()
+        .map(|(k, acc)| {
+            let f = keys.representative[k as usize];
+            let (key, frames) = match by {
+                Granularity::File => {
+                    let fr = interner.frame_at(f);
+                    let name = if fr.file != StrId::EMPTY {
+                        interner.str(fr.file).to_string()
+                    } else if fr.module != StrId::EMPTY {
+                        interner.str(fr.module).to_string()
+                    } else {
+                        "(unknown file)".to_string()
+                    };
+                    (name, vec![])
+                }
+                Granularity::Line => (site_key(interner, f), vec![frame_out(interner, f)]),
+                _ => {
+                    let mut out = frame_out(interner, f);
+                    out.file = if interner.frame_at(f).is_symbolized() {
+                        out.file
+                    } else {
+                        String::new()
+                    };
+                    out.line = 0;
+                    (interner.frame_name(f), vec![out])
+                }
+            };
+            let cum = (scale(acc.cum[0]), acc.cum[1]);
+            make_row(key, frames, scale(acc.flat[0]), acc.flat[1], Some(cum))
+        })
+        .collect()
 }
 
 /// The `--min-delta` floor in the value's unit (a percentage is of the base total, or of the

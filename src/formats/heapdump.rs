@@ -310,36 +310,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
         }
         match tag {
             0 => break,
-            1 => {
-                let addr = r.uvarint()?;
-                let contents = r.bytes()?;
-                if !have_params {
-                    return Err(r.err(at, "an object before the dump parameters"));
-                }
-                let start = d.pointers.len() as u32;
-                let (params, pointers) = (&d.params, &mut d.pointers);
-                let mut bad = None;
-                r.fieldlist(|off| match word(contents, off, params) {
-                    Some(v) => pointers.push(v),
-                    None => bad = Some(off),
-                })?;
-                if let Some(off) = bad {
-                    return Err(r.err(
-                        at,
-                        format!(
-                            "object {addr:#x}: pointer offset {off} outside its {} bytes",
-                            contents.len()
-                        ),
-                    ));
-                }
-                let end = u32::try_from(d.pointers.len())
-                    .map_err(|_| r.err(at, "more than 4G pointers"))?;
-                d.objects.push(Object {
-                    addr,
-                    size: contents.len() as u64,
-                    ptrs: start..end,
-                });
-            }
+            1 => object(&mut r, &mut d, at, have_params)?,
             2 => {
                 r.string()?;
                 let target = r.uvarint()?;
@@ -352,69 +323,10 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
                 r.bool()?;
                 d.types.push((addr, size, name));
             }
-            4 => {
-                r.skip(2)?; // g address, sp
-                let id = r.uvarint()?;
-                r.uvarint()?; // gopc
-                let status = r.uvarint()?;
-                let system = r.bool()?;
-                r.bool()?; // background
-                r.uvarint()?; // waitsince
-                let wait_reason = r.string()?;
-                let ctxt = r.uvarint()?;
-                r.skip(3)?; // m, top defer, top panic
-                let g = d.goroutines.len() as u32;
-                d.goroutines.push(Goroutine {
-                    id,
-                    status,
-                    wait_reason,
-                    system,
-                });
-                if ctxt != 0 {
-                    d.roots.push(Root {
-                        kind: RootKind::Context,
-                        target: ctxt,
-                        owner: g,
-                    });
-                }
-            }
-            5 => {
-                r.uvarint()?; // sp
-                let depth = r.uvarint()?;
-                r.uvarint()?; // child sp
-                let contents = r.bytes()?;
-                r.skip(3)?; // entry pc, pc, continuation pc
-                let function = r.string()?;
-                let frame = d.frames.len() as u32;
-                let goroutine = d.goroutines.len().saturating_sub(1) as u32;
-                let (params, roots) = (&d.params, &mut d.roots);
-                r.fieldlist(|off| {
-                    if let Some(v) = word(contents, off, params) {
-                        roots.push(Root {
-                            kind: RootKind::Stack,
-                            target: v,
-                            owner: frame,
-                        });
-                    }
-                })?;
-                d.frames.push(StackFrame {
-                    function,
-                    goroutine,
-                    depth,
-                });
-            }
+            4 => goroutine(&mut r, &mut d)?,
+            5 => stack_frame(&mut r, &mut d)?,
             6 => {
-                d.params.big_endian = r.bool()?;
-                let ptr_size = r.uvarint()?;
-                if ptr_size != 4 && ptr_size != 8 {
-                    return Err(r.err(at, format!("pointer size {ptr_size} (4 or 8 expected)")));
-                }
-                d.params.ptr_size = ptr_size;
-                d.params.heap_start = r.uvarint()?;
-                d.params.heap_end = r.uvarint()?;
-                d.params.arch = r.string()?;
-                d.params.version = r.string()?;
-                d.params.ncpu = r.uvarint()?;
+                dump_params(&mut r, &mut d, at)?;
                 have_params = true;
             }
             7 | 11 => {
@@ -465,31 +377,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
                 r.skip(2)?; // defer (0), link
                 d.roots.push(Root::global(RootKind::DeferPanic, data));
             }
-            16 => {
-                let id = r.uvarint()?;
-                let size = r.uvarint()?;
-                let n = r.uvarint()?;
-                // Each frame takes at least 3 bytes: refuse counts the rest of the dump cannot hold.
-                if n > ((b.len() - r.pos) / 3) as u64 {
-                    return Err(r.err(at, format!("bucket {id}: {n} frames cannot fit")));
-                }
-                let mut frames = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    let f = r.string()?;
-                    let file = r.string()?;
-                    let line = r.uvarint()?;
-                    frames.push((f, file, line));
-                }
-                let allocs = r.uvarint()?;
-                let frees = r.uvarint()?;
-                d.buckets.push(Bucket {
-                    id,
-                    size,
-                    frames,
-                    allocs,
-                    frees,
-                });
-            }
+            16 => bucket(&mut r, &mut d, at)?,
             17 => {
                 let addr = r.uvarint()?;
                 let bucket = r.uvarint()?;
@@ -505,6 +393,144 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
         ));
     }
     Ok(d)
+}
+
+/// An object (tag 1): its address, size and pointer fields.
+fn object(
+    r: &mut Reader<'_>,
+    d: &mut HeapDump,
+    at: usize,
+    have_params: bool,
+) -> Result<(), ParseError> {
+    let addr = r.uvarint()?;
+    let contents = r.bytes()?;
+    if !have_params {
+        return Err(r.err(at, "an object before the dump parameters"));
+    }
+    let start = d.pointers.len() as u32;
+    let (params, pointers) = (&d.params, &mut d.pointers);
+    let mut bad = None;
+    r.fieldlist(|off| match word(contents, off, params) {
+        Some(v) => pointers.push(v),
+        None => bad = Some(off),
+    })?;
+    if let Some(off) = bad {
+        return Err(r.err(
+            at,
+            format!(
+                "object {addr:#x}: pointer offset {off} outside its {} bytes",
+                contents.len()
+            ),
+        ));
+    }
+    let end = u32::try_from(d.pointers.len()).map_err(|_| r.err(at, "more than 4G pointers"))?;
+    d.objects.push(Object {
+        addr,
+        size: contents.len() as u64,
+        ptrs: start..end,
+    });
+    Ok(())
+}
+
+/// A goroutine (tag 4), and its context as a root.
+fn goroutine(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
+    r.skip(2)?; // g address, sp
+    let id = r.uvarint()?;
+    r.uvarint()?; // gopc
+    let status = r.uvarint()?;
+    let system = r.bool()?;
+    r.bool()?; // background
+    r.uvarint()?; // waitsince
+    let wait_reason = r.string()?;
+    let ctxt = r.uvarint()?;
+    r.skip(3)?; // m, top defer, top panic
+    let g = d.goroutines.len() as u32;
+    d.goroutines.push(Goroutine {
+        id,
+        status,
+        wait_reason,
+        system,
+    });
+    if ctxt != 0 {
+        d.roots.push(Root {
+            kind: RootKind::Context,
+            target: ctxt,
+            owner: g,
+        });
+    }
+    Ok(())
+}
+
+/// A stack frame (tag 5): its pointer slots are roots owned by the frame.
+fn stack_frame(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
+    r.uvarint()?; // sp
+    let depth = r.uvarint()?;
+    r.uvarint()?; // child sp
+    let contents = r.bytes()?;
+    r.skip(3)?; // entry pc, pc, continuation pc
+    let function = r.string()?;
+    let frame = d.frames.len() as u32;
+    let goroutine = d.goroutines.len().saturating_sub(1) as u32;
+    let (params, roots) = (&d.params, &mut d.roots);
+    r.fieldlist(|off| {
+        if let Some(v) = word(contents, off, params) {
+            roots.push(Root {
+                kind: RootKind::Stack,
+                target: v,
+                owner: frame,
+            });
+        }
+    })?;
+    d.frames.push(StackFrame {
+        function,
+        goroutine,
+        depth,
+    });
+    Ok(())
+}
+
+/// The dump parameters (tag 6): byte order, pointer size, heap range, version.
+fn dump_params(r: &mut Reader<'_>, d: &mut HeapDump, at: usize) -> Result<(), ParseError> {
+    d.params.big_endian = r.bool()?;
+    let ptr_size = r.uvarint()?;
+    if ptr_size != 4 && ptr_size != 8 {
+        return Err(r.err(at, format!("pointer size {ptr_size} (4 or 8 expected)")));
+    }
+    d.params.ptr_size = ptr_size;
+    d.params.heap_start = r.uvarint()?;
+    d.params.heap_end = r.uvarint()?;
+    d.params.arch = r.string()?;
+    d.params.version = r.string()?;
+    d.params.ncpu = r.uvarint()?;
+    Ok(())
+}
+
+/// An allocation-profile bucket (tag 16): its stack and counts.
+fn bucket(r: &mut Reader<'_>, d: &mut HeapDump, at: usize) -> Result<(), ParseError> {
+    let id = r.uvarint()?;
+    let size = r.uvarint()?;
+    let n = r.uvarint()?;
+    // Each frame takes at least 3 bytes: refuse counts the rest of the dump cannot hold.
+    if n > ((r.b.len() - r.pos) / 3) as u64 {
+        return Err(r.err(at, format!("bucket {id}: {n} frames cannot fit")));
+    }
+    let mut frames = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let f = r.string()?;
+        let file = r.string()?;
+        let line = r.uvarint()?;
+        frames.push((f, file, line));
+    }
+    let allocs = r.uvarint()?;
+    let frees = r.uvarint()?;
+    d.buckets.push(Bucket {
+        id,
+        size,
+        frames,
+        allocs,
+        frees,
+    });
+    Ok(())
 }
 
 /// Writes a go1.7 heap dump, record by record, in the runtime's field order (64-bit little-endian,

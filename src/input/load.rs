@@ -17,6 +17,8 @@ pub struct Loader {
 }
 
 /// One input read whole, and what it turned out to be.
+// One value per input file, moved once: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Read {
     Dump(crate::graph::ObjectGraph, formats::heapdump::HeapDump),
     Other(Decoded),

@@ -57,7 +57,16 @@ fn leaking_groups(dir: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
         .filter(|g| g["leak"] == true)
         .map(|g| g["function"].as_str().unwrap().to_string())
         .collect();
-    let (_, out, err) = run(&["report", "--no-progress", "-f", "json", "--top", "0", "-i", d]);
+    let (_, out, err) = run(&[
+        "report",
+        "--no-progress",
+        "-f",
+        "json",
+        "--top",
+        "0",
+        "-i",
+        d,
+    ]);
     let r = json(&out, &err);
     let from_report = r["goroutines"]["suspects"]
         .as_array()
@@ -91,7 +100,10 @@ fn goroutines_parked_in_one_std_function_keep_their_own_callers() {
         .iter()
         .map(|k| k["name"].as_str().unwrap())
         .collect();
-    assert!(keys.contains("main.sleeperA") && keys.contains("main.sleeperB"), "{keys:?}");
+    assert!(
+        keys.contains("main.sleeperA") && keys.contains("main.sleeperB"),
+        "{keys:?}"
+    );
     let (g, r) = leaking_groups(dir.path());
     assert_eq!(g, BTreeSet::from(["main.sleeperA".to_string()]));
     assert_eq!(r, g);

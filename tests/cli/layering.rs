@@ -15,7 +15,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("graph", &["formats", "model"]),
     ("diff", &["model", "units"]),
     ("goroutines", &["model", "trend"]),
-    ("store", &["model", "formats", "goroutines", "graph", "units"]),
+    (
+        "store",
+        &["model", "formats", "goroutines", "graph", "units"],
+    ),
     (
         "input",
         &["model", "formats", "symbolize", "graph", "store", "units"],
@@ -196,11 +199,7 @@ fn the_layout_has_no_cycle() {
         .map(|(m, d)| (*m, d.iter().copied().collect()))
         .collect();
     let mut order = Vec::new();
-    while let Some(m) = deps
-        .iter()
-        .find(|(_, d)| d.is_empty())
-        .map(|(m, _)| *m)
-    {
+    while let Some(m) = deps.iter().find(|(_, d)| d.is_empty()).map(|(m, _)| *m) {
         deps.remove(m);
         for d in deps.values_mut() {
             d.remove(m);

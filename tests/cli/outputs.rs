@@ -42,7 +42,10 @@ fn report_outputs() {
 
 #[test]
 fn check_outputs_in_every_format() {
-    let pair = ["testdata/go/leak-base.pb.gz", "testdata/go/leak-later.pb.gz"];
+    let pair = [
+        "testdata/go/leak-base.pb.gz",
+        "testdata/go/leak-later.pb.gz",
+    ];
     for f in ["text", "markdown", "junit", "sarif", "json"] {
         let (code, o) = out(&["check", pair[0], pair[1], "-f", f]);
         assert_eq!(code, 1, "{f}");

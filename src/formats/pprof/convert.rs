@@ -112,9 +112,40 @@ pub fn convert(
         .collect::<Result<Vec<_>, ParseError>>()?;
     let mut b = ProfileBuilder::new(format, value_types);
     fill_meta(&ctx, p, &mut b)?;
+    let functions = function_table(&ctx, p, offsets, interner)?;
+    let mappings = mapping_table(&ctx, p, offsets, interner)?;
+    let drop = full_match_regex(&ctx, p.drop_frames, "drop_frames")?;
+    let keep = full_match_regex(&ctx, p.keep_frames, "keep_frames")?;
+    let locs = locations(
+        &ctx,
+        p,
+        offsets,
+        &functions,
+        &mappings,
+        (&drop, &keep),
+        interner,
+    )?;
+    let (seq, seq_starts) =
+        resolve_samples(&ctx, p, samples, offsets, &locs, drop.is_some(), interner)?;
+    let stack_of = intern_stacks(&seq, &seq_starts, &locs, interner);
+    add_samples(&ctx, p, samples, offsets, &stack_of, &mut b, interner)?;
+    b.finish(interner).map_err(|e| ctx.err(0, e.to_string()))
+}
 
+/// A function id → (name, file).
+type Functions = FxHashMap<u64, (StrId, StrId)>;
+/// A mapping id → (module, start, offset).
+type Mappings = FxHashMap<u64, (StrId, u64, u64)>;
+
+/// The function table, names and files interned.
+fn function_table(
+    ctx: &Ctx<'_>,
+    p: &schema::Profile,
+    offsets: &Offsets,
+    interner: &mut Interner,
+) -> Result<Functions, ParseError> {
     // Functions: id → (name, file).
-    let mut functions: FxHashMap<u64, (StrId, StrId)> = FxHashMap::default();
+    let mut functions: Functions = FxHashMap::default();
     for (i, f) in p.function.iter().enumerate() {
         let at = offsets.function.get(i).copied().unwrap_or(0);
         if f.id == 0 {
@@ -134,8 +165,18 @@ pub fn convert(
             return Err(ctx.err(at, format!("function id {} appears twice", f.id)));
         }
     }
+    Ok(functions)
+}
+
+/// The mapping table.
+fn mapping_table(
+    ctx: &Ctx<'_>,
+    p: &schema::Profile,
+    offsets: &Offsets,
+    interner: &mut Interner,
+) -> Result<Mappings, ParseError> {
     // Mappings: id → (module, start, offset).
-    let mut mappings: FxHashMap<u64, (StrId, u64, u64)> = FxHashMap::default();
+    let mut mappings: Mappings = FxHashMap::default();
     for (i, m) in p.mapping.iter().enumerate() {
         let at = offsets.mapping.get(i).copied().unwrap_or(0);
         if m.id == 0 {
@@ -150,10 +191,30 @@ pub fn convert(
             return Err(ctx.err(at, format!("mapping id {} appears twice", m.id)));
         }
     }
-    let drop = full_match_regex(&ctx, p.drop_frames, "drop_frames")?;
-    let keep = full_match_regex(&ctx, p.keep_frames, "keep_frames")?;
-    let mut prune_cache: FxHashMap<StrId, bool> = FxHashMap::default();
+    Ok(mappings)
+}
 
+/// The locations: each one's frames (leaf first, inline frames expanded) and its prune state.
+struct Locations {
+    /// Location id → index.
+    index: FxHashMap<u64, u32>,
+    /// Every location's frames, one after another.
+    frames: Vec<FrameId>,
+    /// Per location: its frames' span in `frames`, and whether `drop_frames` prunes it.
+    spans: Vec<(u32, u32, Prune)>,
+}
+
+/// The location table as frames, with `drop_frames`/`keep_frames` applied as pprof's Prune does.
+fn locations(
+    ctx: &Ctx<'_>,
+    p: &schema::Profile,
+    offsets: &Offsets,
+    functions: &Functions,
+    mappings: &Mappings,
+    (drop, keep): (&Option<Regex>, &Option<Regex>),
+    interner: &mut Interner,
+) -> Result<Locations, ParseError> {
+    let mut prune_cache: FxHashMap<StrId, bool> = FxHashMap::default();
     // Locations: id → (frames leaf first, prune state).
     let mut loc_index: FxHashMap<u64, u32> = FxHashMap::default();
     let mut loc_frames: Vec<FrameId> = Vec::new();
@@ -247,6 +308,25 @@ pub fn convert(
         }
     }
 
+    Ok(Locations {
+        index: loc_index,
+        frames: loc_frames,
+        spans: loc_spans,
+    })
+}
+
+/// Samples, pass 1: location ids resolved, the prune rule applied, each sample's root-first
+/// location sequence in one flat array (with each sample's start).
+fn resolve_samples(
+    ctx: &Ctx<'_>,
+    p: &schema::Profile,
+    samples: &Samples,
+    offsets: &Offsets,
+    l: &Locations,
+    pruning: bool,
+    interner: &Interner,
+) -> Result<(Vec<u32>, Vec<usize>), ParseError> {
+    let (loc_index, loc_frames, loc_spans) = (&l.index, &l.frames, &l.spans);
     // Samples, pass 1: resolve location ids, apply the prune rule, keep root-first location
     // sequences in one flat array.
     let width = p.sample_type.len();
@@ -278,7 +358,7 @@ pub fn convert(
         // pprof's prune: walk from the root; after the first user location, the first pruned one
         // cuts the sample.
         let mut keep_from = 0usize;
-        if drop.is_some() {
+        if pruning {
             let mut found_user = false;
             for j in (0..locs.len()).rev() {
                 let (a, z, state) = loc_spans[locs[j] as usize];
@@ -303,6 +383,18 @@ pub fn convert(
         seq_starts.push(seq.len());
     }
 
+    Ok((seq, seq_starts))
+}
+
+/// Pass 2: each sample's stack.
+fn intern_stacks(
+    seq: &[u32],
+    seq_starts: &[usize],
+    l: &Locations,
+    interner: &mut Interner,
+) -> Vec<StackId> {
+    let (loc_frames, loc_spans) = (&l.frames, &l.spans);
+    let n = seq_starts.len().saturating_sub(1);
     // Pass 2: intern stacks in sorted order, so each one reuses the path of the one before it and
     // looks up only the frames past their common prefix (most of a real profile's stacks share
     // long prefixes; the prefix-tree lookups were the parser's main cost).
@@ -330,6 +422,20 @@ pub fn convert(
         stack_of[i as usize] = stack;
     }
 
+    stack_of
+}
+
+/// Pass 3: the samples in their original order, with their labels.
+fn add_samples(
+    ctx: &Ctx<'_>,
+    p: &schema::Profile,
+    samples: &Samples,
+    offsets: &Offsets,
+    stack_of: &[StackId],
+    b: &mut ProfileBuilder,
+    interner: &mut Interner,
+) -> Result<(), ParseError> {
+    let n = stack_of.len();
     // Pass 3: samples in their original order, with labels.
     b.reserve(n);
     let mut str_ids: Vec<Option<StrId>> = vec![None; p.string_table.len()];
@@ -360,7 +466,7 @@ pub fn convert(
         }
         b.add_sample(stack, values, &labels);
     }
-    b.finish(interner).map_err(|e| ctx.err(0, e.to_string()))
+    Ok(())
 }
 
 fn fill_meta(ctx: &Ctx<'_>, p: &schema::Profile, b: &mut ProfileBuilder) -> Result<(), ParseError> {
