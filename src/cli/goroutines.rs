@@ -10,7 +10,7 @@ use clap::Args;
 use super::args::InputArgs;
 use super::report::{load_store, status_of};
 use super::{emit, EXIT_THRESHOLD};
-use crate::goroutines::{self, GoroutineOptions, GoroutineSnapshot, GroupBy};
+use crate::goroutines::{self, GoroutineOptions, GroupBy};
 use crate::report;
 use crate::store::{KeyBy, Kind, Order};
 use crate::units::parse_duration_ms;
@@ -97,15 +97,7 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
         !store.goroutines.is_empty(),
         "no goroutine dumps or profiles among the inputs"
     );
-    let t0 = store
-        .goroutines
-        .first()
-        .map_or(0, |(i, _)| store.snapshots[*i].time_nanos);
-    let refs: Vec<(&GoroutineSnapshot, f64)> = store
-        .goroutines
-        .iter()
-        .map(|(i, g)| (g, (store.snapshots[*i].time_nanos - t0) as f64 / 1e9))
-        .collect();
+    let refs = store.goroutine_series();
     let options = GoroutineOptions {
         group_by: args.group_by,
         ignore_top: args.ignore_top.clone(),

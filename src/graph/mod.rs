@@ -620,18 +620,29 @@ pub struct SiteRetainer {
     pub path: Vec<String>,
 }
 
-/// The top `n` sites by retained bytes.
-pub fn top_sites(g: &ObjectGraph, n: usize) -> Vec<SiteRetainer> {
+/// Per site, its reachable object that retains the most (`NONE` for a site with none live); ties
+/// go to the first object, or with `last_of_ties` to the last (as `retained --by site` has always
+/// shown them).
+fn best_object_per_site(g: &ObjectGraph, last_of_ties: bool) -> Vec<u32> {
     let mut best: Vec<(u64, u32)> = vec![(0, NONE); g.sites.len()];
     for v in 0..g.len() {
         let s = g.site_of[v];
-        if s != NONE
-            && g.reachable[v]
-            && (best[s as usize].1 == NONE || g.retained[v] > best[s as usize].0)
-        {
+        if s == NONE || !g.reachable[v] {
+            continue;
+        }
+        let (bytes, at) = best[s as usize];
+        let better =
+            at == NONE || g.retained[v] > bytes || (last_of_ties && g.retained[v] == bytes);
+        if better {
             best[s as usize] = (g.retained[v], v as u32);
         }
     }
+    best.into_iter().map(|(_, v)| v).collect()
+}
+
+/// The top `n` sites by retained bytes.
+pub fn top_sites(g: &ObjectGraph, n: usize) -> Vec<SiteRetainer> {
+    let best = best_object_per_site(g, false);
     retained_by_site(g)
         .into_iter()
         .take(n)
@@ -639,7 +650,7 @@ pub fn top_sites(g: &ObjectGraph, n: usize) -> Vec<SiteRetainer> {
             site: g.sites[s as usize].first().cloned().unwrap_or_default(),
             retained_bytes: bytes,
             objects: count,
-            path: match best[s as usize].1 {
+            path: match best[s as usize] {
                 NONE => Vec::new(),
                 v => path_to(g, v),
             },
@@ -846,13 +857,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
     let limit = if top == 0 { usize::MAX } else { top };
     if by_site {
         // The path goes to the site's object that retains the most.
-        let mut best: Vec<(u64, u32)> = vec![(0, u32::MAX); g.sites.len()];
-        for v in 0..g.len() {
-            let s = g.site_of[v];
-            if s != u32::MAX && g.reachable[v] && g.retained[v] >= best[s as usize].0 {
-                best[s as usize] = (g.retained[v], v as u32);
-            }
-        }
+        let best = best_object_per_site(g, true);
         retained_by_site(g)
             .into_iter()
             .take(limit)
@@ -861,8 +866,8 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
                 retained_bytes: bytes,
                 objects: n,
                 frames: g.sites[s as usize].clone(),
-                path: match best[s as usize].1 {
-                    u32::MAX => Vec::new(),
+                path: match best[s as usize] {
+                    NONE => Vec::new(),
                     v => path_to(g, v),
                 },
             })

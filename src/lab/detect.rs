@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::eval::{self, Detection, ScenarioResult};
 use super::simulate::{LeakType, Truth};
-use crate::goroutines::{self, GoroutineOptions, GoroutineSnapshot};
+use crate::goroutines::{self, GoroutineOptions};
 use crate::input::{self, Loader, SeriesOptions};
 use crate::leaks::{self, AnalyzeOptions};
 use crate::store::{KeyBy, Kind, Order, Store};
@@ -181,15 +181,7 @@ fn detect_goroutines(
     if store.goroutines.is_empty() {
         return None;
     }
-    let t0 = store
-        .goroutines
-        .first()
-        .map_or(0, |(i, _)| store.snapshots[*i].time_nanos);
-    let refs: Vec<(&GoroutineSnapshot, f64)> = store
-        .goroutines
-        .iter()
-        .map(|(i, g)| (g, (store.snapshots[*i].time_nanos - t0) as f64 / 1e9))
-        .collect();
+    let refs = store.goroutine_series();
     let options = GoroutineOptions {
         alpha,
         ..Default::default()

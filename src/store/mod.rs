@@ -410,6 +410,19 @@ impl Store {
         Ok(out)
     }
 
+    /// The goroutine snapshots (one form per moment) with their times in seconds since the
+    /// first: what the goroutine detector reads.
+    pub fn goroutine_series(&self) -> Vec<(&GoroutineSnapshot, f64)> {
+        let t0 = self
+            .goroutines
+            .first()
+            .map_or(0, |(i, _)| self.snapshots[*i].time_nanos);
+        self.goroutines
+            .iter()
+            .map(|(i, g)| (g, (self.snapshots[*i].time_nanos - t0) as f64 / 1e9))
+            .collect()
+    }
+
     /// Number of rows in the long table.
     pub fn rows(&self) -> usize {
         self.table.height()
