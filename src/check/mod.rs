@@ -48,6 +48,7 @@ struct RawLimits {
     max_total_growth: Option<toml::Value>,
     fail_on_severity: Option<String>,
     max_rate: Option<String>,
+    fail_on_proven_goroutine_leak: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +87,9 @@ pub struct Limits {
     pub fail_on_severity: Option<Severity>,
     /// Suspects growing faster than this per hour fail (a series), in their unit.
     pub max_rate_per_hour: Option<f64>,
+    /// A goroutine group the Go runtime proved leaked (a `goroutineleak` profile or `(leaked)`
+    /// goroutines) fails (a series). Unset: true.
+    pub fail_on_proven_goroutine_leak: Option<bool>,
 }
 
 impl Limits {
@@ -97,6 +101,9 @@ impl Limits {
             max_total_growth: d.max_total_growth,
             fail_on_severity: self.fail_on_severity.or(d.fail_on_severity),
             max_rate_per_hour: self.max_rate_per_hour.or(d.max_rate_per_hour),
+            fail_on_proven_goroutine_leak: self
+                .fail_on_proven_goroutine_leak
+                .or(d.fail_on_proven_goroutine_leak),
         }
     }
 }
@@ -203,6 +210,7 @@ fn limits(raw: &RawLimits, source: &str, at: &str) -> Result<Limits, ConfigError
         max_total_growth: size(&raw.max_total_growth, "max_total_growth")?,
         fail_on_severity,
         max_rate_per_hour,
+        fail_on_proven_goroutine_leak: raw.fail_on_proven_goroutine_leak,
     })
 }
 
@@ -517,6 +525,14 @@ pub fn check_report(r: &Report, config: &Config, baseline: &Baseline) -> CheckRe
                         human(s.slope_per_hour, &unit),
                         s.p_value,
                         min.name()
+                    ));
+                }
+            }
+            if let (Some(by), Some(n)) = (s.proven_by, s.proven_leaked) {
+                if limits.fail_on_proven_goroutine_leak.unwrap_or(true) {
+                    reasons.push(format!(
+                        "proven leaked by the {by} detector ({} goroutine(s) blocked forever), fail_on_proven_goroutine_leak",
+                        n.round() as i64
                     ));
                 }
             }

@@ -89,6 +89,9 @@ pub(super) fn load_store(
     let store = input::load_series(inputs, loader, &options);
     bar.finish();
     let store = store?;
+    for w in &store.warnings {
+        eprintln!("leakdiff: warning: {}", w.message);
+    }
     for f in &store.skipped {
         eprintln!("leakdiff: left out: {}", f.message);
     }

@@ -4,10 +4,17 @@
 //!
 //! In the model a goroutine is a sample of count 1 (`goroutine/count`) whose labels keep what the
 //! dump says about it: `state` (status or wait reason), `wait_minutes`, `locked_to_thread`,
-//! `created_by` (function and file:line of the `go` statement), `parent_goroutine` (Go ≥ 1.21) and
-//! `goroutine` (its id). A debug=1 group is one sample with its count and its pprof labels.
-//! Malformed lines are skipped and counted in one warning; a text with no goroutine at all is an
-//! error.
+//! `created_by` (function and file:line of the `go` statement), `parent_goroutine` (Go ≥ 1.21),
+//! `goroutine` (its id), `leaked` (Go ≥ 1.26: the runtime's GC proved it blocked forever),
+//! `durable` and `synctest_bubble` (Go ≥ 1.25), and its pprof labels (Go 1.27 prints them after the
+//! bracket: `goroutine 19 [select (no cases)] {handler: upload}:`). A debug=1 group is one sample
+//! with its count and its pprof labels. Go 1.27's `goroutineleak` profile in its debug=1 form
+//! (`goroutineleak profile: total N`) reads as groups of value type `goroutineleak/count`: every
+//! goroutine in it was proven leaked.
+//!
+//! Malformed lines are skipped and counted in one warning; a goroutine header that cannot be read
+//! is counted and named in a warning (its goroutine is not silently lost), and a dump whose headers
+//! are mostly unreadable is an error; a text with no goroutine at all is an error.
 
 use std::sync::OnceLock;
 
@@ -50,8 +57,15 @@ pub struct Goroutine {
     pub created_by: Option<Frame>,
     /// The goroutine that ran that `go` statement (Go ≥ 1.21).
     pub parent: Option<u64>,
-    /// pprof labels (debug=1 `# labels:` lines).
+    /// pprof labels (debug=1 `# labels:` lines; debug=2 `{key: value}` after the header's
+    /// bracket, Go 1.27).
     pub labels: Vec<(String, String)>,
+    /// `(leaked)`: the runtime's leak detector proved it can never run again (Go ≥ 1.26).
+    pub leaked: bool,
+    /// `(durable)`: blocked durably inside a synctest bubble (Go ≥ 1.25).
+    pub durable: bool,
+    /// `synctest bubble N`.
+    pub bubble: Option<u64>,
 }
 
 /// A parsed dump, not yet interned.
@@ -63,6 +77,12 @@ pub struct Dump {
     pub skipped_lines: u64,
     /// Which form it was.
     pub aggregated: bool,
+    /// A `goroutineleak` profile (debug=1): every goroutine listed is a proven leak.
+    pub leak_profile: bool,
+    /// Goroutine headers that could not be read: how many, and the first one.
+    pub bad_headers: u64,
+    /// The first unreadable header, with its line number.
+    pub first_bad_header: Option<(u64, String)>,
 }
 
 struct Res {
@@ -78,10 +98,11 @@ fn res() -> &'static Res {
     static RES: OnceLock<Res> = OnceLock::new();
     RES.get_or_init(|| Res {
         header: Regex::new(
-            r"^goroutine (\d+)(?: gp=0x[0-9a-f]+ m=(?:\d+|nil)(?: mp=0x[0-9a-f]+)?)? \[([^\]]*)\]:$",
+            r"^goroutine (\d+)(?: gp=0x[0-9a-f]+ m=(?:\d+|nil)(?: mp=0x[0-9a-f]+)?)? \[",
         )
         .expect("static regex"),
-        location: Regex::new(r"^\s+(.+):(\d+)(?: \+0x[0-9a-f]+)?(?: fp=.*)?$").expect("static regex"),
+        location: Regex::new(r"^\s+(.+):(\d+)(?: \+0x[0-9a-f]+)?(?: fp=.*)?$")
+            .expect("static regex"),
         created: Regex::new(r"^created by (.+?)(?: in goroutine (\d+))?$").expect("static regex"),
         labels: Regex::new(r#""((?:[^"\\]|\\.)*)":"((?:[^"\\]|\\.)*)""#).expect("static regex"),
         d1_group: Regex::new(r"^(\d+) @(?: 0x[0-9a-f]+)*$").expect("static regex"),
@@ -94,7 +115,10 @@ fn res() -> &'static Res {
 pub fn sniff(text: &[u8]) -> bool {
     let head = &text[..text.len().min(64 << 10)];
     let head = String::from_utf8_lossy(head);
-    if head.trim_start().starts_with("goroutine profile: total ") {
+    let start = head.trim_start();
+    if start.starts_with("goroutine profile: total ")
+        || start.starts_with("goroutineleak profile: total ")
+    {
         return true;
     }
     head.lines()
@@ -105,11 +129,28 @@ pub fn sniff(text: &[u8]) -> bool {
 /// Parses a dump (already decompressed).
 pub fn parse(text: &[u8], source: &str) -> Result<Dump, ParseError> {
     let text = String::from_utf8_lossy(text);
-    let dump = if text.trim_start().starts_with("goroutine profile: total ") {
-        parse_debug1(&text)
+    let start = text.trim_start();
+    let dump = if start.starts_with("goroutine profile: total ") {
+        parse_debug1(&text, false)
+    } else if start.starts_with("goroutineleak profile: total ") {
+        parse_debug1(&text, true)
     } else {
         parse_debug2(&text)
     };
+    if dump.bad_headers > 0 && dump.bad_headers as usize >= dump.goroutines.len() {
+        let (line, header) = dump.first_bad_header.clone().unwrap_or_default();
+        return Err(ParseError::malformed(
+            source,
+            FORMAT,
+            Position::Line(line),
+            format!(
+                "{} of {} goroutine headers cannot be read, the first: `{}`",
+                dump.bad_headers,
+                dump.bad_headers as usize + dump.goroutines.len(),
+                clip(&header, 120)
+            ),
+        ));
+    }
     if dump.goroutines.is_empty() {
         return Err(ParseError::malformed(
             source,
@@ -149,6 +190,117 @@ fn location(line: &str) -> Option<(String, u32)> {
     Some((c[1].to_string(), c[2].parse().ok()?))
 }
 
+/// The rest of a debug=2 header after `goroutine N [`: the bracket's state, marks and notes, then
+/// Go 1.27's labels: `chan send (leaked), 3 minutes, locked to thread] {handler: upload}:`.
+/// `None` when it does not have that shape.
+fn header(rest: &str) -> Option<Goroutine> {
+    let rest = rest.strip_suffix(':')?;
+    // The bracket closes at the last `]` before the labels (a wait reason has no `]`; a label
+    // value may, inside its braces).
+    let (bracket, after) = match rest.find("] {") {
+        Some(i) if rest.ends_with('}') => (&rest[..i], Some(&rest[i + 2..])),
+        _ => (rest.strip_suffix(']')?, None),
+    };
+    if bracket.contains(']') || bracket.contains('[') {
+        return None;
+    }
+    let mut g = Goroutine {
+        count: 1,
+        ..Default::default()
+    };
+    for (i, part) in bracket.split(", ").enumerate() {
+        if i == 0 {
+            let mut state = part;
+            loop {
+                if let Some(s) = state.strip_suffix(" (scan)") {
+                    state = s;
+                } else if let Some(s) = state.strip_suffix(" (leaked)") {
+                    g.leaked = true;
+                    state = s;
+                } else if let Some(s) = state.strip_suffix(" (durable)") {
+                    g.durable = true;
+                    state = s;
+                } else {
+                    break;
+                }
+            }
+            if state.is_empty() {
+                return None;
+            }
+            g.state = state.to_string();
+        } else if let Some(m) = part.strip_suffix(" minutes") {
+            g.wait_minutes = Some(m.trim().parse().ok()?);
+        } else if part == "locked to thread" {
+            g.locked = true;
+        } else if let Some(b) = part.strip_prefix("synctest bubble ") {
+            g.bubble = Some(b.trim().parse().ok()?);
+        }
+        // Other notes (future runtimes) are kept out of the state, not fatal.
+    }
+    if let Some(labels) = after {
+        g.labels = header_labels(labels)?;
+    }
+    Some(g)
+}
+
+/// Go 1.27's header labels: `{key: value, key2: "quoted, value"}` (sorted by key; a key or value
+/// is Go-quoted when it needs to be).
+fn header_labels(text: &str) -> Option<Vec<(String, String)>> {
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    let mut out = Vec::new();
+    let mut rest = inner.trim_start();
+    while !rest.is_empty() {
+        let (key, after) = token(rest, ':')?;
+        let after = after
+            .strip_prefix(':')?
+            .strip_prefix(' ')
+            .unwrap_or(after.get(1..)?);
+        let (value, after) = token(after, ',')?;
+        out.push((key, value));
+        rest = match after.strip_prefix(',') {
+            Some(r) => r.trim_start(),
+            None if after.is_empty() => after,
+            None => return None,
+        };
+    }
+    Some(out)
+}
+
+/// A bare word up to `stop`, or a Go-quoted string; and what follows it.
+fn token(text: &str, stop: char) -> Option<(String, &str)> {
+    if let Some(body) = text.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Some((out, &body[i + 1..])),
+                '\\' => {
+                    let (_, e) = chars.next()?;
+                    out.push(match e {
+                        'n' => '\n',
+                        't' => '\t',
+                        'r' => '\r',
+                        other => other,
+                    });
+                }
+                c => out.push(c),
+            }
+        }
+        return None;
+    }
+    let end = text.find(stop).unwrap_or(text.len());
+    let word = text[..end].trim();
+    (!word.is_empty()).then(|| (word.to_string(), &text[end..]))
+}
+
+/// At most `n` characters of `s`.
+fn clip(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 fn parse_debug2(text: &str) -> Dump {
     let re = res();
     let mut dump = Dump::default();
@@ -158,27 +310,27 @@ fn parse_debug2(text: &str) -> Dump {
     let mut creator: Option<(String, Option<u64>)> = None;
     // Inside `[originating from goroutine N]:` sections, which are not this goroutine's stack.
     let mut ancestors = false;
-    for raw in text.lines() {
+    for (n, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
         if let Some(h) = re.header.captures(line) {
             if let Some(g) = current.take() {
                 dump.goroutines.push(g);
             }
-            let mut g = Goroutine {
-                id: h[1].parse().ok(),
-                count: 1,
-                ..Default::default()
-            };
-            for (i, part) in h[2].split(", ").enumerate() {
-                if i == 0 {
-                    g.state = part.trim_end_matches(" (scan)").to_string();
-                } else if let Some(m) = part.strip_suffix(" minutes") {
-                    g.wait_minutes = m.trim().parse().ok();
-                } else if part == "locked to thread" {
-                    g.locked = true;
+            let rest = &line[h.get(0).map_or(0, |m| m.end())..];
+            match header(rest) {
+                Some(mut g) => {
+                    g.id = h[1].parse().ok();
+                    current = Some(g);
+                }
+                None => {
+                    // A header this parser cannot read: its goroutine is counted, not lost
+                    // silently (named in the warning; mostly unreadable is an error).
+                    dump.bad_headers += 1;
+                    if dump.first_bad_header.is_none() {
+                        dump.first_bad_header = Some((n as u64 + 1, line.to_string()));
+                    }
                 }
             }
-            current = Some(g);
             pending = None;
             creator = None;
             ancestors = false;
@@ -252,10 +404,11 @@ fn parse_debug2(text: &str) -> Dump {
     dump
 }
 
-fn parse_debug1(text: &str) -> Dump {
+fn parse_debug1(text: &str, leak_profile: bool) -> Dump {
     let re = res();
     let mut dump = Dump {
         aggregated: true,
+        leak_profile,
         ..Default::default()
     };
     let mut current: Option<Goroutine> = None;
@@ -270,6 +423,7 @@ fn parse_debug1(text: &str) -> Dump {
             }
             current = Some(Goroutine {
                 count: c[1].parse().unwrap_or(0),
+                leaked: leak_profile,
                 ..Default::default()
             });
             continue;
@@ -307,10 +461,12 @@ impl Dump {
         source: &str,
         interner: &mut Interner,
     ) -> Result<Profile, ParseError> {
-        let mut b = ProfileBuilder::new(
-            Format::GoroutineText,
-            vec![ValueType::new("goroutine", "count")],
-        );
+        let kind = if self.leak_profile {
+            "goroutineleak"
+        } else {
+            "goroutine"
+        };
+        let mut b = ProfileBuilder::new(Format::GoroutineText, vec![ValueType::new(kind, "count")]);
         let key = |i: &mut Interner, k: &str| i.intern(k);
         let (k_state, k_minutes, k_locked, k_created, k_parent, k_id) = (
             key(interner, "state"),
@@ -319,6 +475,11 @@ impl Dump {
             key(interner, "created_by"),
             key(interner, "parent_goroutine"),
             key(interner, "goroutine"),
+        );
+        let (k_leaked, k_durable, k_bubble) = (
+            key(interner, "leaked"),
+            key(interner, "durable"),
+            key(interner, "synctest_bubble"),
         );
         let minutes = interner.intern("minutes");
         let mut labels: Vec<Label> = Vec::new();
@@ -347,6 +508,19 @@ impl Dump {
             }
             if g.locked {
                 labels.push(str_label(interner, k_locked, "true"));
+            }
+            if g.leaked {
+                labels.push(str_label(interner, k_leaked, "true"));
+            }
+            if g.durable {
+                labels.push(str_label(interner, k_durable, "true"));
+            }
+            if let Some(n) = g.bubble {
+                labels.push(num_label(
+                    k_bubble,
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                    StrId::EMPTY,
+                ));
             }
             if let Some(c) = &g.created_by {
                 let text = format!("{} {}:{}", c.function, c.file, c.line);
@@ -379,9 +553,11 @@ impl Dump {
         }
         let meta = b.meta_mut();
         meta.source = source.to_string();
-        meta.period_type = Some(ValueType::new("goroutine", "count"));
+        meta.period_type = Some(ValueType::new(kind, "count"));
         meta.period = 1;
-        meta.comments.push(if self.aggregated {
+        meta.comments.push(if self.leak_profile {
+            "goroutineleak profile, debug=1 (aggregated; every goroutine proven leaked)".to_string()
+        } else if self.aggregated {
             "goroutine profile, debug=1 (aggregated)".to_string()
         } else {
             "goroutine dump, debug=2 (one sample per goroutine)".to_string()
@@ -389,6 +565,13 @@ impl Dump {
         if self.skipped_lines > 0 {
             meta.warnings
                 .push(format!("{} unreadable line(s) skipped", self.skipped_lines));
+        }
+        if let Some((line, header)) = &self.first_bad_header {
+            meta.warnings.push(format!(
+                "{} goroutine(s) left out: their headers cannot be read (the first, line {line}: `{}`)",
+                self.bad_headers,
+                clip(header, 120)
+            ));
         }
         b.finish(interner)
             .map_err(|e| ParseError::malformed(source, FORMAT, Position::Line(0), e.to_string()))

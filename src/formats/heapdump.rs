@@ -265,6 +265,67 @@ pub fn sniff(b: &[u8]) -> bool {
     b.starts_with(MAGIC)
 }
 
+/// Functions of the Go runtime's allocator and of the runtime helpers that allocate on their
+/// caller's behalf (`make`, `new`, `append`, string and interface conversions, map growth). Go 1.24
+/// and later put these first in every alloc-sample stack of a heap dump; the allocating frame of
+/// the program is the first frame past them. From Go's runtime sources (malloc.go, slice.go,
+/// map.go and internal/runtime/maps, string.go, iface.go, chan.go); exact names, then prefixes.
+pub const ALLOCATOR_FUNCTIONS: &[&str] = &[
+    "runtime.newobject",
+    "runtime.newarray",
+    "runtime.makeslice",
+    "runtime.makeslice64",
+    "runtime.makeslicecopy",
+    "runtime.growslice",
+    "runtime.makemap",
+    "runtime.makemap64",
+    "runtime.makemap_small",
+    "runtime.makechan",
+    "runtime.makechan64",
+    "runtime.hashGrow",
+    "runtime.makeBucketArray",
+    "runtime.newoverflow",
+    "runtime.rawstring",
+    "runtime.rawstringtmp",
+    "runtime.rawbyteslice",
+    "runtime.rawruneslice",
+    "runtime.slicebytetostring",
+    "runtime.slicerunetostring",
+    "runtime.stringtoslicebyte",
+    "runtime.stringtoslicerune",
+    "runtime.intstring",
+    "runtime.reflect_unsafe_New",
+    "runtime.reflect_unsafe_NewArray",
+];
+
+/// Prefixes of [`ALLOCATOR_FUNCTIONS`]: `mallocgc` and its size-class variants (Go 1.24+:
+/// `mallocgcTiny`, `mallocgcSmallNoscan`, …), map assignment, string concatenation, interface
+/// conversion, and the swiss-table maps of Go 1.24+.
+pub const ALLOCATOR_PREFIXES: &[&str] = &[
+    "runtime.mallocgc",
+    "runtime.mapassign",
+    "runtime.concatstring",
+    "runtime.concatbyte",
+    "runtime.convT",
+    "internal/runtime/maps.",
+];
+
+/// Whether a function is the runtime's allocator or a helper allocating for its caller.
+pub fn is_allocator_function(function: &str) -> bool {
+    ALLOCATOR_FUNCTIONS.contains(&function)
+        || ALLOCATOR_PREFIXES.iter().any(|p| function.starts_with(p))
+}
+
+/// How many leading frames (leaf first) of an alloc-sample stack are the allocator's; never all
+/// of them (a stack of allocator frames only keeps its outermost).
+pub fn allocator_frames(frames: &[(String, String, u64)]) -> usize {
+    let n = frames
+        .iter()
+        .take_while(|(f, _, _)| is_allocator_function(f))
+        .count();
+    n.min(frames.len().saturating_sub(1))
+}
+
 /// Parses a whole (decompressed) dump.
 pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
     if !b.starts_with(MAGIC) {

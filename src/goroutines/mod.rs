@@ -132,6 +132,9 @@ impl BlockKind {
             } else if at("sync.(*Mutex).")
                 || at("sync.(*RWMutex).")
                 || at("sync.runtime_Semacquire")
+                // Go 1.24+: the mutex lives in internal/sync.
+                || at("internal/sync.(*Mutex).")
+                || at("internal/sync.runtime_Semacquire")
             {
                 BlockKind::Lock
             } else if at("internal/poll.runtime_pollWait") {
@@ -268,11 +271,23 @@ pub struct Group {
     pub blocked_long: bool,
     /// Trend of the counts (three snapshots or more).
     pub trend: Option<Trend>,
-    /// Whether the group is a leak: growing with a leak pattern, or (one snapshot) blocked long.
+    /// Whether the group is a leak: proven by the runtime, growing with a leak pattern, or (one
+    /// snapshot) blocked long.
     pub leak: bool,
+    /// `"go runtime goroutineleak"` when the Go runtime's leak detector proved goroutines of this
+    /// group blocked forever (Go ≥ 1.26: a `goroutineleak` profile, or `(leaked)` in a dump).
+    pub proven_by: Option<&'static str>,
+    /// The most goroutines of the group proven leaked in one snapshot.
+    pub proven_leaked: f64,
+    /// Whether the trend (or, with fewer than three snapshots, age and growth) flagged it,
+    /// proof aside.
+    pub trend_leak: bool,
     /// What to do.
     pub remediation: String,
 }
+
+/// What a proven leak is proven by.
+pub const PROVEN_BY: &str = "go runtime goroutineleak";
 
 /// The answer of `leakdiff goroutines`.
 #[derive(Clone, Debug, Serialize)]
@@ -289,6 +304,12 @@ pub struct GoroutineReport {
     pub ignored: Vec<f64>,
     /// Groups, leaks first, then by growth and size.
     pub groups: Vec<Group>,
+    /// Whether the inputs hold the runtime's leak check (a `goroutineleak` profile, or goroutines
+    /// marked `(leaked)`): then a trending group it does not prove is still blocked on something
+    /// reachable.
+    pub leak_check: bool,
+    /// The `goroutineleak` profiles among the inputs (not part of the counts' series).
+    pub leak_profiles: Vec<String>,
 }
 
 /// Goroutines of one snapshot that share a stack, state and creator.
@@ -304,6 +325,9 @@ pub struct GoroutineRecord {
     pub max_wait_minutes: Option<i64>,
     /// How many goroutines.
     pub count: i64,
+    /// Proven leaked by the runtime (`(leaked)`, or listed in a `goroutineleak` profile).
+    #[serde(default)]
+    pub leaked: bool,
 }
 
 /// A goroutine snapshot as the detector reads it: its goroutines grouped by stack, state and
@@ -314,6 +338,10 @@ pub struct GoroutineSnapshot {
     pub source: String,
     /// Its goroutines.
     pub records: Vec<GoroutineRecord>,
+    /// A `goroutineleak` profile: it lists only proven leaks, so it proves groups but is not a
+    /// point of the counts' series.
+    #[serde(default)]
+    pub leak_profile: bool,
 }
 
 /// Reduces a goroutine profile or dump (any form) to its records: the count value of each
@@ -322,8 +350,13 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
     let k_state = interner.find_str("state");
     let k_wait = interner.find_str("wait_minutes");
     let k_created = interner.find_str("created_by");
+    let k_leaked = interner.find_str("leaked");
     let vi = profile.default_value_index();
-    let mut index: FxHashMap<(StackId, String, Option<String>), usize> = FxHashMap::default();
+    let leak_profile = profile
+        .value_types()
+        .get(vi)
+        .is_some_and(|v| v.kind == "goroutineleak");
+    let mut index: FxHashMap<(StackId, String, Option<String>, bool), usize> = FxHashMap::default();
     let mut records: Vec<GoroutineRecord> = Vec::new();
     for s in profile.samples() {
         let count = s.values.get(vi).copied().unwrap_or(0);
@@ -333,8 +366,12 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
         let mut state = String::new();
         let mut wait = None;
         let mut created = None;
+        let mut leaked = leak_profile;
         for l in s.labels {
             match l.value {
+                LabelValue::Str(v) if Some(l.key) == k_leaked => {
+                    leaked |= interner.str(v) == "true"
+                }
                 LabelValue::Str(v) if Some(l.key) == k_state => state = interner.str(v).to_string(),
                 LabelValue::Str(v) if Some(l.key) == k_created => {
                     created = Some(interner.str(v).to_string())
@@ -344,7 +381,7 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
             }
         }
         let at = *index
-            .entry((s.stack, state.clone(), created.clone()))
+            .entry((s.stack, state.clone(), created.clone(), leaked))
             .or_insert_with(|| {
                 records.push(GoroutineRecord {
                     frames: interner
@@ -355,6 +392,7 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
                     created_by: created,
                     max_wait_minutes: None,
                     count: 0,
+                    leaked,
                 });
                 records.len() - 1
             });
@@ -367,6 +405,7 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
     GoroutineSnapshot {
         source: profile.meta.source.clone(),
         records,
+        leak_profile,
     }
 }
 
@@ -376,6 +415,8 @@ struct Acc {
     created_by: Option<String>,
     counts: Vec<f64>,
     max_wait: Option<i64>,
+    /// Proven-leaked goroutines per snapshot (every snapshot, leak profiles included).
+    proven: FxHashMap<usize, f64>,
 }
 
 /// Groups the goroutines of `snapshots` (each with its time in seconds).
@@ -383,13 +424,21 @@ pub fn analyze(
     snapshots: &[(&GoroutineSnapshot, f64)],
     options: &GoroutineOptions,
 ) -> GoroutineReport {
-    let n = snapshots.len();
+    // The counts' series: every snapshot but the goroutineleak profiles, which only prove.
+    let series: Vec<usize> = (0..snapshots.len())
+        .filter(|&i| !snapshots[i].0.leak_profile)
+        .collect();
+    let n = series.len();
     let mut groups: FxHashMap<String, Acc> = FxHashMap::default();
     let mut totals = vec![0.0; n];
     let mut system = vec![0.0; n];
     let mut ignored = vec![0.0; n];
-    for (si, (snap, _)) in snapshots.iter().enumerate() {
+    let mut leak_check = false;
+    for (at, (snap, _)) in snapshots.iter().enumerate() {
+        let si = series.iter().position(|&i| i == at);
+        leak_check |= snap.leak_profile;
         for r in &snap.records {
+            leak_check |= r.leaked;
             let count = r.count as f64;
             let frames = &r.frames;
             let creator_fn = r
@@ -398,7 +447,9 @@ pub fn analyze(
                 .map(|c| c.split(' ').next().unwrap_or(c))
                 .unwrap_or("");
             if !options.include_system && is_system(frames, creator_fn) {
-                system[si] += count;
+                if let Some(si) = si {
+                    system[si] += count;
+                }
                 continue;
             }
             let user = user_function(frames);
@@ -407,10 +458,14 @@ pub fn analyze(
                 .iter()
                 .any(|t| frames.first() == Some(t) || &user == t)
             {
-                ignored[si] += count;
+                if let Some(si) = si {
+                    ignored[si] += count;
+                }
                 continue;
             }
-            totals[si] += count;
+            if let Some(si) = si {
+                totals[si] += count;
+            }
             let key = group_key(options.group_by, frames, r.created_by.as_deref(), &user);
             let acc = groups.entry(key).or_insert_with(|| Acc {
                 state: r.state.clone(),
@@ -418,6 +473,7 @@ pub fn analyze(
                 created_by: r.created_by.clone(),
                 counts: vec![0.0; n],
                 max_wait: None,
+                proven: FxHashMap::default(),
             });
             // Keep the fullest stack seen: debug=1 hides the runtime frames that tell how a
             // goroutine waits.
@@ -430,13 +486,18 @@ pub fn analyze(
             if acc.created_by.is_none() {
                 acc.created_by = r.created_by.clone();
             }
-            acc.counts[si] += count;
+            if let Some(si) = si {
+                acc.counts[si] += count;
+            }
+            if r.leaked {
+                *acc.proven.entry(at).or_default() += count;
+            }
             if let Some(w) = r.max_wait_minutes {
                 acc.max_wait = Some(acc.max_wait.map_or(w, |m: i64| m.max(w)));
             }
         }
     }
-    let times: Vec<f64> = snapshots.iter().map(|(_, t)| *t).collect();
+    let times: Vec<f64> = series.iter().map(|&i| snapshots[i].1).collect();
     let topts = TrendOptions {
         floor: (options.min_growth - 0.5).max(0.0),
         alpha: options.alpha,
@@ -450,13 +511,16 @@ pub fn analyze(
                 && a.max_wait
                     .is_some_and(|m| m >= options.min_age_minutes.max(1));
             let trend = (n >= 3).then(|| trend::analyze(&times, &a.counts, &topts));
-            let growth = a.counts.last().copied().unwrap_or(0.0) - a.counts[0];
-            let leak = match &trend {
+            let growth =
+                a.counts.last().copied().unwrap_or(0.0) - a.counts.first().copied().unwrap_or(0.0);
+            let trend_leak = match &trend {
                 Some(t) => t.pattern.is_leak(),
                 None if n == 2 => growth >= options.min_growth && kind.is_blocked(),
                 None => blocked_long,
             };
             let function = user_function(&a.frames);
+            let proven_leaked = a.proven.values().copied().fold(0.0, f64::max);
+            let proven_by = (proven_leaked > 0.0).then_some(PROVEN_BY);
             Group {
                 remediation: kind.remediation(&a.frames).to_string(),
                 state: a.state,
@@ -468,7 +532,10 @@ pub fn analyze(
                 max_wait_minutes: a.max_wait,
                 blocked_long,
                 trend,
-                leak,
+                leak: trend_leak || proven_by.is_some(),
+                proven_by,
+                proven_leaked,
+                trend_leak,
             }
         })
         .collect();
@@ -479,7 +546,8 @@ pub fn analyze(
     let mut k = keep.into_iter();
     for g in out.iter_mut().filter(|g| g.trend.is_some()) {
         if !k.next().unwrap_or(true) {
-            g.leak = false;
+            g.trend_leak = false;
+            g.leak = g.proven_by.is_some();
         }
     }
     out.sort_by(|a, b| {
@@ -501,11 +569,20 @@ pub fn analyze(
     });
     GoroutineReport {
         schema: SCHEMA,
-        sources: snapshots.iter().map(|(p, _)| p.source.clone()).collect(),
+        sources: series
+            .iter()
+            .map(|&i| snapshots[i].0.source.clone())
+            .collect(),
         totals,
         system,
         ignored,
         groups: out,
+        leak_check,
+        leak_profiles: snapshots
+            .iter()
+            .filter(|(s, _)| s.leak_profile)
+            .map(|(s, _)| s.source.clone())
+            .collect(),
     }
 }
 

@@ -167,8 +167,10 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
             continue;
         };
         let id = *bucket_site.entry(bucket).or_insert_with(|| {
-            let frames: Vec<String> = b
-                .frames
+            // Go 1.24+ records the allocator's own frames first (runtime.mallocgc →
+            // runtime.makeslice → the program): the site is the first frame past them.
+            let skip = crate::formats::heapdump::allocator_frames(&b.frames);
+            let frames: Vec<String> = b.frames[skip..]
                 .iter()
                 .map(|(f, file, line)| format!("{f} {file}:{line}"))
                 .collect();

@@ -149,6 +149,13 @@ pub struct Suspect {
     pub retained_bytes: Option<u64>,
     /// …and why they are alive: a path from a root to the one that retains the most.
     pub retained_path: Vec<String>,
+    /// Goroutine suspects: `"go runtime goroutineleak"` when the Go runtime's leak detector
+    /// proved goroutines of the group blocked forever.
+    pub proven_by: Option<&'static str>,
+    /// …and the most goroutines of the group it proved leaked in one snapshot.
+    pub proven_leaked: Option<f64>,
+    /// Goroutine suspects: whether the trend flagged the group (a proven group may not trend).
+    pub trend_detected: bool,
 }
 
 /// A key that grew but is not a leak (a cache that plateaus or is evicted).
@@ -173,8 +180,17 @@ pub struct GoroutineSection {
     pub snapshots: Vec<SnapshotOut>,
     /// Goroutine count over time.
     pub total: TotalOut,
-    /// Stacks whose goroutine count grows.
+    /// Goroutine groups that leak: their count grows with a leak pattern, or the Go runtime
+    /// proved them blocked forever (`proven_by`).
     pub suspects: Vec<Suspect>,
+    /// Whether the inputs hold the Go runtime's leak check (a `goroutineleak` profile, or
+    /// goroutines marked `(leaked)`, Go ≥ 1.26).
+    pub leak_check: bool,
+    /// Where the two disagree: groups the runtime proves leaked that the trend did not flag.
+    pub proven_not_trending: Vec<String>,
+    /// …and, with a leak check among the inputs, groups that trend but the runtime does not
+    /// prove: still blocked on something reachable (a global channel, a held lock), or alive.
+    pub trending_not_proven: Vec<String>,
 }
 
 /// One process metric over time.
@@ -414,6 +430,9 @@ fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspe
         series,
         retained_bytes: None,
         retained_path: Vec::new(),
+        proven_by: None,
+        proven_leaked: None,
+        trend_detected: true,
     })
 }
 
@@ -458,11 +477,16 @@ fn goroutine_section(
     if ev.goroutines.is_empty() {
         return Ok(None);
     }
-    let snapshots: Vec<Snapshot> = ev.goroutines.iter().map(|(s, _)| s.clone()).collect();
+    // The series: every goroutine snapshot but the goroutineleak profiles, which only prove.
+    let series: Vec<&(Snapshot, GoroutineSnapshot)> = ev
+        .goroutines
+        .iter()
+        .filter(|(_, g)| !g.leak_profile)
+        .collect();
+    let snapshots: Vec<Snapshot> = series.iter().map(|(s, _)| s.clone()).collect();
     let (snaps, times) = snapshots_out(&snapshots);
     // Every goroutine counts in the total, system goroutines included.
-    let totals: Vec<f64> = ev
-        .goroutines
+    let totals: Vec<f64> = series
         .iter()
         .map(|(_, g)| g.records.iter().map(|r| r.count as f64).sum())
         .collect();
@@ -477,11 +501,11 @@ fn goroutine_section(
         alpha: options.alpha,
         ..Default::default()
     };
+    let t0 = snapshots.first().map_or(0, |s| s.time_nanos);
     let refs: Vec<(&GoroutineSnapshot, f64)> = ev
         .goroutines
         .iter()
-        .zip(&times)
-        .map(|((_, g), t)| (g, *t))
+        .map(|(s, g)| (g, (s.time_nanos - t0) as f64 / 1e9))
         .collect();
     let found = goroutines::analyze(&refs, &gopts);
     let ctx = Ctx {
@@ -491,7 +515,9 @@ fn goroutine_section(
         limit: None,
     };
     let mut suspects: Vec<Suspect> = Vec::new();
-    for g in found.groups.into_iter().filter(|g| g.leak) {
+    let mut proven_not_trending = Vec::new();
+    let mut trending_not_proven = Vec::new();
+    for g in found.groups.iter().filter(|g| g.leak) {
         let key = KeyInfo {
             name: g.function.clone(),
             frames: g.frames.clone(),
@@ -500,16 +526,28 @@ fn goroutine_section(
             .trend
             .clone()
             .unwrap_or_else(|| trend::analyze(&times, &g.counts, &topts));
-        let sus = match suspect(&key, g.counts.clone(), t.clone(), &ctx) {
-            Some(s) => Some(s),
-            // Fewer than three snapshots: the detector judged by growth or age, with no trend to
-            // rate; such a group is reported with the severity its age gives.
-            None => untrended(&key, g.counts.clone(), t, g.blocked_long, &ctx),
+        let sus = match (
+            g.trend_leak,
+            suspect(&key, g.counts.clone(), t.clone(), &ctx),
+        ) {
+            (true, Some(s)) => Some(s),
+            // Proven by the runtime in one snapshot, or judged by growth or age with fewer than
+            // three snapshots: no trend to rate, so the severity comes from the count or age.
+            _ => untrended(&key, g.counts.clone(), t, g, &ctx),
         };
         if let Some(mut sus) = sus {
             // How the group waits (its state, else its frames) says more than the
             // allocation-site rules.
             sus.remediation = g.remediation.clone();
+            sus.proven_by = g.proven_by;
+            sus.proven_leaked = g.proven_by.map(|_| g.proven_leaked);
+            sus.trend_detected = g.trend_leak;
+            if g.proven_by.is_some() && !g.trend_leak {
+                proven_not_trending.push(g.function.clone());
+            }
+            if found.leak_check && g.trend_leak && g.proven_by.is_none() {
+                trending_not_proven.push(g.function.clone());
+            }
             suspects.push(sus);
         }
     }
@@ -528,23 +566,38 @@ fn goroutine_section(
                 prediction: None,
             },
             suspects,
+            leak_check: found.leak_check,
+            proven_not_trending,
+            trending_not_proven,
         },
         snapshots,
         totals,
     )))
 }
 
-/// A suspect the goroutine detector flagged without a trend (one or two snapshots).
+/// A suspect the goroutine detector flagged without a trend: proven leaked by the runtime (its
+/// severity by how many: 1000 or more critical, 10 or more high, else medium), or judged by
+/// growth or age over one or two snapshots (high when blocked long, else medium). Its pattern is
+/// the counts' own (flat for one snapshot).
 fn untrended(
     key: &KeyInfo,
     series: Vec<f64>,
-    mut t: Trend,
-    blocked_long: bool,
+    t: Trend,
+    g: &goroutines::Group,
     ctx: &Ctx,
 ) -> Option<Suspect> {
-    t.pattern = Pattern::Linear;
-    let mut s = suspect(key, series, t, ctx)?;
-    s.severity = if blocked_long {
+    let pattern = t.pattern;
+    let mut forced = t;
+    forced.pattern = Pattern::Linear;
+    let mut s = suspect(key, series, forced, ctx)?;
+    s.pattern = pattern;
+    s.severity = if g.proven_by.is_some() {
+        match g.proven_leaked {
+            n if n >= 1000.0 => Severity::Critical,
+            n if n >= 10.0 => Severity::High,
+            _ => Severity::Medium,
+        }
+    } else if g.blocked_long {
         Severity::High
     } else {
         Severity::Medium

@@ -82,9 +82,9 @@ impl Kind {
         if profile.format == Format::ProcessSample {
             Some(Kind::Process)
         } else if profile.format == Format::GoroutineText
-            || vts
-                .iter()
-                .any(|v| v.kind == "goroutine" || v.kind == "goroutines")
+            || vts.iter().any(|v| {
+                v.kind == "goroutine" || v.kind == "goroutines" || v.kind == "goroutineleak"
+            })
         {
             Some(Kind::Goroutine)
         } else if vts.iter().any(|v| v.unit == "bytes") {

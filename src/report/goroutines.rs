@@ -18,7 +18,12 @@ pub fn write_goroutines_text<W: Write>(
     let n = r.sources.len();
     let first = r.totals.first().copied().unwrap_or(0.0);
     let last = r.totals.last().copied().unwrap_or(0.0);
-    if n == 1 {
+    if n == 0 {
+        writeln!(
+            out,
+            "leakdiff goroutines: no goroutine snapshot to count, only the runtime's leak check"
+        )?;
+    } else if n == 1 {
         writeln!(
             out,
             "leakdiff goroutines: {} ({} goroutines)",
@@ -42,6 +47,31 @@ pub fn write_goroutines_text<W: Write>(
         fmt_count(r.system.last().copied().unwrap_or(0.0)),
         fmt_count(r.ignored.last().copied().unwrap_or(0.0))
     )?;
+    let proven = r.groups.iter().filter(|g| g.proven_by.is_some()).count();
+    if r.leak_check {
+        let from = if r.leak_profiles.is_empty() {
+            "goroutines marked (leaked)".to_string()
+        } else {
+            r.leak_profiles.join(", ")
+        };
+        writeln!(
+            out,
+            "leak check (the Go runtime's goroutineleak detector, {from}): {proven} group(s) proven blocked forever"
+        )?;
+        let trending: Vec<&str> = r
+            .groups
+            .iter()
+            .filter(|g| g.trend_leak && g.proven_by.is_none())
+            .map(|g| g.function.as_str())
+            .collect();
+        if !trending.is_empty() {
+            writeln!(
+                out,
+                "growing but not proven (blocked on something still reachable, or alive): {}",
+                trending.join(", ")
+            )?;
+        }
+    }
     let leaks = r.groups.iter().filter(|g| g.leak).count();
     writeln!(
         out,
@@ -73,12 +103,16 @@ pub fn write_goroutines_text<W: Write>(
     for g in r.groups.iter().take(limit) {
         let a = g.counts.first().copied().unwrap_or(0.0);
         let b = g.counts.last().copied().unwrap_or(0.0);
-        let counts = if n == 1 {
+        let counts = if n == 0 {
+            format!("{} leaked", fmt_count(g.proven_leaked))
+        } else if n == 1 {
             fmt_count(b)
         } else {
             format!("{} → {} ({:+})", fmt_count(a), fmt_count(b), (b - a) as i64)
         };
-        let status = if g.leak {
+        let status = if g.proven_by.is_some() {
+            "PROVEN"
+        } else if g.leak {
             "LEAK"
         } else if g.blocked_long {
             "BLOCKED"

@@ -60,6 +60,8 @@ struct Reduced {
     /// (key, value type, value); no key: the snapshot's total.
     rows: Vec<(Option<u32>, u32, i64)>,
     goroutines: Option<GoroutineSnapshot>,
+    /// The parser's warnings about this input (counted skips).
+    warnings: Vec<String>,
 }
 
 /// Where a snapshot goes in the order, known as soon as it is read.
@@ -314,6 +316,7 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
         from_folder: s.from_folder,
         rows,
         goroutines: (kind == Kind::Goroutine).then(|| goroutines::reduce(interner, profile)),
+        warnings: profile.meta.warnings.clone(),
     }
 }
 
@@ -434,8 +437,14 @@ impl StoreBuilder {
         reduced.sort_by_key(|r| r.input_index);
         one_form_of_goroutines(&mut reduced, &mut skipped);
         let order = self.order;
-        let by_time =
-            |these: &[Reduced]| order != Order::Time || these.iter().all(|r| r.own_time.is_some());
+        // goroutineleak profiles are no point of a series: their times do not decide the order.
+        let by_time = |these: &[Reduced]| {
+            order != Order::Time
+                || these
+                    .iter()
+                    .filter(|r| !r.goroutines.as_ref().is_some_and(|g| g.leak_profile))
+                    .all(|r| r.own_time.is_some())
+        };
         let mut heap_by_time = true;
         let mut per_kind = Vec::new();
         for kind in [Kind::Heap, Kind::Goroutine, Kind::Process] {
@@ -451,6 +460,22 @@ impl StoreBuilder {
         }
         let mut reduced = merge_by_time(per_kind);
         let snapshots: Vec<Snapshot> = reduced.iter().map(|r| r.snapshot.clone()).collect();
+        let mut warnings: Vec<(usize, Failure)> = reduced
+            .iter()
+            .flat_map(|r| {
+                r.warnings.iter().map(|w| {
+                    (
+                        r.input_index,
+                        Failure {
+                            source: r.snapshot.source.clone(),
+                            message: format!("{}: {w}", r.snapshot.source),
+                        },
+                    )
+                })
+            })
+            .collect();
+        warnings.sort_by_key(|(i, _)| *i);
+        let warnings = warnings.into_iter().map(|(_, w)| w).collect();
         let position = |input: usize| reduced.iter().position(|r| r.input_index == input);
         let ends = if heap_by_time {
             kept.by_order
@@ -518,6 +543,7 @@ impl StoreBuilder {
             goroutines,
             heap_ends,
             graphs,
+            warnings,
         })
     }
 }
@@ -533,7 +559,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// like any other).
 fn one_form_of_goroutines(reduced: &mut Vec<Reduced>, skipped: &mut Vec<Failure>) {
     let text = Format::GoroutineText.name();
-    let is_gor = |r: &Reduced| r.snapshot.kind == Kind::Goroutine && r.from_folder;
+    // goroutineleak profiles only prove; they are never one of the forms.
+    let is_gor = |r: &Reduced| {
+        r.snapshot.kind == Kind::Goroutine
+            && r.from_folder
+            && !r.goroutines.as_ref().is_some_and(|g| g.leak_profile)
+    };
     let has_text = reduced
         .iter()
         .any(|r| is_gor(r) && r.snapshot.format == text);

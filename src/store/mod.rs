@@ -152,6 +152,8 @@ pub struct Store {
     pub heap_ends: Option<HeapEnds>,
     /// Every Go heap dump's object graph, summarized (index into `snapshots`), in order.
     pub graphs: Vec<(usize, GraphSummary)>,
+    /// The parsers' warnings (counted skips), one per input and kind of problem.
+    pub warnings: Vec<Failure>,
 }
 
 /// One row of the long table: snapshot, key (`None`: the snapshot's total), value type, value.
@@ -353,6 +355,7 @@ impl Store {
                 .cloned()
                 .collect(),
             heap_ends: None,
+            warnings: self.warnings.clone(),
             graphs: self
                 .graphs
                 .iter()

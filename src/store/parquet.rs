@@ -394,6 +394,7 @@ pub(super) fn read(bytes: Vec<u8>, name: &str) -> Result<Store, StoreError> {
         goroutines,
         heap_ends,
         graphs,
+        warnings: Vec::new(),
     })
 }
 

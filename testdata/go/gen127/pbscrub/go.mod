@@ -1,0 +1,3 @@
+module pbscrub
+
+go 1.27

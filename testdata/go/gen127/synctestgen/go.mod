@@ -1,0 +1,3 @@
+module synctestgen
+
+go 1.27
