@@ -36,7 +36,7 @@ pub(super) struct CollectArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "heap,goroutine,goroutine-debug2"
+        default_value = "heap,goroutine,goroutine-debug2,goroutineleak"
     )]
     profiles: Vec<Endpoint>,
     /// Deadline of one request.

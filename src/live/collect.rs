@@ -24,6 +24,9 @@ pub enum Endpoint {
     Goroutine,
     /// `goroutine?debug=2`: every goroutine with its state and wait time (text).
     GoroutineDebug2,
+    /// `goroutineleak` (Go ≥ 1.26): the goroutines the runtime's GC proved blocked forever
+    /// (protobuf). A target that does not serve it (404) is not asked again.
+    Goroutineleak,
 }
 
 impl Endpoint {
@@ -32,6 +35,7 @@ impl Endpoint {
             Endpoint::Heap => "heap",
             Endpoint::Goroutine => "goroutine",
             Endpoint::GoroutineDebug2 => "goroutine?debug=2",
+            Endpoint::Goroutineleak => "goroutineleak",
         }
     }
 
@@ -40,6 +44,7 @@ impl Endpoint {
             Endpoint::Heap => format!("heap-{stamp}.pb.gz"),
             Endpoint::Goroutine => format!("goroutine-{stamp}.pb.gz"),
             Endpoint::GoroutineDebug2 => format!("goroutine-{stamp}.txt"),
+            Endpoint::Goroutineleak => format!("goroutineleak-{stamp}.pb.gz"),
         }
     }
 
@@ -48,6 +53,7 @@ impl Endpoint {
             Endpoint::Heap => "heap",
             Endpoint::Goroutine => "goroutine",
             Endpoint::GoroutineDebug2 => "goroutine?debug=2",
+            Endpoint::Goroutineleak => "goroutineleak",
         }
     }
 }
@@ -116,6 +122,8 @@ struct Collector {
     rejected: u64,
     failed: u64,
     write_failing: bool,
+    /// Endpoints the target does not serve (404 for `goroutineleak`): not asked again.
+    unserved: Vec<Endpoint>,
 }
 
 impl Collector {
@@ -182,6 +190,15 @@ impl Collector {
             };
             let result = match http::get(&target, o, &stopping) {
                 Err(FetchError::Interrupted) => return None,
+                // Only Go ≥ 1.26 serves the leak profile (1.26 with GOEXPERIMENT=
+                // goroutineleakprofile): a 404 is an answer, said once.
+                Err(FetchError::Status { status: 404, .. }) if what == Endpoint::Goroutineleak => {
+                    self.log(format!(
+                        "{target}: not served (Go before 1.26, or 1.26 without GOEXPERIMENT=goroutineleakprofile); not asked again"
+                    ));
+                    self.unserved.push(what);
+                    return None;
+                }
                 Err(e) => Err(e.to_string()),
                 Ok(body) => match check(&body, what) {
                     Ok(()) => Ok(body),
@@ -231,7 +248,13 @@ impl Collector {
             return true;
         }
         if let Some(url) = self.url.clone() {
-            let list = self.args.profiles.clone();
+            let list: Vec<Endpoint> = self
+                .args
+                .profiles
+                .iter()
+                .copied()
+                .filter(|e| !self.unserved.contains(e))
+                .collect();
             for (k, &what) in list.iter().enumerate() {
                 if stopping() {
                     break;
@@ -283,6 +306,7 @@ fn check(body: &[u8], what: Endpoint) -> Result<(), String> {
         Endpoint::Heap => vts.iter().any(|v| v.unit == "bytes"),
         Endpoint::Goroutine => vts.iter().any(|v| v.kind == "goroutine"),
         Endpoint::GoroutineDebug2 => profile.format == crate::model::Format::GoroutineText,
+        Endpoint::Goroutineleak => vts.iter().any(|v| v.kind == "goroutineleak"),
     };
     if ok {
         Ok(())
@@ -419,6 +443,7 @@ pub fn run(args: CollectOptions) -> Result<Outcome, CollectError> {
         rejected: 0,
         failed: 0,
         write_failing: false,
+        unserved: Vec::new(),
     };
     c.log(format!(
         "every {:.1}s into {}{}",

@@ -269,6 +269,9 @@ fn collect_rides_out_a_target_that_is_down_slow_garbled_or_cut_short() {
     assert!(err.contains("no complete answer within"), "{err}");
     assert!(err.contains("rejected:"), "{err}");
     assert!(err.contains("bytes of the body missing"), "{err}");
+    // The stand-in serves no goroutineleak profile (as Go before 1.26): said once, no failure.
+    assert_eq!(err.matches("not served").count(), 1, "{err}");
+    assert_eq!(count(&out, "goroutineleak-"), 0);
     for f in [&faults.slow, &faults.garbage, &faults.truncated] {
         assert_eq!(f.load(Ordering::SeqCst), 0, "every fault was served");
     }
@@ -681,4 +684,69 @@ fn dashboard_follows_a_running_collect_in_headless_chromium() {
     }
     assert_eq!(wait(&mut dash, Duration::from_secs(10)), 0);
     assert_eq!(wait(&mut collect, Duration::from_secs(10)), 0);
+}
+
+/// A target serving Go 1.27's goroutineleak profile (and nothing else): collect keeps it, and
+/// `goroutines` on the folder proves the leaks from it.
+#[test]
+fn collect_fetches_the_goroutineleak_profile_when_served() {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = std::fs::read(testdata("go/go1.27/leak-goroutineleak.pb.gz")).unwrap();
+    std::thread::spawn(move || {
+        for c in listener.incoming().take(8) {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 2048];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if req.starts_with("GET /debug/pprof/goroutineleak ") {
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(&body);
+            } else {
+                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            }
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    let url = format!("http://127.0.0.1:{port}/debug/pprof/");
+    let o = Command::new(bin())
+        .args([
+            "collect",
+            "--url",
+            &url,
+            "--profiles",
+            "goroutineleak",
+            "--count",
+            "2",
+        ])
+        .args(["--interval", "200ms", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(count(&out, "goroutineleak-"), 2, "{:?}", files(&out));
+    let g = Command::new(bin())
+        .args(["goroutines", "-f", "json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&g.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&g.stderr)));
+    let proven = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["proven_by"] == "go runtime goroutineleak")
+        .count();
+    assert_eq!(proven, 10, "{v}");
 }
