@@ -178,11 +178,22 @@ fn token_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> u64 {
                 .and_then(|i| frames.get(i))
                 .map_or(u64::MAX, |&f| by_frame(f))
         }
-        KeyBy::Function => interner
-            .stack_leaf_first(stack)
-            .next()
-            .map_or(u64::MAX, by_frame),
+        KeyBy::Function => heap_leaf(interner, stack).map_or(u64::MAX, by_frame),
     }
+}
+
+/// The frame a heap key is named after: the leaf, past Go's allocator frames when the runtime left
+/// them in (goroutine descriptors allocated on the system stack: `runtime.mallocgc` under
+/// `runtime.malg`, with no caller of the program's own), so such a key reads `runtime.malg`, not
+/// `runtime.mallocgc`. Never past the root.
+fn heap_leaf(interner: &Interner, stack: StackId) -> Option<FrameId> {
+    let leaf = interner.stack_leaf_first(stack).next()?;
+    let past = interner.stack_leaf_first(stack).find(|&f| {
+        let name = interner.str(interner.frame_at(f).function);
+        !crate::formats::heapdump::is_allocator_function(name)
+    });
+    // Every frame is the allocator's: keep the leaf.
+    Some(past.unwrap_or(leaf))
 }
 
 /// Function names of a stack, leaf first (at most 32).
@@ -202,7 +213,9 @@ fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> String 
         KeyBy::Function if kind == Kind::Goroutine => {
             crate::goroutines::user_function(&frames_of(interner, stack))
         }
-        KeyBy::Function => leaf.map(|f| interner.frame_name(f)).unwrap_or_default(),
+        KeyBy::Function => heap_leaf(interner, stack)
+            .map(|f| interner.frame_name(f))
+            .unwrap_or_default(),
         KeyBy::Site => match leaf {
             Some(f) => {
                 let loc = interner.frame_location(f);

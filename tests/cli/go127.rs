@@ -257,6 +257,30 @@ fn heap_dumps_name_the_program_not_the_allocator() {
 }
 
 #[test]
+fn goroutine_stacks_in_heap_profiles_are_named_runtime_malg() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["leak-base.pb.gz", "leak-later.pb.gz"] {
+        std::fs::copy(testdata(&format!("{D}/{f}")), dir.path().join(f)).unwrap();
+    }
+    let (c, out, err) = run(&["export", "-i", dir.path().to_str().unwrap(), "-f", "json"]);
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let keys: Vec<&str> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"runtime.malg"), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.starts_with("runtime.mallocgc")), "{keys:?}");
+    let advice = leakdiff::trend::remediation(
+        &["runtime.malg", "runtime.newproc1"],
+        leakdiff::trend::Pattern::Linear,
+    );
+    assert!(advice.contains("goroutine section"), "{advice}");
+}
+
+#[test]
 fn heap_and_goroutine_numbers_equal_go_1_27_pprof() {
     for (a, b, golden, sample) in [
         (
