@@ -22,8 +22,9 @@ pub(super) struct GoroutinesArgs {
     /// their files' times, ties in the order given; equal times are spaced a second apart.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Group by state and stack, or by creation site.
-    #[arg(long, value_enum, default_value_t = GroupBy::Stack)]
+    /// Group by state and stack (`stack`), by creation site (`creator`), or by a pprof label's
+    /// value and stack (`label:KEY`, e.g. label:handler).
+    #[arg(long, value_name = "stack|creator|label:KEY", default_value = "stack", value_parser = clap::value_parser!(GroupBy))]
     group_by: GroupBy,
     /// Leave out goroutines whose top function (leaf, or first non-runtime frame) is FUNC, like
     /// goleak's IgnoreTopFunction. Repeatable.
@@ -99,7 +100,7 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     );
     let refs = store.goroutine_series();
     let options = GoroutineOptions {
-        group_by: args.group_by,
+        group_by: args.group_by.clone(),
         ignore_top: args.ignore_top.clone(),
         include_system: args.include_system,
         min_age_minutes: (args.min_age / 60_000) as i64,
@@ -110,7 +111,7 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     let render = |w: &mut dyn Write| -> io::Result<()> {
         match args.format {
             GoroutineFormat::Text => {
-                report::write_goroutines_text(&result, args.group_by, args.top, w)
+                report::write_goroutines_text(&result, &args.group_by, args.top, w)
             }
             GoroutineFormat::Json => report::write_goroutines_json(&result, w),
         }

@@ -19,7 +19,7 @@ use crate::trend::{self, Trend, TrendOptions};
 pub const SCHEMA: &str = "leakdiff.goroutines/v1";
 
 /// How goroutines are grouped.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     /// Same stack (the state is kept: a stack waits one way).
@@ -27,7 +27,39 @@ pub enum GroupBy {
     Stack,
     /// Same `created by` site (function and file:line).
     Creator,
+    /// Same value of a pprof label (`label:handler`), then the same stack: `pprof.Do` labels, in
+    /// protobufs, debug=1 and Go 1.27's debug=2 headers alike.
+    Label(String),
 }
+
+impl std::str::FromStr for GroupBy {
+    type Err = String;
+
+    /// `stack`, `creator` or `label:KEY`.
+    fn from_str(s: &str) -> Result<GroupBy, String> {
+        match s {
+            "stack" => Ok(GroupBy::Stack),
+            "creator" => Ok(GroupBy::Creator),
+            _ => match s.strip_prefix("label:") {
+                Some(k) if !k.is_empty() => Ok(GroupBy::Label(k.to_string())),
+                _ => Err(format!("`{s}`: one of stack, creator, label:KEY")),
+            },
+        }
+    }
+}
+
+/// Labels leakdiff's goroutine parser sets itself; every other label is the program's.
+const DUMP_LABELS: &[&str] = &[
+    "state",
+    "wait_minutes",
+    "locked_to_thread",
+    "created_by",
+    "parent_goroutine",
+    "goroutine",
+    "leaked",
+    "durable",
+    "synctest_bubble",
+];
 
 /// Options of the analysis.
 #[derive(Clone, Debug)]
@@ -263,6 +295,8 @@ pub struct Group {
     pub frames: Vec<String>,
     /// The `created by` site, when known.
     pub created_by: Option<String>,
+    /// The program's pprof labels of the group's goroutines (of the first seen).
+    pub labels: Vec<(String, String)>,
     /// Count per snapshot.
     pub counts: Vec<f64>,
     /// Longest wait in the last snapshot that has the group (minutes), when the dump says.
@@ -328,6 +362,9 @@ pub struct GoroutineRecord {
     /// Proven leaked by the runtime (`(leaked)`, or listed in a `goroutineleak` profile).
     #[serde(default)]
     pub leaked: bool,
+    /// The program's pprof labels (`pprof.Do`), sorted by key.
+    #[serde(default)]
+    pub labels: Vec<(String, String)>,
 }
 
 /// A goroutine snapshot as the detector reads it: its goroutines grouped by stack, state and
@@ -356,7 +393,8 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
         .value_types()
         .get(vi)
         .is_some_and(|v| v.kind == "goroutineleak");
-    let mut index: FxHashMap<(StackId, String, Option<String>, bool), usize> = FxHashMap::default();
+    type Key = (StackId, String, Option<String>, bool, Vec<(String, String)>);
+    let mut index: FxHashMap<Key, usize> = FxHashMap::default();
     let mut records: Vec<GoroutineRecord> = Vec::new();
     for s in profile.samples() {
         let count = s.values.get(vi).copied().unwrap_or(0);
@@ -367,7 +405,14 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
         let mut wait = None;
         let mut created = None;
         let mut leaked = leak_profile;
+        let mut user: Vec<(String, String)> = Vec::new();
         for l in s.labels {
+            if let LabelValue::Str(v) = l.value {
+                let k = interner.str(l.key);
+                if !DUMP_LABELS.contains(&k) {
+                    user.push((k.to_string(), interner.str(v).to_string()));
+                }
+            }
             match l.value {
                 LabelValue::Str(v) if Some(l.key) == k_leaked => {
                     leaked |= interner.str(v) == "true"
@@ -381,7 +426,16 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
             }
         }
         let at = *index
-            .entry((s.stack, state.clone(), created.clone(), leaked))
+            .entry({
+                user.sort();
+                (
+                    s.stack,
+                    state.clone(),
+                    created.clone(),
+                    leaked,
+                    user.clone(),
+                )
+            })
             .or_insert_with(|| {
                 records.push(GoroutineRecord {
                     frames: interner
@@ -393,6 +447,7 @@ pub fn reduce(interner: &Interner, profile: &Profile) -> GoroutineSnapshot {
                     max_wait_minutes: None,
                     count: 0,
                     leaked,
+                    labels: user,
                 });
                 records.len() - 1
             });
@@ -413,6 +468,7 @@ struct Acc {
     state: String,
     frames: Vec<String>,
     created_by: Option<String>,
+    labels: Vec<(String, String)>,
     counts: Vec<f64>,
     max_wait: Option<i64>,
     /// Proven-leaked goroutines per snapshot (every snapshot, leak profiles included).
@@ -466,11 +522,12 @@ pub fn analyze(
             if let Some(si) = si {
                 totals[si] += count;
             }
-            let key = group_key(options.group_by, frames, r.created_by.as_deref(), &user);
+            let key = group_key(&options.group_by, r, &user);
             let acc = groups.entry(key).or_insert_with(|| Acc {
                 state: r.state.clone(),
                 frames: frames.clone(),
                 created_by: r.created_by.clone(),
+                labels: r.labels.clone(),
                 counts: vec![0.0; n],
                 max_wait: None,
                 proven: FxHashMap::default(),
@@ -528,6 +585,7 @@ pub fn analyze(
                 function,
                 frames: a.frames,
                 created_by: a.created_by,
+                labels: a.labels,
                 counts: a.counts,
                 max_wait_minutes: a.max_wait,
                 blocked_long,
@@ -589,17 +647,29 @@ pub fn analyze(
 /// The key of a goroutine's group. Runtime frames are left out of a stack key, as debug=1 leaves
 /// them out of its dump, and so is the state, which debug=1 and protobufs do not carry: one group
 /// is the same whichever form each snapshot came in.
-fn group_key(by: GroupBy, frames: &[String], created_by: Option<&str>, user: &str) -> String {
-    match by {
-        GroupBy::Stack => frames
+fn group_key(by: &GroupBy, r: &GoroutineRecord, user: &str) -> String {
+    let stack = || {
+        r.frames
             .iter()
             .filter(|f| !is_runtime_frame(f))
             .map(String::as_str)
             .collect::<Vec<_>>()
-            .join("\n"),
-        GroupBy::Creator => created_by
-            .map(str::to_string)
+            .join("\n")
+    };
+    match by {
+        GroupBy::Stack => stack(),
+        GroupBy::Creator => r
+            .created_by
+            .clone()
             .unwrap_or_else(|| format!("(no creator) {user}")),
+        GroupBy::Label(k) => {
+            let v = r
+                .labels
+                .iter()
+                .find(|(key, _)| key == k)
+                .map_or("(none)", |(_, v)| v.as_str());
+            format!("{k}={v}\n{}", stack())
+        }
     }
 }
 

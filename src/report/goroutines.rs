@@ -11,7 +11,7 @@ fn fmt_count(v: f64) -> String {
 /// Writes the table; at most `top` groups (0 = all).
 pub fn write_goroutines_text<W: Write>(
     r: &GoroutineReport,
-    group_by: GroupBy,
+    group_by: &GroupBy,
     top: usize,
     mut out: W,
 ) -> io::Result<()> {
@@ -78,8 +78,9 @@ pub fn write_goroutines_text<W: Write>(
         "{} groups by {}; {leaks} leaking{}\n",
         r.groups.len(),
         match group_by {
-            GroupBy::Stack => "state and stack",
-            GroupBy::Creator => "creation site",
+            GroupBy::Stack => "state and stack".to_string(),
+            GroupBy::Creator => "creation site".to_string(),
+            GroupBy::Label(k) => format!("label {k} and stack"),
         },
         if n >= 3 {
             " (count grows with a leak pattern)"

@@ -90,7 +90,10 @@ pub fn remediation(frames_leaf_first: &[&str], pattern: Pattern) -> String {
         .map(|f| f.rsplit('/').next().unwrap_or(f).to_ascii_lowercase())
         .collect();
     let named = |needles: &[&str]| lower.iter().any(|f| needles.iter().any(|n| f.contains(n)));
-    if frames_leaf_first.first().is_some_and(|f| f.starts_with("runtime.malg")) {
+    if frames_leaf_first
+        .first()
+        .is_some_and(|f| f.starts_with("runtime.malg"))
+    {
         return "goroutine stacks (runtime.malg: each new goroutine's descriptor and stack): this \
                 grows with the number of goroutines; see the goroutine section for the groups \
                 that pile up"

@@ -272,7 +272,10 @@ fn goroutine_stacks_in_heap_profiles_are_named_runtime_malg() {
         .map(|k| k["name"].as_str().unwrap())
         .collect();
     assert!(keys.contains(&"runtime.malg"), "{keys:?}");
-    assert!(!keys.iter().any(|k| k.starts_with("runtime.mallocgc")), "{keys:?}");
+    assert!(
+        !keys.iter().any(|k| k.starts_with("runtime.mallocgc")),
+        "{keys:?}"
+    );
     let advice = leakdiff::trend::remediation(
         &["runtime.malg", "runtime.newproc1"],
         leakdiff::trend::Pattern::Linear,
@@ -361,4 +364,54 @@ fn unreadable_headers_are_counted_and_mostly_unreadable_is_an_error() {
     assert_eq!(c, 2, "{err}");
     assert!(err.contains("goroutine headers cannot be read"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn group_by_a_label_works_on_every_form() {
+    let mut seen = Vec::new();
+    for f in [
+        "leak-goroutines-later.debug2.txt",
+        "leak-goroutines-later.debug1.txt",
+        "leak-goroutines-later.pb.gz",
+    ] {
+        let (c, out, err) = run(&[
+            "goroutines",
+            &t(f),
+            "--group-by",
+            "label:handler",
+            "-f",
+            "json",
+        ]);
+        assert_eq!(c, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let upload: BTreeSet<(String, i64)> = v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| {
+                g["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l[0] == "handler" && l[1] == "upload")
+            })
+            .map(|g| {
+                (
+                    g["function"].as_str().unwrap().to_string(),
+                    g["counts"][0].as_f64().unwrap() as i64,
+                )
+            })
+            .collect();
+        seen.push(upload);
+    }
+    assert_eq!(seen[0].iter().map(|x| x.1).sum::<i64>(), 15);
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[1], seen[2]);
+    let (c, _, err) = run(&[
+        "goroutines",
+        &t("leak-goroutines-later.pb.gz"),
+        "--group-by",
+        "label:",
+    ]);
+    assert_eq!(c, 2, "{err}");
 }
