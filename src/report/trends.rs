@@ -150,8 +150,34 @@ pub fn write_report_text<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
             g.snapshots.len(),
             total_line(&g.total, "count")
         )?;
+        if g.leak_check {
+            let proven = g.suspects.iter().filter(|s| s.proven_by.is_some()).count();
+            writeln!(
+                out,
+                "leak check (the Go runtime's goroutineleak detector): {proven} group(s) proven blocked forever"
+            )?;
+        }
         for s in &g.suspects {
             write_suspect(&mut out, s, "count", false)?;
+            if let (Some(by), Some(n)) = (s.proven_by, s.proven_leaked) {
+                writeln!(
+                    out,
+                    "          PROVEN by the {by} detector: {} goroutine(s) blocked forever{}",
+                    n.round() as i64,
+                    if s.trend_detected {
+                        ""
+                    } else {
+                        " (the trend alone did not flag it)"
+                    }
+                )?;
+            }
+        }
+        if !g.trending_not_proven.is_empty() {
+            writeln!(
+                out,
+                "growing but not proven by the leak check (blocked on something still reachable, such as a global channel or a lock held elsewhere, or alive): {}",
+                g.trending_not_proven.join(", ")
+            )?;
         }
     }
     if let Some(p) = &r.process {
@@ -454,6 +480,13 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             total => total_line(&g.total, "count"),
             chart => Value::from_safe_string(line_chart(&gt, &g.total.series, Some(&fit), "count")),
             suspects => g.suspects.iter().map(|s| suspect_ctx(s, &gt, "count")).collect::<Vec<_>>(),
+            leak_check => g.leak_check,
+            proven => g.suspects.iter().filter(|s| s.proven_by.is_some()).map(|s| context! {
+                key => s.key.clone(),
+                count => s.proven_leaked.unwrap_or(0.0).round() as i64,
+                by => s.proven_by.unwrap_or(""),
+            }).collect::<Vec<_>>(),
+            trending_not_proven => g.trending_not_proven.clone(),
         }
     });
     let process = r.process.as_ref().map(|p| {

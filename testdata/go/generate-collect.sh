@@ -5,11 +5,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-out="$root/testdata/collect"
+out="$root/${OUT:-testdata/collect}"
+go=${GO:-go}
+export GOTOOLCHAIN=local
 leakdiff=${LEAKDIFF:-$root/target/debug/leakdiff}
 work=$(mktemp -d)
 cd "$here/pprofserver"
-go build -trimpath -o "$work/pprofserver" main.go
+GO111MODULE=off "$go" build -trimpath -o "$work/pprofserver" main.go
 "$work/pprofserver" -tick 100ms -lifetime 60s > "$work/addr.txt" &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -20,7 +22,7 @@ rm -rf "$out/series" && mkdir -p "$out/series" "$out/golden"
   --output "$out/series" --quiet
 kill $server
 cd "$root"
-"$leakdiff" export --input testdata/collect/series --format pprof --output "$work/diff.pb.gz"
-go tool pprof -top -nodecount=1000 -nodefraction=0 "$work/diff.pb.gz" \
+"$leakdiff" export --input "${OUT:-testdata/collect}/series" --format pprof --output "$work/diff.pb.gz"
+"$go" tool pprof -top -nodecount=1000 -nodefraction=0 "$work/diff.pb.gz" \
   > "$out/golden/export-pprof.top.txt" 2>/dev/null
-go version > "$out/golden/go-version.txt"
+"$go" version > "$out/golden/go-version.txt"

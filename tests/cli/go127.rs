@@ -415,3 +415,68 @@ fn group_by_a_label_works_on_every_form() {
     ]);
     assert_eq!(c, 2, "{err}");
 }
+
+/// A real `collect --pid` run against the net/http/pprof program built with Go 1.27
+/// (`GO=… OUT=testdata/collect/go1.27 testdata/go/generate-collect.sh`): the goroutineleak profile
+/// was fetched every round; the stuck goroutines wait on a global channel, so the runtime proves
+/// none of them, and the report says the trend found what the leak check did not prove.
+#[test]
+fn a_go_1_27_collect_recording_reports_the_leak_check() {
+    let series = "testdata/collect/go1.27/series";
+    let leak_files = std::fs::read_dir(testdata("collect/go1.27/series"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("goroutineleak-")
+        })
+        .count();
+    assert_eq!(leak_files, 8);
+    let (c, out, err) = run(&["report", "--no-progress", "-f", "json", "-i", series]);
+    assert_eq!(c, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        keys(&r["suspects"]).contains(&"main.leakyHandler".to_string()),
+        "{r}"
+    );
+    let g = &r["goroutines"];
+    assert_eq!(g["leak_check"], true);
+    assert_eq!(keys(&g["suspects"]), ["main.spawnStuck.func1"]);
+    assert_eq!(
+        g["trending_not_proven"],
+        serde_json::json!(["main.spawnStuck.func1"])
+    );
+    let process = keys(&r["process"]["suspects"]);
+    for m in ["fds/file", "fds/socket", "tcp/CLOSE_WAIT"] {
+        assert!(process.contains(&m.to_string()), "{m}: {process:?}");
+    }
+    // The pprof export reads back as Go 1.27's go tool pprof read it.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("diff.pb.gz");
+    let (c, _, err) = run(&[
+        "export",
+        "-i",
+        series,
+        "-f",
+        "pprof",
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{err}");
+    let mut i = leakdiff::model::Interner::new();
+    let p = leakdiff::input::load_profile(&path, &mut i, &Default::default()).unwrap();
+    let n = assert_matches_top(
+        &top(&i, &p, "inuse_space"),
+        "collect/go1.27/golden/export-pprof.top.txt",
+    );
+    assert!(n >= 10, "{n}");
+}

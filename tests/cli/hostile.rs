@@ -163,6 +163,11 @@ fn parser_never_panics_on_mutations_of_real_files() {
         "go/leak-goroutines-later.debug2.txt",
         "go/leak-goroutines-later.debug1.txt",
         "collect/series/process-20261125T060504.309Z.txt",
+        // Go 1.27: labelled and (leaked) headers, the goroutineleak profile in its forms.
+        "go/go1.27/leak-goroutines-mid.debug2.txt",
+        "go/go1.27/leak-goroutineleak.debug1.txt",
+        "go/go1.27/leak-goroutineleak.pb.gz",
+        "go/go1.27/synctest-goroutines.debug2.txt",
     ]
     .iter()
     .map(|f| std::fs::read(crate::common::testdata(f)).unwrap())
@@ -237,4 +242,24 @@ fn hostile_goroutine_dumps_warn_or_exit_2() {
         &[],
         "no goroutine found",
     );
+    assert_clean_error(
+        b"goroutineleak profile: total 3\nnonsense\n",
+        &[],
+        "no goroutine found",
+    );
+    // Headers with unbalanced brackets or braces only: one line naming the first, exit 2.
+    assert_clean_error(
+        b"goroutine 1 [chan receive:\nmain.f()\n\t/m.go:1\n\ngoroutine 2 [select] {a: \"b}:\nmain.g()\n\t/m.go:2\n",
+        &[],
+        "goroutine headers cannot be read",
+    );
+    // A goroutineleak profile cut short: a clear error, not a panic.
+    let leak = std::fs::read(crate::common::testdata(
+        "go/go1.27/leak-goroutineleak.pb.gz",
+    ))
+    .unwrap();
+    let plain = leakdiff::formats::decompress::decompress(leak, "s", 1 << 30)
+        .unwrap()
+        .bytes;
+    assert_clean_error(&plain[..plain.len() * 2 / 3], &[], "malformed pprof");
 }
