@@ -480,3 +480,43 @@ fn a_go_1_27_collect_recording_reports_the_leak_check() {
     );
     assert!(n >= 10, "{n}");
 }
+
+#[test]
+fn eval_and_cycles_read_go_1_27_files() {
+    // eval: the goroutine detector on Go 1.27's three snapshots and its leak profile, against a
+    // hand-written truth of what goroutinegen plants.
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "leak-goroutines-base.pb.gz",
+        "leak-goroutines-mid.pb.gz",
+        "leak-goroutines-later.pb.gz",
+        "leak-goroutineleak.pb.gz",
+    ] {
+        std::fs::copy(testdata(&format!("{D}/{f}")), dir.path().join(f)).unwrap();
+    }
+    let mut planted: Vec<&str> = PROVEN.to_vec();
+    planted.extend(["main.lockedOut", "main.globalWorker"]);
+    let truth = serde_json::json!({ "leaks": {}, "goroutine_leaks": planted, "not_leaks": {} });
+    std::fs::write(dir.path().join("truth.json"), truth.to_string()).unwrap();
+    let (c, out, err) = run(&["eval", dir.path().to_str().unwrap(), "-f", "json"]);
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["overall"]["tpr"], 1.0, "{v}");
+    assert_eq!(v["overall"]["fpr"], 0.0, "{v}");
+    // cycles: the planted rings and pairs, named after the program's frames.
+    let (c, out, err) = run(&["cycles", &t("go1.27.3.dump.gz"), "--top", "0", "-f", "json"]);
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let sites: BTreeSet<String> = v["cycles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["sites"].as_array().unwrap().iter())
+        .map(|s| s[0].as_str().unwrap().to_string())
+        .collect();
+    assert!(sites.iter().any(|s| s.starts_with("main.")), "{sites:?}");
+    assert!(
+        !sites.iter().any(|s| s.starts_with("runtime.mallocgc")),
+        "{sites:?}"
+    );
+}
