@@ -55,8 +55,8 @@ cat "$work/leakcheck-leak.txt" "$work/leakcheck-control.txt" >&2
 # synctest bubble: (durable) and ", synctest bubble N" headers.
 run "$out" "$bin/synctestgen.test" -test.run '^TestDump$' -out . > /dev/null
 # 3. heap profiles.
-run "$out" "$bin/leakgen" -mode leak -out . -rate 4096
-run "$out" "$bin/leakgen" -mode control -out . -rate 4096
+run "$out" "$bin/leakgen" -mode leak -out . -rate 4096 -allocs
+run "$out" "$bin/leakgen" -mode control -out . -rate 4096 -allocs
 # 4. heap dumps (a heap dump holds the process's memory: environment and arguments included).
 mkdir -p "$work/hd"
 cp "$bin/heapdumpgen" "$work/hd/heapdumpgen"
@@ -72,7 +72,7 @@ done
 # /tmp/NAME-bin, as in the older testdata/go files.
 "$bin/pbscrub" -from "$bin/goroutinegen" -to /tmp/goroutinegen-bin "$out"/*-goroutine*.pb.gz
 "$bin/pbscrub" -from "$bin/leakgen" -to /tmp/leakgen-bin "$out"/leak-base.pb.gz "$out"/leak-later.pb.gz \
-  "$out"/control-base.pb.gz "$out"/control-later.pb.gz
+  "$out"/control-base.pb.gz "$out"/control-later.pb.gz "$out"/*.allocs.pb.gz
 
 # 5. reference outputs of Go 1.27's pprof.
 cd "$out"
@@ -86,6 +86,7 @@ for m in leak control; do
   "$go" tool pprof -symbolize=none -raw "$m-goroutineleak.pb.gz" > "$m-goroutineleak.pb.gz.raw.txt" 2>/dev/null
   for s in base later; do
     top -unit=B "$m-$s.pb.gz" > "$m-$s.pb.gz.top.txt"
+    top -unit=B "$m-$s.allocs.pb.gz" > "$m-$s.allocs.pb.gz.top.txt"
     "$go" tool pprof -symbolize=none -raw "$m-$s.heap.txt" > "$m-$s.heap.txt.raw.txt" 2>/dev/null
   done
   for i in inuse_space alloc_space inuse_objects; do

@@ -320,14 +320,19 @@ fn heap_and_goroutine_numbers_equal_go_1_27_pprof() {
         let rows = assert_matches_top(&r, &format!("{D}/{golden}"));
         assert!(rows >= 3, "{golden}: {rows}");
     }
-    for f in ["leak-later.pb.gz", "leak-goroutineleak.pb.gz"] {
+    for f in [
+        "leak-later.pb.gz",
+        "leak-goroutineleak.pb.gz",
+        "leak-later.allocs.pb.gz",
+        "control-base.allocs.pb.gz",
+    ] {
         let (i, p) = load(&format!("{D}/{f}"));
-        let sample = if f.contains("goroutineleak") {
-            "goroutineleak"
-        } else {
-            "inuse_space"
-        };
-        assert_matches_top(&top(&i, &p, sample), &format!("{D}/{f}.top.txt"));
+        // The allocs profile names alloc_space as its default, as pprof takes it.
+        let sample = p.value_types()[p.default_value_index()].kind.clone();
+        if f.contains("allocs") {
+            assert_eq!(sample, "alloc_space");
+        }
+        assert_matches_top(&top(&i, &p, &sample), &format!("{D}/{f}.top.txt"));
     }
 }
 

@@ -113,7 +113,20 @@ func writeProfiles(dir, name string) {
 		panic(err)
 	}
 	t.Close()
+	if *allocs {
+		a, err := os.Create(filepath.Join(dir, name+".allocs.pb.gz"))
+		if err != nil {
+			panic(err)
+		}
+		if err := pprof.Lookup("allocs").WriteTo(a, 0); err != nil {
+			panic(err)
+		}
+		a.Close()
+	}
 }
+
+// allocs: also write the allocs profile (the same records, default sample type alloc_space).
+var allocs = flag.Bool("allocs", false, "also write NAME.allocs.pb.gz")
 
 func main() {
 	mode := flag.String("mode", "leak", "leak or control")
