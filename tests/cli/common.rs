@@ -6,6 +6,21 @@ use leakdiff::diff::{self, DiffOptions, DiffResult};
 use leakdiff::formats::ReadOptions;
 use leakdiff::model::{Interner, Profile, ProfileBuilder};
 
+/// Runs leakdiff in the repository root: exit status, stdout, stderr.
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = assert_cmd::Command::cargo_bin("leakdiff")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata")

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use assert_cmd::Command;
 use leakdiff::diff::{self, DiffOptions};
 use leakdiff::model::LabelValue;
 use serde_json::Value;
@@ -29,20 +28,6 @@ const PROVEN: [&str; 10] = [
     "main.uploadReceiver",
     "main.waitForever",
 ];
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn t(f: &str) -> String {
     format!("testdata/{D}/{f}")

@@ -7,24 +7,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-use crate::common::testdata;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::common::{run, testdata};
 
 fn json(text: &str, err: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {err}"))
