@@ -285,51 +285,89 @@ fn u32_of(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// Reads an interpreted heaptrack recording from a (decompressed) stream.
-pub fn read<R: BufRead>(
-    mut input: R,
-    source: &str,
-    opts: &HeaptrackOptions,
-) -> Result<Recording, ParseError> {
-    let err = |line: u64, m: String| ParseError::malformed(source, FORMAT, Position::Line(line), m);
-    let mut s = Summary::default();
-    let mut strings: Vec<String> = Vec::new();
-    let mut ips: Vec<Ip> = Vec::new();
-    let mut traces: Vec<Trace> = Vec::new();
-    let mut infos: Vec<(i64, u32)> = Vec::new(); // (size, site)
-    let mut sites: Vec<Site> = Vec::new();
-    let mut site_of_trace: FxHashMap<u32, u32> = FxHashMap::default();
-    let mut warnings: Vec<String> = Vec::new();
-    let mut bad_lines = 0u64;
-    let mut suppressions: Vec<String> = Vec::new();
-    if opts.builtin_suppressions {
-        suppressions.extend(suppress::BUILTIN.iter().map(|s| s.to_string()));
-    }
-    suppressions.extend(opts.suppressions.iter().cloned());
-    let op_new_names = [
-        "operator new(unsigned long)",
-        "operator new[](unsigned long)",
-        "operator new(unsigned int)",
-        "operator new[](unsigned int)",
-    ];
-    let mut op_new_strings: Vec<u32> = Vec::new();
-    let mut op_new_ips: Vec<u32> = Vec::new();
-    let mut last_allocation: u64 = 0;
-    let mut timestamp: i64 = 0;
-    let mut peak_rss_pages: i64 = 0;
-    let mut page_size: i64 = 0;
-    let mut pages: i64 = 0;
-    let mut event: u64 = 0;
-    let mut peak_event: u64 = 0;
-    let mut debuggee_seen = false;
-    let mut saw_version = false;
-    let mut timeline: Vec<Checkpoint> = Vec::new();
-    let mut pending = Pending::default();
+/// The reader's state while it goes through a recording's lines.
+struct Reader<'o> {
+    source: &'o str,
+    opts: &'o HeaptrackOptions,
+    s: Summary,
+    strings: Vec<String>,
+    ips: Vec<Ip>,
+    traces: Vec<Trace>,
+    /// (size, site) per allocation info.
+    infos: Vec<(i64, u32)>,
+    sites: Vec<Site>,
+    site_of_trace: FxHashMap<u32, u32>,
+    warnings: Vec<String>,
+    bad_lines: u64,
+    suppressions: Vec<String>,
+    op_new_strings: Vec<u32>,
+    op_new_ips: Vec<u32>,
+    last_allocation: u64,
+    timestamp: i64,
+    peak_rss_pages: i64,
+    page_size: i64,
+    pages: i64,
+    event: u64,
+    peak_event: u64,
+    debuggee_seen: bool,
+    saw_version: bool,
+    timeline: Vec<Checkpoint>,
+    pending: Pending,
+    line_no: u64,
+}
 
-    let mut line_no = 0u64;
-    // One line (without its newline); returns early for lines it skips.
-    let mut on_line = |buf: &[u8]| -> Result<(), ParseError> {
-        line_no += 1;
+/// `operator new` frames are skipped at the top of traces, as heaptrack_print does.
+const OP_NEW_NAMES: [&str; 4] = [
+    "operator new(unsigned long)",
+    "operator new[](unsigned long)",
+    "operator new(unsigned int)",
+    "operator new[](unsigned int)",
+];
+
+impl<'o> Reader<'o> {
+    fn new(source: &'o str, opts: &'o HeaptrackOptions) -> Reader<'o> {
+        let mut suppressions: Vec<String> = Vec::new();
+        if opts.builtin_suppressions {
+            suppressions.extend(suppress::BUILTIN.iter().map(|s| s.to_string()));
+        }
+        suppressions.extend(opts.suppressions.iter().cloned());
+        Reader {
+            source,
+            opts,
+            s: Summary::default(),
+            strings: Vec::new(),
+            ips: Vec::new(),
+            traces: Vec::new(),
+            infos: Vec::new(),
+            sites: Vec::new(),
+            site_of_trace: FxHashMap::default(),
+            warnings: Vec::new(),
+            bad_lines: 0,
+            suppressions,
+            op_new_strings: Vec::new(),
+            op_new_ips: Vec::new(),
+            last_allocation: 0,
+            timestamp: 0,
+            peak_rss_pages: 0,
+            page_size: 0,
+            pages: 0,
+            event: 0,
+            peak_event: 0,
+            debuggee_seen: false,
+            saw_version: false,
+            timeline: Vec::new(),
+            pending: Pending::default(),
+            line_no: 0,
+        }
+    }
+
+    fn err(&self, line: u64, m: String) -> ParseError {
+        ParseError::malformed(self.source, FORMAT, Position::Line(line), m)
+    }
+
+    /// One line (without its newline).
+    fn line(&mut self, buf: &[u8]) -> Result<(), ParseError> {
+        self.line_no += 1;
         let Some(&mode) = buf.first() else {
             return Ok(());
         };
@@ -337,208 +375,328 @@ pub fn read<R: BufRead>(
             line: buf,
             pos: 2.min(buf.len()),
         };
-        let mut bad = false;
-        match mode {
-            b's' => {
-                let text = if s.file_version >= 3 { c.sized_string() } else { Some(c.rest()) };
-                match text {
-                    Some(t) => {
-                        let t = String::from_utf8_lossy(t).into_owned();
-                        let index = strings.len() as u32 + 1;
-                        if op_new_names.contains(&t.as_str()) {
-                            op_new_strings.push(index);
-                        }
-                        strings.push(t);
-                    }
-                    None => bad = true,
-                }
-            }
-            b'i' => {
-                let (Some(address), Some(module)) = (c.hex(), c.hex()) else {
-                    bad_lines += 1;
-                    return Ok(());
-                };
-                let mut frames = Vec::new();
-                loop {
-                    let start = c.pos;
-                    match (c.hex(), c.hex(), c.hex()) {
-                        (Some(function), Some(file), Some(line)) => {
-                            frames.push(FrameRec { function: u32_of(function), file: u32_of(file), line: u32_of(line) })
-                        }
-                        (Some(function), None, _) if frames.is_empty() && start < buf.len() => {
-                            // Function known, no file: heaptrack prints just the function index.
-                            frames.push(FrameRec { function: u32_of(function), file: 0, line: 0 });
-                            break;
-                        }
-                        _ => break,
-                    }
-                }
-                let index = ips.len() as u32 + 1;
-                if frames.first().is_some_and(|f| op_new_strings.contains(&f.function)) {
-                    op_new_ips.push(index);
-                }
-                ips.push(Ip { address, module: u32_of(module), frames });
-            }
-            b't' => {
-                let (Some(ip), Some(parent)) = (c.hex(), c.hex()) else {
-                    bad_lines += 1;
-                    return Ok(());
-                };
-                let mut node = Trace { ip: u32_of(ip), parent: u32_of(parent) };
-                // Skip operator new at the top of traces: the node becomes its parent.
-                let mut guard = 0;
-                while op_new_ips.contains(&node.ip) && guard < 1 << 20 {
-                    node = traces.get((node.parent as usize).wrapping_sub(1)).copied().unwrap_or_default();
-                    guard += 1;
-                }
-                traces.push(node);
-            }
-            b'a' => {
-                let (Some(size), Some(trace)) = (c.hex(), c.hex()) else {
-                    bad_lines += 1;
-                    return Ok(());
-                };
-                let trace = u32_of(trace);
-                let next = sites.len() as u32;
-                let site = *site_of_trace.entry(trace).or_insert(next);
-                if site == next {
-                    sites.push(Site { trace, ..Default::default() });
-                }
-                infos.push((i64::try_from(size).unwrap_or(i64::MAX), site));
-            }
-            b'+' => {
-                let Some(index) = c.hex() else {
-                    bad_lines += 1;
-                    return Ok(());
-                };
-                let Some(&(size, site)) = infos.get(index as usize) else {
-                    bad_lines += 1;
-                    return Ok(());
-                };
-                last_allocation = index;
-                event += 1;
-                let st = sites[site as usize].touch(event, peak_event);
-                st.leaked = st.leaked.saturating_add(size);
-                st.leaked_count += 1;
-                st.allocations += 1;
-                st.alloc_bytes = st.alloc_bytes.saturating_add(size);
-                if opts.timeline {
-                    pending.add(site, 1, size, true);
-                }
-                s.allocations += 1;
-                s.leaked_bytes = s.leaked_bytes.saturating_add(size);
-                if s.leaked_bytes > s.peak_bytes {
-                    s.peak_bytes = s.leaked_bytes;
-                    s.peak_time_ms = timestamp;
-                    peak_event = event;
-                }
-            }
-            b'-' => {
-                let Some(index) = c.hex() else {
-                    bad_lines += 1;
-                    return Ok(());
-                };
-                let temporary = last_allocation == index;
-                last_allocation = 0;
-                let Some(&(size, site)) = infos.get(index as usize) else {
-                    bad_lines += 1;
-                    return Ok(());
-                };
-                event += 1;
-                let st = sites[site as usize].touch(event, peak_event);
-                st.leaked = st.leaked.saturating_sub(size);
-                st.leaked_count -= 1;
-                if opts.timeline {
-                    pending.add(site, -1, -size, false);
-                }
-                s.leaked_bytes = s.leaked_bytes.saturating_sub(size);
-                if temporary {
-                    st.temporary += 1;
-                    s.temporary += 1;
-                }
-            }
-            b'c' => match c.hex() {
-                Some(t) => {
-                    timestamp = i64::try_from(t).unwrap_or(i64::MAX);
-                    if opts.timeline {
-                        pending.flush(timestamp, &mut timeline);
-                    }
-                }
-                None => bad = true,
-            },
+        let ok = match mode {
+            b's' => self.string(&mut c),
+            b'i' => self.instruction(&mut c, buf.len()),
+            b't' => self.trace(&mut c),
+            b'a' => self.allocation_info(&mut c),
+            b'+' => self.allocated(&mut c),
+            b'-' => self.freed(&mut c),
+            b'c' => self.clock(&mut c),
             b'R' => {
                 if let Some(rss) = c.hex() {
-                    peak_rss_pages = peak_rss_pages.max(i64::try_from(rss).unwrap_or(i64::MAX));
+                    self.peak_rss_pages = self
+                        .peak_rss_pages
+                        .max(i64::try_from(rss).unwrap_or(i64::MAX));
                 }
+                true
             }
             b'X' => {
-                if debuggee_seen {
-                    return Err(err(line_no, "a second debuggee (X) line: corrupt data file?".into()));
-                }
-                debuggee_seen = true;
-                s.debuggee = String::from_utf8_lossy(c.rest()).into_owned();
-            }
-            b'A' => {
-                s.allocations = 0;
-                s.temporary = 0;
-                s.leaked_bytes = 0;
-                s.peak_bytes = 0;
-                s.from_attached = true;
-            }
-            b'v' => {
-                saw_version = true;
-                let heaptrack_version = c.hex().unwrap_or(0);
-                s.file_version = match c.hex() {
-                    Some(v) => v,
-                    None if heaptrack_version == 0x010200 => 1,
-                    None => 0,
-                };
-                if s.file_version > MAX_FILE_VERSION {
-                    return Err(err(
-                        line_no,
-                        format!(
-                            "file format version {} is newer than this reader supports ({MAX_FILE_VERSION})",
-                            s.file_version
-                        ),
+                if self.debuggee_seen {
+                    return Err(self.err(
+                        self.line_no,
+                        "a second debuggee (X) line: corrupt data file?".into(),
                     ));
                 }
-                if s.file_version == 0 {
-                    return Err(err(line_no, "file format version 0 (heaptrack before 1.0) is not supported".into()));
-                }
+                self.debuggee_seen = true;
+                self.s.debuggee = String::from_utf8_lossy(c.rest()).into_owned();
+                true
+            }
+            b'A' => {
+                // Attached to a running process: what came before is not this recording's.
+                self.s.allocations = 0;
+                self.s.temporary = 0;
+                self.s.leaked_bytes = 0;
+                self.s.peak_bytes = 0;
+                self.s.from_attached = true;
+                true
+            }
+            b'v' => {
+                self.version(&mut c)?;
+                true
             }
             b'I' => {
-                page_size = c.hex().and_then(|v| i64::try_from(v).ok()).unwrap_or(0);
-                pages = c.hex().and_then(|v| i64::try_from(v).ok()).unwrap_or(0);
+                self.page_size = c.hex().and_then(|v| i64::try_from(v).ok()).unwrap_or(0);
+                self.pages = c.hex().and_then(|v| i64::try_from(v).ok()).unwrap_or(0);
+                true
             }
             b'S' => {
-                if opts.embedded_suppressions {
-                    let text = String::from_utf8_lossy(c.rest()).into_owned();
-                    match suppress::parse_line(&text) {
-                        Ok(Some(p)) => suppressions.push(p),
-                        Ok(None) => {}
-                        Err(bad) => warnings.push(format!("ignored invalid embedded suppression `{bad}`")),
-                    }
-                }
+                self.suppression(&mut c);
+                true
             }
-            b'#' => {}
+            b'#' => true,
             b'x' | b'm' => {
-                return Err(err(
-                    line_no,
+                return Err(self.err(
+                    self.line_no,
                     "this is a raw heaptrack recording; interpret it first (heaptrack_interpret < raw | gzip > file.gz, or heaptrack -a)".into(),
                 ))
             }
-            _ => bad = true,
+            _ => false,
+        };
+        if !ok {
+            self.bad_lines += 1;
         }
-        if bad {
-            bad_lines += 1;
-        }
-        if !saw_version && line_no == 1 && mode != b'v' {
-            return Err(err(1, "missing `v` version line".into()));
+        if !self.saw_version && self.line_no == 1 && mode != b'v' {
+            return Err(self.err(1, "missing `v` version line".into()));
         }
         Ok(())
-    };
-    // Lines are handled in place in the reader's buffer; only a line split across two buffers is
-    // copied.
+    }
+
+    /// `s`: a string (sized from file version 3).
+    fn string(&mut self, c: &mut Cursor<'_>) -> bool {
+        let text = if self.s.file_version >= 3 {
+            c.sized_string()
+        } else {
+            Some(c.rest())
+        };
+        let Some(t) = text else {
+            return false;
+        };
+        let t = String::from_utf8_lossy(t).into_owned();
+        let index = self.strings.len() as u32 + 1;
+        if OP_NEW_NAMES.contains(&t.as_str()) {
+            self.op_new_strings.push(index);
+        }
+        self.strings.push(t);
+        true
+    }
+
+    /// `i`: an instruction pointer, its module and its (inlined) frames.
+    fn instruction(&mut self, c: &mut Cursor<'_>, len: usize) -> bool {
+        let (Some(address), Some(module)) = (c.hex(), c.hex()) else {
+            return false;
+        };
+        let mut frames = Vec::new();
+        loop {
+            let start = c.pos;
+            match (c.hex(), c.hex(), c.hex()) {
+                (Some(function), Some(file), Some(line)) => frames.push(FrameRec {
+                    function: u32_of(function),
+                    file: u32_of(file),
+                    line: u32_of(line),
+                }),
+                (Some(function), None, _) if frames.is_empty() && start < len => {
+                    // Function known, no file: heaptrack prints just the function index.
+                    frames.push(FrameRec {
+                        function: u32_of(function),
+                        file: 0,
+                        line: 0,
+                    });
+                    break;
+                }
+                _ => break,
+            }
+        }
+        let index = self.ips.len() as u32 + 1;
+        if frames
+            .first()
+            .is_some_and(|f| self.op_new_strings.contains(&f.function))
+        {
+            self.op_new_ips.push(index);
+        }
+        self.ips.push(Ip {
+            address,
+            module: u32_of(module),
+            frames,
+        });
+        true
+    }
+
+    /// `t`: a trace node (ip, parent), `operator new` skipped.
+    fn trace(&mut self, c: &mut Cursor<'_>) -> bool {
+        let (Some(ip), Some(parent)) = (c.hex(), c.hex()) else {
+            return false;
+        };
+        let mut node = Trace {
+            ip: u32_of(ip),
+            parent: u32_of(parent),
+        };
+        // Skip operator new at the top of traces: the node becomes its parent.
+        let mut guard = 0;
+        while self.op_new_ips.contains(&node.ip) && guard < 1 << 20 {
+            node = self
+                .traces
+                .get((node.parent as usize).wrapping_sub(1))
+                .copied()
+                .unwrap_or_default();
+            guard += 1;
+        }
+        self.traces.push(node);
+        true
+    }
+
+    /// `a`: an allocation info (size, trace), the trace's site made on first sight.
+    fn allocation_info(&mut self, c: &mut Cursor<'_>) -> bool {
+        let (Some(size), Some(trace)) = (c.hex(), c.hex()) else {
+            return false;
+        };
+        let trace = u32_of(trace);
+        let next = self.sites.len() as u32;
+        let site = *self.site_of_trace.entry(trace).or_insert(next);
+        if site == next {
+            self.sites.push(Site {
+                trace,
+                ..Default::default()
+            });
+        }
+        self.infos
+            .push((i64::try_from(size).unwrap_or(i64::MAX), site));
+        true
+    }
+
+    /// `+`: an allocation event.
+    #[inline]
+    fn allocated(&mut self, c: &mut Cursor<'_>) -> bool {
+        let Some(index) = c.hex() else {
+            return false;
+        };
+        let Some(&(size, site)) = self.infos.get(index as usize) else {
+            return false;
+        };
+        self.last_allocation = index;
+        self.event += 1;
+        let st = self.sites[site as usize].touch(self.event, self.peak_event);
+        st.leaked = st.leaked.saturating_add(size);
+        st.leaked_count += 1;
+        st.allocations += 1;
+        st.alloc_bytes = st.alloc_bytes.saturating_add(size);
+        if self.opts.timeline {
+            self.pending.add(site, 1, size, true);
+        }
+        let s = &mut self.s;
+        s.allocations += 1;
+        s.leaked_bytes = s.leaked_bytes.saturating_add(size);
+        if s.leaked_bytes > s.peak_bytes {
+            s.peak_bytes = s.leaked_bytes;
+            s.peak_time_ms = self.timestamp;
+            self.peak_event = self.event;
+        }
+        true
+    }
+
+    /// `-`: a free event; temporary when it frees the allocation just made.
+    #[inline]
+    fn freed(&mut self, c: &mut Cursor<'_>) -> bool {
+        let Some(index) = c.hex() else {
+            return false;
+        };
+        let temporary = self.last_allocation == index;
+        self.last_allocation = 0;
+        let Some(&(size, site)) = self.infos.get(index as usize) else {
+            return false;
+        };
+        self.event += 1;
+        let st = self.sites[site as usize].touch(self.event, self.peak_event);
+        st.leaked = st.leaked.saturating_sub(size);
+        st.leaked_count -= 1;
+        if temporary {
+            st.temporary += 1;
+        }
+        if self.opts.timeline {
+            self.pending.add(site, -1, -size, false);
+        }
+        self.s.leaked_bytes = self.s.leaked_bytes.saturating_sub(size);
+        if temporary {
+            self.s.temporary += 1;
+        }
+        true
+    }
+
+    /// `c`: the clock, in ms since the start.
+    fn clock(&mut self, c: &mut Cursor<'_>) -> bool {
+        let Some(t) = c.hex() else {
+            return false;
+        };
+        self.timestamp = i64::try_from(t).unwrap_or(i64::MAX);
+        if self.opts.timeline {
+            self.pending.flush(self.timestamp, &mut self.timeline);
+        }
+        true
+    }
+
+    /// `v`: heaptrack's version and the file format's.
+    fn version(&mut self, c: &mut Cursor<'_>) -> Result<(), ParseError> {
+        self.saw_version = true;
+        let heaptrack_version = c.hex().unwrap_or(0);
+        self.s.file_version = match c.hex() {
+            Some(v) => v,
+            None if heaptrack_version == 0x010200 => 1,
+            None => 0,
+        };
+        if self.s.file_version > MAX_FILE_VERSION {
+            return Err(self.err(
+                self.line_no,
+                format!(
+                    "file format version {} is newer than this reader supports ({MAX_FILE_VERSION})",
+                    self.s.file_version
+                ),
+            ));
+        }
+        if self.s.file_version == 0 {
+            return Err(self.err(
+                self.line_no,
+                "file format version 0 (heaptrack before 1.0) is not supported".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `S`: a suppression embedded in the recording.
+    fn suppression(&mut self, c: &mut Cursor<'_>) {
+        if !self.opts.embedded_suppressions {
+            return;
+        }
+        let text = String::from_utf8_lossy(c.rest()).into_owned();
+        match suppress::parse_line(&text) {
+            Ok(Some(p)) => self.suppressions.push(p),
+            Ok(None) => {}
+            Err(bad) => self
+                .warnings
+                .push(format!("ignored invalid embedded suppression `{bad}`")),
+        }
+    }
+
+    /// After the last line: the numbers at the end, suppressions applied.
+    fn finish(mut self) -> Result<Recording, ParseError> {
+        if self.line_no == 0 {
+            return Err(self.err(1, "empty recording".into()));
+        }
+        if self.bad_lines > 0 {
+            self.warnings
+                .push(format!("{} malformed line(s) skipped", self.bad_lines));
+        }
+        // Sites untouched since the peak hold their value at the peak.
+        for st in &mut self.sites {
+            st.touch(st.last_event, self.peak_event);
+        }
+        let mut s = self.s;
+        s.total_time_ms = self.timestamp.saturating_add(1);
+        self.pending.flush(s.total_time_ms, &mut self.timeline);
+        s.peak_rss_bytes = self.peak_rss_pages.saturating_mul(self.page_size);
+        s.total_system_memory_bytes = self.pages.saturating_mul(self.page_size);
+        let mut rec = Recording {
+            summary: s,
+            strings: self.strings,
+            ips: self.ips,
+            traces: self.traces,
+            suppressed: Vec::new(),
+            sites: self.sites,
+            timeline: self.timeline,
+            warnings: self.warnings,
+        };
+        rec.apply_suppressions(&self.suppressions);
+        Ok(rec)
+    }
+}
+
+/// Reads an interpreted recording line by line, in place in the reader's buffer (only a line
+/// split across two buffers is copied).
+pub fn read<R: BufRead>(
+    mut input: R,
+    source: &str,
+    opts: &HeaptrackOptions,
+) -> Result<Recording, ParseError> {
+    let mut r = Reader::new(source, opts);
     let mut carry: Vec<u8> = Vec::new();
     loop {
         let chunk = match input.fill_buf() {
@@ -548,14 +706,14 @@ pub fn read<R: BufRead>(
                 return Err(ParseError::malformed(
                     source,
                     FORMAT,
-                    Position::Line(line_no + 1),
+                    Position::Line(r.line_no + 1),
                     format!("read failed: {e}"),
                 ))
             }
         };
         if chunk.is_empty() {
             if !carry.is_empty() {
-                on_line(&carry)?;
+                r.line(&carry)?;
             }
             break;
         }
@@ -565,7 +723,7 @@ pub fn read<R: BufRead>(
             match memchr::memchr(b'\n', chunk) {
                 Some(nl) => {
                     carry.extend_from_slice(&chunk[..nl]);
-                    on_line(&carry)?;
+                    r.line(&carry)?;
                     carry.clear();
                     pos = nl + 1;
                 }
@@ -579,39 +737,14 @@ pub fn read<R: BufRead>(
         // Lines are short (an event is ~8 bytes): a plain scan beats a SIMD search per line.
         for (i, &b) in chunk.iter().enumerate().skip(pos) {
             if b == b'\n' {
-                on_line(&chunk[pos..i])?;
+                r.line(&chunk[pos..i])?;
                 pos = i + 1;
             }
         }
         carry.extend_from_slice(&chunk[pos..]);
         input.consume(len);
     }
-    if line_no == 0 {
-        return Err(err(1, "empty recording".into()));
-    }
-    if bad_lines > 0 {
-        warnings.push(format!("{bad_lines} malformed line(s) skipped"));
-    }
-    // Sites untouched since the peak hold their value at the peak.
-    for st in &mut sites {
-        st.touch(st.last_event, peak_event);
-    }
-    s.total_time_ms = timestamp.saturating_add(1);
-    pending.flush(s.total_time_ms, &mut timeline);
-    s.peak_rss_bytes = peak_rss_pages.saturating_mul(page_size);
-    s.total_system_memory_bytes = pages.saturating_mul(page_size);
-    let mut rec = Recording {
-        summary: s,
-        strings,
-        ips,
-        traces,
-        suppressed: Vec::new(),
-        sites,
-        timeline,
-        warnings,
-    };
-    rec.apply_suppressions(&suppressions);
-    Ok(rec)
+    r.finish()
 }
 
 impl Recording {
