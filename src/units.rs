@@ -60,26 +60,42 @@ pub fn parse_size(s: &str) -> Result<i64, String> {
 /// milliseconds. A bare number is seconds.
 pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (try 30s, 5m, 1h)"))?;
-    let factor = match unit.trim() {
-        "ms" => 1.0,
-        "" | "s" | "sec" => 1e3,
-        "m" | "min" => 60e3,
-        "h" => 3600e3,
-        "d" => 86400e3,
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}` in `{s}` (ms, s, m, h, d)"
-            ))
-        }
-    };
-    let ms = v * factor;
+    let not_duration = || format!("`{s}` is not a duration (try 30s, 5m, 1h, 1h30m)");
+    if t.is_empty() {
+        return Err(not_duration());
+    }
+    // Go's form: one or more NUMBER UNIT parts (`1h30m`, `2m30.5s`); a bare number is seconds.
+    let mut rest = t;
+    let mut ms = 0.0;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let v: f64 = rest[..n].parse().map_err(|_| not_duration())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let (unit, after) = rest.split_at(u);
+        let factor = match unit.trim() {
+            "ns" => 1e-6,
+            "us" | "µs" => 1e-3,
+            "ms" => 1.0,
+            "" if after.is_empty() && ms == 0.0 => 1e3,
+            "s" | "sec" => 1e3,
+            "m" | "min" => 60e3,
+            "h" => 3600e3,
+            "d" => 86400e3,
+            "" => return Err(not_duration()),
+            other => {
+                return Err(format!(
+                    "unknown duration unit `{other}` in `{s}` (ns, us, ms, s, m, h, d)"
+                ))
+            }
+        };
+        ms += v * factor;
+        rest = after;
+    }
     if !(1.0..=1e15).contains(&ms) {
         return Err(format!("duration `{s}` is out of range"));
     }
@@ -268,6 +284,13 @@ mod tests {
         assert_eq!(parse_duration_ms("2"), Ok(2_000));
         assert!(parse_duration_ms("0s").is_err());
         assert!(parse_duration_ms("5 parsecs").is_err());
+        // Go's composite form, as pprof and Go programs write durations.
+        assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration_ms("2m30.5s"), Ok(150_500));
+        assert_eq!(parse_duration_ms("1500us"), Ok(2));
+        assert!(parse_duration_ms("1h30").is_err());
+        assert!(parse_duration_ms("").is_err());
+        assert!(parse_duration_ms("h").is_err());
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub const EXIT_ERROR: u8 = 2;
     name = "leakdiff",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true
 )]
 #[command(after_help = "Run `leakdiff BASE LATER` to diff two snapshots (the default command).")]
 pub struct Cli {

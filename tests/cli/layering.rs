@@ -236,3 +236,15 @@ fn tests_load_files_through_input_not_cli() {
 fn command_line_definition_is_consistent() {
     leakdiff::cli::command().debug_assert();
 }
+
+#[test]
+fn bare_leakdiff_prints_help() {
+    let out = assert_cmd::Command::cargo_bin("leakdiff")
+        .unwrap()
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Usage: leakdiff"), "{err}");
+    assert!(err.contains("Commands:"), "{err}");
+}
