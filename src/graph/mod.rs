@@ -483,7 +483,12 @@ pub fn path_to(g: &ObjectGraph, v: Node) -> Vec<String> {
 
 /// The cycles of a graph, largest retained first (unreachable ones by size, after).
 pub fn report_cycles(g: &ObjectGraph) -> Vec<Cycle> {
-    let mut out: Vec<Cycle> = cycles(g)
+    report_components(g, cycles(g))
+}
+
+/// [`report_cycles`] of components already found by [`cycles`].
+fn report_components(g: &ObjectGraph, comps: Vec<Vec<Node>>) -> Vec<Cycle> {
+    let mut out: Vec<Cycle> = comps
         .into_iter()
         .map(|comp| {
             let members: std::collections::HashSet<u32> = comp.iter().copied().collect();
@@ -660,31 +665,6 @@ pub fn top_sites(g: &ObjectGraph, n: usize) -> Vec<SiteRetainer> {
         .collect()
 }
 
-/// What the objects allocated by `function` (a site's leaf function) retain, summed over its
-/// sites, and the path to the one that retains the most; `None` when the dump has none live.
-pub fn retention_of(g: &ObjectGraph, function: &str) -> Option<(u64, Vec<String>)> {
-    let sites: Vec<u32> = (0..g.sites.len() as u32)
-        .filter(|&s| {
-            g.sites[s as usize]
-                .first()
-                .is_some_and(|f| f.split(' ').next() == Some(function))
-        })
-        .collect();
-    if sites.is_empty() {
-        return None;
-    }
-    let by_site = retained_by_site(g);
-    let bytes: u64 = by_site
-        .iter()
-        .filter(|(s, _, _)| sites.contains(s))
-        .map(|(_, b, _)| *b)
-        .sum();
-    let best = (0..g.len())
-        .filter(|&v| g.reachable[v] && sites.contains(&g.site_of[v]))
-        .max_by_key(|&v| (g.retained[v], std::cmp::Reverse(v)))?;
-    Some((bytes, path_to(g, best as u32)))
-}
-
 /// What the objects of one allocating function retain (see [`retention_by_function`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Retention {
@@ -694,7 +674,8 @@ pub struct Retention {
     pub path: Vec<String>,
 }
 
-/// [`retention_of`] for every allocating function of the dump, in one pass over the objects.
+/// What each allocating function's objects retain, summed over its sites, and the path to the one
+/// that retains the most, for every function of the dump in one pass over the objects.
 pub fn retention_by_function(g: &ObjectGraph) -> std::collections::BTreeMap<String, Retention> {
     let function_of_site: Vec<&str> = g
         .sites
@@ -771,7 +752,10 @@ pub struct GraphSummary {
 
 /// The [`GraphSummary`] of a graph.
 pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
-    let cycles = report_cycles(g);
+    // One search for the strongly connected components serves both the counts and the members.
+    let comps = cycles(g);
+    let cycle_functions = cycle_functions_of(g, &comps);
+    let cycles = report_components(g, comps);
     let live = cycles.iter().filter(|c| c.reachable).count();
     GraphSummary {
         source: source.to_string(),
@@ -784,18 +768,18 @@ pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
         unreachable_cycles: cycles.len() - live,
         top_retainers: top_sites(g, 5),
         retention: retention_by_function(g),
-        cycle_functions: cycle_functions(g),
+        cycle_functions,
     }
 }
 
 /// Allocating functions (a site's leaf, without file:line) of the objects in reachable cycles.
-pub fn cycle_functions(g: &ObjectGraph) -> std::collections::BTreeSet<String> {
+fn cycle_functions_of(g: &ObjectGraph, comps: &[Vec<Node>]) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
-    for comp in cycles(g) {
+    for comp in comps {
         if !comp.first().is_some_and(|&v| g.reachable[v as usize]) {
             continue;
         }
-        for v in comp {
+        for &v in comp {
             if let Some(f) = g
                 .sites
                 .get(g.site_of[v as usize] as usize)

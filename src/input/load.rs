@@ -153,16 +153,6 @@ fn read_file(path: &Path) -> Result<Vec<u8>, ParseError> {
     })
 }
 
-/// Whether a file (raw or compressed) starts with the Go heap dump header.
-pub fn is_heap_dump(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(4096);
-    let ok = std::fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut head))
-        .is_ok();
-    ok && formats::heapdump::sniff(&formats::decompress::head(&head, "", 16))
-}
-
 /// Reads a file and decodes it with default symbolization (no interning yet).
 pub fn decode_path(path: &Path, options: &ReadOptions) -> Result<Decoded, ParseError> {
     Loader::new(options.clone(), SymbolOptions::default()).decode(path)

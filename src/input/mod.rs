@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use load::{decode_path, is_heap_dump, load_pair, load_profile, Loader};
+pub use load::{decode_path, load_pair, load_profile, Loader};
 pub use walk::{collect_files, expand_inputs, mtime_nanos, InputFile};
 
 use crate::formats::ParseError;
