@@ -16,6 +16,7 @@
 pub mod check;
 pub mod cli;
 pub mod diff;
+pub mod fetch;
 pub mod formats;
 pub mod goroutines;
 pub mod graph;

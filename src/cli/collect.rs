@@ -12,9 +12,12 @@ use crate::units::{parse_duration_ms, parse_size};
 
 #[derive(Args, Debug)]
 pub(super) struct CollectArgs {
-    /// The net/http/pprof base URL (e.g. http://127.0.0.1:6060/debug/pprof/).
+    /// The net/http/pprof base URL: http:// or https:// (e.g. http://127.0.0.1:6060/debug/pprof/).
     #[arg(long, value_name = "URL", required_unless_present = "pid")]
     url: Option<String>,
+    /// Send this header with every request (`Authorization: Bearer …`). Repeatable.
+    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'", value_parser = crate::fetch::parse_header)]
+    headers: Vec<(String, String)>,
     /// Also sample /proc/PID each round: RSS, open fds by kind, TCP connections by state,
     /// threads, memory mappings.
     #[arg(long, value_name = "PID")]
@@ -66,6 +69,7 @@ pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
         timeout: args.timeout,
         max_profile_size: args.max_profile_size,
         max_pending: args.max_pending,
+        headers: args.headers,
         quiet: args.quiet,
     };
     Ok(match collect::run(options)? {

@@ -1,7 +1,10 @@
 //! Reading snapshots from disk into one shared interner, symbolizing address-only inputs on the way.
 
+use std::io::Read as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::fetch::{self, FetchOptions};
 use crate::formats::{self, Decoded, ParseError, ReadOptions};
 use crate::graph::GraphSummary;
 use crate::model::{Interner, Profile};
@@ -14,6 +17,12 @@ pub struct Loader {
     pub read: ReadOptions,
     /// Symbolizer for address-only inputs.
     pub symbolizer: Symbolizer,
+    /// How `http(s)://` inputs are fetched (headers, deadline); the body cap is the
+    /// decompression cap.
+    pub fetch: FetchOptions,
+    /// pprof's `-seconds`: asked of URL inputs as `?seconds=N` (a delta profile over N seconds),
+    /// with the deadline stretched by as much.
+    pub seconds: Option<u64>,
 }
 
 /// One input read whole, and what it turned out to be.
@@ -30,14 +39,16 @@ impl Loader {
         Loader {
             read,
             symbolizer: Symbolizer::new(symbols),
+            fetch: FetchOptions::default(),
+            seconds: None,
         }
     }
 
     /// Reads a file once; a Go heap dump is parsed into its object graph, anything else decoded
     /// and symbolized (no interning yet).
     fn read_once(&self, path: &Path) -> Result<Read, ParseError> {
-        let source = path.display().to_string();
-        let raw = read_file(path)?;
+        let source = input_name(path);
+        let raw = self.read_input(path)?;
         if formats::heapdump::sniff(&formats::decompress::head(&raw, "", 16)) {
             let (g, dump) = self.dump_graph(raw, &source)?;
             return Ok(Read::Dump(g, dump));
@@ -52,8 +63,8 @@ impl Loader {
     /// Reads a file, decodes it and symbolizes it (no interning yet). A Go heap dump is refused
     /// here (it has no decoded form: see [`Loader::load`]).
     pub fn decode(&self, path: &Path) -> Result<Decoded, ParseError> {
-        let source = path.display().to_string();
-        let mut decoded = formats::decode_bytes(read_file(path)?, &source, &self.read)?;
+        let source = input_name(path);
+        let mut decoded = formats::decode_bytes(self.read_input(path)?, &source, &self.read)?;
         if let Some(p) = decoded.wire_profile_mut() {
             self.symbolizer.symbolize(p);
         }
@@ -85,7 +96,7 @@ impl Loader {
         match self.read_once(path)? {
             Read::Other(d) => Ok((d.into_profile(interner)?, None)),
             Read::Dump(g, dump) => {
-                let source = path.display().to_string();
+                let source = input_name(path);
                 let summary = summarize.then(|| crate::graph::summarize(&g, &source));
                 let profile = crate::graph::to_profile(&g, &source, &dump.params.version, interner);
                 Ok((profile, summary))
@@ -98,7 +109,7 @@ impl Loader {
         &self,
         path: &Path,
     ) -> Result<(crate::graph::ObjectGraph, formats::heapdump::HeapDump), ParseError> {
-        self.dump_graph(read_file(path)?, &path.display().to_string())
+        self.dump_graph(self.read_input(path)?, &input_name(path))
     }
 
     fn dump_graph(
@@ -137,7 +148,7 @@ impl Loader {
             Read::Other(d) => d.into_profile(&mut interner)?,
             Read::Dump(g, dump) => crate::graph::to_profile(
                 &g,
-                &later.display().to_string(),
+                &input_name(later),
                 &dump.params.version,
                 &mut interner,
             ),
@@ -146,11 +157,136 @@ impl Loader {
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, ParseError> {
-    std::fs::read(path).map_err(|e| ParseError::Io {
-        source_name: path.display().to_string(),
-        message: format!("cannot read: {e}"),
-    })
+/// Set once standard input has been read: it can be read only once.
+static STDIN_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// True when an input names standard input (`-`).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// True when an input is an `http://` or `https://` URL.
+pub fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(fetch::is_url)
+}
+
+/// The name an input goes by in messages and reports (`stdin` for `-`).
+pub fn input_name(path: &Path) -> String {
+    if is_stdin(path) {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads at most `cap` bytes; more is an error (a huge or endless stream).
+fn read_capped(r: impl std::io::Read, cap: u64, source: &str) -> Result<Vec<u8>, ParseError> {
+    let mut out = Vec::new();
+    r.take(cap.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| ParseError::Io {
+            source_name: source.to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+    if out.len() as u64 > cap {
+        return Err(ParseError::Io {
+            source_name: source.to_string(),
+            message: format!(
+                "more than {cap} bytes (raise --max-decompressed-size if this is meant)"
+            ),
+        });
+    }
+    if out.is_empty() {
+        return Err(ParseError::Io {
+            source_name: source.to_string(),
+            message: "empty input".to_string(),
+        });
+    }
+    Ok(out)
+}
+
+impl Loader {
+    /// The bytes of one input, read once: a file (or named pipe), `-` for standard input, or an
+    /// `http(s)://` URL. Nothing is read twice, so a pipe loses no bytes.
+    pub fn read_input(&self, path: &Path) -> Result<Vec<u8>, ParseError> {
+        let source = input_name(path);
+        let cap = self.read.max_decompressed_bytes;
+        if is_stdin(path) {
+            if STDIN_TAKEN.swap(true, Ordering::SeqCst) {
+                return Err(ParseError::Io {
+                    source_name: source,
+                    message: "standard input can be read once: give `-` for one input only"
+                        .to_string(),
+                });
+            }
+            return read_capped(std::io::stdin().lock(), cap, &source);
+        }
+        if is_url(path) {
+            return self.fetch_url(&source);
+        }
+        let file = std::fs::File::open(path).map_err(|e| ParseError::Io {
+            source_name: source.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let meta = file.metadata().map_err(|e| ParseError::Io {
+            source_name: source.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        if meta.is_dir() {
+            return Err(ParseError::Io {
+                source_name: source,
+                message: "is a folder, not a profile".to_string(),
+            });
+        }
+        let mut out = Vec::with_capacity(if meta.is_file() {
+            meta.len().min(cap) as usize
+        } else {
+            0
+        });
+        let mut r = file.take(cap.saturating_add(1));
+        r.read_to_end(&mut out).map_err(|e| ParseError::Io {
+            source_name: source.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        if out.len() as u64 > cap {
+            return Err(ParseError::Io {
+                source_name: source,
+                message: format!(
+                    "larger than {cap} bytes (raise --max-decompressed-size if this is meant)"
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    fn fetch_url(&self, source: &str) -> Result<Vec<u8>, ParseError> {
+        let io = |message: String| ParseError::Io {
+            source_name: source.to_string(),
+            message,
+        };
+        let mut url = fetch::Url::parse(source).map_err(|e| io(e.to_string()))?;
+        let mut opts = FetchOptions {
+            max_body: self.read.max_decompressed_bytes,
+            ..self.fetch.clone()
+        };
+        if let Some(s) = self.seconds {
+            url = url.with_query("seconds", &s.to_string());
+            opts.timeout += std::time::Duration::from_secs(s);
+        }
+        let body = fetch::get(&url, &opts, &|| false).map_err(|e| io(e.to_string()))?;
+        if body.is_empty() {
+            return Err(io("the server answered with an empty body".to_string()));
+        }
+        let head = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
+        let head = head.trim_start();
+        if head.starts_with("<!doctype html") || head.starts_with("<html") {
+            return Err(io(
+                "the server answered with an HTML page, not a profile (is the URL the profile endpoint, e.g. …/debug/pprof/heap?)"
+                    .to_string(),
+            ));
+        }
+        Ok(body)
+    }
 }
 
 /// Reads a file and decodes it with default symbolization (no interning yet).

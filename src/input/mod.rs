@@ -5,7 +5,8 @@
 //! profile is a failure of the run while the rest is still read.
 //!
 //! Library users and tests load files through this module. May import: `model`, `formats`,
-//! `symbolize`, `graph`, `store`, `units`. Reads files; prints nothing (warnings are returned).
+//! `symbolize`, `graph`, `store`, `units`, `fetch` (URL inputs). Reads files, standard input and URLs;
+//! prints nothing (warnings are returned).
 
 mod load;
 mod walk;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use load::{decode_path, load_pair, load_profile, Loader};
+pub use load::{decode_path, input_name, is_stdin, is_url, load_pair, load_profile, Loader};
 pub use walk::{collect_files, expand_inputs, mtime_nanos, InputFile};
 
 use crate::formats::ParseError;
@@ -54,8 +55,12 @@ pub struct SeriesOptions<'a> {
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
 }
 
-/// Whether a file starts with Parquet's magic.
+/// Whether a regular file starts with Parquet's magic (a pipe, stdin or URL is never opened
+/// here: its bytes would be lost).
 pub fn is_parquet(path: &Path) -> bool {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut magic = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))

@@ -11,8 +11,8 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::http::{self, FetchError, FetchOptions, Url};
 use super::signal::{catch_signals, sleep_until, stopping};
+use crate::fetch::{self, FetchError, FetchOptions, Url};
 use crate::formats::procstat::{self, ProcessSample, Unit};
 
 /// What `collect` fetches from the pprof endpoint.
@@ -80,6 +80,8 @@ pub struct CollectOptions {
     pub timeout: u64,
     /// Refuse answers larger than this.
     pub max_profile_size: i64,
+    /// Extra request headers (`Authorization: Bearer …`).
+    pub headers: Vec<(String, String)>,
     /// Hold at most this much fetched data in memory while writes fail (disk full); beyond it,
     /// rounds are skipped until writing works again.
     pub max_pending: i64,
@@ -176,6 +178,7 @@ impl Collector {
         let opts = FetchOptions {
             timeout: Duration::from_millis(self.args.timeout.max(1)),
             max_body: self.args.max_profile_size.max(0) as u64,
+            headers: self.args.headers.clone(),
         };
         let target = url.join(what.path());
         let mut backoff = Duration::from_millis(250);
@@ -186,9 +189,9 @@ impl Collector {
             let left = until.saturating_duration_since(Instant::now());
             let o = FetchOptions {
                 timeout: opts.timeout.min(left.max(Duration::from_millis(100))),
-                ..opts
+                ..opts.clone()
             };
-            let result = match http::get(&target, o, &stopping) {
+            let result = match fetch::get(&target, &o, &stopping) {
                 Err(FetchError::Interrupted) => return None,
                 // Only Go ≥ 1.26 serves the leak profile (1.26 with GOEXPERIMENT=
                 // goroutineleakprofile): a 404 is an answer, said once.

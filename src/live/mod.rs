@@ -1,8 +1,8 @@
-//! Live systems: a small HTTP/1.1 client and server on `std::net` ([`http`]), the `collect`
+//! Live systems: a small HTTP/1.1 server on `std::net` ([`http`]; the client is `fetch`), the `collect`
 //! engine ([`collect`]: fetch, check, retry, hold while writes fail), the dashboard's server loop
 //! ([`serve`]), Ctrl-C handling ([`signal`]) and whole-file writes ([`write`]).
 //!
-//! May import: `model`, `formats` (to check what was fetched), `units`. Touches the network,
+//! May import: `model`, `formats` (to check what was fetched), `fetch`, `units`. Touches the network,
 //! files and signals; logs to stderr.
 
 pub mod collect;

@@ -203,13 +203,9 @@ impl Store {
 
     /// Total rows: (snapshot, value type, total).
     fn total_rows(&self) -> Result<Vec<(usize, usize, i64)>, StoreError> {
-        let df = self
-            .table
-            .clone()
-            .lazy()
-            .filter(col("key").is_null())
-            .collect()
-            .map_err(polars_err("store"))?;
+        let err = polars_err("store");
+        let mask = self.table.column("key").map_err(&err)?.is_null();
+        let df = self.table.filter(&mask).map_err(&err)?;
         let get = |name: &str| {
             df.column(name)
                 .and_then(|c| c.cast(&DataType::Int64))
@@ -267,35 +263,29 @@ impl Store {
         for (p, &s) in snapshots.iter().enumerate() {
             position[s] = p;
         }
-        let df = self
+        let err = polars_err("store");
+        let vt = self
             .table
-            .clone()
-            .lazy()
-            .filter(
-                col("key")
-                    .is_not_null()
-                    .and(col("value_type").eq(lit(value_type as u32))),
-            )
-            .sort(["key", "snapshot"], SortMultipleOptions::default())
-            .collect()
-            .map_err(polars_err("store"))?;
-        let key = df
-            .column("key")
+            .column("value_type")
             .and_then(|c| c.u32().cloned())
-            .map_err(polars_err("store"))?;
-        let snap = df
-            .column("snapshot")
-            .and_then(|c| c.u32().cloned())
-            .map_err(polars_err("store"))?;
-        let value = df
-            .column("value")
-            .and_then(|c| c.i64().cloned())
-            .map_err(polars_err("store"))?;
+            .map_err(&err)?;
+        let key_col = self.table.column("key").map_err(&err)?;
+        let mask = &key_col.is_not_null() & &vt.equal(value_type as u32);
+        let df = self.table.filter(&mask).map_err(&err)?;
+        let column = |name: &str| df.column(name).map_err(&err);
+        let key = column("key")?.u32().cloned().map_err(&err)?;
+        let snap = column("snapshot")?.u32().cloned().map_err(&err)?;
+        let value = column("value")?.i64().cloned().map_err(&err)?;
+        // By key, then snapshot: each key's points together.
+        let mut rows: Vec<(u32, u32, i64)> = key
+            .iter()
+            .zip(snap.iter())
+            .zip(value.iter())
+            .filter_map(|((k, s), v)| Some((k?, s?, v?)))
+            .collect();
+        rows.sort_unstable_by_key(|&(k, s, _)| (k, s));
         let mut out: Vec<KeySeries> = Vec::new();
-        for ((k, s), v) in key.iter().zip(snap.iter()).zip(value.iter()) {
-            let (Some(k), Some(s), Some(v)) = (k, s, v) else {
-                continue;
-            };
+        for (k, s, v) in rows {
             let Some(&p) = position.get(s as usize) else {
                 continue;
             };
@@ -333,13 +323,14 @@ impl Store {
     /// many snapshots a finding needs.
     pub fn prefix(&self, n: usize) -> Result<Store, StoreError> {
         let n = n.min(self.snapshots.len());
-        let table = self
+        let err = polars_err("store");
+        let mask = self
             .table
-            .clone()
-            .lazy()
-            .filter(col("snapshot").lt(lit(n as u32)))
-            .collect()
-            .map_err(polars_err("store"))?;
+            .column("snapshot")
+            .and_then(|c| c.u32().cloned())
+            .map_err(&err)?
+            .lt(n as u32);
+        let table = self.table.filter(&mask).map_err(&err)?;
         // The kept heap profiles are of the whole series; a prefix keeps none.
         Ok(Store {
             snapshots: self.snapshots[..n].to_vec(),

@@ -10,6 +10,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("units", &[]),
     ("model", &[]),
     ("trend", &[]),
+    ("fetch", &[]),
     ("formats", &["model"]),
     ("symbolize", &["formats", "model"]),
     ("graph", &["formats", "model"]),
@@ -21,14 +22,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "input",
-        &["model", "formats", "symbolize", "graph", "store", "units"],
+        &[
+            "model",
+            "formats",
+            "symbolize",
+            "graph",
+            "store",
+            "units",
+            "fetch",
+        ],
     ),
     ("leaks", &["store", "trend", "goroutines", "graph", "units"]),
     (
         "check",
         &["diff", "leaks", "goroutines", "trend", "units", "formats"],
     ),
-    ("live", &["model", "formats", "units"]),
+    ("live", &["model", "formats", "fetch", "units"]),
     (
         "lab",
         &[
