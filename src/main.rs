@@ -10,7 +10,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = leakdiff::cli::Cli::parse();
+    let cli = leakdiff::cli::Cli::parse_from(leakdiff::cli::pprof_style(std::env::args_os()));
     match leakdiff::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if leakdiff::cli::is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@ use crate::formats::heaptrack::{suppress, HeaptrackOptions};
 use crate::formats::ReadOptions;
 use crate::input::Loader;
 use crate::symbolize::SymbolOptions;
-use crate::units::parse_size;
+use crate::units::{parse_duration_ms, parse_size};
 
 /// How inputs are read: decompression cap, symbolization, heaptrack suppressions.
 #[derive(Args, Debug, Clone)]
@@ -17,6 +17,17 @@ pub(super) struct InputArgs {
     /// Refuse inputs that decompress to more than this (e.g. 4GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB", help_heading = "Input")]
     pub max_decompressed_size: i64,
+    /// Send this header when an input is an http(s):// URL (`Authorization: Bearer …`).
+    /// Repeatable.
+    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'", value_parser = crate::fetch::parse_header, help_heading = "Input")]
+    pub headers: Vec<(String, String)>,
+    /// Like pprof's -seconds: ask URL inputs for a delta profile over this many seconds
+    /// (`?seconds=N`).
+    #[arg(long, value_name = "N", help_heading = "Input")]
+    pub seconds: Option<u64>,
+    /// Deadline of fetching one URL input (added to --seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms, default_value = "30s", help_heading = "Input")]
+    pub timeout: u64,
     /// Binary to symbolize address-only inputs with, instead of the file the profile's mapping
     /// names (matched by file name; a single one that matches nothing stands for the main
     /// program). Repeatable.
@@ -60,7 +71,7 @@ impl InputArgs {
             }
             heaptrack.suppressions = patterns;
         }
-        Ok(Loader::new(
+        let mut loader = Loader::new(
             ReadOptions {
                 max_decompressed_bytes: self.max_decompressed_size.max(0) as u64,
                 heaptrack,
@@ -70,7 +81,11 @@ impl InputArgs {
                 binaries: self.binary.clone(),
                 dirs: self.symbols.clone(),
             },
-        ))
+        );
+        loader.fetch.headers = self.headers.clone();
+        loader.fetch.timeout = std::time::Duration::from_millis(self.timeout.max(1));
+        loader.seconds = self.seconds;
+        Ok(loader)
     }
 }
 
@@ -94,5 +109,169 @@ impl DumpInputArgs {
                 ..Default::default()
             },
         )
+    }
+}
+
+/// The inputs of a series command: positional paths and/or `-i PATH…` (both may repeat).
+#[derive(Args, Debug, Clone)]
+pub(super) struct SeriesInputs {
+    /// Snapshots: folders (read recursively), files, `-` (stdin), http(s):// URLs, or a Parquet
+    /// store saved with `report --save`.
+    #[arg(value_name = "PATH", required_unless_present = "input")]
+    paths: Vec<PathBuf>,
+    /// The same as PATH (`-i a b` takes both; repeatable).
+    #[arg(long = "input", short = 'i', value_name = "PATH", num_args = 1..)]
+    input: Vec<PathBuf>,
+}
+
+impl SeriesInputs {
+    /// Every input, `-i` ones first, in the order given.
+    pub fn all(&self) -> Vec<PathBuf> {
+        self.input.iter().chain(&self.paths).cloned().collect()
+    }
+}
+
+/// pprof's single-dash flags (`-sample_index=alloc_space`, `-inuse_space`, `-base FILE`,
+/// `-nodecount=10`, …) as leakdiff's (`--sample-index=alloc_space`, …), so a pprof command line
+/// works as typed. Only the names below are rewritten, only before a `--`, and `--snake_case`
+/// forms of them too; anything else is left for clap to judge.
+pub fn pprof_style(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const VALUED: &[(&str, &str)] = &[
+        ("sample_index", "--sample-index"),
+        ("focus", "--focus"),
+        ("ignore", "--ignore"),
+        ("hide", "--hide"),
+        ("show", "--show"),
+        ("tagfocus", "--tag-focus"),
+        ("tagignore", "--tag-ignore"),
+        ("nodecount", "--top"),
+        ("nodefraction", "--node-fraction"),
+        ("base", "--base"),
+        ("diff_base", "--diff-base"),
+        ("seconds", "--seconds"),
+        ("timeout", "--timeout"),
+        ("output", "--output"),
+    ];
+    const SHORTCUTS: &[(&str, &str)] = &[
+        ("inuse_space", "--sample-index=inuse_space"),
+        ("inuse_objects", "--sample-index=inuse_objects"),
+        ("alloc_space", "--sample-index=alloc_space"),
+        ("alloc_objects", "--sample-index=alloc_objects"),
+        ("normalize", "--normalize"),
+        ("flat", "--sort=delta"),
+        ("cum", "--sort=cum"),
+        ("text", "--format=text"),
+        ("top", "--format=text"),
+        ("folded", "--format=folded"),
+        ("collapsed", "--format=folded"),
+    ];
+    let mut out = Vec::new();
+    let mut passthrough = false;
+    for (i, a) in args.into_iter().enumerate() {
+        let Some(s) = a.to_str().filter(|_| i > 0 && !passthrough) else {
+            out.push(a);
+            continue;
+        };
+        if s == "--" {
+            passthrough = true;
+            out.push(a);
+            continue;
+        }
+        // `-name` (pprof's form) or `--snake_name` (pprof's names with two dashes); leakdiff's
+        // own `--kebab-name` and one-letter flags are not touched.
+        let body = match s.strip_prefix("--") {
+            Some(b) if b.split('=').next().is_some_and(|n| n.contains('_')) => b,
+            Some(_) => {
+                out.push(a);
+                continue;
+            }
+            None => match s.strip_prefix('-') {
+                Some(b) if b.len() > 1 => b,
+                _ => {
+                    out.push(a);
+                    continue;
+                }
+            },
+        };
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (body, None),
+        };
+        if let Some((_, long)) = VALUED.iter().find(|(n, _)| *n == name) {
+            match value {
+                Some(v) => out.push(format!("{long}={v}").into()),
+                None => out.push((*long).into()),
+            }
+        } else if let Some((_, long)) = SHORTCUTS
+            .iter()
+            .find(|(n, _)| *n == name && value.is_none())
+        {
+            out.push((*long).into());
+        } else if name == "symbolize" && value == Some("none") {
+            out.push("--no-symbolize".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pprof_style;
+
+    fn run(args: &[&str]) -> Vec<String> {
+        pprof_style(args.iter().map(|s| s.into()))
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn pprof_flags_become_leakdiff_flags() {
+        assert_eq!(
+            run(&[
+                "leakdiff",
+                "-sample_index=alloc_space",
+                "-base",
+                "a.pb",
+                "b.pb"
+            ]),
+            [
+                "leakdiff",
+                "--sample-index=alloc_space",
+                "--base",
+                "a.pb",
+                "b.pb"
+            ]
+        );
+        assert_eq!(
+            run(&[
+                "leakdiff",
+                "-inuse_objects",
+                "-nodecount=5",
+                "-tagfocus=handler=up",
+                "x",
+                "y"
+            ]),
+            [
+                "leakdiff",
+                "--sample-index=inuse_objects",
+                "--top=5",
+                "--tag-focus=handler=up",
+                "x",
+                "y"
+            ]
+        );
+        assert_eq!(
+            run(&["leakdiff", "--diff_base", "a", "b", "--sample_index=1"]),
+            ["leakdiff", "--diff-base", "a", "b", "--sample-index=1"]
+        );
+        // leakdiff's own flags, short flags, `-` and everything after `--` are left alone.
+        assert_eq!(
+            run(&["leakdiff", "--base", "a", "-", "-o", "-", "-f", "json", "--", "-focus"]),
+            ["leakdiff", "--base", "a", "-", "-o", "-", "-f", "json", "--", "-focus"]
+        );
+        assert_eq!(run(&["leakdiff", "-text"]), ["leakdiff", "--format=text"]);
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::args::InputArgs;
+use super::args::{InputArgs, SeriesInputs};
 use super::report::{analyze_all, load_store, status_of};
 use super::{emit, write_file, write_pprof};
 use crate::diff::{self, DiffOptions};
@@ -28,13 +28,16 @@ pub enum ExportFormat {
     Prometheus,
     /// The first → last heap snapshot diff as a pprof profile (values later − base).
     Pprof,
+    /// The first → last heap snapshots as folded stacks, `stack FIRST LAST` (difffolded).
+    Folded,
+    /// The first and last heap snapshots as one speedscope file (two profiles).
+    Speedscope,
 }
 
 #[derive(Args, Debug)]
 pub(super) struct ExportArgs {
-    /// Snapshots: folders (read recursively), files, or a Parquet store.
-    #[arg(long, short = 'i', value_name = "PATH", required = true)]
-    input: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: SeriesInputs,
     /// Output format.
     #[arg(long, short = 'f', value_enum)]
     format: ExportFormat,
@@ -66,7 +69,7 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
         );
     }
     let loader = args.read.loader()?;
-    let store = load_store(&args.input, &loader, args.order, args.by, false)?;
+    let store = load_store(&args.inputs.all(), &loader, args.order, args.by, true)?;
     match args.format {
         ExportFormat::Parquet => {
             let path = args.output.as_deref().context("no output")?;
@@ -103,14 +106,37 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
                 export::write_prometheus(&report, w)
             })?;
         }
-        ExportFormat::Pprof => {
-            let ends = store.heap_ends.as_ref().with_context(|| {
-                if store.snapshots_of(crate::store::Kind::Heap).is_empty() {
-                    "no heap snapshots among the inputs to diff".to_string()
+        ExportFormat::Folded | ExportFormat::Speedscope => {
+            let ends = heap_ends(&store)?;
+            let names = (
+                super::file_name(std::path::Path::new(
+                    &store.snapshots[ends.first_index].source,
+                )),
+                super::file_name(std::path::Path::new(
+                    &store.snapshots[ends.last_index].source,
+                )),
+            );
+            let options = DiffOptions {
+                sample: args.sample_index.clone(),
+                ..Default::default()
+            };
+            let values = diff::stack_values(&ends.first, &ends.last, &ends.interner, &options)?;
+            let folded = args.format == ExportFormat::Folded;
+            emit(args.output.as_deref(), |w| {
+                if folded {
+                    crate::report::folded::write_diff(&ends.interner, &values, w)
                 } else {
-                    "this store holds no stacks to diff (saved by an older leakdiff): export from the snapshot files".to_string()
+                    crate::report::speedscope::write(
+                        &ends.interner,
+                        &values,
+                        &[&names.0, &names.1],
+                        w,
+                    )
                 }
             })?;
+        }
+        ExportFormat::Pprof => {
+            let ends = heap_ends(&store)?;
             let (pa, pb) = (
                 &store.snapshots[ends.first_index].source,
                 &store.snapshots[ends.last_index].source,
@@ -137,4 +163,15 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
         }
     }
     Ok(status_of(&store))
+}
+
+/// The first and last heap snapshots a store kept, or why there are none.
+fn heap_ends(store: &crate::store::Store) -> Result<&crate::store::HeapEnds> {
+    store.heap_ends.as_ref().with_context(|| {
+        if store.snapshots_of(crate::store::Kind::Heap).is_empty() {
+            "no heap snapshots among the inputs to diff".to_string()
+        } else {
+            "this store holds no stacks to diff (saved by an older leakdiff): export from the snapshot files".to_string()
+        }
+    })
 }

@@ -110,6 +110,104 @@ pub struct DiffOptions {
     pub top: Option<usize>,
     /// Row order. Default: growth first.
     pub sort: SortBy,
+    /// Keep only samples with a label matching one of these (pprof `-tagfocus`). Default: none.
+    pub tag_focus: Vec<TagFilter>,
+    /// Drop samples with a label matching one of these (pprof `-tagignore`). Default: none.
+    pub tag_ignore: Vec<TagFilter>,
+    /// Hide rows whose flat and cumulative |delta| are both under this fraction of the total
+    /// (pprof's `-nodefraction`; the CLI's tables default to pprof's 0.005). Default: none.
+    pub node_fraction: Option<f64>,
+    /// pprof `-base`: later − base shown as one profile, percentages of the total difference;
+    /// `false` is `-diff_base` (percentages of the base). Default: false.
+    pub subtract: bool,
+}
+
+/// A `-tagfocus`/`-tagignore` term: `REGEX` (any label's value) or `KEY=REGEX`; numeric
+/// labels match as their decimal value, or with their unit (`1024bytes`).
+#[derive(Clone, Debug)]
+pub struct TagFilter {
+    /// Only labels with this key, when given.
+    pub key: Option<String>,
+    /// Matched against the value (anchored by the caller's regex, as pprof does not anchor).
+    pub value: Regex,
+}
+
+impl TagFilter {
+    /// Parses `KEY=REGEX` or `REGEX`.
+    pub fn parse(s: &str) -> Result<TagFilter, regex::Error> {
+        let (key, pattern) = match s.split_once('=') {
+            Some((k, v))
+                if !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c)) =>
+            {
+                (Some(k.to_string()), v)
+            }
+            _ => (None, s),
+        };
+        Ok(TagFilter {
+            key,
+            value: Regex::new(pattern)?,
+        })
+    }
+
+    fn matches(&self, interner: &Interner, labels: &[crate::model::Label]) -> bool {
+        labels.iter().any(|l| {
+            if self
+                .key
+                .as_deref()
+                .is_some_and(|k| interner.str(l.key) != k)
+            {
+                return false;
+            }
+            match l.value {
+                crate::model::LabelValue::Str(v) => self.value.is_match(interner.str(v)),
+                crate::model::LabelValue::Num { value, unit } => {
+                    let n = value.to_string();
+                    self.value.is_match(&n)
+                        || self.value.is_match(&format!("{n}{}", interner.str(unit)))
+                }
+            }
+        })
+    }
+}
+
+/// pprof's `-hide`/`-show` on frames, not samples: frames matching `hide` (or, with `show`, not
+/// matching it) are taken out of every stack, so their values go to the caller that is shown.
+/// Rewrites the profiles' stacks in `interner`. Returns how many frames were taken out.
+pub fn prune_frames(
+    interner: &mut Interner,
+    profiles: &mut [&mut Profile],
+    hide: Option<&Regex>,
+    show: Option<&Regex>,
+) -> usize {
+    if hide.is_none() && show.is_none() {
+        return 0;
+    }
+    let dropped: Vec<bool> = (0..interner.frames().len())
+        .map(|i| {
+            let id = FrameId(i as u32);
+            let name = interner.frame_name(id);
+            hide.is_some_and(|r| r.is_match(&name)) || show.is_some_and(|r| !r.is_match(&name))
+        })
+        .collect();
+    let nodes: Vec<(StackId, FrameId)> = interner.nodes()[1..]
+        .iter()
+        .map(|n| (n.parent, n.frame))
+        .collect();
+    let mut to = Vec::with_capacity(nodes.len() + 1);
+    to.push(StackId::ROOT);
+    for (parent, frame) in nodes {
+        let p: StackId = to[parent.index()];
+        let id = if dropped[frame.index()] {
+            p
+        } else {
+            interner.child(p, frame)
+        };
+        to.push(id);
+    }
+    for p in profiles.iter_mut() {
+        p.map_stacks(|s| to.get(s.index()).copied().unwrap_or(StackId::ROOT));
+    }
+    dropped.iter().filter(|&&d| d).count()
 }
 
 /// One frame as shown in outputs.
@@ -211,6 +309,14 @@ pub struct DiffResult {
     pub totals: Totals,
     /// Rows that changed, before `--top`/`--min-delta`.
     pub rows_changed: usize,
+    /// The node fraction applied (pprof `-nodefraction`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_fraction: Option<f64>,
+    /// Rows hidden because they are under the node fraction.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hidden_small: usize,
+    /// `diff_base` (default) or `base` (pprof `-base`: the difference shown as one profile).
+    pub mode: &'static str,
     /// The rows, sorted.
     pub rows: Vec<DiffRow>,
 }
@@ -220,6 +326,13 @@ pub const SIGN_CONVENTION: &str = "delta = later - base; positive = grew, negati
 /// The percentage base stated in every output.
 pub const PERCENT_BASE: &str =
     "delta% = delta / base of the same row (totals: of the base total); n/a when base is 0";
+/// The percentage base in `--base` (subtract) mode.
+pub const PERCENT_BASE_SUBTRACT: &str =
+    "delta% = delta / |total delta| (pprof -base: the difference as one profile); n/a when it is 0";
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 
 fn pct(delta: i64, base: i64) -> Option<f64> {
     (base != 0).then(|| delta as f64 * 100.0 / base.unsigned_abs() as f64)
@@ -264,12 +377,26 @@ fn aggregate(
     profile: &Profile,
     column: usize,
     keep: Option<&[bool]>,
+    tags: Option<(&Interner, &DiffOptions)>,
 ) -> (FxHashMap<StackId, i64>, i64) {
     let mut map: FxHashMap<StackId, i64> = FxHashMap::default();
     let mut total = 0i64;
-    for (stack, v) in profile.stacks().iter().zip(profile.column(column)) {
+    for (i, (stack, v)) in profile
+        .stacks()
+        .iter()
+        .zip(profile.column(column))
+        .enumerate()
+    {
         if keep.is_some_and(|k| !k.get(stack.index()).copied().unwrap_or(false)) {
             continue;
+        }
+        if let Some((interner, o)) = tags {
+            let labels = profile.sample(i).labels;
+            if (!o.tag_focus.is_empty() && !o.tag_focus.iter().any(|t| t.matches(interner, labels)))
+                || o.tag_ignore.iter().any(|t| t.matches(interner, labels))
+            {
+                continue;
+            }
         }
         total = total.saturating_add(v);
         let e = map.entry(*stack).or_insert(0);
@@ -350,8 +477,12 @@ pub fn stack_values(
     let (bi, li, value_type) = select_value(base, later, options.sample.as_deref())?;
     let keep = sample_filter(interner, options.focus.as_ref(), options.ignore.as_ref());
     let keep = keep.as_deref();
-    let ((bmap, base_total), (lmap, later_total)) =
-        rayon::join(|| aggregate(base, bi, keep), || aggregate(later, li, keep));
+    let tags = (!options.tag_focus.is_empty() || !options.tag_ignore.is_empty())
+        .then_some((interner, options));
+    let ((bmap, base_total), (lmap, later_total)) = rayon::join(
+        || aggregate(base, bi, keep, tags),
+        || aggregate(later, li, keep, tags),
+    );
     let mut stacks: FxHashMap<StackId, [i64; 2]> = FxHashMap::default();
     stacks.reserve(bmap.len().max(lmap.len()));
     for (s, v) in bmap {
@@ -441,13 +572,29 @@ pub fn diff_values(
     rows.retain(|r| r.delta != 0 || r.cum.as_ref().is_some_and(|c| c.delta != 0));
     let rows_changed = changed_override.unwrap_or(rows.len());
     let btotal = scale(btotal_raw);
+    let big_enough = |r: &DiffRow, floor: i64| {
+        r.delta.unsigned_abs() as i64 >= floor
+            || r.cum
+                .as_ref()
+                .is_some_and(|c| c.delta.unsigned_abs() as i64 >= floor)
+    };
     if let Some(floor) = min_delta_floor(options, btotal, ltotal) {
-        rows.retain(|r| {
-            r.delta.unsigned_abs() as i64 >= floor
-                || r.cum
-                    .as_ref()
-                    .is_some_and(|c| c.delta.unsigned_abs() as i64 >= floor)
-        });
+        rows.retain(|r| big_enough(r, floor));
+    }
+    let mut hidden_small = 0;
+    if let Some(floor) = fraction_floor(options, btotal, ltotal) {
+        let before = rows.len();
+        rows.retain(|r| big_enough(r, floor));
+        hidden_small = before - rows.len();
+    }
+    if options.subtract {
+        let d = ltotal.saturating_sub(btotal);
+        for r in &mut rows {
+            r.delta_pct = pct(r.delta, d);
+            if let Some(c) = r.cum.as_mut() {
+                c.delta_pct = pct(c.delta, d);
+            }
+        }
     }
     sort_rows(&mut rows, options.sort);
     if let Some(n) = options.top {
@@ -466,7 +613,11 @@ pub fn diff_values(
         sample_type: value_type,
         by: options.by,
         sign_convention: SIGN_CONVENTION,
-        percent_base: PERCENT_BASE,
+        percent_base: if options.subtract {
+            PERCENT_BASE_SUBTRACT
+        } else {
+            PERCENT_BASE
+        },
         base: side(base, btotal_raw),
         later: side(later, ltotal),
         normalize_factor: factor,
@@ -477,6 +628,13 @@ pub fn diff_values(
             delta_pct: pct(ltotal.saturating_sub(btotal), btotal),
         },
         rows_changed,
+        node_fraction: options.node_fraction.filter(|f| *f > 0.0),
+        hidden_small,
+        mode: if options.subtract {
+            "base"
+        } else {
+            "diff_base"
+        },
         rows,
     }
 }
@@ -662,6 +820,20 @@ fn frame_rows(
 
 /// The `--min-delta` floor in the value's unit (a percentage is of the base total, or of the
 /// later total when base is empty).
+/// The node-fraction cut in the row's unit: of the base total (of the total difference with
+/// `--base`), else of the later total; never 0 (a cut of 0 is none).
+fn fraction_floor(options: &DiffOptions, btotal: i64, ltotal: i64) -> Option<i64> {
+    let f = options.node_fraction.filter(|f| *f > 0.0)?;
+    let reference = if options.subtract {
+        ltotal.saturating_sub(btotal)
+    } else if btotal != 0 {
+        btotal
+    } else {
+        ltotal
+    };
+    Some(((reference.unsigned_abs() as f64 * f).ceil() as i64).max(1))
+}
+
 fn min_delta_floor(options: &DiffOptions, btotal: i64, ltotal: i64) -> Option<i64> {
     options.min_delta.map(|t| match t {
         Threshold::Absolute(v) => v,

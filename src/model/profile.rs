@@ -386,6 +386,13 @@ impl Profile {
         self.value_types.len().saturating_sub(1)
     }
 
+    /// Points every sample at another stack of the same interner (`f(old) → new`).
+    pub fn map_stacks(&mut self, f: impl Fn(StackId) -> StackId) {
+        for s in &mut self.stacks {
+            *s = f(*s);
+        }
+    }
+
     /// Rewrites ids after the interner they point into was absorbed into another.
     pub fn remap(&mut self, remap: &Remap) {
         for s in &mut self.stacks {

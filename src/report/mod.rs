@@ -10,8 +10,10 @@ pub mod check;
 mod eval;
 pub mod export;
 pub mod flamegraph;
+pub mod folded;
 mod goroutines;
 pub mod graph;
+pub mod speedscope;
 mod table;
 mod trends;
 
@@ -38,6 +40,11 @@ pub enum OutputFormat {
     Csv,
     /// A GitHub-flavoured Markdown table.
     Markdown,
+    /// Folded stacks: `a;b;c BASE LATER` per stack (difffolded, inferno-diff-folded); one
+    /// profile gives `a;b;c VALUE` (flamegraph.pl, inferno, speedscope).
+    Folded,
+    /// speedscope's JSON (unit bytes or none): the base and the later profile, or the one profile.
+    Speedscope,
 }
 
 /// Writes the diff as pretty JSON (schema `leakdiff.diff/v1`).

@@ -63,11 +63,7 @@ fn header_lines(r: &DiffResult) -> Vec<String> {
         human(r.totals.base, &r.unit),
         human(r.totals.later, &r.unit)
     ));
-    v.push(format!(
-        "{}; {}",
-        crate::diff::SIGN_CONVENTION,
-        crate::diff::PERCENT_BASE
-    ));
+    v.push(format!("{}; {}", r.sign_convention, r.percent_base));
     v
 }
 
@@ -125,19 +121,28 @@ fn titles(r: &DiffResult) -> Vec<&'static str> {
 }
 
 fn footer(r: &DiffResult) -> Option<String> {
-    (r.rows.len() < r.rows_changed).then(|| {
-        format!(
+    let mut parts = Vec::new();
+    if r.hidden_small > 0 {
+        parts.push(format!(
+            "{} rows under {}% of the total hidden (--node-fraction 0 shows them)",
+            r.hidden_small,
+            r.node_fraction.map_or(0.0, |f| f * 100.0)
+        ));
+    }
+    if r.rows.len() + r.hidden_small < r.rows_changed {
+        parts.push(format!(
             "showing {} of {} changed rows (--top 0 shows all)",
             r.rows.len(),
             r.rows_changed
-        )
-    })
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Writes the terminal table.
 pub fn write_text<W: Write>(r: &DiffResult, opts: &TextOptions, mut out: W) -> io::Result<()> {
     for l in header_lines(r) {
-        writeln!(out, "{l}")?;
+        writeln!(out, "{}", crate::units::term_safe(&l))?;
     }
     writeln!(out)?;
     if r.rows.is_empty() {
@@ -166,7 +171,7 @@ pub fn write_text<W: Write>(r: &DiffResult, opts: &TextOptions, mut out: W) -> i
             .map(|(c, w)| format!("{c:>w$}"))
             .collect();
         let line = line.join("  ");
-        let key = &row.key;
+        let key = crate::units::term_safe(&row.key);
         if opts.color {
             let code = match row.status {
                 Status::New | Status::Grew => "31",
