@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::args::InputArgs;
+use super::args::{InputArgs, SeriesInputs};
 use super::{emit, write_file, Progress, EXIT_ERROR, EXIT_OK};
 use crate::diff::{self, DiffOptions};
 use crate::input::{self, Loader, SeriesOptions};
@@ -29,9 +29,8 @@ pub enum ReportFormat {
 
 #[derive(Args, Debug)]
 pub(super) struct ReportArgs {
-    /// Snapshots: folders (read recursively), files, or a Parquet store saved with --save.
-    #[arg(long, short = 'i', value_name = "PATH", required = true)]
-    input: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: SeriesInputs,
     /// Snapshot order: the profiles' own timestamps (then file mtime), file name, or mtime.
     #[arg(long, value_enum, default_value_t = Order::Time)]
     order: Order,
@@ -149,6 +148,7 @@ pub(super) fn flamegraphs(report: &Report, store: &Store) -> HtmlExtras {
             title: format!("{kind}: first → last snapshot"),
             unit,
             min_width_px: 0.5,
+            id: "flame-diff".into(),
             ..Default::default()
         };
         let mut diff_svg = Vec::new();
@@ -160,6 +160,7 @@ pub(super) fn flamegraphs(report: &Report, store: &Store) -> HtmlExtras {
             .map(|(s, v)| (*s, [0, v[1]]))
             .collect();
         opts.plain = true;
+        opts.id = "flame-latest".into();
         opts.title = format!("{kind}: latest snapshot");
         let mut latest_svg = Vec::new();
         flamegraph::write_diff_svg(&ends.interner, &latest, &opts, &mut latest_svg)?;
@@ -187,7 +188,13 @@ pub(super) fn status_of(store: &Store) -> u8 {
 
 pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
     let loader = args.read.loader()?;
-    let store = load_store(&args.input, &loader, args.order, args.by, !args.no_progress)?;
+    let store = load_store(
+        &args.inputs.all(),
+        &loader,
+        args.order,
+        args.by,
+        !args.no_progress,
+    )?;
     if let Some(path) = &args.save {
         write_file(path, |w| {
             store

@@ -1,11 +1,17 @@
-//! Differential flamegraph SVG with inclusive deltas.
+//! Differential flamegraph SVG, interactive with a small inline script (no network).
 //!
-//! Widths are the later profile. Every frame is coloured by its *inclusive* delta (later − base of
-//! everything at and above it), red for growth and blue for shrinkage, so a leak shows at each frame
-//! on its path, not only at the leaf. Stacks that vanished (zero in later) stay visible: they are
-//! drawn at their base width, hatched, to the right of their siblings. Frames are merged by name,
-//! root at the bottom. Drawn here rather than through inferno because inferno colours only leaf
-//! deltas and cannot give a zero-width (vanished) stack any room.
+//! Widths are the later profile. Every frame is coloured by its *own* change (self delta: later −
+//! base of what was allocated in the frame itself), red for growth and blue for shrinkage, scaled
+//! by the largest self change, so the leaking leaves are the reddest and `all` or `main` are not
+//! red merely for containing them. The tooltip and the details line give both the self and the
+//! inclusive (frame and everything above it) values. Stacks that vanished (zero in later) stay
+//! visible: they are drawn at their base width, hatched, to the right of their siblings. Frames
+//! are merged by name, root at the bottom.
+//!
+//! Click a frame to zoom into it (its callers stay, dimmed, above the full width), "Reset zoom"
+//! or Escape to go back; "Search" or Ctrl-F takes a regex, paints the matches and shows the
+//! matched share of the total; hovering writes the frame's details at the bottom. The URL
+//! fragment `#zoom=NAME&search=REGEX` does the same on load (for links and tests).
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -28,6 +34,8 @@ pub struct FlameOptions {
     pub min_width_px: f64,
     /// A plain flamegraph of the later profile (base ignored): warm colours by name, no deltas.
     pub plain: bool,
+    /// The SVG's element id (two flamegraphs in one HTML page need two). Default: `flame`.
+    pub id: String,
 }
 
 impl Default for FlameOptions {
@@ -38,6 +46,7 @@ impl Default for FlameOptions {
             width: 1200.0,
             min_width_px: 0.1,
             plain: false,
+            id: "flame".into(),
         }
     }
 }
@@ -48,6 +57,7 @@ struct Node {
     depth: u32,
     base: i64,
     later: i64,
+    base_self: i64,
     later_self: i64,
     children: Vec<u32>,
     width: i64,
@@ -62,6 +72,7 @@ impl Node {
             depth,
             base: 0,
             later: 0,
+            base_self: 0,
             later_self: 0,
             children: vec![],
             width: 0,
@@ -110,6 +121,7 @@ fn build(interner: &Interner, stacks: &[(StackId, [i64; 2])]) -> (Vec<Node>, Vec
         }
         let n = &mut nodes[fnode as usize];
         n.base = n.base.saturating_add(b);
+        n.base_self = n.base_self.saturating_add(b);
         n.later_self = n.later_self.saturating_add(l);
         n.later = n.later.saturating_add(l);
     }
@@ -146,7 +158,7 @@ pub fn escape(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
-            c if (c as u32) < 0x20 && c != '\t' => o.push('?'),
+            c if c.is_control() && c != '\t' => o.push('?'),
             c => o.push(c),
         }
     }
@@ -191,7 +203,146 @@ fn warm(name: &str) -> String {
 const FRAME_H: f64 = 16.0;
 const PAD: f64 = 10.0;
 const TOP: f64 = 60.0;
+const BOTTOM: f64 = 26.0;
 const FONT: f64 = 12.0;
+
+/// The label that fits `w` pixels (the script does the same when zooming).
+fn label(name: &str, w: f64) -> String {
+    let fit = ((w - 6.0) / (FONT * 0.6)).floor();
+    if fit < 3.0 {
+        return String::new();
+    }
+    let fit = fit as usize;
+    if name.chars().count() > fit {
+        name.chars()
+            .take(fit.saturating_sub(2))
+            .chain("..".chars())
+            .collect()
+    } else {
+        name.to_string()
+    }
+}
+
+fn signed(v: i64, unit: &str) -> String {
+    format!("{}{}", if v > 0 { "+" } else { "" }, human(v, unit))
+}
+
+/// The element id, made safe for an attribute and a script string.
+fn safe_id(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    if s.is_empty() {
+        "flame".into()
+    } else {
+        s
+    }
+}
+
+/// The inline script: zoom, reset, search, details. ES5, no network, scoped to its SVG.
+const SCRIPT: &str = r##"(function () {
+  var svg = document.getElementById("__ID__");
+  if (!svg) { return; }
+  var W = +svg.getAttribute("data-width"), PAD = 10, FONT = 12, TOTAL = W - 2 * PAD;
+  var frames = [], gs = svg.querySelectorAll("g.f");
+  for (var i = 0; i < gs.length; i++) {
+    var g = gs[i], r = g.querySelector("rect");
+    frames.push({ g: g, r: r, t: g.querySelector("text"), x: +g.getAttribute("data-x"),
+      w: +g.getAttribute("data-w"), d: +g.getAttribute("data-d"), n: g.getAttribute("data-n"),
+      fill: r.getAttribute("fill"), tip: g.querySelector("title").textContent });
+  }
+  var details = svg.querySelector(".details"), matched = svg.querySelector(".matched");
+  var resetBtn = svg.querySelector(".reset"), searchBtn = svg.querySelector(".search");
+  var lastSearch = "";
+  function label(f, w) {
+    var fit = Math.floor((w - 6) / (FONT * 0.6));
+    if (fit < 3) { return ""; }
+    return f.n.length > fit ? f.n.slice(0, fit - 2) + ".." : f.n;
+  }
+  function place(f, x, w) {
+    f.r.setAttribute("x", x.toFixed(2)); f.r.setAttribute("width", w.toFixed(2));
+    f.t.setAttribute("x", (x + 3).toFixed(2)); f.t.textContent = label(f, w);
+  }
+  function zoom(z) {
+    var s = TOTAL / z.w, e = 1e-6;
+    for (var i = 0; i < frames.length; i++) {
+      var f = frames[i];
+      var inside = f.d >= z.d && f.x >= z.x - e && f.x + f.w <= z.x + z.w + e;
+      var above = f.d < z.d && f.x <= z.x + e && f.x + f.w >= z.x + z.w - e;
+      if (inside) { f.g.style.display = ""; f.g.classList.remove("anc"); place(f, PAD + (f.x - z.x) * s, f.w * s); }
+      else if (above) { f.g.style.display = ""; f.g.classList.add("anc"); place(f, PAD, TOTAL); }
+      else { f.g.style.display = "none"; }
+    }
+    resetBtn.style.display = "";
+    svg.setAttribute("data-zoomed", z.n);
+  }
+  function unzoom() {
+    for (var i = 0; i < frames.length; i++) {
+      var f = frames[i];
+      f.g.style.display = ""; f.g.classList.remove("anc"); place(f, f.x, f.w);
+    }
+    resetBtn.style.display = "none";
+    svg.removeAttribute("data-zoomed");
+  }
+  function search(re) {
+    var rx = null;
+    if (re) {
+      try { rx = new RegExp(re); } catch (err) { matched.textContent = "not a regex: " + re; return; }
+    }
+    lastSearch = re || "";
+    var hits = [];
+    for (var i = 0; i < frames.length; i++) {
+      var f = frames[i], hit = rx !== null && rx.test(f.n);
+      f.r.setAttribute("fill", hit ? "rgb(230,0,230)" : f.fill);
+      if (hit) { hits.push(f); }
+    }
+    if (rx === null) {
+      matched.textContent = ""; svg.removeAttribute("data-search"); svg.removeAttribute("data-matched");
+      return;
+    }
+    // Frames nest or are apart, so the outermost matches are those not inside an earlier one.
+    hits.sort(function (a, b) { return a.x - b.x || b.w - a.w; });
+    var sum = 0, end = -1;
+    for (var j = 0; j < hits.length; j++) {
+      if (hits[j].x >= end - 1e-6) { sum += hits[j].w; end = hits[j].x + hits[j].w; }
+    }
+    var pct = (TOTAL > 0 ? 100 * sum / TOTAL : 0).toFixed(1);
+    matched.textContent = "Matched: " + pct + "% (" + hits.length + " frames)";
+    svg.setAttribute("data-search", re); svg.setAttribute("data-matched", pct);
+  }
+  function ask() {
+    var re = window.prompt("Search frames (regular expression)", lastSearch);
+    if (re !== null) { search(re); }
+  }
+  frames.forEach(function (f) {
+    f.g.addEventListener("click", function (ev) { ev.stopPropagation(); zoom(f); });
+    f.g.addEventListener("mouseover", function () { details.textContent = f.tip.replace(/\n/g, " \u00b7 "); });
+    f.g.addEventListener("mouseout", function () { details.textContent = ""; });
+  });
+  resetBtn.addEventListener("click", unzoom);
+  searchBtn.addEventListener("click", ask);
+  window.addEventListener("keydown", function (ev) {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key === "f" && svg.matches(":hover")) { ev.preventDefault(); ask(); }
+    if (ev.key === "Escape") { unzoom(); search(""); }
+  });
+  var want = {};
+  location.hash.replace(/^#/, "").split("&").forEach(function (kv) {
+    var k = kv.split("=")[0], v = kv.slice(k.length + 1);
+    if (k) { try { want[k] = decodeURIComponent(v); } catch (err) { want[k] = v; } }
+  });
+  if (want.flame && want.flame !== "__ID__") { return; }
+  if (want.zoom) {
+    var best = null;
+    frames.forEach(function (f) { if (f.n === want.zoom && (!best || f.w > best.w)) { best = f; } });
+    if (best) { best.g.dispatchEvent(new MouseEvent("click", { bubbles: true })); }
+  }
+  if (want.search) { search(want.search); }
+  window.leakdiffFlame = window.leakdiffFlame || {};
+  window.leakdiffFlame["__ID__"] = { zoom: function (name) {
+    for (var i = 0; i < frames.length; i++) { if (frames[i].n === name) { zoom(frames[i]); return true; } }
+    return false; }, reset: unzoom, search: search };
+})();"##;
 
 /// Writes the differential flamegraph of `stacks` as SVG.
 pub fn write_diff_svg<W: Write>(
@@ -239,36 +390,46 @@ pub fn write_diff_svg<W: Write>(
         .map(|&(i, _, _)| nodes[i as usize].depth)
         .max()
         .unwrap_or(0) as f64;
-    let height = TOP + (max_depth + 1.0) * FRAME_H + PAD * 2.0;
-    let max_abs = nodes
+    let height = TOP + (max_depth + 1.0) * FRAME_H + PAD + BOTTOM;
+    // Colour scale: the largest own (self) change of any frame.
+    let max_self = nodes
         .iter()
-        .map(|n| n.later.saturating_sub(n.base).unsigned_abs())
+        .map(|n| n.later_self.saturating_sub(n.base_self).unsigned_abs())
         .max()
         .unwrap_or(0) as i64;
     let unit = &opts.unit;
+    let id = safe_id(&opts.id);
     let mut svg = String::with_capacity(64 * 1024);
     let _ = write!(
         svg,
         r##"<?xml version="1.0" standalone="no"?>
-<svg version="1.1" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">
-<defs><pattern id="gone" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="rgb(200,210,255)"/><line x1="0" y1="0" x2="0" y2="6" stroke="rgb(90,110,230)" stroke-width="2"/></pattern></defs>
-<style>text {{ font-family: Verdana, sans-serif; font-size: {FONT}px; fill: #000; }} .t {{ font-size: 17px; }} .s {{ fill: #444; }} rect.f {{ stroke: #fff; stroke-width: 0.5; }} g:hover rect.f {{ stroke: #000; }}</style>
+<svg version="1.1" id="{id}" data-width="{width}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">
+<defs><pattern id="{id}-gone" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="rgb(200,210,255)"/><line x1="0" y1="0" x2="0" y2="6" stroke="rgb(90,110,230)" stroke-width="2"/></pattern></defs>
+<style>#{id} text {{ font-family: Verdana, sans-serif; font-size: {FONT}px; fill: #000; }} #{id} .t {{ font-size: 17px; }} #{id} .s {{ fill: #444; }} #{id} rect.fr {{ stroke: #fff; stroke-width: 0.5; }} #{id} g.f {{ cursor: pointer; }} #{id} g.f:hover rect.fr {{ stroke: #000; }} #{id} g.anc {{ opacity: 0.55; }} #{id} .btn {{ fill: #1a5fb4; cursor: pointer; text-decoration: underline; }} #{id} .details, #{id} .matched {{ fill: #333; }}</style>
 <rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa"/>
 <text class="t" x="{cx}" y="24" text-anchor="middle">{title}</text>
 <text class="s" x="{cx}" y="44" text-anchor="middle">{subtitle}</text>
+<text class="btn reset" x="{PAD}" y="24" style="display:none">Reset zoom</text>
+<text class="btn search" x="{right}" y="24" text-anchor="end">Search</text>
+<text class="details" x="{PAD}" y="{bottom}"></text>
+<text class="matched" x="{right}" y="{bottom}" text-anchor="end"></text>
 "##,
         cx = width / 2.0,
+        right = width - PAD,
+        bottom = height - 8.0,
         subtitle = if opts.plain {
-            "width = value of the frame and everything above it; colour by name"
+            "width = value of the frame and everything above it; colour by name; click to zoom"
         } else {
-            "width = later profile; colour = inclusive delta per frame (red grew, blue shrank); hatched = gone in later, drawn at base width"
+            "width = later profile (hatched: gone in later, at base width); colour = the frame's own change (self Δ): red grew, blue shrank; click to zoom"
         },
         title = escape(&clip(&opts.title, ((width - 2.0 * PAD) / 9.5) as usize)),
     );
+    let gone_fill = format!("url(#{id}-gone)");
     for &(i, x, w) in &placed {
         let n = &nodes[i as usize];
-        let y = height - PAD - (n.depth as f64 + 1.0) * FRAME_H;
+        let y = height - PAD - BOTTOM - (n.depth as f64 + 1.0) * FRAME_H;
         let delta = n.later.saturating_sub(n.base);
+        let self_delta = n.later_self.saturating_sub(n.base_self);
         let name = &names[n.name as usize];
         let pct = if n.base != 0 {
             format!(
@@ -286,51 +447,48 @@ pub fn write_diff_svg<W: Write>(
             ""
         };
         let tip = if opts.plain {
-            format!("{name}\n{}", human(n.later, unit))
+            format!(
+                "{name}\n{} (self {})",
+                human(n.later, unit),
+                human(n.later_self, unit)
+            )
         } else {
             format!(
-                "{name}{state}\nlater {} · base {} · Δ {}{}{pct}",
+                "{name}{state}\nincl. later {} · base {} · Δ {}{pct}\nself Δ {}",
                 human(n.later, unit),
                 human(n.base, unit),
-                if delta > 0 { "+" } else { "" },
-                human(delta, unit)
+                signed(delta, unit),
+                signed(self_delta, unit),
             )
         };
         let fill = if opts.plain {
             warm(name)
         } else if n.gone {
-            "url(#gone)".to_string()
+            gone_fill.clone()
         } else {
-            color(delta, max_abs)
+            color(self_delta, max_self)
         };
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            r#"<g><title>{}</title><rect class="f" x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="{fill}"/>"#,
-            escape(&tip),
+            r#"<g class="f" data-d="{d}" data-x="{x:.2}" data-w="{w:.2}" data-n="{n}"><title>{tip}</title><rect class="fr" x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="{fill}"/><text x="{tx:.2}" y="{ty:.2}">{label}</text></g>"#,
+            d = n.depth,
+            n = escape(name),
+            tip = tip
+                .split('\n')
+                .map(escape)
+                .collect::<Vec<_>>()
+                .join("&#10;"),
             h = FRAME_H - 1.0,
+            tx = x + 3.0,
+            ty = y + FRAME_H - 4.5,
+            label = escape(&label(name, w)),
         );
-        let fit = ((w - 6.0) / (FONT * 0.6)).floor();
-        if fit >= 3.0 {
-            let fit = fit as usize;
-            let label: String = if name.chars().count() > fit {
-                name.chars()
-                    .take(fit.saturating_sub(2))
-                    .chain("..".chars())
-                    .collect()
-            } else {
-                name.clone()
-            };
-            let _ = write!(
-                svg,
-                r#"<text x="{:.2}" y="{:.2}">{}</text>"#,
-                x + 3.0,
-                y + FRAME_H - 4.5,
-                escape(&label)
-            );
-        }
-        svg.push_str("</g>\n");
     }
-    svg.push_str("</svg>\n");
+    let _ = write!(
+        svg,
+        "<script type=\"text/javascript\"><![CDATA[\n{}\n]]></script>\n</svg>\n",
+        SCRIPT.replace("__ID__", &id)
+    );
     out.write_all(svg.as_bytes())
 }
 
@@ -364,6 +522,17 @@ mod tests {
         let svg = String::from_utf8(svg).unwrap();
         assert!(svg.contains("old&lt;&amp;&gt;"));
         assert!(!svg.contains("old<&>"));
-        assert!(svg.contains("url(#gone)"));
+        assert!(svg.contains("url(#flame-gone)"));
+        // Colour by own change: the leaf that grew is full red, `main` (no self change) grey.
+        let fill = |name: &str| {
+            let g = svg
+                .split("<g class=\"f\"")
+                .find(|g| g.contains(&format!("data-n=\"{name}\"")))
+                .unwrap();
+            g.split("fill=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+        };
+        assert_eq!(fill("leak"), "rgb(255,0,0)");
+        assert_eq!(fill("main"), "rgb(230,230,230)");
+        assert_eq!(fill("all"), "rgb(230,230,230)");
     }
 }

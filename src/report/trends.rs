@@ -61,7 +61,8 @@ fn total_line(t: &TotalOut, unit: &str) -> String {
 }
 
 /// Writes the terminal summary.
-pub fn write_report_text<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
+pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
+    let mut out = crate::units::TermSafe(out);
     let unit = &r.unit;
     writeln!(
         out,
@@ -417,6 +418,143 @@ fn inline_svg(svg: &str) -> String {
     }
 }
 
+/// One line of the HTML summary: a section, its most severe finding and what it found.
+#[derive(serde::Serialize)]
+struct SectionLine {
+    id: &'static str,
+    title: &'static str,
+    severity: &'static str,
+    line: String,
+}
+
+fn worst(suspects: &[Suspect]) -> Option<crate::trend::Severity> {
+    suspects.iter().map(|s| s.severity).min()
+}
+
+fn severity_counts(suspects: &[Suspect]) -> String {
+    use crate::trend::Severity::*;
+    let parts: Vec<String> = [Critical, High, Medium, Low]
+        .iter()
+        .filter_map(|&sev| {
+            let n = suspects.iter().filter(|s| s.severity == sev).count();
+            (n > 0).then(|| format!("{n} {}", sev.name()))
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// Every section's summary line, most severe first (a section with no finding after those with
+/// one; ties keep the order heap, goroutines, process, object graph).
+fn section_lines(r: &Report) -> Vec<SectionLine> {
+    let mut v: Vec<(Option<crate::trend::Severity>, SectionLine)> = Vec::new();
+    let heap_line = if r.suspects.is_empty() {
+        "no leak suspects: nothing grows beyond noise with a leak pattern".to_string()
+    } else {
+        format!(
+            "{} leak suspect(s) ({}){}",
+            r.suspects.len() + r.suspects_not_shown,
+            severity_counts(&r.suspects),
+            if r.suspects_not_shown > 0 {
+                format!("; {} not shown (--top)", r.suspects_not_shown)
+            } else {
+                String::new()
+            }
+        )
+    };
+    if !r.snapshots.is_empty() {
+        v.push((
+            worst(&r.suspects),
+            SectionLine {
+                id: "heap",
+                title: "Heap",
+                severity: "",
+                line: heap_line,
+            },
+        ));
+    }
+    if let Some(g) = &r.goroutines {
+        let proven = g.suspects.iter().filter(|s| s.proven_by.is_some()).count();
+        let line = if g.suspects.is_empty() {
+            "no goroutine group grows or is proven leaked".to_string()
+        } else {
+            format!(
+                "{} leaking group(s) ({}){}",
+                g.suspects.len(),
+                severity_counts(&g.suspects),
+                if proven > 0 {
+                    format!("; {proven} proven blocked forever by the Go runtime")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        v.push((
+            worst(&g.suspects),
+            SectionLine {
+                id: "goroutines",
+                title: "Goroutines",
+                severity: "",
+                line,
+            },
+        ));
+    }
+    if let Some(p) = &r.process {
+        let line = if p.suspects.is_empty() {
+            "no process metric grows with a leak pattern".to_string()
+        } else {
+            let names: Vec<String> = p
+                .suspects
+                .iter()
+                .take(4)
+                .map(|s| format!("{} ({})", s.key, s.severity.name()))
+                .collect();
+            format!("{} growing: {}", p.suspects.len(), names.join(", "))
+        };
+        v.push((
+            worst(&p.suspects),
+            SectionLine {
+                id: "process",
+                title: "Process",
+                severity: "",
+                line,
+            },
+        ));
+    }
+    if let Some(g) = &r.object_graph {
+        let top = g
+            .top_retainers
+            .first()
+            .map(|t| {
+                format!(
+                    "; top retainer {} ({})",
+                    t.site,
+                    h(t.retained_bytes as f64, "bytes")
+                )
+            })
+            .unwrap_or_default();
+        v.push((
+            None,
+            SectionLine {
+                id: "object-graph",
+                title: "Object graph",
+                severity: "",
+                line: format!(
+                    "{} reference cycles reachable, {} unreachable{top}",
+                    g.reachable_cycles, g.unreachable_cycles
+                ),
+            },
+        ));
+    }
+    // Severity sorts most severe first; no finding goes last.
+    v.sort_by_key(|(sev, _)| sev.map_or(u8::MAX, |s| s as u8));
+    v.into_iter()
+        .map(|(sev, mut l)| {
+            l.severity = sev.map_or("none", |s| s.name());
+            l
+        })
+        .collect()
+}
+
 /// Writes the self-contained HTML report.
 pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) -> io::Result<()> {
     use minijinja::value::Serde;
@@ -548,6 +686,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
                 path => t.path.clone(),
             }).collect::<Vec<_>>(),
         }),
+        sections => Value::from(Serde(section_lines(r))),
         critical => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::Critical).count(),
         high => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::High).count(),
     };
