@@ -265,6 +265,50 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// `s` with control characters (C0 but tab and newline, DEL, C1) written as `\x1b`-style escapes,
+/// so a symbol name cannot move the cursor, retitle the window or hide text in a terminal.
+pub fn term_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            o.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            o.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(o)
+}
+
+/// A writer that passes text through [`term_safe`]: for outputs meant for a terminal that hold
+/// names from the inputs (they never carry escape sequences of their own).
+pub struct TermSafe<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for TermSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(term_safe(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A duration in seconds as a short Go-style string: `45s`, `3m20s`, `2h5m`.
+pub fn format_duration_s(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +360,21 @@ mod tests {
         assert_eq!(pprof_scaled(1048576, "MB").unwrap(), "1MB");
         assert_eq!(pprof_scaled(-524288, "MB").unwrap(), "-0.50MB");
         assert_eq!(pprof_scaled(0, "GB").unwrap(), "0");
+    }
+
+    #[test]
+    fn terminal_text_has_no_control_characters() {
+        assert_eq!(term_safe("main.f"), "main.f");
+        assert_eq!(term_safe("a\x1b[2Jb\u{9b}c\td\n"), "a\\x1b[2Jb\\x9bc\td\n");
+        let mut out = Vec::new();
+        std::io::Write::write_all(&mut TermSafe(&mut out), "x\x07y".as_bytes()).unwrap();
+        assert_eq!(out, b"x\\x07y");
+    }
+
+    #[test]
+    fn short_durations() {
+        assert_eq!(format_duration_s(4.4), "4s");
+        assert_eq!(format_duration_s(200.0), "3m20s");
+        assert_eq!(format_duration_s(7500.0), "2h05m");
     }
 }

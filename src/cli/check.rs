@@ -40,7 +40,7 @@ pub(super) struct CheckArgs {
     #[arg(requires = "base")]
     later: Option<PathBuf>,
     /// A folder of snapshots (a series): its leak suspects are checked.
-    #[arg(long, short = 'i', value_name = "DIR")]
+    #[arg(long, short = 'i', value_name = "DIR", num_args = 1..)]
     input: Vec<PathBuf>,
     /// Thresholds (default: ./leakdiff.toml when present, else: a key growing by more than
     /// 1 MiB between two snapshots fails, and any leak suspect of a series fails).
@@ -65,6 +65,11 @@ pub(super) struct CheckArgs {
     /// Write the verdict here instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// SARIF: a prefix to strip from source paths so they are relative to the repository
+    /// (a Go module path with -trimpath, e.g. `example.com/svc/`, or the checkout's absolute
+    /// path). Repeatable; the current folder is always tried.
+    #[arg(long, value_name = "PREFIX")]
+    srcroot: Vec<String>,
     #[command(flatten)]
     read: InputArgs,
 }
@@ -123,7 +128,7 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
         }
         (Some(_), None) => anyhow::bail!("give two snapshots (BASE LATER), or --input DIR"),
         _ => {
-            let store = load_store(&args.input, &loader, Order::Time, KeyBy::Function, false)?;
+            let store = load_store(&args.input, &loader, Order::Time, KeyBy::Function, true)?;
             status = status_of(&store);
             let report = analyze_all(&store, args.sample_index.as_deref(), args.memory_limit)?;
             check::check_report(&report, &config, &baseline)
@@ -140,11 +145,15 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     use crate::report::check as out;
+    let mut srcroots = args.srcroot.clone();
+    if let Ok(cwd) = std::env::current_dir() {
+        srcroots.push(format!("{}/", cwd.display()));
+    }
     emit(args.output.as_deref(), |w| match args.format {
         CheckFormat::Text => out::write_check_text(&result, w),
         CheckFormat::Markdown => out::write_check_markdown(&result, w),
         CheckFormat::Junit => out::write_check_junit(&result, w),
-        CheckFormat::Sarif => out::write_check_sarif(&result, w),
+        CheckFormat::Sarif => out::write_check_sarif(&result, &srcroots, w),
         CheckFormat::Json => out::write_check_json(&result, w),
     })?;
     if result.failed() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::args::InputArgs;
+use super::args::{InputArgs, SeriesInputs};
 use super::report::{flamegraphs, load_store};
 use super::EXIT_OK;
 use crate::input::Loader;
@@ -21,9 +21,8 @@ use crate::units::{parse_duration_ms, parse_size};
 
 #[derive(Args, Debug)]
 pub(super) struct DashboardArgs {
-    /// Folder of snapshots (what `leakdiff collect` writes), read recursively.
-    #[arg(long, short = 'i', value_name = "DIR", required = true)]
-    input: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: SeriesInputs,
     /// Port to listen on (0: any free port; the address is printed).
     #[arg(long, default_value_t = 8080)]
     port: u16,
@@ -79,7 +78,8 @@ fn waiting_page(dir: &str, message: &str, poll_ms: u64) -> String {
 /// the dashboard.
 fn compute(args: &DashboardArgs, loader: &Loader, generation: u64) -> Page {
     let dir = args
-        .input
+        .inputs
+        .all()
         .iter()
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
@@ -91,7 +91,13 @@ fn compute(args: &DashboardArgs, loader: &Loader, generation: u64) -> Page {
             .unwrap_or(0),
     );
     let run = || -> Result<(leaks::Report, crate::store::Store)> {
-        let store = load_store(&args.input, loader, Order::Time, KeyBy::Function, false)?;
+        let store = load_store(
+            &args.inputs.all(),
+            loader,
+            Order::Time,
+            KeyBy::Function,
+            false,
+        )?;
         let options = AnalyzeOptions {
             memory_limit: args.memory_limit.map(|v| v as f64),
             ..Default::default()
@@ -142,7 +148,8 @@ pub(super) fn run_dashboard(args: DashboardArgs) -> Result<u8> {
     eprintln!(
         "leakdiff: dashboard on http://{addr}/ ({} snapshots of {}); Ctrl-C stops",
         first.snapshots,
-        args.input
+        args.inputs
+            .all()
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
@@ -158,7 +165,7 @@ pub(super) fn run_dashboard(args: DashboardArgs) -> Result<u8> {
         listener,
         first,
         &options,
-        || signature(&args.input),
+        || signature(&args.inputs.all()),
         |generation| compute(&args, &loader, generation),
     )?;
     eprintln!("leakdiff: dashboard stopped");

@@ -47,7 +47,14 @@ pub enum RetainedBy {
 
 fn read_dump(args: &DumpArgs) -> Result<(crate::graph::ObjectGraph, crate::graph::DumpSummary)> {
     let loader = args.read.loader();
+    let bar = super::Progress::new(true);
+    bar.phase(format!(
+        "reading and linking {}{}",
+        super::file_name(&args.dump),
+        super::size_note(&args.dump)
+    ));
     let (g, dump) = loader.heap_dump_graph(&args.dump)?;
+    bar.phase(format!("{} objects: analysing", g.objects.len()));
     let source = args.dump.display().to_string();
     let summary = crate::graph::dump_summary(&source, &dump.params.version, &g);
     Ok((g, summary))
@@ -55,7 +62,10 @@ fn read_dump(args: &DumpArgs) -> Result<(crate::graph::ObjectGraph, crate::graph
 
 pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
     let (g, summary) = read_dump(&args)?;
+    let bar = super::Progress::new(true);
+    bar.phase("finding reference cycles");
     let cycles = crate::graph::report_cycles(&g);
+    drop(bar);
     let json = args.format == GoroutineFormat::Json;
     emit(args.output.as_deref(), |w| {
         crate::report::graph::write_cycles(&summary, &cycles, args.top, json, w)
@@ -66,7 +76,10 @@ pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
 pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
     let (g, summary) = read_dump(&args.dump)?;
     let by_site = args.by == RetainedBy::Site;
+    let bar = super::Progress::new(true);
+    bar.phase("computing dominators and retained sizes");
     let list = crate::graph::retainers(&g, by_site, args.dump.top);
+    drop(bar);
     let json = args.dump.format == GoroutineFormat::Json;
     emit(args.dump.output.as_deref(), |w| {
         crate::report::graph::write_retained(&summary, &list, by_site, json, w)

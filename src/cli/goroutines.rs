@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::args::InputArgs;
+use super::args::{InputArgs, SeriesInputs};
 use super::report::{load_store, status_of};
 use super::{emit, EXIT_THRESHOLD};
 use crate::goroutines::{self, GoroutineOptions, GroupBy};
@@ -17,11 +17,11 @@ use crate::units::parse_duration_ms;
 
 #[derive(Args, Debug)]
 pub(super) struct GoroutinesArgs {
-    /// Goroutine dumps (debug=1, debug=2, tracebacks) or goroutine profiles; folders are read
-    /// recursively (in natural name order). Snapshots are ordered by their own timestamps, else
-    /// their files' times, ties in the order given; equal times are spaced a second apart.
-    #[arg(required = true)]
-    inputs: Vec<PathBuf>,
+    // Goroutine dumps (debug=1, debug=2, tracebacks) or goroutine profiles; folders are read
+    // recursively (in natural name order). Snapshots are ordered by their own timestamps, else
+    // their files' times, ties in the order given; equal times are spaced a second apart.
+    #[command(flatten)]
+    inputs: SeriesInputs,
     /// Group by state and stack (`stack`), by creation site (`creator`), or by a pprof label's
     /// value and stack (`label:KEY`, e.g. label:handler).
     #[arg(long, value_name = "stack|creator|label:KEY", default_value = "stack", value_parser = clap::value_parser!(GroupBy))]
@@ -67,7 +67,13 @@ pub enum GoroutineFormat {
 
 pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     let loader = args.read.loader()?;
-    let store = load_store(&args.inputs, &loader, Order::Time, KeyBy::Function, false)?;
+    let store = load_store(
+        &args.inputs.all(),
+        &loader,
+        Order::Time,
+        KeyBy::Function,
+        true,
+    )?;
     // A file named on its own must be goroutine evidence; in a folder (what `collect` writes)
     // heap profiles and process samples are left out with a note.
     let mut others = 0;
@@ -77,8 +83,9 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
         }
         if args
             .inputs
+            .all()
             .iter()
-            .any(|i| i.display().to_string() == s.source)
+            .any(|i| crate::input::input_name(i) == s.source)
         {
             anyhow::bail!(
                 "{}: {} {} profile, not goroutines",

@@ -5,6 +5,7 @@
 //! May import every stage. Nothing imports it but `main`.
 
 mod args;
+pub use args::pprof_style;
 mod check;
 mod collect;
 mod dashboard;
@@ -37,7 +38,14 @@ pub const EXIT_ERROR: u8 = 2;
     args_conflicts_with_subcommands = true,
     arg_required_else_help = true
 )]
-#[command(after_help = "Run `leakdiff BASE LATER` to diff two snapshots (the default command).")]
+#[command(after_help = "\
+Run `leakdiff BASE LATER` to diff two snapshots (the default command).
+
+Examples:
+  leakdiff base.pb.gz later.pb.gz                  what grew, by function
+  leakdiff http://host:6060/debug/pprof/heap later.pb.gz -H 'Authorization: Bearer …'
+  leakdiff report snapshots/ -o report.html        trend a folder into leak suspects
+  leakdiff check main.pb.gz pr.pb.gz               CI gate against leakdiff.toml")]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -46,6 +54,43 @@ pub struct Cli {
     /// Worker threads (default: all cores; RAYON_NUM_THREADS works too).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
+    /// Colour terminal output: auto (stdout a terminal, NO_COLOR unset, TERM not dumb;
+    /// CLICOLOR_FORCE=1 forces it), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
+}
+
+/// `--color`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+static COLOR: std::sync::OnceLock<ColorWhen> = std::sync::OnceLock::new();
+
+/// Whether to colour what goes to standard output (`output` is `-o`, if any).
+fn color_for_stdout(output: Option<&Path>) -> bool {
+    use std::io::IsTerminal;
+    if output.is_some_and(|p| !is_stdout(p)) {
+        return false;
+    }
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    match COLOR.get().copied().unwrap_or(ColorWhen::Auto) {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            if set("NO_COLOR") {
+                false
+            } else if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0")
+            {
+                true
+            } else {
+                std::env::var_os("TERM").is_none_or(|t| t != "dumb") && io::stdout().is_terminal()
+            }
+        }
+    }
 }
 
 // Parsed once per run: the size difference between variants does not matter.
@@ -53,31 +98,69 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Diff two snapshots: later − base per function, stack, site, file or line (the default).
+    #[command(
+        after_help = "Examples:\n  leakdiff diff base.pb.gz later.pb.gz --by stack --top 10\n  leakdiff diff --base allocs-1.pb.gz allocs-2.pb.gz --sample-index alloc_space\n  curl -s http://host:6060/debug/pprof/heap | leakdiff base.pb.gz - -f folded > d.folded"
+    )]
     Diff(diff::DiffArgs),
     /// Cut a heaptrack recording into snapshots of in-use memory, written as pprof files.
+    #[command(
+        after_help = "Examples:\n  leakdiff slice heaptrack.app.1234.zst --slices 20 -o slices/"
+    )]
     Slice(diff::SliceArgs),
     /// Trend a folder of snapshots: leak suspects by pattern and severity, prediction, HTML.
+    #[command(
+        after_help = "Examples:\n  leakdiff report snapshots/                     terminal summary\n  leakdiff report snapshots/ -o report.html     self-contained HTML\n  leakdiff report a.pb.gz b.pb.gz c.pb.gz -f json --memory-limit 2GiB"
+    )]
     Report(report::ReportArgs),
     /// Group the goroutines of one or many dumps, flag the blocked ones and trend their counts.
+    #[command(
+        after_help = "Examples:\n  leakdiff goroutines dump.txt\n  leakdiff goroutines dumps/ --group-by creator"
+    )]
     Goroutines(goroutines::GoroutinesArgs),
     /// Reference cycles in a Go heap dump, reachable and not, with a path from a root.
+    #[command(after_help = "Examples:\n  leakdiff cycles heap.dump --top 5")]
     Cycles(dumps::DumpArgs),
     /// What keeps memory alive in a Go heap dump: retained size by allocation site or object.
+    #[command(after_help = "Examples:\n  leakdiff retained heap.dump --by site")]
     Retained(dumps::RetainedArgs),
     /// Write a synthetic series with planted leaks and decoys, in real formats, and its truth.
+    #[command(after_help = "Examples:\n  leakdiff simulate -o /tmp/sim --seed 7")]
     Simulate(lab::SimulateArgs),
     /// Measure the detectors on truth-labelled series: TPR, FPR and latency per type and pattern.
+    #[command(after_help = "Examples:\n  leakdiff eval /tmp/sim")]
     Eval(lab::EvalArgs),
     /// Fetch heap and goroutine profiles (and /proc samples) on a schedule into a folder.
+    #[command(
+        after_help = "Examples:\n  leakdiff collect --url http://127.0.0.1:6060/debug/pprof/ --interval 30s -o snapshots/\n  leakdiff collect --url https://svc/debug/pprof/ -H \"Authorization: Bearer $TOKEN\" -o snaps/"
+    )]
     Collect(collect::CollectArgs),
     /// Serve the HTML report of a folder on 127.0.0.1, recomputed as new snapshots arrive.
+    #[command(after_help = "Examples:\n  leakdiff dashboard snapshots/ --port 8080")]
     Dashboard(dashboard::DashboardArgs),
     /// Export a folder of snapshots: the long table (JSON, CSV, Parquet), Prometheus gauges, or
     /// the first → last heap diff as pprof.
+    #[command(
+        after_help = "Examples:\n  leakdiff export snapshots/ -f parquet -o store.parquet\n  leakdiff export snapshots/ -f folded -o first-to-last.folded"
+    )]
     Export(export::ExportArgs),
     /// CI gate: two snapshots or a series against leakdiff.toml limits and a baseline; exit 1
     /// on a violation.
+    #[command(
+        after_help = "Examples:\n  leakdiff check main.pb.gz pr.pb.gz -f sarif -o leakdiff.sarif --srcroot example.com/svc/\n  leakdiff check -i snapshots/ --config leakdiff.toml"
+    )]
     Check(check::CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Example:\n  leakdiff completions bash > ~/.local/share/bash-completion/completions/leakdiff"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  leakdiff man > leakdiff.1 && man ./leakdiff.1")]
+    Man,
 }
 
 /// Runs the command line and returns the process exit status.
@@ -89,6 +172,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         .stack_size(8 << 20)
         .build_global()
         .context("could not start the worker threads")?;
+    let _ = COLOR.set(cli.color);
     match (cli.command, cli.diff) {
         (Some(Command::Diff(args)), _) | (None, args) => diff::run_diff(args),
         (Some(Command::Slice(args)), _) => diff::run_slice(args),
@@ -102,6 +186,18 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Dashboard(args)), _) => dashboard::run_dashboard(args),
         (Some(Command::Export(args)), _) => export::run_export(args),
         (Some(Command::Check(args)), _) => check::run_check(args),
+        (Some(Command::Completions { shell }), _) => {
+            let mut out = io::stdout().lock();
+            clap_complete::generate(shell, &mut command(), "leakdiff", &mut out);
+            Ok(EXIT_OK)
+        }
+        (Some(Command::Man), _) => {
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(command())
+                .render(&mut out)
+                .context("could not write the man page")?;
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -128,8 +224,8 @@ fn warn_inputs<'a>(
 /// Writes what `render` produces to `output`, or to standard output when there is none.
 fn emit(output: Option<&Path>, render: impl Fn(&mut dyn Write) -> io::Result<()>) -> Result<()> {
     match output {
-        Some(path) => write_file(path, |w| render(w)),
-        None => {
+        Some(path) if !is_stdout(path) => write_file(path, |w| render(w)),
+        _ => {
             let stdout = io::stdout();
             let mut w = BufWriter::new(stdout.lock());
             render(&mut w)
@@ -155,44 +251,130 @@ fn write_pprof(
 
 /// Writes a file through a temporary name and a rename, so no half-written file is left behind.
 fn write_file(path: &Path, body: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    if is_stdout(path) {
+        let stdout = io::stdout();
+        let mut w = BufWriter::new(stdout.lock());
+        return body(&mut w)
+            .and_then(|_| w.flush())
+            .context("could not write the output");
+    }
     crate::live::write::write_atomically(path, None, body)
         .with_context(|| format!("could not write {}", path.display()))
 }
 
+/// True when an output path is `-`: standard output.
+fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 fn file_name(p: &Path) -> String {
+    if crate::input::is_stdin(p) {
+        return "stdin".to_string();
+    }
     p.file_name().map_or_else(
         || p.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
 }
 
-/// A progress line on stderr (`loading 37/100 snapshots`), redrawn in place and cleared at the
-/// end; shown only when asked, stderr is a terminal and there are more than a handful of files.
+/// A progress line on stderr: the phase, a bar with the count (or bytes) done and an ETA,
+/// redrawn in place at most ten times a second and cleared at the end. Shown only when stderr is
+/// a terminal (and TERM is not dumb), or when `LEAKDIFF_PROGRESS=always` (tests).
 struct Progress {
-    shown: bool,
+    shown: std::sync::atomic::AtomicBool,
+    start: std::time::Instant,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+    phase: std::sync::Mutex<String>,
 }
 
 impl Progress {
     fn new(wanted: bool) -> Progress {
         use std::io::IsTerminal;
+        let forced = std::env::var_os("LEAKDIFF_PROGRESS").is_some_and(|v| v == "always");
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         Progress {
-            shown: wanted && io::stderr().is_terminal(),
+            shown: std::sync::atomic::AtomicBool::new(
+                wanted && (forced || (io::stderr().is_terminal() && !dumb)),
+            ),
+            start: std::time::Instant::now(),
+            last: std::sync::Mutex::new(None),
+            phase: std::sync::Mutex::new("loading snapshots".into()),
         }
     }
 
-    fn tick(&self, done: usize, total: usize) {
-        if self.shown && total > 4 {
+    /// Starts a phase without a count (`reading base.pb.gz (120 MiB)`).
+    fn phase(&self, name: impl Into<String>) {
+        let name = name.into();
+        if self.shown() {
             let mut e = io::stderr().lock();
-            let _ = write!(e, "\rloading {done}/{total} snapshots");
+            let _ = write!(e, "\r\x1b[K{}…", crate::units::term_safe(&name));
             let _ = e.flush();
         }
+        if let Ok(mut p) = self.phase.lock() {
+            *p = name;
+        }
     }
 
+    /// `done` of `total` snapshots of the current phase.
+    fn tick(&self, done: usize, total: usize) {
+        if !self.shown() || total == 0 {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if let Ok(mut last) = self.last.lock() {
+            if done < total && last.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let frac = done as f64 / total as f64;
+        let filled = (frac * 20.0).round() as usize;
+        let elapsed = now.duration_since(self.start).as_secs_f64();
+        let eta = if done > 0 && done < total {
+            format!(
+                " ETA {}",
+                crate::units::format_duration_s(elapsed / frac - elapsed)
+            )
+        } else {
+            String::new()
+        };
+        let phase = self.phase.lock().map(|p| p.clone()).unwrap_or_default();
+        let mut e = io::stderr().lock();
+        let _ = write!(
+            e,
+            "\r\x1b[K{} [{}{}] {done}/{total}{eta}",
+            crate::units::term_safe(&phase),
+            "#".repeat(filled.min(20)),
+            ".".repeat(20 - filled.min(20))
+        );
+        let _ = e.flush();
+    }
+
+    fn shown(&self) -> bool {
+        self.shown.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Clears the line; nothing more is drawn.
     fn finish(&self) {
-        if self.shown {
+        if self.shown.swap(false, std::sync::atomic::Ordering::Relaxed) {
             let _ = write!(io::stderr().lock(), "\r\x1b[K");
         }
     }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// ` (120 MiB)` for a regular file, else nothing: for progress phases.
+fn size_note(p: &Path) -> String {
+    std::fs::metadata(p)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| format!(" ({})", crate::units::human(m.len() as i64, "bytes")))
+        .unwrap_or_default()
 }
 
 /// True when an error is a closed stdout pipe (`leakdiff … | head`), which exits quietly.

@@ -14,7 +14,8 @@ fn value(v: &Violation) -> String {
 }
 
 /// Terminal text.
-pub fn write_check_text<W: Write>(r: &CheckResult, mut out: W) -> io::Result<()> {
+pub fn write_check_text<W: Write>(r: &CheckResult, out: W) -> io::Result<()> {
+    let mut out = crate::units::TermSafe(out);
     writeln!(
         out,
         "leakdiff check: {} — {} ({} checked, {} over a limit, {} in the baseline, {} ignored by rules)",
@@ -147,15 +148,20 @@ pub fn write_check_junit<W: Write>(r: &CheckResult, mut out: W) -> io::Result<()
 
 /// SARIF 2.1.0: one result per finding over a limit; baseline ones carry an external
 /// suppression. Locations are the leaf frame's file and line when the profile has them, and the
-/// function as a logical location.
-pub fn write_check_sarif<W: Write>(r: &CheckResult, mut out: W) -> io::Result<()> {
+/// function as a logical location. Paths under one of `srcroots` (prefixes) are written relative
+/// to it, against `%SRCROOT%`, so code scanning can place the alert on the line.
+pub fn write_check_sarif<W: Write>(
+    r: &CheckResult,
+    srcroots: &[String],
+    mut out: W,
+) -> io::Result<()> {
     use serde_json::json;
     let result = |v: &Violation| {
         let mut loc = json!({
             "logicalLocations": [{ "fullyQualifiedName": v.key, "kind": "function" }]
         });
         if let Some(file) = &v.file {
-            let mut phys = json!({ "artifactLocation": { "uri": file } });
+            let mut phys = json!({ "artifactLocation": sarif_artifact(file, srcroots) });
             if let Some(line) = v.line {
                 phys["region"] = json!({ "startLine": line });
             }
@@ -192,6 +198,38 @@ pub fn write_check_sarif<W: Write>(r: &CheckResult, mut out: W) -> io::Result<()
     });
     serde_json::to_writer_pretty(&mut out, &doc)?;
     writeln!(out)
+}
+
+/// A SARIF artifact location for a source path: relative to the first (longest) matching root
+/// with `uriBaseId` `%SRCROOT%`, else a `file://` URI for an absolute path, else the path as is.
+pub fn sarif_artifact(file: &str, srcroots: &[String]) -> serde_json::Value {
+    let mut roots: Vec<&String> = srcroots.iter().filter(|r| !r.is_empty()).collect();
+    roots.sort_by_key(|r| std::cmp::Reverse(r.len()));
+    let encode = |s: &str| {
+        let mut o = String::with_capacity(s.len());
+        for c in s.chars() {
+            match c {
+                ' ' => o.push_str("%20"),
+                '%' => o.push_str("%25"),
+                '#' => o.push_str("%23"),
+                '?' => o.push_str("%3F"),
+                c if c.is_control() => {}
+                c => o.push(c),
+            }
+        }
+        o
+    };
+    for root in roots {
+        let root = root.trim_end_matches('/');
+        if let Some(rest) = file.strip_prefix(root).filter(|r| r.starts_with('/')) {
+            return serde_json::json!({ "uri": encode(rest.trim_start_matches('/')), "uriBaseId": "%SRCROOT%" });
+        }
+    }
+    if file.starts_with('/') {
+        serde_json::json!({ "uri": format!("file://{}", encode(file)) })
+    } else {
+        serde_json::json!({ "uri": encode(file), "uriBaseId": "%SRCROOT%" })
+    }
 }
 
 /// `leakdiff.check/v1` JSON.

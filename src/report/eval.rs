@@ -33,6 +33,8 @@ fn line(w: &mut dyn Write, r: &Row) -> io::Result<()> {
 
 /// The table: one line per type and pattern, the per-type totals and the overall line.
 pub fn write_eval_text(r: &EvalReport, w: &mut dyn Write) -> io::Result<()> {
+    let mut safe = crate::units::TermSafe(w);
+    let w: &mut dyn Write = &mut safe;
     writeln!(
         w,
         "{:<10} {:<12} {:>9} {:>10} {:>6} {:>8} {:>7} {:>9} {:>5} {:>6} {:>7} {:>7}",

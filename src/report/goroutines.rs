@@ -13,8 +13,9 @@ pub fn write_goroutines_text<W: Write>(
     r: &GoroutineReport,
     group_by: &GroupBy,
     top: usize,
-    mut out: W,
+    out: W,
 ) -> io::Result<()> {
+    let mut out = crate::units::TermSafe(out);
     let n = r.sources.len();
     let first = r.totals.first().copied().unwrap_or(0.0);
     let last = r.totals.last().copied().unwrap_or(0.0);

@@ -36,8 +36,9 @@ pub fn write_cycles<W: Write>(
     cycles: &[Cycle],
     top: usize,
     json: bool,
-    mut out: W,
+    out: W,
 ) -> io::Result<()> {
+    let mut out = crate::units::TermSafe(out);
     let live = cycles.iter().filter(|c| c.reachable).count();
     let dead = cycles.len() - live;
     if json {
@@ -113,8 +114,9 @@ pub fn write_retained<W: Write>(
     list: &[Retainer],
     by_site: bool,
     json: bool,
-    mut out: W,
+    out: W,
 ) -> io::Result<()> {
+    let mut out = crate::units::TermSafe(out);
     let by = if by_site { "site" } else { "object" };
     if json {
         serde_json::to_writer_pretty(

@@ -18,6 +18,7 @@ mod legacy_golden;
 mod live;
 mod outputs;
 mod pprof_golden;
+mod pprof_user;
 mod props;
 mod report;
 mod simulate;
