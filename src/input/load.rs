@@ -238,25 +238,18 @@ impl Loader {
                 message: "is a folder, not a profile".to_string(),
             });
         }
-        let mut out = Vec::with_capacity(if meta.is_file() {
-            meta.len().min(cap) as usize
-        } else {
-            0
-        });
-        let mut r = file.take(cap.saturating_add(1));
-        r.read_to_end(&mut out).map_err(|e| ParseError::Io {
-            source_name: source.clone(),
-            message: format!("cannot read: {e}"),
-        })?;
-        if out.len() as u64 > cap {
-            return Err(ParseError::Io {
-                source_name: source,
-                message: format!(
-                    "larger than {cap} bytes (raise --max-decompressed-size if this is meant)"
-                ),
-            });
+        if meta.is_file() {
+            // A regular file is as long as it is (the decompression cap guards what it expands
+            // to); a pipe or device may be endless, so it is capped.
+            let mut out = Vec::with_capacity(meta.len() as usize);
+            let mut file = file;
+            file.read_to_end(&mut out).map_err(|e| ParseError::Io {
+                source_name: source.clone(),
+                message: format!("cannot read: {e}"),
+            })?;
+            return Ok(out);
         }
-        Ok(out)
+        read_capped(file, cap, &source)
     }
 
     fn fetch_url(&self, source: &str) -> Result<Vec<u8>, ParseError> {

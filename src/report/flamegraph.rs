@@ -529,7 +529,13 @@ mod tests {
                 .split("<g class=\"f\"")
                 .find(|g| g.contains(&format!("data-n=\"{name}\"")))
                 .unwrap();
-            g.split("fill=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+            g.split("fill=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
         };
         assert_eq!(fill("leak"), "rgb(255,0,0)");
         assert_eq!(fill("main"), "rgb(230,230,230)");

@@ -10,7 +10,7 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::sync::{Arc, Mutex};
 
-use polars::prelude::*;
+use polars_core::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::{polars_err, Failure, HeapEnds, KeyBy, KeyInfo, Kind, Snapshot, Store, StoreError};

@@ -15,7 +15,7 @@ mod build;
 mod evidence;
 mod parquet;
 
-use polars::prelude::*;
+use polars_core::prelude::*;
 use serde::Serialize;
 
 pub use crate::model::Kind;

@@ -15,8 +15,9 @@
 
 use std::io::Write;
 
-use polars::io::parquet::write::KeyValueMetadata;
-use polars::prelude::*;
+use polars_core::prelude::*;
+use polars_io::parquet::write::KeyValueMetadata;
+use polars_io::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 

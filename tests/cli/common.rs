@@ -168,3 +168,16 @@ pub fn by_name(r: &DiffResult) -> std::collections::HashMap<String, (i64, i64)> 
         })
         .collect()
 }
+
+/// Headless Chromium's flags for tests on this closed network: no background connections, no
+/// first-run or sync, software rendering.
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];

@@ -341,6 +341,46 @@ fn collect_stops_cleanly_on_ctrl_c() {
 }
 
 #[test]
+fn ctrl_c_does_not_wait_for_a_request_in_flight() {
+    // A target that accepts and never answers; the request's deadline is a minute away.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/debug/pprof/", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(conns);
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("stderr");
+    let mut child = spawn(
+        &[
+            "collect",
+            "--url",
+            &url,
+            "--profiles",
+            "heap",
+            "--timeout",
+            "60s",
+            "--interval",
+            "60s",
+            "-o",
+            tmp.path().join("data").to_str().unwrap(),
+        ],
+        &log,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = std::time::Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = wait(&mut child, Duration::from_secs(10));
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    drop(held);
+}
+
+#[test]
 fn collect_holds_profiles_while_writes_fail_and_loses_none() {
     // RLIMIT_FSIZE makes every write past 512 bytes fail with EFBIG, as a full disk fails with
     // ENOSPC: heap profiles (~7 KiB) cannot be written until the limit is lifted from outside.
@@ -604,17 +644,8 @@ fn dump_dom(chromium: &str, url: &str) -> String {
     let out = Command::new("timeout")
         .arg("60")
         .arg(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=4000",
-        ])
+        .args(crate::common::CHROMIUM_FLAGS)
+        .arg("--virtual-time-budget=4000")
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(["--dump-dom", url])
         .output()

@@ -42,39 +42,35 @@ fn one_error_line(err: &str) -> &str {
     lines[0]
 }
 
+/// Runs leakdiff with `stdin` on its standard input; it must succeed.
+fn piped(args: &[&str], stdin: Vec<u8>) -> std::process::Output {
+    let out = leakdiff().args(args).write_stdin(stdin).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
 fn stdin_is_read_once_and_sniffed_without_losing_bytes() {
     let file = json(&[BASE, LATER, "-f", "json"]);
     let later = std::fs::read(testdata("go/leak-later.pb.gz")).unwrap();
-    let out = leakdiff()
-        .args([BASE, "-", "-f", "json"])
-        .write_stdin(later)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let piped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(numbers(&piped), numbers(&file));
-    assert_eq!(piped["later"]["source"], "stdin");
+    let out = piped(&[BASE, "-", "-f", "json"], later);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(numbers(&got), numbers(&file));
+    assert_eq!(got["later"]["source"], "stdin");
     // A Go heap dump through stdin (the sniff that used to eat the first 4 KiB).
     let dump = std::fs::read(testdata("go/heapdump/go1.23.5-grow-1.dump.gz")).unwrap();
-    let out = leakdiff()
-        .args([
+    piped(
+        &[
             "-",
             "testdata/go/heapdump/go1.23.5-grow-2.dump.gz",
             "-f",
             "json",
-        ])
-        .write_stdin(dump)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        dump,
     );
 }
 
@@ -263,9 +259,13 @@ fn urls_are_inputs_with_headers_seconds_and_clear_errors() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/debug/pprof/heap", closed.local_addr().unwrap());
     drop(closed);
-    let (code, _, err) = run(&[BASE, &dead]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("diff.txt");
+    let (code, _, err) = run(&[BASE, &dead, "-o", out.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(one_error_line(&err).contains("cannot connect"), "{err}");
+    assert!(!out.exists(), "nothing half-written");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -788,7 +788,10 @@ fn sarif_paths_are_relative_to_the_repository() {
         let mut args = vec!["check", BASE, LATER, "-f", "sarif"];
         args.extend(extra);
         let (code, out, err) = run(&args);
-        assert_eq!(code, 1, "the planted leaks are over the default limit: {err}");
+        assert_eq!(
+            code, 1,
+            "the planted leaks are over the default limit: {err}"
+        );
         serde_json::from_str(&out).unwrap()
     };
     let sarif = sarif_of(&["--srcroot", "leakgen/"]);
@@ -950,23 +953,16 @@ fn headless(
     url: &str,
 ) -> (String, String) {
     let mut c = std::process::Command::new(chrome);
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=3000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .args(extra)
-    .arg(url)
-    .stdin(Stdio::null());
+    c.args(crate::common::CHROMIUM_FLAGS)
+        .args([
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .stdin(Stdio::null());
     let out = c.output().unwrap();
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),

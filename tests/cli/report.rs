@@ -289,9 +289,14 @@ fn html_report_is_self_contained_and_escapes_symbol_names() {
     // The only scripts are the two flamegraphs' own (zoom, search), and they fetch nothing.
     assert_eq!(
         text.matches("<script").count(),
-        text.matches("<script type=\"text/javascript\"><![CDATA[").count()
+        text.matches("<script type=\"text/javascript\"><![CDATA[")
+            .count()
     );
-    assert_eq!(text.matches("<script").count(), 2, "diff and latest flamegraphs");
+    assert_eq!(
+        text.matches("<script").count(),
+        2,
+        "diff and latest flamegraphs"
+    );
     assert!(!text.contains("fetch(") && !text.contains("XMLHttpRequest"));
     for bad in ["src=\"http", "href=\"http", "url(http", "@import"] {
         assert!(!text.contains(bad), "external resource: {bad}");
