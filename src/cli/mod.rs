@@ -138,7 +138,7 @@ enum Command {
     #[command(after_help = "Examples:\n  leakdiff dashboard snapshots/ --port 8080")]
     Dashboard(dashboard::DashboardArgs),
     /// Export a folder of snapshots: the long table (JSON, CSV, Parquet), Prometheus gauges, or
-    /// the first → last heap diff as pprof.
+    /// the first → last heap snapshots as a pprof diff, folded stacks or speedscope.
     #[command(
         after_help = "Examples:\n  leakdiff export snapshots/ -f parquet -o store.parquet\n  leakdiff export snapshots/ -f folded -o first-to-last.folded"
     )]

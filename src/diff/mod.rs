@@ -317,6 +317,10 @@ pub struct DiffResult {
     pub hidden_small: usize,
     /// `diff_base` (default) or `base` (pprof `-base`: the difference shown as one profile).
     pub mode: &'static str,
+    /// The largest flat growth of any row before `--min-delta`, the node fraction and `--top`
+    /// (what `--fail-on-growth` judges; not part of the JSON).
+    #[serde(skip)]
+    pub max_row_growth: i64,
     /// The rows, sorted.
     pub rows: Vec<DiffRow>,
 }
@@ -571,6 +575,7 @@ pub fn diff_values(
     };
     rows.retain(|r| r.delta != 0 || r.cum.as_ref().is_some_and(|c| c.delta != 0));
     let rows_changed = changed_override.unwrap_or(rows.len());
+    let max_row_growth = rows.iter().map(|r| r.delta).max().unwrap_or(0);
     let btotal = scale(btotal_raw);
     let big_enough = |r: &DiffRow, floor: i64| {
         r.delta.unsigned_abs() as i64 >= floor
@@ -635,6 +640,7 @@ pub fn diff_values(
         } else {
             "diff_base"
         },
+        max_row_growth,
         rows,
     }
 }
@@ -938,7 +944,9 @@ pub fn crosses(result: &DiffResult, threshold: Threshold) -> bool {
             delta > 0 && (reference == 0.0 || delta as f64 * 100.0 / reference >= p)
         }
     };
-    over(result.totals.delta) || result.rows.iter().any(|r| over(r.delta))
+    over(result.totals.delta)
+        || over(result.max_row_growth)
+        || result.rows.iter().any(|r| over(r.delta))
 }
 
 #[cfg(test)]
@@ -1039,5 +1047,35 @@ mod tests {
         assert!(!crosses(&r, Threshold::Percent(10.0)));
         assert!(crosses(&r, Threshold::Absolute(60)));
         assert!(!crosses(&r, Threshold::Absolute(61)));
+    }
+
+    #[test]
+    fn fail_on_growth_sees_rows_the_node_fraction_hid() {
+        let mut i = Interner::new();
+        let base = profile(
+            &mut i,
+            &[(&["main", "big"], 1 << 30), (&["main", "small"], 0)],
+        );
+        let later = profile(
+            &mut i,
+            &[
+                (&["main", "big"], (1 << 30) - (1 << 20)),
+                (&["main", "small"], 1 << 20),
+            ],
+        );
+        let opts = DiffOptions {
+            node_fraction: Some(0.005),
+            top: Some(1),
+            ..Default::default()
+        };
+        let r = diff(&base, &later, &i, &opts).unwrap();
+        assert_eq!(r.totals.delta, 0);
+        assert!(
+            r.rows.iter().all(|row| row.key != "small"),
+            "hidden: under 0.5 %"
+        );
+        assert!(r.hidden_small > 0);
+        assert!(crosses(&r, Threshold::Absolute(512 << 10)));
+        assert!(!crosses(&r, Threshold::Absolute(2 << 20)));
     }
 }
