@@ -390,7 +390,14 @@ pub(super) fn run_slice(args: SliceArgs) -> Result<u8> {
         .context("say where to cut: --slices N or --slice-every DURATION")?;
     let mut loader = args.input.loader()?;
     loader.read.heaptrack.timeline = true;
+    let bar = super::Progress::new(true);
+    bar.phase(format!(
+        "reading and slicing {}{}",
+        file_name(&args.recording),
+        super::size_note(&args.recording)
+    ));
     let (interner, slices) = read_slices(&loader, &args.recording, spec)?;
+    bar.finish();
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let stem = file_name(&args.recording);

@@ -71,7 +71,10 @@ pub(super) fn run_simulate(args: SimulateArgs) -> Result<u8> {
         sampling_rate: args.sampling_rate.max(0) as u64,
         ..Default::default()
     };
+    let bar = super::Progress::new(true);
+    bar.phase("simulating the series");
     let sim = simulate::simulate(&options)?;
+    bar.finish();
     let dir = &args.output;
     if dir.exists()
         && std::fs::read_dir(dir)
@@ -180,17 +183,23 @@ pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
             ..Default::default()
         },
     );
-    let results: Vec<Result<Vec<ScenarioResult>, EvalFailure>> = dirs
-        .par_iter()
-        .map(|d| {
-            crate::lab::detect::evaluate(d, &loader, !args.no_latency, args.alpha).map_err(|e| {
-                EvalFailure {
-                    dir: d.display().to_string(),
-                    message: format!("{e:#}"),
-                }
+    let bar = super::Progress::new(true);
+    bar.phase(format!("evaluating {} scenario folders", dirs.len()));
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Vec<ScenarioResult>, EvalFailure>> =
+        dirs.par_iter()
+            .map(|d| {
+                let r = crate::lab::detect::evaluate(d, &loader, !args.no_latency, args.alpha)
+                    .map_err(|e| EvalFailure {
+                        dir: d.display().to_string(),
+                        message: format!("{e:#}"),
+                    });
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                bar.tick(n, dirs.len());
+                r
             })
-        })
-        .collect();
+            .collect();
+    bar.finish();
     let mut scenarios = Vec::new();
     let mut failures = Vec::new();
     for r in results {
