@@ -172,15 +172,15 @@ impl TagFilter {
 
 /// pprof's `-hide`/`-show` on frames, not samples: frames matching `hide` (or, with `show`, not
 /// matching it) are taken out of every stack, so their values go to the caller that is shown.
-/// Rewrites the profiles' stacks in `interner`. Returns how many frames were taken out.
+/// Rewrites the profiles' stacks in `interner`.
 pub fn prune_frames(
     interner: &mut Interner,
     profiles: &mut [&mut Profile],
     hide: Option<&Regex>,
     show: Option<&Regex>,
-) -> usize {
+) {
     if hide.is_none() && show.is_none() {
-        return 0;
+        return;
     }
     let dropped: Vec<bool> = (0..interner.frames().len())
         .map(|i| {
@@ -207,7 +207,6 @@ pub fn prune_frames(
     for p in profiles.iter_mut() {
         p.map_stacks(|s| to.get(s.index()).copied().unwrap_or(StackId::ROOT));
     }
-    dropped.iter().filter(|&&d| d).count()
 }
 
 /// One frame as shown in outputs.

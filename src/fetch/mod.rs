@@ -223,14 +223,25 @@ pub fn get(url: &Url, opts: &FetchOptions, stop: &dyn Fn() -> bool) -> Result<Ve
     }
 }
 
+/// One agent for the process: its TLS configuration (rustls, the root store) is built once, and
+/// connections are pooled across `collect`'s rounds. Deadlines are set per request.
+fn agent() -> &'static ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(format!("leakdiff/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into()
+    })
+}
+
 fn get_blocking(url: &str, authority: &str, opts: &FetchOptions) -> Result<Vec<u8>, FetchError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut req = agent()
+        .get(url)
+        .config()
         .timeout_global(Some(opts.timeout))
-        .http_status_as_error(false)
-        .user_agent(format!("leakdiff/{}", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    let mut req = agent.get(url);
+        .build();
     for (k, v) in &opts.headers {
         req = req.header(k.as_str(), v.as_str());
     }

@@ -148,8 +148,8 @@ fn the_goroutineleak_profile_proves_leaks_in_every_form() {
     }
 }
 
-#[test]
-fn report_and_check_show_proven_and_trending_side_by_side() {
+/// A folder of Go 1.27's three leak goroutine profiles and its goroutineleak profile.
+fn leak_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for f in [
         "leak-goroutines-base.pb.gz",
@@ -159,6 +159,12 @@ fn report_and_check_show_proven_and_trending_side_by_side() {
     ] {
         std::fs::copy(testdata(&format!("{D}/{f}")), dir.path().join(f)).unwrap();
     }
+    dir
+}
+
+#[test]
+fn report_and_check_show_proven_and_trending_side_by_side() {
+    let dir = leak_folder();
     let d = dir.path().to_str().unwrap();
     let (c, out, err) = run(&[
         "report",
@@ -427,13 +433,6 @@ fn a_go_1_27_collect_recording_reports_the_leak_check() {
     let (c, out, err) = run(&["report", "--no-progress", "-f", "json", "-i", series]);
     assert_eq!(c, 0, "{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
-    let keys = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["key"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert!(
         keys(&r["suspects"]).contains(&"main.leakyHandler".to_string()),
         "{r}"
@@ -475,15 +474,7 @@ fn a_go_1_27_collect_recording_reports_the_leak_check() {
 fn eval_and_cycles_read_go_1_27_files() {
     // eval: the goroutine detector on Go 1.27's three snapshots and its leak profile, against a
     // hand-written truth of what goroutinegen plants.
-    let dir = tempfile::tempdir().unwrap();
-    for f in [
-        "leak-goroutines-base.pb.gz",
-        "leak-goroutines-mid.pb.gz",
-        "leak-goroutines-later.pb.gz",
-        "leak-goroutineleak.pb.gz",
-    ] {
-        std::fs::copy(testdata(&format!("{D}/{f}")), dir.path().join(f)).unwrap();
-    }
+    let dir = leak_folder();
     let mut planted: Vec<&str> = PROVEN.to_vec();
     planted.extend(["main.lockedOut", "main.globalWorker"]);
     let truth = serde_json::json!({ "leaks": {}, "goroutine_leaks": planted, "not_leaks": {} });

@@ -569,22 +569,15 @@ fn collect_from_pprofserver(go: &Path, serves_goroutineleak: bool) {
     let err = std::fs::read_to_string(&log).unwrap();
     assert_eq!(code, 0, "{err}");
     let r = assert_all_parse(&out);
-    let keys = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["key"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert!(
-        keys(&r["suspects"]).contains(&"main.leakyHandler".into()),
+        crate::common::keys(&r["suspects"]).contains(&"main.leakyHandler".into()),
         "{r}"
     );
     assert!(
-        keys(&r["goroutines"]["suspects"]).contains(&"main.spawnStuck.func1".into()),
+        crate::common::keys(&r["goroutines"]["suspects"]).contains(&"main.spawnStuck.func1".into()),
         "{r}"
     );
-    let process = keys(&r["process"]["suspects"]);
+    let process = crate::common::keys(&r["process"]["suspects"]);
     for m in ["fds/file", "fds/socket", "tcp/CLOSE_WAIT"] {
         assert!(process.contains(&m.to_string()), "{m}: {process:?}");
     }

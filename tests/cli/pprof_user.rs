@@ -373,14 +373,7 @@ fn hide_show_and_tag_filters_act_like_pprof() {
         "-f",
         "json",
     ]);
-    let keys = |v: &serde_json::Value| -> Vec<String> {
-        v["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["key"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let keys = |v: &serde_json::Value| crate::common::keys(&v["rows"]);
     assert!(keys(&by_stack).iter().any(|k| k.contains("runtime.")));
     assert!(
         !keys(&hidden).iter().any(|k| k.contains("runtime.")),
