@@ -230,6 +230,105 @@ pub fn rfc3339_utc(ns: i64) -> String {
     )
 }
 
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's days-from-civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses a point in time into nanoseconds since the epoch: RFC 3339 (`2026-12-01T10:00:00Z`,
+/// `2026-12-01T10:00:00.5+01:00`, `2026-12-01 10:00`; no zone means UTC), a date (`2026-12-01`,
+/// its midnight UTC), or a duration ago (`24h`, `7d`: `now_ns` less that).
+pub fn parse_time(s: &str, now_ns: i64) -> Result<i64, String> {
+    let t = s.trim();
+    let bad = || {
+        format!("`{s}` is not a time (try 2026-12-01, 2026-12-01T10:00:00Z, or 24h for a day ago)")
+    };
+    if t.len() < 10 || t.as_bytes().get(4) != Some(&b'-') {
+        return parse_duration_ms(t)
+            .map(|ms| now_ns.saturating_sub((ms as i64).saturating_mul(1_000_000)))
+            .map_err(|_| bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        let part = t.get(r).ok_or_else(bad)?;
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            part.parse().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if t.as_bytes()[7] != b'-' || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    let mut secs = days_from_civil(y, mo, d) * 86_400;
+    let mut nanos = 0i64;
+    let rest = &t[10..];
+    if !rest.is_empty() {
+        let rest = rest.strip_prefix(['T', 't', ' ']).ok_or_else(bad)?;
+        let b = rest.as_bytes();
+        let two = |i: usize| -> Result<i64, String> {
+            match (b.get(i), b.get(i + 1)) {
+                (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                    Ok(i64::from(x - b'0') * 10 + i64::from(y - b'0'))
+                }
+                _ => Err(bad()),
+            }
+        };
+        let (h, mi) = (two(0)?, two(3)?);
+        if b.get(2) != Some(&b':') || h > 23 || mi > 59 {
+            return Err(bad());
+        }
+        let mut at = 5;
+        let mut sec = 0;
+        if b.get(at) == Some(&b':') {
+            sec = two(at + 1)?;
+            if sec > 60 {
+                return Err(bad());
+            }
+            at += 3;
+            if b.get(at) == Some(&b'.') {
+                at += 1;
+                let start = at;
+                while b.get(at).is_some_and(|c| c.is_ascii_digit()) {
+                    at += 1;
+                }
+                let frac = &rest[start..at];
+                if frac.is_empty() {
+                    return Err(bad());
+                }
+                let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+                nanos = digits.parse().map_err(|_| bad())?;
+            }
+        }
+        secs += h * 3600 + mi * 60 + sec;
+        let zone = &rest[at..];
+        match zone {
+            "" | "Z" | "z" => {}
+            _ => {
+                let zb = zone.as_bytes();
+                let sign = match zb[0] {
+                    b'+' => 1,
+                    b'-' => -1,
+                    _ => return Err(bad()),
+                };
+                let zh: i64 = zone.get(1..3).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+                let zm: i64 = zone.get(4..6).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+                if zone.len() != 6 || zb[3] != b':' {
+                    return Err(bad());
+                }
+                secs -= sign * (zh * 3600 + zm * 60);
+            }
+        }
+    }
+    Ok(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+}
+
 /// Compares paths with runs of digits as numbers (`snap-9` before `snap-10`).
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
@@ -312,6 +411,25 @@ pub fn format_duration_s(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_parse_and_round_trip() {
+        let now = 1_764_633_600_000_000_000; // 2025-12-02T00:00:00Z
+        assert_eq!(rfc3339_utc(now), "2025-12-02T00:00:00Z");
+        assert_eq!(parse_time("2025-12-02", 0), Ok(now));
+        assert_eq!(parse_time("2025-12-02T00:00:00Z", 0), Ok(now));
+        assert_eq!(parse_time("2025-12-02 01:00+01:00", 0), Ok(now));
+        assert_eq!(parse_time("2025-12-01T23:30:00-00:30", 0), Ok(now));
+        assert_eq!(parse_time("2025-12-02T00:00:00.5Z", 0), Ok(now + 500_000_000));
+        assert_eq!(parse_time("24h", now), Ok(now - 86_400_000_000_000));
+        assert_eq!(parse_time("1970-01-01", 0), Ok(0));
+        for ns in [0, now, 951_782_400_000_000_000 /* 2000-02-29 */] {
+            assert_eq!(parse_time(&rfc3339_utc(ns), 0), Ok(ns));
+        }
+        for bad in ["2025-13-01", "2025-12-02T25:00", "yesterday", "2025-12-02Tnoon", "2025-12-02T10:00+1"] {
+            assert!(parse_time(bad, now).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations() {

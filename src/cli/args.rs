@@ -122,6 +122,51 @@ pub(super) struct SeriesInputs {
     /// The same as PATH (`-i a b` takes both; repeatable).
     #[arg(long = "input", short = 'i', value_name = "PATH", num_args = 1..)]
     input: Vec<PathBuf>,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+}
+
+/// Which part of a fleet dataset (`leakdiff ingest`) a series command reads.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct DatasetArgs {
+    /// The service to read when the input is a dataset (may be left out when it holds one).
+    #[arg(long, value_name = "NAME", help_heading = "Dataset")]
+    pub service: Option<String>,
+    /// Only snapshots at or after this time: 2026-12-01, 2026-12-01T10:00:00Z, or 24h (ago).
+    #[arg(long, value_name = "TIME", help_heading = "Dataset")]
+    pub since: Option<String>,
+    /// Only snapshots at or before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", help_heading = "Dataset")]
+    pub until: Option<String>,
+}
+
+impl DatasetArgs {
+    /// Whether any of the flags was given.
+    pub fn any(&self) -> bool {
+        self.service.is_some() || self.since.is_some() || self.until.is_some()
+    }
+
+    /// The filter these flags describe, times parsed against now.
+    pub fn filter(&self) -> Result<crate::dataset::Filter> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let time = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
+            v.as_deref()
+                .map(|t| crate::units::parse_time(t, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+                .transpose()
+        };
+        let filter = crate::dataset::Filter {
+            service: self.service.clone(),
+            since_ns: time("since", &self.since)?,
+            until_ns: time("until", &self.until)?,
+        };
+        if let (Some(a), Some(b)) = (filter.since_ns, filter.until_ns) {
+            anyhow::ensure!(a <= b, "--since is after --until");
+        }
+        Ok(filter)
+    }
 }
 
 impl SeriesInputs {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::args::InputArgs;
+use super::args::{DatasetArgs, InputArgs};
 use super::report::{analyze_all, load_store, status_of};
 use super::{emit, warn_inputs, write_file, EXIT_OK, EXIT_THRESHOLD};
 use crate::check::{self, Baseline, Config};
@@ -71,6 +71,8 @@ pub(super) struct CheckArgs {
     #[arg(long, value_name = "PREFIX")]
     srcroot: Vec<String>,
     #[command(flatten)]
+    dataset: DatasetArgs,
+    #[command(flatten)]
     read: InputArgs,
 }
 
@@ -128,7 +130,7 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
         }
         (Some(_), None) => anyhow::bail!("give two snapshots (BASE LATER), or --input DIR"),
         _ => {
-            let store = load_store(&args.input, &loader, Order::Time, KeyBy::Function, true)?;
+            let store = load_store(&args.input, &args.dataset, &loader, Order::Time, KeyBy::Function, true)?;
             status = status_of(&store);
             let report = analyze_all(&store, args.sample_index.as_deref(), args.memory_limit)?;
             check::check_report(&report, &config, &baseline)

@@ -31,9 +31,16 @@ pub(super) struct CollectArgs {
     /// Stop after N rounds.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
-    /// Folder to write to (created if missing).
-    #[arg(long, short = 'o', value_name = "DIR")]
-    output: PathBuf,
+    /// Folder to write to (created if missing). With --dataset and no -o, files wait in
+    /// DATASET/_collect/SERVICE until their rows are in, then are removed.
+    #[arg(long, short = 'o', value_name = "DIR", required_unless_present = "dataset")]
+    output: Option<PathBuf>,
+    /// Also append each round to this fleet dataset (see `leakdiff ingest`).
+    #[arg(long, value_name = "DATASET", requires = "service")]
+    dataset: Option<PathBuf>,
+    /// The service name the rounds are stored under in --dataset.
+    #[arg(long, value_name = "NAME", requires = "dataset")]
+    service: Option<String>,
     /// What to fetch from the endpoint, comma-separated.
     #[arg(
         long,
@@ -58,13 +65,28 @@ pub(super) struct CollectArgs {
 }
 
 pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
+    let (output, remove) = match (&args.output, &args.dataset, &args.service) {
+        (Some(o), _, _) => (o.clone(), false),
+        (None, Some(d), Some(s)) => {
+            crate::dataset::check_service(s)?;
+            (d.join("_collect").join(s), true)
+        }
+        _ => anyhow::bail!("give -o DIR, or --dataset DATASET --service NAME"),
+    };
+    if let Some(s) = &args.service {
+        crate::dataset::check_service(s)?;
+    }
+    let mut sink = match (&args.dataset, &args.service) {
+        (Some(d), Some(s)) => Some(super::ingest::round_sink(d.clone(), s.clone(), remove)),
+        _ => None,
+    };
     let options = CollectOptions {
         url: args.url,
         pid: args.pid,
         interval: args.interval,
         duration: args.duration,
         count: args.count,
-        output: args.output,
+        output,
         profiles: args.profiles,
         timeout: args.timeout,
         max_profile_size: args.max_profile_size,
@@ -72,7 +94,10 @@ pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
         headers: args.headers,
         quiet: args.quiet,
     };
-    Ok(match collect::run(options)? {
+    let sink = sink
+        .as_mut()
+        .map(|s| s as &mut dyn FnMut(&[PathBuf]) -> Result<(), String>);
+    Ok(match collect::run_with(options, sink)? {
         Outcome::Done => EXIT_OK,
         Outcome::NothingCollected | Outcome::Lost(_) => EXIT_ERROR,
     })

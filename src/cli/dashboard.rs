@@ -93,6 +93,7 @@ fn compute(args: &DashboardArgs, loader: &Loader, generation: u64) -> Page {
     let run = || -> Result<(leaks::Report, crate::store::Store)> {
         let store = load_store(
             &args.inputs.all(),
+            &args.inputs.dataset,
             loader,
             Order::Time,
             KeyBy::Function,

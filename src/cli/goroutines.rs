@@ -69,6 +69,7 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     let loader = args.read.loader()?;
     let store = load_store(
         &args.inputs.all(),
+        &args.inputs.dataset,
         &loader,
         Order::Time,
         KeyBy::Function,

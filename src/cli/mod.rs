@@ -13,6 +13,7 @@ mod diff;
 mod dumps;
 mod export;
 mod goroutines;
+mod ingest;
 mod lab;
 mod report;
 
@@ -143,6 +144,12 @@ enum Command {
         after_help = "Examples:\n  leakdiff export snapshots/ -f parquet -o store.parquet\n  leakdiff export snapshots/ -f folded -o first-to-last.folded"
     )]
     Export(export::ExportArgs),
+    /// Append snapshots to a fleet dataset: Hive-partitioned Parquet (service=/date=) that
+    /// DuckDB, Spark and `leakdiff report DATASET --service NAME` read.
+    #[command(
+        after_help = "Examples:\n  leakdiff ingest --service checkout -i snapshots/ -o fleet/\n  leakdiff report fleet/ --service checkout --since 7d\n  duckdb -c \"SELECT service, key, max(value) - min(value) AS growth FROM read_parquet('fleet/*/*/*.parquet', hive_partitioning = true) WHERE kind = 'heap' AND value_type = 'inuse_space' AND key IS NOT NULL GROUP BY ALL ORDER BY growth DESC LIMIT 10\""
+    )]
+    Ingest(ingest::IngestArgs),
     /// CI gate: two snapshots or a series against leakdiff.toml limits and a baseline; exit 1
     /// on a violation.
     #[command(
@@ -185,6 +192,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Collect(args)), _) => collect::run_collect(args),
         (Some(Command::Dashboard(args)), _) => dashboard::run_dashboard(args),
         (Some(Command::Export(args)), _) => export::run_export(args),
+        (Some(Command::Ingest(args)), _) => ingest::run_ingest(args),
         (Some(Command::Check(args)), _) => check::run_check(args),
         (Some(Command::Completions { shell }), _) => {
             let mut out = io::stdout().lock();

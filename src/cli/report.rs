@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::args::{InputArgs, SeriesInputs};
+use super::args::{DatasetArgs, InputArgs, SeriesInputs};
 use super::{emit, write_file, Progress, EXIT_ERROR, EXIT_OK};
 use crate::diff::{self, DiffOptions};
 use crate::input::{self, Loader, SeriesOptions};
@@ -73,11 +73,54 @@ pub(super) struct ReportArgs {
 /// line when asked; prints one line per input left out or broken.
 pub(super) fn load_store(
     inputs: &[PathBuf],
+    dataset: &DatasetArgs,
     loader: &Loader,
     order: Order,
     by: KeyBy,
     progress: bool,
 ) -> Result<Store> {
+    if inputs.len() == 1 && crate::dataset::is_dataset(&inputs[0]) {
+        anyhow::ensure!(
+            by == KeyBy::Function,
+            "a dataset is keyed by function (as ingested); --by {} needs the snapshot files",
+            match by {
+                KeyBy::Site => "site",
+                KeyBy::Stack => "stack",
+                KeyBy::Function => "function",
+            }
+        );
+        let (store, stats) = crate::dataset::read(&inputs[0], &dataset.filter()?)?;
+        for n in &stats.notes {
+            eprintln!("leakdiff: left out: {n}");
+        }
+        if progress {
+            eprintln!(
+                "leakdiff: dataset {}: service {}, {} of {} date partition(s) read, {} part(s) ({} left out by time), {} snapshot(s){}",
+                inputs[0].display(),
+                stats.service,
+                stats.partitions_read,
+                stats.partitions,
+                stats.parts_read,
+                stats.parts_pruned,
+                stats.snapshots,
+                if stats.unfinished > 0 {
+                    format!(", {} unfinished write(s) ignored", stats.unfinished)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        return Ok(store);
+    }
+    anyhow::ensure!(
+        !dataset.any(),
+        "--service, --since and --until are for a dataset (written by `leakdiff ingest`); {} is none",
+        inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let bar = Progress::new(progress);
     let tick = |done: usize, total: usize| bar.tick(done, total);
     let options = SeriesOptions {
@@ -190,6 +233,7 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
     let loader = args.read.loader()?;
     let store = load_store(
         &args.inputs.all(),
+        &args.inputs.dataset,
         &loader,
         args.order,
         args.by,

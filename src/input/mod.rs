@@ -105,6 +105,17 @@ pub fn load_series(
                 .join(", "),
         ));
     }
+    load_files(&files, loader, options)
+}
+
+/// Loads the given files as a series (as [`load_series`] does after walking its folders): each
+/// file's `from_folder` decides whether the folder rules apply to it (a file that is no profile
+/// left out with a note; one form of goroutine evidence per moment).
+pub fn load_files(
+    files: &[InputFile],
+    loader: &Loader,
+    options: &SeriesOptions,
+) -> Result<Store, InputError> {
     let builder = StoreBuilder::new(options.by, options.order);
     let done = std::sync::atomic::AtomicUsize::new(0);
     // Every file in parallel: each worker decodes, reduces to rows and hands its profile over

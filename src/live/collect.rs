@@ -126,6 +126,8 @@ struct Collector {
     write_failing: bool,
     /// Endpoints the target does not serve (404 for `goroutineleak`): not asked again.
     unserved: Vec<Endpoint>,
+    /// Files written since the sink last took them.
+    fresh: Vec<PathBuf>,
 }
 
 impl Collector {
@@ -150,6 +152,7 @@ impl Collector {
                         p.bytes.len()
                     ));
                     self.written += 1;
+                    self.fresh.push(p.path.clone());
                     self.pending_bytes -= p.bytes.len() as u64;
                     self.pending.pop_front();
                 }
@@ -420,6 +423,15 @@ pub enum CollectError {
 
 /// Runs `collect` until its duration, count or a signal ends it.
 pub fn run(args: CollectOptions) -> Result<Outcome, CollectError> {
+    run_with(args, None)
+}
+
+/// What is handed the files of each round once they are written (`collect --dataset` ingests
+/// them); an error is printed and counted, the files stay in the folder.
+pub type Sink<'a> = &'a mut dyn FnMut(&[PathBuf]) -> Result<(), String>;
+
+/// [`run`], handing each round's written files to `sink`.
+pub fn run_with(args: CollectOptions, mut sink: Option<Sink>) -> Result<Outcome, CollectError> {
     let url = args.url.as_deref().map(Url::parse).transpose()?;
     if let Some(pid) = args.pid {
         if !Path::new(&format!("/proc/{pid}/status")).exists() {
@@ -447,6 +459,19 @@ pub fn run(args: CollectOptions) -> Result<Outcome, CollectError> {
         failed: 0,
         write_failing: false,
         unserved: Vec::new(),
+        fresh: Vec::new(),
+    };
+    let mut sink_failed = 0usize;
+    let mut hand_over = |c: &mut Collector| {
+        if let Some(s) = sink.as_mut() {
+            let fresh = std::mem::take(&mut c.fresh);
+            if !fresh.is_empty() {
+                if let Err(e) = s(&fresh) {
+                    eprintln!("leakdiff: collect: {e}");
+                    sink_failed += fresh.len();
+                }
+            }
+        }
     };
     c.log(format!(
         "every {:.1}s into {}{}",
@@ -486,6 +511,7 @@ pub fn run(args: CollectOptions) -> Result<Outcome, CollectError> {
             until = until.min(e.max(Instant::now() + Duration::from_millis(500)));
         }
         let alive = c.round(until);
+        hand_over(&mut c);
         rounds += 1;
         if !alive {
             break;
@@ -502,6 +528,7 @@ pub fn run(args: CollectOptions) -> Result<Outcome, CollectError> {
         }
     }
     c.flush();
+    hand_over(&mut c);
     let lost = c.pending.len();
     eprintln!(
         "leakdiff: collect: {} round(s), {} file(s) written to {}, {} fetch(es) failed, {} answer(s) rejected{}",
@@ -515,6 +542,13 @@ pub fn run(args: CollectOptions) -> Result<Outcome, CollectError> {
     if c.written == 0 && c.failed > 0 && !stopping() {
         eprintln!("leakdiff: collect: nothing was collected (the errors are above)");
         return Ok(Outcome::NothingCollected);
+    }
+    if sink_failed > 0 {
+        eprintln!(
+            "leakdiff: collect: {sink_failed} written file(s) were not handed on (the errors are above); they are in {}",
+            c.args.output.display()
+        );
+        return Ok(Outcome::Lost(sink_failed));
     }
     if lost > 0 {
         eprintln!(

@@ -12,6 +12,7 @@
 //! diff path.
 
 mod build;
+mod dataset;
 mod evidence;
 mod parquet;
 
@@ -20,6 +21,10 @@ use serde::Serialize;
 
 pub use crate::model::Kind;
 pub use build::{Order, SnapshotIn, StoreBuilder};
+pub use dataset::{
+    decode_part, encode_part, part_hashes, part_meta, DatasetRow, DatasetSnapshot, GoroutineCols,
+    PartMeta, DATASET_META_KEY, DATASET_SCHEMA, DATASET_VERSION,
+};
 pub use evidence::{Evidence, HeapEvidence, Metric, ProcessEvidence, Series};
 
 use crate::goroutines::GoroutineSnapshot;

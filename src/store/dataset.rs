@@ -1,0 +1,693 @@
+//! One part file of a fleet dataset (schema `leakdiff.dataset`, version [`DATASET_VERSION`]):
+//! snapshots as self-describing rows, encoded to Parquet bytes and back. The folder layout
+//! (Hive partitions, atomic writes, pruning) is the `dataset` stage's; this file only turns rows
+//! into Parquet and Parquet into rows, and a [`Store`] into rows and rows into a [`Store`].
+//!
+//! Columns, every one on every row (nulls only where a column does not apply):
+//! - `time` TIMESTAMP(µs, UTC), `service` string, `snapshot` string (a content hash of the
+//!   snapshot: 32 hex digits), `source` string (the file it came from), `format` string, `kind`
+//!   string (`heap`, `goroutine`, `process`);
+//! - `value_type` string (`inuse_space`), `unit` string (`bytes`), `key` string (null on a
+//!   snapshot's total rows), `frames` LIST<STRING> (one stack of the key, leaf first), `value`
+//!   INT64, `sampling_rate` INT64 (bytes, null when the input states none);
+//! - goroutine rows only (one row per group of goroutines with one stack, state, creator and
+//!   labels): `state`, `created_by`, `wait_minutes` INT64, `leaked` BOOLEAN, `labels`
+//!   LIST<STRING> (`key=value`).
+//!
+//! The Parquet key-value metadata holds, under [`DATASET_META_KEY`], a JSON [`PartMeta`]: the
+//! schema name and version, the service, the key rule and the part's time range, so a reader can
+//! prune a part without reading its rows.
+
+use std::io::Write;
+
+use polars_core::prelude::*;
+use polars_io::parquet::write::KeyValueMetadata;
+use polars_io::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::{polars_err, KeyInfo, Kind, Snapshot, Store, StoreError};
+use crate::goroutines::{GoroutineRecord, GoroutineSnapshot};
+
+/// Schema name of a dataset part (in the key-value metadata and the root's marker file).
+pub const DATASET_SCHEMA: &str = "leakdiff.dataset";
+/// The version this leakdiff writes and reads; a part of a later version is an error.
+pub const DATASET_VERSION: u32 = 1;
+/// Key of the [`PartMeta`] JSON in a part's Parquet key-value metadata.
+pub const DATASET_META_KEY: &str = "leakdiff.dataset";
+
+/// What a part says of itself (its Parquet key-value metadata).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartMeta {
+    /// [`DATASET_SCHEMA`].
+    pub schema: String,
+    /// The layout version.
+    pub version: u32,
+    /// The service the rows belong to.
+    pub service: String,
+    /// How the heap and process keys were made (`function`).
+    pub key_by: String,
+    /// Earliest snapshot time (µs since the epoch, UTC).
+    pub time_min_us: i64,
+    /// Latest snapshot time.
+    pub time_max_us: i64,
+    /// Snapshots in the part.
+    pub snapshots: usize,
+    /// Rows in the part.
+    pub rows: usize,
+}
+
+/// The goroutine columns of a row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GoroutineCols {
+    /// Wait reason ("" when the input has none).
+    pub state: String,
+    /// `created by` site.
+    pub created_by: Option<String>,
+    /// Longest wait, minutes.
+    pub wait_minutes: Option<i64>,
+    /// Proven leaked by the runtime.
+    pub leaked: bool,
+    /// pprof labels, sorted by key.
+    pub labels: Vec<(String, String)>,
+}
+
+/// One row of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DatasetRow {
+    /// Value type (`inuse_space`).
+    pub value_type: String,
+    /// Its unit (`bytes`).
+    pub unit: String,
+    /// The key; `None` on a total row.
+    pub key: Option<String>,
+    /// One stack of the key, leaf first.
+    pub frames: Vec<String>,
+    /// The value.
+    pub value: i64,
+    /// Goroutine rows: the group's state, creator, wait and labels.
+    pub goroutine: Option<GoroutineCols>,
+}
+
+/// One snapshot as the dataset holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetSnapshot {
+    /// Time, µs since the epoch (UTC).
+    pub time_us: i64,
+    /// Content hash (32 hex digits): the same snapshot ingested twice has the same hash.
+    pub hash: String,
+    /// The file it came from.
+    pub source: String,
+    /// Input format name.
+    pub format: String,
+    /// Heap, goroutine or process.
+    pub kind: Kind,
+    /// Sampling rate in bytes, when stated.
+    pub sampling_rate: Option<i64>,
+    /// Its rows: totals first, then keys, in a stable order.
+    pub rows: Vec<DatasetRow>,
+}
+
+/// FNV-1a, 128 bits: a stable content hash (not for adversaries: a collision only makes an
+/// ingest skip a snapshot it thinks it has).
+struct Fnv(u128);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0x6c62272e07bb014262b821756295c58d)
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 ^= u128::from(x);
+            self.0 = self.0.wrapping_mul(0x0000000001000000000000000000013B);
+        }
+        // A separator, so ("ab","c") and ("a","bc") differ.
+        self.0 ^= 0xff;
+        self.0 = self.0.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.bytes(&v.to_le_bytes());
+    }
+}
+
+impl DatasetSnapshot {
+    /// The content hash of what the snapshot says: kind, format, time, sampling rate and rows
+    /// (not the file name, so a copy of a file is the same snapshot).
+    pub fn content_hash(&self) -> String {
+        let mut h = Fnv::new();
+        h.str(self.kind.name());
+        h.str(&self.format);
+        h.i64(self.time_us);
+        h.i64(self.sampling_rate.unwrap_or(-1));
+        for r in &self.rows {
+            h.str(&r.value_type);
+            h.str(&r.unit);
+            match &r.key {
+                Some(k) => h.str(k),
+                None => h.bytes(&[0]),
+            }
+            for f in &r.frames {
+                h.str(f);
+            }
+            h.i64(r.value);
+            if let Some(g) = &r.goroutine {
+                h.str(&g.state);
+                h.str(g.created_by.as_deref().unwrap_or("\0"));
+                h.i64(g.wait_minutes.unwrap_or(-1));
+                h.i64(i64::from(g.leaked));
+                for (k, v) in &g.labels {
+                    h.str(k);
+                    h.str(v);
+                }
+            }
+        }
+        format!("{:032x}", h.0)
+    }
+}
+
+fn split_vt(name: &str) -> (String, String) {
+    match name.split_once('/') {
+        Some((k, u)) => (k.to_string(), u.to_string()),
+        None => (name.to_string(), String::new()),
+    }
+}
+
+impl Store {
+    /// Every snapshot of the store as dataset rows, in analysis order, each with its content hash.
+    /// Heap and process snapshots give their totals and keyed rows; goroutine snapshots give their
+    /// totals and one row per group of goroutines (the records the goroutine detector reads,
+    /// keyed by the function the goroutine runs), from which [`Store::from_dataset`] rebuilds the
+    /// keyed rows.
+    pub fn dataset_snapshots(&self) -> Result<Vec<DatasetSnapshot>, StoreError> {
+        let mut per: Vec<Vec<DatasetRow>> = vec![Vec::new(); self.snapshots.len()];
+        for (s, k, t, v) in self.long_rows()? {
+            let Some(snap) = self.snapshots.get(s as usize) else {
+                continue;
+            };
+            if snap.kind == Kind::Goroutine && k.is_some() {
+                continue;
+            }
+            let (value_type, unit) = split_vt(self.value_types.get(t as usize).map_or("", |s| s));
+            let (key, frames) = match k.and_then(|k| self.keys.get(k as usize)) {
+                Some(info) => (Some(info.name.clone()), info.frames.clone()),
+                None => (None, Vec::new()),
+            };
+            per[s as usize].push(DatasetRow {
+                value_type,
+                unit,
+                key,
+                frames,
+                value: v,
+                goroutine: None,
+            });
+        }
+        let mut records: FxHashMap<usize, &GoroutineSnapshot> = FxHashMap::default();
+        for (i, g) in &self.goroutines {
+            records.insert(*i, g);
+        }
+        let mut out = Vec::with_capacity(self.snapshots.len());
+        for (i, (snap, mut rows)) in self.snapshots.iter().zip(per).enumerate() {
+            if snap.kind == Kind::Goroutine {
+                // The records carry the value type of the snapshot's (first) total.
+                let (value_type, unit) = rows
+                    .iter()
+                    .find(|r| r.key.is_none())
+                    .map(|r| (r.value_type.clone(), r.unit.clone()))
+                    .unwrap_or_else(|| ("goroutine".into(), "count".into()));
+                if let Some(g) = records.get(&i) {
+                    for r in &g.records {
+                        rows.push(DatasetRow {
+                            value_type: value_type.clone(),
+                            unit: unit.clone(),
+                            key: Some(crate::goroutines::user_function(&r.frames)),
+                            frames: r.frames.clone(),
+                            value: r.count,
+                            goroutine: Some(GoroutineCols {
+                                state: r.state.clone(),
+                                created_by: r.created_by.clone(),
+                                wait_minutes: r.max_wait_minutes,
+                                leaked: r.leaked,
+                                labels: r.labels.clone(),
+                            }),
+                        });
+                    }
+                }
+            }
+            rows.sort();
+            let mut d = DatasetSnapshot {
+                time_us: snap.time_nanos.div_euclid(1000),
+                hash: String::new(),
+                source: snap.source.clone(),
+                format: snap.format.clone(),
+                kind: snap.kind,
+                sampling_rate: snap.sampling_rate_bytes.map(|r| r as i64),
+                rows,
+            };
+            d.hash = d.content_hash();
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    /// A store of dataset snapshots (any order; a hash met twice is kept once): the series a
+    /// report trends, every goroutine snapshot's records, no kept heap profiles (a dataset holds
+    /// no stacks to draw flamegraphs from) and no object graph.
+    pub fn from_dataset(mut snaps: Vec<DatasetSnapshot>) -> Result<Store, StoreError> {
+        snaps.sort_by(|a, b| {
+            (a.time_us, &a.source, &a.hash).cmp(&(b.time_us, &b.source, &b.hash))
+        });
+        let mut seen = rustc_hash::FxHashSet::default();
+        snaps.retain(|s| seen.insert(s.hash.clone()));
+        if snaps.is_empty() {
+            return Err(StoreError::Empty("no snapshots in the dataset".into()));
+        }
+        // Keys and value types in name order, frames from the first snapshot that has the key.
+        let mut key_frames: std::collections::BTreeMap<&str, &[String]> = Default::default();
+        let mut vt_names: std::collections::BTreeSet<String> = Default::default();
+        for s in &snaps {
+            for r in &s.rows {
+                vt_names.insert(format!("{}/{}", r.value_type, r.unit));
+                if let Some(k) = &r.key {
+                    key_frames.entry(k.as_str()).or_insert(r.frames.as_slice());
+                }
+            }
+        }
+        let keys: Vec<KeyInfo> = key_frames
+            .iter()
+            .map(|(k, f)| KeyInfo {
+                name: k.to_string(),
+                frames: f.iter().take(32).cloned().collect(),
+            })
+            .collect();
+        let key_id: FxHashMap<&str, u32> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.name.as_str(), i as u32))
+            .collect();
+        let value_types: Vec<String> = vt_names.into_iter().collect();
+        let vt_id: FxHashMap<&str, u32> = value_types
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.as_str(), i as u32))
+            .collect();
+        let (mut c_s, mut c_k, mut c_t, mut c_v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut snapshots = Vec::with_capacity(snaps.len());
+        let mut goroutines = Vec::new();
+        for (i, s) in snaps.iter().enumerate() {
+            snapshots.push(Snapshot {
+                source: s.source.clone(),
+                format: s.format.clone(),
+                kind: s.kind,
+                time_nanos: s.time_us.saturating_mul(1000),
+                sampling_rate_bytes: s.sampling_rate.map(|r| r as u64),
+            });
+            let mut records = Vec::new();
+            // Goroutine groups summed per key and value type: the store's keyed rows.
+            let mut grouped: FxHashMap<(u32, u32), i64> = FxHashMap::default();
+            // A goroutineleak profile proves groups but is no point of the counts' series.
+            let leak_profile = s.rows.iter().any(|r| r.value_type == "goroutineleak");
+            for r in &s.rows {
+                let vt = vt_id[format!("{}/{}", r.value_type, r.unit).as_str()];
+                let key = r.key.as_deref().map(|k| key_id[k]);
+                match (&r.goroutine, key) {
+                    (Some(g), Some(k)) => {
+                        let slot = grouped.entry((k, vt)).or_insert(0);
+                        *slot = slot.saturating_add(r.value);
+                        records.push(GoroutineRecord {
+                            frames: r.frames.clone(),
+                            state: g.state.clone(),
+                            created_by: g.created_by.clone(),
+                            max_wait_minutes: g.wait_minutes,
+                            count: r.value,
+                            leaked: g.leaked,
+                            labels: g.labels.clone(),
+                        });
+                    }
+                    _ => {
+                        c_s.push(i as u32);
+                        c_k.push(key);
+                        c_t.push(vt);
+                        c_v.push(r.value);
+                    }
+                }
+            }
+            let mut grouped: Vec<_> = grouped.into_iter().collect();
+            grouped.sort_unstable();
+            for ((k, vt), v) in grouped {
+                if v != 0 {
+                    c_s.push(i as u32);
+                    c_k.push(Some(k));
+                    c_t.push(vt);
+                    c_v.push(v);
+                }
+            }
+            if s.kind == Kind::Goroutine {
+                goroutines.push((
+                    i,
+                    GoroutineSnapshot {
+                        source: s.source.clone(),
+                        records,
+                        leak_profile,
+                    },
+                ));
+            }
+        }
+        let n = c_s.len();
+        let err = polars_err("dataset");
+        let table = DataFrame::new(
+            n,
+            vec![
+                Column::new("snapshot".into(), c_s),
+                Column::new("key".into(), c_k),
+                Column::new("value_type".into(), c_t),
+                Column::new("value".into(), c_v),
+            ],
+        )
+        .map_err(&err)?;
+        Ok(Store {
+            snapshots,
+            keys,
+            value_types,
+            failures: Vec::new(),
+            skipped: Vec::new(),
+            table,
+            goroutines,
+            heap_ends: None,
+            graphs: Vec::new(),
+            warnings: Vec::new(),
+        })
+    }
+}
+
+fn list_column<'a>(
+    name: &str,
+    lists: impl ExactSizeIterator<Item = Option<Vec<&'a str>>>,
+) -> Column {
+    let mut b = ListStringChunkedBuilder::new(name.into(), lists.len(), lists.len() * 4);
+    for l in lists {
+        match l {
+            Some(v) => b.append_values_iter(v.into_iter()),
+            None => b.append_null(),
+        }
+    }
+    b.finish().into_series().into()
+}
+
+/// The rows of some snapshots as one DataFrame (one row group's worth).
+fn frame_of(service: &str, snaps: &[&DatasetSnapshot]) -> Result<DataFrame, StoreError> {
+    let err = polars_err(service);
+    let n: usize = snaps.iter().map(|s| s.rows.len()).sum();
+    let mut time = Vec::with_capacity(n);
+    let mut hash = Vec::with_capacity(n);
+    let mut source = Vec::with_capacity(n);
+    let mut format = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut rate = Vec::with_capacity(n);
+    let mut vt = Vec::with_capacity(n);
+    let mut unit = Vec::with_capacity(n);
+    let mut key = Vec::with_capacity(n);
+    let mut value = Vec::with_capacity(n);
+    let mut state = Vec::with_capacity(n);
+    let mut created = Vec::with_capacity(n);
+    let mut wait = Vec::with_capacity(n);
+    let mut leaked = Vec::with_capacity(n);
+    let mut rows: Vec<&DatasetRow> = Vec::with_capacity(n);
+    for s in snaps {
+        for r in &s.rows {
+            time.push(s.time_us);
+            hash.push(s.hash.as_str());
+            source.push(s.source.as_str());
+            format.push(s.format.as_str());
+            kind.push(s.kind.name());
+            rate.push(s.sampling_rate);
+            vt.push(r.value_type.as_str());
+            unit.push(r.unit.as_str());
+            key.push(r.key.as_deref());
+            value.push(r.value);
+            let g = r.goroutine.as_ref();
+            state.push(g.map(|g| g.state.as_str()));
+            created.push(g.and_then(|g| g.created_by.as_deref()));
+            wait.push(g.and_then(|g| g.wait_minutes));
+            leaked.push(g.map(|g| g.leaked));
+            rows.push(r);
+        }
+    }
+    let labels: Vec<Option<Vec<String>>> = rows
+        .iter()
+        .map(|r| {
+            r.goroutine.as_ref().map(|g| {
+                g.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect()
+            })
+        })
+        .collect();
+    let time = Int64Chunked::from_vec("time".into(), time)
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_series();
+    let services = vec![service; n];
+    DataFrame::new(
+        n,
+        vec![
+            time.into(),
+            Column::new("service".into(), services),
+            Column::new("snapshot".into(), hash),
+            Column::new("source".into(), source),
+            Column::new("format".into(), format),
+            Column::new("kind".into(), kind),
+            Column::new("value_type".into(), vt),
+            Column::new("unit".into(), unit),
+            Column::new("key".into(), key),
+            list_column(
+                "frames",
+                rows.iter()
+                    .map(|r| Some(r.frames.iter().map(String::as_str).collect())),
+            ),
+            Column::new("value".into(), value),
+            Column::new("sampling_rate".into(), rate),
+            Column::new("state".into(), state),
+            Column::new("created_by".into(), created),
+            Column::new("wait_minutes".into(), wait),
+            Column::new("leaked".into(), leaked),
+            list_column(
+                "labels",
+                labels
+                    .iter()
+                    .map(|l| l.as_ref().map(|v| v.iter().map(String::as_str).collect())),
+            ),
+        ],
+    )
+    .map_err(&err)
+}
+
+/// Writes snapshots of one service as one part, in row groups of about `row_group` rows built
+/// and flushed one at a time; returns what the part says of itself.
+pub fn encode_part(
+    service: &str,
+    key_by: &str,
+    snaps: &[&DatasetSnapshot],
+    row_group: usize,
+    out: &mut dyn Write,
+) -> Result<PartMeta, StoreError> {
+    let err = polars_err(service);
+    let meta = PartMeta {
+        schema: DATASET_SCHEMA.into(),
+        version: DATASET_VERSION,
+        service: service.into(),
+        key_by: key_by.into(),
+        time_min_us: snaps.iter().map(|s| s.time_us).min().unwrap_or(0),
+        time_max_us: snaps.iter().map(|s| s.time_us).max().unwrap_or(0),
+        snapshots: snaps.len(),
+        rows: snaps.iter().map(|s| s.rows.len()).sum(),
+    };
+    let json = serde_json::to_string(&meta).unwrap_or_default();
+    let schema = frame_of(service, &[])?.schema().as_ref().clone();
+    let mut writer = ParquetWriter::new(out)
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
+            DATASET_META_KEY.to_string(),
+            json,
+        )])))
+        .with_row_group_size(Some(row_group.max(1)))
+        .batched(&schema)
+        .map_err(&err)?;
+    let mut start = 0;
+    while start < snaps.len() {
+        let mut end = start;
+        let mut rows = 0;
+        while end < snaps.len() && (end == start || rows + snaps[end].rows.len() <= row_group) {
+            rows += snaps[end].rows.len();
+            end += 1;
+        }
+        let df = frame_of(service, &snaps[start..end])?;
+        writer.write_batch(&df).map_err(&err)?;
+        start = end;
+    }
+    writer.finish().map_err(&err)?;
+    Ok(meta)
+}
+
+/// A part's own description, from its footer only; `Ok(None)` for a Parquet file that is no
+/// leakdiff dataset part.
+pub fn part_meta(file: std::fs::File, name: &str) -> Result<Option<PartMeta>, StoreError> {
+    let err = polars_err(name);
+    let mut reader = ParquetReader::new(file);
+    let json = reader
+        .get_metadata()
+        .map_err(&err)?
+        .key_value_metadata()
+        .as_ref()
+        .and_then(|kv| kv.iter().find(|k| k.key == DATASET_META_KEY))
+        .and_then(|k| k.value.clone());
+    let Some(json) = json else {
+        return Ok(None);
+    };
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(|e| StoreError::Polars {
+            source_name: name.to_string(),
+            message: format!("{DATASET_META_KEY}: {e}"),
+        })
+}
+
+/// The snapshot hashes in a part (reads that one column).
+pub fn part_hashes(file: std::fs::File, name: &str) -> Result<Vec<String>, StoreError> {
+    let err = polars_err(name);
+    let df = ParquetReader::new(file)
+        .with_columns(Some(vec!["snapshot".into()]))
+        .finish()
+        .map_err(&err)?;
+    let col = df
+        .column("snapshot")
+        .and_then(|c| c.str().cloned())
+        .map_err(&err)?;
+    let mut out: Vec<String> = col.iter().flatten().map(str::to_string).collect();
+    out.dedup();
+    Ok(out)
+}
+
+/// Reads a part's snapshots whose time is within `[since, until]` (µs, inclusive; `None`: open).
+pub fn decode_part(
+    file: std::fs::File,
+    name: &str,
+    since_us: Option<i64>,
+    until_us: Option<i64>,
+) -> Result<Vec<DatasetSnapshot>, StoreError> {
+    let err = polars_err(name);
+    let df = ParquetReader::new(file).finish().map_err(&err)?;
+    let bad = |m: String| StoreError::Polars {
+        source_name: name.to_string(),
+        message: format!("not a {DATASET_SCHEMA} part: {m}"),
+    };
+    let col = |c: &str| df.column(c).map_err(|e| bad(e.to_string()));
+    let i64_of = |c: &str| {
+        col(c).and_then(|c| {
+            c.cast(&DataType::Int64)
+                .and_then(|c| c.i64().cloned())
+                .map_err(|e| bad(e.to_string()))
+        })
+    };
+    let str_of = |c: &str| {
+        col(c).and_then(|c| {
+            c.cast(&DataType::String)
+                .and_then(|c| c.str().cloned())
+                .map_err(|e| bad(e.to_string()))
+        })
+    };
+    let list_of = |c: &str| -> Result<Vec<Option<Vec<String>>>, StoreError> {
+        let l = col(c)?.list().map_err(|e| bad(e.to_string()))?.clone();
+        (0..l.len()).map(|i| l.get_as_series(i))
+            .map(|s| {
+                s.map(|s| {
+                    s.str()
+                        .map(|v| v.iter().map(|x| x.unwrap_or("").to_string()).collect())
+                        .map_err(|e| bad(e.to_string()))
+                })
+                .transpose()
+            })
+            .collect()
+    };
+    let time = i64_of("time")?;
+    let hash = str_of("snapshot")?;
+    let source = str_of("source")?;
+    let format = str_of("format")?;
+    let kind = str_of("kind")?;
+    let vt = str_of("value_type")?;
+    let unit = str_of("unit")?;
+    let key = str_of("key")?;
+    let frames = list_of("frames")?;
+    let value = i64_of("value")?;
+    let rate = i64_of("sampling_rate")?;
+    let state = str_of("state")?;
+    let created = str_of("created_by")?;
+    let wait = i64_of("wait_minutes")?;
+    let leaked = col("leaked")?
+        .bool()
+        .map_err(|e| bad(e.to_string()))?
+        .clone();
+    let labels = list_of("labels")?;
+    let mut out: Vec<DatasetSnapshot> = Vec::new();
+    let mut at: FxHashMap<String, usize> = FxHashMap::default();
+    for i in 0..df.height() {
+        let t = time
+            .get(i)
+            .ok_or_else(|| bad(format!("row {i}: no time")))?;
+        if since_us.is_some_and(|s| t < s) || until_us.is_some_and(|u| t > u) {
+            continue;
+        }
+        let h = hash
+            .get(i)
+            .ok_or_else(|| bad(format!("row {i}: no snapshot")))?;
+        let slot = match at.get(h) {
+            Some(&j) => j,
+            None => {
+                let k = kind
+                    .get(i)
+                    .and_then(Kind::parse)
+                    .ok_or_else(|| bad(format!("row {i}: kind {:?}", kind.get(i))))?;
+                out.push(DatasetSnapshot {
+                    time_us: t,
+                    hash: h.to_string(),
+                    source: source.get(i).unwrap_or("").to_string(),
+                    format: format.get(i).unwrap_or("").to_string(),
+                    kind: k,
+                    sampling_rate: rate.get(i),
+                    rows: Vec::new(),
+                });
+                at.insert(h.to_string(), out.len() - 1);
+                out.len() - 1
+            }
+        };
+        let goroutine = state.get(i).map(|st| GoroutineCols {
+            state: st.to_string(),
+            created_by: created.get(i).map(str::to_string),
+            wait_minutes: wait.get(i),
+            leaked: leaked.get(i).unwrap_or(false),
+            labels: labels
+                .get(i)
+                .cloned()
+                .flatten()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv, String::new()),
+                })
+                .collect(),
+        });
+        out[slot].rows.push(DatasetRow {
+            value_type: vt.get(i).unwrap_or("").to_string(),
+            unit: unit.get(i).unwrap_or("").to_string(),
+            key: key.get(i).map(str::to_string),
+            frames: frames.get(i).cloned().flatten().unwrap_or_default(),
+            value: value
+                .get(i)
+                .ok_or_else(|| bad(format!("row {i}: no value")))?,
+            goroutine,
+        });
+    }
+    Ok(out)
+}
