@@ -6,16 +6,16 @@
 //! - `formats` (bytes → profiles) → `symbolize` (ELF/DWARF) → `input` (paths → profiles, folders,
 //!   a series into the store).
 //! - `diff` (two snapshots), `trend` (one series), `goroutines` (the goroutine detector), `graph`
-//!   (heap-dump object graphs), `store` (many snapshots, polars), `leaks` (the analysis of a
-//!   store's hand-over), `check` (CI limits).
+//!   (heap-dump object graphs), `store` (many snapshots, polars), `dataset` (fleet datasets on
+//!   disk), `leaks` (the analysis of a store's hand-over), `check` (CI limits).
 //! - `report` (writers only), `live` (HTTP, collect, the dashboard's server), `lab` (simulate,
 //!   eval and its detectors), then `cli` (glue) and `main`.
 
 #![warn(missing_docs)]
 
 pub mod check;
-pub mod dataset;
 pub mod cli;
+pub mod dataset;
 pub mod diff;
 pub mod fetch;
 pub mod formats;

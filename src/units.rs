@@ -317,8 +317,14 @@ pub fn parse_time(s: &str, now_ns: i64) -> Result<i64, String> {
                     b'-' => -1,
                     _ => return Err(bad()),
                 };
-                let zh: i64 = zone.get(1..3).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-                let zm: i64 = zone.get(4..6).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+                let zh: i64 = zone
+                    .get(1..3)
+                    .and_then(|x| x.parse().ok())
+                    .ok_or_else(bad)?;
+                let zm: i64 = zone
+                    .get(4..6)
+                    .and_then(|x| x.parse().ok())
+                    .ok_or_else(bad)?;
                 if zone.len() != 6 || zb[3] != b':' {
                     return Err(bad());
                 }
@@ -420,13 +426,22 @@ mod tests {
         assert_eq!(parse_time("2025-12-02T00:00:00Z", 0), Ok(now));
         assert_eq!(parse_time("2025-12-02 01:00+01:00", 0), Ok(now));
         assert_eq!(parse_time("2025-12-01T23:30:00-00:30", 0), Ok(now));
-        assert_eq!(parse_time("2025-12-02T00:00:00.5Z", 0), Ok(now + 500_000_000));
+        assert_eq!(
+            parse_time("2025-12-02T00:00:00.5Z", 0),
+            Ok(now + 500_000_000)
+        );
         assert_eq!(parse_time("24h", now), Ok(now - 86_400_000_000_000));
         assert_eq!(parse_time("1970-01-01", 0), Ok(0));
         for ns in [0, now, 951_782_400_000_000_000 /* 2000-02-29 */] {
             assert_eq!(parse_time(&rfc3339_utc(ns), 0), Ok(ns));
         }
-        for bad in ["2025-13-01", "2025-12-02T25:00", "yesterday", "2025-12-02Tnoon", "2025-12-02T10:00+1"] {
+        for bad in [
+            "2025-13-01",
+            "2025-12-02T25:00",
+            "yesterday",
+            "2025-12-02Tnoon",
+            "2025-12-02T10:00+1",
+        ] {
             assert!(parse_time(bad, now).is_err(), "{bad}");
         }
     }

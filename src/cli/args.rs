@@ -154,7 +154,9 @@ impl DatasetArgs {
             .unwrap_or(0);
         let time = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
             v.as_deref()
-                .map(|t| crate::units::parse_time(t, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+                .map(|t| {
+                    crate::units::parse_time(t, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+                })
                 .transpose()
         };
         let filter = crate::dataset::Filter {

@@ -130,7 +130,14 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
         }
         (Some(_), None) => anyhow::bail!("give two snapshots (BASE LATER), or --input DIR"),
         _ => {
-            let store = load_store(&args.input, &args.dataset, &loader, Order::Time, KeyBy::Function, true)?;
+            let store = load_store(
+                &args.input,
+                &args.dataset,
+                &loader,
+                Order::Time,
+                KeyBy::Function,
+                true,
+            )?;
             status = status_of(&store);
             let report = analyze_all(&store, args.sample_index.as_deref(), args.memory_limit)?;
             check::check_report(&report, &config, &baseline)

@@ -33,7 +33,12 @@ pub(super) struct CollectArgs {
     count: Option<u64>,
     /// Folder to write to (created if missing). With --dataset and no -o, files wait in
     /// DATASET/_collect/SERVICE until their rows are in, then are removed.
-    #[arg(long, short = 'o', value_name = "DIR", required_unless_present = "dataset")]
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "DIR",
+        required_unless_present = "dataset"
+    )]
     output: Option<PathBuf>,
     /// Also append each round to this fleet dataset (see `leakdiff ingest`).
     #[arg(long, value_name = "DATASET", requires = "service")]

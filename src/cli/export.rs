@@ -69,7 +69,14 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
         );
     }
     let loader = args.read.loader()?;
-    let store = load_store(&args.inputs.all(), &args.inputs.dataset, &loader, args.order, args.by, true)?;
+    let store = load_store(
+        &args.inputs.all(),
+        &args.inputs.dataset,
+        &loader,
+        args.order,
+        args.by,
+        true,
+    )?;
     match args.format {
         ExportFormat::Parquet => {
             let path = args.output.as_deref().context("no output")?;

@@ -49,12 +49,9 @@ pub(super) fn ingest_store(dataset: &Path, service: &str, store: &Store) -> Resu
 }
 
 pub(super) fn run_ingest(args: IngestArgs) -> Result<u8> {
-    let service = args
-        .inputs
-        .dataset
-        .service
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("name the service the snapshots belong to: --service NAME"))?;
+    let service = args.inputs.dataset.service.clone().ok_or_else(|| {
+        anyhow::anyhow!("name the service the snapshots belong to: --service NAME")
+    })?;
     dataset::check_service(&service)?;
     let loader = args.read.loader()?;
     let inputs = args.inputs.all();

@@ -19,9 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::store::{
-    self, DatasetSnapshot, Store, StoreError, DATASET_SCHEMA, DATASET_VERSION,
-};
+use crate::store::{self, DatasetSnapshot, Store, StoreError, DATASET_SCHEMA, DATASET_VERSION};
 
 /// The marker file at a dataset's root (JSON: schema and version).
 pub const MARKER: &str = "_leakdiff_dataset.json";
@@ -194,9 +192,10 @@ fn list_parts(
             continue;
         }
         let Some(day) = name.strip_prefix("date=") else {
-            stats
-                .notes
-                .push(format!("{}: not a date=YYYY-MM-DD partition, skipped", d.path().display()));
+            stats.notes.push(format!(
+                "{}: not a date=YYYY-MM-DD partition, skipped",
+                d.path().display()
+            ));
             continue;
         };
         if !d.file_type().is_ok_and(|t| t.is_dir()) {
@@ -451,14 +450,17 @@ pub fn ingest(root: &Path, service: &str, store: &Store) -> Result<IngestStats, 
             }
             .content_hash();
             let first = snaps.iter().map(|s| s.time_us).min().unwrap_or(0);
-            let stamp = crate::units::rfc3339_utc(first.saturating_mul(1000)).replace([':', '-'], "");
+            let stamp =
+                crate::units::rfc3339_utc(first.saturating_mul(1000)).replace([':', '-'], "");
             let path = dir.join(format!("part-{stamp}-{}.parquet", &id[..16]));
             let refs: Vec<&DatasetSnapshot> = snaps.iter().collect();
             let name = path.display().to_string();
             let mut meta = None;
             write_atomically(&path, |f| {
                 let mut w = std::io::BufWriter::new(f);
-                meta = Some(store::encode_part(service, "function", &refs, ROW_GROUP, &mut w)?);
+                meta = Some(store::encode_part(
+                    service, "function", &refs, ROW_GROUP, &mut w,
+                )?);
                 std::io::Write::flush(&mut w).map_err(|e| DatasetError::Io {
                     path: name.clone(),
                     message: e.to_string(),

@@ -135,7 +135,8 @@ impl Fnv {
 
 impl DatasetSnapshot {
     /// The content hash of what the snapshot says: kind, format, time, sampling rate and rows
-    /// (not the file name, so a copy of a file is the same snapshot).
+    /// (not the file name, so a copy of a file is the same snapshot; not the frames of a heap or
+    /// process key, which are one stack of the key among those of the snapshots read with it).
     pub fn content_hash(&self) -> String {
         let mut h = Fnv::new();
         h.str(self.kind.name());
@@ -149,11 +150,13 @@ impl DatasetSnapshot {
                 Some(k) => h.str(k),
                 None => h.bytes(&[0]),
             }
-            for f in &r.frames {
-                h.str(f);
-            }
             h.i64(r.value);
             if let Some(g) = &r.goroutine {
+                // A group's stack is its own; a heap key's frames are one stack of the key,
+                // which depends on the other snapshots ingested with it.
+                for f in &r.frames {
+                    h.str(f);
+                }
                 h.str(&g.state);
                 h.str(g.created_by.as_deref().unwrap_or("\0"));
                 h.i64(g.wait_minutes.unwrap_or(-1));
@@ -256,9 +259,7 @@ impl Store {
     /// report trends, every goroutine snapshot's records, no kept heap profiles (a dataset holds
     /// no stacks to draw flamegraphs from) and no object graph.
     pub fn from_dataset(mut snaps: Vec<DatasetSnapshot>) -> Result<Store, StoreError> {
-        snaps.sort_by(|a, b| {
-            (a.time_us, &a.source, &a.hash).cmp(&(b.time_us, &b.source, &b.hash))
-        });
+        snaps.sort_by(|a, b| (a.time_us, &a.source, &a.hash).cmp(&(b.time_us, &b.source, &b.hash)));
         let mut seen = rustc_hash::FxHashSet::default();
         snaps.retain(|s| seen.insert(s.hash.clone()));
         if snaps.is_empty() {
@@ -438,12 +439,9 @@ fn frame_of(service: &str, snaps: &[&DatasetSnapshot]) -> Result<DataFrame, Stor
     let labels: Vec<Option<Vec<String>>> = rows
         .iter()
         .map(|r| {
-            r.goroutine.as_ref().map(|g| {
-                g.labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect()
-            })
+            r.goroutine
+                .as_ref()
+                .map(|g| g.labels.iter().map(|(k, v)| format!("{k}={v}")).collect())
         })
         .collect();
     let time = Int64Chunked::from_vec("time".into(), time)
@@ -599,7 +597,8 @@ pub fn decode_part(
     };
     let list_of = |c: &str| -> Result<Vec<Option<Vec<String>>>, StoreError> {
         let l = col(c)?.list().map_err(|e| bad(e.to_string()))?.clone();
-        (0..l.len()).map(|i| l.get_as_series(i))
+        (0..l.len())
+            .map(|i| l.get_as_series(i))
             .map(|s| {
                 s.map(|s| {
                     s.str()

@@ -32,6 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "fetch",
         ],
     ),
+    ("dataset", &["store", "units"]),
     ("leaks", &["store", "trend", "goroutines", "graph", "units"]),
     (
         "check",

@@ -455,6 +455,93 @@ fn collect_holds_profiles_while_writes_fail_and_loses_none() {
     assert_all_parse(&out);
 }
 
+#[test]
+fn collect_appends_each_round_to_a_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, ds) = (tmp.path().join("data"), tmp.path().join("fleet"));
+    let server = FakePprof::start(0, Arc::default());
+    // With -o: the files stay, and the dataset says what the folder says.
+    let log = tmp.path().join("stderr");
+    let mut child = spawn(
+        &[
+            "collect",
+            "--url",
+            &server.url(),
+            "--interval",
+            "500ms",
+            "--count",
+            "4",
+            "--profiles",
+            "heap,goroutine,goroutine-debug2",
+            "-o",
+            out.to_str().unwrap(),
+            "--dataset",
+            ds.to_str().unwrap(),
+            "--service",
+            "api",
+        ],
+        &log,
+    );
+    let code = wait(&mut child, Duration::from_secs(40));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 0, "{err}");
+    let folder = assert_all_parse(&out);
+    let (code, stdout, err) = crate::common::run(&[
+        "report",
+        ds.to_str().unwrap(),
+        "--service",
+        "api",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let dataset: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        dataset["snapshots"].as_array().unwrap().len(),
+        folder["snapshots"].as_array().unwrap().len(),
+        "{err}"
+    );
+    assert_eq!(
+        dataset["goroutines"]["snapshots"].as_array().unwrap().len(),
+        4,
+        "one goroutine form per round: {err}"
+    );
+    // Without -o: the files wait under DATASET/_collect/NAME and go once their rows are in.
+    let log = tmp.path().join("stderr2");
+    let mut child = spawn(
+        &[
+            "collect",
+            "--url",
+            &server.url(),
+            "--interval",
+            "500ms",
+            "--count",
+            "2",
+            "--profiles",
+            "heap",
+            "--dataset",
+            ds.to_str().unwrap(),
+            "--service",
+            "api",
+        ],
+        &log,
+    );
+    let code = wait(&mut child, Duration::from_secs(40));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        files(&ds.join("_collect").join("api")),
+        Vec::<String>::new()
+    );
+    let (code, stdout, err) = crate::common::run(&["report", ds.to_str().unwrap(), "-f", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let after: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        after["snapshots"].as_array().unwrap().len(),
+        dataset["snapshots"].as_array().unwrap().len() + 2
+    );
+}
+
 fn go() -> Option<PathBuf> {
     let found = [
         "/usr/lib/go-1.23/bin/go",

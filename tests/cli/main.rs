@@ -6,6 +6,7 @@ mod c_golden;
 mod cli_diff;
 mod common;
 mod export_check;
+mod fleet;
 mod go127;
 mod goroutine_golden;
 mod goroutines_cmd;
