@@ -62,6 +62,10 @@ pub(super) struct ReportArgs {
     /// Also save the long table of every snapshot as Parquet here.
     #[arg(long, value_name = "FILE.parquet")]
     save: Option<PathBuf>,
+    /// Trend at most N snapshots of each kind, evenly spaced, first and last kept (0 = all):
+    /// the pairwise trend statistics are quadratic in the points.
+    #[arg(long, value_name = "N", default_value_t = crate::store::DEFAULT_MAX_POINTS)]
+    max_points: usize,
     /// No progress line on stderr.
     #[arg(long)]
     no_progress: bool,
@@ -265,7 +269,19 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
         top: args.top,
         ..Default::default()
     };
-    let report = leaks::analyze(&store.evidence(args.sample_index.as_deref())?, &options)?;
+    for kind in [Kind::Heap, Kind::Goroutine, Kind::Process] {
+        let n = store.snapshots_of(kind).len();
+        if args.max_points > 0 && n > args.max_points {
+            eprintln!(
+                "leakdiff: {} {} snapshots: trending {} of them, evenly spaced (--max-points)",
+                n,
+                kind.name(),
+                args.max_points
+            );
+        }
+    }
+    let evidence = store.evidence_with(args.sample_index.as_deref(), args.max_points)?;
+    let report = leaks::analyze(&evidence, &options)?;
     let format = args.format.unwrap_or_else(|| {
         if args
             .output

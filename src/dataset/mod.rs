@@ -154,6 +154,21 @@ pub fn date_of_us(us: i64) -> String {
     crate::units::rfc3339_utc(us.saturating_mul(1000))[..10].to_string()
 }
 
+/// Runs a Parquet read, turning a panic of the Parquet library on a corrupt file into an error
+/// naming the file (the dataset is shared: one bad part must not take the run down).
+fn guarded<T>(
+    path: &Path,
+    read: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, DatasetError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(DatasetError::Io {
+            path: path.display().to_string(),
+            message: "corrupt Parquet part (the reader gave up on it)".into(),
+        }),
+    }
+}
+
 /// Entries of a folder, sorted by name.
 fn sorted_entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, DatasetError> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
@@ -227,7 +242,7 @@ fn list_parts(
                 continue;
             }
             let file = std::fs::File::open(&path).map_err(io_err(&path))?;
-            let meta = match store::part_meta(file, &path.display().to_string()) {
+            let meta = match guarded(&path, || store::part_meta(file, &path.display().to_string())) {
                 Ok(Some(m)) => m,
                 Ok(None) => {
                     stats.notes.push(format!(
@@ -322,12 +337,9 @@ pub fn read(root: &Path, filter: &Filter) -> Result<(Store, ReadStats), DatasetE
         .par_iter()
         .map(|p| -> Result<_, DatasetError> {
             let file = std::fs::File::open(&p.path).map_err(io_err(&p.path))?;
-            Ok(store::decode_part(
-                file,
-                &p.path.display().to_string(),
-                since_us,
-                until_us,
-            )?)
+            guarded(&p.path, || {
+                store::decode_part(file, &p.path.display().to_string(), since_us, until_us)
+            })
         })
         .collect::<Result<_, _>>()?;
     let snaps: Vec<DatasetSnapshot> = decoded.into_iter().flatten().collect();
@@ -397,7 +409,9 @@ fn existing_hashes(
         .par_iter()
         .map(|p| -> Result<_, DatasetError> {
             let file = std::fs::File::open(&p.path).map_err(io_err(&p.path))?;
-            Ok(store::part_hashes(file, &p.path.display().to_string())?)
+            guarded(&p.path, || {
+                store::part_hashes(file, &p.path.display().to_string())
+            })
         })
         .collect::<Result<_, _>>()?;
     Ok(lists.into_iter().flatten().collect())

@@ -19,6 +19,7 @@
 //! prune a part without reading its rows.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use polars_core::prelude::*;
 use polars_io::parquet::write::KeyValueMetadata;
@@ -76,13 +77,13 @@ pub struct GoroutineCols {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DatasetRow {
     /// Value type (`inuse_space`).
-    pub value_type: String,
+    pub value_type: Arc<str>,
     /// Its unit (`bytes`).
-    pub unit: String,
+    pub unit: Arc<str>,
     /// The key; `None` on a total row.
-    pub key: Option<String>,
-    /// One stack of the key, leaf first.
-    pub frames: Vec<String>,
+    pub key: Option<Arc<str>>,
+    /// One stack of the key, leaf first (shared by the rows of a key).
+    pub frames: Arc<[String]>,
     /// The value.
     pub value: i64,
     /// Goroutine rows: the group's state, creator, wait and labels.
@@ -154,7 +155,7 @@ impl DatasetSnapshot {
             if let Some(g) = &r.goroutine {
                 // A group's stack is its own; a heap key's frames are one stack of the key,
                 // which depends on the other snapshots ingested with it.
-                for f in &r.frames {
+                for f in r.frames.iter() {
                     h.str(f);
                 }
                 h.str(&g.state);
@@ -171,10 +172,25 @@ impl DatasetSnapshot {
     }
 }
 
-fn split_vt(name: &str) -> (String, String) {
+fn split_vt(name: &str) -> (Arc<str>, Arc<str>) {
     match name.split_once('/') {
-        Some((k, u)) => (k.to_string(), u.to_string()),
-        None => (name.to_string(), String::new()),
+        Some((k, u)) => (k.into(), u.into()),
+        None => (name.into(), "".into()),
+    }
+}
+
+/// Strings shared by the rows that carry them (a month of rows holds each key once).
+#[derive(Default)]
+struct Shared(FxHashMap<String, Arc<str>>);
+
+impl Shared {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = s.into();
+        self.0.insert(s.to_string(), Arc::clone(&a));
+        a
     }
 }
 
@@ -186,6 +202,14 @@ impl Store {
     /// keyed rows.
     pub fn dataset_snapshots(&self) -> Result<Vec<DatasetSnapshot>, StoreError> {
         let mut per: Vec<Vec<DatasetRow>> = vec![Vec::new(); self.snapshots.len()];
+        let keys: Vec<(Arc<str>, Arc<[String]>)> = self
+            .keys
+            .iter()
+            .map(|k| (k.name.as_str().into(), k.frames.clone().into()))
+            .collect();
+        let vts: Vec<(Arc<str>, Arc<str>)> =
+            self.value_types.iter().map(|v| split_vt(v)).collect();
+        let none: Arc<[String]> = Arc::new([]);
         for (s, k, t, v) in self.long_rows()? {
             let Some(snap) = self.snapshots.get(s as usize) else {
                 continue;
@@ -193,10 +217,13 @@ impl Store {
             if snap.kind == Kind::Goroutine && k.is_some() {
                 continue;
             }
-            let (value_type, unit) = split_vt(self.value_types.get(t as usize).map_or("", |s| s));
-            let (key, frames) = match k.and_then(|k| self.keys.get(k as usize)) {
-                Some(info) => (Some(info.name.clone()), info.frames.clone()),
-                None => (None, Vec::new()),
+            let (value_type, unit) = vts
+                .get(t as usize)
+                .cloned()
+                .unwrap_or_else(|| split_vt(""));
+            let (key, frames) = match k.and_then(|k| keys.get(k as usize)) {
+                Some((name, frames)) => (Some(Arc::clone(name)), Arc::clone(frames)),
+                None => (None, Arc::clone(&none)),
             };
             per[s as usize].push(DatasetRow {
                 value_type,
@@ -219,14 +246,14 @@ impl Store {
                     .iter()
                     .find(|r| r.key.is_none())
                     .map(|r| (r.value_type.clone(), r.unit.clone()))
-                    .unwrap_or_else(|| ("goroutine".into(), "count".into()));
+                    .unwrap_or_else(|| split_vt("goroutine/count"));
                 if let Some(g) = records.get(&i) {
                     for r in &g.records {
                         rows.push(DatasetRow {
                             value_type: value_type.clone(),
                             unit: unit.clone(),
-                            key: Some(crate::goroutines::user_function(&r.frames)),
-                            frames: r.frames.clone(),
+                            key: Some(crate::goroutines::user_function(&r.frames).into()),
+                            frames: r.frames.clone().into(),
                             value: r.count,
                             goroutine: Some(GoroutineCols {
                                 state: r.state.clone(),
@@ -272,7 +299,11 @@ impl Store {
             for r in &s.rows {
                 vt_names.insert(format!("{}/{}", r.value_type, r.unit));
                 if let Some(k) = &r.key {
-                    key_frames.entry(k.as_str()).or_insert(r.frames.as_slice());
+                    // A part keeps a heap key's frames on its first row only.
+                    let slot = key_frames.entry(&**k).or_insert(&r.frames[..]);
+                    if slot.is_empty() {
+                        *slot = &r.frames[..];
+                    }
                 }
             }
         }
@@ -309,7 +340,7 @@ impl Store {
             // Goroutine groups summed per key and value type: the store's keyed rows.
             let mut grouped: FxHashMap<(u32, u32), i64> = FxHashMap::default();
             // A goroutineleak profile proves groups but is no point of the counts' series.
-            let leak_profile = s.rows.iter().any(|r| r.value_type == "goroutineleak");
+            let leak_profile = s.rows.iter().any(|r| &*r.value_type == "goroutineleak");
             for r in &s.rows {
                 let vt = vt_id[format!("{}/{}", r.value_type, r.unit).as_str()];
                 let key = r.key.as_deref().map(|k| key_id[k]);
@@ -318,7 +349,7 @@ impl Store {
                         let slot = grouped.entry((k, vt)).or_insert(0);
                         *slot = slot.saturating_add(r.value);
                         records.push(GoroutineRecord {
-                            frames: r.frames.clone(),
+                            frames: r.frames.to_vec(),
                             state: g.state.clone(),
                             created_by: g.created_by.clone(),
                             max_wait_minutes: g.wait_minutes,
@@ -424,8 +455,8 @@ fn frame_of(service: &str, snaps: &[&DatasetSnapshot]) -> Result<DataFrame, Stor
             format.push(s.format.as_str());
             kind.push(s.kind.name());
             rate.push(s.sampling_rate);
-            vt.push(r.value_type.as_str());
-            unit.push(r.unit.as_str());
+            vt.push(&*r.value_type);
+            unit.push(&*r.unit);
             key.push(r.key.as_deref());
             value.push(r.value);
             let g = r.goroutine.as_ref();
@@ -595,19 +626,18 @@ pub fn decode_part(
                 .map_err(|e| bad(e.to_string()))
         })
     };
-    let list_of = |c: &str| -> Result<Vec<Option<Vec<String>>>, StoreError> {
-        let l = col(c)?.list().map_err(|e| bad(e.to_string()))?.clone();
-        (0..l.len())
-            .map(|i| l.get_as_series(i))
+    let list_of = |c: &str| -> Result<ListChunked, StoreError> {
+        Ok(col(c)?.list().map_err(|e| bad(e.to_string()))?.clone())
+    };
+    // One row's list, materialized only when it is kept.
+    let list_at = |l: &ListChunked, i: usize| -> Result<Option<Vec<String>>, StoreError> {
+        l.get_as_series(i)
             .map(|s| {
-                s.map(|s| {
-                    s.str()
-                        .map(|v| v.iter().map(|x| x.unwrap_or("").to_string()).collect())
-                        .map_err(|e| bad(e.to_string()))
-                })
-                .transpose()
+                s.str()
+                    .map(|v| v.iter().map(|x| x.unwrap_or("").to_string()).collect())
+                    .map_err(|e| bad(e.to_string()))
             })
-            .collect()
+            .transpose()
     };
     let time = i64_of("time")?;
     let hash = str_of("snapshot")?;
@@ -630,6 +660,11 @@ pub fn decode_part(
     let labels = list_of("labels")?;
     let mut out: Vec<DatasetSnapshot> = Vec::new();
     let mut at: FxHashMap<String, usize> = FxHashMap::default();
+    // A heap or process key's frames are one stack of the key: kept from its first row only,
+    // so a month of snapshots does not hold a copy per row.
+    let mut framed: rustc_hash::FxHashSet<String> = Default::default();
+    let mut shared = Shared::default();
+    let none: Arc<[String]> = Arc::new([]);
     for i in 0..df.height() {
         let t = time
             .get(i)
@@ -665,9 +700,8 @@ pub fn decode_part(
             created_by: created.get(i).map(str::to_string),
             wait_minutes: wait.get(i),
             leaked: leaked.get(i).unwrap_or(false),
-            labels: labels
-                .get(i)
-                .cloned()
+            labels: list_at(&labels, i)
+                .ok()
                 .flatten()
                 .unwrap_or_default()
                 .into_iter()
@@ -677,11 +711,17 @@ pub fn decode_part(
                 })
                 .collect(),
         });
+        let k = key.get(i);
+        let keep_frames = goroutine.is_some() || k.is_some_and(|k| framed.insert(k.to_string()));
         out[slot].rows.push(DatasetRow {
-            value_type: vt.get(i).unwrap_or("").to_string(),
-            unit: unit.get(i).unwrap_or("").to_string(),
-            key: key.get(i).map(str::to_string),
-            frames: frames.get(i).cloned().flatten().unwrap_or_default(),
+            value_type: shared.get(vt.get(i).unwrap_or("")),
+            unit: shared.get(unit.get(i).unwrap_or("")),
+            key: k.map(|k| shared.get(k)),
+            frames: if keep_frames {
+                list_at(&frames, i)?.unwrap_or_default().into()
+            } else {
+                Arc::clone(&none)
+            },
             value: value
                 .get(i)
                 .ok_or_else(|| bad(format!("row {i}: no value")))?,

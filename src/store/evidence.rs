@@ -65,6 +65,21 @@ pub struct Evidence {
     pub skipped: Vec<Failure>,
 }
 
+/// The most snapshots of one kind a report trends by default.
+pub const DEFAULT_MAX_POINTS: usize = 1000;
+
+/// At most `max` of the indices (0: all), evenly spaced, first and last kept, in order.
+pub fn thin(idx: Vec<usize>, max: usize) -> Vec<usize> {
+    let n = idx.len();
+    if max == 0 || n <= max {
+        return idx;
+    }
+    if max == 1 {
+        return vec![idx[n - 1]];
+    }
+    (0..max).map(|k| idx[k * (n - 1) / (max - 1)]).collect()
+}
+
 impl Store {
     /// The value type a report trends: `asked` (by `kind` or `kind/unit`) when given, which must
     /// be in every heap snapshot; else `inuse_space`, else the first in bytes, else the first.
@@ -97,9 +112,22 @@ impl Store {
     }
 
     /// Hands over what the analysis needs, trending `value_type` (see
-    /// [`Store::heap_value_type`]) for the heap.
+    /// [`Store::heap_value_type`]) for the heap, on at most [`DEFAULT_MAX_POINTS`] snapshots of
+    /// each kind (see [`Store::evidence_with`]).
     pub fn evidence(&self, value_type: Option<&str>) -> Result<Evidence, StoreError> {
-        let heap_idx = self.snapshots_of(Kind::Heap);
+        self.evidence_with(value_type, DEFAULT_MAX_POINTS)
+    }
+
+    /// [`Store::evidence`] on at most `max_points` snapshots of each kind (0: all): a longer
+    /// series (a month of one service from a dataset) is trended on that many of its snapshots,
+    /// evenly spaced in order, the first and last kept, so the pairwise statistics (Mann–Kendall,
+    /// Theil–Sen: quadratic in the points) stay bounded in time and memory.
+    pub fn evidence_with(
+        &self,
+        value_type: Option<&str>,
+        max_points: usize,
+    ) -> Result<Evidence, StoreError> {
+        let heap_idx = thin(self.snapshots_of(Kind::Heap), max_points);
         let vt = self.heap_value_type(value_type)?;
         let (totals, series) = if heap_idx.is_empty() {
             (Vec::new(), Vec::new())
@@ -115,12 +143,17 @@ impl Store {
             totals,
             series,
         };
+        let kept: Vec<usize> = thin(
+            self.goroutines.iter().map(|(i, _)| *i).collect(),
+            max_points,
+        );
         let goroutines = self
             .goroutines
             .iter()
+            .filter(|(i, _)| kept.binary_search(i).is_ok())
             .filter_map(|(i, g)| Some((self.snapshots.get(*i)?.clone(), g.clone())))
             .collect();
-        let proc_idx = self.snapshots_of(Kind::Process);
+        let proc_idx = thin(self.snapshots_of(Kind::Process), max_points);
         let mut metrics = Vec::new();
         if !proc_idx.is_empty() {
             for (unit, vt_name) in [
@@ -168,5 +201,25 @@ impl Store {
                 })
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thin;
+
+    #[test]
+    fn thinning_keeps_the_ends_and_spaces_evenly() {
+        let idx: Vec<usize> = (0..10).collect();
+        assert_eq!(thin(idx.clone(), 0), idx);
+        assert_eq!(thin(idx.clone(), 10), idx);
+        assert_eq!(thin(idx.clone(), 4), vec![0, 3, 6, 9]);
+        assert_eq!(thin(idx.clone(), 2), vec![0, 9]);
+        assert_eq!(thin(idx, 1), vec![9]);
+        let long: Vec<usize> = (0..20_000).map(|i| i * 3).collect();
+        let t = thin(long, 1000);
+        assert_eq!(t.len(), 1000);
+        assert_eq!((t[0], t[999]), (0, 59_997));
+        assert!(t.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -25,7 +25,9 @@ pub use dataset::{
     decode_part, encode_part, part_hashes, part_meta, DatasetRow, DatasetSnapshot, GoroutineCols,
     PartMeta, DATASET_META_KEY, DATASET_SCHEMA, DATASET_VERSION,
 };
-pub use evidence::{Evidence, HeapEvidence, Metric, ProcessEvidence, Series};
+pub use evidence::{
+    thin, Evidence, HeapEvidence, Metric, ProcessEvidence, Series, DEFAULT_MAX_POINTS,
+};
 
 use crate::goroutines::GoroutineSnapshot;
 use crate::graph::GraphSummary;

@@ -237,9 +237,9 @@ pub struct Simulation {
 
 /// Runs a simulation.
 pub fn simulate(o: &SimOptions) -> Result<Simulation, SimError> {
-    if !(3..=10_000).contains(&o.snapshots) {
+    if !(3..=100_000).contains(&o.snapshots) {
         return Err(SimError::Invalid(format!(
-            "--snapshots {} (3 to 10000)",
+            "--snapshots {} (3 to 100000: a month at one a minute is 43200)",
             o.snapshots
         )));
     }
