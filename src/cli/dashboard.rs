@@ -48,10 +48,17 @@ pub(super) struct DashboardArgs {
 
 /// Files, sizes and mtimes under the inputs: a change means new data.
 fn signature(inputs: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-    crate::input::expand_inputs(inputs)
-        .unwrap_or_default()
+    let files: Vec<PathBuf> = if inputs.len() == 1 && crate::dataset::is_dataset(&inputs[0]) {
+        crate::dataset::part_files(&inputs[0])
+    } else {
+        crate::input::expand_inputs(inputs)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.path)
+            .collect()
+    };
+    files
         .into_iter()
-        .map(|f| f.path)
         .map(|p| {
             let m = std::fs::metadata(&p).ok();
             let len = m.as_ref().map_or(0, |m| m.len());

@@ -134,6 +134,39 @@ pub fn check_service(name: &str) -> Result<(), DatasetError> {
     }
 }
 
+/// Every visible part file of a dataset (all services and dates), sorted: what changes when a
+/// part is added (the dashboard's signal to recompute).
+pub fn part_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let visible = |e: &std::fs::DirEntry| !e.file_name().to_string_lossy().starts_with(['.', '_']);
+    for s in std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(visible)
+    {
+        for d in std::fs::read_dir(s.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(visible)
+        {
+            for f in std::fs::read_dir(d.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(visible)
+            {
+                if f.path().extension().is_some_and(|x| x == "parquet") {
+                    out.push(f.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The services of a dataset, sorted.
 pub fn services(root: &Path) -> Result<Vec<String>, DatasetError> {
     let mut out = Vec::new();
@@ -242,7 +275,9 @@ fn list_parts(
                 continue;
             }
             let file = std::fs::File::open(&path).map_err(io_err(&path))?;
-            let meta = match guarded(&path, || store::part_meta(file, &path.display().to_string())) {
+            let meta = match guarded(&path, || {
+                store::part_meta(file, &path.display().to_string())
+            }) {
                 Ok(Some(m)) => m,
                 Ok(None) => {
                     stats.notes.push(format!(
@@ -333,17 +368,25 @@ pub fn read(root: &Path, filter: &Filter) -> Result<(Store, ReadStats), DatasetE
     };
     let parts = list_parts(root, &service, since_us, until_us, &mut stats)?;
     stats.parts_read = parts.len();
-    let decoded: Vec<Vec<DatasetSnapshot>> = parts
+    // Each part is folded into the store's compact columns as soon as it is decoded, so memory
+    // holds the table and as many parts' rows as there are threads.
+    let builder = std::sync::Mutex::new(store::DatasetStoreBuilder::default());
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    parts
         .par_iter()
-        .map(|p| -> Result<_, DatasetError> {
+        .try_for_each(|p| -> Result<(), DatasetError> {
             let file = std::fs::File::open(&p.path).map_err(io_err(&p.path))?;
-            guarded(&p.path, || {
+            let snaps = guarded(&p.path, || {
                 store::decode_part(file, &p.path.display().to_string(), since_us, until_us)
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let snaps: Vec<DatasetSnapshot> = decoded.into_iter().flatten().collect();
-    if snaps.is_empty() {
+            })?;
+            count.fetch_add(snaps.len(), std::sync::atomic::Ordering::Relaxed);
+            builder
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .add(snaps);
+            Ok(())
+        })?;
+    if count.into_inner() == 0 {
         return Err(DatasetError::Service {
             root: root.display().to_string(),
             message: format!(
@@ -357,7 +400,10 @@ pub fn read(root: &Path, filter: &Filter) -> Result<(Store, ReadStats), DatasetE
             ),
         });
     }
-    let store = Store::from_dataset(snaps)?;
+    let store = builder
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .finish()?;
     stats.snapshots = store.snapshots.len();
     Ok((store, stats))
 }
@@ -433,18 +479,36 @@ pub fn ingest(root: &Path, service: &str, store: &Store) -> Result<IngestStats, 
     }
     let have = existing_hashes(root, service)?;
     let mut stats = IngestStats::default();
-    let mut by_date: std::collections::BTreeMap<String, Vec<DatasetSnapshot>> = Default::default();
-    let mut seen = rustc_hash::FxHashSet::default();
-    for s in store.dataset_snapshots()? {
-        if have.contains(&s.hash) || !seen.insert(s.hash.clone()) {
-            stats.already += 1;
-            continue;
-        }
-        by_date.entry(date_of_us(s.time_us)).or_default().push(s);
+    // Snapshots by UTC date; each date's rows are made, hashed and written on their own (in
+    // parallel), so memory holds the store and a few days of rows.
+    let view = store.dataset_view()?;
+    let mut by_date: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, s) in store.snapshots.iter().enumerate() {
+        by_date
+            .entry(date_of_us(s.time_nanos.div_euclid(1000)))
+            .or_default()
+            .push(i);
     }
-    let written: Vec<(PathBuf, usize, usize)> = by_date
+    let seen = std::sync::Mutex::new(rustc_hash::FxHashSet::default());
+    let already = std::sync::atomic::AtomicUsize::new(0);
+    let written: Vec<Option<(PathBuf, usize, usize)>> = by_date
         .par_iter()
-        .map(|(date, snaps)| -> Result<_, DatasetError> {
+        .map(|(date, indices)| -> Result<_, DatasetError> {
+            let mut snaps = view.snapshots(indices);
+            snaps.retain(|s| {
+                let new = !have.contains(&s.hash)
+                    && seen
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(s.hash.clone());
+                if !new {
+                    already.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                new
+            });
+            if snaps.is_empty() {
+                return Ok(None);
+            }
             let dir = root
                 .join(format!("service={service}"))
                 .join(format!("date={date}"));
@@ -481,10 +545,11 @@ pub fn ingest(root: &Path, service: &str, store: &Store) -> Result<IngestStats, 
                 })
             })?;
             let (n, rows) = meta.map_or((0, 0), |m| (m.snapshots, m.rows));
-            Ok((path, n, rows))
+            Ok(Some((path, n, rows)))
         })
         .collect::<Result<_, _>>()?;
-    for (path, snaps, rows) in written {
+    stats.already = already.into_inner();
+    for (path, snaps, rows) in written.into_iter().flatten() {
         stats.parts.push(path);
         stats.snapshots += snaps;
         stats.rows += rows;

@@ -87,7 +87,7 @@ pub struct DatasetRow {
     /// The value.
     pub value: i64,
     /// Goroutine rows: the group's state, creator, wait and labels.
-    pub goroutine: Option<GoroutineCols>,
+    pub goroutine: Option<Box<GoroutineCols>>,
 }
 
 /// One snapshot as the dataset holds it.
@@ -194,52 +194,100 @@ impl Shared {
     }
 }
 
+/// A store seen as dataset rows, snapshot by snapshot (see [`Store::dataset_view`]): the long
+/// table once, sorted by snapshot, with its strings shared, so that any few snapshots can be
+/// turned into rows at a time and memory holds one batch of rows, not the whole store's.
+pub struct DatasetView<'a> {
+    store: &'a Store,
+    rows: Vec<super::LongRow>,
+    /// Where each snapshot's rows start in `rows` (one more entry than snapshots).
+    starts: Vec<usize>,
+    keys: Vec<(Arc<str>, Arc<[String]>)>,
+    vts: Vec<(Arc<str>, Arc<str>)>,
+    records: FxHashMap<usize, &'a GoroutineSnapshot>,
+}
+
 impl Store {
-    /// Every snapshot of the store as dataset rows, in analysis order, each with its content hash.
-    /// Heap and process snapshots give their totals and keyed rows; goroutine snapshots give their
-    /// totals and one row per group of goroutines (the records the goroutine detector reads,
-    /// keyed by the function the goroutine runs), from which [`Store::from_dataset`] rebuilds the
-    /// keyed rows.
-    pub fn dataset_snapshots(&self) -> Result<Vec<DatasetSnapshot>, StoreError> {
-        let mut per: Vec<Vec<DatasetRow>> = vec![Vec::new(); self.snapshots.len()];
-        let keys: Vec<(Arc<str>, Arc<[String]>)> = self
-            .keys
-            .iter()
-            .map(|k| (k.name.as_str().into(), k.frames.clone().into()))
-            .collect();
-        let vts: Vec<(Arc<str>, Arc<str>)> =
-            self.value_types.iter().map(|v| split_vt(v)).collect();
-        let none: Arc<[String]> = Arc::new([]);
-        for (s, k, t, v) in self.long_rows()? {
-            let Some(snap) = self.snapshots.get(s as usize) else {
-                continue;
-            };
-            if snap.kind == Kind::Goroutine && k.is_some() {
-                continue;
+    /// The store as dataset rows, to be taken a few snapshots at a time
+    /// ([`DatasetView::snapshots`]).
+    pub fn dataset_view(&self) -> Result<DatasetView<'_>, StoreError> {
+        let rows = self.long_rows()?; // sorted by snapshot
+        let mut starts = Vec::with_capacity(self.snapshots.len() + 1);
+        let mut at = 0;
+        for s in 0..self.snapshots.len() {
+            while at < rows.len() && (rows[at].0 as usize) < s {
+                at += 1;
             }
-            let (value_type, unit) = vts
-                .get(t as usize)
-                .cloned()
-                .unwrap_or_else(|| split_vt(""));
-            let (key, frames) = match k.and_then(|k| keys.get(k as usize)) {
-                Some((name, frames)) => (Some(Arc::clone(name)), Arc::clone(frames)),
-                None => (None, Arc::clone(&none)),
+            starts.push(at);
+        }
+        starts.push(rows.len());
+        Ok(DatasetView {
+            store: self,
+            keys: self
+                .keys
+                .iter()
+                .map(|k| (k.name.as_str().into(), k.frames.clone().into()))
+                .collect(),
+            vts: self.value_types.iter().map(|v| split_vt(v)).collect(),
+            records: self.goroutines.iter().map(|(i, g)| (*i, g)).collect(),
+            rows,
+            starts,
+        })
+    }
+
+    /// Every snapshot of the store as dataset rows, in analysis order (see
+    /// [`DatasetView::snapshots`]).
+    pub fn dataset_snapshots(&self) -> Result<Vec<DatasetSnapshot>, StoreError> {
+        let view = self.dataset_view()?;
+        let all: Vec<usize> = (0..self.snapshots.len()).collect();
+        Ok(view.snapshots(&all))
+    }
+
+    /// A store of dataset snapshots (any order; a hash met twice is kept once): see
+    /// [`DatasetStoreBuilder`].
+    pub fn from_dataset(snaps: Vec<DatasetSnapshot>) -> Result<Store, StoreError> {
+        let mut b = DatasetStoreBuilder::default();
+        b.add(snaps);
+        b.finish()
+    }
+}
+
+impl DatasetView<'_> {
+    /// The snapshots (indices into the store, in analysis order) as dataset rows, each with its
+    /// content hash. Heap and process snapshots give their totals and keyed rows; goroutine
+    /// snapshots give their totals and one row per group of goroutines (the records the
+    /// goroutine detector reads, keyed by the function the goroutine runs), from which
+    /// [`DatasetStoreBuilder`] rebuilds the keyed rows.
+    pub fn snapshots(&self, indices: &[usize]) -> Vec<DatasetSnapshot> {
+        let none: Arc<[String]> = Arc::new([]);
+        let mut out = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let Some(snap) = self.store.snapshots.get(i) else {
+                continue;
             };
-            per[s as usize].push(DatasetRow {
-                value_type,
-                unit,
-                key,
-                frames,
-                value: v,
-                goroutine: None,
-            });
-        }
-        let mut records: FxHashMap<usize, &GoroutineSnapshot> = FxHashMap::default();
-        for (i, g) in &self.goroutines {
-            records.insert(*i, g);
-        }
-        let mut out = Vec::with_capacity(self.snapshots.len());
-        for (i, (snap, mut rows)) in self.snapshots.iter().zip(per).enumerate() {
+            let mut rows = Vec::new();
+            for &(_, k, t, v) in &self.rows[self.starts[i]..self.starts[i + 1]] {
+                if snap.kind == Kind::Goroutine && k.is_some() {
+                    continue;
+                }
+                let (value_type, unit) = self
+                    .vts
+                    .get(t as usize)
+                    .cloned()
+                    .unwrap_or_else(|| split_vt(""));
+                let (key, frames) = match k.and_then(|k| self.keys.get(k as usize)) {
+                    Some((name, frames)) => (Some(Arc::clone(name)), Arc::clone(frames)),
+                    None => (None, Arc::clone(&none)),
+                };
+                rows.push(DatasetRow {
+                    value_type,
+                    unit,
+                    key,
+                    frames,
+                    value: v,
+                    goroutine: None,
+                });
+            }
             if snap.kind == Kind::Goroutine {
                 // The records carry the value type of the snapshot's (first) total.
                 let (value_type, unit) = rows
@@ -247,7 +295,7 @@ impl Store {
                     .find(|r| r.key.is_none())
                     .map(|r| (r.value_type.clone(), r.unit.clone()))
                     .unwrap_or_else(|| split_vt("goroutine/count"));
-                if let Some(g) = records.get(&i) {
+                if let Some(g) = self.records.get(&i) {
                     for r in &g.records {
                         rows.push(DatasetRow {
                             value_type: value_type.clone(),
@@ -255,13 +303,13 @@ impl Store {
                             key: Some(crate::goroutines::user_function(&r.frames).into()),
                             frames: r.frames.clone().into(),
                             value: r.count,
-                            goroutine: Some(GoroutineCols {
+                            goroutine: Some(Box::new(GoroutineCols {
                                 state: r.state.clone(),
                                 created_by: r.created_by.clone(),
                                 wait_minutes: r.max_wait_minutes,
                                 leaked: r.leaked,
                                 labels: r.labels.clone(),
-                            }),
+                            })),
                         });
                     }
                 }
@@ -279,71 +327,75 @@ impl Store {
             d.hash = d.content_hash();
             out.push(d);
         }
-        Ok(out)
+        out
+    }
+}
+
+/// Builds a [`Store`] from dataset snapshots handed over a part at a time: each batch is folded
+/// into compact columns at once (u32 ids, one copy of each key's name and frames), so reading a
+/// month holds the table and one part's rows, not every row as strings. [`finish`] orders the
+/// snapshots by time and the keys and value types by name, as a store loaded from files is.
+/// What a dataset does not hold is not in the store: no kept heap profiles (no flamegraphs) and
+/// no object graph.
+///
+/// [`finish`]: DatasetStoreBuilder::finish
+#[derive(Default)]
+pub struct DatasetStoreBuilder {
+    /// (time µs, source, hash, snapshot).
+    snapshots: Vec<(i64, String, String, Snapshot)>,
+    seen: rustc_hash::FxHashSet<String>,
+    key_ids: FxHashMap<Arc<str>, u32>,
+    keys: Vec<KeyInfo>,
+    vt_ids: FxHashMap<String, u32>,
+    vts: Vec<String>,
+    rows: Vec<super::LongRow>,
+    goroutines: Vec<(u32, GoroutineSnapshot)>,
+}
+
+impl DatasetStoreBuilder {
+    fn key_id(&mut self, name: &Arc<str>, frames: &[String]) -> u32 {
+        if let Some(&k) = self.key_ids.get(name) {
+            let info = &mut self.keys[k as usize];
+            // A part keeps a heap key's frames on its first row only.
+            if info.frames.is_empty() && !frames.is_empty() {
+                info.frames = frames.iter().take(32).cloned().collect();
+            }
+            return k;
+        }
+        let k = self.keys.len() as u32;
+        self.keys.push(KeyInfo {
+            name: name.to_string(),
+            frames: frames.iter().take(32).cloned().collect(),
+        });
+        self.key_ids.insert(Arc::clone(name), k);
+        k
     }
 
-    /// A store of dataset snapshots (any order; a hash met twice is kept once): the series a
-    /// report trends, every goroutine snapshot's records, no kept heap profiles (a dataset holds
-    /// no stacks to draw flamegraphs from) and no object graph.
-    pub fn from_dataset(mut snaps: Vec<DatasetSnapshot>) -> Result<Store, StoreError> {
-        snaps.sort_by(|a, b| (a.time_us, &a.source, &a.hash).cmp(&(b.time_us, &b.source, &b.hash)));
-        let mut seen = rustc_hash::FxHashSet::default();
-        snaps.retain(|s| seen.insert(s.hash.clone()));
-        if snaps.is_empty() {
-            return Err(StoreError::Empty("no snapshots in the dataset".into()));
+    fn vt_id(&mut self, value_type: &str, unit: &str) -> u32 {
+        let name = format!("{value_type}/{unit}");
+        if let Some(&t) = self.vt_ids.get(&name) {
+            return t;
         }
-        // Keys and value types in name order, frames from the first snapshot that has the key.
-        let mut key_frames: std::collections::BTreeMap<&str, &[String]> = Default::default();
-        let mut vt_names: std::collections::BTreeSet<String> = Default::default();
-        for s in &snaps {
-            for r in &s.rows {
-                vt_names.insert(format!("{}/{}", r.value_type, r.unit));
-                if let Some(k) = &r.key {
-                    // A part keeps a heap key's frames on its first row only.
-                    let slot = key_frames.entry(&**k).or_insert(&r.frames[..]);
-                    if slot.is_empty() {
-                        *slot = &r.frames[..];
-                    }
-                }
+        let t = self.vts.len() as u32;
+        self.vts.push(name.clone());
+        self.vt_ids.insert(name, t);
+        t
+    }
+
+    /// Folds snapshots in (a hash already met is left out).
+    pub fn add(&mut self, snaps: Vec<DatasetSnapshot>) {
+        for s in snaps {
+            if !self.seen.insert(s.hash.clone()) {
+                continue;
             }
-        }
-        let keys: Vec<KeyInfo> = key_frames
-            .iter()
-            .map(|(k, f)| KeyInfo {
-                name: k.to_string(),
-                frames: f.iter().take(32).cloned().collect(),
-            })
-            .collect();
-        let key_id: FxHashMap<&str, u32> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.name.as_str(), i as u32))
-            .collect();
-        let value_types: Vec<String> = vt_names.into_iter().collect();
-        let vt_id: FxHashMap<&str, u32> = value_types
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.as_str(), i as u32))
-            .collect();
-        let (mut c_s, mut c_k, mut c_t, mut c_v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut snapshots = Vec::with_capacity(snaps.len());
-        let mut goroutines = Vec::new();
-        for (i, s) in snaps.iter().enumerate() {
-            snapshots.push(Snapshot {
-                source: s.source.clone(),
-                format: s.format.clone(),
-                kind: s.kind,
-                time_nanos: s.time_us.saturating_mul(1000),
-                sampling_rate_bytes: s.sampling_rate.map(|r| r as u64),
-            });
-            let mut records = Vec::new();
-            // Goroutine groups summed per key and value type: the store's keyed rows.
-            let mut grouped: FxHashMap<(u32, u32), i64> = FxHashMap::default();
+            let i = self.snapshots.len() as u32;
             // A goroutineleak profile proves groups but is no point of the counts' series.
             let leak_profile = s.rows.iter().any(|r| &*r.value_type == "goroutineleak");
+            let mut records = Vec::new();
+            let mut grouped: FxHashMap<(u32, u32), i64> = FxHashMap::default();
             for r in &s.rows {
-                let vt = vt_id[format!("{}/{}", r.value_type, r.unit).as_str()];
-                let key = r.key.as_deref().map(|k| key_id[k]);
+                let vt = self.vt_id(&r.value_type, &r.unit);
+                let key = r.key.as_ref().map(|k| self.key_id(k, &r.frames));
                 match (&r.goroutine, key) {
                     (Some(g), Some(k)) => {
                         let slot = grouped.entry((k, vt)).or_insert(0);
@@ -358,26 +410,18 @@ impl Store {
                             labels: g.labels.clone(),
                         });
                     }
-                    _ => {
-                        c_s.push(i as u32);
-                        c_k.push(key);
-                        c_t.push(vt);
-                        c_v.push(r.value);
-                    }
+                    _ => self.rows.push((i, key, vt, r.value)),
                 }
             }
             let mut grouped: Vec<_> = grouped.into_iter().collect();
             grouped.sort_unstable();
             for ((k, vt), v) in grouped {
                 if v != 0 {
-                    c_s.push(i as u32);
-                    c_k.push(Some(k));
-                    c_t.push(vt);
-                    c_v.push(v);
+                    self.rows.push((i, Some(k), vt, v));
                 }
             }
             if s.kind == Kind::Goroutine {
-                goroutines.push((
+                self.goroutines.push((
                     i,
                     GoroutineSnapshot {
                         source: s.source.clone(),
@@ -386,8 +430,59 @@ impl Store {
                     },
                 ));
             }
+            self.snapshots.push((
+                s.time_us,
+                s.source.clone(),
+                s.hash,
+                Snapshot {
+                    source: s.source,
+                    format: s.format,
+                    kind: s.kind,
+                    time_nanos: s.time_us.saturating_mul(1000),
+                    sampling_rate_bytes: s.sampling_rate.map(|r| r as u64),
+                },
+            ));
         }
-        let n = c_s.len();
+    }
+
+    /// Snapshots in time order (then source, then hash), keys and value types in name order.
+    pub fn finish(self) -> Result<Store, StoreError> {
+        if self.snapshots.is_empty() {
+            return Err(StoreError::Empty("no snapshots in the dataset".into()));
+        }
+        let mut order: Vec<usize> = (0..self.snapshots.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&self.snapshots[a], &self.snapshots[b]);
+            (x.0, &x.1, &x.2).cmp(&(y.0, &y.1, &y.2))
+        });
+        let mut snap_id = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            snap_id[old] = new as u32;
+        }
+        let (keys, key_id) = super::build::by_name(self.keys, |k| &k.name);
+        let (value_types, vt_id) = super::build::by_name(self.vts, |v| v);
+        let n = self.rows.len();
+        let (mut c_s, mut c_k, mut c_t, mut c_v) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (s, k, t, v) in self.rows {
+            c_s.push(snap_id[s as usize]);
+            c_k.push(k.map(|k| key_id[k as usize]));
+            c_t.push(vt_id[t as usize]);
+            c_v.push(v);
+        }
+        let mut goroutines: Vec<(usize, GoroutineSnapshot)> = self
+            .goroutines
+            .into_iter()
+            .map(|(i, g)| (snap_id[i as usize] as usize, g))
+            .collect();
+        goroutines.sort_by_key(|(i, _)| *i);
+        let mut slots: Vec<Option<Snapshot>> =
+            self.snapshots.into_iter().map(|x| Some(x.3)).collect();
+        let snapshots: Vec<Snapshot> = order.iter().filter_map(|&o| slots[o].take()).collect();
         let err = polars_err("dataset");
         let table = DataFrame::new(
             n,
@@ -695,21 +790,23 @@ pub fn decode_part(
                 out.len() - 1
             }
         };
-        let goroutine = state.get(i).map(|st| GoroutineCols {
-            state: st.to_string(),
-            created_by: created.get(i).map(str::to_string),
-            wait_minutes: wait.get(i),
-            leaked: leaked.get(i).unwrap_or(false),
-            labels: list_at(&labels, i)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, v)) => (k.to_string(), v.to_string()),
-                    None => (kv, String::new()),
-                })
-                .collect(),
+        let goroutine = state.get(i).map(|st| {
+            Box::new(GoroutineCols {
+                state: st.to_string(),
+                created_by: created.get(i).map(str::to_string),
+                wait_minutes: wait.get(i),
+                leaked: leaked.get(i).unwrap_or(false),
+                labels: list_at(&labels, i)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|kv| match kv.split_once('=') {
+                        Some((k, v)) => (k.to_string(), v.to_string()),
+                        None => (kv, String::new()),
+                    })
+                    .collect(),
+            })
         });
         let k = key.get(i);
         let keep_frames = goroutine.is_some() || k.is_some_and(|k| framed.insert(k.to_string()));

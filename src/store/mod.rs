@@ -22,8 +22,9 @@ use serde::Serialize;
 pub use crate::model::Kind;
 pub use build::{Order, SnapshotIn, StoreBuilder};
 pub use dataset::{
-    decode_part, encode_part, part_hashes, part_meta, DatasetRow, DatasetSnapshot, GoroutineCols,
-    PartMeta, DATASET_META_KEY, DATASET_SCHEMA, DATASET_VERSION,
+    decode_part, encode_part, part_hashes, part_meta, DatasetRow, DatasetSnapshot,
+    DatasetStoreBuilder, DatasetView, GoroutineCols, PartMeta, DATASET_META_KEY, DATASET_SCHEMA,
+    DATASET_VERSION,
 };
 pub use evidence::{
     thin, Evidence, HeapEvidence, Metric, ProcessEvidence, Series, DEFAULT_MAX_POINTS,

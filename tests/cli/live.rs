@@ -506,6 +506,33 @@ fn collect_appends_each_round_to_a_dataset() {
         4,
         "one goroutine form per round: {err}"
     );
+    // A dashboard on the dataset follows the parts that arrive.
+    let dlog = tmp.path().join("dashboard");
+    let mut dashboard = spawn(
+        &[
+            "dashboard",
+            ds.to_str().unwrap(),
+            "--service",
+            "api",
+            "--port",
+            "0",
+            "--refresh",
+            "300ms",
+            "--duration",
+            "60s",
+        ],
+        &dlog,
+    );
+    let mut port = 0u16;
+    wait_for("the dashboard address", Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&dlog).unwrap_or_default();
+        if let Some(rest) = text.split("dashboard on http://127.0.0.1:").nth(1) {
+            port = rest.split('/').next().unwrap().parse().unwrap();
+        }
+        port != 0
+    });
+    let before = dataset["snapshots"].as_array().unwrap().len() as u64;
+    assert_eq!(state(port)["snapshots"].as_u64(), Some(before + 4));
     // Without -o: the files wait under DATASET/_collect/NAME and go once their rows are in.
     let log = tmp.path().join("stderr2");
     let mut child = spawn(
@@ -540,6 +567,14 @@ fn collect_appends_each_round_to_a_dataset() {
         after["snapshots"].as_array().unwrap().len(),
         dataset["snapshots"].as_array().unwrap().len() + 2
     );
+    // The dashboard counts heap and goroutine snapshots: 4 goroutine ones and the heap ones.
+    wait_for(
+        "the dashboard to see the new part",
+        Duration::from_secs(20),
+        || state(port)["snapshots"].as_u64() == Some(before + 4 + 2),
+    );
+    let _ = dashboard.kill();
+    let _ = dashboard.wait();
 }
 
 fn go() -> Option<PathBuf> {
