@@ -135,6 +135,15 @@ def main():
         check(spark_top.get(service) == key,
               f"Spark SQL: top heap key of {service} is {spark_top.get(service)!r}, "
               f"report's biggest suspect is {key!r}")
+    # pyarrow and pandas read it as a Hive dataset too (no view types in the files).
+    import pyarrow.dataset as pads
+    frame = pads.dataset(dataset, format="parquet", partitioning="hive").to_table().to_pandas()
+    check(set(frame["service"]) == {service for service, _ in pairs},
+          f"pyarrow: services {sorted(set(frame['service']))}")
+    check(len(frame) == sum(r.num_rows for r in map(pq.ParquetFile,
+                                                    pads.dataset(dataset).files)
+                            for r in [r.metadata]),
+          "pyarrow: row count")
     try:
         import duckdb
     except ImportError:

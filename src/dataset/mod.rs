@@ -372,19 +372,25 @@ pub fn read(root: &Path, filter: &Filter) -> Result<(Store, ReadStats), DatasetE
     // holds the table and as many parts' rows as there are threads.
     let builder = std::sync::Mutex::new(store::DatasetStoreBuilder::default());
     let count = std::sync::atomic::AtomicUsize::new(0);
+    // At most one part per thread at a time: polars decodes on its own pool, and a rayon worker
+    // waiting on another pool steals from its own, so a plain par_iter would start every part.
     parts
-        .par_iter()
-        .try_for_each(|p| -> Result<(), DatasetError> {
-            let file = std::fs::File::open(&p.path).map_err(io_err(&p.path))?;
-            let snaps = guarded(&p.path, || {
-                store::decode_part(file, &p.path.display().to_string(), since_us, until_us)
-            })?;
-            count.fetch_add(snaps.len(), std::sync::atomic::Ordering::Relaxed);
-            builder
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .add(snaps);
-            Ok(())
+        .chunks(rayon::current_num_threads().max(1))
+        .try_for_each(|chunk| {
+            chunk
+                .par_iter()
+                .try_for_each(|p| -> Result<(), DatasetError> {
+                    let file = std::fs::File::open(&p.path).map_err(io_err(&p.path))?;
+                    let snaps = guarded(&p.path, || {
+                        store::decode_part(file, &p.path.display().to_string(), since_us, until_us)
+                    })?;
+                    count.fetch_add(snaps.len(), std::sync::atomic::Ordering::Relaxed);
+                    builder
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .add(snaps);
+                    Ok(())
+                })
         })?;
     if count.into_inner() == 0 {
         return Err(DatasetError::Service {
@@ -451,16 +457,14 @@ fn existing_hashes(
 ) -> Result<rustc_hash::FxHashSet<String>, DatasetError> {
     let mut stats = ReadStats::default();
     let parts = list_parts(root, service, None, None, &mut stats)?;
-    let lists: Vec<Vec<String>> = parts
-        .par_iter()
-        .map(|p| -> Result<_, DatasetError> {
-            let file = std::fs::File::open(&p.path).map_err(io_err(&p.path))?;
-            guarded(&p.path, || {
-                store::part_hashes(file, &p.path.display().to_string())
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(lists.into_iter().flatten().collect())
+    let mut out = rustc_hash::FxHashSet::default();
+    for p in parts {
+        let file = std::fs::File::open(&p.path).map_err(io_err(&p.path))?;
+        out.extend(guarded(&p.path, || {
+            store::part_hashes(file, &p.path.display().to_string())
+        })?);
+    }
+    Ok(out)
 }
 
 /// Appends a store's snapshots to the dataset as `service`: one part per date, snapshots already
@@ -491,63 +495,73 @@ pub fn ingest(root: &Path, service: &str, store: &Store) -> Result<IngestStats, 
     }
     let seen = std::sync::Mutex::new(rustc_hash::FxHashSet::default());
     let already = std::sync::atomic::AtomicUsize::new(0);
-    let written: Vec<Option<(PathBuf, usize, usize)>> = by_date
-        .par_iter()
-        .map(|(date, indices)| -> Result<_, DatasetError> {
-            let mut snaps = view.snapshots(indices);
-            snaps.retain(|s| {
-                let new = !have.contains(&s.hash)
-                    && seen
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(s.hash.clone());
-                if !new {
-                    already.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                new
-            });
-            if snaps.is_empty() {
-                return Ok(None);
-            }
-            let dir = root
-                .join(format!("service={service}"))
-                .join(format!("date={date}"));
-            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-            // Named by the first time and the hashes it holds: the same snapshots give the same
-            // name, and two ingests of different snapshots never collide.
-            let mut hashes: Vec<&str> = snaps.iter().map(|s| s.hash.as_str()).collect();
-            hashes.sort_unstable();
-            let id = DatasetSnapshot {
-                time_us: 0,
-                hash: String::new(),
-                source: String::new(),
-                format: hashes.join(","),
-                kind: store::Kind::Heap,
-                sampling_rate: None,
-                rows: Vec::new(),
-            }
-            .content_hash();
-            let first = snaps.iter().map(|s| s.time_us).min().unwrap_or(0);
-            let stamp =
-                crate::units::rfc3339_utc(first.saturating_mul(1000)).replace([':', '-'], "");
-            let path = dir.join(format!("part-{stamp}-{}.parquet", &id[..16]));
-            let refs: Vec<&DatasetSnapshot> = snaps.iter().collect();
-            let name = path.display().to_string();
-            let mut meta = None;
-            write_atomically(&path, |f| {
-                let mut w = std::io::BufWriter::new(f);
-                meta = Some(store::encode_part(
-                    service, "function", &refs, ROW_GROUP, &mut w,
-                )?);
-                std::io::Write::flush(&mut w).map_err(|e| DatasetError::Io {
-                    path: name.clone(),
-                    message: e.to_string(),
+    let dates: Vec<(&String, &Vec<usize>)> = by_date.iter().collect();
+    // As many dates at a time as there are threads (see `read`: polars writes on its own pool).
+    let written: Vec<Option<(PathBuf, usize, usize)>> = dates
+        .chunks(rayon::current_num_threads().max(1))
+        .map(|chunk| {
+            chunk
+                .par_iter()
+                .map(|&(date, indices)| -> Result<_, DatasetError> {
+                    let mut snaps = view.snapshots(indices);
+                    snaps.retain(|s| {
+                        let new = !have.contains(&s.hash)
+                            && seen
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .insert(s.hash.clone());
+                        if !new {
+                            already.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        new
+                    });
+                    if snaps.is_empty() {
+                        return Ok(None);
+                    }
+                    let dir = root
+                        .join(format!("service={service}"))
+                        .join(format!("date={date}"));
+                    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+                    // Named by the first time and the hashes it holds: the same snapshots give the same
+                    // name, and two ingests of different snapshots never collide.
+                    let mut hashes: Vec<&str> = snaps.iter().map(|s| s.hash.as_str()).collect();
+                    hashes.sort_unstable();
+                    let id = DatasetSnapshot {
+                        time_us: 0,
+                        hash: String::new(),
+                        source: String::new(),
+                        format: hashes.join(","),
+                        kind: store::Kind::Heap,
+                        sampling_rate: None,
+                        rows: Vec::new(),
+                    }
+                    .content_hash();
+                    let first = snaps.iter().map(|s| s.time_us).min().unwrap_or(0);
+                    let stamp = crate::units::rfc3339_utc(first.saturating_mul(1000))
+                        .replace([':', '-'], "");
+                    let path = dir.join(format!("part-{stamp}-{}.parquet", &id[..16]));
+                    let refs: Vec<&DatasetSnapshot> = snaps.iter().collect();
+                    let name = path.display().to_string();
+                    let mut meta = None;
+                    write_atomically(&path, |f| {
+                        let mut w = std::io::BufWriter::new(f);
+                        meta = Some(store::encode_part(
+                            service, "function", &refs, ROW_GROUP, &mut w,
+                        )?);
+                        std::io::Write::flush(&mut w).map_err(|e| DatasetError::Io {
+                            path: name.clone(),
+                            message: e.to_string(),
+                        })
+                    })?;
+                    let (n, rows) = meta.map_or((0, 0), |m| (m.snapshots, m.rows));
+                    Ok(Some((path, n, rows)))
                 })
-            })?;
-            let (n, rows) = meta.map_or((0, 0), |m| (m.snapshots, m.rows));
-            Ok(Some((path, n, rows)))
+                .collect::<Result<Vec<_>, _>>()
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     stats.already = already.into_inner();
     for (path, snaps, rows) in written.into_iter().flatten() {
         stats.parts.push(path);

@@ -630,7 +630,8 @@ pub fn encode_part(
     };
     let json = serde_json::to_string(&meta).unwrap_or_default();
     let schema = frame_of(service, &[])?.schema().as_ref().clone();
-    let mut writer = ParquetWriter::new(out)
+    let mut buf: Vec<u8> = Vec::new();
+    let mut writer = ParquetWriter::new(&mut buf)
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
             DATASET_META_KEY.to_string(),
             json,
@@ -651,7 +652,185 @@ pub fn encode_part(
         start = end;
     }
     writer.finish().map_err(&err)?;
+    drop(writer);
+    strip_arrow_schema(&mut buf);
+    out.write_all(&buf).map_err(|e| StoreError::Polars {
+        source_name: service.to_string(),
+        message: e.to_string(),
+    })?;
     Ok(meta)
+}
+
+/// Thrift compact protocol, as much as a Parquet footer needs: the end of the value of type
+/// `t` that starts at `at`.
+fn thrift_skip(b: &[u8], at: usize, t: u8, depth: u32) -> Option<usize> {
+    fn varint(b: &[u8], mut at: usize) -> Option<(u64, usize)> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let x = *b.get(at)?;
+            at += 1;
+            v |= u64::from(x & 0x7f) << shift;
+            if x & 0x80 == 0 {
+                return Some((v, at));
+            }
+        }
+        None
+    }
+    if depth > 64 {
+        return None;
+    }
+    match t {
+        1 | 2 => Some(at),
+        3 => (at < b.len()).then_some(at + 1),
+        4..=6 => varint(b, at).map(|x| x.1),
+        7 => (at + 8 <= b.len()).then_some(at + 8),
+        8 => {
+            let (n, at) = varint(b, at)?;
+            let end = at.checked_add(usize::try_from(n).ok()?)?;
+            (end <= b.len()).then_some(end)
+        }
+        9 | 10 => {
+            let h = *b.get(at)?;
+            let (n, mut at) = if h >> 4 == 15 {
+                varint(b, at + 1)?
+            } else {
+                (u64::from(h >> 4), at + 1)
+            };
+            let et = h & 15;
+            for _ in 0..n {
+                at = if et == 1 || et == 2 {
+                    (at < b.len()).then_some(at + 1)?
+                } else {
+                    thrift_skip(b, at, et, depth + 1)?
+                };
+            }
+            Some(at)
+        }
+        11 => {
+            let (n, mut at) = varint(b, at)?;
+            if n == 0 {
+                return Some(at);
+            }
+            let kv = *b.get(at)?;
+            at += 1;
+            for _ in 0..n {
+                at = thrift_skip(b, at, kv >> 4, depth + 1)?;
+                at = thrift_skip(b, at, kv & 15, depth + 1)?;
+            }
+            Some(at)
+        }
+        12 => {
+            let mut at = at;
+            loop {
+                let h = *b.get(at)?;
+                at += 1;
+                if h == 0 {
+                    return Some(at);
+                }
+                if h >> 4 == 0 {
+                    at = varint(b, at)?.1;
+                }
+                at = thrift_skip(b, at, h & 15, depth + 1)?;
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Takes the `ARROW:schema` entry out of a written Parquet file's key-value metadata. polars
+/// writes its own Arrow schema there, with view types (`string_view`, `large_list<string_view>`)
+/// that older readers do not know and pandas cannot convert; without it every reader maps the
+/// Parquet types (STRING, LIST, TIMESTAMP) to its own. `None` (the file unchanged) when the
+/// footer is not as expected.
+fn strip_arrow_schema(file: &mut Vec<u8>) -> Option<()> {
+    let n = file.len();
+    if n < 12 || &file[n - 4..] != b"PAR1" {
+        return None;
+    }
+    let len = u32::from_le_bytes(file[n - 8..n - 4].try_into().ok()?) as usize;
+    let start = n.checked_sub(8 + len)?;
+    let meta = &file[start..n - 8];
+    // FileMetaData's fields; field 5 is key_value_metadata: list<KeyValue>.
+    let (mut at, mut id) = (0usize, 0i64);
+    let mut range = None;
+    loop {
+        let h = *meta.get(at)?;
+        at += 1;
+        if h == 0 {
+            break;
+        }
+        if h >> 4 == 0 {
+            return None; // long-form field ids: not what a Parquet writer emits here
+        }
+        id += i64::from(h >> 4);
+        let end = thrift_skip(meta, at, h & 15, 0)?;
+        if id == 5 && h & 15 == 9 {
+            range = Some((at, end));
+        }
+        at = end;
+    }
+    let (a, b) = range?;
+    // The list's elements, each a KeyValue struct: field 1 key (binary), field 2 value.
+    let lh = meta[a];
+    let (count, mut e) = if lh >> 4 == 15 {
+        let mut v = 0u64;
+        let mut i = a + 1;
+        for shift in (0..64).step_by(7) {
+            let x = *meta.get(i)?;
+            i += 1;
+            v |= u64::from(x & 0x7f) << shift;
+            if x & 0x80 == 0 {
+                break;
+            }
+        }
+        (v, i)
+    } else {
+        (u64::from(lh >> 4), a + 1)
+    };
+    let mut kept: Vec<&[u8]> = Vec::new();
+    for _ in 0..count {
+        let end = thrift_skip(meta, e, 12, 0)?;
+        let element = &meta[e..end];
+        // key: header 0x18 (field 1, binary), then the length and bytes.
+        let is_arrow = element.first() == Some(&0x18)
+            && element.get(1) == Some(&12)
+            && element.get(2..14) == Some(b"ARROW:schema".as_slice());
+        if !is_arrow {
+            kept.push(element);
+        }
+        e = end;
+    }
+    if kept.len() as u64 == count {
+        return Some(());
+    }
+    let mut list = Vec::new();
+    if kept.len() < 15 {
+        list.push(((kept.len() as u8) << 4) | 12);
+    } else {
+        list.push(0xf0 | 12);
+        let mut v = kept.len() as u64;
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                list.push(byte);
+                break;
+            }
+            list.push(byte | 0x80);
+        }
+    }
+    for k in kept {
+        list.extend_from_slice(k);
+    }
+    let mut new_meta = Vec::with_capacity(meta.len());
+    new_meta.extend_from_slice(&meta[..a]);
+    new_meta.extend_from_slice(&list);
+    new_meta.extend_from_slice(&meta[b..]);
+    file.truncate(start);
+    file.extend_from_slice(&new_meta);
+    file.extend_from_slice(&(new_meta.len() as u32).to_le_bytes());
+    file.extend_from_slice(b"PAR1");
+    Some(())
 }
 
 /// A part's own description, from its footer only; `Ok(None)` for a Parquet file that is no

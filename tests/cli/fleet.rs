@@ -87,6 +87,15 @@ fn a_dataset_gives_the_verdicts_of_its_folders() {
         assert!(bits[0].starts_with("service="), "{rel}");
         assert!(bits[1].starts_with("date=") && bits[1].len() == 15, "{rel}");
         assert!(bits[2].starts_with("part-"), "{rel}");
+        // The footer names the schema, and holds no Arrow schema with view types (which older
+        // readers and pandas cannot take).
+        let bytes = std::fs::read(&p).unwrap();
+        let has = |n: &[u8]| bytes.windows(n.len()).any(|w| w == n);
+        assert!(
+            has(b"\"schema\":\"leakdiff.dataset\",\"version\":1"),
+            "{rel}"
+        );
+        assert!(!has(b"ARROW:schema"), "{rel}");
     }
     for (service, folder) in folders {
         let (from_folder, _) = report(&[testdata(folder).to_str().unwrap(), "--no-progress"]);
