@@ -508,29 +508,7 @@ fn collect_appends_each_round_to_a_dataset() {
     );
     // A dashboard on the dataset follows the parts that arrive.
     let dlog = tmp.path().join("dashboard");
-    let mut dashboard = spawn(
-        &[
-            "dashboard",
-            ds.to_str().unwrap(),
-            "--service",
-            "api",
-            "--port",
-            "0",
-            "--refresh",
-            "300ms",
-            "--duration",
-            "60s",
-        ],
-        &dlog,
-    );
-    let mut port = 0u16;
-    wait_for("the dashboard address", Duration::from_secs(20), || {
-        let text = std::fs::read_to_string(&dlog).unwrap_or_default();
-        if let Some(rest) = text.split("dashboard on http://127.0.0.1:").nth(1) {
-            port = rest.split('/').next().unwrap().parse().unwrap();
-        }
-        port != 0
-    });
+    let (mut dashboard, port) = start_dashboard(&[ds.to_str().unwrap(), "--service", "api"], &dlog);
     let before = dataset["snapshots"].as_array().unwrap().len() as u64;
     assert_eq!(state(port)["snapshots"].as_u64(), Some(before + 4));
     // Without -o: the files wait under DATASET/_collect/NAME and go once their rows are in.
@@ -575,6 +553,23 @@ fn collect_appends_each_round_to_a_dataset() {
     );
     let _ = dashboard.kill();
     let _ = dashboard.wait();
+}
+
+/// Starts `dashboard INPUTS… --port 0` (60 s at most) and waits for the port it says it took.
+fn start_dashboard(inputs: &[&str], log: &Path) -> (Child, u16) {
+    let mut args = vec!["dashboard"];
+    args.extend_from_slice(inputs);
+    args.extend_from_slice(&["--port", "0", "--refresh", "300ms", "--duration", "60s"]);
+    let child = spawn(&args, log);
+    let mut port = 0u16;
+    wait_for("the dashboard address", Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(rest) = text.split("dashboard on http://127.0.0.1:").nth(1) {
+            port = rest.split('/').next().unwrap().parse().unwrap();
+        }
+        port != 0
+    });
+    (child, port)
 }
 
 fn go() -> Option<PathBuf> {
@@ -804,28 +799,7 @@ fn dashboard_follows_a_running_collect_in_headless_chromium() {
         &tmp.path().join("collect.err"),
     );
     let dlog = tmp.path().join("dashboard.err");
-    let mut dash = spawn(
-        &[
-            "dashboard",
-            "--input",
-            out.to_str().unwrap(),
-            "--port",
-            "0",
-            "--refresh",
-            "300ms",
-            "--duration",
-            "60s",
-        ],
-        &dlog,
-    );
-    let mut port = 0u16;
-    wait_for("the dashboard address", Duration::from_secs(20), || {
-        let text = std::fs::read_to_string(&dlog).unwrap_or_default();
-        if let Some(rest) = text.split("dashboard on http://127.0.0.1:").nth(1) {
-            port = rest.split('/').next().unwrap().parse().unwrap();
-        }
-        port != 0
-    });
+    let (mut dash, port) = start_dashboard(&["--input", out.to_str().unwrap()], &dlog);
     wait_for("three heap snapshots", Duration::from_secs(30), || {
         state(port)["snapshots"].as_u64().unwrap_or(0) >= 12
     });
