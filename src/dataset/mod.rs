@@ -9,6 +9,9 @@
 //!   hidden name, which readers (leakdiff, Spark, DuckDB's `*.parquet` globs) ignore.
 //! - Re-ingesting a snapshot is a no-op: each snapshot has a content hash, and the hashes already
 //!   in the service's parts are skipped. A part's name is derived from the hashes it holds.
+//! - One writer per service at a time: an ingest holds a `flock` on `service=NAME/_ingest.lock`
+//!   from reading the hashes there to renaming its last part. Names starting with `_` are
+//!   metadata to every reader.
 //! - A file in the dataset that is no part (another name, a Parquet file of another schema) is
 //!   skipped with a note; a part of a later schema version is an error naming the file.
 //!
@@ -235,7 +238,11 @@ fn list_parts(
     let until_day = until_us.map(date_of_us);
     for d in sorted_entries(&dir)? {
         let name = d.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name.starts_with('_') {
+        // `_…` is metadata (the ingest lock, an engine's `_SUCCESS`), `.…` an unfinished write.
+        if name.starts_with('_') {
+            continue;
+        }
+        if name.starts_with('.') {
             stats.unfinished += 1;
             continue;
         }
@@ -263,7 +270,10 @@ fn list_parts(
         for f in sorted_entries(&d.path())? {
             let fname = f.file_name().to_string_lossy().into_owned();
             let path = f.path();
-            if fname.starts_with('.') || fname.starts_with('_') {
+            if fname.starts_with('_') {
+                continue;
+            }
+            if fname.starts_with('.') {
                 stats.unfinished += 1;
                 continue;
             }
@@ -450,6 +460,26 @@ fn write_atomically(
     result
 }
 
+/// Holds an exclusive lock on `service=NAME/_ingest.lock` (flock) until dropped. The name starts
+/// with `_`, so readers never take it for data.
+fn lock_service(root: &Path, service: &str) -> Result<std::fs::File, DatasetError> {
+    use std::os::unix::io::AsRawFd;
+    let dir = root.join(format!("service={service}"));
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let path = dir.join("_ingest.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    // SAFETY: flock on a descriptor this function owns; released when the file is closed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io_err(&path)(std::io::Error::last_os_error()));
+    }
+    Ok(file)
+}
+
 /// The snapshot hashes already stored for a service (the `snapshot` column of every part).
 fn existing_hashes(
     root: &Path,
@@ -481,6 +511,9 @@ pub fn ingest(root: &Path, service: &str, store: &Store) -> Result<IngestStats, 
             std::io::Write::write_all(f, text.as_bytes()).map_err(io_err(&marker))
         })?;
     }
+    // One writer per service at a time (`collect --dataset` and a cron `ingest` may meet): the
+    // hashes read below stay true until this ingest's parts are in.
+    let _lock = lock_service(root, service)?;
     let have = existing_hashes(root, service)?;
     let mut stats = IngestStats::default();
     // Snapshots by UTC date; each date's rows are made, hashed and written on their own (in
@@ -526,16 +559,7 @@ pub fn ingest(root: &Path, service: &str, store: &Store) -> Result<IngestStats, 
                     // name, and two ingests of different snapshots never collide.
                     let mut hashes: Vec<&str> = snaps.iter().map(|s| s.hash.as_str()).collect();
                     hashes.sort_unstable();
-                    let id = DatasetSnapshot {
-                        time_us: 0,
-                        hash: String::new(),
-                        source: String::new(),
-                        format: hashes.join(","),
-                        kind: store::Kind::Heap,
-                        sampling_rate: None,
-                        rows: Vec::new(),
-                    }
-                    .content_hash();
+                    let id = store::content_id(&hashes);
                     let first = snaps.iter().map(|s| s.time_us).min().unwrap_or(0);
                     let stamp = crate::units::rfc3339_utc(first.saturating_mul(1000))
                         .replace([':', '-'], "");

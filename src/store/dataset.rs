@@ -134,6 +134,15 @@ impl Fnv {
     }
 }
 
+/// A content id of some strings (32 hex digits), in the order given.
+pub fn content_id(items: &[&str]) -> String {
+    let mut h = Fnv::new();
+    for s in items {
+        h.str(s);
+    }
+    format!("{:032x}", h.0)
+}
+
 impl DatasetSnapshot {
     /// The content hash of what the snapshot says: kind, format, time, sampling rate and rows
     /// (not the file name, so a copy of a file is the same snapshot; not the frames of a heap or

@@ -22,7 +22,7 @@ use serde::Serialize;
 pub use crate::model::Kind;
 pub use build::{Order, SnapshotIn, StoreBuilder};
 pub use dataset::{
-    decode_part, encode_part, part_hashes, part_meta, DatasetRow, DatasetSnapshot,
+    content_id, decode_part, encode_part, part_hashes, part_meta, DatasetRow, DatasetSnapshot,
     DatasetStoreBuilder, DatasetView, GoroutineCols, PartMeta, DATASET_META_KEY, DATASET_SCHEMA,
     DATASET_VERSION,
 };

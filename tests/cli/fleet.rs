@@ -216,6 +216,64 @@ fn ingesting_a_snapshot_twice_is_a_no_op() {
     assert!(err.contains("2 snapshot(s)"), "{err}");
 }
 
+/// Snapshots per part, from each part's footer.
+fn footer_snapshots(dataset: &Path) -> usize {
+    parts(dataset)
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            let at = text.find("\"snapshots\":").expect("the part's metadata") + 12;
+            text[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn concurrent_ingests_of_overlapping_files_store_each_snapshot_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("fleet");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (dir, range) in [(&a, 1..=8), (&b, 5..=12)] {
+        std::fs::create_dir(dir).unwrap();
+        for i in range {
+            let name = format!("heap-{i:03}.pb.gz");
+            let from = testdata("go/series/leak").join(&name);
+            std::fs::copy(&from, dir.join(&name)).unwrap();
+            // The copies keep the time of their file: the same snapshots in both folders.
+            let mtime = std::fs::metadata(&from).unwrap().modified().unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(dir.join(&name))
+                .unwrap()
+                .set_modified(mtime)
+                .unwrap();
+        }
+    }
+    for _ in 0..3 {
+        let _ = std::fs::remove_dir_all(&ds);
+        let bin = assert_cmd::cargo::cargo_bin("leakdiff");
+        let spawn = |dir: &Path| {
+            std::process::Command::new(&bin)
+                .args(["ingest", "--service", "svc", "--no-progress", "-o"])
+                .arg(&ds)
+                .arg("-i")
+                .arg(dir)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (mut x, mut y) = (spawn(&a), spawn(&b));
+        assert!(x.wait().unwrap().success() && y.wait().unwrap().success());
+        assert_eq!(footer_snapshots(&ds), 12, "{:?}", parts(&ds));
+    }
+}
+
 /// A copy of the leak series whose files have no time of their own but their mtime: four
 /// snapshots a day over three days.
 fn series_over_three_days(dir: &Path) -> Vec<String> {
