@@ -14,16 +14,90 @@ pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// Default cap on decompressed size: 4 GiB.
 pub const DEFAULT_MAX_DECOMPRESSED: u64 = 4 << 30;
 
+/// Past this much output, a ratio over [`BOMB_RATIO`] is taken for a decompression bomb (under the
+/// default cap only: a cap the user sets turns the check off).
+pub const BOMB_FLOOR: u64 = 256 << 20;
+/// Output bytes per input byte that no profile reaches (gzip cannot pass about 1032:1; the most
+/// compressible real file in testdata, a heaptrack recording, is 74:1), but zeros do.
+pub const BOMB_RATIO: u64 = 1000;
+/// The second tier: past 1 GiB of output, over 150:1 (zeros at gzip -1 are 229:1) is a bomb too.
+pub const BOMB_FLOOR_2: u64 = 1 << 30;
+/// See [`BOMB_FLOOR_2`].
+pub const BOMB_RATIO_2: u64 = 150;
+
+/// Why a capped read stopped: the cap, or a bomb's ratio.
+#[derive(Debug)]
+struct Overflow(String);
+
+impl std::fmt::Display for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Overflow {}
+
+/// The overflow a read has reached after `seen` output bytes from `raw_len` input bytes consumed,
+/// if any.
+fn overflow(seen: u64, cap: u64, raw_len: u64) -> Option<Overflow> {
+    if seen > cap {
+        return Some(Overflow(format!(
+            "decompresses to more than {cap} bytes (the cap); raise it with --max-decompressed-size if the file is genuine"
+        )));
+    }
+    let limit = if seen > BOMB_FLOOR_2 {
+        BOMB_RATIO_2
+    } else {
+        BOMB_RATIO
+    };
+    if cap == DEFAULT_MAX_DECOMPRESSED && seen > BOMB_FLOOR && seen / raw_len.max(1) > limit {
+        return Some(Overflow(format!(
+            "decompresses to over {seen} bytes from {raw_len} (more than {limit}:1, as decompression bombs do); give --max-decompressed-size explicitly if the file is genuine (that turns this check off)"
+        )));
+    }
+    None
+}
+
+/// Counts the compressed bytes a decoder has taken, where the capped reader outside the decoder
+/// can see them (the ratio of a bomb is output over input consumed so far, not over the file).
 struct Counting<R> {
     inner: R,
-    read: u64,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.read += n as u64;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+/// Reads `r` to its end into a vector whose capacity never passes `cap` bytes (a plain
+/// `read_to_end` doubles, and would hold twice the cap when the cap is reached).
+fn read_capped(mut r: impl Read, cap: u64, hint: usize) -> io::Result<Vec<u8>> {
+    let limit = usize::try_from(cap).unwrap_or(usize::MAX);
+    let mut out: Vec<u8> = Vec::with_capacity(hint.min(limit));
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = match r.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let need = out.len() + n;
+        if need > limit {
+            return Err(io::Error::other(Overflow(format!(
+                "decompresses to more than {cap} bytes (the cap); raise it with --max-decompressed-size if the file is genuine"
+            ))));
+        }
+        if need > out.capacity() {
+            let want = out.capacity().saturating_mul(2).max(need).min(limit);
+            out.reserve_exact(want - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -44,40 +118,46 @@ pub fn decompress(raw: Vec<u8>, source: &str, max_bytes: u64) -> Result<Decoded,
             was_gzip: false,
         });
     }
-    let mut counting = Counting {
+    let consumed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counting = Counting {
         inner: &raw[..],
-        read: 0,
+        read: std::sync::Arc::clone(&consumed),
     };
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(1 << 30));
-    let result = {
-        let decoder = MultiGzDecoder::new(&mut counting);
-        decoder
-            .take(max_bytes.saturating_add(1))
-            .read_to_end(&mut out)
+    let result = read_capped(
+        Capped {
+            inner: MultiGzDecoder::new(counting),
+            seen: 0,
+            cap: max_bytes,
+            consumed: std::sync::Arc::clone(&consumed),
+        },
+        max_bytes,
+        raw.len().saturating_mul(4).min(1 << 30),
+    );
+    let at = consumed.load(std::sync::atomic::Ordering::Relaxed);
+    let out = match result {
+        Ok(out) => out,
+        Err(e) => {
+            if let Some(o) = e.get_ref().and_then(|x| x.downcast_ref::<Overflow>()) {
+                return Err(ParseError::malformed(
+                    source,
+                    "gzip",
+                    Position::CompressedByte(at),
+                    o.0.clone(),
+                ));
+            }
+            let message = if e.kind() == io::ErrorKind::UnexpectedEof {
+                "truncated gzip stream (the file ends inside compressed data)".to_string()
+            } else {
+                format!("corrupt gzip stream: {e}")
+            };
+            return Err(ParseError::malformed(
+                source,
+                "gzip",
+                Position::CompressedByte(at.min(raw.len() as u64)),
+                message,
+            ));
+        }
     };
-    if let Err(e) = result {
-        let message = if e.kind() == io::ErrorKind::UnexpectedEof {
-            "truncated gzip stream (the file ends inside compressed data)".to_string()
-        } else {
-            format!("corrupt gzip stream: {e}")
-        };
-        return Err(ParseError::malformed(
-            source,
-            "gzip",
-            Position::CompressedByte(counting.read.min(raw.len() as u64)),
-            message,
-        ));
-    }
-    if out.len() as u64 > max_bytes {
-        return Err(ParseError::malformed(
-            source,
-            "gzip",
-            Position::CompressedByte(counting.read),
-            format!(
-                "decompresses to more than {max_bytes} bytes (the cap); raise it with --max-decompressed-size if the file is genuine"
-            ),
-        ));
-    }
     Ok(Decoded {
         bytes: out,
         was_gzip: true,
@@ -106,22 +186,24 @@ pub fn compression(raw: &[u8]) -> Compression {
     }
 }
 
-/// A reader that fails once more than `cap` bytes came through.
+/// A reader that fails once more than `cap` bytes came through, or once the output passes
+/// [`BOMB_FLOOR`] at more than [`BOMB_RATIO`] times the input bytes consumed so far, or
+/// [`BOMB_FLOOR_2`] at more than [`BOMB_RATIO_2`] (default cap only).
 struct Capped<R> {
     inner: R,
     seen: u64,
     cap: u64,
+    /// Compressed bytes the decoder has taken so far.
+    consumed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.seen += n as u64;
-        if self.seen > self.cap {
-            return Err(io::Error::other(format!(
-                "decompresses to more than {} bytes (the cap); raise it with --max-decompressed-size if the file is genuine",
-                self.cap
-            )));
+        let consumed = self.consumed.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(o) = overflow(self.seen, self.cap, consumed) {
+            return Err(io::Error::other(o));
         }
         Ok(n)
     }
@@ -133,24 +215,30 @@ pub fn stream<'a>(
     source: &str,
     max_bytes: u64,
 ) -> Result<Box<dyn Read + Send + 'a>, ParseError> {
+    let consumed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Counting {
+        inner: raw,
+        read: std::sync::Arc::clone(&consumed),
+    };
     let inner: Box<dyn Read + Send + 'a> = match compression(raw) {
-        Compression::Gzip => Box::new(MultiGzDecoder::new(raw)),
-        Compression::Zstd => {
-            Box::new(ruzstd::decoding::StreamingDecoder::new(raw).map_err(|e| {
+        Compression::Gzip => Box::new(MultiGzDecoder::new(counted)),
+        Compression::Zstd => Box::new(ruzstd::decoding::StreamingDecoder::new(counted).map_err(
+            |e| {
                 ParseError::malformed(
                     source,
                     "zstd",
                     Position::CompressedByte(0),
                     format!("bad zstd frame: {e}"),
                 )
-            })?)
-        }
-        Compression::None => Box::new(raw),
+            },
+        )?),
+        Compression::None => Box::new(counted),
     };
     Ok(Box::new(Capped {
         inner,
         seen: 0,
         cap: max_bytes,
+        consumed,
     }))
 }
 

@@ -110,6 +110,22 @@ fn gzip_bomb_stops_at_the_cap() {
 }
 
 #[test]
+fn bombs_under_the_default_cap_are_caught_by_their_ratio() {
+    // 300 MiB of zeros: gzip at 1030:1, zstd at 32,500:1. Under the 4 GiB default cap they are
+    // rejected at 256 MiB of output, not read to the cap.
+    for name in ["zeros-300MiB.gz", "zeros-300MiB.zst"] {
+        let bomb = std::fs::read(crate::common::testdata("hostile").join(name)).unwrap();
+        assert_clean_error(&bomb, &[], "as decompression bombs do");
+        // A cap the user gives turns the ratio check off: the zeros are then read, and are no
+        // profile.
+        let (code, stderr) = run_on(&bomb, &["--max-decompressed-size", "1GiB"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(!stderr.contains("bombs"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
 fn concatenated_gzip_profiles_are_rejected() {
     let good = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
