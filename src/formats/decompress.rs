@@ -76,7 +76,7 @@ impl<R: Read> Read for Counting<R> {
 
 /// Reads `r` to its end into a vector whose capacity never passes `cap` bytes (a plain
 /// `read_to_end` doubles, and would hold twice the cap when the cap is reached).
-fn read_capped(mut r: impl Read, cap: u64, hint: usize) -> io::Result<Vec<u8>> {
+pub(super) fn read_capped(mut r: impl Read, cap: u64, hint: usize) -> io::Result<Vec<u8>> {
     let limit = usize::try_from(cap).unwrap_or(usize::MAX);
     let mut out: Vec<u8> = Vec::with_capacity(hint.min(limit));
     let mut chunk = vec![0u8; 1 << 16];

@@ -208,13 +208,14 @@ pub fn decode_bytes(
         });
     }
     let raw = if decompress::compression(&raw) == decompress::Compression::Zstd {
-        let mut out = Vec::new();
-        decompress::stream(&raw, source, options.max_decompressed_bytes)?
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                ParseError::malformed(source, "zstd", Position::CompressedByte(0), e.to_string())
-            })?;
-        out
+        decompress::read_capped(
+            decompress::stream(&raw, source, options.max_decompressed_bytes)?,
+            options.max_decompressed_bytes,
+            raw.len().saturating_mul(4).min(1 << 30),
+        )
+        .map_err(|e| {
+            ParseError::malformed(source, "zstd", Position::CompressedByte(0), e.to_string())
+        })?
     } else {
         raw
     };
