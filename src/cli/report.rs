@@ -87,11 +87,8 @@ pub(super) fn load_store(
         anyhow::ensure!(
             by == KeyBy::Function,
             "a dataset is keyed by function (as ingested); --by {} needs the snapshot files",
-            match by {
-                KeyBy::Site => "site",
-                KeyBy::Stack => "stack",
-                KeyBy::Function => "function",
-            }
+            clap::ValueEnum::to_possible_value(&by)
+                .map_or_else(String::new, |v| v.get_name().to_string())
         );
         let (store, stats) = crate::dataset::read(&inputs[0], &dataset.filter()?)?;
         for n in &stats.notes {

@@ -480,13 +480,22 @@ fn lock_service(root: &Path, service: &str) -> Result<std::fs::File, DatasetErro
     Ok(file)
 }
 
-/// The snapshot hashes already stored for a service (the `snapshot` column of every part).
+/// The snapshot hashes already stored for a service at the times of `store`'s snapshots (the
+/// `snapshot` column of the parts that can hold them).
 fn existing_hashes(
     root: &Path,
     service: &str,
+    store: &Store,
 ) -> Result<rustc_hash::FxHashSet<String>, DatasetError> {
+    // A snapshot's hash covers its time, so it can only be in a part whose time range holds that
+    // time: only those parts are read (a `collect --dataset` round reads one day's, not all).
+    let times = store
+        .snapshots
+        .iter()
+        .map(|s| s.time_nanos.div_euclid(1000));
+    let (since, until) = (times.clone().min(), times.max());
     let mut stats = ReadStats::default();
-    let parts = list_parts(root, service, None, None, &mut stats)?;
+    let parts = list_parts(root, service, since, until, &mut stats)?;
     let mut out = rustc_hash::FxHashSet::default();
     for p in parts {
         let file = std::fs::File::open(&p.path).map_err(io_err(&p.path))?;
@@ -514,7 +523,7 @@ pub fn ingest(root: &Path, service: &str, store: &Store) -> Result<IngestStats, 
     // One writer per service at a time (`collect --dataset` and a cron `ingest` may meet): the
     // hashes read below stay true until this ingest's parts are in.
     let _lock = lock_service(root, service)?;
-    let have = existing_hashes(root, service)?;
+    let have = existing_hashes(root, service, store)?;
     let mut stats = IngestStats::default();
     // Snapshots by UTC date; each date's rows are made, hashed and written on their own (in
     // parallel), so memory holds the store and a few days of rows.

@@ -74,8 +74,8 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Reads `r` to its end into a vector whose capacity never passes `cap` bytes (a plain
-/// `read_to_end` doubles, and would hold twice the cap when the cap is reached).
+/// Reads a [`Capped`] reader to its end into a vector whose capacity never passes `cap` bytes (a
+/// plain `read_to_end` doubles, and would hold twice the cap when the cap is reached).
 pub(super) fn read_capped(mut r: impl Read, cap: u64, hint: usize) -> io::Result<Vec<u8>> {
     let limit = usize::try_from(cap).unwrap_or(usize::MAX);
     let mut out: Vec<u8> = Vec::with_capacity(hint.min(limit));
@@ -87,14 +87,10 @@ pub(super) fn read_capped(mut r: impl Read, cap: u64, hint: usize) -> io::Result
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        // `r` is a `Capped` reader: it fails past the cap, so `need` stays within it.
         let need = out.len() + n;
-        if need > limit {
-            return Err(io::Error::other(Overflow(format!(
-                "decompresses to more than {cap} bytes (the cap); raise it with --max-decompressed-size if the file is genuine"
-            ))));
-        }
         if need > out.capacity() {
-            let want = out.capacity().saturating_mul(2).max(need).min(limit);
+            let want = out.capacity().saturating_mul(2).min(limit).max(need);
             out.reserve_exact(want - out.len());
         }
         out.extend_from_slice(&chunk[..n]);

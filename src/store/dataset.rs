@@ -243,22 +243,6 @@ impl Store {
             starts,
         })
     }
-
-    /// Every snapshot of the store as dataset rows, in analysis order (see
-    /// [`DatasetView::snapshots`]).
-    pub fn dataset_snapshots(&self) -> Result<Vec<DatasetSnapshot>, StoreError> {
-        let view = self.dataset_view()?;
-        let all: Vec<usize> = (0..self.snapshots.len()).collect();
-        Ok(view.snapshots(&all))
-    }
-
-    /// A store of dataset snapshots (any order; a hash met twice is kept once): see
-    /// [`DatasetStoreBuilder`].
-    pub fn from_dataset(snaps: Vec<DatasetSnapshot>) -> Result<Store, StoreError> {
-        let mut b = DatasetStoreBuilder::default();
-        b.add(snaps);
-        b.finish()
-    }
 }
 
 impl DatasetView<'_> {
@@ -670,21 +654,35 @@ pub fn encode_part(
     Ok(meta)
 }
 
+/// A thrift compact varint at `at`: its value and where it ends.
+fn varint(b: &[u8], mut at: usize) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let x = *b.get(at)?;
+        at += 1;
+        v |= u64::from(x & 0x7f) << shift;
+        if x & 0x80 == 0 {
+            return Some((v, at));
+        }
+    }
+    None
+}
+
+/// A thrift compact list (or set) header at `at`: element count, element type, where the
+/// elements start.
+fn list_header(b: &[u8], at: usize) -> Option<(u64, u8, usize)> {
+    let h = *b.get(at)?;
+    let (n, next) = if h >> 4 == 15 {
+        varint(b, at + 1)?
+    } else {
+        (u64::from(h >> 4), at + 1)
+    };
+    Some((n, h & 15, next))
+}
+
 /// Thrift compact protocol, as much as a Parquet footer needs: the end of the value of type
 /// `t` that starts at `at`.
 fn thrift_skip(b: &[u8], at: usize, t: u8, depth: u32) -> Option<usize> {
-    fn varint(b: &[u8], mut at: usize) -> Option<(u64, usize)> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let x = *b.get(at)?;
-            at += 1;
-            v |= u64::from(x & 0x7f) << shift;
-            if x & 0x80 == 0 {
-                return Some((v, at));
-            }
-        }
-        None
-    }
     if depth > 64 {
         return None;
     }
@@ -699,13 +697,7 @@ fn thrift_skip(b: &[u8], at: usize, t: u8, depth: u32) -> Option<usize> {
             (end <= b.len()).then_some(end)
         }
         9 | 10 => {
-            let h = *b.get(at)?;
-            let (n, mut at) = if h >> 4 == 15 {
-                varint(b, at + 1)?
-            } else {
-                (u64::from(h >> 4), at + 1)
-            };
-            let et = h & 15;
+            let (n, et, mut at) = list_header(b, at)?;
             for _ in 0..n {
                 at = if et == 1 || et == 2 {
                     (at < b.len()).then_some(at + 1)?
@@ -780,22 +772,7 @@ fn strip_arrow_schema(file: &mut Vec<u8>) -> Option<()> {
     }
     let (a, b) = range?;
     // The list's elements, each a KeyValue struct: field 1 key (binary), field 2 value.
-    let lh = meta[a];
-    let (count, mut e) = if lh >> 4 == 15 {
-        let mut v = 0u64;
-        let mut i = a + 1;
-        for shift in (0..64).step_by(7) {
-            let x = *meta.get(i)?;
-            i += 1;
-            v |= u64::from(x & 0x7f) << shift;
-            if x & 0x80 == 0 {
-                break;
-            }
-        }
-        (v, i)
-    } else {
-        (u64::from(lh >> 4), a + 1)
-    };
+    let (count, _, mut e) = list_header(meta, a)?;
     let mut kept: Vec<&[u8]> = Vec::new();
     for _ in 0..count {
         let end = thrift_skip(meta, e, 12, 0)?;

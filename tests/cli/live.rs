@@ -461,30 +461,28 @@ fn collect_appends_each_round_to_a_dataset() {
     let (out, ds) = (tmp.path().join("data"), tmp.path().join("fleet"));
     let server = FakePprof::start(0, Arc::default());
     // With -o: the files stay, and the dataset says what the folder says.
-    let log = tmp.path().join("stderr");
-    let mut child = spawn(
+    let url = server.url();
+    let collect = |name: &str, args: &[&str]| {
+        let log = tmp.path().join(name);
+        let mut all = vec!["collect", "--url", &url, "--interval", "500ms"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--dataset", ds.to_str().unwrap(), "--service", "api"]);
+        let mut child = spawn(&all, &log);
+        let code = wait(&mut child, Duration::from_secs(40));
+        let err = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(code, 0, "{err}");
+    };
+    collect(
+        "stderr",
         &[
-            "collect",
-            "--url",
-            &server.url(),
-            "--interval",
-            "500ms",
             "--count",
             "4",
             "--profiles",
             "heap,goroutine,goroutine-debug2",
             "-o",
             out.to_str().unwrap(),
-            "--dataset",
-            ds.to_str().unwrap(),
-            "--service",
-            "api",
         ],
-        &log,
     );
-    let code = wait(&mut child, Duration::from_secs(40));
-    let err = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(code, 0, "{err}");
     let folder = assert_all_parse(&out);
     let (code, stdout, err) = crate::common::run(&[
         "report",
@@ -512,28 +510,7 @@ fn collect_appends_each_round_to_a_dataset() {
     let before = dataset["snapshots"].as_array().unwrap().len() as u64;
     assert_eq!(state(port)["snapshots"].as_u64(), Some(before + 4));
     // Without -o: the files wait under DATASET/_collect/NAME and go once their rows are in.
-    let log = tmp.path().join("stderr2");
-    let mut child = spawn(
-        &[
-            "collect",
-            "--url",
-            &server.url(),
-            "--interval",
-            "500ms",
-            "--count",
-            "2",
-            "--profiles",
-            "heap",
-            "--dataset",
-            ds.to_str().unwrap(),
-            "--service",
-            "api",
-        ],
-        &log,
-    );
-    let code = wait(&mut child, Duration::from_secs(40));
-    let err = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(code, 0, "{err}");
+    collect("stderr2", &["--count", "2", "--profiles", "heap"]);
     assert_eq!(
         files(&ds.join("_collect").join("api")),
         Vec::<String>::new()
