@@ -53,6 +53,11 @@ pub(super) struct ReportArgs {
     /// Show at most N suspects (0 = all).
     #[arg(long, value_name = "N", default_value_t = 20)]
     top: usize,
+    /// Judge the Go profiler's own allocations (stacks through runtime/pprof or net/http/pprof:
+    /// serving the profiles to a collector) like any other; by default they are left out of the
+    /// suspects and shown once as profiler overhead.
+    #[arg(long)]
+    keep_profiler: bool,
     /// Output format (an --output ending in .html implies html).
     #[arg(long, short = 'f', value_enum)]
     format: Option<ReportFormat>,
@@ -264,6 +269,7 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
         memory_limit: args.memory_limit.map(|v| v as f64),
         alpha: args.alpha,
         top: args.top,
+        keep_profiler: args.keep_profiler,
         ..Default::default()
     };
     for kind in [Kind::Heap, Kind::Goroutine, Kind::Process] {

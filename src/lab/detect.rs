@@ -82,7 +82,14 @@ pub fn evaluate(
             ),
         };
         match detection {
-            Some(d) => out.push(eval::score(&name, t.name(), &pattern, &leaks, &d)),
+            Some(d) => out.push(eval::score(
+                &name,
+                t.name(),
+                &pattern,
+                &leaks,
+                &truth.related,
+                &d,
+            )),
             None if required || !leaks.is_empty() => return Err(DetectError::Missing(t.name())),
             None => {}
         }

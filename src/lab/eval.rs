@@ -51,15 +51,17 @@ pub struct ScenarioResult {
     pub latency: Vec<usize>,
 }
 
-/// Scores one detection against the truth's leaks.
+/// Scores one detection against the truth's leaks. Names in `related` (grown by the cause, not
+/// required) count neither way: flagged, they are no false positive; missed, no miss.
 pub fn score(
     dir: &str,
     leak_type: &str,
     pattern: &str,
     leaks: &[String],
+    related: &[String],
     d: &Detection,
 ) -> ScenarioResult {
-    let truth: BTreeSet<&str> = leaks.iter().map(String::as_str).collect();
+    let truth: BTreeSet<&str> = leaks.iter().chain(related).map(String::as_str).collect();
     let detected: Vec<String> = leaks
         .iter()
         .filter(|l| d.flagged.contains(*l))
@@ -256,14 +258,27 @@ mod tests {
             "memory",
             "linear",
             &leaks,
-            &det(&["a", "c"], &["a", "b", "c", "d", "e"], &[("a", 5)]),
+            &["e".to_string()],
+            &det(
+                &["a", "c", "e"],
+                &["a", "b", "c", "d", "e", "f"],
+                &[("a", 5)],
+            ),
         );
         assert_eq!(r1.detected, vec!["a"]);
         assert_eq!(r1.missed, vec!["b"]);
         assert_eq!(r1.false_positives, vec!["c"]);
         assert_eq!(r1.negatives, 3);
         assert_eq!(r1.latency, vec![5]);
-        let r2 = score("y", "memory", "plateau", &[], &det(&[], &["p", "q"], &[]));
+        // A related name ("e") is neither a false positive nor a negative.
+        let r2 = score(
+            "y",
+            "memory",
+            "plateau",
+            &[],
+            &[],
+            &det(&[], &["p", "q"], &[]),
+        );
         let rep = summarize(vec![r1, r2], Vec::new());
         assert_eq!(rep.overall.leaks, 2);
         assert_eq!(rep.overall.tpr, Some(0.5));

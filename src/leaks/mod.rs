@@ -32,6 +32,9 @@ pub struct AnalyzeOptions {
     pub top: usize,
     /// Minimum growth of a goroutine group, in goroutines (default 3).
     pub min_goroutine_growth: f64,
+    /// Judge the profiler's own allocations like any other key (default: set apart as
+    /// [`ProfilerOverhead`]).
+    pub keep_profiler: bool,
 }
 
 impl Default for AnalyzeOptions {
@@ -42,6 +45,7 @@ impl Default for AnalyzeOptions {
             alpha: 0.05,
             top: 20,
             min_goroutine_growth: 3.0,
+            keep_profiler: false,
         }
     }
 }
@@ -89,8 +93,10 @@ pub struct TotalOut {
 /// Projection of one suspect.
 #[derive(Clone, Debug, Serialize)]
 pub struct SuspectPrediction {
-    /// The suspect's value 24 h after the last snapshot at its rate.
-    pub value_in_24h: f64,
+    /// The suspect's value 24 h after the last snapshot at its rate; `None` when that is beyond
+    /// what the data supports (fewer than three snapshots, under a minute, or an exponential fit
+    /// carried past twice its span).
+    pub value_in_24h: Option<f64>,
     /// Hours until the total crosses the memory limit if this suspect keeps its rate (and the
     /// rest stays as it is), with the interval from the slope's interval.
     pub hours_to_limit: Option<f64>,
@@ -171,6 +177,26 @@ pub struct Benign {
     pub last: f64,
     /// Values, one per snapshot.
     pub series: Vec<f64>,
+}
+
+/// Allocations made by serving the profiles themselves (`runtime/pprof`, the `net/http/pprof`
+/// handler's gzip writer and buffers): a collector that fetches every few seconds makes them
+/// grow and churn. Set apart from the suspects in series, shown once.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfilerOverhead {
+    /// Keys set apart.
+    pub keys: Vec<String>,
+    /// Their value at the last snapshot, together.
+    pub last: f64,
+    /// Their largest value at one snapshot, together.
+    pub max: f64,
+}
+
+/// Whether a stack (leaf first) was allocated by the Go profiler serving or writing a profile.
+pub fn is_profiler_stack(frames_leaf_first: &[String]) -> bool {
+    frames_leaf_first
+        .iter()
+        .any(|f| f.starts_with("runtime/pprof.") || f.starts_with("net/http/pprof."))
 }
 
 /// The goroutine section.
@@ -265,6 +291,9 @@ pub struct Report {
     pub suspects_not_shown: usize,
     /// Growing keys that are not leaks, largest first (at most 10).
     pub not_leaks: Vec<Benign>,
+    /// The profiler's own allocations, left out of the suspects (absent with `--keep-profiler`
+    /// or when there are none).
+    pub profiler_overhead: Option<ProfilerOverhead>,
     /// Goroutines, when goroutine snapshots are in the input.
     pub goroutines: Option<GoroutineSection>,
     /// Process metrics (RSS, fds, connections, threads, mappings), when process samples
@@ -356,8 +385,18 @@ fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspe
         }
         (slope > 0.0).then(|| (limit - total_last) / slope)
     };
+    // An exponential crossing further out than the fit can be carried is replaced by the
+    // linear one (the slope's, a lower bound on the growth so far).
+    let exp_ok = |h: Option<f64>| h.is_some_and(|h| trend::supports(&t, h));
     let (h, lo, hi) = match (t.pattern, t.exp_fit) {
-        (Pattern::Exponential, Some(e)) if e.rate_per_hour > 0.0 && t.last > 0.0 => {
+        (Pattern::Exponential, Some(e))
+            if e.rate_per_hour > 0.0
+                && t.last > 0.0
+                && (ctx.limit.is_none()
+                    || exp_ok(ctx.limit.map(|l| {
+                        ((l - total_last).max(0.0) / t.last + 1.0).ln() / e.rate_per_hour
+                    }))) =>
+        {
             // Solve last·e^(r·h) − last = limit − total.
             let at = |r: f64| -> Option<f64> {
                 let limit = ctx.limit?;
@@ -695,6 +734,21 @@ fn process_section(
                 }) {
                     sus.severity = sev;
                 }
+                // A metric with no limit to measure headroom against is rated by its own
+                // growth: doubling within the window is high at least, half again medium.
+                let ratio = if t.first > 0.0 {
+                    t.last / t.first
+                } else {
+                    f64::INFINITY
+                };
+                let floor_sev = if ratio >= 2.0 {
+                    Severity::High
+                } else if ratio >= 1.5 {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                };
+                sus.severity = sus.severity.min(floor_sev);
                 sus.correlation_with_total = None;
                 sus.remediation = process_remediation(&name).to_string();
                 suspects.push(sus);
@@ -785,7 +839,27 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
     };
     let mut suspects = Vec::new();
     let mut benign = Vec::new();
-    let series = &heap.series;
+    let (profiler, own): (Vec<_>, Vec<_>) = heap
+        .series
+        .iter()
+        .partition(|s| !options.keep_profiler && is_profiler_stack(&s.key.frames));
+    let profiler_overhead = (!profiler.is_empty()).then(|| {
+        let n = totals.len();
+        let sum: Vec<f64> = (0..n)
+            .map(|i| {
+                profiler
+                    .iter()
+                    .map(|s| s.values.get(i).copied().unwrap_or(0.0))
+                    .sum()
+            })
+            .collect();
+        ProfilerOverhead {
+            keys: profiler.iter().map(|s| s.key.name.clone()).collect(),
+            last: sum.last().copied().unwrap_or(0.0),
+            max: sum.iter().copied().fold(0.0, f64::max),
+        }
+    });
+    let series = &own;
     let keys_analyzed = series.len();
     // Sampled heaps: a key's growth must also stand out of its own sampling noise (unless the
     // user set the floor).
@@ -864,6 +938,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         suspects,
         suspects_not_shown: not_shown,
         not_leaks: benign,
+        profiler_overhead,
         goroutines: gor.map(|g| g.0),
         process: process_section(ev, options)?,
         object_graph,

@@ -144,6 +144,16 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
             )?;
         }
     }
+    if let Some(p) = &r.profiler_overhead {
+        writeln!(
+            out,
+            "\nprofiler overhead (runtime/pprof, net/http/pprof: serving the profiles), left out: \
+             {} key(s), max {}, last {}; --keep-profiler judges them",
+            p.keys.len(),
+            h(p.max, unit),
+            h(p.last, unit)
+        )?;
+    }
     if let Some(g) = &r.goroutines {
         writeln!(
             out,
@@ -253,7 +263,9 @@ fn write_suspect<W: Write>(out: &mut W, s: &Suspect, unit: &str, limit: bool) ->
         s.share * 100.0,
         s.p_value,
         s.r2,
-        h(s.prediction.value_in_24h, unit),
+        s.prediction
+            .value_in_24h
+            .map_or_else(|| "beyond data".to_string(), |v| h(v, unit)),
         s.key
     )?;
     if limit {
@@ -577,7 +589,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             r2 => format!("{:.3}", s.r2),
             last => h(s.last, unit),
             share => format!("{:.1}%", s.share * 100.0),
-            in24h => h(s.prediction.value_in_24h, unit),
+            in24h => s.prediction.value_in_24h.map_or_else(|| "beyond data".to_string(), |v| h(v, unit)),
             to_limit => hours(s.prediction.hours_to_limit),
             to_limit_interval => format!("{} … {}", hours(s.prediction.hours_low), hours(s.prediction.hours_high)),
             doubling => s.doubling_hours.map(|d| hours(Some(d))),

@@ -135,16 +135,26 @@ pub fn remediation(frames_leaf_first: &[&str], pattern: Pattern) -> String {
         return "a cache without a bound: give it a size limit or a TTL (evict the oldest entries)"
             .into();
     }
-    if has(&[
+    // Only the allocation itself says "map" or "slice": a caller named `Append` (a TSDB
+    // appender) says nothing about slices.
+    let leaf_is = |needles: &[&str]| {
+        frames_leaf_first
+            .iter()
+            .take(3)
+            .take_while(|f| f.starts_with("runtime.") || f.starts_with("internal/runtime/"))
+            .any(|f| needles.iter().any(|n| f.contains(n)))
+    };
+    if leaf_is(&[
         "runtime.mapassign",
         "runtime.growmap",
         "runtime.makemap",
         "hashGrow",
+        "internal/runtime/maps.",
     ]) {
         return "a map that only grows: delete entries when they are done, or bound it and evict"
             .into();
     }
-    if has(&["runtime.growslice", "append"]) {
+    if leaf_is(&["runtime.growslice"]) {
         return "a slice that is only appended to: bound it (ring buffer) or trim what has been \
                 processed"
             .into();
@@ -152,17 +162,19 @@ pub fn remediation(frames_leaf_first: &[&str], pattern: Pattern) -> String {
     if has(&["bytes.(*Buffer)", "strings.(*Builder)", "bufio."]) {
         return "a buffer that keeps growing: Reset it after use or cap its size".into();
     }
-    match pattern {
-        Pattern::Exponential => "grows faster and faster: look for a collection that is copied or \
-                                 merged into itself on every round"
-            .into(),
-        Pattern::Stepped => "grows in steps that never come back: look for a reload or batch that \
-                             keeps the previous generation referenced"
-            .into(),
-        _ => "grows steadily: find what still references these objects (a global, a long-lived \
-              struct, a channel) and release them when done"
-            .into(),
-    }
+    let shape = match pattern {
+        Pattern::Exponential => "grows faster and faster",
+        Pattern::Stepped => {
+            "grows in steps that never come back (a map or slice that doubles as entries keep \
+             coming, or batches that stay referenced)"
+        }
+        _ => "grows steadily",
+    };
+    format!(
+        "{shape}; the cause is not known from the profile, which says where these objects were \
+         allocated, not what keeps them: look at what holds them (a global, a long-lived struct, \
+         a channel), or take a Go heap dump and run `leakdiff retained` for the path from a root"
+    )
 }
 
 #[cfg(test)]
@@ -184,9 +196,18 @@ mod tests {
             &["github.com/acme/internal/pkg.(*H).Method"],
             Pattern::Linear,
         );
-        assert!(r.contains("steadily"), "{r}");
+        assert!(r.contains("steadily") && r.contains("not known"), "{r}");
         let r = remediation(&["main.work"], Pattern::Stepped);
         assert!(r.contains("steps"), "{r}");
+        // Prometheus' head appender: `Append` in a name is not a slice.
+        let r = remediation(
+            &[
+                "github.com/prometheus/prometheus/tsdb.newMemSeries",
+                "github.com/prometheus/prometheus/tsdb.(*headAppender).Append",
+            ],
+            Pattern::Linear,
+        );
+        assert!(!r.contains("slice") && r.contains("not known"), "{r}");
     }
 
     #[test]

@@ -176,9 +176,13 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
     let mk = stats::mann_kendall(v);
     let ts = stats::theil_sen(&hours, v, mk.var_s, options.confidence);
     let (_, _, r2) = stats::least_squares(&hours, v);
-    let exp_fit = if n >= 3 && v.iter().all(|x| *x > 0.0) {
-        let logs: Vec<f64> = v.iter().map(|x| x.ln()).collect();
-        let (_, b, r2) = stats::least_squares(&hours, &logs);
+    // A key that starts at 0 (not yet allocated) and then doubles is fitted from its first
+    // positive point on, when at least five points are left and none falls back to 0.
+    let start = v.iter().position(|x| *x > 0.0).unwrap_or(n);
+    let positive = start < n && v[start..].iter().all(|x| *x > 0.0);
+    let exp_fit = if positive && n - start >= 3 && (start == 0 || n - start >= 5) {
+        let logs: Vec<f64> = v[start..].iter().map(|x| x.ln()).collect();
+        let (_, b, r2) = stats::least_squares(&hours[start..], &logs);
         Some(ExpFit {
             rate_per_hour: b,
             doubling_hours: (b > 0.0).then(|| std::f64::consts::LN_2 / b),
@@ -216,6 +220,7 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
         Vec::new()
     };
 
+    let stairs = staircase(v, &hours, &diffs, small, growth);
     let pattern = classify(&Classify {
         v,
         hours: &hours,
@@ -229,8 +234,15 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
         mk: &mk,
         r2,
         exp_fit,
+        stairs: stairs.as_ref(),
         options,
     });
+    // A staircase's steps are its retained jumps, which the 20 %-of-growth rule may not all reach
+    // (a doubling staircase's early steps are small).
+    let steps = match &stairs {
+        Some(st) if pattern == Pattern::Stepped && steps.len() < st.jumps.len() => st.jumps.clone(),
+        _ => steps,
+    };
     let (mut slope, mut low, mut high, mut intercept) = ts
         .map(|t| (t.slope, t.low, t.high, t.intercept))
         .unwrap_or((0.0, 0.0, 0.0, first));
@@ -280,7 +292,80 @@ struct Classify<'a> {
     mk: &'a MannKendall,
     r2: f64,
     exp_fit: Option<ExpFit>,
+    stairs: Option<&'a Staircase>,
     options: &'a TrendOptions,
+}
+
+/// Jumps that stay, with flat stretches between them: the shape of a Go map or slice that grows
+/// by doubling, seen through a sampled heap (each doubling allocates one large array, the old
+/// one is freed), or of batches kept one after another.
+#[derive(Clone, Debug, PartialEq)]
+struct Staircase {
+    /// Indices of the points that start a jump.
+    jumps: Vec<usize>,
+    /// The time since the last jump is at most twice the longest time between two jumps: the
+    /// next step is not overdue, so the staircase is still stepping (a cache that filled up has
+    /// been flat for much longer than it took to climb).
+    still_stepping: bool,
+}
+
+fn staircase(
+    v: &[f64],
+    hours: &[f64],
+    diffs: &[f64],
+    small: f64,
+    growth: f64,
+) -> Option<Staircase> {
+    let n = v.len();
+    if n < 5 || growth <= small || growth <= 0.0 {
+        return None;
+    }
+    let mut suffix_min = vec![f64::INFINITY; n + 1];
+    for i in (0..n).rev() {
+        suffix_min[i] = suffix_min[i + 1].min(v[i]);
+    }
+    // A jump stays when nothing after it falls below the point before it plus half the jump.
+    let jumps: Vec<usize> = (1..n)
+        .filter(|&i| {
+            let d = diffs[i - 1];
+            d > small && d >= 0.1 * growth && suffix_min[i] >= v[i - 1] + 0.5 * d
+        })
+        .collect();
+    if jumps.len() < 2 || jumps.len() * 2 > diffs.len() {
+        return None;
+    }
+    // Flat stretches between the jumps: most jumps are not right after the previous one (a
+    // smooth curve's last moves are all "jumps").
+    let adjacent = jumps.windows(2).filter(|w| w[1] == w[0] + 1).count();
+    if adjacent * 2 > jumps.len() - 1 {
+        return None;
+    }
+    let carried: f64 = jumps.iter().map(|&i| diffs[i - 1]).sum();
+    if carried < 0.7 * growth {
+        return None;
+    }
+    let flat_limit = small.max(0.1 * growth);
+    let others_flat = diffs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !jumps.contains(&(i + 1)))
+        .all(|(_, d)| d.abs() <= flat_limit);
+    if !others_flat {
+        return None;
+    }
+    let longest = jumps
+        .windows(2)
+        .map(|w| hours[w[1]] - hours[w[0]])
+        .fold(0.0, f64::max);
+    let since = hours[n - 1] - hours[*jumps.last()?];
+    // A staircase's last step is as big as half its biggest one at least (a doubling one's is the
+    // biggest); a small late jump is sampling noise on a plateau.
+    let biggest = jumps.iter().map(|&i| diffs[i - 1]).fold(0.0, f64::max);
+    let last_big = diffs[jumps[jumps.len() - 1] - 1] >= 0.5 * biggest;
+    Some(Staircase {
+        still_stepping: last_big && since <= 2.0 * longest,
+        jumps,
+    })
 }
 
 fn classify(c: &Classify) -> Pattern {
@@ -303,6 +388,11 @@ fn classify(c: &Classify) -> Pattern {
     }
     if c.growth <= c.small {
         return Pattern::Flat;
+    }
+    // A staircase still stepping at the end is growth, however flat its last stretch looks next
+    // to the whole series.
+    if c.stairs.is_some_and(|s| s.still_stepping) && c.growth > c.floor {
+        return Pattern::Stepped;
     }
     // Plateau: the growth is done early and the tail is flat.
     let reach = c.v[0] + 0.9 * c.growth;
@@ -354,8 +444,14 @@ fn classify(c: &Classify) -> Pattern {
             return Pattern::Plateau;
         }
     }
+    // A curve that rises at every point from its first positive one and fits a log-linear line
+    // tightly is exponential, not steps, even though its last moves carry most of the growth.
+    let start = c.v.iter().position(|x| *x > 0.0).unwrap_or(n);
+    let smooth_exp = c.exp_fit.is_some_and(|e| e.r2 >= 0.95 && e.r2 >= c.r2)
+        && n - start >= 5
+        && c.diffs[start..].iter().all(|d| *d > 0.0);
     // Stepped: few jumps carry the growth and the other moves are flat.
-    if !c.steps.is_empty() && c.steps.len() * 2 <= c.diffs.len() {
+    if !smooth_exp && !c.steps.is_empty() && c.steps.len() * 2 <= c.diffs.len() {
         let carried: f64 = c.steps.iter().map(|&i| c.diffs[i - 1]).sum();
         let flat_limit = c.small.max(0.05 * c.growth);
         let others_flat = c
@@ -368,6 +464,10 @@ fn classify(c: &Classify) -> Pattern {
             return Pattern::Stepped;
         }
     }
+    // A staircase is not exponential however well a log-linear line goes through its corners.
+    if c.stairs.is_some() && !smooth_exp {
+        return Pattern::Stepped;
+    }
     // With 3 or 4 points Mann–Kendall cannot reach p < 0.05 (its floor is 0.09 at n = 4); a
     // series that rises at every step beyond the floor counts as a trend there.
     let short_monotone = n <= 4 && c.diffs.iter().all(|d| *d > 0.0);
@@ -375,11 +475,13 @@ fn classify(c: &Classify) -> Pattern {
         return Pattern::Flat;
     }
     if let Some(e) = c.exp_fit {
+        let (v, hours) = (&c.v[start..], &c.hours[start..]);
+        let n = v.len();
         if n >= 5 && e.rate_per_hour > 0.0 && e.r2 >= c.r2 {
             let half = n / 2;
-            let early = (c.v[half] - c.v[0]) / (c.hours[half] - c.hours[0]).max(f64::MIN_POSITIVE);
-            let late = (c.v[n - 1] - c.v[n - 1 - half])
-                / (c.hours[n - 1] - c.hours[n - 1 - half]).max(f64::MIN_POSITIVE);
+            let early = (v[half] - v[0]) / (hours[half] - hours[0]).max(f64::MIN_POSITIVE);
+            let late = (v[n - 1] - v[n - 1 - half])
+                / (hours[n - 1] - hours[n - 1 - half]).max(f64::MIN_POSITIVE);
             if early > 0.0 && late >= 2.0 * early {
                 return Pattern::Exponential;
             }
@@ -481,19 +583,41 @@ pub fn predict(trend: &Trend, limit: f64) -> Prediction {
     }
 }
 
-/// The value the series will hold `hours` after its last point, by its pattern's model (its last
-/// value for patterns that are not leaks).
-pub fn project(trend: &Trend, hours: f64) -> f64 {
+/// Shortest span (hours) a projection is made from: a rate measured over less than a minute, or
+/// over fewer than three points, says nothing about a day.
+pub const MIN_PROJECTION_SPAN_HOURS: f64 = 1.0 / 60.0;
+
+/// How far past its last point an exponential fit is carried, in spans of the data: doubling
+/// every two minutes over four minutes does not make a day of doublings.
+pub const EXP_PROJECTION_SPANS: f64 = 2.0;
+
+/// Whether the data supports projecting the series `hours` past its last point: at least three
+/// points over at least a minute, and for an exponential fit no further than twice the span.
+pub fn supports(trend: &Trend, hours: f64) -> bool {
     if !trend.pattern.is_leak() {
-        return trend.last;
+        return true;
     }
-    match (trend.pattern, trend.exp_fit) {
+    if trend.n < 3 || trend.span_hours < MIN_PROJECTION_SPAN_HOURS {
+        return false;
+    }
+    trend.pattern != Pattern::Exponential || hours <= EXP_PROJECTION_SPANS * trend.span_hours
+}
+
+/// The value the series will hold `hours` after its last point, by its pattern's model (its last
+/// value for patterns that are not leaks); `None` when that is beyond the data ([`supports`]).
+pub fn project(trend: &Trend, hours: f64) -> Option<f64> {
+    if !trend.pattern.is_leak() {
+        return Some(trend.last);
+    }
+    if !supports(trend, hours) {
+        return None;
+    }
+    Some(match (trend.pattern, trend.exp_fit) {
         (Pattern::Exponential, Some(e)) if e.rate_per_hour > 0.0 => {
-            // Cap the exponent so a fast doubling reads as "huge", not as infinity.
             trend.last * (e.rate_per_hour * hours).min(700.0).exp()
         }
         _ => trend.last + trend.slope_per_hour.max(0.0) * hours,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -567,6 +691,35 @@ mod tests {
     }
 
     #[test]
+    fn a_doubling_staircase_still_stepping_is_a_leak_one_long_done_is_a_plateau() {
+        // A Go map doubling its buckets as keys keep coming: jumps of 1, 2, 4, 8 MiB at ever
+        // longer gaps (3, 6, 12 snapshots); the last stretch (10 snapshots) is shorter than
+        // twice the last gap, so the next doubling is not overdue.
+        let mut v = Vec::new();
+        let mut level = 1.0 * MB;
+        for (jump, gap) in [(1.0, 3), (2.0, 3), (4.0, 6), (8.0, 12)] {
+            v.extend(std::iter::repeat_n(level, gap));
+            level += jump * MB;
+        }
+        v.extend(std::iter::repeat_n(level, 10));
+        let t = run(&v, MB / 2.0);
+        assert_eq!(t.pattern, Pattern::Stepped, "{t:?}");
+        assert!(t.steps.len() >= 3, "{:?}", t.steps);
+        // The same climb, then flat for three times as long as it took: a cache that filled up.
+        let mut done = v[..24].to_vec();
+        done.extend(std::iter::repeat_n(level, 80));
+        assert_eq!(run(&done, MB / 2.0).pattern, Pattern::Plateau);
+    }
+
+    #[test]
+    fn a_key_that_starts_at_zero_and_doubles_is_exponential() {
+        let mut v = vec![0.0, 0.0];
+        v.extend((0..10).map(|i| 64.0 * 1024.0 * 2f64.powi(i)));
+        let t = run(&v, 16384.0);
+        assert_eq!(t.pattern, Pattern::Exponential, "{t:?}");
+    }
+
+    #[test]
     fn prediction_of_a_linear_leak() {
         let v: Vec<f64> = (0..10).map(|i| 100.0 * MB + 10.0 * MB * i as f64).collect();
         let t = run(&v, MB);
@@ -575,7 +728,20 @@ mod tests {
         assert!((p.hours_to_limit.unwrap() - 1000.0 / 1200.0).abs() < 1e-6);
         assert!(p.hours_low.unwrap() <= p.hours_to_limit.unwrap());
         assert!(p.hours_high.unwrap() >= p.hours_to_limit.unwrap());
-        assert!((project(&t, 1.0) - (190.0 + 1200.0) * MB).abs() < 1.0);
+        assert!((project(&t, 1.0).unwrap() - (190.0 + 1200.0) * MB).abs() < 1.0);
+        // Two points, or a span under a minute, project nothing.
+        let two = analyze(
+            &[0.0, 0.17],
+            &[1.0 * MB, 200.0 * MB],
+            &TrendOptions::default(),
+        );
+        assert_eq!(project(&two, 24.0), None);
+        // Doubling every 30 s over 5.5 minutes: 11 minutes ahead at most.
+        let exp: Vec<f64> = (0..12).map(|i| MB * 1.4f64.powi(i)).collect();
+        let e = run(&exp, MB);
+        assert_eq!(e.pattern, Pattern::Exponential);
+        assert!(project(&e, 0.1).is_some());
+        assert_eq!(project(&e, 24.0), None);
         assert_eq!(predict(&t, 10.0).hours_to_limit, Some(0.0));
         let flat = run(&[5.0; 6], 1.0);
         assert_eq!(predict(&flat, 100.0).hours_to_limit, None);

@@ -216,6 +216,10 @@ pub struct Truth {
     /// members) and their patterns.
     #[serde(default)]
     pub leaks: BTreeMap<String, String>,
+    /// Functions that grow because of the planted cause without being what a user must be told
+    /// (hand-written truths of real programs): flagging one is right, missing one is not scored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
     /// Functions of leaking goroutine groups.
     #[serde(default)]
     pub goroutine_leaks: Vec<String>,
