@@ -416,3 +416,48 @@ fn heaptrack_slices_and_mixed_allocator_profiles_make_a_series() {
     assert_ne!(formats[0], formats[1], "{formats:?}");
     assert_eq!(r["suspects"][0]["key"], "cache_session");
 }
+
+/// A real Go 1.27 `collect` recording: the heap's compress/flate and runtime/pprof keys were
+/// allocated by net/http/pprof serving the collector. They are set apart by default, never
+/// suspects nor not-leaks, and `--keep-profiler` judges them again.
+#[test]
+fn the_profilers_own_allocations_are_set_apart_unless_kept() {
+    let dir = testdata("collect/series");
+    let dir = dir.to_str().unwrap();
+    let (v, _) = report_json(&["--no-progress", "--top", "0", "-i", dir]);
+    let keys: Vec<&str> = v["profiler_overhead"]["keys"]
+        .as_array()
+        .expect("profiler_overhead")
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"compress/flate.NewWriter"), "{keys:?}");
+    let named = |v: &Value, section: &str| -> Vec<String> {
+        v[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for section in ["suspects", "not_leaks"] {
+        let names = named(&v, section);
+        assert!(
+            names
+                .iter()
+                .all(|k| !k.starts_with("compress/flate.") && !k.starts_with("runtime/pprof.")),
+            "{section}: {names:?}"
+        );
+    }
+    let (kept, _) = report_json(&["--no-progress", "--top", "0", "--keep-profiler", "-i", dir]);
+    assert!(kept["profiler_overhead"].is_null());
+    let all: Vec<String> = named(&kept, "not_leaks")
+        .into_iter()
+        .chain(named(&kept, "suspects"))
+        .collect();
+    assert!(
+        all.iter().any(|k| k.starts_with("compress/flate.")),
+        "{all:?}"
+    );
+    assert!(kept["keys_analyzed"].as_u64() > v["keys_analyzed"].as_u64());
+}
