@@ -385,18 +385,13 @@ fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspe
         }
         (slope > 0.0).then(|| (limit - total_last) / slope)
     };
-    // An exponential crossing further out than the fit can be carried is replaced by the
-    // linear one (the slope's, a lower bound on the growth so far).
-    let exp_ok = |h: Option<f64>| h.is_some_and(|h| trend::supports(&t, h));
-    let (h, lo, hi) = match (t.pattern, t.exp_fit) {
-        (Pattern::Exponential, Some(e))
-            if e.rate_per_hour > 0.0
-                && t.last > 0.0
-                && (ctx.limit.is_none()
-                    || exp_ok(ctx.limit.map(|l| {
-                        ((l - total_last).max(0.0) / t.last + 1.0).ln() / e.rate_per_hour
-                    }))) =>
-        {
+    let linear = (
+        hours(t.slope_per_hour),
+        hours(t.slope_high_per_hour),
+        hours(t.slope_low_per_hour),
+    );
+    let exponential = match (t.pattern, t.exp_fit) {
+        (Pattern::Exponential, Some(e)) if e.rate_per_hour > 0.0 && t.last > 0.0 => {
             // Solve last·e^(r·h) − last = limit − total.
             let at = |r: f64| -> Option<f64> {
                 let limit = ctx.limit?;
@@ -412,18 +407,19 @@ fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspe
                     e.rate_per_hour
                 }
             };
-            (
+            Some((
                 at(e.rate_per_hour),
                 at(scale(t.slope_high_per_hour)),
                 at(scale(t.slope_low_per_hour)),
-            )
+            ))
         }
-        _ => (
-            hours(t.slope_per_hour),
-            hours(t.slope_high_per_hour),
-            hours(t.slope_low_per_hour),
-        ),
+        _ => None,
     };
+    // An exponential crossing further out than the fit can be carried is replaced by the
+    // linear one (the slope's, a lower bound on the growth so far).
+    let (h, lo, hi) = exponential
+        .filter(|(h, _, _)| h.is_some_and(|h| trend::supports(&t, h)))
+        .unwrap_or(linear);
     let severity = trend::severity(&SeverityInput {
         trend: &t,
         total_last,

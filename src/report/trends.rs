@@ -28,6 +28,13 @@ fn rate(v: f64, unit: &str) -> String {
     }
 }
 
+/// A suspect's value in 24 h, or "beyond data" where the data does not support projecting a day.
+fn in_24h(s: &Suspect, unit: &str) -> String {
+    s.prediction
+        .value_in_24h
+        .map_or_else(|| "beyond data".to_string(), |v| h(v, unit))
+}
+
 /// Hours as `45m`, `3.2h`, `4.1d`.
 pub fn hours(v: Option<f64>) -> String {
     match v {
@@ -263,9 +270,7 @@ fn write_suspect<W: Write>(out: &mut W, s: &Suspect, unit: &str, limit: bool) ->
         s.share * 100.0,
         s.p_value,
         s.r2,
-        s.prediction
-            .value_in_24h
-            .map_or_else(|| "beyond data".to_string(), |v| h(v, unit)),
+        in_24h(s, unit),
         s.key
     )?;
     if limit {
@@ -589,7 +594,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             r2 => format!("{:.3}", s.r2),
             last => h(s.last, unit),
             share => format!("{:.1}%", s.share * 100.0),
-            in24h => s.prediction.value_in_24h.map_or_else(|| "beyond data".to_string(), |v| h(v, unit)),
+            in24h => in_24h(s, unit),
             to_limit => hours(s.prediction.hours_to_limit),
             to_limit_interval => format!("{} … {}", hours(s.prediction.hours_low), hours(s.prediction.hours_high)),
             doubling => s.doubling_hours.map(|d| hours(Some(d))),

@@ -235,6 +235,7 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
         r2,
         exp_fit,
         stairs: stairs.as_ref(),
+        first_positive: start,
         options,
     });
     // A staircase's steps are its retained jumps, which the 20 %-of-growth rule may not all reach
@@ -293,6 +294,8 @@ struct Classify<'a> {
     r2: f64,
     exp_fit: Option<ExpFit>,
     stairs: Option<&'a Staircase>,
+    /// Index of the first point above 0 (the exponential fit starts there).
+    first_positive: usize,
     options: &'a TrendOptions,
 }
 
@@ -446,7 +449,7 @@ fn classify(c: &Classify) -> Pattern {
     }
     // A curve that rises at every point from its first positive one and fits a log-linear line
     // tightly is exponential, not steps, even though its last moves carry most of the growth.
-    let start = c.v.iter().position(|x| *x > 0.0).unwrap_or(n);
+    let start = c.first_positive;
     let smooth_exp = c.exp_fit.is_some_and(|e| e.r2 >= 0.95 && e.r2 >= c.r2)
         && n - start >= 5
         && c.diffs[start..].iter().all(|d| *d > 0.0);
