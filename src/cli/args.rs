@@ -80,6 +80,7 @@ impl InputArgs {
                 disabled: self.no_symbolize,
                 binaries: self.binary.clone(),
                 dirs: self.symbols.clone(),
+                only_dirs: false,
             },
         );
         loader.fetch.headers = self.headers.clone();
@@ -124,6 +125,33 @@ pub(super) struct SeriesInputs {
     input: Vec<PathBuf>,
     #[command(flatten)]
     pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub slices: SeriesSlices,
+}
+
+/// How a series command cuts a heaptrack recording (one file holding a whole run) into snapshots.
+#[derive(Args, Debug, Clone)]
+pub(super) struct SeriesSlices {
+    /// Cut each heaptrack recording among the inputs into N snapshots at equal steps of its
+    /// duration, so that it is trended like a folder of dumps.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..=100_000), help_heading = "heaptrack")]
+    pub slices: u32,
+    /// Cut each heaptrack recording into a snapshot every DURATION (e.g. 10s) and one at the
+    /// end, instead of --slices.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms, help_heading = "heaptrack")]
+    pub slice_every: Option<u64>,
+}
+
+impl SeriesSlices {
+    /// Sets the loader to cut heaptrack recordings this way.
+    pub fn apply(&self, loader: &mut Loader) {
+        use crate::formats::heaptrack::SliceSpec;
+        loader.slices = Some(match self.slice_every {
+            Some(ms) => SliceSpec::EveryMs(ms),
+            None => SliceSpec::Count(self.slices),
+        });
+        loader.read.heaptrack.timeline = true;
+    }
 }
 
 /// Which part of a fleet dataset (`leakdiff ingest`) a series command reads.

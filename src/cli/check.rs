@@ -73,6 +73,8 @@ pub(super) struct CheckArgs {
     #[command(flatten)]
     dataset: DatasetArgs,
     #[command(flatten)]
+    slices: super::args::SeriesSlices,
+    #[command(flatten)]
     read: InputArgs,
 }
 
@@ -107,7 +109,10 @@ fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
 pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
     let config = read_config(args.config.as_deref())?;
     let baseline = read_baseline(args.baseline.as_deref())?;
-    let loader = args.read.loader()?;
+    let mut loader = args.read.loader()?;
+    if !args.input.is_empty() {
+        args.slices.apply(&mut loader);
+    }
     let mut status = EXIT_OK;
     let result = match (&args.base, &args.later) {
         (Some(base), Some(later)) => {

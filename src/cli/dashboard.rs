@@ -151,7 +151,8 @@ pub(super) fn run_dashboard(args: DashboardArgs) -> Result<u8> {
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
     let addr = listener.local_addr()?;
     catch_signals();
-    let loader = args.read.loader()?;
+    let mut loader = args.read.loader()?;
+    args.inputs.slices.apply(&mut loader);
     let first = compute(&args, &loader, 1);
     eprintln!(
         "leakdiff: dashboard on http://{addr}/ ({} snapshots of {}); Ctrl-C stops",

@@ -68,7 +68,8 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             args.format
         );
     }
-    let loader = args.read.loader()?;
+    let mut loader = args.read.loader()?;
+    args.inputs.slices.apply(&mut loader);
     let store = load_store(
         &args.inputs.all(),
         &args.inputs.dataset,

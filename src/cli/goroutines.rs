@@ -66,7 +66,8 @@ pub enum GoroutineFormat {
 }
 
 pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
-    let loader = args.read.loader()?;
+    let mut loader = args.read.loader()?;
+    args.inputs.slices.apply(&mut loader);
     let store = load_store(
         &args.inputs.all(),
         &args.inputs.dataset,

@@ -53,7 +53,8 @@ pub(super) fn run_ingest(args: IngestArgs) -> Result<u8> {
         anyhow::anyhow!("name the service the snapshots belong to: --service NAME")
     })?;
     dataset::check_service(&service)?;
-    let loader = args.read.loader()?;
+    let mut loader = args.read.loader()?;
+    args.inputs.slices.apply(&mut loader);
     let inputs = args.inputs.all();
     // --service names the service written; from a dataset input it is also the one read, and
     // --since/--until select from it.

@@ -148,6 +148,13 @@ pub(super) struct EvalArgs {
     /// Significance level of the detectors' trend tests (as `report --alpha`).
     #[arg(long, value_name = "P", default_value_t = 0.05)]
     alpha: f64,
+    /// Symbolize address-only inputs (jemalloc, gperftools) with the binaries and debug files in
+    /// this folder, as `report --symbols` (the mapped paths are not read: a truth's names must
+    /// not depend on the machine). Repeatable. Without it, frames stay module+offset.
+    #[arg(long, value_name = "DIR")]
+    symbols: Vec<PathBuf>,
+    #[command(flatten)]
+    slices: super::args::SeriesSlices,
 }
 
 /// Folders under `dir` (itself included) that hold a `truth.json`.
@@ -176,13 +183,16 @@ pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
     if dirs.is_empty() {
         anyhow::bail!("no truth.json under the folders given");
     }
-    let loader = Loader::new(
+    let mut loader = Loader::new(
         Default::default(),
         crate::symbolize::SymbolOptions {
-            disabled: true,
+            disabled: args.symbols.is_empty(),
+            dirs: args.symbols.clone(),
+            only_dirs: true,
             ..Default::default()
         },
     );
+    args.slices.apply(&mut loader);
     let bar = super::Progress::new(true);
     bar.phase(format!("evaluating {} scenario folders", dirs.len()));
     let done = std::sync::atomic::AtomicUsize::new(0);

@@ -236,7 +236,8 @@ pub(super) fn status_of(store: &Store) -> u8 {
 }
 
 pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
-    let loader = args.read.loader()?;
+    let mut loader = args.read.loader()?;
+    args.inputs.slices.apply(&mut loader);
     let store = load_store(
         &args.inputs.all(),
         &args.inputs.dataset,

@@ -310,10 +310,57 @@ pub const ALLOCATOR_PREFIXES: &[&str] = &[
     "internal/runtime/maps.",
 ];
 
-/// Whether a function is the runtime's allocator or a helper allocating for its caller.
+/// CPython's allocator API (`PyObject_Malloc` → `PyMem_RawMalloc` → `_PyMem_RawMalloc` → malloc,
+/// pymalloc's own functions, the GC's object allocator) and its size-only object constructors
+/// (`PyBytes_FromStringAndSize`, `_PyObject_New`): under a native profiler every allocation of the
+/// interpreter goes through them, so a key named after them says nothing about who allocated.
+pub const INTERPRETER_ALLOCATOR_FUNCTIONS: &[&str] = &[
+    "PyObject_Malloc",
+    "PyObject_Calloc",
+    "PyObject_Realloc",
+    "_PyObject_Malloc",
+    "_PyObject_Calloc",
+    "_PyObject_Realloc",
+    "PyMem_Malloc",
+    "PyMem_Calloc",
+    "PyMem_Realloc",
+    "PyMem_RawMalloc",
+    "PyMem_RawCalloc",
+    "PyMem_RawRealloc",
+    "_PyMem_RawMalloc",
+    "_PyMem_RawCalloc",
+    "_PyMem_RawRealloc",
+    "_PyMem_DebugRawAlloc",
+    "_PyMem_DebugRawMalloc",
+    "_PyMem_DebugRawCalloc",
+    "_PyMem_DebugRawRealloc",
+    "_PyMem_DebugMalloc",
+    "_PyMem_DebugCalloc",
+    "_PyMem_DebugRealloc",
+    "pymalloc_alloc",
+    "pymalloc_realloc",
+    "allocate_from_new_pool",
+    "_PyObject_GC_New",
+    "_PyObject_GC_NewVar",
+    "_PyObject_GC_Malloc",
+    "_PyObject_GC_Calloc",
+    "_PyObject_GC_Resize",
+    "gc_alloc",
+    "_PyObject_New",
+    "_PyObject_NewVar",
+    "PyType_GenericAlloc",
+    "_PyType_AllocNoTrack",
+    "_PyBytes_FromSize",
+    "PyBytes_FromStringAndSize",
+    "_PyBytes_Resize",
+];
+
+/// Whether a function is the runtime's allocator or a helper allocating for its caller (Go's
+/// runtime, or CPython's allocator API under a native profiler).
 pub fn is_allocator_function(function: &str) -> bool {
     ALLOCATOR_FUNCTIONS.contains(&function)
         || ALLOCATOR_PREFIXES.iter().any(|p| function.starts_with(p))
+        || INTERPRETER_ALLOCATOR_FUNCTIONS.contains(&function)
 }
 
 /// How many leading frames (leaf first) of an alloc-sample stack are the allocator's; never all

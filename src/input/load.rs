@@ -23,6 +23,9 @@ pub struct Loader {
     /// pprof's `-seconds`: asked of URL inputs as `?seconds=N` (a delta profile over N seconds),
     /// with the deadline stretched by as much.
     pub seconds: Option<u64>,
+    /// Series commands: cut each heaptrack recording into snapshots this way (see
+    /// [`Loader::load_snapshots`]); `None` reads a recording as one snapshot.
+    pub slices: Option<crate::formats::heaptrack::SliceSpec>,
 }
 
 /// One input read whole, and what it turned out to be.
@@ -41,6 +44,7 @@ impl Loader {
             symbolizer: Symbolizer::new(symbols),
             fetch: FetchOptions::default(),
             seconds: None,
+            slices: None,
         }
     }
 
@@ -85,6 +89,41 @@ impl Loader {
         interner: &mut Interner,
     ) -> Result<(Profile, Option<GraphSummary>), ParseError> {
         self.load_snapshot_with(path, interner, true)
+    }
+
+    /// The snapshots one input holds for a series: one, or with [`Loader::slices`] set, the
+    /// slices of a heaptrack recording (one interner each, cloned from the recording's).
+    #[allow(clippy::type_complexity)]
+    pub fn load_snapshots(
+        &self,
+        path: &Path,
+    ) -> Result<Vec<(Interner, Profile, Option<GraphSummary>)>, ParseError> {
+        match self.read_once(path)? {
+            Read::Other(d) => match self.slices {
+                Some(spec) if d.heaptrack_summary().is_some() => {
+                    let mut interner = Interner::new();
+                    let slices =
+                        d.into_slices(spec, &mut interner, crate::input::mtime_nanos(path))?;
+                    Ok(slices
+                        .into_iter()
+                        .map(|p| (interner.clone(), p, None))
+                        .collect())
+                }
+                _ => {
+                    let mut interner = Interner::new();
+                    let p = d.into_profile(&mut interner)?;
+                    Ok(vec![(interner, p, None)])
+                }
+            },
+            Read::Dump(g, dump) => {
+                let source = input_name(path);
+                let summary = crate::graph::summarize(&g, &source);
+                let mut interner = Interner::new();
+                let profile =
+                    crate::graph::to_profile(&g, &source, &dump.params.version, &mut interner);
+                Ok(vec![(interner, profile, Some(summary))])
+            }
+        }
     }
 
     fn load_snapshot_with(

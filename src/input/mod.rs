@@ -19,7 +19,6 @@ pub use load::{decode_path, input_name, is_stdin, is_url, load_pair, load_profil
 pub use walk::{collect_files, expand_inputs, mtime_nanos, InputFile};
 
 use crate::formats::ParseError;
-use crate::model::Interner;
 use crate::store::{KeyBy, Order, SnapshotIn, Store, StoreBuilder, StoreError};
 
 /// Errors of loading a series.
@@ -123,18 +122,25 @@ pub fn load_files(
     // profiles as there are threads, plus the rows.
     files.par_iter().enumerate().for_each(|(i, f)| {
         let source = f.path.display().to_string();
-        let mut interner = Interner::new();
-        match loader.load_snapshot(&f.path, &mut interner) {
-            Ok((profile, graph)) => {
-                builder.add(SnapshotIn {
-                    input_index: i,
-                    source,
-                    from_folder: f.from_folder,
-                    mtime_nanos: mtime_nanos(&f.path).unwrap_or(0),
-                    interner,
-                    profile,
-                    graph,
-                });
+        match loader.load_snapshots(&f.path) {
+            Ok(parts) => {
+                let n = parts.len();
+                let mtime = mtime_nanos(&f.path).unwrap_or(0);
+                for (k, (interner, profile, graph)) in parts.into_iter().enumerate() {
+                    builder.add(SnapshotIn {
+                        input_index: i,
+                        source: if n > 1 {
+                            format!("{source} (slice {}/{n})", k + 1)
+                        } else {
+                            source.clone()
+                        },
+                        from_folder: f.from_folder,
+                        mtime_nanos: mtime,
+                        interner,
+                        profile,
+                        graph,
+                    });
+                }
             }
             Err(e @ ParseError::Unrecognized { .. }) if f.from_folder => {
                 builder.skip(i, &source, e.to_string())

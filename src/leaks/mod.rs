@@ -294,6 +294,9 @@ pub struct Report {
     /// The profiler's own allocations, left out of the suspects (absent with `--keep-profiler`
     /// or when there are none).
     pub profiler_overhead: Option<ProfilerOverhead>,
+    /// Snapshots taken while the process tore down (an exit dump, a last drop): left out of
+    /// the trend, which is of the run before them.
+    pub teardown: Option<Teardown>,
     /// Goroutines, when goroutine snapshots are in the input.
     pub goroutines: Option<GoroutineSection>,
     /// Process metrics (RSS, fds, connections, threads, mappings), when process samples
@@ -796,9 +799,16 @@ fn sampling_rate(snapshots: &[Snapshot]) -> f64 {
 /// difference of two Poisson sample counts, the first and the last (a site with λ samples holds
 /// about λ·rate bytes). Small sites wander by a few samples between snapshots as objects are freed
 /// and new ones are (or are not) sampled; that is not growth.
+///
+/// A site whose samples stay is another matter: retained objects keep the samples they got, so a
+/// series that never loses a sample and gains them in many small rises is a count that only
+/// gains; there the floor is four samples of growth.
 pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
     if rate <= 1.0 {
         return floor;
+    }
+    if keeps_samples(rate, values) {
+        return floor.max(4.0 * rate);
     }
     let samples = |v: f64| v.max(rate) / rate;
     let first = values.first().copied().unwrap_or(0.0);
@@ -806,10 +816,104 @@ pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
     floor.max(3.0 * rate * (samples(first) + samples(last)).sqrt())
 }
 
+/// Whether a sampled series behaves like retained objects: at least 6 points, growth in at least
+/// five rises (one big object is one exact sample, not a count that gains) each of at most a few
+/// samples, and never a fall (a wandering site loses samples as often as it gains them).
+fn keeps_samples(rate: f64, values: &[f64]) -> bool {
+    let rises = values.windows(2).filter(|w| w[1] > w[0]).count();
+    values.len() >= 6
+        && rises >= 5
+        && values
+            .windows(2)
+            .all(|w| w[1] >= w[0] && w[1] - w[0] <= 4.05 * rate)
+}
+
+/// The end of a recording taken while the process tore down, left out of the trend.
+#[derive(Clone, Debug, Serialize)]
+pub struct Teardown {
+    /// The snapshots left out, in order.
+    pub sources: Vec<String>,
+    /// Why: `exit dump` (written by the profiler at exit) or `drop at the end`.
+    pub reason: &'static str,
+    /// The total at the last snapshot kept.
+    pub total_before: f64,
+    /// The total at the last snapshot of the recording.
+    pub total_after: f64,
+}
+
+/// Whether a snapshot is a profiler's exit dump: jemalloc's `prof_final` dump, which it names
+/// `PREFIX.PID.SEQ.f.heap` (interval dumps are `.iN.`, manual ones `.mN.`, `prof_gdump` ones `.uN.`).
+fn is_exit_dump(s: &Snapshot) -> bool {
+    s.format.starts_with("jemalloc") && s.source.ends_with(".f.heap")
+}
+
+/// How many heap snapshots to trend: all but a teardown at the end. An exit dump is always left
+/// out (it is taken after the program freed what it frees at exit); so is a last snapshot whose
+/// total fell below half of the one before, when that one stood at the run's peak and the run
+/// never fell by a quarter before (a run that rose and was torn down, not a cache that empties
+/// and refills). Needs 5 snapshots before the teardown.
+fn before_teardown(snapshots: &[Snapshot], totals: &[f64]) -> Option<(usize, &'static str)> {
+    let n = snapshots.len().min(totals.len());
+    let mut cut = n;
+    while cut > 0 && is_exit_dump(&snapshots[cut - 1]) {
+        cut -= 1;
+    }
+    let mut reason = "exit dump";
+    if cut == n && n >= 6 {
+        let (prev, last) = (totals[n - 2], totals[n - 1]);
+        let mut peak = f64::MIN;
+        let mut fell = false;
+        for &v in &totals[..n - 1] {
+            peak = peak.max(v);
+            fell |= v < 0.75 * peak;
+        }
+        if prev > 0.0 && last < 0.5 * prev && prev >= 0.8 * peak && !fell {
+            cut = n - 1;
+            reason = "drop at the end";
+        }
+    }
+    (cut < n && cut >= 5).then_some((cut, reason))
+}
+
+/// The heap evidence up to snapshot `cut` (exclusive).
+fn truncate_heap(h: &crate::store::HeapEvidence, cut: usize) -> crate::store::HeapEvidence {
+    crate::store::HeapEvidence {
+        snapshots: h.snapshots[..cut].to_vec(),
+        value_type: h.value_type.clone(),
+        totals: h.totals[..cut.min(h.totals.len())].to_vec(),
+        series: h
+            .series
+            .iter()
+            .map(|s| crate::store::Series {
+                key: s.key.clone(),
+                values: s.values[..cut.min(s.values.len())].to_vec(),
+            })
+            .filter(|s| s.values.iter().any(|v| *v != 0.0))
+            .collect(),
+    }
+}
+
 /// Runs the analysis on what the store handed over.
 pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let gor = goroutine_section(ev, options)?;
-    let heap = &ev.heap;
+    let cut = before_teardown(&ev.heap.snapshots, &ev.heap.totals);
+    let teardown = cut.map(|(c, reason)| Teardown {
+        sources: ev.heap.snapshots[c..]
+            .iter()
+            .map(|s| s.source.clone())
+            .collect(),
+        reason,
+        total_before: ev.heap.totals[c - 1],
+        total_after: ev.heap.totals.last().copied().unwrap_or(0.0),
+    });
+    let kept;
+    let heap = match cut {
+        Some((c, _)) => {
+            kept = truncate_heap(&ev.heap, c);
+            &kept
+        }
+        None => &ev.heap,
+    };
     let vt_name = heap.value_type.clone();
     let unit = vt_name.split('/').nth(1).unwrap_or("").to_string();
     let (snaps, times) = snapshots_out(&heap.snapshots);
@@ -935,6 +1039,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         suspects_not_shown: not_shown,
         not_leaks: benign,
         profiler_overhead,
+        teardown,
         goroutines: gor.map(|g| g.0),
         process: process_section(ev, options)?,
         object_graph,

@@ -88,6 +88,22 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
     if !r.snapshots.is_empty() {
         writeln!(out, "total: {}", total_line(&r.total, unit))?;
     }
+    if let Some(t) = &r.teardown {
+        writeln!(
+            out,
+            "held until exit: {} → {} at {} ({}{}: the process tearing down); trended on the {} snapshots before",
+            h(t.total_before, unit),
+            h(t.total_after, unit),
+            t.sources.first().map(String::as_str).unwrap_or(""),
+            t.reason,
+            if t.sources.len() > 1 {
+                format!(", {} snapshots", t.sources.len())
+            } else {
+                String::new()
+            },
+            r.snapshots.len()
+        )?;
+    }
     if let Some(p) = &r.total.prediction {
         writeln!(
             out,

@@ -25,8 +25,11 @@ pub struct Module {
 const MAX_BINARY: u64 = 4 << 30;
 
 impl Module {
-    /// Reads `path`; `debug_dirs` (and /usr/lib/debug) are searched for separate debug info.
-    pub fn load(path: &Path, debug_dirs: &[PathBuf]) -> Result<Module, String> {
+    /// Reads `path`; `debug_dirs` (and, with `system`, /usr/lib/debug and the binary's own
+    /// folder) are searched for separate debug info: by build id (`.build-id/xx/rest.debug`),
+    /// then by the `.gnu_debuglink` name. A debug file adds its DWARF and its symbol table (a
+    /// stripped binary keeps only `.dynsym`, the exported functions).
+    pub fn load(path: &Path, debug_dirs: &[PathBuf], system: bool) -> Result<Module, String> {
         let data = read(path)?;
         let file = object::File::parse(&*data)
             .map_err(|e| format!("{}: not an object file: {e}", path.display()))?;
@@ -37,47 +40,29 @@ impl Module {
                 (off, size, s.address())
             })
             .collect();
-        let mut symbols: Vec<(u64, u64, String)> = file
-            .symbols()
-            .chain(file.dynamic_symbols())
-            .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-            .filter_map(|s| {
-                let name = s.name().ok()?;
-                let name = name.split('@').next().unwrap_or(name);
-                if name.is_empty() {
-                    return None;
-                }
-                Some((
-                    s.address(),
-                    s.size(),
-                    addr2line::demangle_auto(Cow::Borrowed(name), None).into_owned(),
-                ))
-            })
-            .collect();
-        // Prefer sized symbols, then the first name, at each address.
-        symbols.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        symbols.dedup_by_key(|s| s.0);
+        let mut symbols = text_symbols(&file);
         let build_id = file.build_id().ok().flatten().map(hex).unwrap_or_default();
 
         let mut dwarf = load_dwarf(&file);
-        if dwarf.is_none() && !build_id.is_empty() {
-            let mut dirs: Vec<PathBuf> = debug_dirs.to_vec();
-            dirs.push(PathBuf::from("/usr/lib/debug"));
-            for d in dirs {
-                let p = d
-                    .join(".build-id")
-                    .join(&build_id[..2])
-                    .join(format!("{}.debug", &build_id[2..]));
-                if let Ok(bytes) = read(&p) {
-                    if let Ok(f) = object::File::parse(&*bytes) {
-                        dwarf = load_dwarf(&f);
-                        if dwarf.is_some() {
-                            break;
-                        }
-                    }
+        if dwarf.is_none() {
+            for p in debug_candidates(path, &file, &build_id, debug_dirs, system) {
+                let Ok(bytes) = read(&p) else { continue };
+                let Ok(f) = object::File::parse(&*bytes) else {
+                    continue;
+                };
+                // A debug file of another build is no help (the debuglink name is only a name).
+                let id = f.build_id().ok().flatten().map(hex).unwrap_or_default();
+                if !build_id.is_empty() && !id.is_empty() && id != build_id {
+                    continue;
                 }
+                symbols.extend(text_symbols(&f));
+                dwarf = load_dwarf(&f);
+                break;
             }
         }
+        // Prefer sized symbols, then the first name, at each address.
+        symbols.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        symbols.dedup_by_key(|s| s.0);
         Ok(Module {
             segments,
             symbols,
@@ -161,6 +146,107 @@ impl Module {
     }
 }
 
+/// Function symbols of a file's `.symtab` and `.dynsym`: (address, size, demangled name).
+fn text_symbols(file: &object::File<'_>) -> Vec<(u64, u64, String)> {
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
+        .filter_map(|s| {
+            let name = s.name().ok()?;
+            let name = without_clone_suffix(name.split('@').next().unwrap_or(name));
+            if name.is_empty() {
+                return None;
+            }
+            Some((
+                s.address(),
+                s.size(),
+                addr2line::demangle_auto(Cow::Borrowed(name), None).into_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// A symbol name without the suffixes GCC and LLVM give the copies of a function they make
+/// (`dictresize.lto_priv.0`, `f.isra.0`, `g.constprop.3`, `h.part.1`, `k.cold`, `m.llvm.123`):
+/// the function's own name, as DWARF and the reference tools show it.
+fn without_clone_suffix(name: &str) -> &str {
+    const CLONES: &[&str] = &["lto_priv", "isra", "constprop", "part", "cold", "llvm"];
+    let mut name = name;
+    loop {
+        let Some(dot) = name.rfind('.') else {
+            return name;
+        };
+        let (head, tail) = (&name[..dot], &name[dot + 1..]);
+        if head.is_empty() {
+            return name;
+        }
+        if CLONES.contains(&tail) || (!tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()))
+        {
+            // A number alone counts only after a clone word (`x.lto_priv.0`), not as a name part.
+            if !CLONES.contains(&tail) {
+                let Some(d2) = head.rfind('.') else {
+                    return name;
+                };
+                if !CLONES.contains(&&head[d2 + 1..]) {
+                    return name;
+                }
+                name = &head[..d2];
+            } else {
+                name = head;
+            }
+        } else {
+            return name;
+        }
+    }
+}
+
+/// Where a binary's separate debug file may be, in the order gdb looks: by build id under each
+/// debug folder, then the `.gnu_debuglink` name beside the binary, in its `.debug/`, and under
+/// each debug folder (with the binary's own folder appended, as Debian installs them).
+fn debug_candidates(
+    path: &Path,
+    file: &object::File<'_>,
+    build_id: &str,
+    debug_dirs: &[PathBuf],
+    system: bool,
+) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = debug_dirs.to_vec();
+    if system {
+        dirs.push(PathBuf::from("/usr/lib/debug"));
+    }
+    let mut out = Vec::new();
+    if build_id.len() > 2 {
+        for d in &dirs {
+            out.push(
+                d.join(".build-id")
+                    .join(&build_id[..2])
+                    .join(format!("{}.debug", &build_id[2..])),
+            );
+        }
+    }
+    let link = file
+        .gnu_debuglink()
+        .ok()
+        .flatten()
+        .and_then(|(name, _crc)| std::str::from_utf8(name).ok().map(str::to_string))
+        .filter(|n| !n.is_empty() && !n.contains('/'));
+    if let Some(name) = link {
+        let own = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if system {
+            out.push(own.join(&name));
+            out.push(own.join(".debug").join(&name));
+        }
+        for d in &dirs {
+            out.push(d.join(&name));
+            if let Ok(rel) = own.canonicalize().unwrap_or(own.clone()).strip_prefix("/") {
+                out.push(d.join(rel).join(&name));
+            }
+        }
+    }
+    out.retain(|p| p.as_path() != path);
+    out
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.len() > MAX_BINARY {
@@ -190,4 +276,22 @@ fn load_dwarf(file: &object::File<'_>) -> Option<addr2line::Context<Reader>> {
     };
     let dwarf = gimli::Dwarf::load(load).ok()?;
     addr2line::Context::from_dwarf(dwarf).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clone_suffixes_are_dropped_and_nothing_else() {
+        use super::without_clone_suffix as w;
+        assert_eq!(w("dictresize.lto_priv.0"), "dictresize");
+        assert_eq!(w("_PyBytes_FromBuffer.lto_priv.12"), "_PyBytes_FromBuffer");
+        assert_eq!(w("f.isra.0"), "f");
+        assert_eq!(w("g.constprop.3.isra.1"), "g");
+        assert_eq!(w("h.part.1"), "h");
+        assert_eq!(w("k.cold"), "k");
+        assert_eq!(w("main.main"), "main.main");
+        assert_eq!(w("v1.2"), "v1.2");
+        assert_eq!(w(".part"), ".part");
+        assert_eq!(w("x.0"), "x.0");
+    }
 }

@@ -32,6 +32,9 @@ pub struct SymbolOptions {
     /// Folders searched before the mapped path: `DIR/<file name>`, `DIR/<full mapped path>`, and
     /// `DIR/.build-id/xx/rest.debug` for separate debug info.
     pub dirs: Vec<PathBuf>,
+    /// Read only `binaries` and `dirs`, never the mapped paths or the system's debug folder
+    /// (`eval`: results that do not depend on the machine).
+    pub only_dirs: bool,
 }
 
 /// One inlined frame found for an address (innermost first in a lookup result).
@@ -108,7 +111,7 @@ impl Symbolizer {
             out.push(d.join(base));
             out.push(d.join(mapped.trim_start_matches('/')));
         }
-        if Path::new(mapped).is_absolute() {
+        if Path::new(mapped).is_absolute() && !self.options.only_dirs {
             out.push(PathBuf::from(mapped));
         }
         (out, explicit)
@@ -190,7 +193,11 @@ impl Symbolizer {
             let slot = self.slot(&candidate);
             let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
             if guard.is_none() {
-                *guard = Some(Module::load(&candidate, &self.options.dirs));
+                *guard = Some(Module::load(
+                    &candidate,
+                    &self.options.dirs,
+                    !self.options.only_dirs,
+                ));
             }
             match guard.as_ref() {
                 Some(Ok(module)) => {

@@ -441,7 +441,12 @@ fn classify(c: &Classify) -> Pattern {
         // rises is growth even when the sampling noise estimate is wide.
         let tail = &c.v[n / 2..];
         let tail_rise = tail[tail.len() - 1] - tail[0];
-        let never_falls = tail.windows(2).all(|w| w[1] >= w[0]);
+        // (Under sampling, a fall of one sample now and then is a sampled object freed, not
+        // the end of growth.)
+        let quantum = if rate > 0.0 { 1.05 * rate } else { 0.0 };
+        let falls = tail.windows(2).filter(|w| w[1] < w[0]).count();
+        let never_falls = tail.windows(2).all(|w| w[0] - w[1] <= quantum)
+            && (rate <= 0.0 || falls * 10 <= tail.len());
         let rising_tail = never_falls && tail_rise > (0.1 * c.growth).max(2.0 * rate);
         if last - mid <= noise.max(0.1 * c.growth) && !rising_tail {
             return Pattern::Plateau;

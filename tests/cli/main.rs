@@ -21,5 +21,6 @@ mod outputs;
 mod pprof_golden;
 mod pprof_user;
 mod props;
+mod real_corpus;
 mod report;
 mod simulate;
