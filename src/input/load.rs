@@ -78,67 +78,36 @@ impl Loader {
     /// Reads and parses one file into `interner`. A Go heap dump becomes its live objects per
     /// allocation site, with retained sizes (see [`crate::graph::to_profile`]).
     pub fn load(&self, path: &Path, interner: &mut Interner) -> Result<Profile, ParseError> {
-        Ok(self.load_snapshot_with(path, interner, false)?.0)
+        profile_of(self.read_once(path)?, path, interner)
     }
 
-    /// [`Loader::load`], with a heap dump's object graph summarized (for `report`'s object-graph
-    /// section) before the graph is dropped. Each file is opened once.
-    pub fn load_snapshot(
-        &self,
-        path: &Path,
-        interner: &mut Interner,
-    ) -> Result<(Profile, Option<GraphSummary>), ParseError> {
-        self.load_snapshot_with(path, interner, true)
-    }
-
-    /// The snapshots one input holds for a series: one, or with [`Loader::slices`] set, the
-    /// slices of a heaptrack recording (one interner each, cloned from the recording's).
+    /// The snapshots one input holds for a series, each file opened once: one (a heap dump's
+    /// object graph summarized, for `report`'s object-graph section, before the graph is
+    /// dropped), or with [`Loader::slices`] set, the slices of a heaptrack recording (one
+    /// interner each, cloned from the recording's). `mtime_nanos` anchors a recording's end.
     #[allow(clippy::type_complexity)]
     pub fn load_snapshots(
         &self,
         path: &Path,
+        mtime_nanos: Option<i64>,
     ) -> Result<Vec<(Interner, Profile, Option<GraphSummary>)>, ParseError> {
-        match self.read_once(path)? {
-            Read::Other(d) => match self.slices {
-                Some(spec) if d.heaptrack_summary().is_some() => {
-                    let mut interner = Interner::new();
-                    let slices =
-                        d.into_slices(spec, &mut interner, crate::input::mtime_nanos(path))?;
-                    Ok(slices
-                        .into_iter()
-                        .map(|p| (interner.clone(), p, None))
-                        .collect())
-                }
-                _ => {
-                    let mut interner = Interner::new();
-                    let p = d.into_profile(&mut interner)?;
-                    Ok(vec![(interner, p, None)])
-                }
-            },
-            Read::Dump(g, dump) => {
-                let source = input_name(path);
-                let summary = crate::graph::summarize(&g, &source);
-                let mut interner = Interner::new();
-                let profile =
-                    crate::graph::to_profile(&g, &source, &dump.params.version, &mut interner);
-                Ok(vec![(interner, profile, Some(summary))])
+        let read = self.read_once(path)?;
+        let mut interner = Interner::new();
+        match (read, self.slices) {
+            (Read::Other(d), Some(spec)) if d.heaptrack_summary().is_some() => {
+                let slices = d.into_slices(spec, &mut interner, mtime_nanos)?;
+                Ok(slices
+                    .into_iter()
+                    .map(|p| (interner.clone(), p, None))
+                    .collect())
             }
-        }
-    }
-
-    fn load_snapshot_with(
-        &self,
-        path: &Path,
-        interner: &mut Interner,
-        summarize: bool,
-    ) -> Result<(Profile, Option<GraphSummary>), ParseError> {
-        match self.read_once(path)? {
-            Read::Other(d) => Ok((d.into_profile(interner)?, None)),
-            Read::Dump(g, dump) => {
-                let source = input_name(path);
-                let summary = summarize.then(|| crate::graph::summarize(&g, &source));
-                let profile = crate::graph::to_profile(&g, &source, &dump.params.version, interner);
-                Ok((profile, summary))
+            (read, _) => {
+                let summary = match &read {
+                    Read::Dump(g, _) => Some(crate::graph::summarize(g, &input_name(path))),
+                    Read::Other(_) => None,
+                };
+                let profile = profile_of(read, path, &mut interner)?;
+                Ok(vec![(interner, profile, summary)])
             }
         }
     }
@@ -183,16 +152,21 @@ impl Loader {
             || self.read_once(later),
         );
         let (mut interner, base) = a?;
-        let later = match b? {
-            Read::Other(d) => d.into_profile(&mut interner)?,
-            Read::Dump(g, dump) => crate::graph::to_profile(
-                &g,
-                &input_name(later),
-                &dump.params.version,
-                &mut interner,
-            ),
-        };
+        let later = profile_of(b?, later, &mut interner)?;
         Ok((interner, base, later))
+    }
+}
+
+/// An input read once, as a profile interned into `interner`.
+fn profile_of(read: Read, path: &Path, interner: &mut Interner) -> Result<Profile, ParseError> {
+    match read {
+        Read::Other(d) => d.into_profile(interner),
+        Read::Dump(g, dump) => Ok(crate::graph::to_profile(
+            &g,
+            &input_name(path),
+            &dump.params.version,
+            interner,
+        )),
     }
 }
 

@@ -122,10 +122,11 @@ pub fn load_files(
     // profiles as there are threads, plus the rows.
     files.par_iter().enumerate().for_each(|(i, f)| {
         let source = f.path.display().to_string();
-        match loader.load_snapshots(&f.path) {
+        let mtime = mtime_nanos(&f.path);
+        match loader.load_snapshots(&f.path, mtime) {
             Ok(parts) => {
                 let n = parts.len();
-                let mtime = mtime_nanos(&f.path).unwrap_or(0);
+                let mtime = mtime.unwrap_or(0);
                 for (k, (interner, profile, graph)) in parts.into_iter().enumerate() {
                     builder.add(SnapshotIn {
                         input_index: i,

@@ -875,24 +875,6 @@ fn before_teardown(snapshots: &[Snapshot], totals: &[f64]) -> Option<(usize, &'s
     (cut < n && cut >= 5).then_some((cut, reason))
 }
 
-/// The heap evidence up to snapshot `cut` (exclusive).
-fn truncate_heap(h: &crate::store::HeapEvidence, cut: usize) -> crate::store::HeapEvidence {
-    crate::store::HeapEvidence {
-        snapshots: h.snapshots[..cut].to_vec(),
-        value_type: h.value_type.clone(),
-        totals: h.totals[..cut.min(h.totals.len())].to_vec(),
-        series: h
-            .series
-            .iter()
-            .map(|s| crate::store::Series {
-                key: s.key.clone(),
-                values: s.values[..cut.min(s.values.len())].to_vec(),
-            })
-            .filter(|s| s.values.iter().any(|v| *v != 0.0))
-            .collect(),
-    }
-}
-
 /// Runs the analysis on what the store handed over.
 pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let gor = goroutine_section(ev, options)?;
@@ -909,7 +891,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
     let kept;
     let heap = match cut {
         Some((c, _)) => {
-            kept = truncate_heap(&ev.heap, c);
+            kept = ev.heap.prefix(c);
             &kept
         }
         None => &ev.heap,

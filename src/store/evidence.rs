@@ -28,6 +28,27 @@ pub struct HeapEvidence {
     pub series: Vec<Series>,
 }
 
+impl HeapEvidence {
+    /// The first `cut` snapshots, their totals and the series of the keys with data in them.
+    pub fn prefix(&self, cut: usize) -> HeapEvidence {
+        let cut = cut.min(self.snapshots.len());
+        HeapEvidence {
+            snapshots: self.snapshots[..cut].to_vec(),
+            value_type: self.value_type.clone(),
+            totals: self.totals.iter().take(cut).copied().collect(),
+            series: self
+                .series
+                .iter()
+                .map(|s| Series {
+                    key: s.key.clone(),
+                    values: s.values.iter().take(cut).copied().collect(),
+                })
+                .filter(|s| s.values.iter().any(|v| *v != 0.0))
+                .collect(),
+        }
+    }
+}
+
 /// One process metric over the process samples.
 #[derive(Clone, Debug)]
 pub struct Metric {

@@ -173,30 +173,24 @@ fn without_clone_suffix(name: &str) -> &str {
     const CLONES: &[&str] = &["lto_priv", "isra", "constprop", "part", "cold", "llvm"];
     let mut name = name;
     loop {
-        let Some(dot) = name.rfind('.') else {
+        let Some((head, tail)) = name.rsplit_once('.') else {
             return name;
         };
-        let (head, tail) = (&name[..dot], &name[dot + 1..]);
-        if head.is_empty() {
-            return name;
-        }
-        if CLONES.contains(&tail) || (!tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()))
-        {
-            // A number alone counts only after a clone word (`x.lto_priv.0`), not as a name part.
-            if !CLONES.contains(&tail) {
-                let Some(d2) = head.rfind('.') else {
-                    return name;
-                };
-                if !CLONES.contains(&&head[d2 + 1..]) {
-                    return name;
-                }
-                name = &head[..d2];
-            } else {
-                name = head;
+        // A number counts only after a clone word (`x.lto_priv.0`), not as a part of the name.
+        let rest = if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+            match head.rsplit_once('.') {
+                Some((h, word)) if CLONES.contains(&word) => h,
+                _ => return name,
             }
+        } else if CLONES.contains(&tail) {
+            head
         } else {
             return name;
+        };
+        if rest.is_empty() {
+            return name;
         }
+        name = rest;
     }
 }
 
