@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 use polars_core::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::{polars_err, Failure, HeapEnds, KeyBy, KeyInfo, Kind, Snapshot, Store, StoreError};
+use super::{
+    polars_err, CallerRow, CallerTable, Failure, HeapEnds, KeyBy, KeyInfo, Kind, Snapshot, Store,
+    StoreError, CALLER_DEPTH,
+};
 use crate::goroutines::{self, GoroutineSnapshot};
 use crate::graph::GraphSummary;
 use crate::model::{Format, FrameId, Interner, Profile, StackId};
@@ -59,6 +62,8 @@ struct Reduced {
     from_folder: bool,
     /// (key, value type, value); no key: the snapshot's total.
     rows: Vec<(Option<u32>, u32, i64)>,
+    /// (caller, key, value type, depth, value): see [`CallerTable`].
+    callers: Vec<(u32, u32, u32, u16, i64)>,
     goroutines: Option<GoroutineSnapshot>,
     /// The parser's warnings about this input (counted skips).
     warnings: Vec<String>,
@@ -148,20 +153,27 @@ struct Dict {
     frames_from: Vec<usize>,
     vt_ids: FxHashMap<String, u32>,
     vt_names: Vec<String>,
+    caller_ids: FxHashMap<String, u32>,
+    caller_names: Vec<String>,
+}
+
+/// A cheap id of a frame as a key: its function when symbolized (frames of one function at
+/// different lines are one key), else the frame itself.
+fn frame_token(interner: &Interner, f: FrameId) -> u64 {
+    const FUNCTION: u64 = 1 << 40;
+    const FRAME: u64 = 2 << 40;
+    let frame = interner.frame_at(f);
+    if frame.is_symbolized() {
+        FUNCTION | u64::from(frame.function.0)
+    } else {
+        FRAME | u64::from(f.0)
+    }
 }
 
 /// A cheap id of a stack's key: stacks with the same token have the same key string.
 fn token_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> u64 {
-    const FUNCTION: u64 = 1 << 40;
     const FRAME: u64 = 2 << 40;
-    let by_frame = |f: FrameId| {
-        let frame = interner.frame_at(f);
-        if frame.is_symbolized() {
-            FUNCTION | u64::from(frame.function.0)
-        } else {
-            FRAME | u64::from(f.0)
-        }
-    };
+    let by_frame = |f: FrameId| frame_token(interner, f);
     match by {
         KeyBy::Stack => u64::from(stack.0),
         KeyBy::Site => interner
@@ -188,12 +200,101 @@ fn token_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> u64 {
 /// `runtime.mallocgc`. Never past the root.
 fn heap_leaf(interner: &Interner, stack: StackId) -> Option<FrameId> {
     let leaf = interner.stack_leaf_first(stack).next()?;
-    let past = interner.stack_leaf_first(stack).find(|&f| {
-        let name = interner.str(interner.frame_at(f).function);
-        !crate::formats::heapdump::is_allocator_function(name)
-    });
+    let past = interner
+        .stack_leaf_first(stack)
+        .find(|&f| !is_allocator(interner, f));
     // Every frame is the allocator's: keep the leaf.
     Some(past.unwrap_or(leaf))
+}
+
+fn is_allocator(interner: &Interner, f: FrameId) -> bool {
+    let name = interner.str(interner.frame_at(f).function);
+    crate::formats::heapdump::is_allocator_function(name)
+}
+
+/// Index of [`heap_leaf`]'s frame in a stack's frames, leaf first.
+fn heap_leaf_index(interner: &Interner, frames: &[FrameId]) -> Option<usize> {
+    if frames.is_empty() {
+        return None;
+    }
+    Some(
+        frames
+            .iter()
+            .position(|&f| !is_allocator(interner, f))
+            .unwrap_or(0),
+    )
+}
+
+/// A heap snapshot's values per (caller name, key name): every distinct function within
+/// [`CALLER_DEPTH`] frames above the key's frame, once per stack, with the fewest frames between
+/// them. `key_names` maps key tokens to the key strings built for them.
+fn callers_of(
+    interner: &Interner,
+    profile: &Profile,
+    nv: usize,
+    key_names: &FxHashMap<u64, String>,
+) -> FxHashMap<(String, String), (u16, Vec<i64>)> {
+    // Samples of one stack are walked once.
+    let mut per_stack: FxHashMap<StackId, Vec<i64>> = FxHashMap::default();
+    for smp in profile.samples() {
+        let slot = per_stack.entry(smp.stack).or_insert_with(|| vec![0; nv]);
+        for (a, v) in slot.iter_mut().zip(smp.values) {
+            *a = a.saturating_add(*v);
+        }
+    }
+    let mut per_token: FxHashMap<(u64, u64), (FrameId, u16, Vec<i64>)> = FxHashMap::default();
+    let mut frames = Vec::new();
+    let mut seen: Vec<u64> = Vec::new();
+    for (stack, values) in per_stack {
+        if values.iter().all(|v| *v == 0) {
+            continue;
+        }
+        frames.clear();
+        frames.extend(interner.stack_leaf_first(stack));
+        let Some(at) = heap_leaf_index(interner, &frames) else {
+            continue;
+        };
+        let key = frame_token(interner, frames[at]);
+        seen.clear();
+        seen.push(key);
+        for (d, &f) in frames[at + 1..].iter().take(CALLER_DEPTH).enumerate() {
+            let c = frame_token(interner, f);
+            if seen.contains(&c) {
+                continue;
+            }
+            seen.push(c);
+            let depth = (d + 1) as u16;
+            let slot = per_token
+                .entry((c, key))
+                .or_insert_with(|| (f, depth, vec![0; nv]));
+            slot.1 = slot.1.min(depth);
+            for (a, v) in slot.2.iter_mut().zip(&values) {
+                *a = a.saturating_add(*v);
+            }
+        }
+    }
+    let mut names: FxHashMap<u64, String> = FxHashMap::default();
+    let mut out: FxHashMap<(String, String), (u16, Vec<i64>)> = FxHashMap::default();
+    for ((c, key), (f, depth, values)) in per_token {
+        let Some(key) = key_names.get(&key) else {
+            continue;
+        };
+        let caller = names
+            .entry(c)
+            .or_insert_with(|| interner.frame_name(f))
+            .clone();
+        if &caller == key {
+            continue;
+        }
+        let slot = out
+            .entry((caller, key.clone()))
+            .or_insert_with(|| (depth, vec![0; nv]));
+        slot.0 = slot.0.min(depth);
+        for (a, v) in slot.1.iter_mut().zip(&values) {
+            *a = a.saturating_add(*v);
+        }
+    }
+    out
 }
 
 /// Function names of a stack, leaf first (at most 32).
@@ -259,18 +360,27 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
             *a = a.saturating_add(*v);
         }
     }
+    let with_callers = kind == Kind::Heap && by == KeyBy::Function;
+    let mut key_names: FxHashMap<u64, String> = FxHashMap::default();
     let mut per_key: FxHashMap<String, (StackId, Vec<i64>)> = FxHashMap::default();
-    for (_, (stack, values)) in per_token {
+    for (token, (stack, values)) in per_token {
         if values.iter().all(|v| *v == 0) {
             continue;
         }
-        let slot = per_key
-            .entry(key_of(interner, stack, by, kind))
-            .or_insert_with(|| (stack, vec![0; nv]));
+        let key = key_of(interner, stack, by, kind);
+        if with_callers {
+            key_names.insert(token, key.clone());
+        }
+        let slot = per_key.entry(key).or_insert_with(|| (stack, vec![0; nv]));
         for (a, v) in slot.1.iter_mut().zip(&values) {
             *a = a.saturating_add(*v);
         }
     }
+    let caller_values = if with_callers {
+        callers_of(interner, profile, nv, &key_names)
+    } else {
+        FxHashMap::default()
+    };
     let mut rows = Vec::with_capacity(per_key.len() * nv + nv);
     let mut dict = lock(dict);
     let d = &mut *dict;
@@ -314,6 +424,22 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
             }
         }
     }
+    let mut callers = Vec::new();
+    for ((caller, key), (depth, values)) in caller_values {
+        let Some(&kid) = d.key_ids.get(&key) else {
+            continue;
+        };
+        let next = d.caller_names.len() as u32;
+        let cid = *d.caller_ids.entry(caller.clone()).or_insert(next);
+        if cid == next {
+            d.caller_names.push(caller);
+        }
+        for (i, v) in values.into_iter().enumerate() {
+            if v != 0 {
+                callers.push((cid, kid, vts[i], depth, v));
+            }
+        }
+    }
     drop(dict);
     Reduced {
         snapshot: Snapshot {
@@ -328,6 +454,7 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
         input_index: s.input_index,
         from_folder: s.from_folder,
         rows,
+        callers,
         goroutines: (kind == Kind::Goroutine).then(|| goroutines::reduce(interner, profile)),
         warnings: profile.meta.warnings.clone(),
     }
@@ -545,6 +672,26 @@ impl StoreBuilder {
             .map(|&d| by_name_map.get(d as usize).copied().unwrap_or(u32::MAX))
             .collect();
         let (vt_names, vt_map) = by_name(dict.vt_names, |v| v);
+        let (caller_names, caller_map) = by_name(dict.caller_names, |v| v);
+        let mut caller_rows = Vec::new();
+        for (i, r) in reduced.iter_mut().enumerate() {
+            let mut rows: Vec<CallerRow> = std::mem::take(&mut r.callers)
+                .into_iter()
+                .filter_map(|(c, k, t, depth, value)| {
+                    let key = *key_map.get(k as usize)?;
+                    (key != u32::MAX).then(|| CallerRow {
+                        snapshot: i as u32,
+                        caller: caller_map[c as usize],
+                        key,
+                        value_type: vt_map[t as usize],
+                        depth,
+                        value,
+                    })
+                })
+                .collect();
+            rows.sort_unstable_by_key(|r| (r.caller, r.key, r.value_type));
+            caller_rows.extend(rows);
+        }
         let table = build_table(&mut reduced, &key_map, &vt_map).map_err(polars_err("store"))?;
         Ok(Store {
             snapshots,
@@ -557,6 +704,10 @@ impl StoreBuilder {
             heap_ends,
             graphs,
             warnings,
+            callers: CallerTable {
+                names: caller_names,
+                rows: caller_rows,
+            },
         })
     }
 }

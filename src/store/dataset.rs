@@ -498,6 +498,7 @@ impl DatasetStoreBuilder {
             heap_ends: None,
             graphs: Vec::new(),
             warnings: Vec::new(),
+            callers: Default::default(),
         })
     }
 }

@@ -26,6 +26,19 @@ pub struct HeapEvidence {
     pub totals: Vec<f64>,
     /// Every key with data in some snapshot, in key order.
     pub series: Vec<Series>,
+    /// Every caller of those keys (see [`CallerTable`](super::CallerTable)), in name order.
+    pub callers: Vec<CallerSeries>,
+}
+
+/// What one function holds above heap keys' frames, per key.
+#[derive(Clone, Debug)]
+pub struct CallerSeries {
+    /// The caller's function name.
+    pub name: String,
+    /// The fewest frames between it and any of its keys' frames (1: a direct caller).
+    pub depth: u16,
+    /// Per key (by name, in key order): the values held through that key, one per snapshot.
+    pub leaves: Vec<(String, Vec<f64>)>,
 }
 
 impl HeapEvidence {
@@ -44,6 +57,21 @@ impl HeapEvidence {
                     values: s.values.iter().take(cut).copied().collect(),
                 })
                 .filter(|s| s.values.iter().any(|v| *v != 0.0))
+                .collect(),
+            callers: self
+                .callers
+                .iter()
+                .map(|c| CallerSeries {
+                    name: c.name.clone(),
+                    depth: c.depth,
+                    leaves: c
+                        .leaves
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.iter().take(cut).copied().collect()))
+                        .filter(|(_, v): &(String, Vec<f64>)| v.iter().any(|x| *x != 0.0))
+                        .collect(),
+                })
+                .filter(|c| !c.leaves.is_empty())
                 .collect(),
         }
     }
@@ -163,6 +191,7 @@ impl Store {
             value_type: self.value_types.get(vt).cloned().unwrap_or_default(),
             totals,
             series,
+            callers: self.caller_series(vt, &heap_idx),
         };
         let kept: Vec<usize> = thin(
             self.goroutines.iter().map(|(i, _)| *i).collect(),
@@ -205,6 +234,48 @@ impl Store {
             failures: self.failures.clone(),
             skipped: self.skipped.clone(),
         })
+    }
+
+    /// The caller table's series of value type `vt` on the snapshots `idx` (in order).
+    fn caller_series(&self, vt: usize, idx: &[usize]) -> Vec<CallerSeries> {
+        let mut pos = vec![usize::MAX; self.snapshots.len()];
+        for (p, &i) in idx.iter().enumerate() {
+            pos[i] = p;
+        }
+        // Rows are sorted by snapshot, then caller and key: gather per (caller, key).
+        let mut per: std::collections::BTreeMap<(u32, u32), (u16, Vec<f64>)> = Default::default();
+        for r in &self.callers.rows {
+            let p = pos.get(r.snapshot as usize).copied().unwrap_or(usize::MAX);
+            if p == usize::MAX || r.value_type as usize != vt {
+                continue;
+            }
+            let slot = per
+                .entry((r.caller, r.key))
+                .or_insert_with(|| (r.depth, vec![0.0; idx.len()]));
+            slot.0 = slot.0.min(r.depth);
+            slot.1[p] += r.value as f64;
+        }
+        let mut out: Vec<CallerSeries> = Vec::new();
+        for ((c, k), (depth, values)) in per {
+            let (Some(name), Some(key)) = (
+                self.callers.names.get(c as usize),
+                self.keys.get(k as usize),
+            ) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some(last) if &last.name == name => {
+                    last.depth = last.depth.min(depth);
+                    last.leaves.push((key.name.clone(), values));
+                }
+                _ => out.push(CallerSeries {
+                    name: name.clone(),
+                    depth,
+                    leaves: vec![(key.name.clone(), values)],
+                }),
+            }
+        }
+        out
     }
 
     fn pick(&self, idx: &[usize]) -> Vec<Snapshot> {

@@ -27,7 +27,7 @@ pub use dataset::{
     DATASET_VERSION,
 };
 pub use evidence::{
-    thin, Evidence, HeapEvidence, Metric, ProcessEvidence, Series, DEFAULT_MAX_POINTS,
+    thin, CallerSeries, Evidence, HeapEvidence, Metric, ProcessEvidence, Series, DEFAULT_MAX_POINTS,
 };
 
 use crate::goroutines::GoroutineSnapshot;
@@ -162,6 +162,43 @@ pub struct Store {
     pub graphs: Vec<(usize, GraphSummary)>,
     /// The parsers' warnings (counted skips), one per input and kind of problem.
     pub warnings: Vec<Failure>,
+    /// What each heap key's callers hold (see [`CallerTable`]).
+    pub callers: CallerTable,
+}
+
+/// The functions above each heap key's frame, with what they hold through it: for every stack,
+/// each distinct function above the key's frame (at most [`CALLER_DEPTH`] frames up) gets the
+/// stack's values under (caller, key). Summed over a caller's keys this is its cumulative value
+/// (pprof's `cum`) split by leaf, so growth spread over many small leaves can be traced to the
+/// frame that owns it. Kept for heap snapshots keyed by function; empty otherwise (and in a store
+/// read back from Parquet or a dataset).
+#[derive(Clone, Debug, Default)]
+pub struct CallerTable {
+    /// Caller function names (index = [`CallerRow::caller`]), in name order.
+    pub names: Vec<String>,
+    /// Rows, by snapshot.
+    pub rows: Vec<CallerRow>,
+}
+
+/// How many frames above a key's frame are callers.
+pub const CALLER_DEPTH: usize = 64;
+
+/// One row of the [`CallerTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallerRow {
+    /// Snapshot index.
+    pub snapshot: u32,
+    /// Caller (index into [`CallerTable::names`]).
+    pub caller: u32,
+    /// Key (index into [`Store::keys`]).
+    pub key: u32,
+    /// Value type.
+    pub value_type: u32,
+    /// The fewest frames between the key's frame and the caller in this snapshot (1: its
+    /// direct caller).
+    pub depth: u16,
+    /// The value held under the caller through this key.
+    pub value: i64,
 }
 
 /// One row of the long table: snapshot, key (`None`: the snapshot's total), value type, value.
@@ -355,6 +392,16 @@ impl Store {
                 .collect(),
             heap_ends: None,
             warnings: self.warnings.clone(),
+            callers: CallerTable {
+                names: self.callers.names.clone(),
+                rows: self
+                    .callers
+                    .rows
+                    .iter()
+                    .filter(|r| (r.snapshot as usize) < n)
+                    .copied()
+                    .collect(),
+            },
             graphs: self
                 .graphs
                 .iter()

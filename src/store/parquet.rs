@@ -396,6 +396,7 @@ pub(super) fn read(bytes: Vec<u8>, name: &str) -> Result<Store, StoreError> {
         heap_ends,
         graphs,
         warnings: Vec::new(),
+        callers: Default::default(),
     })
 }
 
