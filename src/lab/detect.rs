@@ -131,7 +131,18 @@ fn detect_heap(
     };
     let flagged = |s: &Store| -> Result<(BTreeSet<String>, usize), DetectError> {
         let r = leaks::analyze(&s.evidence(None)?, &opts)?;
-        let mut keys: BTreeSet<String> = r.suspects.iter().map(|x| x.key.clone()).collect();
+        // The keys named under a caller that owns the growth the suspects leave are findings
+        // too: each counts as flagged.
+        let mut keys: BTreeSet<String> = r
+            .suspects
+            .iter()
+            .map(|x| x.key.clone())
+            .chain(
+                r.callers
+                    .iter()
+                    .flat_map(|c| c.keys.iter().map(|(k, _)| k.clone())),
+            )
+            .collect();
         if cycles {
             let last = s.snapshots_of(Kind::Heap).last().copied();
             let members = s

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::goroutines::{self, GoroutineOptions, GoroutineSnapshot};
-use crate::store::{Evidence, KeyInfo, Snapshot, StoreError};
+use crate::store::{CallerSeries, Evidence, KeyInfo, Snapshot, StoreError};
 use crate::trend::{self, Pattern, Prediction, Severity, SeverityInput, Trend, TrendOptions};
 
 /// JSON schema id of [`Report`].
@@ -262,6 +262,33 @@ pub struct GraphSection {
     pub top_retainers: Vec<crate::graph::SiteRetainer>,
 }
 
+/// A caller that owns growth spread over keys each under its floor: its cumulative value (pprof's
+/// `cum`, over those keys) grows with a leak pattern.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallerGrowth {
+    /// The caller's function.
+    pub caller: String,
+    /// The fewest frames between it and its keys' frames (1: their direct caller).
+    pub depth: u16,
+    /// Pattern of its cumulative value.
+    pub pattern: Pattern,
+    /// Net growth of its cumulative value.
+    pub growth: f64,
+    /// Its cumulative value at the last snapshot.
+    pub last: f64,
+    /// Theil–Sen slope (per hour).
+    pub slope_per_hour: f64,
+    /// Mann–Kendall p-value.
+    pub p_value: f64,
+    /// Share of the unexplained growth it accounts for.
+    pub share_of_unexplained: f64,
+    /// The keys under it that make up 90 % of its growth (at most 10), largest first, with
+    /// their growth under it.
+    pub keys: Vec<(String, f64)>,
+    /// Its cumulative value per snapshot.
+    pub series: Vec<f64>,
+}
+
 /// Everything `leakdiff report` says.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -291,6 +318,14 @@ pub struct Report {
     pub suspects_not_shown: usize,
     /// Growing keys that are not leaks, largest first (at most 10).
     pub not_leaks: Vec<Benign>,
+    /// When the total grows with a leak pattern: its growth in keys each under its own noise
+    /// floor (the total's growth less that of the keys judged on their own — suspects, caches,
+    /// churn — and the profiler's), in value units. Absent when the total is no leak or that
+    /// rest is under the noise floor or a fifth of the total's growth.
+    pub unexplained_growth: Option<f64>,
+    /// Where that growth lives: callers whose cumulative value over those keys leaks, lowest
+    /// first (see [`CallerGrowth`]).
+    pub callers: Vec<CallerGrowth>,
     /// The profiler's own allocations, left out of the suspects (absent with `--keep-profiler`
     /// or when there are none).
     pub profiler_overhead: Option<ProfilerOverhead>,
@@ -828,6 +863,139 @@ fn keeps_samples(rate: f64, values: &[f64]) -> bool {
             .all(|w| w[1] >= w[0] && w[1] - w[0] <= 4.05 * rate)
 }
 
+/// Growth of the series from first to last.
+fn growth_of(v: &[f64]) -> f64 {
+    v.last().copied().unwrap_or(0.0) - v.first().copied().unwrap_or(0.0)
+}
+
+/// A caller considered in one round of [`trace_callers`]: its open keys' series and their sum.
+struct Candidate<'a> {
+    caller: &'a CallerSeries,
+    leaves: Vec<(String, Vec<f64>)>,
+    cum: Vec<f64>,
+    growth: f64,
+}
+
+/// Looks up the call tree for growth the suspects leave unexplained (`residual`): in each round
+/// (at most 3), the callers owning at least a quarter of what is left through at least two keys
+/// that grew (keys judged on their own, in `explained`, and those named in an earlier round do
+/// not count) are the
+/// candidates (keys that rose only once are left out: one allocation); the lowest of them (least growth, then fewest frames up) whose cumulative value
+/// passes its sampled floor with a leak pattern at `alpha` over the number of candidates is
+/// named, with the keys that make up 90 % of its growth. Stops when what is left is under a fifth
+/// of the residual or the floor, or no candidate passes.
+fn trace_callers(
+    callers: &[CallerSeries],
+    explained: &std::collections::BTreeSet<&str>,
+    residual: f64,
+    times: &[f64],
+    topts: &TrendOptions,
+    alpha: f64,
+) -> Vec<CallerGrowth> {
+    let mut out: Vec<CallerGrowth> = Vec::new();
+    let mut named: std::collections::BTreeSet<String> = Default::default();
+    let mut left = residual;
+    for _ in 0..3 {
+        if left < topts.floor.max(0.2 * residual) {
+            break;
+        }
+        // Each caller's cumulative series over the keys still open.
+        // A key that rose once is one allocation (a buffer sized at startup), not something
+        // that accumulates: it is left out.
+        let open = |c: &CallerSeries| -> Vec<(String, Vec<f64>)> {
+            c.leaves
+                .iter()
+                .filter(|(k, v)| {
+                    !explained.contains(k.as_str())
+                        && !named.contains(k)
+                        && v.windows(2).filter(|w| w[1] > w[0]).count() >= 2
+                })
+                .cloned()
+                .collect()
+        };
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for c in callers {
+            if out.iter().any(|o| o.caller == c.name) {
+                continue;
+            }
+            let leaves = open(c);
+            if leaves.iter().filter(|(_, v)| growth_of(v) > 0.0).count() < 2 {
+                continue;
+            }
+            let mut cum = vec![0.0; times.len()];
+            for (_, v) in &leaves {
+                for (a, x) in cum.iter_mut().zip(v) {
+                    *a += x;
+                }
+            }
+            let g = growth_of(&cum);
+            if g >= 0.25 * left {
+                candidates.push(Candidate {
+                    caller: c,
+                    leaves,
+                    cum,
+                    growth: g,
+                });
+            }
+        }
+        candidates.sort_by(|a, b| {
+            a.growth
+                .total_cmp(&b.growth)
+                .then(a.caller.depth.cmp(&b.caller.depth))
+                .then_with(|| a.caller.name.cmp(&b.caller.name))
+        });
+        let m = candidates.len();
+        let found = candidates.into_iter().find_map(|cand| {
+            let Candidate {
+                caller: c,
+                leaves,
+                cum,
+                growth: g,
+            } = cand;
+            let f = sampled_floor(topts.floor, topts.sampling_rate, &cum);
+            let o = TrendOptions { floor: f, ..*topts };
+            let t = trend::analyze(times, &cum, &o);
+            let keep = t.growth > f
+                && t.pattern.is_leak()
+                && trend::holm(std::slice::from_ref(&t), m, alpha)[0];
+            keep.then_some((c, leaves, cum, g, t))
+        });
+        let Some((c, mut leaves, cum, g, t)) = found else {
+            break;
+        };
+        leaves.sort_by(|a, b| {
+            growth_of(&b.1)
+                .total_cmp(&growth_of(&a.1))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        let mut keys = Vec::new();
+        let mut sum = 0.0;
+        for (k, v) in leaves {
+            let kg = growth_of(&v);
+            if sum >= 0.9 * g || keys.len() == 10 || kg <= 0.0 {
+                break;
+            }
+            sum += kg;
+            keys.push((k, kg));
+        }
+        named.extend(keys.iter().map(|(k, _)| k.clone()));
+        left -= g;
+        out.push(CallerGrowth {
+            caller: c.name.clone(),
+            depth: c.depth,
+            pattern: t.pattern,
+            growth: g,
+            last: t.last,
+            slope_per_hour: t.slope_per_hour,
+            p_value: t.mann_kendall.p_value,
+            share_of_unexplained: g / residual,
+            keys,
+            series: cum,
+        });
+    }
+    out
+}
+
 /// The end of a recording taken while the process tore down, left out of the trend.
 #[derive(Clone, Debug, Serialize)]
 pub struct Teardown {
@@ -967,11 +1135,15 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
             trend::analyze(&times, &s.values, &o)
         })
         .collect();
-    let keys_tested = trends
+    // Keys judged on their own (grown beyond their floor), with their growth.
+    let judged: Vec<(&str, f64)> = series
         .iter()
+        .zip(&trends)
         .zip(&floors)
-        .filter(|(t, f)| t.growth > **f)
-        .count();
+        .filter(|((_, t), f)| t.growth > **f)
+        .map(|((s, t), _)| (s.key.name.as_str(), t.growth))
+        .collect();
+    let keys_tested = judged.len();
     let significant = trend::holm(&trends, keys_tested, options.alpha);
     for ((s, t), keep) in series.iter().zip(trends).zip(significant) {
         match t.pattern {
@@ -991,6 +1163,27 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
             _ => {}
         }
     }
+    // Growth spread over keys each under its floor: what the keys judged on their own (suspects,
+    // caches, churn) and the profiler's leave of the total's, when the total leaks.
+    let mut explained: std::collections::BTreeSet<&str> = judged.iter().map(|(k, _)| *k).collect();
+    let mut by_judged: f64 = judged.iter().map(|(_, g)| g).sum();
+    for s in &profiler {
+        explained.insert(s.key.name.as_str());
+        by_judged += growth_of(&s.values);
+    }
+    let residual = if total_trend.pattern.is_leak() {
+        let r = total_trend.growth - by_judged;
+        (r >= floor.max(0.2 * total_trend.growth)).then_some(r)
+    } else {
+        None
+    };
+    let callers = residual.map_or_else(Vec::new, |r| {
+        let o = TrendOptions {
+            sampling_rate: rate,
+            ..topts
+        };
+        trace_callers(&heap.callers, &explained, r, &times, &o, options.alpha)
+    });
     rank(&mut suspects);
     let limit = if options.top == 0 {
         usize::MAX
@@ -1020,6 +1213,8 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         suspects,
         suspects_not_shown: not_shown,
         not_leaks: benign,
+        unexplained_growth: residual,
+        callers,
         profiler_overhead,
         teardown,
         goroutines: gor.map(|g| g.0),
@@ -1047,5 +1242,68 @@ fn graph_section(g: &crate::graph::GraphSummary, suspects: &mut [Suspect]) -> Gr
         reachable_cycles: g.reachable_cycles,
         unreachable_cycles: g.unreachable_cycles,
         top_retainers: g.top_retainers.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(name: &str, f: impl Fn(usize) -> f64) -> (String, Vec<f64>) {
+        (name.to_string(), (0..20).map(f).collect())
+    }
+
+    /// Two keys growing 0.38 and 0.48 MiB (each under a 0.5 MiB floor) below one function: it is named,
+    /// with both keys; a key that rose once (a buffer) is not counted, and the root that holds the
+    /// same keys loses to the lower frame.
+    #[test]
+    fn callers_name_the_lowest_frame_owning_spread_growth() {
+        const MIB: f64 = 1048576.0;
+        let times: Vec<f64> = (0..20).map(|i| i as f64 * 60.0).collect();
+        let k1 = leaf("k1", |i| 1.0 * MIB + i as f64 * 0.02 * MIB);
+        let k2 = leaf("k2", |i| 2.0 * MIB + i as f64 * 0.025 * MIB);
+        let once = leaf("buffer", |i| if i >= 5 { 4.0 * MIB } else { 0.0 });
+        let wobble = leaf("k4", |i| if i % 2 == 0 { MIB } else { 1.1 * MIB });
+        let callers = vec![
+            CallerSeries {
+                name: "lower".into(),
+                depth: 1,
+                leaves: vec![k1.clone(), k2.clone(), once],
+            },
+            CallerSeries {
+                name: "main.main".into(),
+                depth: 3,
+                leaves: vec![k1, k2, wobble],
+            },
+        ];
+        let o = TrendOptions {
+            floor: 0.5 * MIB,
+            ..Default::default()
+        };
+        let none = Default::default();
+        let found = trace_callers(&callers, &none, 0.9 * MIB, &times, &o, 0.05);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].caller, "lower");
+        let keys: Vec<&str> = found[0].keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["k2", "k1"]);
+        assert!(
+            (found[0].growth - 0.855 * MIB).abs() < 1.0,
+            "{}",
+            found[0].growth
+        );
+        assert!(found[0].pattern.is_leak());
+        // With k1 judged on its own, no caller has two open keys that grew.
+        let judged: std::collections::BTreeSet<&str> = ["k1"].into_iter().collect();
+        assert!(trace_callers(&callers, &judged, 0.9 * MIB, &times, &o, 0.05).is_empty());
+        // Growth that does not trend (a flat cumulative) names nothing.
+        let flat = vec![CallerSeries {
+            name: "flat".into(),
+            depth: 1,
+            leaves: vec![
+                leaf("a", |i| if i == 19 { 0.3 * MIB } else { 0.0 }),
+                leaf("b", |i| if i % 3 == 0 { 0.3 * MIB } else { 0.0 }),
+            ],
+        }];
+        assert!(trace_callers(&flat, &none, 0.9 * MIB, &times, &o, 0.05).is_empty());
     }
 }

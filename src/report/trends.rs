@@ -67,6 +67,46 @@ fn total_line(t: &TotalOut, unit: &str) -> String {
     )
 }
 
+/// The "growth under callers" section: where the total's growth lives when the suspects do not
+/// account for it.
+fn write_callers<W: Write>(out: &mut W, r: &Report, unit: &str) -> io::Result<()> {
+    let Some(left) = r.unexplained_growth else {
+        return Ok(());
+    };
+    let traced: f64 = r.callers.iter().map(|c| c.growth).sum();
+    writeln!(
+        out,
+        "\nGROWTH UNDER CALLERS: {}{} of the total's growth is in keys each under its noise floor; {}",
+        if left >= 0.0 { "+" } else { "" },
+        h(left, unit),
+        if r.callers.is_empty() {
+            "no caller owns a quarter of it with a leak pattern (spread over many keys, each under its floor)".to_string()
+        } else {
+            format!(
+                "{} caller(s) hold {} of it, summed over the keys below them (cumulative, as pprof's cum)",
+                r.callers.len(),
+                h(traced, unit)
+            )
+        }
+    )?;
+    for c in &r.callers {
+        writeln!(
+            out,
+            "  {:<12} {:>13} +{:>9} ({:.0}%)  p {:.1e}  {}",
+            c.pattern.name(),
+            rate(c.slope_per_hour, unit),
+            h(c.growth, unit),
+            c.share_of_unexplained * 100.0,
+            c.p_value,
+            c.caller
+        )?;
+        for (k, g) in &c.keys {
+            writeln!(out, "      +{:>9}  {k}", h(*g, unit))?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the terminal summary.
 pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
     let mut out = crate::units::TermSafe(out);
@@ -154,6 +194,7 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
             write_suspect(&mut out, s, unit, r.memory_limit.is_some())?;
         }
     }
+    write_callers(&mut out, r, unit)?;
     if !r.not_leaks.is_empty() {
         writeln!(out, "\nGREW BUT NOT LEAKS (caches, churn)")?;
         for b in &r.not_leaks {
@@ -698,6 +739,24 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         suspects => suspects,
         not_shown => r.suspects_not_shown,
         benign => benign,
+        unexplained => r.unexplained_growth.map(|g| h(g, unit)),
+        callers => r.callers.iter().map(|c| context! {
+            caller => c.caller.clone(),
+            pattern => c.pattern.name(),
+            rate => rate(c.slope_per_hour, unit),
+            growth => h(c.growth, unit),
+            share => format!("{:.0}%", c.share_of_unexplained * 100.0),
+            p_value => format!("{:.2e}", c.p_value),
+            keys => c.keys.iter().map(|(k, g)| context! { key => k.clone(), growth => h(*g, unit) }).collect::<Vec<_>>(),
+            chart => Value::from_safe_string(line_chart(&times, &c.series, None, unit)),
+        }).collect::<Vec<_>>(),
+        teardown => r.teardown.as_ref().map(|t| context! {
+            before => h(t.total_before, unit),
+            after => h(t.total_after, unit),
+            at => t.sources.first().cloned().unwrap_or_default(),
+            reason => t.reason,
+            count => t.sources.len(),
+        }),
         goroutines => goroutines,
         process => process,
         live => extras.live_poll_ms,
