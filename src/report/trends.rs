@@ -19,12 +19,33 @@ fn h(v: f64, unit: &str) -> String {
     )
 }
 
-fn rate(v: f64, unit: &str) -> String {
+/// A rate given per hour, shown in the unit that fits the span it was measured over: per second
+/// under two minutes, per minute under two hours, per hour under two days, else per day. With no
+/// span (snapshots taken at one instant) there is no rate.
+fn rate(per_hour: f64, unit: &str, span_hours: f64) -> String {
+    if span_hours.is_nan() || span_hours <= 0.0 {
+        return "no span".into();
+    }
+    let (factor, per) = match span_hours * 3600.0 {
+        s if s < 120.0 => (1.0 / 3600.0, "s"),
+        s if s < 7200.0 => (1.0 / 60.0, "min"),
+        s if s < 48.0 * 3600.0 => (1.0, "h"),
+        _ => (24.0, "d"),
+    };
+    let v = per_hour * factor;
     let s = h(v, unit);
     if v > 0.0 {
-        format!("+{s}/h")
+        format!("+{s}/{per}")
     } else {
-        format!("{s}/h")
+        format!("{s}/{per}")
+    }
+}
+
+/// The span of a series in hours, from its snapshots' offsets in seconds.
+fn span_hours(times: &[f64]) -> f64 {
+    match (times.first(), times.last()) {
+        (Some(a), Some(b)) => (b - a) / crate::trend::HOUR,
+        _ => 0.0,
     }
 }
 
@@ -61,7 +82,7 @@ fn total_line(t: &TotalOut, unit: &str) -> String {
         if tr.growth >= 0.0 { "+" } else { "" },
         h(tr.growth, unit),
         tr.pattern.name(),
-        rate(tr.slope_per_hour, unit),
+        rate(tr.slope_per_hour, unit, tr.span_hours),
         tr.mann_kendall.p_value,
         tr.r2
     )
@@ -94,7 +115,7 @@ fn write_callers<W: Write>(out: &mut W, r: &Report, unit: &str) -> io::Result<()
             out,
             "  {:<12} {:>13} +{:>9} ({:.0}%)  p {:.1e}  {}",
             c.pattern.name(),
-            rate(c.slope_per_hour, unit),
+            rate(c.slope_per_hour, unit, r.total.trend.span_hours),
             h(c.growth, unit),
             c.share_of_unexplained * 100.0,
             c.p_value,
@@ -105,6 +126,17 @@ fn write_callers<W: Write>(out: &mut W, r: &Report, unit: &str) -> io::Result<()
         }
     }
     Ok(())
+}
+
+/// What trending an allocation counter means, for a report of an `alloc_*` column (asked for
+/// with `--sample-index`: it is never the default).
+pub fn counter_note(r: &Report) -> Option<String> {
+    let name = r.value_type.split('/').next().unwrap_or("");
+    name.starts_with("alloc_").then(|| {
+        format!(
+            "{name} counts everything allocated since the program started and never falls: a rise is allocation rate, not memory held (--sample-index inuse_space for what is held)"
+        )
+    })
 }
 
 /// Writes the terminal summary.
@@ -124,6 +156,9 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
             "from {} ({})\n  to {} ({})",
             a.source, a.time, b.source, b.time
         )?;
+    }
+    if let Some(note) = counter_note(r) {
+        writeln!(out, "note: {note}")?;
     }
     if !r.snapshots.is_empty() {
         writeln!(out, "total: {}", total_line(&r.total, unit))?;
@@ -191,7 +226,13 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
             "severity", "pattern", "rate", "last", "share", "p", "R²", "in 24h"
         )?;
         for s in &r.suspects {
-            write_suspect(&mut out, s, unit, r.memory_limit.is_some())?;
+            write_suspect(
+                &mut out,
+                s,
+                unit,
+                r.total.trend.span_hours,
+                r.memory_limit.is_some(),
+            )?;
         }
     }
     write_callers(&mut out, r, unit)?;
@@ -233,7 +274,7 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
             )?;
         }
         for s in &g.suspects {
-            write_suspect(&mut out, s, "count", false)?;
+            write_suspect(&mut out, s, "count", g.total.trend.span_hours, false)?;
             if let (Some(by), Some(n)) = (s.proven_by, s.proven_leaked) {
                 writeln!(
                     out,
@@ -279,10 +320,12 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
             )?;
         }
         for s in &p.suspects {
+            let times: Vec<f64> = p.snapshots.iter().map(|s| s.offset_seconds).collect();
             write_suspect(
                 &mut out,
                 s,
                 p.unit_of(&s.key),
+                span_hours(&times),
                 s.prediction.hours_to_limit.is_some(),
             )?;
         }
@@ -316,13 +359,19 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
     Ok(())
 }
 
-fn write_suspect<W: Write>(out: &mut W, s: &Suspect, unit: &str, limit: bool) -> io::Result<()> {
+fn write_suspect<W: Write>(
+    out: &mut W,
+    s: &Suspect,
+    unit: &str,
+    span: f64,
+    limit: bool,
+) -> io::Result<()> {
     writeln!(
         out,
         "{:<9} {:<12} {:>13} {:>10} {:>5.1}% {:>7.1e} {:>5.2} {:>10}  {}",
         s.severity.name(),
         s.pattern.name(),
-        rate(s.slope_per_hour, unit),
+        rate(s.slope_per_hour, unit, span),
         h(s.last, unit),
         s.share * 100.0,
         s.p_value,
@@ -645,8 +694,8 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             frames => s.frames.iter().take(16).cloned().collect::<Vec<_>>(),
             pattern => s.pattern.name(),
             severity => s.severity.name(),
-            rate => rate(s.slope_per_hour, unit),
-            rate_interval => format!("{} … {}", rate(s.slope_low_per_hour, unit), rate(s.slope_high_per_hour, unit)),
+            rate => rate(s.slope_per_hour, unit, span_hours(times)),
+            rate_interval => format!("{} … {}", rate(s.slope_low_per_hour, unit, span_hours(times)), rate(s.slope_high_per_hour, unit, span_hours(times))),
             p_value => format!("{:.2e}", s.p_value),
             r2 => format!("{:.3}", s.r2),
             last => h(s.last, unit),
@@ -726,6 +775,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
     });
     let ctx = context! {
         value_type => r.value_type.clone(),
+        counter_note => counter_note(r),
         snapshots => r.snapshots.len(),
         span => span(r),
         first => r.snapshots.first().map(|x| Value::from(Serde(x))),
@@ -743,7 +793,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         callers => r.callers.iter().map(|c| context! {
             caller => c.caller.clone(),
             pattern => c.pattern.name(),
-            rate => rate(c.slope_per_hour, unit),
+            rate => rate(c.slope_per_hour, unit, r.total.trend.span_hours),
             growth => h(c.growth, unit),
             share => format!("{:.0}%", c.share_of_unexplained * 100.0),
             p_value => format!("{:.2e}", c.p_value),

@@ -146,18 +146,65 @@ impl Store {
                         .collect::<Vec<_>>()
                         .join(", "),
                 }),
-            None => Ok(vts
-                .iter()
-                .copied()
-                .find(|&i| self.value_types[i] == "inuse_space/bytes")
-                .or_else(|| {
-                    vts.iter()
-                        .copied()
-                        .find(|&i| self.value_types[i].ends_with("/bytes"))
-                })
-                .or_else(|| vts.first().copied())
-                .unwrap_or(0)),
+            None => self.default_heap_value_type(&vts),
         }
+    }
+
+    /// The column trended when none is asked for: `inuse_space` when every heap snapshot has it,
+    /// else another in-use column they share (bytes first). An `alloc_*` column counts every
+    /// allocation since the program started and only grows, so it is never picked: a folder
+    /// whose snapshots share only those, or no column at all, is an error that says so.
+    fn default_heap_value_type(&self, common: &[usize]) -> Result<usize, StoreError> {
+        let name = |i: usize| self.value_types[i].as_str();
+        let in_use = |i: &usize| !name(*i).starts_with("alloc_");
+        if let Some(i) = common
+            .iter()
+            .copied()
+            .find(|&i| name(i) == "inuse_space/bytes")
+            .or_else(|| {
+                common
+                    .iter()
+                    .copied()
+                    .filter(in_use)
+                    .find(|&i| name(i).ends_with("/bytes"))
+            })
+            .or_else(|| common.iter().copied().find(in_use))
+        {
+            return Ok(i);
+        }
+        let heap = self.snapshots_of(Kind::Heap);
+        if heap.is_empty() {
+            return Ok(0);
+        }
+        // Each distinct set of columns once, with the first snapshot that has it and how many do.
+        let mut forms: Vec<(String, &str, usize)> = Vec::new();
+        let rows = self.total_rows()?;
+        for &s in &heap {
+            let mut types: Vec<&str> = rows
+                .iter()
+                .filter(|(r, _, _)| *r == s)
+                .filter_map(|(_, t, _)| self.value_types.get(*t).map(String::as_str))
+                .collect();
+            types.sort_unstable();
+            types.dedup();
+            let types = types.join(", ");
+            match forms.iter_mut().find(|f| f.0 == types) {
+                Some(f) => f.2 += 1,
+                None => forms.push((types, &self.snapshots[s].source, 1)),
+            }
+        }
+        let forms: Vec<String> = forms
+            .iter()
+            .map(|(t, first, n)| format!("{n} like {first}: [{t}]"))
+            .collect();
+        Err(StoreError::NoInUseType {
+            shared: common
+                .iter()
+                .map(|&i| name(i))
+                .collect::<Vec<_>>()
+                .join(", "),
+            forms: forms.join("; "),
+        })
     }
 
     /// Hands over what the analysis needs, trending `value_type` (see
@@ -299,6 +346,63 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::thin;
+    use crate::model::{Format, Interner, ProfileBuilder, ValueType};
+    use crate::store::{KeyBy, Order, SnapshotIn, StoreBuilder, StoreError};
+
+    /// A store of `n` one-sample heap snapshots with these columns.
+    fn store_of(types: &[&[(&str, &str)]]) -> crate::store::Store {
+        let builder = StoreBuilder::new(KeyBy::Function, Order::Name);
+        for (i, cols) in types.iter().enumerate() {
+            let mut interner = Interner::new();
+            let vts = cols.iter().map(|(k, u)| ValueType::new(k, u)).collect();
+            let mut b = ProfileBuilder::new(Format::Pprof, vts);
+            b.meta_mut().time_nanos = Some(1_000_000_000 * (i as i64 + 1));
+            let f = interner.symbol_frame("main.grow", "main.go", 1);
+            let stack = interner.stack_from_root(vec![f]);
+            let values: Vec<i64> = cols.iter().map(|_| 100 * (i as i64 + 1)).collect();
+            b.add_sample(stack, &values, &[]);
+            let profile = b.finish(&interner).unwrap();
+            builder.add(SnapshotIn {
+                input_index: i,
+                source: format!("s{i}.pb.gz"),
+                from_folder: false,
+                mtime_nanos: 0,
+                interner,
+                profile,
+                graph: None,
+            });
+        }
+        builder.finish().unwrap()
+    }
+
+    #[test]
+    fn an_allocation_counter_is_trended_only_when_asked() {
+        let alloc: &[(&str, &str)] = &[("alloc_objects", "count"), ("alloc_space", "bytes")];
+        let s = store_of(&[alloc, alloc, alloc]);
+        let e = s.heap_value_type(None).unwrap_err();
+        assert!(matches!(e, StoreError::NoInUseType { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("--sample-index alloc_space"), "{msg}");
+        assert!(msg.contains("3 like s0.pb.gz"), "{msg}");
+        let i = s.heap_value_type(Some("alloc_space")).unwrap();
+        assert_eq!(s.value_types[i], "alloc_space/bytes");
+        // Four columns: in-use space, never the first column.
+        let four: &[(&str, &str)] = &[
+            ("alloc_objects", "count"),
+            ("alloc_space", "bytes"),
+            ("inuse_objects", "count"),
+            ("inuse_space", "bytes"),
+        ];
+        let s = store_of(&[four, four]);
+        let i = s.heap_value_type(None).unwrap();
+        assert_eq!(s.value_types[i], "inuse_space/bytes");
+        // Nothing shared at all: the error lists each form.
+        let other: &[(&str, &str)] = &[("peak_space", "bytes")];
+        let s = store_of(&[alloc, other]);
+        let msg = s.heap_value_type(None).unwrap_err().to_string();
+        assert!(msg.contains("shared: []"), "{msg}");
+        assert!(msg.contains("1 like s1.pb.gz: [peak_space/bytes]"), "{msg}");
+    }
 
     #[test]
     fn thinning_keeps_the_ends_and_spaces_evenly() {

@@ -103,6 +103,16 @@ pub enum StoreError {
         /// Available, comma-separated.
         available: String,
     },
+    /// No in-use column is in every heap snapshot (only `alloc_*` counters, or nothing shared).
+    #[error(
+        "the heap snapshots share no in-use value type (shared: [{shared}]; {forms}): an alloc_* column counts every allocation since start and only grows, so it is trended only when asked with --sample-index alloc_space (allocation rate, not memory held)"
+    )]
+    NoInUseType {
+        /// The columns every snapshot has, comma-separated.
+        shared: String,
+        /// The first snapshots' columns, `source: [types]`.
+        forms: String,
+    },
 }
 
 /// The first and last heap snapshots kept whole, in one interner: what the HTML report's

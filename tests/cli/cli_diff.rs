@@ -203,12 +203,15 @@ fn flamegraph_is_written_and_escapes_names() {
 fn different_sample_types_are_a_clear_error() {
     leakdiff()
         .args([BASE, "testdata/legacy/profile__testdata__cppbench.heap"])
+        .args(["--sample-index", "alloc_space"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "do not share sample type `inuse_space`",
+            "do not share sample type `alloc_space`",
         ))
-        .stderr(predicate::str::contains("objects/count, space/bytes"));
+        .stderr(predicate::str::contains(
+            "inuse_objects/count, inuse_space/bytes",
+        ));
 }
 
 #[test]

@@ -248,3 +248,77 @@ fn report_trends_a_heaptrack_recording_by_its_slices() {
     let r = json(&["--slices", "8"]);
     assert_eq!(r["snapshots"].as_array().unwrap().len(), 8);
 }
+
+/// Debian's jq under gperftools, a dump every 4 KiB allocated: the first dump, taken before
+/// anything was freed, has pprof's two columns (`objects`, `space`), the later ones four. They
+/// line up as in-use columns: the series starts at the first dump's 5480 bytes (its header), the
+/// diff of the first and a later dump works, and an `alloc_*` column is trended only when asked.
+#[test]
+fn gperftools_two_column_first_dump_lines_up_with_the_four_column_ones() {
+    restore_mtimes();
+    let dir = real("native/jq-gperftools-slurp");
+    let out = Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(["report", "-f", "json", "--input"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["value_type"], "inuse_space/bytes");
+    let series = r["total"]["series"].as_array().unwrap();
+    assert_eq!(series.len(), 14);
+    assert_eq!(series[0].as_f64(), Some(5480.0));
+    assert!(series.iter().all(|v| v.as_f64().unwrap() > 0.0));
+
+    let out = Command::cargo_bin("leakdiff")
+        .unwrap()
+        .arg(dir.join("gperf.0001.heap"))
+        .arg(dir.join("gperf.0265.heap"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("leakdiff: inuse_space (bytes)"), "{text}");
+    assert!(text.contains("from 5.35KiB to 17.25KiB"), "{text}");
+
+    // The first dump has no allocation column: asking for one says which snapshots lack it.
+    let out = Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(["report", "--sample-index", "alloc_space", "--input"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"alloc_space\" is not in every heap snapshot"),
+        "{err}"
+    );
+
+    // Asked for on a series that has it, the counter is trended and the report says what it is.
+    let out = Command::cargo_bin("leakdiff")
+        .unwrap()
+        .args(["report", "--sample-index", "alloc_space", "--input"])
+        .arg(real("native/gawk-gperftools-steady"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("note: alloc_space counts everything allocated since the program started"),
+        "{text}"
+    );
+}

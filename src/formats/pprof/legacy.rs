@@ -186,7 +186,45 @@ pub fn parse(text: &[u8], source: &str, interner: &mut Interner) -> Result<Profi
 pub fn to_model_schema(text: &[u8], source: &str) -> Result<schema::Profile, ParseError> {
     let mut schema = to_schema(text, source)?;
     hide_unnamed_ends(&mut schema);
+    name_in_use_columns(&mut schema, text);
     Ok(schema)
+}
+
+/// A heap profile whose allocation counts equal its in-use counts (gperftools' first dump, taken
+/// before anything was freed; Go's text form with no frees) gets pprof's two columns `objects`
+/// and `space`, which hold in-use values: they are named `inuse_objects` and `inuse_space`, as in
+/// the four-column dumps after it, so a series lines up. Growth and fragmentation profiles keep
+/// their names (their `space` is not what is in use).
+fn name_in_use_columns(p: &mut schema::Profile, text: &[u8]) {
+    let header = text
+        .split(|&b| b == b'\n')
+        .map(|l| String::from_utf8_lossy(l))
+        .find(|l| !l.trim().is_empty() && !l.starts_with('%'));
+    let Some(header) = header else {
+        return;
+    };
+    let kind = header.rsplit('@').next().unwrap_or("").trim();
+    if !header.starts_with("heap profile:")
+        || kind.starts_with("growth")
+        || kind.starts_with("fragmentation")
+    {
+        return;
+    }
+    let name = |p: &schema::Profile, i: i64| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| p.string_table.get(i))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let names: Vec<String> = p.sample_type.iter().map(|t| name(p, t.r#type)).collect();
+    if names != ["objects", "space"] {
+        return;
+    }
+    for (i, new) in ["inuse_objects", "inuse_space"].into_iter().enumerate() {
+        p.sample_type[i].r#type = p.string_table.len() as i64;
+        p.string_table.push(new.to_string());
+    }
 }
 
 /// Go's debug=1 writer hides runtime frames at both ends of a stack (allocator internals at the

@@ -139,5 +139,5 @@ fi
 # time axis is the dumps' mtimes. mtimes.tsv records them (path, seconds since the epoch) so a
 # checkout can put them back (tests do; `sh gen/restore-mtimes.sh` does it by hand).
 if [ -n "$OUT" ]; then
-  (cd "$OUT" && find python-* gawk-* -type f -name '*.heap' -printf '%p\t%T@\n' | LC_ALL=C sort > mtimes.tsv)
+  (cd "$OUT" && find python-* gawk-* jq-* -type f -name '*.heap' -printf '%p\t%T@\n' | LC_ALL=C sort > mtimes.tsv)
 fi
