@@ -146,6 +146,38 @@ pub fn parse_threshold(s: &str) -> Result<Threshold, String> {
     Ok(Threshold::Absolute(v))
 }
 
+/// A rate given per hour, shown in the unit that fits the span it was measured over: per second
+/// under two minutes, per minute under two hours, per hour under two days, else per day. With no
+/// span (snapshots taken at one instant) there is no rate.
+pub fn rate_over(per_hour: f64, unit: &str, span_hours: f64) -> String {
+    if span_hours.is_nan() || span_hours <= 0.0 {
+        return "no span".into();
+    }
+    let (factor, per) = match span_hours * 3600.0 {
+        s if s < 120.0 => (1.0 / 3600.0, "s"),
+        s if s < 7200.0 => (1.0 / 60.0, "min"),
+        s if s < 48.0 * 3600.0 => (1.0, "h"),
+        _ => (24.0, "d"),
+    };
+    let v = per_hour * factor;
+    let s = if v.is_finite() && unit != "bytes" && v != 0.0 && v.abs() < 10.0 {
+        // A slow count (810 mappings an hour is 0.23 a second) keeps two decimals.
+        format!("{v:.2}")
+    } else if v.is_finite() {
+        human(
+            v.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64,
+            unit,
+        )
+    } else {
+        "huge".to_string()
+    };
+    if v > 0.0 {
+        format!("+{s}/{per}")
+    } else {
+        format!("{s}/{per}")
+    }
+}
+
 /// Formats a value with a binary-prefixed unit: `83.20MiB`, `-512B`, `1.5k` for counts.
 pub fn human(value: i64, unit: &str) -> String {
     let neg = value < 0;

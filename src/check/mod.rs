@@ -519,10 +519,10 @@ pub fn check_report(r: &Report, config: &Config, baseline: &Baseline) -> CheckRe
             if let Some(min) = limits.fail_on_severity {
                 if s.severity <= min {
                     reasons.push(format!(
-                        "{} leak suspect ({}, +{}/h, p={:.1e}), fail_on_severity {}",
+                        "{} leak suspect ({}, {}, p={:.1e}), fail_on_severity {}",
                         s.severity.name(),
                         s.pattern.name(),
-                        human(s.slope_per_hour, &unit),
+                        crate::units::rate_over(s.slope_per_hour, &unit, r.span_hours_of(kind)),
                         s.p_value,
                         min.name()
                     ));

@@ -59,6 +59,10 @@ pub(super) struct CheckArgs {
     /// Memory limit for a series' time-to-limit severity (e.g. 2GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<i64>,
+    /// Judge the Go profiler's own allocations (runtime/pprof, net/http/pprof) like any other key
+    /// instead of leaving them out of the suspects as profiler overhead.
+    #[arg(long)]
+    keep_profiler: bool,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
@@ -144,7 +148,18 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
                 true,
             )?;
             status = status_of(&store);
-            let report = analyze_all(&store, args.sample_index.as_deref(), args.memory_limit)?;
+            let report = analyze_all(
+                &store,
+                args.sample_index.as_deref(),
+                args.memory_limit,
+                args.keep_profiler,
+            )?;
+            if let Some(p) = &report.profiler_overhead {
+                eprintln!(
+                    "leakdiff: {} key(s) allocated by the profiler itself (runtime/pprof, net/http/pprof serving the profiles) left out; --keep-profiler checks them",
+                    p.keys.len()
+                );
+            }
             check::check_report(&report, &config, &baseline)
         }
     };

@@ -39,9 +39,14 @@ pub(super) struct DashboardArgs {
     /// Stop after this long (default: until Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
     duration: Option<u64>,
-    /// Value type to trend (default inuse_space, else the first in bytes).
+    /// Value type to trend (default: inuse_space, else an in-use column every snapshot has; an
+    /// alloc_* counter only when named).
     #[arg(long, value_name = "NAME")]
     sample_index: Option<String>,
+    /// Judge the Go profiler's own allocations (runtime/pprof, net/http/pprof) like any other key
+    /// instead of leaving them out of the suspects as profiler overhead.
+    #[arg(long)]
+    keep_profiler: bool,
     #[command(flatten)]
     read: InputArgs,
 }
@@ -108,6 +113,7 @@ fn compute(args: &DashboardArgs, loader: &Loader, generation: u64) -> Page {
         )?;
         let options = AnalyzeOptions {
             memory_limit: args.memory_limit.map(|v| v as f64),
+            keep_profiler: args.keep_profiler,
             ..Default::default()
         };
         let report = leaks::analyze(&store.evidence(args.sample_index.as_deref())?, &options)?;

@@ -50,12 +50,17 @@ pub(super) struct ExportArgs {
     /// What one series aggregates.
     #[arg(long, value_enum, default_value_t = KeyBy::Function)]
     by: KeyBy,
-    /// Value type (default inuse_space, else the first in bytes).
+    /// Value type (default: inuse_space, else an in-use column every snapshot has; an alloc_*
+    /// counter only when named).
     #[arg(long, value_name = "NAME")]
     sample_index: Option<String>,
     /// Memory limit for the time-to-limit gauges (e.g. 2GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<i64>,
+    /// Judge the Go profiler's own allocations (runtime/pprof, net/http/pprof) like any other key
+    /// instead of leaving them out of the suspects as profiler overhead.
+    #[arg(long)]
+    keep_profiler: bool,
     #[command(flatten)]
     read: InputArgs,
 }
@@ -109,7 +114,12 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             )?;
         }
         ExportFormat::Prometheus => {
-            let report = analyze_all(&store, args.sample_index.as_deref(), args.memory_limit)?;
+            let report = analyze_all(
+                &store,
+                args.sample_index.as_deref(),
+                args.memory_limit,
+                args.keep_profiler,
+            )?;
             emit(args.output.as_deref(), |w| {
                 export::write_prometheus(&report, w)
             })?;

@@ -158,10 +158,12 @@ pub(super) fn analyze_all(
     store: &Store,
     sample_index: Option<&str>,
     memory_limit: Option<i64>,
+    keep_profiler: bool,
 ) -> Result<Report> {
     let options = AnalyzeOptions {
         memory_limit: memory_limit.map(|v| v as f64),
         top: 0,
+        keep_profiler,
         ..Default::default()
     };
     Ok(leaks::analyze(&store.evidence(sample_index)?, &options)?)

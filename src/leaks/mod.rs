@@ -369,6 +369,19 @@ impl Report {
         out
     }
 
+    /// The span of a section's snapshots, in hours (what its rates were measured over).
+    pub fn span_hours_of(&self, kind: &str) -> f64 {
+        let snaps = match kind {
+            "goroutine" => self.goroutines.as_ref().map(|g| &g.snapshots),
+            "process" => self.process.as_ref().map(|p| &p.snapshots),
+            _ => Some(&self.snapshots),
+        };
+        match snaps.map(|s| (s.first(), s.last())) {
+            Some((Some(a), Some(b))) => (b.offset_seconds - a.offset_seconds) / trend::HOUR,
+            _ => 0.0,
+        }
+    }
+
     /// The unit of a suspect of a section.
     pub fn unit_of(&self, kind: &str, key: &str) -> &str {
         match (kind, &self.process) {

@@ -143,7 +143,21 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
         "leakdiff_suspect_time_to_limit_seconds",
         "Seconds until the limit is crossed at the suspect's rate (memory limit, or the open-files limit for fds).",
     );
+    let mut overhead = fam(
+        "leakdiff_profiler_overhead",
+        "The profiler's own allocations at the last heap snapshot (runtime/pprof, net/http/pprof serving the profiles), left out of the suspects; absent with --keep-profiler.",
+    );
     let vt = r.value_type.split('/').next().unwrap_or("");
+    if let Some(p) = &r.profiler_overhead {
+        overhead.samples.push((
+            format!(
+                "value_type=\"{}\",unit=\"{}\"",
+                label_value(vt),
+                label_value(&r.unit)
+            ),
+            p.last,
+        ));
+    }
     if !r.snapshots.is_empty() {
         snapshots
             .samples
@@ -212,8 +226,8 @@ pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
         }
     }
     for f in [
-        snapshots, total, total_rate, goroutines, process, suspects, rate, severity, last, p_value,
-        to_limit,
+        snapshots, total, total_rate, overhead, goroutines, process, suspects, rate, severity,
+        last, p_value, to_limit,
     ] {
         if f.samples.is_empty() {
             continue;

@@ -19,26 +19,8 @@ fn h(v: f64, unit: &str) -> String {
     )
 }
 
-/// A rate given per hour, shown in the unit that fits the span it was measured over: per second
-/// under two minutes, per minute under two hours, per hour under two days, else per day. With no
-/// span (snapshots taken at one instant) there is no rate.
 fn rate(per_hour: f64, unit: &str, span_hours: f64) -> String {
-    if span_hours.is_nan() || span_hours <= 0.0 {
-        return "no span".into();
-    }
-    let (factor, per) = match span_hours * 3600.0 {
-        s if s < 120.0 => (1.0 / 3600.0, "s"),
-        s if s < 7200.0 => (1.0 / 60.0, "min"),
-        s if s < 48.0 * 3600.0 => (1.0, "h"),
-        _ => (24.0, "d"),
-    };
-    let v = per_hour * factor;
-    let s = h(v, unit);
-    if v > 0.0 {
-        format!("+{s}/{per}")
-    } else {
-        format!("{s}/{per}")
-    }
+    crate::units::rate_over(per_hour, unit, span_hours)
 }
 
 /// The span of a series in hours, from its snapshots' offsets in seconds.

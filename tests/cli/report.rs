@@ -461,3 +461,41 @@ fn the_profilers_own_allocations_are_set_apart_unless_kept() {
     );
     assert!(kept["keys_analyzed"].as_u64() > v["keys_analyzed"].as_u64());
 }
+
+/// `check` and `export` leave the profiler's keys out as `report` does, and take `--keep-profiler`:
+/// `check` says on stderr how many it left out and `export --format prometheus` has a gauge of
+/// them; kept, they are judged like any key, and neither appears.
+#[test]
+fn check_and_export_take_keep_profiler() {
+    let dir = testdata("collect/series");
+    let check = |extra: &[&str]| {
+        let out = leakdiff()
+            .args(["check", "-i"])
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let note = "allocated by the profiler itself";
+    assert!(check(&[]).contains(note));
+    assert!(!check(&["--keep-profiler"]).contains(note));
+    let export = |extra: &[&str]| -> String {
+        let out = leakdiff()
+            .args(["export", "--format", "prometheus", "-i"])
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let gauge = "leakdiff_profiler_overhead{value_type=\"inuse_space\",unit=\"bytes\"} ";
+    assert!(export(&[]).contains(gauge));
+    assert!(!export(&["--keep-profiler"]).contains(gauge));
+}
