@@ -161,8 +161,12 @@ pub fn rate_over(per_hour: f64, unit: &str, span_hours: f64) -> String {
     };
     let v = per_hour * factor;
     let s = if v.is_finite() && unit != "bytes" && v != 0.0 && v.abs() < 10.0 {
-        // A slow count (810 mappings an hour is 0.23 a second) keeps two decimals.
-        format!("{v:.2}")
+        // A slow count (810 mappings an hour is 0.23 a second) keeps its first digits.
+        if v.abs() < 1.0 {
+            format!("{v:.2}")
+        } else {
+            format!("{v:.1}")
+        }
     } else if v.is_finite() {
         human(
             v.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64,

@@ -141,7 +141,7 @@ pub(super) fn load_store(
         eprintln!("leakdiff: warning: {}", w.message);
     }
     for f in &store.skipped {
-        eprintln!("leakdiff: left out: {}", f.message);
+        eprintln!("leakdiff: left out: {}: {}", f.source, f.message);
     }
     for f in &store.failures {
         eprintln!("leakdiff: error: {}", f.message);

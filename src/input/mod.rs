@@ -144,7 +144,12 @@ pub fn load_files(
                 }
             }
             Err(e @ ParseError::Unrecognized { .. }) if f.from_folder => {
-                builder.skip(i, &source, e.to_string())
+                // The message names the file; the skip list names it once, beside the message.
+                let msg = e.to_string();
+                let msg = msg
+                    .strip_prefix(&format!("{source}: "))
+                    .map_or(msg.clone(), String::from);
+                builder.skip(i, &source, msg)
             }
             Err(e) => builder.fail(i, &source, e.to_string()),
         }

@@ -502,8 +502,7 @@ impl StoreBuilder {
                 s.input_index,
                 &s.source,
                 format!(
-                    "{}: a {} profile with no heap, goroutine or process data (value types: {})",
-                    s.source,
+                    "a {} profile with no heap, goroutine or process data (value types: {})",
                     s.profile.format.name(),
                     types.join(", ")
                 ),
