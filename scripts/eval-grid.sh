@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Writes the 225-scenario evaluation grid of tests/cli/simulate.rs into DIR and runs
-# `leakdiff eval` on it: scripts/eval-grid.sh [DIR] [SEEDS]   (LEAKDIFF=path/to/leakdiff)
+# Writes the 225-scenario evaluation grid of tests/cli/simulate.rs into DIR, and the 165 scenarios
+# of real programs' shapes into DIR-shapes, and runs `leakdiff eval` on each: scripts/eval-grid.sh [DIR] [SEEDS]   (LEAKDIFF=path/to/leakdiff)
 set -euo pipefail
 dir=${1:-target/eval-grid}
 seeds=${2:-5}
@@ -27,3 +27,21 @@ for seed in $(seq 1 "$seeds"); do
   done
 done
 "$bin" eval "$dir" --min-tpr 0.95 --max-fpr 0.02
+# The shapes of real programs (tests/cli/simulate.rs runs 3 seeds of it at 512KiB/s): a Go map
+# that doubles, a recording that ends in teardown, the profiler's own allocations.
+shapes="$dir-shapes"
+rm -rf "$shapes"
+mkdir -p "$shapes"
+for seed in $(seq 1 "$seeds"); do
+  for g in 128KiB/s 512KiB/s 2MiB/s; do
+    "$bin" simulate --type memory --pattern doubling --growth "$g" --seed "$seed" \
+      --output "$shapes/doubling-${g%/s}-$seed" 2>/dev/null
+    for p in linear stepped doubling plateau oscillating; do
+      for flag in --teardown --profiler-noise; do
+        "$bin" simulate --type memory --pattern "$p" --growth "$g" --seed "$seed" $flag \
+          --output "$shapes/${flag#--}-$p-${g%/s}-$seed" 2>/dev/null
+      done
+    done
+  done
+done
+"$bin" eval "$shapes" --min-tpr 0.95 --max-fpr 0.02

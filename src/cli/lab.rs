@@ -46,6 +46,14 @@ pub(super) struct SimulateArgs {
     /// Form of goroutine snapshots.
     #[arg(long, value_enum, default_value_t = GoroutineForm::Pprof)]
     goroutine_format: GoroutineForm,
+    /// Memory: add a last snapshot taken while the process tears down (everything freed but 2 %),
+    /// as a recording made to the program's exit ends.
+    #[arg(long)]
+    teardown: bool,
+    /// Memory: add the Go profiler's own allocations (net/http/pprof serving the profiles to a
+    /// collector: runtime/pprof and compress/flate sites that grow and churn; not leaks).
+    #[arg(long)]
+    profiler_noise: bool,
     /// Go's MemProfileRate for heap profiles.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512KiB")]
     sampling_rate: i64,
@@ -69,6 +77,8 @@ pub(super) fn run_simulate(args: SimulateArgs) -> Result<u8> {
         seed: args.seed,
         goroutine_form: args.goroutine_format,
         sampling_rate: args.sampling_rate.max(0) as u64,
+        teardown: args.teardown,
+        profiler_noise: args.profiler_noise,
         ..Default::default()
     };
     let bar = super::Progress::new(true);

@@ -82,8 +82,10 @@ impl Site {
         Site { shape, churn, pops }
     }
 
-    fn step(&mut self, i: usize, t: f64, p_of: impl Fn(u64) -> f64, rng: &mut Rng) {
-        let bytes = self.shape.value(i, t, rng).max(0.0);
+    /// Moves the site to snapshot `i`, holding `scale` of what its shape says (1; 0.02 while the
+    /// process tears down).
+    fn step(&mut self, i: usize, t: f64, scale: f64, p_of: impl Fn(u64) -> f64, rng: &mut Rng) {
+        let bytes = self.shape.value(i, t, rng).max(0.0) * scale;
         for pop in &mut self.pops {
             let p = p_of(pop.size);
             let target = (bytes * pop.weight / pop.size as f64).round() as u64;
@@ -208,14 +210,19 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
         0.0
     };
     sites.push(Site::new(&f, &callers, shape, churn, size, &mut rng));
+    if o.profiler_noise {
+        profiler_sites(o, truth, &serve, &mut sites, &mut rng);
+    }
 
     let rate = o.sampling_rate as f64;
     let p_of = |size: u64| 1.0 - (-(size as f64) / rate).exp();
-    let mut files = Vec::with_capacity(o.snapshots);
-    for i in 0..o.snapshots {
+    let n = o.snapshots + usize::from(o.teardown);
+    let mut files = Vec::with_capacity(n);
+    for i in 0..n {
         let ti = super::at(o, i);
+        let scale = if i >= o.snapshots { 0.02 } else { 1.0 };
         for s in &mut sites {
-            s.step(i, ti, p_of, &mut rng);
+            s.step(i, ti, scale, p_of, &mut rng);
         }
         let mut interner = Interner::new();
         let mut b = ProfileBuilder::new(
@@ -279,4 +286,116 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
         });
     }
     files
+}
+
+/// The Go profiler's own allocations, as net/http/pprof makes them serving heap profiles to a
+/// collector: compress/flate's writer state (grows as the profiles grow, churned every request),
+/// runtime/pprof's builder buffers (bursty) and its symbol tables (warm up, then stay). Not leaks:
+/// `report` sets them apart as profiler overhead.
+fn profiler_sites(
+    o: &SimOptions,
+    truth: &mut Truth,
+    serve: &Func,
+    sites: &mut Vec<Site>,
+    rng: &mut Rng,
+) {
+    let func = |name: &str, file: &str, line: u32| Func {
+        name: name.into(),
+        file: file.into(),
+        line,
+    };
+    let handler = vec![
+        func(
+            "runtime/pprof.writeHeapProto",
+            "runtime/pprof/protomem.go",
+            28,
+        ),
+        func(
+            "runtime/pprof.writeHeapInternal",
+            "runtime/pprof/pprof.go",
+            582,
+        ),
+        func(
+            "net/http/pprof.handler.ServeHTTP",
+            "net/http/pprof/pprof.go",
+            272,
+        ),
+        func("net/http.HandlerFunc.ServeHTTP", "net/http/server.go", 2220),
+        serve.clone(),
+    ];
+    let mut gzip = vec![
+        func("compress/flate.NewWriter", "compress/flate/deflate.go", 666),
+        func(
+            "compress/gzip.(*Writer).Write",
+            "compress/gzip/gzip.go",
+            191,
+        ),
+        func(
+            "runtime/pprof.(*profileBuilder).flush",
+            "runtime/pprof/proto.go",
+            146,
+        ),
+    ];
+    gzip.extend(handler.iter().cloned());
+    let mut build = vec![func(
+        "runtime/pprof.(*profileBuilder).build",
+        "runtime/pprof/proto.go",
+        366,
+    )];
+    build.extend(handler.iter().cloned());
+    let mut symbols = vec![func(
+        "runtime/pprof.(*profileBuilder).appendLocsForStack",
+        "runtime/pprof/proto.go",
+        402,
+    )];
+    symbols.extend(handler);
+    let g = o.growth_bytes_per_sec;
+    let t = span(o);
+    let shapes = [
+        (
+            func(
+                "compress/flate.(*compressor).init",
+                "compress/flate/deflate.go",
+                586,
+            ),
+            gzip,
+            Shape::Linear {
+                base: 1.2e6,
+                rate: g * rng.range(0.2, 0.5),
+            },
+            1.0,
+        ),
+        (
+            func(
+                "runtime/pprof.(*protobuf).varint",
+                "runtime/pprof/protobuf.go",
+                32,
+            ),
+            build,
+            Shape::Bursty {
+                level: (g * t * 0.2).max(256.0 * 1024.0),
+                sigma: 0.4,
+            },
+            1.0,
+        ),
+        (
+            func(
+                "runtime/pprof.(*profileBuilder).emitLocation",
+                "runtime/pprof/proto.go",
+                590,
+            ),
+            symbols,
+            Shape::Plateau {
+                base: 64.0 * 1024.0,
+                rate: g * rng.range(0.5, 1.0),
+                until: t * rng.range(0.3, 0.6),
+            },
+            0.0,
+        ),
+    ];
+    for (f, stack, shape, churn) in shapes {
+        truth.not_leaks.insert(f.name.clone(), "profiler".into());
+        let size = *rng.pick(&SIZES[6..11]);
+        sites.push(Site::new(&f, &[stack], shape, churn, size, rng));
+    }
 }

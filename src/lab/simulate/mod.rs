@@ -85,6 +85,11 @@ pub enum SimPattern {
     Oscillating,
     /// Grows for the first quarter to half of the series, then stays (warm-up): not a leak.
     Plateau,
+    /// A Go map or slice that doubles as entries keep coming: the entries grow at a constant
+    /// rate, the memory held is the capacity (four or five doublings, each step the size of all
+    /// before it, the last in the final quarter of the series; the old arrays are freed): a
+    /// leak whose staircase is still stepping at the end.
+    Doubling,
 }
 
 impl SimPattern {
@@ -92,7 +97,10 @@ impl SimPattern {
     pub fn is_leak(self) -> bool {
         matches!(
             self,
-            SimPattern::Linear | SimPattern::Exponential | SimPattern::Stepped
+            SimPattern::Linear
+                | SimPattern::Exponential
+                | SimPattern::Stepped
+                | SimPattern::Doubling
         )
     }
 
@@ -104,6 +112,7 @@ impl SimPattern {
             SimPattern::Stepped => "stepped",
             SimPattern::Oscillating => "oscillating",
             SimPattern::Plateau => "plateau",
+            SimPattern::Doubling => "doubling",
         }
     }
 }
@@ -145,6 +154,13 @@ pub struct SimOptions {
     pub start_nanos: i64,
     /// Go's `MemProfileRate` for heap profiles (default 512 KiB).
     pub sampling_rate: u64,
+    /// Memory: one more snapshot at the end, taken while the process tears down (every site
+    /// down to 2 % of what it held, as an interpreter's exit or a profiler's exit dump shows).
+    pub teardown: bool,
+    /// Memory: add the Go profiler's own allocations (net/http/pprof serving the profiles:
+    /// runtime/pprof's builder and compress/flate's writer), growing and churning; they are not
+    /// leaks.
+    pub profiler_noise: bool,
 }
 
 impl Default for SimOptions {
@@ -162,6 +178,8 @@ impl Default for SimOptions {
             // 2026-01-01T00:00:00Z
             start_nanos: 1_767_225_600_000_000_000,
             sampling_rate: 512 * 1024,
+            teardown: false,
+            profiler_noise: false,
         }
     }
 }
@@ -325,6 +343,9 @@ enum Shape {
     },
     /// `base + rate·t` up to `until` seconds, flat after.
     Plateau { base: f64, rate: f64, until: f64 },
+    /// The capacity of a store whose entries grow by `entries_per_sec`: `first`, doubled until
+    /// it holds them.
+    Doubling { entries_per_sec: f64, first: f64 },
 }
 
 impl Shape {
@@ -378,6 +399,17 @@ impl Shape {
                 rate: rate * rng.range(1.5, 3.0),
                 until: t * rng.range(0.2, 0.45),
             },
+            SimPattern::Doubling => {
+                // Entries reach about half the growth asked at the end; the capacity doubles
+                // from `first` each time they pass it, the last time in the final quarter, so
+                // it ends at 0.75–1.33× the growth asked.
+                let end = rate * t * rng.range(0.5, 0.67);
+                let doublings = 4 + rng.below(2) as i32;
+                Shape::Doubling {
+                    entries_per_sec: end / t,
+                    first: end / 2f64.powi(doublings) / rng.range(1.0, 1.33),
+                }
+            }
         }
     }
 
@@ -407,6 +439,17 @@ impl Shape {
                 phase,
             } => *base + *per_step * ((i + *phase) % *period) as f64,
             Shape::Plateau { base, rate, until } => *base + *rate * t.min(*until),
+            Shape::Doubling {
+                entries_per_sec,
+                first,
+            } => {
+                let entries = *entries_per_sec * t;
+                let mut cap = *first;
+                while cap < entries {
+                    cap *= 2.0;
+                }
+                cap
+            }
         }
     }
 }
