@@ -30,22 +30,52 @@ fn restore_mtimes() {
     }
 }
 
-fn eval(dirs: &[PathBuf]) -> Value {
-    let out = Command::cargo_bin("leakdiff")
+/// Runs leakdiff with these arguments (strings and paths alike).
+fn run<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::cargo_bin("leakdiff")
         .unwrap()
-        .arg("eval")
-        .args(dirs)
-        .arg("--symbols")
-        .arg(real("native/symbols"))
-        .args(["--no-latency", "-f", "json"])
+        .args(args)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`run`], failing the test with leakdiff's stderr unless it succeeds; its stdout.
+fn stdout_of<I, S>(args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = run(args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
+}
+
+/// Arguments of mixed kinds as `OsString`s.
+macro_rules! args {
+    ($($a:expr),* $(,)?) => {
+        vec![$(std::ffi::OsString::from($a)),*]
+    };
+}
+
+fn eval(dirs: &[PathBuf]) -> Value {
+    let mut a = args!["eval"];
+    a.extend(dirs.iter().map(|d| d.clone().into_os_string()));
+    a.extend(args![
+        "--symbols",
+        real("native/symbols"),
+        "--no-latency",
+        "-f",
+        "json"
+    ]);
+    serde_json::from_slice(&stdout_of(a)).unwrap()
 }
 
 fn names(v: &Value) -> Vec<String> {
@@ -91,19 +121,7 @@ fn eval_scores_the_real_program_corpus() {
 }
 
 fn report_json(dir: &str) -> Value {
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .arg("report")
-        .arg(real(dir))
-        .args(["-f", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&stdout_of(args!["report", real(dir), "-f", "json"])).unwrap()
 }
 
 /// The caller under which `keys` are named, if any.
@@ -176,13 +194,8 @@ fn report_names_the_callers_that_own_growth_spread_under_the_floor() {
         "{}",
         steady["callers"]
     );
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .arg("report")
-        .arg(real("go/prometheus-growing"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = stdout_of(args!["report", real("go/prometheus-growing")]);
+    let text = String::from_utf8_lossy(&out);
     assert!(
         text.contains("GROWTH UNDER CALLERS:") && text.contains("tsdb.(*stripeSeries).getOrSet"),
         "{text}"
@@ -196,15 +209,13 @@ fn report_names_the_callers_that_own_growth_spread_under_the_floor() {
 #[test]
 fn report_holds_growth_until_exit_and_names_the_stripped_interpreter() {
     restore_mtimes();
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .arg("report")
-        .arg(real("native/python-jemalloc-growing"))
-        .arg("--symbols")
-        .arg(real("native/symbols"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = stdout_of(args![
+        "report",
+        real("native/python-jemalloc-growing"),
+        "--symbols",
+        real("native/symbols"),
+    ]);
+    let text = String::from_utf8_lossy(&out);
     assert!(text.contains("held until exit:"), "{text}");
     assert!(
         text.contains("(exit dump: the process tearing down)"),
@@ -225,15 +236,9 @@ fn report_holds_growth_until_exit_and_names_the_stripped_interpreter() {
 fn report_trends_a_heaptrack_recording_by_its_slices() {
     let rec = real("native/gawk-heaptrack-growing/gawk-heaptrack-growing.zst");
     let json = |extra: &[&str]| -> Value {
-        let out = Command::cargo_bin("leakdiff")
-            .unwrap()
-            .arg("report")
-            .arg(&rec)
-            .args(["-f", "json"])
-            .args(extra)
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap()
+        let mut a = args!["report", &rec, "-f", "json"];
+        a.extend(extra.iter().map(std::ffi::OsString::from));
+        serde_json::from_slice(&stdout_of(a)).unwrap()
     };
     let r = json(&[]);
     assert_eq!(r["snapshots"].as_array().unwrap().len(), 20);
@@ -257,46 +262,27 @@ fn report_trends_a_heaptrack_recording_by_its_slices() {
 fn gperftools_two_column_first_dump_lines_up_with_the_four_column_ones() {
     restore_mtimes();
     let dir = real("native/jq-gperftools-slurp");
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .args(["report", "-f", "json", "--input"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r: Value =
+        serde_json::from_slice(&stdout_of(args!["report", "-f", "json", "--input", &dir])).unwrap();
     assert_eq!(r["value_type"], "inuse_space/bytes");
     let series = r["total"]["series"].as_array().unwrap();
     assert_eq!(series.len(), 14);
     assert_eq!(series[0].as_f64(), Some(5480.0));
     assert!(series.iter().all(|v| v.as_f64().unwrap() > 0.0));
 
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .arg(dir.join("gperf.0001.heap"))
-        .arg(dir.join("gperf.0265.heap"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = stdout_of([dir.join("gperf.0001.heap"), dir.join("gperf.0265.heap")]);
+    let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("leakdiff: inuse_space (bytes)"), "{text}");
     assert!(text.contains("from 5.35KiB to 17.25KiB"), "{text}");
 
     // The first dump has no allocation column: asking for one says which snapshots lack it.
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .args(["report", "--sample-index", "alloc_space", "--input"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = run(args![
+        "report",
+        "--sample-index",
+        "alloc_space",
+        "--input",
+        &dir
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -305,18 +291,14 @@ fn gperftools_two_column_first_dump_lines_up_with_the_four_column_ones() {
     );
 
     // Asked for on a series that has it, the counter is trended and the report says what it is.
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .args(["report", "--sample-index", "alloc_space", "--input"])
-        .arg(real("native/gawk-gperftools-steady"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = stdout_of(args![
+        "report",
+        "--sample-index",
+        "alloc_space",
+        "--input",
+        real("native/gawk-gperftools-steady"),
+    ]);
+    let text = String::from_utf8_lossy(&out);
     assert!(
         text.contains("note: alloc_space counts everything allocated since the program started"),
         "{text}"
