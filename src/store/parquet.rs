@@ -37,6 +37,79 @@ struct Extra {
     graphs: Vec<(usize, GraphSummary)>,
     /// First and last heap snapshot index, and each as base64 of gzipped pprof.
     heap_ends: Option<(usize, usize, String, String)>,
+    /// The caller table, base64 of gzipped JSON ([`SavedCallers`]; absent in stores saved
+    /// before it existed).
+    #[serde(default)]
+    callers: Option<String>,
+}
+
+/// The [`super::CallerTable`] as saved: value types by name (a read store numbers them anew),
+/// rows as `(snapshot, caller, key, value type, depth, value)`.
+#[derive(Serialize, Deserialize)]
+struct SavedCallers {
+    names: Vec<String>,
+    value_types: Vec<String>,
+    rows: Vec<(u32, u32, u32, u32, u16, i64)>,
+}
+
+fn saved_callers(store: &Store) -> Option<String> {
+    let t = &store.callers;
+    if t.rows.is_empty() {
+        return None;
+    }
+    let saved = SavedCallers {
+        names: t.names.clone(),
+        value_types: store.value_types.clone(),
+        rows: t
+            .rows
+            .iter()
+            .map(|r| (r.snapshot, r.caller, r.key, r.value_type, r.depth, r.value))
+            .collect(),
+    };
+    let json = serde_json::to_vec(&saved).ok()?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&json).ok()?;
+    Some(base64_encode(&gz.finish().ok()?))
+}
+
+/// The caller table of a read store, its value types mapped to `value_types` by name (rows of a
+/// value type the store does not have, or pointing past its keys or snapshots, are dropped).
+fn callers_from(
+    saved: Option<SavedCallers>,
+    value_types: &[String],
+    keys: usize,
+    snapshots: usize,
+) -> super::CallerTable {
+    let Some(saved) = saved else {
+        return Default::default();
+    };
+    let vt_map: Vec<Option<u32>> = saved
+        .value_types
+        .iter()
+        .map(|n| value_types.iter().position(|v| v == n).map(|i| i as u32))
+        .collect();
+    let rows = saved
+        .rows
+        .into_iter()
+        .filter_map(|(snapshot, caller, key, vt, depth, value)| {
+            let value_type = (*vt_map.get(vt as usize)?)?;
+            ((snapshot as usize) < snapshots
+                && (key as usize) < keys
+                && (caller as usize) < saved.names.len())
+            .then_some(super::CallerRow {
+                snapshot,
+                caller,
+                key,
+                value_type,
+                depth,
+                value,
+            })
+        })
+        .collect();
+    super::CallerTable {
+        names: saved.names,
+        rows,
+    }
 }
 
 fn pprof_b64(p: &crate::model::Profile, interner: &Interner) -> String {
@@ -59,6 +132,7 @@ fn extra_of(store: &Store) -> String {
                 pprof_b64(&h.last, &h.interner),
             )
         }),
+        callers: saved_callers(store),
     };
     serde_json::to_string(&extra).unwrap_or_default()
 }
@@ -67,12 +141,25 @@ type ExtraParts = (
     Vec<(usize, GoroutineSnapshot)>,
     Vec<(usize, GraphSummary)>,
     Option<HeapEnds>,
+    Option<SavedCallers>,
 );
+
+/// Decodes the saved caller table (base64 of gzipped JSON), within the decompression cap.
+fn decode_callers(b64: &str) -> Result<SavedCallers, String> {
+    let raw = base64_decode(b64).ok_or("not base64")?;
+    let json = crate::formats::decompress::decompress(
+        raw,
+        "callers",
+        crate::formats::decompress::DEFAULT_MAX_DECOMPRESSED,
+    )
+    .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&json.bytes).map_err(|e| e.to_string())
+}
 
 fn read_extra(json: Option<&str>, src: &str) -> Result<ExtraParts, StoreError> {
     let Some(json) = json else {
         // A store saved before the extra metadata existed: series only.
-        return Ok((Vec::new(), Vec::new(), None));
+        return Ok((Vec::new(), Vec::new(), None, None));
     };
     let bad = |m: String| StoreError::Polars {
         source_name: src.to_string(),
@@ -107,7 +194,13 @@ fn read_extra(json: Option<&str>, src: &str) -> Result<ExtraParts, StoreError> {
             })
         }
     };
-    Ok((extra.goroutines, extra.graphs, heap_ends))
+    let callers = extra
+        .callers
+        .as_deref()
+        .map(decode_callers)
+        .transpose()
+        .map_err(|e| bad(format!("callers: {e}")))?;
+    Ok((extra.goroutines, extra.graphs, heap_ends, callers))
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -261,7 +354,7 @@ pub(super) fn read(bytes: Vec<u8>, name: &str) -> Result<Store, StoreError> {
         .as_ref()
         .and_then(|kv| kv.iter().find(|k| k.key == EXTRA_KEY))
         .and_then(|k| k.value.clone());
-    let (goroutines, graphs, heap_ends) = read_extra(extra_json.as_deref(), &src)?;
+    let (goroutines, graphs, heap_ends, saved_callers) = read_extra(extra_json.as_deref(), &src)?;
     let df = reader.finish().map_err(&err)?;
     let u32_col = |name: &str| {
         df.column(name)
@@ -385,6 +478,7 @@ pub(super) fn read(bytes: Vec<u8>, name: &str) -> Result<Store, StoreError> {
         ],
     )
     .map_err(&err)?;
+    let callers = callers_from(saved_callers, &vt_names, keys.len(), snapshots.len());
     Ok(Store {
         snapshots,
         keys,
@@ -396,7 +490,7 @@ pub(super) fn read(bytes: Vec<u8>, name: &str) -> Result<Store, StoreError> {
         heap_ends,
         graphs,
         warnings: Vec::new(),
-        callers: Default::default(),
+        callers,
     })
 }
 

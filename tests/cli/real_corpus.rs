@@ -304,3 +304,25 @@ fn gperftools_two_column_first_dump_lines_up_with_the_four_column_ones() {
         "{text}"
     );
 }
+
+/// A store saved with `report --save` keeps the caller table: reported from the Parquet file,
+/// Prometheus' growth under callers is the same as from the folder.
+#[test]
+fn a_saved_store_keeps_the_callers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let saved = tmp.path().join("store.parquet");
+    let direct: Value = serde_json::from_slice(&stdout_of(args![
+        "report",
+        real("go/prometheus-growing"),
+        "-f",
+        "json",
+        "--save",
+        &saved,
+    ]))
+    .unwrap();
+    let again: Value =
+        serde_json::from_slice(&stdout_of(args!["report", &saved, "-f", "json"])).unwrap();
+    assert!(!direct["callers"].as_array().unwrap().is_empty());
+    assert_eq!(direct["callers"], again["callers"]);
+    assert_eq!(direct["unexplained_growth"], again["unexplained_growth"]);
+}
