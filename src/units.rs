@@ -167,19 +167,25 @@ pub fn rate_over(per_hour: f64, unit: &str, span_hours: f64) -> String {
         } else {
             format!("{v:.1}")
         }
-    } else if v.is_finite() {
-        human(
-            v.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64,
-            unit,
-        )
     } else {
-        "huge".to_string()
+        human_f64(v, unit)
     };
     if v > 0.0 {
         format!("+{s}/{per}")
     } else {
         format!("{s}/{per}")
     }
+}
+
+/// [`human`] of a computed value, rounded; `huge` when it is not finite.
+pub fn human_f64(v: f64, unit: &str) -> String {
+    if !v.is_finite() {
+        return "huge".into();
+    }
+    human(
+        v.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64,
+        unit,
+    )
 }
 
 /// Formats a value with a binary-prefixed unit: `83.20MiB`, `-512B`, `1.5k` for counts.

@@ -143,14 +143,12 @@ pub fn load_files(
                     });
                 }
             }
-            Err(e @ ParseError::Unrecognized { .. }) if f.from_folder => {
-                // The message names the file; the skip list names it once, beside the message.
-                let msg = e.to_string();
-                let msg = msg
-                    .strip_prefix(&format!("{source}: "))
-                    .map_or(msg.clone(), String::from);
-                builder.skip(i, &source, msg)
-            }
+            // The skip list names the file beside the reason.
+            Err(ParseError::Unrecognized { detail, .. }) if f.from_folder => builder.skip(
+                i,
+                &source,
+                format!("not a recognized profile format: {detail}"),
+            ),
             Err(e) => builder.fail(i, &source, e.to_string()),
         }
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

@@ -889,14 +889,14 @@ struct Candidate<'a> {
     growth: f64,
 }
 
-/// Looks up the call tree for growth the suspects leave unexplained (`residual`): in each round
-/// (at most 3), the callers owning at least a quarter of what is left through at least two keys
-/// that grew (keys judged on their own, in `explained`, and those named in an earlier round do
-/// not count) are the
-/// candidates (keys that rose only once are left out: one allocation); the lowest of them (least growth, then fewest frames up) whose cumulative value
-/// passes its sampled floor with a leak pattern at `alpha` over the number of candidates is
-/// named, with the keys that make up 90 % of its growth. Stops when what is left is under a fifth
-/// of the residual or the floor, or no candidate passes.
+/// Looks up the call tree for growth the suspects leave unexplained (`residual`). In each round
+/// (at most 3) the candidates are the callers owning at least a quarter of what is left through
+/// at least two keys that grew; keys judged on their own (`explained`), keys named in an earlier
+/// round and keys that rose only once (one allocation) do not count. The lowest candidate (least
+/// growth, then fewest frames up) whose cumulative value passes its sampled floor with a leak
+/// pattern at `alpha` over the number of candidates is named, with the keys that make up 90 % of
+/// its growth. Stops when what is left is under a fifth of the residual or the floor, or no
+/// candidate passes.
 fn trace_callers(
     callers: &[CallerSeries],
     explained: &std::collections::BTreeSet<&str>,
@@ -959,21 +959,24 @@ fn trace_callers(
         });
         let m = candidates.len();
         let found = candidates.into_iter().find_map(|cand| {
-            let Candidate {
-                caller: c,
-                leaves,
-                cum,
-                growth: g,
-            } = cand;
-            let f = sampled_floor(topts.floor, topts.sampling_rate, &cum);
+            let f = sampled_floor(topts.floor, topts.sampling_rate, &cand.cum);
             let o = TrendOptions { floor: f, ..*topts };
-            let t = trend::analyze(times, &cum, &o);
+            let t = trend::analyze(times, &cand.cum, &o);
             let keep = t.growth > f
                 && t.pattern.is_leak()
                 && trend::holm(std::slice::from_ref(&t), m, alpha)[0];
-            keep.then_some((c, leaves, cum, g, t))
+            keep.then_some((cand, t))
         });
-        let Some((c, mut leaves, cum, g, t)) = found else {
+        let Some((
+            Candidate {
+                caller: c,
+                mut leaves,
+                cum,
+                growth: g,
+            },
+            t,
+        )) = found
+        else {
             break;
         };
         leaves.sort_by(|a, b| {

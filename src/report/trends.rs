@@ -5,30 +5,15 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::leaks::{Report, Suspect, TotalOut};
-use crate::units::human;
 
 use super::flamegraph::escape;
 
 fn h(v: f64, unit: &str) -> String {
-    if !v.is_finite() {
-        return "huge".into();
-    }
-    human(
-        v.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64,
-        unit,
-    )
+    crate::units::human_f64(v, unit)
 }
 
 fn rate(per_hour: f64, unit: &str, span_hours: f64) -> String {
     crate::units::rate_over(per_hour, unit, span_hours)
-}
-
-/// The span of a series in hours, from its snapshots' offsets in seconds.
-fn span_hours(times: &[f64]) -> f64 {
-    match (times.first(), times.last()) {
-        (Some(a), Some(b)) => (b - a) / crate::trend::HOUR,
-        _ => 0.0,
-    }
 }
 
 /// A suspect's value in 24 h, or "beyond data" where the data does not support projecting a day.
@@ -301,13 +286,13 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
                     .unwrap_or_default()
             )?;
         }
+        let span = r.span_hours_of("process");
         for s in &p.suspects {
-            let times: Vec<f64> = p.snapshots.iter().map(|s| s.offset_seconds).collect();
             write_suspect(
                 &mut out,
                 s,
                 p.unit_of(&s.key),
-                span_hours(&times),
+                span,
                 s.prediction.hours_to_limit.is_some(),
             )?;
         }
@@ -670,14 +655,14 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         .iter()
         .map(|t| r.total.trend.fitted_at(t / crate::trend::HOUR))
         .collect();
-    let suspect_ctx = |s: &Suspect, times: &[f64], unit: &str| {
+    let suspect_ctx = |s: &Suspect, times: &[f64], unit: &str, span: f64| {
         context! {
             key => s.key.clone(),
             frames => s.frames.iter().take(16).cloned().collect::<Vec<_>>(),
             pattern => s.pattern.name(),
             severity => s.severity.name(),
-            rate => rate(s.slope_per_hour, unit, span_hours(times)),
-            rate_interval => format!("{} … {}", rate(s.slope_low_per_hour, unit, span_hours(times)), rate(s.slope_high_per_hour, unit, span_hours(times))),
+            rate => rate(s.slope_per_hour, unit, span),
+            rate_interval => format!("{} … {}", rate(s.slope_low_per_hour, unit, span), rate(s.slope_high_per_hour, unit, span)),
             p_value => format!("{:.2e}", s.p_value),
             r2 => format!("{:.3}", s.r2),
             last => h(s.last, unit),
@@ -697,7 +682,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
     let suspects: Vec<Value> = r
         .suspects
         .iter()
-        .map(|s| suspect_ctx(s, &times, unit))
+        .map(|s| suspect_ctx(s, &times, unit, r.span_hours_of("heap")))
         .collect();
     let benign: Vec<Value> = r
         .not_leaks
@@ -722,7 +707,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             count => g.snapshots.len(),
             total => total_line(&g.total, "count"),
             chart => Value::from_safe_string(line_chart(&gt, &g.total.series, Some(&fit), "count")),
-            suspects => g.suspects.iter().map(|s| suspect_ctx(s, &gt, "count")).collect::<Vec<_>>(),
+            suspects => g.suspects.iter().map(|s| suspect_ctx(s, &gt, "count", r.span_hours_of("goroutine"))).collect::<Vec<_>>(),
             leak_check => g.leak_check,
             proven => g.suspects.iter().filter(|s| s.proven_by.is_some()).map(|s| context! {
                 key => s.key.clone(),
@@ -743,7 +728,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
                 limit => m.limit.map(|l| h(l, &m.unit)),
                 chart => Value::from_safe_string(line_chart(&pt, &m.series, None, &m.unit)),
             }).collect::<Vec<_>>(),
-            suspects => p.suspects.iter().map(|s| suspect_ctx(s, &pt, p.unit_of(&s.key))).collect::<Vec<_>>(),
+            suspects => p.suspects.iter().map(|s| suspect_ctx(s, &pt, p.unit_of(&s.key), r.span_hours_of("process"))).collect::<Vec<_>>(),
         }
     });
     let prediction = r.total.prediction.map(|p| {

@@ -214,15 +214,8 @@ fn is_allocator(interner: &Interner, f: FrameId) -> bool {
 
 /// Index of [`heap_leaf`]'s frame in a stack's frames, leaf first.
 fn heap_leaf_index(interner: &Interner, frames: &[FrameId]) -> Option<usize> {
-    if frames.is_empty() {
-        return None;
-    }
-    Some(
-        frames
-            .iter()
-            .position(|&f| !is_allocator(interner, f))
-            .unwrap_or(0),
-    )
+    let past = frames.iter().position(|&f| !is_allocator(interner, f));
+    past.or((!frames.is_empty()).then_some(0))
 }
 
 /// A heap snapshot's values per (caller name, key name): every distinct function within

@@ -177,14 +177,15 @@ impl Store {
             return Ok(0);
         }
         // Each distinct set of columns once, with the first snapshot that has it and how many do.
+        let mut columns: Vec<Vec<&str>> = vec![Vec::new(); self.snapshots.len()];
+        for (s, t, _) in self.total_rows()? {
+            if let (Some(c), Some(name)) = (columns.get_mut(s), self.value_types.get(t)) {
+                c.push(name);
+            }
+        }
         let mut forms: Vec<(String, &str, usize)> = Vec::new();
-        let rows = self.total_rows()?;
         for &s in &heap {
-            let mut types: Vec<&str> = rows
-                .iter()
-                .filter(|(r, _, _)| *r == s)
-                .filter_map(|(_, t, _)| self.value_types.get(*t).map(String::as_str))
-                .collect();
+            let types = &mut columns[s];
             types.sort_unstable();
             types.dedup();
             let types = types.join(", ");
@@ -289,7 +290,7 @@ impl Store {
         for (p, &i) in idx.iter().enumerate() {
             pos[i] = p;
         }
-        // Rows are sorted by snapshot, then caller and key: gather per (caller, key).
+        // Gathered per (caller, key), in id order: callers are numbered by name.
         let mut per: std::collections::BTreeMap<(u32, u32), (u16, Vec<f64>)> = Default::default();
         for r in &self.callers.rows {
             let p = pos.get(r.snapshot as usize).copied().unwrap_or(usize::MAX);
