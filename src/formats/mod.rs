@@ -150,6 +150,14 @@ impl Decoded {
         }
     }
 
+    /// The recording of a heaptrack input, for naming the ips heaptrack left unnamed.
+    pub fn heaptrack_mut(&mut self) -> Option<&mut heaptrack::Recording> {
+        match &mut self.body {
+            Body::Heaptrack(rec) => Some(rec),
+            Body::Pprof { .. } | Body::Goroutines(_) | Body::Process(_) => None,
+        }
+    }
+
     /// Cuts a heaptrack recording (decoded with `timeline` on) into snapshots of in-use memory;
     /// `ended_at_nanos` anchors the recording's end in wall-clock time (see
     /// [`heaptrack::Recording::slices`]).

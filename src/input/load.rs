@@ -58,9 +58,7 @@ impl Loader {
             return Ok(Read::Dump(g, dump));
         }
         let mut decoded = formats::decode_bytes(raw, &source, &self.read)?;
-        if let Some(p) = decoded.wire_profile_mut() {
-            self.symbolizer.symbolize(p);
-        }
+        self.symbolize(&mut decoded);
         Ok(Read::Other(decoded))
     }
 
@@ -69,10 +67,18 @@ impl Loader {
     pub fn decode(&self, path: &Path) -> Result<Decoded, ParseError> {
         let source = input_name(path);
         let mut decoded = formats::decode_bytes(self.read_input(path)?, &source, &self.read)?;
+        self.symbolize(&mut decoded);
+        Ok(decoded)
+    }
+
+    /// Symbolizes a decoded input: the locations of a pprof-shaped profile that have none, the
+    /// ips of a heaptrack recording that heaptrack could not name.
+    fn symbolize(&self, decoded: &mut Decoded) {
         if let Some(p) = decoded.wire_profile_mut() {
             self.symbolizer.symbolize(p);
+        } else if let Some(rec) = decoded.heaptrack_mut() {
+            self.symbolizer.symbolize_heaptrack(rec);
         }
-        Ok(decoded)
     }
 
     /// Reads and parses one file into `interner`. A Go heap dump becomes its live objects per

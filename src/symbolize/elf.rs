@@ -19,7 +19,12 @@ pub struct Module {
     symbols: Vec<(u64, u64, String)>,
     dwarf: Option<addr2line::Context<Reader>>,
     build_id: String,
+    /// An `ET_EXEC` executable: loaded at the addresses it was linked for.
+    fixed: bool,
 }
+
+/// Page size assumed for load addresses (a shared object or PIE is mapped at a page boundary).
+const PAGE: u64 = 0x1000;
 
 /// Largest binary read (a guard against pointing `--binary` at something huge).
 const MAX_BINARY: u64 = 4 << 30;
@@ -42,6 +47,7 @@ impl Module {
             .collect();
         let mut symbols = text_symbols(&file);
         let build_id = file.build_id().ok().flatten().map(hex).unwrap_or_default();
+        let fixed = file.kind() == object::ObjectKind::Executable;
 
         let mut dwarf = load_dwarf(&file);
         if dwarf.is_none() {
@@ -68,6 +74,7 @@ impl Module {
             symbols,
             dwarf,
             build_id,
+            fixed,
         })
     }
 
@@ -97,9 +104,57 @@ impl Module {
 
     /// Frames at a file offset, innermost inlined function first; empty when nothing is known.
     pub fn lookup(&self, file_offset: u64) -> Vec<Symbol> {
-        let Some(addr) = self.vaddr(file_offset) else {
-            return Vec::new();
-        };
+        match self.vaddr(file_offset) {
+            Some(addr) => self.lookup_address(addr),
+            None => Vec::new(),
+        }
+    }
+
+    /// Where the module was loaded, from run-time addresses the recording did name: `(ip,
+    /// function)` pairs. An executable linked for fixed addresses is at 0, provided every named
+    /// frame lies inside its symbol there. A shared object or PIE is at the one page boundary
+    /// that puts every named frame inside the one symbol of its name; `None` when there is no
+    /// such frame, when several boundaries fit, or when none does (another build of the file).
+    pub fn load_bias(&self, named: &[(u64, &str)]) -> Option<u64> {
+        let wanted: rustc_hash::FxHashSet<&str> = named.iter().map(|(_, n)| *n).collect();
+        let mut by_name: rustc_hash::FxHashMap<&str, Vec<(u64, u64)>> = Default::default();
+        for (start, size, name) in &self.symbols {
+            if wanted.contains(name.as_str()) {
+                by_name
+                    .entry(name.as_str())
+                    .or_default()
+                    .push((*start, *size));
+            }
+        }
+        // The bias b must satisfy start <= ip - b < start + size for every frame.
+        let (mut lo, mut hi, mut evidence) = (0u64, u64::MAX, 0usize);
+        for (ip, name) in named {
+            let Some([(start, size)]) = by_name.get(name).map(Vec::as_slice) else {
+                continue;
+            };
+            if *size == 0 {
+                continue;
+            }
+            let top = ip.checked_sub(*start)?;
+            lo = lo.max(top.saturating_sub(size - 1));
+            hi = hi.min(top);
+            evidence += 1;
+        }
+        if lo > hi {
+            return None;
+        }
+        if self.fixed {
+            return (lo == 0).then_some(0);
+        }
+        if evidence == 0 {
+            return None;
+        }
+        let first = lo.checked_next_multiple_of(PAGE)?;
+        (first <= hi && hi - first < PAGE).then_some(first)
+    }
+
+    /// Frames at a link-time virtual address, innermost inlined function first.
+    pub fn lookup_address(&self, addr: u64) -> Vec<Symbol> {
         let mut out = Vec::new();
         if let Some(ctx) = &self.dwarf {
             if let Ok(mut frames) = ctx.find_frames(addr).skip_all_loads() {
@@ -274,6 +329,52 @@ fn load_dwarf(file: &object::File<'_>) -> Option<addr2line::Context<Reader>> {
 
 #[cfg(test)]
 mod tests {
+    use super::Module;
+
+    fn module(fixed: bool) -> Module {
+        Module {
+            segments: Vec::new(),
+            symbols: vec![
+                (0x1000, 0x40, "small".into()),
+                (0x2000, 0x3000, "big".into()),
+                (0x6000, 0x10, "twin".into()),
+                (0x7000, 0x10, "twin".into()),
+            ],
+            dwarf: None,
+            build_id: String::new(),
+            fixed,
+        }
+    }
+
+    #[test]
+    fn a_load_address_comes_only_from_frames_that_fit_one_page_boundary() {
+        let pie = module(false);
+        // 0x5555_0000_1010 is inside `small` only at bias 0x5555_0000_0000.
+        assert_eq!(
+            pie.load_bias(&[(0x5555_0000_1010, "small")]),
+            Some(0x5555_0000_0000)
+        );
+        // `big` spans three pages: alone it fits three boundaries, with `small` one.
+        assert_eq!(pie.load_bias(&[(0x5555_0000_3000, "big")]), None);
+        assert_eq!(
+            pie.load_bias(&[(0x5555_0000_3000, "big"), (0x5555_0000_1000, "small")]),
+            Some(0x5555_0000_0000)
+        );
+        // Frames that disagree (another build of the file), a name with two symbols, none.
+        assert_eq!(
+            pie.load_bias(&[(0x5555_0000_1010, "small"), (0x5555_1000_2000, "big")]),
+            None
+        );
+        assert_eq!(pie.load_bias(&[(0x5555_0000_6008, "twin")]), None);
+        assert_eq!(pie.load_bias(&[]), None);
+        // An executable linked for fixed addresses is at 0 unless its named frames say otherwise.
+        let exe = module(true);
+        assert_eq!(exe.load_bias(&[]), Some(0));
+        assert_eq!(exe.load_bias(&[(0x1010, "small")]), Some(0));
+        assert_eq!(exe.load_bias(&[(0x5555_0000_1010, "small")]), None);
+        assert_eq!(exe.symbol(0x1041), None);
+    }
+
     #[test]
     fn clone_suffixes_are_dropped_and_nothing_else() {
         use super::without_clone_suffix as w;

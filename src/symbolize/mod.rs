@@ -181,6 +181,70 @@ impl Symbolizer {
         apply(p, resolved);
     }
 
+    /// Names the instruction pointers heaptrack left unnamed (a module without symbols when it
+    /// was recorded: a stripped binary whose debug file was installed later, or given with
+    /// `--symbols`). A recording keeps run-time addresses but not where each module was loaded:
+    /// an executable linked for fixed addresses is read as is, a shared object or PIE is placed
+    /// by the frames heaptrack did name in it ([`Module::load_bias`]); a module that cannot be
+    /// placed keeps its addresses and is named in the warning. Returns how many ips were named.
+    pub fn symbolize_heaptrack(&self, rec: &mut crate::formats::heaptrack::Recording) -> usize {
+        if self.options.disabled {
+            return 0;
+        }
+        let groups = rec.module_ips();
+        if groups.iter().all(|g| g.unnamed.is_empty()) {
+            return 0;
+        }
+        // Index 0 is the main executable (what a lone --binary stands for) only when it is one.
+        let mut paths: Vec<&str> = groups.iter().map(|g| g.module.as_str()).collect();
+        let exe = rec.summary().debuggee.split(' ').next().unwrap_or("");
+        if paths.first().map(|p| file_name(p)) != Some(file_name(exe)) || exe.is_empty() {
+            paths.insert(0, "");
+        }
+        let offset = paths.len() - groups.len();
+        let found: Vec<(u32, Vec<crate::formats::heaptrack::NamedFrame>)> = groups
+            .par_iter()
+            .enumerate()
+            .filter(|(_, g)| !g.unnamed.is_empty() && !is_pseudo(&g.module))
+            .flat_map_iter(|(i, g)| {
+                let mut out = Vec::new();
+                let Some(slot) = self.load(&paths, i + offset, "") else {
+                    return out;
+                };
+                let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(Ok(module)) = guard.as_ref() else {
+                    return out;
+                };
+                let named: Vec<(u64, &str)> =
+                    g.named.iter().map(|(a, n)| (*a, n.as_str())).collect();
+                let Some(bias) = module.load_bias(&named) else {
+                    drop(guard);
+                    let mut missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
+                    missing.entry(g.module.clone()).or_insert_with(|| {
+                        if g.named.is_empty() {
+                            "the recording names no frame in it, so where it was loaded is not known"
+                        } else {
+                            "the frames the recording names in it fit no single load address of this file"
+                        }
+                        .into()
+                    });
+                    return out;
+                };
+                for &(index, address) in &g.unnamed {
+                    let syms = module.lookup_address(address.wrapping_sub(bias));
+                    if !syms.is_empty() {
+                        out.push((
+                            index,
+                            syms.into_iter().map(|s| (s.function, s.file, s.line)).collect(),
+                        ));
+                    }
+                }
+                out
+            })
+            .collect();
+        rec.name_ips(found)
+    }
+
     /// Finds and loads the module for mapping `index`, remembering failures for the warning.
     fn load(&self, paths: &[&str], index: usize, build_id: &str) -> Option<Slot> {
         let mapped = paths[index];

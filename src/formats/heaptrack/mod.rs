@@ -747,10 +747,110 @@ pub fn read<R: BufRead>(
     r.finish()
 }
 
+/// The instruction pointers of one module, for naming the ones heaptrack could not name.
+pub struct ModuleIps {
+    /// The module's path as recorded.
+    pub module: String,
+    /// Ips with no function name: (ip index, run-time address).
+    pub unnamed: Vec<(u32, u64)>,
+    /// Ips heaptrack named: (run-time address, the containing function, outermost of the
+    /// inlined frames), which place the module in memory.
+    pub named: Vec<(u64, String)>,
+}
+
+/// One frame found for an ip: function, file (may be empty), line (0 when unknown).
+pub type NamedFrame = (String, String, u32);
+
 impl Recording {
     /// Whole-recording numbers.
     pub fn summary(&self) -> &Summary {
         &self.summary
+    }
+
+    /// Per module (the recorded main executable first, when it has a module), its ips with and
+    /// without a function name; only modules with at least one unnamed ip are listed, besides
+    /// the main executable.
+    pub fn module_ips(&self) -> Vec<ModuleIps> {
+        let exe = self.summary.debuggee.split(' ').next().unwrap_or("");
+        let exe = exe.rsplit('/').next().unwrap_or(exe);
+        let mut index: FxHashMap<u32, usize> = FxHashMap::default();
+        let mut out: Vec<ModuleIps> = Vec::new();
+        for (i, ip) in self.ips.iter().enumerate() {
+            if ip.module == 0 {
+                continue;
+            }
+            let slot = *index.entry(ip.module).or_insert_with(|| {
+                out.push(ModuleIps {
+                    module: self.str(ip.module).to_string(),
+                    unnamed: Vec::new(),
+                    named: Vec::new(),
+                });
+                out.len() - 1
+            });
+            match ip.frames.iter().rev().find(|f| f.function != 0) {
+                Some(f) => out[slot]
+                    .named
+                    .push((ip.address, self.str(f.function).to_string())),
+                None => out[slot].unnamed.push((i as u32 + 1, ip.address)),
+            }
+        }
+        let is_exe = |m: &ModuleIps| !exe.is_empty() && m.module.rsplit('/').next() == Some(exe);
+        if let Some(k) = out.iter().position(is_exe) {
+            out[..=k].rotate_right(1);
+        }
+        let keep_first = out.first().is_some_and(is_exe);
+        let mut n = 0;
+        out.retain(|m| {
+            n += 1;
+            (n == 1 && keep_first) || !m.unnamed.is_empty()
+        });
+        out
+    }
+
+    /// Gives unnamed ips their frames (innermost first), as found in the module's symbols;
+    /// returns how many ips were named.
+    pub fn name_ips(&mut self, found: Vec<(u32, Vec<NamedFrame>)>) -> usize {
+        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut named = 0;
+        for (index, frames) in found {
+            let Some(slot) = (index as usize).checked_sub(1) else {
+                continue;
+            };
+            if self
+                .ips
+                .get(slot)
+                .is_none_or(|ip| ip.frames.iter().any(|f| f.function != 0))
+            {
+                continue;
+            }
+            let mut recs = Vec::with_capacity(frames.len());
+            for (function, file, line) in frames {
+                if function.is_empty() {
+                    continue;
+                }
+                let mut id = |s: String, strings: &mut Vec<String>| -> u32 {
+                    if s.is_empty() {
+                        return 0;
+                    }
+                    *ids.entry(s).or_insert_with_key(|s| {
+                        strings.push(s.clone());
+                        strings.len() as u32
+                    })
+                };
+                let function = id(function, &mut self.strings);
+                let file = id(file, &mut self.strings);
+                recs.push(FrameRec {
+                    function,
+                    file,
+                    line,
+                });
+            }
+            if !recs.is_empty() {
+                self.ips[slot].frames = recs;
+                named += 1;
+            }
+        }
+        named
     }
 
     fn str(&self, index: u32) -> &str {
