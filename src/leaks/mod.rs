@@ -104,6 +104,9 @@ pub struct SuspectPrediction {
     pub hours_low: Option<f64>,
     /// Latest (`None`: maybe never).
     pub hours_high: Option<f64>,
+    /// How far past the last snapshot the data supports a projection
+    /// ([`trend::horizon_hours`]); a later crossing is the rate carried beyond the data.
+    pub horizon_hours: f64,
 }
 
 /// A growing key.
@@ -506,6 +509,7 @@ fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspe
             hours_to_limit: h,
             hours_low: lo,
             hours_high: hi,
+            horizon_hours: trend::horizon_hours(&t),
         },
         remediation: trend::remediation(&frames, t.pattern),
         correlation_with_total: trend::stats::pearson(&series, ctx.totals),

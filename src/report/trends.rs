@@ -23,6 +23,21 @@ fn in_24h(s: &Suspect, unit: &str) -> String {
         .map_or_else(|| "beyond data".to_string(), |v| h(v, unit))
 }
 
+/// ", beyond the 25m the data supports" when a crossing lies further out than the data's
+/// projection horizon, else nothing.
+fn beyond(hours_to_limit: Option<f64>, horizon_hours: f64) -> String {
+    match hours_to_limit {
+        Some(h) if h > horizon_hours && horizon_hours > 0.0 => {
+            format!(
+                ", beyond the {} the data supports",
+                hours(Some(horizon_hours))
+            )
+        }
+        Some(h) if h > horizon_hours => ", beyond what the data supports".to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Hours as `45m`, `3.2h`, `4.1d`.
 pub fn hours(v: Option<f64>) -> String {
     match v {
@@ -149,11 +164,12 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
     if let Some(p) = &r.total.prediction {
         writeln!(
             out,
-            "memory limit {}: crossed in {} (interval {} … {})",
+            "memory limit {}: crossed in {} (interval {} … {}){}",
             h(p.limit, unit),
             hours(p.hours_to_limit),
             hours(p.hours_low),
-            hours(p.hours_high)
+            hours(p.hours_high),
+            beyond(p.hours_to_limit, p.horizon_hours)
         )?;
     }
     let floor_note = if r.sampled {
@@ -349,10 +365,11 @@ fn write_suspect<W: Write>(
     if limit {
         writeln!(
             out,
-            "          limit reached in {} (interval {} … {}) at this rate",
+            "          limit reached in {} (interval {} … {}) at this rate{}",
             hours(s.prediction.hours_to_limit),
             hours(s.prediction.hours_low),
-            hours(s.prediction.hours_high)
+            hours(s.prediction.hours_high),
+            beyond(s.prediction.hours_to_limit, s.prediction.horizon_hours)
         )?;
     }
     if let Some(b) = s.retained_bytes {
@@ -668,7 +685,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             last => h(s.last, unit),
             share => format!("{:.1}%", s.share * 100.0),
             in24h => in_24h(s, unit),
-            to_limit => hours(s.prediction.hours_to_limit),
+            to_limit => format!("{}{}", hours(s.prediction.hours_to_limit), beyond(s.prediction.hours_to_limit, s.prediction.horizon_hours)),
             to_limit_interval => format!("{} … {}", hours(s.prediction.hours_low), hours(s.prediction.hours_high)),
             doubling => s.doubling_hours.map(|d| hours(Some(d))),
             remediation => s.remediation.clone(),
@@ -733,11 +750,12 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
     });
     let prediction = r.total.prediction.map(|p| {
         format!(
-            "memory limit {} is crossed in {} (interval {} … {})",
+            "memory limit {} is crossed in {} (interval {} … {}){}",
             h(p.limit, unit),
             hours(p.hours_to_limit),
             hours(p.hours_low),
-            hours(p.hours_high)
+            hours(p.hours_high),
+            beyond(p.hours_to_limit, p.horizon_hours)
         )
     });
     let ctx = context! {

@@ -37,6 +37,36 @@ pub const DATASET_VERSION: u32 = 1;
 /// Key of the [`PartMeta`] JSON in a part's Parquet key-value metadata.
 pub const DATASET_META_KEY: &str = "leakdiff.dataset";
 
+/// Key of a part's caller rows in its Parquet key-value metadata: base64 of gzipped JSON
+/// ([`PartCallers`]). Absent in parts written before callers were kept, and in parts with none.
+pub const DATASET_CALLERS_KEY: &str = "leakdiff.dataset.callers";
+
+/// The caller rows of a part's snapshots as saved: names shared by callers and keys, value types
+/// by name, rows `(snapshot hash index, caller, key, value type, depth, value)`.
+#[derive(Serialize, Deserialize)]
+struct PartCallers {
+    hashes: Vec<String>,
+    names: Vec<String>,
+    value_types: Vec<String>,
+    rows: Vec<(u32, u32, u32, u32, u16, i64)>,
+}
+
+/// One caller row of a heap snapshot (see [`super::CallerTable`]): the value of `value_type`
+/// held under function `caller` through key `key`, `depth` frames above the key's frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetCaller {
+    /// The calling function.
+    pub caller: Arc<str>,
+    /// The key (a function) it holds value through.
+    pub key: Arc<str>,
+    /// Value type with its unit (`inuse_space/bytes`).
+    pub value_type: Arc<str>,
+    /// Fewest frames between the key's frame and the caller.
+    pub depth: u16,
+    /// The value.
+    pub value: i64,
+}
+
 /// What a part says of itself (its Parquet key-value metadata).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PartMeta {
@@ -107,6 +137,9 @@ pub struct DatasetSnapshot {
     pub sampling_rate: Option<i64>,
     /// Its rows: totals first, then keys, in a stable order.
     pub rows: Vec<DatasetRow>,
+    /// Heap snapshots keyed by function: each key's value under each of its callers (not part
+    /// of the content hash: it follows from the rows' profile).
+    pub callers: Vec<DatasetCaller>,
 }
 
 /// FNV-1a, 128 bits: a stable content hash (not for adversaries: a collision only makes an
@@ -214,6 +247,10 @@ pub struct DatasetView<'a> {
     keys: Vec<(Arc<str>, Arc<[String]>)>,
     vts: Vec<(Arc<str>, Arc<str>)>,
     records: FxHashMap<usize, &'a GoroutineSnapshot>,
+    /// Per snapshot, its rows of the store's caller table.
+    callers: Vec<Vec<u32>>,
+    caller_names: Vec<Arc<str>>,
+    vt_names: Vec<Arc<str>>,
 }
 
 impl Store {
@@ -230,7 +267,21 @@ impl Store {
             starts.push(at);
         }
         starts.push(rows.len());
+        let mut callers = vec![Vec::new(); self.snapshots.len()];
+        for (i, r) in self.callers.rows.iter().enumerate() {
+            if let Some(c) = callers.get_mut(r.snapshot as usize) {
+                c.push(i as u32);
+            }
+        }
         Ok(DatasetView {
+            callers,
+            caller_names: self
+                .callers
+                .names
+                .iter()
+                .map(|n| n.as_str().into())
+                .collect(),
+            vt_names: self.value_types.iter().map(|v| v.as_str().into()).collect(),
             store: self,
             keys: self
                 .keys
@@ -308,6 +359,19 @@ impl DatasetView<'_> {
                 }
             }
             rows.sort();
+            let callers = self.callers[i]
+                .iter()
+                .filter_map(|&r| {
+                    let r = &self.store.callers.rows[r as usize];
+                    Some(DatasetCaller {
+                        caller: Arc::clone(self.caller_names.get(r.caller as usize)?),
+                        key: Arc::clone(&self.keys.get(r.key as usize)?.0),
+                        value_type: Arc::clone(self.vt_names.get(r.value_type as usize)?),
+                        depth: r.depth,
+                        value: r.value,
+                    })
+                })
+                .collect();
             let mut d = DatasetSnapshot {
                 time_us: snap.time_nanos.div_euclid(1000),
                 hash: String::new(),
@@ -316,6 +380,7 @@ impl DatasetView<'_> {
                 kind: snap.kind,
                 sampling_rate: snap.sampling_rate_bytes.map(|r| r as i64),
                 rows,
+                callers,
             };
             d.hash = d.content_hash();
             out.push(d);
@@ -343,6 +408,9 @@ pub struct DatasetStoreBuilder {
     vts: Vec<String>,
     rows: Vec<super::LongRow>,
     goroutines: Vec<(u32, GoroutineSnapshot)>,
+    caller_ids: FxHashMap<Arc<str>, u32>,
+    caller_names: Vec<String>,
+    callers: Vec<super::CallerRow>,
 }
 
 impl DatasetStoreBuilder {
@@ -413,6 +481,28 @@ impl DatasetStoreBuilder {
                     self.rows.push((i, Some(k), vt, v));
                 }
             }
+            for c in &s.callers {
+                let (vt, unit) = c.value_type.rsplit_once('/').unwrap_or((&c.value_type, ""));
+                let value_type = self.vt_id(vt, unit);
+                let key = self.key_id(&c.key, &[]);
+                let caller = match self.caller_ids.get(&c.caller) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.caller_names.len() as u32;
+                        self.caller_names.push(c.caller.to_string());
+                        self.caller_ids.insert(Arc::clone(&c.caller), id);
+                        id
+                    }
+                };
+                self.callers.push(super::CallerRow {
+                    snapshot: i,
+                    caller,
+                    key,
+                    value_type,
+                    depth: c.depth,
+                    value: c.value,
+                });
+            }
             if s.kind == Kind::Goroutine {
                 self.goroutines.push((
                     i,
@@ -454,6 +544,19 @@ impl DatasetStoreBuilder {
         }
         let (keys, key_id) = super::build::by_name(self.keys, |k| &k.name);
         let (value_types, vt_id) = super::build::by_name(self.vts, |v| v);
+        let (caller_names, caller_id) = super::build::by_name(self.caller_names, |n| n);
+        let mut caller_rows: Vec<super::CallerRow> = self
+            .callers
+            .into_iter()
+            .map(|r| super::CallerRow {
+                snapshot: snap_id[r.snapshot as usize],
+                caller: caller_id[r.caller as usize],
+                key: key_id[r.key as usize],
+                value_type: vt_id[r.value_type as usize],
+                ..r
+            })
+            .collect();
+        caller_rows.sort_unstable_by_key(|r| (r.snapshot, r.caller, r.key, r.value_type));
         let n = self.rows.len();
         let (mut c_s, mut c_k, mut c_t, mut c_v) = (
             Vec::with_capacity(n),
@@ -498,7 +601,10 @@ impl DatasetStoreBuilder {
             heap_ends: None,
             graphs: Vec::new(),
             warnings: Vec::new(),
-            callers: Default::default(),
+            callers: super::CallerTable {
+                names: caller_names,
+                rows: caller_rows,
+            },
         })
     }
 }
@@ -623,13 +729,14 @@ pub fn encode_part(
         rows: snaps.iter().map(|s| s.rows.len()).sum(),
     };
     let json = serde_json::to_string(&meta).unwrap_or_default();
+    let mut kv = vec![(DATASET_META_KEY.to_string(), json)];
+    if let Some(callers) = part_callers(snaps) {
+        kv.push((DATASET_CALLERS_KEY.to_string(), callers));
+    }
     let schema = frame_of(service, &[])?.schema().as_ref().clone();
     let mut buf: Vec<u8> = Vec::new();
     let mut writer = ParquetWriter::new(&mut buf)
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
-            DATASET_META_KEY.to_string(),
-            json,
-        )])))
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(kv)))
         .with_row_group_size(Some(row_group.max(1)))
         .batched(&schema)
         .map_err(&err)?;
@@ -653,6 +760,68 @@ pub fn encode_part(
         message: e.to_string(),
     })?;
     Ok(meta)
+}
+
+/// The caller rows of a part's snapshots, packed for its metadata; `None` when there are none.
+fn part_callers(snaps: &[&DatasetSnapshot]) -> Option<String> {
+    let mut saved = PartCallers {
+        hashes: Vec::new(),
+        names: Vec::new(),
+        value_types: Vec::new(),
+        rows: Vec::new(),
+    };
+    let mut names: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut vts: FxHashMap<&str, u32> = FxHashMap::default();
+    fn id<'a>(map: &mut FxHashMap<&'a str, u32>, list: &mut Vec<String>, s: &'a str) -> u32 {
+        *map.entry(s).or_insert_with(|| {
+            list.push(s.to_string());
+            list.len() as u32 - 1
+        })
+    }
+    for s in snaps.iter().filter(|s| !s.callers.is_empty()) {
+        let h = saved.hashes.len() as u32;
+        saved.hashes.push(s.hash.clone());
+        for c in &s.callers {
+            let caller = id(&mut names, &mut saved.names, &c.caller);
+            let key = id(&mut names, &mut saved.names, &c.key);
+            let vt = id(&mut vts, &mut saved.value_types, &c.value_type);
+            saved.rows.push((h, caller, key, vt, c.depth, c.value));
+        }
+    }
+    if saved.rows.is_empty() {
+        return None;
+    }
+    super::parquet::pack_json(&saved)
+}
+
+/// Gives the decoded snapshots the caller rows of their part (rows naming a snapshot, name or
+/// value type the part does not have are dropped).
+fn attach_callers(out: &mut [DatasetSnapshot], at: &FxHashMap<String, usize>, saved: PartCallers) {
+    let names: Vec<Arc<str>> = saved.names.iter().map(|n| n.as_str().into()).collect();
+    let vts: Vec<Arc<str>> = saved
+        .value_types
+        .iter()
+        .map(|v| v.as_str().into())
+        .collect();
+    for (h, caller, key, vt, depth, value) in saved.rows {
+        let Some(&slot) = saved.hashes.get(h as usize).and_then(|h| at.get(h)) else {
+            continue;
+        };
+        let (Some(caller), Some(key), Some(value_type)) = (
+            names.get(caller as usize),
+            names.get(key as usize),
+            vts.get(vt as usize),
+        ) else {
+            continue;
+        };
+        out[slot].callers.push(DatasetCaller {
+            caller: Arc::clone(caller),
+            key: Arc::clone(key),
+            value_type: Arc::clone(value_type),
+            depth,
+            value,
+        });
+    }
 }
 
 /// A thrift compact varint at `at`: its value and where it ends.
@@ -867,7 +1036,15 @@ pub fn decode_part(
     until_us: Option<i64>,
 ) -> Result<Vec<DatasetSnapshot>, StoreError> {
     let err = polars_err(name);
-    let df = ParquetReader::new(file).finish().map_err(&err)?;
+    let mut reader = ParquetReader::new(file);
+    let packed_callers = reader
+        .get_metadata()
+        .map_err(&err)?
+        .key_value_metadata()
+        .as_ref()
+        .and_then(|kv| kv.iter().find(|k| k.key == DATASET_CALLERS_KEY))
+        .and_then(|k| k.value.clone());
+    let df = reader.finish().map_err(&err)?;
     let bad = |m: String| StoreError::Polars {
         source_name: name.to_string(),
         message: format!("not a {DATASET_SCHEMA} part: {m}"),
@@ -951,6 +1128,7 @@ pub fn decode_part(
                     kind: k,
                     sampling_rate: rate.get(i),
                     rows: Vec::new(),
+                    callers: Vec::new(),
                 });
                 at.insert(h.to_string(), out.len() - 1);
                 out.len() - 1
@@ -990,6 +1168,11 @@ pub fn decode_part(
                 .ok_or_else(|| bad(format!("row {i}: no value")))?,
             goroutine,
         });
+    }
+    if let Some(packed) = packed_callers {
+        let saved: PartCallers = super::parquet::unpack_json(&packed, DATASET_CALLERS_KEY)
+            .map_err(|e| bad(format!("{DATASET_CALLERS_KEY}: {e}")))?;
+        attach_callers(&mut out, &at, saved);
     }
     Ok(out)
 }

@@ -66,10 +66,30 @@ fn saved_callers(store: &Store) -> Option<String> {
             .map(|r| (r.snapshot, r.caller, r.key, r.value_type, r.depth, r.value))
             .collect(),
     };
-    let json = serde_json::to_vec(&saved).ok()?;
+    pack_json(&saved)
+}
+
+/// A value as base64 of gzipped JSON (for Parquet key-value metadata, which holds strings).
+pub(super) fn pack_json<T: Serialize>(value: &T) -> Option<String> {
+    let json = serde_json::to_vec(value).ok()?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&json).ok()?;
     Some(base64_encode(&gz.finish().ok()?))
+}
+
+/// The value [`pack_json`] packed (decompression capped as for any input).
+pub(super) fn unpack_json<T: serde::de::DeserializeOwned>(
+    b64: &str,
+    what: &str,
+) -> Result<T, String> {
+    let raw = base64_decode(b64).ok_or("not base64")?;
+    let json = crate::formats::decompress::decompress(
+        raw,
+        what,
+        crate::formats::decompress::DEFAULT_MAX_DECOMPRESSED,
+    )
+    .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&json.bytes).map_err(|e| e.to_string())
 }
 
 /// The caller table of a read store, its value types mapped to `value_types` by name (rows of a
@@ -146,14 +166,7 @@ type ExtraParts = (
 
 /// Decodes the saved caller table (base64 of gzipped JSON), within the decompression cap.
 fn decode_callers(b64: &str) -> Result<SavedCallers, String> {
-    let raw = base64_decode(b64).ok_or("not base64")?;
-    let json = crate::formats::decompress::decompress(
-        raw,
-        "callers",
-        crate::formats::decompress::DEFAULT_MAX_DECOMPRESSED,
-    )
-    .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&json.bytes).map_err(|e| e.to_string())
+    unpack_json(b64, "callers")
 }
 
 fn read_extra(json: Option<&str>, src: &str) -> Result<ExtraParts, StoreError> {

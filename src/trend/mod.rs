@@ -343,7 +343,26 @@ fn staircase(
     if adjacent * 2 > jumps.len() - 1 {
         return None;
     }
-    let carried: f64 = jumps.iter().map(|&i| diffs[i - 1]).sum();
+    // A Go map that doubles holds its old buckets until they are evacuated, and a slice that
+    // doubles its old array until the next GC: the level overshoots at the jump and settles a
+    // snapshot or two later. Falls in the two moves after a jump that give back at most half of
+    // it are that settling, part of the jump (the jump stays: see above).
+    let mut settling = vec![false; diffs.len()];
+    let mut carried = 0.0;
+    for &j in &jumps {
+        let mut net = diffs[j - 1];
+        for k in j..(j + 2).min(diffs.len()) {
+            let d = diffs[k];
+            if jumps.contains(&(k + 1)) || net + d < 0.5 * diffs[j - 1] {
+                break;
+            }
+            if d < 0.0 {
+                settling[k] = true;
+                net += d;
+            }
+        }
+        carried += net;
+    }
     if carried < 0.7 * growth {
         return None;
     }
@@ -351,7 +370,7 @@ fn staircase(
     let others_flat = diffs
         .iter()
         .enumerate()
-        .filter(|(i, _)| !jumps.contains(&(i + 1)))
+        .filter(|(i, _)| !jumps.contains(&(i + 1)) && !settling[*i])
         .all(|(_, d)| d.abs() <= flat_limit);
     if !others_flat {
         return None;
@@ -490,13 +509,21 @@ fn classify(c: &Classify) -> Pattern {
             let early = (v[half] - v[0]) / (hours[half] - hours[0]).max(f64::MIN_POSITIVE);
             let late = (v[n - 1] - v[n - 1 - half])
                 / (hours[n - 1] - hours[n - 1 - half]).max(f64::MIN_POSITIVE);
-            if early > 0.0 && late >= 2.0 * early {
+            // Under sampling a value moves in whole samples: a rise of a handful of them that
+            // comes a little faster late on is sampling noise, not compounding.
+            let rate = c.options.sampling_rate;
+            let resolved = rate <= 0.0 || v[n - 1] - v[0] >= EXP_MIN_SAMPLES * rate;
+            if early > 0.0 && late >= 2.0 * early && resolved {
                 return Pattern::Exponential;
             }
         }
     }
     Pattern::Linear
 }
+
+/// Fewest sampling periods a sampled series must rise by to be called exponential: with fewer,
+/// a late speed-up is a few objects' worth of sampling noise.
+const EXP_MIN_SAMPLES: f64 = 16.0;
 
 /// Which leak-pattern trends stay significant when every key is tested at once (Holm's
 /// step-down correction of the Mann–Kendall p-values): with fifty keys, a test at α = 0.05 each
@@ -543,6 +570,16 @@ pub struct Prediction {
     pub hours_low: Option<f64>,
     /// Latest crossing (from the lower end of the slope interval); `None`: maybe never.
     pub hours_high: Option<f64>,
+    /// How far past the last point the data supports a projection ([`horizon_hours`]); a
+    /// crossing later than this is the rate carried beyond the data.
+    pub horizon_hours: f64,
+}
+
+impl Prediction {
+    /// True when the crossing lies further out than the data supports.
+    pub fn beyond_data(&self) -> bool {
+        self.hours_to_limit.is_some_and(|h| h > self.horizon_hours)
+    }
 }
 
 /// When the series will cross `limit`, by its pattern's model. Linear and stepped series use the
@@ -556,6 +593,7 @@ pub fn predict(trend: &Trend, limit: f64) -> Prediction {
             hours_to_limit: Some(0.0),
             hours_low: Some(0.0),
             hours_high: Some(0.0),
+            horizon_hours: horizon_hours(trend),
         };
     }
     let linear = |slope: f64| (slope > 0.0).then(|| (limit - current) / slope);
@@ -574,6 +612,7 @@ pub fn predict(trend: &Trend, limit: f64) -> Prediction {
                 hours_to_limit: at(e.rate_per_hour),
                 hours_low: at(rel(trend.slope_high_per_hour)),
                 hours_high: at(rel(trend.slope_low_per_hour)),
+                horizon_hours: horizon_hours(trend),
             }
         }
         _ if trend.pattern.is_leak() => Prediction {
@@ -581,12 +620,14 @@ pub fn predict(trend: &Trend, limit: f64) -> Prediction {
             hours_to_limit: linear(trend.slope_per_hour),
             hours_low: linear(trend.slope_high_per_hour),
             hours_high: linear(trend.slope_low_per_hour),
+            horizon_hours: horizon_hours(trend),
         },
         _ => Prediction {
             limit,
             hours_to_limit: None,
             hours_low: None,
             hours_high: None,
+            horizon_hours: horizon_hours(trend),
         },
     }
 }
@@ -599,16 +640,37 @@ pub const MIN_PROJECTION_SPAN_HOURS: f64 = 1.0 / 60.0;
 /// every two minutes over four minutes does not make a day of doublings.
 pub const EXP_PROJECTION_SPANS: f64 = 2.0;
 
-/// Whether the data supports projecting the series `hours` past its last point: at least three
-/// points over at least a minute, and for an exponential fit no further than twice the span.
+/// How far past its last point a linear or stepped fit is carried, in spans of the data: a rate
+/// measured over 2.5 minutes says something about the next 25, not about tomorrow.
+pub const LINEAR_PROJECTION_SPANS: f64 = 10.0;
+
+/// How many hours past its last point the data supports projecting a leaking series: none with
+/// fewer than three points or under a minute of data, else [`EXP_PROJECTION_SPANS`] spans for an
+/// exponential fit and [`LINEAR_PROJECTION_SPANS`] for the others. Unbounded for a series that
+/// is not a leak (it is projected to stay where it is).
+pub fn horizon_hours(trend: &Trend) -> f64 {
+    if !trend.pattern.is_leak() {
+        return f64::INFINITY;
+    }
+    if trend.n < 3 || trend.span_hours < MIN_PROJECTION_SPAN_HOURS {
+        return 0.0;
+    }
+    let spans = if trend.pattern == Pattern::Exponential {
+        EXP_PROJECTION_SPANS
+    } else {
+        LINEAR_PROJECTION_SPANS
+    };
+    spans * trend.span_hours
+}
+
+/// Whether the data supports projecting the series `hours` past its last point
+/// ([`horizon_hours`]).
 pub fn supports(trend: &Trend, hours: f64) -> bool {
     if !trend.pattern.is_leak() {
         return true;
     }
-    if trend.n < 3 || trend.span_hours < MIN_PROJECTION_SPAN_HOURS {
-        return false;
-    }
-    trend.pattern != Pattern::Exponential || hours <= EXP_PROJECTION_SPANS * trend.span_hours
+    let horizon = horizon_hours(trend);
+    horizon > 0.0 && hours <= horizon
 }
 
 /// The value the series will hold `hours` after its last point, by its pattern's model (its last
@@ -720,6 +782,51 @@ mod tests {
     }
 
     #[test]
+    fn a_doubling_staircase_that_overshoots_and_settles_is_stepped() {
+        // Prometheus 2.42's scrape.newScrapePool.func1 (testdata/real/go/prometheus-growing), MiB:
+        // a map doubling its buckets, each jump overshooting while the old buckets are evacuated.
+        let v: Vec<f64> = [
+            0.0, 0.0, 1.6, 1.6, 0.9, 1.9, 1.9, 1.9, 1.9, 5.2, 5.2, 4.2, 4.2, 4.2, 4.2, 4.2, 4.2,
+            4.2, 4.2, 4.2, 4.2, 4.2, 16.8, 16.8, 12.5, 12.5, 12.5, 12.5, 12.5, 12.5,
+        ]
+        .iter()
+        .map(|x| x * MB)
+        .collect();
+        let t = run(&v, MB);
+        assert_eq!(t.pattern, Pattern::Stepped, "{t:?}");
+    }
+
+    #[test]
+    fn a_rise_that_only_speeds_up_at_the_end_is_not_exponential() {
+        // Alertmanager 0.25's api/v2.OpenAPIAlertsToAlerts (testdata/real/go/alertmanager-growing),
+        // MiB at 512 KiB sampling: distinct alerts at a steady rate, a few more samples late on.
+        let v: Vec<f64> = [
+            0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.5, 1.5, 1.5, 1.5,
+            1.5, 1.5, 1.5, 1.5, 1.5, 2.0, 3.0, 3.0, 3.0, 3.5, 4.0, 4.0, 4.0,
+        ]
+        .iter()
+        .map(|x| x * MB)
+        .collect();
+        let sampled = |v: &[f64]| {
+            let times: Vec<f64> = (0..v.len()).map(|i| i as f64 * 5.0).collect();
+            let options = TrendOptions {
+                floor: MB,
+                sampling_rate: MB / 2.0,
+                ..Default::default()
+            };
+            analyze(&times, v, &options)
+        };
+        let t = sampled(&v);
+        assert!(t.pattern.is_leak(), "{t:?}");
+        assert_ne!(t.pattern, Pattern::Exponential, "{t:?}");
+        // Unsampled, the same numbers are exact: they speed up, and are exponential.
+        assert_eq!(run(&v, MB / 2.0).pattern, Pattern::Exponential);
+        // What compounds over many samples stays exponential: ×1.3 a snapshot, 1 → 18 MiB.
+        let e: Vec<f64> = (0..12).map(|i| MB * 1.3f64.powi(i)).collect();
+        assert_eq!(sampled(&e).pattern, Pattern::Exponential);
+    }
+
+    #[test]
     fn a_key_that_starts_at_zero_and_doubles_is_exponential() {
         let mut v = vec![0.0, 0.0];
         v.extend((0..10).map(|i| 64.0 * 1024.0 * 2f64.powi(i)));
@@ -736,7 +843,13 @@ mod tests {
         assert!((p.hours_to_limit.unwrap() - 1000.0 / 1200.0).abs() < 1e-6);
         assert!(p.hours_low.unwrap() <= p.hours_to_limit.unwrap());
         assert!(p.hours_high.unwrap() >= p.hours_to_limit.unwrap());
-        assert!((project(&t, 1.0).unwrap() - (190.0 + 1200.0) * MB).abs() < 1.0);
+        assert!((project(&t, 0.5).unwrap() - (190.0 + 600.0) * MB).abs() < 1.0);
+        // 4.5 minutes of data carry a linear fit 45 minutes ahead, no further: the crossing at
+        // 50 minutes is the rate carried beyond the data.
+        assert!((horizon_hours(&t) - 0.75).abs() < 1e-9);
+        assert_eq!(project(&t, 1.0), None);
+        assert!(p.beyond_data());
+        assert!(!predict(&t, 500.0 * MB).beyond_data());
         // Two points, or a span under a minute, project nothing.
         let two = analyze(
             &[0.0, 0.17],

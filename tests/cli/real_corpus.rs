@@ -303,6 +303,52 @@ fn heaptrack_frames_left_unnamed_are_named_from_the_symbols() {
     assert!(bare.ends_with("python3.11+0x665d05"), "{bare}");
 }
 
+/// The Go services' growth at 512 KiB sampling: no suspect is exponential. Prometheus'
+/// `newScrapePool.func1` is a map doubling its buckets, each jump overshooting until the old ones
+/// are evacuated (stepped); Alertmanager's `OpenAPIAlertsToAlerts` rises by seven samples, a
+/// little faster late on (linear). 2.5 minutes of data project nothing 24 h ahead, and a limit
+/// crossing further out than ten spans says it is beyond the data.
+#[test]
+fn real_go_services_get_the_patterns_and_projections_their_data_supports() {
+    let mut patterns = std::collections::HashMap::new();
+    for dir in [
+        "prometheus-growing",
+        "pushgateway-growing",
+        "alertmanager-growing",
+    ] {
+        let r = report_json(&format!("go/{dir}"));
+        for s in r["suspects"].as_array().unwrap() {
+            let key = s["key"].as_str().unwrap().to_string();
+            assert!(s["prediction"]["value_in_24h"].is_null(), "{dir}: {key}");
+            patterns.insert(key, s["pattern"].as_str().unwrap().to_string());
+        }
+    }
+    let pattern = |k: &str| patterns.get(k).map(String::as_str);
+    assert!(
+        patterns.values().all(|p| p != "exponential"),
+        "{patterns:?}"
+    );
+    assert_eq!(
+        pattern("github.com/prometheus/prometheus/scrape.newScrapePool.func1"),
+        Some("stepped")
+    );
+    assert_eq!(
+        pattern("github.com/prometheus/alertmanager/api/v2.OpenAPIAlertsToAlerts"),
+        Some("linear")
+    );
+    let text = String::from_utf8_lossy(&stdout_of(args![
+        "report",
+        real("go/prometheus-growing"),
+        "--memory-limit",
+        "1GiB"
+    ]))
+    .into_owned();
+    assert!(
+        text.contains("limit reached in 2.7h (interval 2.4h … 2.7h) at this rate, beyond the 24m the data supports"),
+        "{text}"
+    );
+}
+
 /// A heaptrack recording given to `report` is cut into 20 slices by default (and as asked with
 /// --slices), so the gawk store's growth is trended, not read as one snapshot.
 #[test]
@@ -381,7 +427,7 @@ fn gperftools_two_column_first_dump_lines_up_with_the_four_column_ones() {
 /// A store saved with `report --save` keeps the caller table: reported from the Parquet file,
 /// Prometheus' growth under callers is the same as from the folder.
 #[test]
-fn a_saved_store_keeps_the_callers() {
+fn a_saved_store_and_a_fleet_dataset_keep_the_callers() {
     let tmp = tempfile::tempdir().unwrap();
     let saved = tmp.path().join("store.parquet");
     let direct: Value = serde_json::from_slice(&stdout_of(args![
@@ -398,4 +444,51 @@ fn a_saved_store_keeps_the_callers() {
     assert!(!direct["callers"].as_array().unwrap().is_empty());
     assert_eq!(direct["callers"], again["callers"]);
     assert_eq!(direct["unexplained_growth"], again["unexplained_growth"]);
+    // A fleet dataset keeps them too (in each part's metadata), ingested twice over.
+    let fleet = tmp.path().join("fleet");
+    for _ in 0..2 {
+        stdout_of(args![
+            "ingest",
+            "--service",
+            "prom",
+            "-i",
+            real("go/prometheus-growing"),
+            "-o",
+            &fleet,
+            "--no-progress"
+        ]);
+    }
+    let from_fleet: Value = serde_json::from_slice(&stdout_of(args![
+        "report",
+        &fleet,
+        "--service",
+        "prom",
+        "-f",
+        "json"
+    ]))
+    .unwrap();
+    // The dataset keeps times in microseconds, the folder in nanoseconds: rates agree to 1e-6.
+    let without_rate = |v: &Value| -> Vec<Value> {
+        let mut list = v["callers"].as_array().unwrap().clone();
+        for c in &mut list {
+            c.as_object_mut().unwrap().remove("slope_per_hour");
+        }
+        list
+    };
+    assert_eq!(without_rate(&direct), without_rate(&from_fleet));
+    let rates = |v: &Value| -> Vec<f64> {
+        v["callers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["slope_per_hour"].as_f64().unwrap())
+            .collect()
+    };
+    for (a, b) in rates(&direct).iter().zip(rates(&from_fleet)) {
+        assert!((a - b).abs() <= 1e-6 * a.abs(), "{a} vs {b}");
+    }
+    assert_eq!(
+        direct["unexplained_growth"],
+        from_fleet["unexplained_growth"]
+    );
 }
