@@ -96,11 +96,16 @@ pub(super) struct DumpInputArgs {
     /// Refuse inputs that decompress to more than this (e.g. 4GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB", help_heading = "Input")]
     pub max_decompressed_size: i64,
+    /// The program that wrote the dump (unstripped, or a file with its symbol table): names the
+    /// globals that are roots (`main.sessions`). Checked against the dump's data and bss
+    /// segments; a binary that does not match names nothing and says so.
+    #[arg(long, value_name = "PATH", help_heading = "Input")]
+    pub binary: Option<PathBuf>,
 }
 
 impl DumpInputArgs {
     pub fn loader(&self) -> Loader {
-        Loader::new(
+        let mut loader = Loader::new(
             ReadOptions {
                 max_decompressed_bytes: self.max_decompressed_size.max(0) as u64,
                 ..Default::default()
@@ -109,7 +114,9 @@ impl DumpInputArgs {
                 disabled: true,
                 ..Default::default()
             },
-        )
+        );
+        loader.dump_binary = self.binary.clone();
+        loader
     }
 }
 

@@ -43,6 +43,8 @@ pub enum RetainedBy {
     Site,
     /// Objects.
     Object,
+    /// Roots: globals by name (with --binary), goroutine stacks by function, other roots by kind.
+    Root,
 }
 
 fn read_dump(args: &DumpArgs) -> Result<(crate::graph::ObjectGraph, crate::graph::DumpSummary)> {
@@ -54,6 +56,9 @@ fn read_dump(args: &DumpArgs) -> Result<(crate::graph::ObjectGraph, crate::graph
         super::size_note(&args.dump)
     ));
     let (g, dump) = loader.heap_dump_graph(&args.dump)?;
+    for note in &dump.notes {
+        eprintln!("leakdiff: warning: {note}");
+    }
     bar.phase(format!("{} objects: analysing", g.objects.len()));
     let source = args.dump.display().to_string();
     let summary = crate::graph::dump_summary(&source, &dump.params.version, &g);
@@ -75,14 +80,17 @@ pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
 
 pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
     let (g, summary) = read_dump(&args.dump)?;
-    let by_site = args.by == RetainedBy::Site;
     let bar = super::Progress::new(true);
     bar.phase("computing dominators and retained sizes");
-    let list = crate::graph::retainers(&g, by_site, args.dump.top);
+    let (list, by) = match args.by {
+        RetainedBy::Site => (crate::graph::retainers(&g, true, args.dump.top), "site"),
+        RetainedBy::Object => (crate::graph::retainers(&g, false, args.dump.top), "object"),
+        RetainedBy::Root => (crate::graph::retainers_by_root(&g, args.dump.top), "root"),
+    };
     drop(bar);
     let json = args.dump.format == GoroutineFormat::Json;
     emit(args.dump.output.as_deref(), |w| {
-        crate::report::graph::write_retained(&summary, &list, by_site, json, w)
+        crate::report::graph::write_retained(&summary, &list, by, g.named_globals, json, w)
     })?;
     Ok(EXIT_OK)
 }

@@ -55,6 +55,9 @@ pub struct Root {
     /// Index into [`HeapDump::frames`] for stack roots, into [`HeapDump::goroutines`] for
     /// contexts; `u32::MAX` otherwise.
     pub owner: u32,
+    /// For data and bss roots, the address of the word that holds the pointer (which global it
+    /// is, given the binary's symbols); 0 otherwise.
+    pub slot: u64,
 }
 
 impl Root {
@@ -64,8 +67,20 @@ impl Root {
             kind,
             target,
             owner: u32::MAX,
+            slot: 0,
         }
     }
+}
+
+/// A global of the program that wrote a dump, from its binary's symbol table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    /// Address.
+    pub address: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Name (`main.sessions`).
+    pub name: String,
 }
 
 /// A goroutine record.
@@ -151,6 +166,21 @@ pub struct HeapDump {
     pub types: Vec<(u64, u64, String)>,
     /// Count of each record tag (index = tag, 0..=17).
     pub record_counts: [u64; 18],
+    /// The data (record 12) and bss (record 13) segments: kind, start address, length.
+    pub segments: Vec<(RootKind, u64, u64)>,
+    /// The program's globals (sorted by address), when its binary was given; empty otherwise.
+    pub globals: Vec<Global>,
+    /// What the reader of the dump should be told (a binary that does not match it).
+    pub notes: Vec<String>,
+}
+
+impl HeapDump {
+    /// The global whose bytes hold `slot`, if the binary was given and names one there.
+    pub fn global_at(&self, slot: u64) -> Option<&Global> {
+        let i = self.globals.partition_point(|g| g.address <= slot);
+        let g = self.globals.get(i.checked_sub(1)?)?;
+        (slot - g.address < g.size.max(1)).then_some(g)
+    }
 }
 
 struct Reader<'a> {
@@ -465,13 +495,16 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
                 } else {
                     RootKind::Bss
                 };
+                d.segments.push((kind, start, contents.len() as u64));
                 let (params, roots) = (&d.params, &mut d.roots);
                 r.fieldlist(|off| {
                     if let Some(v) = word(contents, off, params) {
-                        roots.push(Root::global(kind, v));
+                        roots.push(Root {
+                            slot: start.wrapping_add(off),
+                            ..Root::global(kind, v)
+                        });
                     }
                 })?;
-                let _ = start;
             }
             14 => {
                 r.skip(4)?; // defer, g, sp, pc
@@ -564,6 +597,7 @@ fn goroutine(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
             kind: RootKind::Context,
             target: ctxt,
             owner: g,
+            slot: 0,
         });
     }
     Ok(())
@@ -586,6 +620,7 @@ fn stack_frame(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
                 kind: RootKind::Stack,
                 target: v,
                 owner: frame,
+                slot: 0,
             });
         }
     })?;

@@ -31,6 +31,12 @@ pub struct ObjectGraph {
     pub csr: Csr<(), (), petgraph::Directed, u32>,
     /// For each root edge of the virtual root, in order: its kind and description.
     pub root_labels: FxHashMap<Node, String>,
+    /// The root each root target is counted under by `retained --by root` (its first root): a
+    /// global by name (`main.sessions (bss)`), a goroutine stack by its frame's function, other
+    /// roots by kind.
+    pub root_groups: FxHashMap<Node, String>,
+    /// True when the dump's globals have names (its binary was given).
+    pub named_globals: bool,
     /// Reachable from a root.
     pub reachable: Vec<bool>,
     /// BFS parent toward the virtual root (`NONE` when unreachable), for paths.
@@ -141,6 +147,65 @@ fn root_kind(k: RootKind) -> &'static str {
     }
 }
 
+fn section_of(k: RootKind) -> &'static str {
+    if k == RootKind::Data {
+        "data"
+    } else {
+        "bss"
+    }
+}
+
+/// What each root retains, each object counted once: the dominator tree's subtrees under the
+/// virtual root, grouped by the root their top object is counted under ([`ObjectGraph::root_groups`]);
+/// an object reached from several roots and dominated by none of them is under "several roots".
+/// (group, retained bytes, objects), largest first.
+pub fn retained_by_root(g: &ObjectGraph) -> Vec<(String, u64, usize)> {
+    let root = g.root();
+    // The top of each object's dominator chain (its child of the virtual root), memoized.
+    let mut top = vec![NONE; g.len()];
+    let mut chain = Vec::new();
+    let mut sums: FxHashMap<u32, (u64, usize)> = FxHashMap::default();
+    for v in 0..g.len() as u32 {
+        if !g.reachable[v as usize] {
+            continue;
+        }
+        let mut cur = v;
+        chain.clear();
+        while top[cur as usize] == NONE {
+            chain.push(cur);
+            let up = g.idom[cur as usize];
+            if up == root || up == NONE {
+                top[cur as usize] = cur;
+                break;
+            }
+            cur = up;
+        }
+        let t = top[cur as usize];
+        for &c in &chain {
+            top[c as usize] = t;
+        }
+        let e = sums.entry(t).or_default();
+        e.0 += g.objects[v as usize].1;
+        e.1 += 1;
+    }
+    let mut groups: FxHashMap<&str, (u64, usize)> = FxHashMap::default();
+    for (t, (bytes, n)) in sums {
+        let name = g
+            .root_groups
+            .get(&t)
+            .map_or("several roots", String::as_str);
+        let e = groups.entry(name).or_default();
+        e.0 += bytes;
+        e.1 += n;
+    }
+    let mut out: Vec<(String, u64, usize)> = groups
+        .into_iter()
+        .map(|(k, (b, n))| (k.to_string(), b, n))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
 /// Builds the graph of a dump and runs reachability, dominators and retained sizes.
 pub fn build(d: &HeapDump) -> ObjectGraph {
     let mut order: Vec<u32> = (0..d.objects.len() as u32).collect();
@@ -194,19 +259,36 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
         }
     }
     let mut root_labels: FxHashMap<Node, String> = FxHashMap::default();
+    let mut root_groups: FxHashMap<Node, String> = FxHashMap::default();
     for r in &d.roots {
         if let Some(t) = index.find(&objects, r.target) {
             edges.push((n, t));
-            root_labels.entry(t).or_insert_with(|| {
-                let mut s = root_kind(r.kind).to_string();
-                if r.kind == RootKind::Stack {
-                    if let Some(f) = d.frames.get(r.owner as usize) {
+            if root_labels.contains_key(&t) {
+                continue;
+            }
+            let kind = root_kind(r.kind);
+            let (label, group) = match r.kind {
+                RootKind::Stack => match d.frames.get(r.owner as usize) {
+                    Some(f) => {
                         let g = d.goroutines.get(f.goroutine as usize).map_or(0, |g| g.id);
-                        s = format!("stack of goroutine {g}, {}", f.function);
+                        (
+                            format!("stack of goroutine {g}, {}", f.function),
+                            format!("stack of {}", f.function),
+                        )
                     }
-                }
-                s
-            });
+                    None => (kind.to_string(), kind.to_string()),
+                },
+                RootKind::Data | RootKind::Bss => match d.global_at(r.slot) {
+                    Some(g) => {
+                        let name = format!("{} ({})", g.name, section_of(r.kind));
+                        (name.clone(), name)
+                    }
+                    None => (kind.to_string(), kind.to_string()),
+                },
+                _ => (kind.to_string(), kind.to_string()),
+            };
+            root_labels.insert(t, label);
+            root_groups.insert(t, group);
         }
     }
     edges.sort_unstable();
@@ -243,6 +325,8 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
         sites,
         csr,
         root_labels,
+        root_groups,
+        named_globals: !d.globals.is_empty(),
         reachable,
         parent,
         idom,
@@ -447,6 +531,96 @@ pub struct Cycle {
     pub addresses: Vec<String>,
     /// A path from a root to a member: the root, then objects with their sites.
     pub path: Vec<String>,
+    /// The root that path starts from, as `retained --by root` counts it (a global by name, a
+    /// stack by function, other roots by kind); `None` when unreachable.
+    pub root: Option<String>,
+}
+
+/// Cycles of one shape: the same number of objects from the same allocation sites, reachable or
+/// not. A heap of five million session↔conn pairs is one line, not five million.
+#[derive(Clone, Debug, Serialize)]
+pub struct CycleGroup {
+    /// How many cycles.
+    pub cycles: usize,
+    /// Objects in each.
+    pub objects: usize,
+    /// Allocation sites of each cycle's members, with counts.
+    pub sites: Vec<(String, usize)>,
+    /// Their own bytes, all cycles together.
+    pub bytes: u64,
+    /// Bytes retained through them, summed over the cycles.
+    pub retained_bytes: u64,
+    /// Reachable from a root.
+    pub reachable: bool,
+    /// The roots they are reachable from, with how many cycles each.
+    pub roots: Vec<(String, usize)>,
+    /// The path from a root to the largest of them.
+    pub path: Vec<String>,
+}
+
+/// Groups cycles (as [`report_cycles`] orders them) by shape: reachable, object count and sites;
+/// largest retained first.
+pub fn group_cycles(cycles: &[Cycle]) -> Vec<CycleGroup> {
+    // (reachable, objects, sites) → index into `out`.
+    type Shape<'a> = (bool, usize, &'a [(String, usize)]);
+    let mut index: FxHashMap<Shape<'_>, usize> = FxHashMap::default();
+    let mut out: Vec<CycleGroup> = Vec::new();
+    let mut roots: Vec<FxHashMap<&str, usize>> = Vec::new();
+    for c in cycles {
+        let slot = *index
+            .entry((c.reachable, c.objects, c.sites.as_slice()))
+            .or_insert_with(|| {
+                out.push(CycleGroup {
+                    cycles: 0,
+                    objects: c.objects,
+                    sites: c.sites.clone(),
+                    bytes: 0,
+                    retained_bytes: 0,
+                    reachable: c.reachable,
+                    roots: Vec::new(),
+                    path: c.path.clone(),
+                });
+                roots.push(FxHashMap::default());
+                out.len() - 1
+            });
+        let group = &mut out[slot];
+        group.cycles += 1;
+        group.bytes += c.bytes;
+        group.retained_bytes += c.retained_bytes;
+        if let Some(r) = &c.root {
+            *roots[slot].entry(r.as_str()).or_default() += 1;
+        }
+    }
+    for (group, r) in out.iter_mut().zip(roots) {
+        let mut r: Vec<(String, usize)> = r.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+        r.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        group.roots = r;
+    }
+    out.sort_by(|a, b| {
+        b.reachable
+            .cmp(&a.reachable)
+            .then(b.retained_bytes.cmp(&a.retained_bytes))
+            .then(b.bytes.cmp(&a.bytes))
+            .then_with(|| a.sites.cmp(&b.sites))
+    });
+    out
+}
+
+/// The root group ([`ObjectGraph::root_groups`]) of the root a BFS path to `v` starts from.
+fn root_group_of(g: &ObjectGraph, v: Node) -> Option<String> {
+    if !g.reachable[v as usize] {
+        return None;
+    }
+    let mut cur = v;
+    while g.parent[cur as usize] != g.root() && g.parent[cur as usize] != NONE {
+        cur = g.parent[cur as usize];
+    }
+    Some(
+        g.root_groups
+            .get(&cur)
+            .cloned()
+            .unwrap_or_else(|| "root".to_string()),
+    )
 }
 
 /// Describes an object: address, size and allocation site.
@@ -528,6 +702,7 @@ fn report_components(g: &ObjectGraph, comps: Vec<Vec<Node>>) -> Vec<Cycle> {
                     .map(|&v| format!("{:#x}", g.objects[v as usize].0))
                     .collect(),
                 path: path_to(g, entry),
+                root: root_group_of(g, entry),
             }
         })
         .collect();
@@ -883,6 +1058,22 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
     }
 }
 
+/// [`retained_by_root`] as retainers (no frames or paths: a root is where paths start).
+pub fn retainers_by_root(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
+    let limit = if top == 0 { usize::MAX } else { top };
+    retained_by_root(g)
+        .into_iter()
+        .take(limit)
+        .map(|(name, retained_bytes, objects)| Retainer {
+            name,
+            retained_bytes,
+            objects,
+            frames: Vec::new(),
+            path: Vec::new(),
+        })
+        .collect()
+}
+
 /// The live (reachable) objects of a dump as a profile: one sample per allocation site (its
 /// stack), with `inuse_objects`, `inuse_space` and `retained_space` (each object counted once per
 /// site, see [`retained_by_site`]; sums over several sites can count an object twice, so the
@@ -984,11 +1175,7 @@ mod tests {
                 ptrs: start..d.pointers.len() as u32,
             });
         }
-        d.roots.push(Root {
-            kind: RootKind::Bss,
-            target: 0x1000,
-            owner: u32::MAX,
-        });
+        d.roots.push(Root::global(RootKind::Bss, 0x1000));
         d
     }
 

@@ -26,6 +26,9 @@ pub struct Loader {
     /// Series commands: cut each heaptrack recording into snapshots this way (see
     /// [`Loader::load_snapshots`]); `None` reads a recording as one snapshot.
     pub slices: Option<crate::formats::heaptrack::SliceSpec>,
+    /// The program that wrote the Go heap dumps read (`--binary` of `retained`/`cycles`): its
+    /// symbol table names the globals that are roots.
+    pub dump_binary: Option<std::path::PathBuf>,
 }
 
 /// One input read whole, and what it turned out to be.
@@ -45,6 +48,7 @@ impl Loader {
             fetch: FetchOptions::default(),
             seconds: None,
             slices: None,
+            dump_binary: None,
         }
     }
 
@@ -135,6 +139,9 @@ impl Loader {
             formats::decompress::decompress(raw, source, self.read.max_decompressed_bytes)?.bytes;
         let mut dump = formats::heapdump::parse(&bytes, source)?;
         drop(bytes);
+        if let Some(binary) = &self.dump_binary {
+            name_globals(&mut dump, binary);
+        }
         let g = crate::graph::build(&dump);
         // The graph keeps what it needs; the per-object records go.
         dump.objects = Vec::new();
@@ -299,6 +306,52 @@ impl Loader {
         }
         Ok(body)
     }
+}
+
+/// Gives a heap dump the globals of the binary that wrote it, when the binary matches: each of the
+/// dump's data and bss segments must lie in the binary's section of that name (`.data`, `.bss`),
+/// so a binary of another build (other addresses) names nothing and the dump says so.
+fn name_globals(dump: &mut formats::heapdump::HeapDump, binary: &Path) {
+    use formats::heapdump::{Global, RootKind};
+    let (symbols, sections) = match crate::symbolize::globals(binary) {
+        Ok(g) => g,
+        Err(e) => {
+            dump.notes.push(format!("{e}; globals stay unnamed"));
+            return;
+        }
+    };
+    for &(kind, start, len) in &dump.segments {
+        let want = if kind == RootKind::Data {
+            ".data"
+        } else {
+            ".bss"
+        };
+        let fits = sections
+            .iter()
+            .any(|(name, addr, size)| name == want && start >= *addr && start + len <= addr + size);
+        if !fits {
+            dump.notes.push(format!(
+                "{} does not match the dump: the dump's {want} segment at {start:#x} ({len} bytes) is not the binary's {want} section; globals stay unnamed",
+                binary.display()
+            ));
+            return;
+        }
+    }
+    if symbols.is_empty() {
+        dump.notes.push(format!(
+            "{} has no symbol table (stripped); globals stay unnamed",
+            binary.display()
+        ));
+        return;
+    }
+    dump.globals = symbols
+        .into_iter()
+        .map(|(address, size, name)| Global {
+            address,
+            size,
+            name,
+        })
+        .collect();
 }
 
 /// Reads a file and decodes it with default symbolization (no interning yet).

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::graph::{Cycle, DumpSummary, Retainer};
+use crate::graph::{Cycle, CycleGroup, DumpSummary, Retainer};
 use crate::units::human;
 
 fn header<W: Write>(out: &mut W, s: &DumpSummary) -> io::Result<()> {
@@ -27,6 +27,8 @@ struct CyclesJson<'a> {
     dump: &'a DumpSummary,
     reachable_cycles: usize,
     unreachable_cycles: usize,
+    /// The cycles grouped by shape ([`crate::graph::group_cycles`]).
+    groups: &'a [CycleGroup],
     cycles: &'a [Cycle],
 }
 
@@ -49,20 +51,24 @@ pub fn write_cycles<W: Write>(
                 dump: s,
                 reachable_cycles: live,
                 unreachable_cycles: dead,
+                groups: &crate::graph::group_cycles(cycles),
                 cycles,
             },
         )?;
         return writeln!(out);
     }
     header(&mut out, s)?;
+    let groups = crate::graph::group_cycles(cycles);
     writeln!(
         out,
         "{live} reference cycles reachable from roots, {dead} unreachable (garbage the GC has not \
-         collected yet). A cycle is no leak in Go by itself; what keeps it alive is its path from a root.\n"
+         collected yet), in {} shapes (cycles of one size from the same allocation sites). A cycle \
+         is no leak in Go by itself; what keeps it alive is its path from a root.\n",
+        groups.len()
     )?;
     let limit = if top == 0 { usize::MAX } else { top };
     for (title, want) in [("REACHABLE", true), ("UNREACHABLE", false)] {
-        let list: Vec<&Cycle> = cycles.iter().filter(|c| c.reachable == want).collect();
+        let list: Vec<&CycleGroup> = groups.iter().filter(|c| c.reachable == want).collect();
         if list.is_empty() {
             continue;
         }
@@ -72,20 +78,41 @@ pub fn write_cycles<W: Write>(
                 .sites
                 .iter()
                 .take(3)
-                .map(|(s, n)| format!("{s} ×{n}"))
+                .map(|(s, n)| {
+                    if *n > 1 {
+                        format!("{s} ×{n}")
+                    } else {
+                        s.clone()
+                    }
+                })
                 .collect();
+            let more = if c.sites.len() > 3 { " ↔ …" } else { "" };
+            let from = match c.roots.as_slice() {
+                [] => String::new(),
+                [(r, _)] if c.cycles > 1 => format!(", all reachable from {r}"),
+                [(r, _)] => format!(", reachable from {r}"),
+                [(r, n), rest @ ..] => {
+                    format!(
+                        ", reachable from {r} ({n}) and {} other root(s)",
+                        rest.len()
+                    )
+                }
+            };
             writeln!(
                 out,
-                "#{:<3} {} objects, {}{}  {}",
+                "#{:<3} {} cycle{} of {} object{}: {}{more}, {}{}{from}",
                 i + 1,
+                c.cycles,
+                if c.cycles == 1 { "" } else { "s" },
                 c.objects,
+                if c.objects == 1 { "" } else { "s" },
+                sites.join(" ↔ "),
                 human(c.bytes as i64, "bytes"),
                 if want {
                     format!(", retains {}", human(c.retained_bytes as i64, "bytes"))
                 } else {
                     String::new()
                 },
-                sites.join(", ")
             )?;
             for (k, step) in c.path.iter().enumerate() {
                 writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
@@ -112,12 +139,13 @@ struct RetainedJson<'a> {
 pub fn write_retained<W: Write>(
     s: &DumpSummary,
     list: &[Retainer],
-    by_site: bool,
+    by: &'static str,
+    named_globals: bool,
     json: bool,
     out: W,
 ) -> io::Result<()> {
     let mut out = crate::units::TermSafe(out);
-    let by = if by_site { "site" } else { "object" };
+    let by_site = by == "site";
     if json {
         serde_json::to_writer_pretty(
             &mut out,
@@ -152,6 +180,12 @@ pub fn write_retained<W: Write>(
         for (k, step) in r.path.iter().enumerate() {
             writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
         }
+    }
+    if by == "root" && !named_globals {
+        writeln!(
+            out,
+            "\nglobals are unnamed: the dump has their addresses, not their names; give the program that wrote it with --binary PATH (its symbol table names them: main.sessions (bss))"
+        )?;
     }
     Ok(())
 }

@@ -296,6 +296,33 @@ fn debug_candidates(
     out
 }
 
+/// The globals of a binary, for naming a heap dump's roots: its data symbols (address, size,
+/// name) sorted by address, and its data and bss sections (name, address, size).
+#[allow(clippy::type_complexity)]
+pub fn globals(path: &Path) -> Result<(Vec<(u64, u64, String)>, Vec<(String, u64, u64)>), String> {
+    let data = read(path)?;
+    let file = object::File::parse(&*data)
+        .map_err(|e| format!("{}: not an object file: {e}", path.display()))?;
+    let mut symbols: Vec<(u64, u64, String)> = file
+        .symbols()
+        .filter(|s| s.kind() == SymbolKind::Data && s.address() != 0)
+        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
+        .collect();
+    symbols.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    symbols.dedup_by_key(|s| s.0);
+    let sections = file
+        .sections()
+        .filter_map(|s| {
+            let name = s.name().ok()?;
+            let data_like = [".data", ".bss", ".noptrdata", ".noptrbss"]
+                .iter()
+                .any(|p| name == *p || name.starts_with(&format!("{p}.")));
+            data_like.then(|| (name.to_string(), s.address(), s.size()))
+        })
+        .collect();
+    Ok((symbols, sections))
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.len() > MAX_BINARY {

@@ -19,7 +19,7 @@ use rustc_hash::FxHashMap;
 
 use crate::formats::pprof::schema;
 
-pub use elf::Module;
+pub use elf::{globals, Module};
 
 /// Where to look for binaries.
 #[derive(Clone, Debug, Default)]

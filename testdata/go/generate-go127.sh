@@ -67,6 +67,11 @@ run "$work/hd" ./heapdumpgen -out "$v-grow-1.dump" -then "$v-grow-2.dump"
 for d in "$v" "$v-garbage" "$v-grow-1" "$v-grow-2"; do
   gzip -9n < "$work/hd/$d.dump" > "$out/$d.dump.gz"
 done
+# The generator's symbol table (section headers and .symtab; no code, no DWARF), which
+# `retained --by root --binary` and `cycles --binary` name the dumps' globals from.
+objcopy --only-keep-debug "$bin/heapdumpgen" "$work/hd/heapdumpgen.dbg"
+objcopy --strip-debug "$work/hd/heapdumpgen.dbg" "$out/heapdumpgen-$v.symbols"
+chmod -x "$out/heapdumpgen-$v.symbols"
 
 # The protobufs name the executable as /proc/self/maps shows it (the scratch path): rename it to
 # /tmp/NAME-bin, as in the older testdata/go files.
