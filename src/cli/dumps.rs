@@ -45,6 +45,8 @@ pub enum RetainedBy {
     Object,
     /// Roots: globals by name (with --binary), goroutine stacks by function, other roots by kind.
     Root,
+    /// Shapes: object size and heap pointers held (for dumps without allocation records).
+    Shape,
 }
 
 fn read_dump(args: &DumpArgs) -> Result<(crate::graph::ObjectGraph, crate::graph::DumpSummary)> {
@@ -86,6 +88,7 @@ pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
         RetainedBy::Site => (crate::graph::retainers(&g, true, args.dump.top), "site"),
         RetainedBy::Object => (crate::graph::retainers(&g, false, args.dump.top), "object"),
         RetainedBy::Root => (crate::graph::retainers_by_root(&g, args.dump.top), "root"),
+        RetainedBy::Shape => (crate::graph::retainers_by_shape(&g, args.dump.top), "shape"),
     };
     drop(bar);
     let json = args.dump.format == GoroutineFormat::Json;

@@ -732,6 +732,38 @@ fn path_len(g: &ObjectGraph, v: Node) -> usize {
 /// Retained bytes per allocation site, counting each object once: an object adds its retained
 /// size to its site unless an object of the same site dominates it.
 pub fn retained_by_site(g: &ObjectGraph) -> Vec<(u32, u64, usize)> {
+    retained_by_class(g, &g.site_of, g.sites.len())
+}
+
+/// Objects grouped by shape, for dumps without allocation records: size and how many pointers
+/// into the heap it holds (`4 shapes` where sites would all be "(not sampled)"). Returns each
+/// object's shape id and the shapes' names.
+pub fn shapes(g: &ObjectGraph) -> (Vec<u32>, Vec<String>) {
+    let mut ids: FxHashMap<(u64, usize), u32> = FxHashMap::default();
+    let mut names = Vec::new();
+    let class = (0..g.len() as u32)
+        .map(|v| {
+            let key = (g.objects[v as usize].1, g.csr.neighbors_slice(v).len());
+            *ids.entry(key).or_insert_with(|| {
+                names.push(format!(
+                    "{} B objects pointing at {} object{}",
+                    key.0,
+                    key.1,
+                    if key.1 == 1 { "" } else { "s" }
+                ));
+                names.len() as u32 - 1
+            })
+        })
+        .collect();
+    (class, names)
+}
+
+/// [`retained_by_site`] over any grouping of the objects (`class_of[v]`, `NONE` for none).
+pub fn retained_by_class(
+    g: &ObjectGraph,
+    class_of: &[u32],
+    classes: usize,
+) -> Vec<(u32, u64, usize)> {
     let total = g.csr.node_count();
     // Children lists of the dominator tree.
     let mut start = vec![0u32; total + 1];
@@ -752,12 +784,12 @@ pub fn retained_by_site(g: &ObjectGraph) -> Vec<(u32, u64, usize)> {
             fill[p as usize] += 1;
         }
     }
-    let mut active = vec![0u32; g.sites.len()];
-    let mut sum = vec![(0u64, 0usize); g.sites.len()];
+    let mut active = vec![0u32; classes];
+    let mut sum = vec![(0u64, 0usize); classes];
     let mut stack: Vec<(u32, bool)> = vec![(g.root(), false)];
     while let Some((v, done)) = stack.pop() {
         let s = if (v as usize) < g.len() {
-            g.site_of[v as usize]
+            class_of[v as usize]
         } else {
             NONE
         };
@@ -1056,6 +1088,34 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
             })
             .collect()
     }
+}
+
+/// Retainers by [`shapes`]: each shape's retained bytes, each object once, with the path to
+/// its largest retainer.
+pub fn retainers_by_shape(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
+    let limit = if top == 0 { usize::MAX } else { top };
+    let (class, names) = shapes(g);
+    let mut best = vec![NONE; names.len()];
+    for (v, &c) in class.iter().enumerate() {
+        let c = c as usize;
+        if g.reachable[v] && (best[c] == NONE || g.retained[v] > g.retained[best[c] as usize]) {
+            best[c] = v as u32;
+        }
+    }
+    retained_by_class(g, &class, names.len())
+        .into_iter()
+        .take(limit)
+        .map(|(c, retained_bytes, objects)| Retainer {
+            name: names[c as usize].clone(),
+            retained_bytes,
+            objects,
+            frames: Vec::new(),
+            path: match best[c as usize] {
+                NONE => Vec::new(),
+                v => path_to(g, v),
+            },
+        })
+        .collect()
 }
 
 /// [`retained_by_root`] as retainers (no frames or paths: a root is where paths start).

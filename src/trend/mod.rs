@@ -781,17 +781,19 @@ mod tests {
         assert_eq!(run(&done, MB / 2.0).pattern, Pattern::Plateau);
     }
 
+    /// Values given in MiB.
+    fn mib(v: &[f64]) -> Vec<f64> {
+        v.iter().map(|x| x * MB).collect()
+    }
+
     #[test]
     fn a_doubling_staircase_that_overshoots_and_settles_is_stepped() {
         // Prometheus 2.42's scrape.newScrapePool.func1 (testdata/real/go/prometheus-growing), MiB:
         // a map doubling its buckets, each jump overshooting while the old buckets are evacuated.
-        let v: Vec<f64> = [
+        let v = mib(&[
             0.0, 0.0, 1.6, 1.6, 0.9, 1.9, 1.9, 1.9, 1.9, 5.2, 5.2, 4.2, 4.2, 4.2, 4.2, 4.2, 4.2,
             4.2, 4.2, 4.2, 4.2, 4.2, 16.8, 16.8, 12.5, 12.5, 12.5, 12.5, 12.5, 12.5,
-        ]
-        .iter()
-        .map(|x| x * MB)
-        .collect();
+        ]);
         let t = run(&v, MB);
         assert_eq!(t.pattern, Pattern::Stepped, "{t:?}");
     }
@@ -800,13 +802,10 @@ mod tests {
     fn a_rise_that_only_speeds_up_at_the_end_is_not_exponential() {
         // Alertmanager 0.25's api/v2.OpenAPIAlertsToAlerts (testdata/real/go/alertmanager-growing),
         // MiB at 512 KiB sampling: distinct alerts at a steady rate, a few more samples late on.
-        let v: Vec<f64> = [
+        let v = mib(&[
             0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.5, 1.5, 1.5, 1.5,
             1.5, 1.5, 1.5, 1.5, 1.5, 2.0, 3.0, 3.0, 3.0, 3.5, 4.0, 4.0, 4.0,
-        ]
-        .iter()
-        .map(|x| x * MB)
-        .collect();
+        ]);
         let sampled = |v: &[f64]| {
             let times: Vec<f64> = (0..v.len()).map(|i| i as f64 * 5.0).collect();
             let options = TrendOptions {

@@ -428,3 +428,45 @@ fn retained_by_root_names_the_globals_from_the_binary() {
         "names from a wrong binary: {text}"
     );
 }
+
+/// `retained --by shape`, for dumps whose objects have no allocation record: objects grouped by
+/// size and how many objects they point at, each retained byte counted once. The generator's
+/// tree is 7 inner 24-byte nodes with two children each, retaining all 15 nodes (360 B); its
+/// rings are 16 nodes of 16 bytes with one pointer each.
+#[test]
+fn retained_by_shape_groups_objects_without_records() {
+    let dump = testdata("go/heapdump/go1.19.8.dump.gz");
+    let out = leakdiff(&[
+        "retained",
+        dump.to_str().unwrap(),
+        "--by",
+        "shape",
+        "--top",
+        "0",
+        "-f",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shape = |name: &str| -> (u64, u64) {
+        let r = v["retainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {v}"));
+        (
+            r["objects"].as_u64().unwrap(),
+            r["retained_bytes"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(shape("24 B objects pointing at 2 objects"), (7, 360));
+    assert_eq!(shape("16 B objects pointing at 1 object"), (16, 256));
+    let objects: u64 = v["retainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["objects"].as_u64().unwrap())
+        .sum();
+    assert_eq!(objects, v["dump"]["reachable"].as_u64().unwrap());
+}
