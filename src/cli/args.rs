@@ -83,6 +83,10 @@ impl InputArgs {
                 only_dirs: false,
             },
         );
+        // A lone --binary also names the globals of any Go heap dump among the inputs.
+        if let [binary] = self.binary.as_slice() {
+            loader.dump_binary = Some(binary.clone());
+        }
         loader.fetch.headers = self.headers.clone();
         loader.fetch.timeout = std::time::Duration::from_millis(self.timeout.max(1));
         loader.seconds = self.seconds;

@@ -174,12 +174,12 @@ impl Loader {
 fn profile_of(read: Read, path: &Path, interner: &mut Interner) -> Result<Profile, ParseError> {
     match read {
         Read::Other(d) => d.into_profile(interner),
-        Read::Dump(g, dump) => Ok(crate::graph::to_profile(
-            &g,
-            &input_name(path),
-            &dump.params.version,
-            interner,
-        )),
+        Read::Dump(g, dump) => {
+            let mut p =
+                crate::graph::to_profile(&g, &input_name(path), &dump.params.version, interner);
+            p.meta.warnings.extend(dump.notes);
+            Ok(p)
+        }
     }
 }
 
