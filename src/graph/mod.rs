@@ -838,9 +838,18 @@ pub struct SiteRetainer {
 /// go to the first object, or with `last_of_ties` to the last (as `retained --by site` has always
 /// shown them).
 fn best_object_per_site(g: &ObjectGraph, last_of_ties: bool) -> Vec<u32> {
-    let mut best: Vec<(u64, u32)> = vec![(0, NONE); g.sites.len()];
-    for v in 0..g.len() {
-        let s = g.site_of[v];
+    best_object_per_class(g, &g.site_of, g.sites.len(), last_of_ties)
+}
+
+/// [`best_object_per_site`] over any grouping of the objects (`class_of[v]`, `NONE` for none).
+fn best_object_per_class(
+    g: &ObjectGraph,
+    class_of: &[u32],
+    classes: usize,
+    last_of_ties: bool,
+) -> Vec<u32> {
+    let mut best: Vec<(u64, u32)> = vec![(0, NONE); classes];
+    for (v, &s) in class_of.iter().enumerate().take(g.len()) {
         if s == NONE || !g.reachable[v] {
             continue;
         }
@@ -1095,13 +1104,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
 pub fn retainers_by_shape(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
     let limit = if top == 0 { usize::MAX } else { top };
     let (class, names) = shapes(g);
-    let mut best = vec![NONE; names.len()];
-    for (v, &c) in class.iter().enumerate() {
-        let c = c as usize;
-        if g.reachable[v] && (best[c] == NONE || g.retained[v] > g.retained[best[c] as usize]) {
-            best[c] = v as u32;
-        }
-    }
+    let best = best_object_per_class(g, &class, names.len(), false);
     retained_by_class(g, &class, names.len())
         .into_iter()
         .take(limit)

@@ -247,8 +247,6 @@ pub struct DatasetView<'a> {
     keys: Vec<(Arc<str>, Arc<[String]>)>,
     vts: Vec<(Arc<str>, Arc<str>)>,
     records: FxHashMap<usize, &'a GoroutineSnapshot>,
-    /// Per snapshot, its rows of the store's caller table.
-    callers: Vec<Vec<u32>>,
     caller_names: Vec<Arc<str>>,
     vt_names: Vec<Arc<str>>,
 }
@@ -267,14 +265,7 @@ impl Store {
             starts.push(at);
         }
         starts.push(rows.len());
-        let mut callers = vec![Vec::new(); self.snapshots.len()];
-        for (i, r) in self.callers.rows.iter().enumerate() {
-            if let Some(c) = callers.get_mut(r.snapshot as usize) {
-                c.push(i as u32);
-            }
-        }
         Ok(DatasetView {
-            callers,
             caller_names: self
                 .callers
                 .names
@@ -359,10 +350,13 @@ impl DatasetView<'_> {
                 }
             }
             rows.sort();
-            let callers = self.callers[i]
+            // The caller table's rows are in snapshot order.
+            let table = &self.store.callers.rows;
+            let from = table.partition_point(|r| (r.snapshot as usize) < i);
+            let to = table.partition_point(|r| (r.snapshot as usize) <= i);
+            let callers = table[from..to]
                 .iter()
-                .filter_map(|&r| {
-                    let r = &self.store.callers.rows[r as usize];
+                .filter_map(|r| {
                     Some(DatasetCaller {
                         caller: Arc::clone(self.caller_names.get(r.caller as usize)?),
                         key: Arc::clone(&self.keys.get(r.key as usize)?.0),

@@ -165,10 +165,6 @@ type ExtraParts = (
 );
 
 /// Decodes the saved caller table (base64 of gzipped JSON), within the decompression cap.
-fn decode_callers(b64: &str) -> Result<SavedCallers, String> {
-    unpack_json(b64, "callers")
-}
-
 fn read_extra(json: Option<&str>, src: &str) -> Result<ExtraParts, StoreError> {
     let Some(json) = json else {
         // A store saved before the extra metadata existed: series only.
@@ -210,7 +206,7 @@ fn read_extra(json: Option<&str>, src: &str) -> Result<ExtraParts, StoreError> {
     let callers = extra
         .callers
         .as_deref()
-        .map(decode_callers)
+        .map(|b64| unpack_json::<SavedCallers>(b64, "callers"))
         .transpose()
         .map_err(|e| bad(format!("callers: {e}")))?;
     Ok((extra.goroutines, extra.graphs, heap_ends, callers))

@@ -197,8 +197,8 @@ impl Symbolizer {
         }
         // Index 0 is the main executable (what a lone --binary stands for) only when it is one.
         let mut paths: Vec<&str> = groups.iter().map(|g| g.module.as_str()).collect();
-        let exe = rec.summary().debuggee.split(' ').next().unwrap_or("");
-        if paths.first().map(|p| file_name(p)) != Some(file_name(exe)) || exe.is_empty() {
+        let exe = rec.executable_name();
+        if exe.is_empty() || paths.first().map(|p| file_name(p)) != Some(exe) {
             paths.insert(0, "");
         }
         let offset = paths.len() - groups.len();

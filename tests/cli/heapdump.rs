@@ -269,19 +269,22 @@ fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(&a, dir.path().join("1.dump.gz")).unwrap();
         std::fs::copy(&b, dir.path().join("2.dump.gz")).unwrap();
-        let out = leakdiff(&[
-            "report",
-            "--input",
-            dir.path().to_str().unwrap(),
-            "--order",
-            "name",
-            "--sample-index",
-            "inuse_objects",
-            "--min-growth",
-            "1",
-            "--format",
-            "json",
-        ]);
+        let report = |extra: &[&str]| {
+            let mut args = vec![
+                "report",
+                "--input",
+                dir.path().to_str().unwrap(),
+                "--order",
+                "name",
+                "--sample-index",
+                "inuse_objects",
+                "--min-growth",
+                "1",
+            ];
+            args.extend_from_slice(extra);
+            leakdiff(&args)
+        };
+        let out = report(&["--format", "json"]);
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let ring = r["suspects"]
             .as_array()
@@ -305,19 +308,7 @@ fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
         if v == "go1.19.8" {
             // With the generator's symbol table the report's paths start at the global's name.
             let symbols = testdata("go/heapdump/heapdumpgen-go1.19.8.symbols");
-            let out = leakdiff(&[
-                "report",
-                "--input",
-                dir.path().to_str().unwrap(),
-                "--order",
-                "name",
-                "--sample-index",
-                "inuse_objects",
-                "--min-growth",
-                "1",
-                "--binary",
-                symbols.to_str().unwrap(),
-            ]);
+            let out = report(&["--binary", symbols.to_str().unwrap()]);
             assert!(out.status.success());
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains("root: main.rings (bss)"), "{text}");

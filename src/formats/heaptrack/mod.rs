@@ -767,12 +767,17 @@ impl Recording {
         &self.summary
     }
 
+    /// The file name of the recorded program (the first word of its command line), or "".
+    pub fn executable_name(&self) -> &str {
+        let exe = self.summary.debuggee.split(' ').next().unwrap_or("");
+        exe.rsplit('/').next().unwrap_or(exe)
+    }
+
     /// Per module (the recorded main executable first, when it has a module), its ips with and
     /// without a function name; only modules with at least one unnamed ip are listed, besides
     /// the main executable.
     pub fn module_ips(&self) -> Vec<ModuleIps> {
-        let exe = self.summary.debuggee.split(' ').next().unwrap_or("");
-        let exe = exe.rsplit('/').next().unwrap_or(exe);
+        let exe = self.executable_name();
         let mut index: FxHashMap<u32, usize> = FxHashMap::default();
         let mut out: Vec<ModuleIps> = Vec::new();
         for (i, ip) in self.ips.iter().enumerate() {
