@@ -71,11 +71,11 @@ pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
     let (g, summary) = read_dump(&args)?;
     let bar = super::Progress::new(true);
     bar.phase("finding reference cycles");
-    let cycles = crate::graph::report_cycles(&g);
+    let report = crate::graph::cycle_report(&g, args.top);
     drop(bar);
     let json = args.format == GoroutineFormat::Json;
     emit(args.output.as_deref(), |w| {
-        crate::report::graph::write_cycles(&summary, &cycles, args.top, json, w)
+        crate::report::graph::write_cycles(&summary, &report, args.top, json, w)
     })?;
     Ok(EXIT_OK)
 }

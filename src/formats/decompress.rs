@@ -211,12 +211,31 @@ pub fn stream<'a>(
     source: &str,
     max_bytes: u64,
 ) -> Result<Box<dyn Read + Send + 'a>, ParseError> {
+    Ok(stream_from(raw, compression(raw), source, max_bytes)?.0)
+}
+
+/// A streaming reader of the decompressed payload of `input` (a file, say), compressed as
+/// `kind`, capped at `max_bytes` and checked for a bomb's ratio as it goes; also the count of
+/// input bytes the decoder has taken so far (for progress).
+#[allow(clippy::type_complexity)]
+pub fn stream_from<'a>(
+    input: impl Read + Send + 'a,
+    kind: Compression,
+    source: &str,
+    max_bytes: u64,
+) -> Result<
+    (
+        Box<dyn Read + Send + 'a>,
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ),
+    ParseError,
+> {
     let consumed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = Counting {
-        inner: raw,
+        inner: input,
         read: std::sync::Arc::clone(&consumed),
     };
-    let inner: Box<dyn Read + Send + 'a> = match compression(raw) {
+    let inner: Box<dyn Read + Send + 'a> = match kind {
         Compression::Gzip => Box::new(MultiGzDecoder::new(counted)),
         Compression::Zstd => Box::new(ruzstd::decoding::StreamingDecoder::new(counted).map_err(
             |e| {
@@ -230,12 +249,16 @@ pub fn stream<'a>(
         )?),
         Compression::None => Box::new(counted),
     };
-    Ok(Box::new(Capped {
-        inner,
-        seen: 0,
-        cap: max_bytes,
-        consumed,
-    }))
+    let counter = std::sync::Arc::clone(&consumed);
+    Ok((
+        Box::new(Capped {
+            inner,
+            seen: 0,
+            cap: max_bytes,
+            consumed,
+        }),
+        counter,
+    ))
 }
 
 /// Runs `consume` on a buffered reader of `reader`'s bytes while another thread does the reading

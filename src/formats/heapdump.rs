@@ -13,15 +13,156 @@ pub const MAGIC: &[u8] = b"go1.7 heap dump\n";
 
 const FORMAT: &str = "Go heap dump";
 
-/// One heap object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Object {
-    /// Address.
-    pub addr: u64,
-    /// Size in bytes (the size-class slot, ≥ the Go object's size).
-    pub size: u64,
-    /// Range into [`HeapDump::pointers`]: the pointer values stored in the object.
-    pub ptrs: std::ops::Range<u32>,
+/// The heap objects, as columns in dump order: per object its address, size and the range of its
+/// pointers; per pointer only its target, and only when it lies in the dump's heap range (nil and
+/// pointers to globals, stacks or off-heap memory cannot reach an object and are dropped as read).
+/// A target is kept as a 4-byte heap word (its offset from the heap start, in 8-byte words: Go
+/// objects start on 8-byte boundaries and span whole words) when the heap range is at most
+/// 32 GiB, as a full address otherwise.
+#[derive(Clone, Debug, Default)]
+pub struct Objects {
+    /// Address of each object.
+    pub addr: Vec<u64>,
+    size: Vec<u32>,
+    /// Objects of 4 GiB or more (`size` holds `u32::MAX`): (index, size), by index.
+    big: Vec<(u32, u64)>,
+    /// End (exclusive) of each object's pointers in `targets`; the start is the previous end.
+    ptr_end: Vec<u32>,
+    targets: Targets,
+    /// Heap start (targets are words from here); 0 with full addresses.
+    base: u64,
+    /// The heap range, `start..end`; empty when the dump gives none (all non-nil kept).
+    range: std::ops::Range<u64>,
+}
+
+#[derive(Clone, Debug)]
+enum Targets {
+    Words(Vec<u32>),
+    Addrs(Vec<u64>),
+}
+
+impl Default for Targets {
+    fn default() -> Targets {
+        Targets::Addrs(Vec::new())
+    }
+}
+
+impl Objects {
+    /// Columns for a heap of this range (`heap_end <= heap_start`: unknown).
+    fn new(heap_start: u64, heap_end: u64) -> Objects {
+        let narrow = heap_end > heap_start && (heap_end - heap_start) >> 3 < u64::from(u32::MAX);
+        Objects {
+            targets: if narrow {
+                Targets::Words(Vec::new())
+            } else {
+                Targets::Addrs(Vec::new())
+            },
+            base: if narrow { heap_start } else { 0 },
+            range: heap_start..heap_end,
+            ..Default::default()
+        }
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.addr.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.addr.is_empty()
+    }
+
+    /// Size in bytes of object `i` (the size-class slot, ≥ the Go object's size).
+    pub fn size(&self, i: usize) -> u64 {
+        match self.size[i] {
+            u32::MAX => {
+                let k = self.big.partition_point(|&(j, _)| (j as usize) < i);
+                self.big.get(k).map_or(u64::from(u32::MAX), |&(_, s)| s)
+            }
+            s => u64::from(s),
+        }
+    }
+
+    /// The range of object `i`'s pointers (indices for [`Objects::target`]).
+    pub fn pointers(&self, i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 { 0 } else { self.ptr_end[i - 1] };
+        start as usize..self.ptr_end[i] as usize
+    }
+
+    /// Pointer `k`'s target: its address, rounded down to 8 bytes when kept as a heap word (the
+    /// same object either way).
+    pub fn target(&self, k: usize) -> u64 {
+        match &self.targets {
+            Targets::Words(w) => self.base + (u64::from(w[k]) << 3),
+            Targets::Addrs(a) => a[k],
+        }
+    }
+
+    /// Number of pointers kept.
+    pub fn pointer_count(&self) -> usize {
+        match &self.targets {
+            Targets::Words(w) => w.len(),
+            Targets::Addrs(a) => a.len(),
+        }
+    }
+
+    /// Whether `p` can point at a heap object.
+    fn in_heap(&self, p: u64) -> bool {
+        if self.range.is_empty() {
+            p != 0
+        } else {
+            self.range.contains(&p)
+        }
+    }
+
+    fn push_target(&mut self, p: u64) {
+        match &mut self.targets {
+            Targets::Words(w) => w.push(((p - self.base) >> 3) as u32),
+            Targets::Addrs(a) => a.push(p),
+        }
+    }
+
+    /// Bytes these columns hold.
+    pub fn memory(&self) -> usize {
+        let t = match &self.targets {
+            Targets::Words(w) => w.capacity() * 4,
+            Targets::Addrs(a) => a.capacity() * 8,
+        };
+        self.addr.capacity() * 8 + self.size.capacity() * 4 + self.ptr_end.capacity() * 4 + t
+    }
+
+    /// Appends an object holding these pointer values (those that cannot reach the heap are
+    /// dropped, as when read). For dumps built in memory (tests, simulations).
+    pub fn push(&mut self, addr: u64, size: u64, pointers: impl IntoIterator<Item = u64>) {
+        for p in pointers {
+            if self.in_heap(p) {
+                self.push_target(p);
+            }
+        }
+        if size >= u64::from(u32::MAX) {
+            self.big.push((self.addr.len() as u32, size));
+        }
+        self.addr.push(addr);
+        self.size.push(size.min(u64::from(u32::MAX)) as u32);
+        self.ptr_end.push(self.pointer_count() as u32);
+    }
+
+    /// Gives back the capacity the columns grew past their length.
+    fn shrink_to_fit(&mut self) {
+        self.addr.shrink_to_fit();
+        self.size.shrink_to_fit();
+        self.ptr_end.shrink_to_fit();
+        match &mut self.targets {
+            Targets::Words(w) => w.shrink_to_fit(),
+            Targets::Addrs(a) => a.shrink_to_fit(),
+        }
+    }
+
+    /// Drops everything (the graph has what it needs).
+    pub fn clear(&mut self) {
+        *self = Objects::default();
+    }
 }
 
 /// Where a root comes from.
@@ -146,10 +287,10 @@ pub struct Params {
 pub struct HeapDump {
     /// Parameters (record 6).
     pub params: Params,
-    /// Objects in dump order.
-    pub objects: Vec<Object>,
-    /// Pointer values of all objects, concatenated.
-    pub pointers: Vec<u64>,
+    /// Objects in dump order, with their pointers.
+    pub objects: Objects,
+    /// Objects outside the heap range the dump states (pointers to them are not followed).
+    pub objects_outside: u64,
     /// Roots.
     pub roots: Vec<Root>,
     /// Goroutines.
@@ -183,34 +324,94 @@ impl HeapDump {
     }
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
+/// The reader's buffer: records are read from it in place; a field is copied out only when the
+/// parser keeps it (object contents, until their pointer offsets are read).
+const BUFFER: usize = 1 << 20;
+
+/// Records are parsed from a stream: the dump is never held whole.
+struct Reader<'s, R> {
+    input: R,
+    buf: Box<[u8]>,
     pos: usize,
-    source: &'a str,
+    end: usize,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+    source: &'s str,
 }
 
-impl<'a> Reader<'a> {
-    fn err(&self, at: usize, message: impl Into<String>) -> ParseError {
-        ParseError::malformed(self.source, FORMAT, Position::Byte(at as u64), message)
+impl<'s, R: std::io::Read> Reader<'s, R> {
+    fn new(input: R, source: &'s str) -> Reader<'s, R> {
+        Reader {
+            input,
+            buf: vec![0u8; BUFFER].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            source,
+        }
+    }
+
+    /// Offset of the next byte in the (decompressed) stream.
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    fn err(&self, at: u64, message: impl Into<String>) -> ParseError {
+        ParseError::malformed(self.source, FORMAT, Position::Byte(at), message)
+    }
+
+    /// Makes at least `want` (≤ the buffer) bytes available unless the stream ends first; returns
+    /// how many are.
+    fn fill(&mut self, want: usize) -> Result<usize, ParseError> {
+        if self.end - self.pos >= want || self.eof {
+            return Ok(self.end - self.pos);
+        }
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.base += self.pos as u64;
+        self.end -= self.pos;
+        self.pos = 0;
+        while self.end < want {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(self.err(self.base + self.end as u64, format!("read failed: {e}")))
+                }
+            }
+        }
+        Ok(self.end - self.pos)
     }
 
     fn uvarint(&mut self) -> Result<u64, ParseError> {
-        let start = self.pos;
+        if self.end - self.pos < 10 {
+            self.fill(10)?;
+        }
+        let b = &self.buf[self.pos..self.end];
         let mut v: u64 = 0;
-        for i in 0..10 {
-            let Some(&byte) = self.b.get(self.pos) else {
-                return Err(self.err(start, "truncated: the dump ends inside a number"));
-            };
-            self.pos += 1;
+        for (i, &byte) in b.iter().take(10).enumerate() {
             if i == 9 && byte > 1 {
-                return Err(self.err(start, "number longer than 64 bits"));
+                return Err(self.err(self.offset(), "number longer than 64 bits"));
             }
             v |= u64::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(v);
             }
         }
-        Err(self.err(start, "number longer than 10 bytes"))
+        Err(self.err(
+            self.offset(),
+            if b.len() < 10 {
+                "truncated: the dump ends inside a number"
+            } else {
+                "number longer than 10 bytes"
+            },
+        ))
     }
 
     /// Reads and drops `n` numbers (fields the analysis does not use).
@@ -222,7 +423,7 @@ impl<'a> Reader<'a> {
     }
 
     fn bool(&mut self) -> Result<bool, ParseError> {
-        let at = self.pos;
+        let at = self.offset();
         match self.uvarint()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -230,36 +431,43 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], ParseError> {
-        let at = self.pos;
+    /// A length-prefixed field, into `out` (which grows only as the bytes arrive: a corrupt
+    /// length fails at the end of the stream, not at an allocation of that size).
+    fn bytes_into(&mut self, out: &mut Vec<u8>) -> Result<(), ParseError> {
+        let at = self.offset();
         let n = self.uvarint()?;
-        let end = usize::try_from(n)
-            .ok()
-            .and_then(|n| self.pos.checked_add(n))
-            .filter(|e| *e <= self.b.len())
-            .ok_or_else(|| {
-                self.err(
+        out.clear();
+        let mut left = n;
+        while left > 0 {
+            let available = if self.pos == self.end {
+                self.fill(1)?
+            } else {
+                self.end - self.pos
+            };
+            if available == 0 {
+                return Err(self.err(
                     at,
-                    format!(
-                        "truncated: a field of {n} bytes, {} left",
-                        self.b.len() - self.pos
-                    ),
-                )
-            })?;
-        let s = &self.b[self.pos..end];
-        self.pos = end;
-        Ok(s)
+                    format!("truncated: a field of {n} bytes, {} left", n - left),
+                ));
+            }
+            let take = (available as u64).min(left) as usize;
+            out.extend_from_slice(&self.buf[self.pos..self.pos + take]);
+            self.pos += take;
+            left -= take as u64;
+        }
+        Ok(())
     }
 
-    fn string(&mut self) -> Result<String, ParseError> {
-        Ok(String::from_utf8_lossy(self.bytes()?).into_owned())
+    fn string(&mut self, scratch: &mut Vec<u8>) -> Result<String, ParseError> {
+        self.bytes_into(scratch)?;
+        Ok(String::from_utf8_lossy(scratch).into_owned())
     }
 
     /// A field list: (kind, offset) pairs ended by kind 0. Only kind 1 (pointer) is written by
     /// current runtimes; 2 and 3 (iface, eface) are read and skipped.
     fn fieldlist(&mut self, mut each: impl FnMut(u64)) -> Result<(), ParseError> {
         loop {
-            let at = self.pos;
+            let at = self.offset();
             match self.uvarint()? {
                 0 => return Ok(()),
                 1 => each(self.uvarint()?),
@@ -403,15 +611,32 @@ pub fn allocator_frames(frames: &[(String, String, u64)]) -> usize {
     n.min(frames.len().saturating_sub(1))
 }
 
-/// Parses a whole (decompressed) dump.
+/// Parses a whole (decompressed) dump held in memory.
 pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
-    if !b.starts_with(MAGIC) {
+    parse_stream(b, source, &mut |_, _| {})
+}
+
+/// How often [`parse_stream`] reports progress: every this many records.
+const TICK_RECORDS: u64 = 1 << 16;
+
+/// Parses a dump from a stream (a file, or a decompressor), record by record, keeping only the
+/// columns of [`Objects`] and the small records. `tick(bytes, objects)` is called every
+/// few thousand records with the stream offset and the objects read so far.
+pub fn parse_stream(
+    input: impl std::io::Read,
+    source: &str,
+    tick: &mut dyn FnMut(u64, u64),
+) -> Result<HeapDump, ParseError> {
+    let mut r = Reader::new(input, source);
+    r.fill(MAGIC.len())?;
+    let head = &r.buf[..r.end];
+    if !head.starts_with(MAGIC) {
         let old = [
             b"go1.3 heap dump\n",
             b"go1.4 heap dump\n",
             b"go1.5 heap dump\n",
         ];
-        let message = if old.iter().any(|m| b.starts_with(*m)) {
+        let message = if old.iter().any(|m| head.starts_with(*m)) {
             "a heap dump of Go 1.3–1.5, whose records differ; only the go1.7 format (Go 1.7 and \
              later) is read"
         } else {
@@ -424,11 +649,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
             message,
         ));
     }
-    let mut r = Reader {
-        b,
-        pos: MAGIC.len(),
-        source,
-    };
+    r.pos = MAGIC.len();
     let mut d = HeapDump {
         params: Params {
             ptr_size: 8,
@@ -437,10 +658,16 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
         ..Default::default()
     };
     let mut have_params = false;
+    let mut scratch = Vec::new();
+    let mut records = 0u64;
     loop {
-        let at = r.pos;
-        if at >= b.len() {
+        let at = r.offset();
+        if r.fill(1)? == 0 {
             return Err(r.err(at, "truncated: the dump ends before its EOF record"));
+        }
+        records += 1;
+        if records.is_multiple_of(TICK_RECORDS) {
+            tick(at, d.objects.len() as u64);
         }
         let tag = r.uvarint()?;
         if let Some(c) = d.record_counts.get_mut(tag as usize) {
@@ -448,23 +675,23 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
         }
         match tag {
             0 => break,
-            1 => object(&mut r, &mut d, at, have_params)?,
+            1 => object(&mut r, &mut d, at, have_params, &mut scratch)?,
             2 => {
-                r.string()?;
+                r.bytes_into(&mut scratch)?;
                 let target = r.uvarint()?;
                 d.roots.push(Root::global(RootKind::Other, target));
             }
             3 => {
                 let addr = r.uvarint()?;
                 let size = r.uvarint()?;
-                let name = r.string()?;
+                let name = r.string(&mut scratch)?;
                 r.bool()?;
                 d.types.push((addr, size, name));
             }
-            4 => goroutine(&mut r, &mut d)?,
-            5 => stack_frame(&mut r, &mut d)?,
+            4 => goroutine(&mut r, &mut d, &mut scratch)?,
+            5 => stack_frame(&mut r, &mut d, &mut scratch)?,
             6 => {
-                dump_params(&mut r, &mut d, at)?;
+                dump_params(&mut r, &mut d, at, &mut scratch)?;
                 have_params = true;
             }
             7 | 11 => {
@@ -479,7 +706,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
             8 => r.skip(2)?, // itab, type
             9 => r.skip(3)?, // m, id, procid
             10 => {
-                let mut v = Vec::with_capacity(24);
+                let mut v = Vec::with_capacity(25);
                 for _ in 0..24 {
                     v.push(r.uvarint()?);
                 }
@@ -489,14 +716,14 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
             }
             12 | 13 => {
                 let start = r.uvarint()?;
-                let contents = r.bytes()?;
+                r.bytes_into(&mut scratch)?;
                 let kind = if tag == 12 {
                     RootKind::Data
                 } else {
                     RootKind::Bss
                 };
-                d.segments.push((kind, start, contents.len() as u64));
-                let (params, roots) = (&d.params, &mut d.roots);
+                d.segments.push((kind, start, scratch.len() as u64));
+                let (params, roots, contents) = (&d.params, &mut d.roots, &scratch);
                 r.fieldlist(|off| {
                     if let Some(v) = word(contents, off, params) {
                         roots.push(Root {
@@ -518,7 +745,7 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
                 r.skip(2)?; // defer (0), link
                 d.roots.push(Root::global(RootKind::DeferPanic, data));
             }
-            16 => bucket(&mut r, &mut d, at)?,
+            16 => bucket(&mut r, &mut d, &mut scratch)?,
             17 => {
                 let addr = r.uvarint()?;
                 let bucket = r.uvarint()?;
@@ -527,32 +754,48 @@ pub fn parse(b: &[u8], source: &str) -> Result<HeapDump, ParseError> {
             t => return Err(r.err(at, format!("unknown record tag {t}"))),
         }
     }
-    if r.pos != b.len() {
-        return Err(r.err(
-            r.pos,
-            format!("{} bytes after the EOF record", b.len() - r.pos),
+    let eof = r.offset();
+    let mut extra = 0u64;
+    loop {
+        let n = r.fill(1)?;
+        if n == 0 {
+            break;
+        }
+        extra += n as u64;
+        r.pos = r.end;
+    }
+    if extra > 0 {
+        return Err(r.err(eof, format!("{extra} bytes after the EOF record")));
+    }
+    tick(eof, d.objects.len() as u64);
+    if d.objects_outside > 0 {
+        d.notes.push(format!(
+            "{} objects lie outside the heap range the dump states ({:#x}–{:#x}): pointers to them are not followed",
+            d.objects_outside, d.params.heap_start, d.params.heap_end
         ));
     }
+    d.objects.shrink_to_fit();
     Ok(d)
 }
 
-/// An object (tag 1): its address, size and pointer fields.
-fn object(
-    r: &mut Reader<'_>,
+/// An object (tag 1): its address, size and the pointers it holds into the heap.
+fn object<R: std::io::Read>(
+    r: &mut Reader<'_, R>,
     d: &mut HeapDump,
-    at: usize,
+    at: u64,
     have_params: bool,
+    contents: &mut Vec<u8>,
 ) -> Result<(), ParseError> {
     let addr = r.uvarint()?;
-    let contents = r.bytes()?;
+    r.bytes_into(contents)?;
     if !have_params {
         return Err(r.err(at, "an object before the dump parameters"));
     }
-    let start = d.pointers.len() as u32;
-    let (params, pointers) = (&d.params, &mut d.pointers);
+    let (params, objects) = (&d.params, &mut d.objects);
     let mut bad = None;
     r.fieldlist(|off| match word(contents, off, params) {
-        Some(v) => pointers.push(v),
+        Some(v) if objects.in_heap(v) => objects.push_target(v),
+        Some(_) => {}
         None => bad = Some(off),
     })?;
     if let Some(off) = bad {
@@ -564,17 +807,31 @@ fn object(
             ),
         ));
     }
-    let end = u32::try_from(d.pointers.len()).map_err(|_| r.err(at, "more than 4G pointers"))?;
-    d.objects.push(Object {
-        addr,
-        size: contents.len() as u64,
-        ptrs: start..end,
-    });
+    let o = &mut d.objects;
+    let end = u32::try_from(o.pointer_count()).map_err(|_| r.err(at, "more than 4G pointers"))?;
+    let size = contents.len() as u64;
+    if size >= u64::from(u32::MAX) {
+        o.big.push((o.addr.len() as u32, size));
+    }
+    if !o.range.is_empty() && !o.range.contains(&addr) {
+        d.objects_outside += 1;
+    }
+    let o = &mut d.objects;
+    o.addr.push(addr);
+    o.size.push(size.min(u64::from(u32::MAX)) as u32);
+    o.ptr_end.push(end);
+    if o.addr.len() > u32::MAX as usize - 2 {
+        return Err(r.err(at, "more than 4G objects"));
+    }
     Ok(())
 }
 
 /// A goroutine (tag 4), and its context as a root.
-fn goroutine(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
+fn goroutine<R: std::io::Read>(
+    r: &mut Reader<'_, R>,
+    d: &mut HeapDump,
+    scratch: &mut Vec<u8>,
+) -> Result<(), ParseError> {
     r.skip(2)?; // g address, sp
     let id = r.uvarint()?;
     r.uvarint()?; // gopc
@@ -582,7 +839,7 @@ fn goroutine(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
     let system = r.bool()?;
     r.bool()?; // background
     r.uvarint()?; // waitsince
-    let wait_reason = r.string()?;
+    let wait_reason = r.string(scratch)?;
     let ctxt = r.uvarint()?;
     r.skip(3)?; // m, top defer, top panic
     let g = d.goroutines.len() as u32;
@@ -604,18 +861,23 @@ fn goroutine(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
 }
 
 /// A stack frame (tag 5): its pointer slots are roots owned by the frame.
-fn stack_frame(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
+fn stack_frame<R: std::io::Read>(
+    r: &mut Reader<'_, R>,
+    d: &mut HeapDump,
+    scratch: &mut Vec<u8>,
+) -> Result<(), ParseError> {
     r.uvarint()?; // sp
     let depth = r.uvarint()?;
     r.uvarint()?; // child sp
-    let contents = r.bytes()?;
+    let mut contents = std::mem::take(scratch);
+    r.bytes_into(&mut contents)?;
     r.skip(3)?; // entry pc, pc, continuation pc
-    let function = r.string()?;
+    let function = r.string(scratch)?;
     let frame = d.frames.len() as u32;
     let goroutine = d.goroutines.len().saturating_sub(1) as u32;
     let (params, roots) = (&d.params, &mut d.roots);
     r.fieldlist(|off| {
-        if let Some(v) = word(contents, off, params) {
+        if let Some(v) = word(&contents, off, params) {
             roots.push(Root {
                 kind: RootKind::Stack,
                 target: v,
@@ -624,6 +886,7 @@ fn stack_frame(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
             });
         }
     })?;
+    *scratch = contents;
     d.frames.push(StackFrame {
         function,
         goroutine,
@@ -633,7 +896,12 @@ fn stack_frame(r: &mut Reader<'_>, d: &mut HeapDump) -> Result<(), ParseError> {
 }
 
 /// The dump parameters (tag 6): byte order, pointer size, heap range, version.
-fn dump_params(r: &mut Reader<'_>, d: &mut HeapDump, at: usize) -> Result<(), ParseError> {
+fn dump_params<R: std::io::Read>(
+    r: &mut Reader<'_, R>,
+    d: &mut HeapDump,
+    at: u64,
+    scratch: &mut Vec<u8>,
+) -> Result<(), ParseError> {
     d.params.big_endian = r.bool()?;
     let ptr_size = r.uvarint()?;
     if ptr_size != 4 && ptr_size != 8 {
@@ -642,25 +910,30 @@ fn dump_params(r: &mut Reader<'_>, d: &mut HeapDump, at: usize) -> Result<(), Pa
     d.params.ptr_size = ptr_size;
     d.params.heap_start = r.uvarint()?;
     d.params.heap_end = r.uvarint()?;
-    d.params.arch = r.string()?;
-    d.params.version = r.string()?;
+    d.params.arch = r.string(scratch)?;
+    d.params.version = r.string(scratch)?;
     d.params.ncpu = r.uvarint()?;
+    if !d.objects.is_empty() {
+        return Err(r.err(at, "a second parameters record after objects"));
+    }
+    d.objects = Objects::new(d.params.heap_start, d.params.heap_end);
     Ok(())
 }
 
 /// An allocation-profile bucket (tag 16): its stack and counts.
-fn bucket(r: &mut Reader<'_>, d: &mut HeapDump, at: usize) -> Result<(), ParseError> {
+fn bucket<R: std::io::Read>(
+    r: &mut Reader<'_, R>,
+    d: &mut HeapDump,
+    scratch: &mut Vec<u8>,
+) -> Result<(), ParseError> {
     let id = r.uvarint()?;
     let size = r.uvarint()?;
     let n = r.uvarint()?;
-    // Each frame takes at least 3 bytes: refuse counts the rest of the dump cannot hold.
-    if n > ((r.b.len() - r.pos) / 3) as u64 {
-        return Err(r.err(at, format!("bucket {id}: {n} frames cannot fit")));
-    }
-    let mut frames = Vec::with_capacity(n as usize);
+    // The count is not trusted for an allocation: frames are pushed as they are read.
+    let mut frames = Vec::new();
     for _ in 0..n {
-        let f = r.string()?;
-        let file = r.string()?;
+        let f = r.string(scratch)?;
+        let file = r.string(scratch)?;
         let line = r.uvarint()?;
         frames.push((f, file, line));
     }
@@ -856,8 +1129,9 @@ mod tests {
         let d = parse(&tiny(), "t").unwrap();
         assert_eq!(d.params.version, "go1.23.5");
         assert_eq!(d.objects.len(), 2);
-        assert_eq!(d.objects[0].size, 16);
-        assert_eq!(d.pointers, vec![0x1018, 0x1000]);
+        assert_eq!(d.objects.size(0), 16);
+        let targets: Vec<u64> = (0..2).map(|k| d.objects.target(k)).collect();
+        assert_eq!(targets, vec![0x1018, 0x1000]);
         assert_eq!(d.roots.len(), 1);
         assert_eq!(d.roots[0].kind, RootKind::Bss);
         assert_eq!(d.record_counts[1], 2);

@@ -2,12 +2,11 @@
 //! reachability from the roots, strongly connected components (reference cycles), the dominator
 //! tree and retained sizes, per object and per allocation site, and a path from a root.
 //!
-//! May import: `formats` (the heap dump's records), `model` (a dump as a profile). Storage is petgraph's `Csr` (compressed rows,
-//! u32 indices); the algorithms are iterative (no recursion: graphs are millions of objects deep)
+//! May import: `formats` (the heap dump's records), `model` (a dump as a profile). Storage is
+//! compressed rows of u32 indices ([`Edges`]); the algorithms are iterative (no recursion: graphs are millions of objects deep)
 //! and run over its neighbour slices: Tarjan's SCC, and the Cooper–Harvey–Kennedy dominator
 //! iteration on reverse post-order.
 
-use petgraph::csr::Csr;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +27,7 @@ pub struct ObjectGraph {
     /// as `function file:line`.
     pub sites: Vec<Vec<String>>,
     /// Edges, objects and the virtual root.
-    pub csr: Csr<(), (), petgraph::Directed, u32>,
+    pub edges: Edges,
     /// For each root edge of the virtual root, in order: its kind and description.
     pub root_labels: FxHashMap<Node, String>,
     /// The root each root target is counted under by `retained --by root` (its first root): a
@@ -206,18 +205,102 @@ pub fn retained_by_root(g: &ObjectGraph) -> Vec<(String, u64, usize)> {
     out
 }
 
+/// Edges in compressed rows: node `v`'s targets are `targets[start[v]..start[v + 1]]`, 4 bytes an
+/// edge and 4 a node. (petgraph's `Csr` keeps 8 bytes a node and is built from a sorted edge list
+/// of 8 bytes an edge: on a dump of 100M pointers that list alone was 800 MB.)
+pub struct Edges {
+    start: Vec<u32>,
+    targets: Vec<u32>,
+}
+
+impl Edges {
+    /// The nodes `v` points at, ascending, without repeats.
+    pub fn neighbors(&self, v: Node) -> &[u32] {
+        &self.targets[self.start[v as usize] as usize..self.start[v as usize + 1] as usize]
+    }
+
+    /// Number of nodes (objects and the virtual root).
+    pub fn node_count(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    /// Number of edges.
+    pub fn edge_count(&self) -> usize {
+        self.targets.len()
+    }
+}
+
+/// Where a long step stands.
+#[derive(Copy, Clone, Debug)]
+pub struct Step<'a> {
+    /// What is being done (`linking pointers`).
+    pub phase: &'a str,
+    /// Units done.
+    pub done: u64,
+    /// Units in all; 0 when unknown (then only the phase is shown).
+    pub total: u64,
+    /// Whether the units are bytes (else objects).
+    pub bytes: bool,
+}
+
+impl<'a> Step<'a> {
+    /// A phase with no count.
+    pub fn phase(phase: &'a str) -> Step<'a> {
+        Step {
+            phase,
+            done: 0,
+            total: 0,
+            bytes: false,
+        }
+    }
+
+    /// A phase counting objects.
+    pub fn objects(phase: &'a str, done: u64, total: u64) -> Step<'a> {
+        Step {
+            phase,
+            done,
+            total,
+            bytes: false,
+        }
+    }
+}
+
+/// Receives progress of long steps, from any thread.
+pub type Progress<'a> = &'a (dyn Fn(Step<'_>) + Sync);
+
+/// Sorts a row and drops repeats in place; returns the new length.
+fn sort_dedup(row: &mut [u32]) -> usize {
+    row.sort_unstable();
+    let mut w = 0;
+    for r in 0..row.len() {
+        if w == 0 || row[r] != row[w - 1] {
+            row[w] = row[r];
+            w += 1;
+        }
+    }
+    w
+}
+
 /// Builds the graph of a dump and runs reachability, dominators and retained sizes.
 pub fn build(d: &HeapDump) -> ObjectGraph {
-    let mut order: Vec<u32> = (0..d.objects.len() as u32).collect();
-    order.sort_unstable_by_key(|&i| d.objects[i as usize].addr);
+    build_with(&mut d.clone(), &|_| {})
+}
+
+/// [`build`], reporting each phase's progress; the dump's object columns are dropped as soon as
+/// the edges are linked (they are most of its memory).
+pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
+    use rayon::prelude::*;
+    let o = &d.objects;
+    let n = o.len() as u32;
+    progress(Step::phase("sorting objects by address"));
+    let mut order: Vec<u32> = (0..n).collect();
+    if !o.addr.windows(2).all(|w| w[0] <= w[1]) {
+        order.par_sort_unstable_by_key(|&i| o.addr[i as usize]);
+    }
     let objects: Vec<(u64, u64)> = order
-        .iter()
-        .map(|&i| {
-            let o = &d.objects[i as usize];
-            (o.addr, o.size)
-        })
+        .par_iter()
+        .map(|&i| (o.addr[i as usize], o.size(i as usize)))
         .collect();
-    let n = objects.len() as u32;
     // Allocation sites from the alloc-sample records.
     let mut sites: Vec<Vec<String>> = Vec::new();
     // A site is the allocating frame (function file:line), whatever the callers: a recursive
@@ -247,22 +330,47 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
         });
         site_of[node as usize] = id;
     }
-    // Edges: object pointers, then the virtual root's edges to every root target.
+    // Edges: each object's pointers resolved to the objects holding them, in chunks of objects
+    // on all threads; then the virtual root's edges to every root target.
     let index = AddrIndex::new(&objects);
-    let mut edges: Vec<(u32, u32)> = Vec::with_capacity(d.pointers.len() + d.roots.len());
-    for (k, &i) in order.iter().enumerate() {
-        let o = &d.objects[i as usize];
-        for &p in &d.pointers[o.ptrs.start as usize..o.ptrs.end as usize] {
-            if let Some(t) = index.find(&objects, p) {
-                edges.push((k as u32, t));
+    const CHUNK: usize = 1 << 15;
+    let linked = std::sync::atomic::AtomicU64::new(0);
+    progress(Step::objects("linking pointers", 0, u64::from(n)));
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = order
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut targets = Vec::new();
+            let mut lens = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                let s = targets.len();
+                for k in o.pointers(i as usize) {
+                    if let Some(t) = index.find(&objects, o.target(k)) {
+                        targets.push(t);
+                    }
+                }
+                let len = sort_dedup(&mut targets[s..]);
+                targets.truncate(s + len);
+                lens.push(len as u32);
             }
-        }
-    }
+            targets.shrink_to_fit();
+            let done = linked.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            progress(Step::objects(
+                "linking pointers",
+                done + chunk.len() as u64,
+                u64::from(n),
+            ));
+            (targets, lens)
+        })
+        .collect();
+    drop(order);
+    d.objects.clear();
+    let d = &*d;
     let mut root_labels: FxHashMap<Node, String> = FxHashMap::default();
     let mut root_groups: FxHashMap<Node, String> = FxHashMap::default();
+    let mut root_row: Vec<u32> = Vec::with_capacity(d.roots.len());
     for r in &d.roots {
         if let Some(t) = index.find(&objects, r.target) {
-            edges.push((n, t));
+            root_row.push(t);
             if root_labels.contains_key(&t) {
                 continue;
             }
@@ -291,24 +399,29 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
             root_groups.insert(t, group);
         }
     }
-    edges.sort_unstable();
-    edges.dedup();
-    let csr: Csr<(), (), petgraph::Directed, u32> =
-        Csr::from_sorted_edges(&edges).unwrap_or_else(|_| Csr::with_nodes(objects.len() + 1));
-    drop(edges);
-    let total = objects.len() + 1;
-    // Make sure the root node exists even with no edges at all.
-    let csr = if csr.node_count() < total {
-        let mut c = csr;
-        while c.node_count() < total {
-            c.add_node(());
+    let len = sort_dedup(&mut root_row);
+    root_row.truncate(len);
+    let total_edges: usize = parts.iter().map(|p| p.0.len()).sum::<usize>() + root_row.len();
+    let mut start = Vec::with_capacity(objects.len() + 2);
+    let mut targets = Vec::with_capacity(total_edges);
+    start.push(0u32);
+    for (t, lens) in parts {
+        let mut at = targets.len() as u32;
+        for l in lens {
+            at += l;
+            start.push(at);
         }
-        c
-    } else {
-        csr
-    };
-    let (reachable, parent) = bfs(&csr, n);
-    let (idom, rpo) = dominators(&csr, n, &reachable);
+        targets.extend_from_slice(&t);
+    }
+    targets.extend_from_slice(&root_row);
+    start.push(targets.len() as u32);
+    let edges = Edges { start, targets };
+    let total = objects.len() + 1;
+    progress(Step::phase("finding reachable objects"));
+    let (reachable, parent) = bfs(&edges, n);
+    progress(Step::phase("computing dominators"));
+    let (idom, rpo) = dominators(&edges, n, &reachable);
+    progress(Step::phase("summing retained sizes"));
     let mut retained = vec![0u64; total];
     for &v in rpo.iter().rev() {
         if v != n {
@@ -323,7 +436,7 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
         objects,
         site_of,
         sites,
-        csr,
+        edges,
         root_labels,
         root_groups,
         named_globals: !d.globals.is_empty(),
@@ -334,15 +447,15 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
     }
 }
 
-fn bfs(csr: &Csr<(), (), petgraph::Directed, u32>, root: u32) -> (Vec<bool>, Vec<u32>) {
-    let total = csr.node_count();
+fn bfs(edges: &Edges, root: u32) -> (Vec<bool>, Vec<u32>) {
+    let total = edges.node_count();
     let mut seen = vec![false; total];
     let mut parent = vec![NONE; total];
     let mut queue = std::collections::VecDeque::new();
     seen[root as usize] = true;
     queue.push_back(root);
     while let Some(v) = queue.pop_front() {
-        for &w in csr.neighbors_slice(v) {
+        for &w in edges.neighbors(v) {
             if !seen[w as usize] {
                 seen[w as usize] = true;
                 parent[w as usize] = v;
@@ -355,19 +468,15 @@ fn bfs(csr: &Csr<(), (), petgraph::Directed, u32>, root: u32) -> (Vec<bool>, Vec
 
 /// Immediate dominators from `root` (Cooper, Harvey & Kennedy, "A Simple, Fast Dominance
 /// Algorithm"), with an iterative DFS for the reverse post-order; also returns that order.
-fn dominators(
-    csr: &Csr<(), (), petgraph::Directed, u32>,
-    root: u32,
-    reachable: &[bool],
-) -> (Vec<u32>, Vec<u32>) {
-    let total = csr.node_count();
+fn dominators(edges: &Edges, root: u32, reachable: &[bool]) -> (Vec<u32>, Vec<u32>) {
+    let total = edges.node_count();
     // Post-order by iterative DFS.
     let mut post = Vec::with_capacity(total);
     let mut visited = vec![false; total];
     let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
     visited[root as usize] = true;
     while let Some(&mut (v, ref mut i)) = stack.last_mut() {
-        let nb = csr.neighbors_slice(v);
+        let nb = edges.neighbors(v);
         if *i < nb.len() {
             let w = nb[*i];
             *i += 1;
@@ -388,7 +497,7 @@ fn dominators(
     let mut pred_start = vec![0u32; total + 1];
     for v in 0..total as u32 {
         if reachable[v as usize] {
-            for &w in csr.neighbors_slice(v) {
+            for &w in edges.neighbors(v) {
                 pred_start[w as usize + 1] += 1;
             }
         }
@@ -396,17 +505,21 @@ fn dominators(
     for i in 0..total {
         pred_start[i + 1] += pred_start[i];
     }
-    let mut fill = pred_start.clone();
+    // Filled through `pred_start` itself: each node's slot moves up to the next node's start,
+    // then the array is shifted back by one.
     let mut preds = vec![0u32; pred_start[total] as usize];
     for v in 0..total as u32 {
         if reachable[v as usize] {
-            for &w in csr.neighbors_slice(v) {
-                preds[fill[w as usize] as usize] = v;
-                fill[w as usize] += 1;
+            for &w in edges.neighbors(v) {
+                preds[pred_start[w as usize] as usize] = v;
+                pred_start[w as usize] += 1;
             }
         }
     }
-    let rpo: Vec<u32> = post.iter().rev().copied().collect();
+    pred_start.copy_within(0..total, 1);
+    pred_start[0] = 0;
+    let mut rpo = post;
+    rpo.reverse();
     let mut idom = vec![NONE; total];
     idom[root as usize] = root;
     let intersect = |idom: &[u32], mut a: u32, mut b: u32| {
@@ -449,12 +562,47 @@ fn dominators(
 /// Strongly connected components with more than one object, or one object pointing at itself:
 /// reference cycles. Iterative Tarjan over the objects (the virtual root is left out).
 pub fn cycles(g: &ObjectGraph) -> Vec<Vec<Node>> {
+    let c = components(g);
+    (0..c.len()).map(|i| c.get(i).to_vec()).collect()
+}
+
+/// Reference cycles, flat: members of all of them in one vector (each cycle's members
+/// ascending), and where each ends. Millions of two-object cycles take 8 bytes each, not a
+/// vector each.
+pub struct Components {
+    members: Vec<Node>,
+    ends: Vec<u32>,
+}
+
+impl Components {
+    /// Number of cycles.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The members of cycle `i`, ascending.
+    pub fn get(&self, i: usize) -> &[Node] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.members[start..self.ends[i] as usize]
+    }
+}
+
+/// [`cycles`], flat.
+pub fn components(g: &ObjectGraph) -> Components {
     let n = g.len();
     let mut index = vec![NONE; n];
     let mut low = vec![0u32; n];
     let mut on_stack = vec![false; n];
     let mut stack: Vec<u32> = Vec::new();
-    let mut out = Vec::new();
+    let mut out = Components {
+        members: Vec::new(),
+        ends: Vec::new(),
+    };
     let mut next = 0u32;
     let mut call: Vec<(u32, usize)> = Vec::new();
     let objects_only = |w: u32| (w as usize) < n;
@@ -469,7 +617,7 @@ pub fn cycles(g: &ObjectGraph) -> Vec<Vec<Node>> {
         stack.push(s);
         on_stack[s as usize] = true;
         while let Some(&mut (v, ref mut i)) = call.last_mut() {
-            let nb = g.csr.neighbors_slice(v);
+            let nb = g.edges.neighbors(v);
             if *i < nb.len() {
                 let w = nb[*i];
                 *i += 1;
@@ -492,19 +640,22 @@ pub fn cycles(g: &ObjectGraph) -> Vec<Vec<Node>> {
                     low[u as usize] = low[u as usize].min(low[v as usize]);
                 }
                 if low[v as usize] == index[v as usize] {
-                    let mut comp = Vec::new();
+                    let start = out.members.len();
                     loop {
                         let w = stack.pop().unwrap_or(v);
                         on_stack[w as usize] = false;
-                        comp.push(w);
+                        out.members.push(w);
                         if w == v {
                             break;
                         }
                     }
-                    let self_loop = comp.len() == 1 && g.csr.neighbors_slice(v).contains(&v);
-                    if comp.len() > 1 || self_loop {
-                        comp.sort_unstable();
-                        out.push(comp);
+                    let len = out.members.len() - start;
+                    let self_loop = len == 1 && g.edges.neighbors(v).contains(&v);
+                    if len > 1 || self_loop {
+                        out.members[start..].sort_unstable();
+                        out.ends.push(out.members.len() as u32);
+                    } else {
+                        out.members.truncate(start);
                     }
                 }
             }
@@ -558,54 +709,6 @@ pub struct CycleGroup {
     pub path: Vec<String>,
 }
 
-/// Groups cycles (as [`report_cycles`] orders them) by shape: reachable, object count and sites;
-/// largest retained first.
-pub fn group_cycles(cycles: &[Cycle]) -> Vec<CycleGroup> {
-    // (reachable, objects, sites) → index into `out`.
-    type Shape<'a> = (bool, usize, &'a [(String, usize)]);
-    let mut index: FxHashMap<Shape<'_>, usize> = FxHashMap::default();
-    let mut out: Vec<CycleGroup> = Vec::new();
-    let mut roots: Vec<FxHashMap<&str, usize>> = Vec::new();
-    for c in cycles {
-        let slot = *index
-            .entry((c.reachable, c.objects, c.sites.as_slice()))
-            .or_insert_with(|| {
-                out.push(CycleGroup {
-                    cycles: 0,
-                    objects: c.objects,
-                    sites: c.sites.clone(),
-                    bytes: 0,
-                    retained_bytes: 0,
-                    reachable: c.reachable,
-                    roots: Vec::new(),
-                    path: c.path.clone(),
-                });
-                roots.push(FxHashMap::default());
-                out.len() - 1
-            });
-        let group = &mut out[slot];
-        group.cycles += 1;
-        group.bytes += c.bytes;
-        group.retained_bytes += c.retained_bytes;
-        if let Some(r) = &c.root {
-            *roots[slot].entry(r.as_str()).or_default() += 1;
-        }
-    }
-    for (group, r) in out.iter_mut().zip(roots) {
-        let mut r: Vec<(String, usize)> = r.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
-        r.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        group.roots = r;
-    }
-    out.sort_by(|a, b| {
-        b.reachable
-            .cmp(&a.reachable)
-            .then(b.retained_bytes.cmp(&a.retained_bytes))
-            .then(b.bytes.cmp(&a.bytes))
-            .then_with(|| a.sites.cmp(&b.sites))
-    });
-    out
-}
-
 /// The root group ([`ObjectGraph::root_groups`]) of the root a BFS path to `v` starts from.
 fn root_group_of(g: &ObjectGraph, v: Node) -> Option<String> {
     if !g.reachable[v as usize] {
@@ -655,65 +758,215 @@ pub fn path_to(g: &ObjectGraph, v: Node) -> Vec<String> {
     out
 }
 
-/// The cycles of a graph, largest retained first (unreachable ones by size, after).
-pub fn report_cycles(g: &ObjectGraph) -> Vec<Cycle> {
-    report_components(g, cycles(g))
+/// The cycles of a dump as `cycles` reports them: how many of each kind, all of them grouped by
+/// shape, and the first `keep` of each kind (reachable, unreachable) in full, largest retained
+/// first; `keep` 0 keeps all.
+pub struct CycleReport {
+    /// Cycles reachable from a root.
+    pub reachable: usize,
+    /// Cycles no root reaches (garbage not collected yet).
+    pub unreachable: usize,
+    /// Every cycle, by shape ([`CycleGroup`]), largest retained first.
+    pub groups: Vec<CycleGroup>,
+    /// The cycles kept in full.
+    pub cycles: Vec<Cycle>,
 }
 
-/// [`report_cycles`] of components already found by [`cycles`].
-fn report_components(g: &ObjectGraph, comps: Vec<Vec<Node>>) -> Vec<Cycle> {
-    let mut out: Vec<Cycle> = comps
-        .into_iter()
-        .map(|comp| {
-            let members: std::collections::HashSet<u32> = comp.iter().copied().collect();
-            let reachable = g.reachable[comp[0] as usize];
-            let retained_bytes = comp
-                .iter()
-                .filter(|&&v| !members.contains(&g.idom[v as usize]))
-                .map(|&v| g.retained[v as usize])
-                .sum();
-            let mut sites: FxHashMap<String, usize> = FxHashMap::default();
-            for &v in &comp {
-                let name = match g.site_of[v as usize] {
-                    NONE => "(not sampled)".to_string(),
-                    s => g.sites[s as usize]
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| "?".into()),
-                };
-                *sites.entry(name).or_default() += 1;
+/// One cycle before any of its strings are made.
+struct LiteCycle {
+    comp: u32,
+    reachable: bool,
+    bytes: u64,
+    retained: u64,
+    /// Index into the distinct site lists.
+    sites: u32,
+    /// The member closest to a root.
+    entry: Node,
+    /// Index into the root names; `u32::MAX` when unreachable.
+    root: u32,
+}
+
+/// The cycles of a graph, grouped, with the first `keep` of each kind in full (see
+/// [`CycleReport`]).
+pub fn cycle_report(g: &ObjectGraph, keep: usize) -> CycleReport {
+    cycle_report_of(g, &components(g), keep)
+}
+
+/// The cycles of a graph, largest retained first (unreachable ones by size, after).
+pub fn report_cycles(g: &ObjectGraph) -> Vec<Cycle> {
+    cycle_report(g, 0).cycles
+}
+
+fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleReport {
+    // Distinct site lists (site id, count) ascending by id, and their names.
+    let mut site_ids: FxHashMap<Vec<(u32, u32)>, u32> = FxHashMap::default();
+    let mut site_lists: Vec<Vec<(String, usize)>> = Vec::new();
+    let mut root_ids: FxHashMap<String, u32> = FxHashMap::default();
+    let mut root_names: Vec<String> = Vec::new();
+    let mut scratch: Vec<u32> = Vec::new();
+    let mut key: Vec<(u32, u32)> = Vec::new();
+    let mut lite: Vec<LiteCycle> = Vec::with_capacity(comps.len());
+    for i in 0..comps.len() {
+        let m = comps.get(i);
+        let reachable = g.reachable[m[0] as usize];
+        let retained = m
+            .iter()
+            .filter(|&&v| m.binary_search(&g.idom[v as usize]).is_err())
+            .map(|&v| g.retained[v as usize])
+            .sum();
+        scratch.clear();
+        scratch.extend(m.iter().map(|&v| g.site_of[v as usize]));
+        scratch.sort_unstable();
+        key.clear();
+        for &s in &scratch {
+            match key.last_mut() {
+                Some((k, n)) if *k == s => *n += 1,
+                _ => key.push((s, 1)),
             }
-            let mut sites: Vec<(String, usize)> = sites.into_iter().collect();
-            sites.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let entry = comp
-                .iter()
-                .copied()
-                .min_by_key(|&v| path_len(g, v))
-                .unwrap_or(comp[0]);
-            Cycle {
-                objects: comp.len(),
-                bytes: comp.iter().map(|&v| g.objects[v as usize].1).sum(),
-                retained_bytes: if reachable { retained_bytes } else { 0 },
-                reachable,
-                sites,
-                addresses: comp
+        }
+        let sites = match site_ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                let mut names: Vec<(String, usize)> = key
                     .iter()
-                    .take(8)
-                    .map(|&v| format!("{:#x}", g.objects[v as usize].0))
-                    .collect(),
-                path: path_to(g, entry),
-                root: root_group_of(g, entry),
+                    .map(|&(s, n)| {
+                        let name = match s {
+                            NONE => "(not sampled)".to_string(),
+                            s => g.sites[s as usize]
+                                .first()
+                                .cloned()
+                                .unwrap_or_else(|| "?".into()),
+                        };
+                        (name, n as usize)
+                    })
+                    .collect();
+                names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                site_lists.push(names);
+                let id = (site_lists.len() - 1) as u32;
+                site_ids.insert(key.clone(), id);
+                id
             }
-        })
-        .collect();
-    out.sort_by(|a, b| {
+        };
+        let entry = m
+            .iter()
+            .copied()
+            .min_by_key(|&v| path_len(g, v))
+            .unwrap_or(m[0]);
+        let root = match root_group_of(g, entry) {
+            None => u32::MAX,
+            Some(r) => match root_ids.get(&r) {
+                Some(&id) => id,
+                None => {
+                    root_names.push(r.clone());
+                    let id = (root_names.len() - 1) as u32;
+                    root_ids.insert(r, id);
+                    id
+                }
+            },
+        };
+        lite.push(LiteCycle {
+            comp: i as u32,
+            reachable,
+            bytes: m.iter().map(|&v| g.objects[v as usize].1).sum(),
+            retained: if reachable { retained } else { 0 },
+            sites,
+            entry,
+            root,
+        });
+    }
+    drop(site_ids);
+    // Reachable first, then by retained and own bytes, then by the members' addresses.
+    let addrs = |c: &LiteCycle| {
+        comps
+            .get(c.comp as usize)
+            .iter()
+            .take(8)
+            .map(|&v| g.objects[v as usize].0)
+    };
+    lite.sort_by(|a, b| {
+        b.reachable
+            .cmp(&a.reachable)
+            .then(b.retained.cmp(&a.retained))
+            .then(b.bytes.cmp(&a.bytes))
+            .then_with(|| addrs(a).cmp(addrs(b)))
+    });
+    // Groups: (reachable, objects, sites) → index into `groups`.
+    let mut index: FxHashMap<(bool, usize, u32), usize> = FxHashMap::default();
+    let mut groups: Vec<CycleGroup> = Vec::new();
+    let mut group_roots: Vec<FxHashMap<u32, usize>> = Vec::new();
+    for c in &lite {
+        let objects = comps.get(c.comp as usize).len();
+        let slot = *index
+            .entry((c.reachable, objects, c.sites))
+            .or_insert_with(|| {
+                groups.push(CycleGroup {
+                    cycles: 0,
+                    objects,
+                    sites: site_lists[c.sites as usize].clone(),
+                    bytes: 0,
+                    retained_bytes: 0,
+                    reachable: c.reachable,
+                    roots: Vec::new(),
+                    path: path_to(g, c.entry),
+                });
+                group_roots.push(FxHashMap::default());
+                groups.len() - 1
+            });
+        let group = &mut groups[slot];
+        group.cycles += 1;
+        group.bytes += c.bytes;
+        group.retained_bytes += c.retained;
+        if c.root != u32::MAX {
+            *group_roots[slot].entry(c.root).or_default() += 1;
+        }
+    }
+    for (group, r) in groups.iter_mut().zip(group_roots) {
+        let mut r: Vec<(String, usize)> = r
+            .into_iter()
+            .map(|(k, n)| (root_names[k as usize].clone(), n))
+            .collect();
+        r.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        group.roots = r;
+    }
+    groups.sort_by(|a, b| {
         b.reachable
             .cmp(&a.reachable)
             .then(b.retained_bytes.cmp(&a.retained_bytes))
             .then(b.bytes.cmp(&a.bytes))
-            .then_with(|| a.addresses.cmp(&b.addresses))
+            .then_with(|| a.sites.cmp(&b.sites))
     });
-    out
+    let reachable = lite.iter().filter(|c| c.reachable).count();
+    let limit = if keep == 0 { usize::MAX } else { keep };
+    let kept = lite
+        .iter()
+        .filter(|c| c.reachable)
+        .take(limit)
+        .chain(lite.iter().filter(|c| !c.reachable).take(limit));
+    let cycles = kept
+        .map(|c| {
+            let m = comps.get(c.comp as usize);
+            Cycle {
+                objects: m.len(),
+                bytes: c.bytes,
+                retained_bytes: c.retained,
+                reachable: c.reachable,
+                sites: site_lists[c.sites as usize].clone(),
+                addresses: m
+                    .iter()
+                    .take(8)
+                    .map(|&v| format!("{:#x}", g.objects[v as usize].0))
+                    .collect(),
+                path: path_to(g, c.entry),
+                root: (c.root != u32::MAX).then(|| root_names[c.root as usize].clone()),
+            }
+        })
+        .collect();
+    CycleReport {
+        reachable,
+        unreachable: lite.len() - reachable,
+        groups,
+        cycles,
+    }
 }
 
 fn path_len(g: &ObjectGraph, v: Node) -> usize {
@@ -743,7 +996,7 @@ pub fn shapes(g: &ObjectGraph) -> (Vec<u32>, Vec<String>) {
     let mut names = Vec::new();
     let class = (0..g.len() as u32)
         .map(|v| {
-            let key = (g.objects[v as usize].1, g.csr.neighbors_slice(v).len());
+            let key = (g.objects[v as usize].1, g.edges.neighbors(v).len());
             *ids.entry(key).or_insert_with(|| {
                 names.push(format!(
                     "{} B objects pointing at {} object{}",
@@ -764,7 +1017,7 @@ pub fn retained_by_class(
     class_of: &[u32],
     classes: usize,
 ) -> Vec<(u32, u64, usize)> {
-    let total = g.csr.node_count();
+    let total = g.edges.node_count();
     // Children lists of the dominator tree.
     let mut start = vec![0u32; total + 1];
     for v in 0..g.len() {
@@ -969,10 +1222,11 @@ pub struct GraphSummary {
 /// The [`GraphSummary`] of a graph.
 pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
     // One search for the strongly connected components serves both the counts and the members.
-    let comps = cycles(g);
+    let comps = components(g);
     let cycle_functions = cycle_functions_of(g, &comps);
-    let cycles = report_components(g, comps);
-    let live = cycles.iter().filter(|c| c.reachable).count();
+    let live = (0..comps.len())
+        .filter(|&i| g.reachable[comps.get(i)[0] as usize])
+        .count();
     GraphSummary {
         source: source.to_string(),
         reachable_objects: (0..g.len()).filter(|&v| g.reachable[v]).count(),
@@ -981,7 +1235,7 @@ pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
             .map(|v| g.objects[v].1)
             .sum(),
         reachable_cycles: live,
-        unreachable_cycles: cycles.len() - live,
+        unreachable_cycles: comps.len() - live,
         top_retainers: top_sites(g, 5),
         retention: retention_by_function(g),
         cycle_functions,
@@ -989,9 +1243,9 @@ pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
 }
 
 /// Allocating functions (a site's leaf, without file:line) of the objects in reachable cycles.
-fn cycle_functions_of(g: &ObjectGraph, comps: &[Vec<Node>]) -> std::collections::BTreeSet<String> {
+fn cycle_functions_of(g: &ObjectGraph, comps: &Components) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
-    for comp in comps {
+    for comp in (0..comps.len()).map(|i| comps.get(i)) {
         if !comp.first().is_some_and(|&v| g.reachable[v as usize]) {
             continue;
         }
@@ -1219,24 +1473,18 @@ pub fn to_profile(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::heapdump::{Object, Root};
+    use crate::formats::heapdump::Root;
 
     /// A dump of `n` 16-byte objects at 0x1000 + 16·i with the given edges; object 0 is a root.
     fn dump(n: usize, edges: &[(usize, usize)]) -> HeapDump {
         let mut d = HeapDump::default();
         for i in 0..n {
-            let start = d.pointers.len() as u32;
-            for &(a, b) in edges {
-                if a == i {
-                    // Interior pointers (+8) resolve to the object too.
-                    d.pointers.push(0x1000 + 16 * b as u64 + 8 * (b % 2) as u64);
-                }
-            }
-            d.objects.push(Object {
-                addr: 0x1000 + 16 * i as u64,
-                size: 16,
-                ptrs: start..d.pointers.len() as u32,
-            });
+            // Interior pointers (+8) resolve to the object too.
+            let targets = edges
+                .iter()
+                .filter(|&&(a, _)| a == i)
+                .map(|&(_, b)| 0x1000 + 16 * b as u64 + 8 * (b % 2) as u64);
+            d.objects.push(0x1000 + 16 * i as u64, 16, targets);
         }
         d.roots.push(Root::global(RootKind::Bss, 0x1000));
         d

@@ -29,7 +29,15 @@ pub struct Loader {
     /// The program that wrote the Go heap dumps read (`--binary` of `retained`/`cycles`): its
     /// symbol table names the globals that are roots.
     pub dump_binary: Option<std::path::PathBuf>,
+    /// Where the progress of long steps goes (a heap dump's reading and graph), if anywhere.
+    pub progress: Option<ProgressFn>,
 }
+
+/// A heap dump's graph, and the dump's other records.
+type DumpRead = (crate::graph::ObjectGraph, formats::heapdump::HeapDump);
+
+/// Receives the progress of long steps (reading a heap dump, building its graph).
+pub type ProgressFn = std::sync::Arc<dyn Fn(crate::graph::Step<'_>) + Send + Sync>;
 
 /// One input read whole, and what it turned out to be.
 // One value per input file, moved once: the size difference between variants does not matter.
@@ -49,6 +57,7 @@ impl Loader {
             seconds: None,
             slices: None,
             dump_binary: None,
+            progress: None,
         }
     }
 
@@ -56,9 +65,13 @@ impl Loader {
     /// and symbolized (no interning yet).
     fn read_once(&self, path: &Path) -> Result<Read, ParseError> {
         let source = input_name(path);
+        if let Some(read) = self.dump_file(path, &source)? {
+            let (g, dump) = read;
+            return Ok(Read::Dump(g, dump));
+        }
         let raw = self.read_input(path)?;
         if formats::heapdump::sniff(&formats::decompress::head(&raw, "", 16)) {
-            let (g, dump) = self.dump_graph(raw, &source)?;
+            let (g, dump) = self.dump_bytes(raw, &source)?;
             return Ok(Read::Dump(g, dump));
         }
         let mut decoded = formats::decode_bytes(raw, &source, &self.read)?;
@@ -127,25 +140,103 @@ impl Loader {
         &self,
         path: &Path,
     ) -> Result<(crate::graph::ObjectGraph, formats::heapdump::HeapDump), ParseError> {
-        self.dump_graph(self.read_input(path)?, &input_name(path))
+        let source = input_name(path);
+        if let Some(read) = self.dump_file(path, &source)? {
+            return Ok(read);
+        }
+        self.dump_bytes(self.read_input(path)?, &source)
     }
 
+    /// A heap dump read whole first (standard input, a URL), decompressed as a stream.
+    fn dump_bytes(&self, raw: Vec<u8>, source: &str) -> Result<DumpRead, ParseError> {
+        let kind = formats::decompress::compression(&raw);
+        let total = raw.len() as u64;
+        let (reader, consumed) = formats::decompress::stream_from(
+            &raw[..],
+            kind,
+            source,
+            self.read.max_decompressed_bytes,
+        )?;
+        self.dump_graph(reader, source, total, &consumed)
+    }
+
+    /// A Go heap dump in a regular file, streamed from the file (decompressed on another
+    /// thread when compressed): the dump is never held whole. `None` when `path` is not a
+    /// regular file or not a heap dump (raw or compressed).
+    fn dump_file(&self, path: &Path, source: &str) -> Result<Option<DumpRead>, ParseError> {
+        if is_stdin(path) || is_url(path) {
+            return Ok(None);
+        }
+        let Ok(mut file) = std::fs::File::open(path) else {
+            return Ok(None);
+        };
+        let Ok(meta) = file.metadata() else {
+            return Ok(None);
+        };
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let mut head = Vec::with_capacity(1 << 16);
+        if (&mut file).take(1 << 16).read_to_end(&mut head).is_err()
+            || !formats::heapdump::sniff(&formats::decompress::head(&head, "", 16))
+        {
+            return Ok(None);
+        }
+        let io = |e: std::io::Error| ParseError::Io {
+            source_name: source.to_string(),
+            message: format!("cannot read: {e}"),
+        };
+        std::io::Seek::rewind(&mut file).map_err(io)?;
+        let kind = formats::decompress::compression(&head);
+        let total = meta.len();
+        if kind == formats::decompress::Compression::None {
+            // A regular file is as long as it is: no cap.
+            let consumed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            return self
+                .dump_graph(Box::new(file), source, total, &consumed)
+                .map(Some);
+        }
+        let (reader, consumed) =
+            formats::decompress::stream_from(file, kind, source, self.read.max_decompressed_bytes)?;
+        self.dump_graph(reader, source, total, &consumed).map(Some)
+    }
+
+    /// Parses a dump from `reader` and builds its graph. `total` is the input's size and
+    /// `consumed` counts the compressed bytes read so far (0 for a raw stream: then the parser's
+    /// offset is the progress).
     fn dump_graph(
         &self,
-        raw: Vec<u8>,
+        reader: Box<dyn std::io::Read + Send + '_>,
         source: &str,
-    ) -> Result<(crate::graph::ObjectGraph, formats::heapdump::HeapDump), ParseError> {
-        let bytes =
-            formats::decompress::decompress(raw, source, self.read.max_decompressed_bytes)?.bytes;
-        let mut dump = formats::heapdump::parse(&bytes, source)?;
-        drop(bytes);
+        total: u64,
+        consumed: &std::sync::atomic::AtomicU64,
+    ) -> Result<DumpRead, ParseError> {
+        let phase = format!("reading {source}");
+        let tick = |offset: u64, _objects: u64| {
+            if let Some(p) = &self.progress {
+                let c = consumed.load(std::sync::atomic::Ordering::Relaxed);
+                p(crate::graph::Step {
+                    phase: &phase,
+                    done: if c > 0 { c } else { offset }.min(total),
+                    total,
+                    bytes: true,
+                });
+            }
+        };
+        let mut dump = formats::decompress::in_background(reader, |input| {
+            let mut tick = tick;
+            formats::heapdump::parse_stream(input, source, &mut tick)
+        })?;
         if let Some(binary) = &self.dump_binary {
             name_globals(&mut dump, binary);
         }
-        let g = crate::graph::build(&dump);
-        // The graph keeps what it needs; the per-object records go.
-        dump.objects = Vec::new();
-        dump.pointers = Vec::new();
+        let quiet = |_: crate::graph::Step<'_>| {};
+        let g = match &self.progress {
+            Some(p) => crate::graph::build_with(&mut dump, &**p),
+            None => crate::graph::build_with(&mut dump, &quiet),
+        };
+        // The graph keeps what it needs; the per-object columns go.
+        dump.objects.clear();
         Ok((g, dump))
     }
 

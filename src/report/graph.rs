@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::graph::{Cycle, CycleGroup, DumpSummary, Retainer};
+use crate::graph::{Cycle, CycleGroup, CycleReport, DumpSummary, Retainer};
 use crate::units::human;
 
 fn header<W: Write>(out: &mut W, s: &DumpSummary) -> io::Result<()> {
@@ -27,22 +27,23 @@ struct CyclesJson<'a> {
     dump: &'a DumpSummary,
     reachable_cycles: usize,
     unreachable_cycles: usize,
-    /// The cycles grouped by shape ([`crate::graph::group_cycles`]).
+    /// The cycles grouped by shape ([`crate::graph::CycleReport`]).
     groups: &'a [CycleGroup],
     cycles: &'a [Cycle],
 }
 
-/// Writes the cycles as text (at most `top` of each kind; 0 = all) or JSON.
+/// Writes the cycles as text (at most `top` shapes of each kind; 0 = all) or JSON (every
+/// shape, and the cycles the report kept: the first `top` of each kind).
 pub fn write_cycles<W: Write>(
     s: &DumpSummary,
-    cycles: &[Cycle],
+    report: &CycleReport,
     top: usize,
     json: bool,
     out: W,
 ) -> io::Result<()> {
     let mut out = crate::units::TermSafe(out);
-    let live = cycles.iter().filter(|c| c.reachable).count();
-    let dead = cycles.len() - live;
+    let (live, dead) = (report.reachable, report.unreachable);
+    let groups = &report.groups;
     if json {
         serde_json::to_writer_pretty(
             &mut out,
@@ -51,14 +52,13 @@ pub fn write_cycles<W: Write>(
                 dump: s,
                 reachable_cycles: live,
                 unreachable_cycles: dead,
-                groups: &crate::graph::group_cycles(cycles),
-                cycles,
+                groups,
+                cycles: &report.cycles,
             },
         )?;
         return writeln!(out);
     }
     header(&mut out, s)?;
-    let groups = crate::graph::group_cycles(cycles);
     writeln!(
         out,
         "{live} reference cycles reachable from roots, {dead} unreachable (garbage the GC has not \
