@@ -22,10 +22,9 @@ const FORMAT: &str = "Go heap dump";
 #[derive(Clone, Debug, Default)]
 pub struct Objects {
     /// Address of each object.
-    pub addr: Vec<u64>,
-    size: Vec<u32>,
-    /// Objects of 4 GiB or more (`size` holds `u32::MAX`): (index, size), by index.
-    big: Vec<(u32, u64)>,
+    pub addr: Addrs,
+    /// Size of each object.
+    pub size: Sizes,
     /// End (exclusive) of each object's pointers in `targets`; the start is the previous end.
     ptr_end: Vec<u32>,
     targets: Targets,
@@ -47,11 +46,192 @@ impl Default for Targets {
     }
 }
 
+/// Addresses in 4 bytes each where they can be: 8-byte words from the heap start while every
+/// address is 8-byte aligned and inside a heap range of at most 32 GiB, full addresses once one is
+/// not.
+#[derive(Clone, Debug)]
+pub enum Addrs {
+    /// Words from `base`, each below `limit`.
+    Words {
+        /// The heap start.
+        base: u64,
+        /// One past the last word the range allows.
+        limit: u64,
+        /// The words.
+        words: Vec<u32>,
+    },
+    /// Full addresses.
+    Full(Vec<u64>),
+}
+
+impl Default for Addrs {
+    fn default() -> Addrs {
+        Addrs::Full(Vec::new())
+    }
+}
+
+impl Addrs {
+    /// Addresses of a heap in `start..end` (words when that range allows; full otherwise).
+    pub fn new(start: u64, end: u64) -> Addrs {
+        if end > start && (end - start) >> 3 < u64::from(u32::MAX) {
+            Addrs::Words {
+                base: start,
+                limit: (end - start).div_ceil(8),
+                words: Vec::new(),
+            }
+        } else {
+            Addrs::Full(Vec::new())
+        }
+    }
+
+    /// [`Addrs::new`] with room for `n` addresses.
+    pub fn with_capacity(start: u64, end: u64, n: usize) -> Addrs {
+        let mut a = Addrs::new(start, end);
+        match &mut a {
+            Addrs::Words { words, .. } => words.reserve_exact(n),
+            Addrs::Full(v) => v.reserve_exact(n),
+        }
+        a
+    }
+
+    /// Number of addresses.
+    pub fn len(&self) -> usize {
+        match self {
+            Addrs::Words { words, .. } => words.len(),
+            Addrs::Full(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Address `i`.
+    pub fn get(&self, i: usize) -> u64 {
+        match self {
+            Addrs::Words { base, words, .. } => base + (u64::from(words[i]) << 3),
+            Addrs::Full(v) => v[i],
+        }
+    }
+
+    /// All of them, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Appends an address (switching to full addresses for one that is no word of the range).
+    pub fn push(&mut self, a: u64) {
+        if let Addrs::Words { base, limit, words } = self {
+            if a >= *base && a.is_multiple_of(8) && (a - *base) >> 3 < *limit {
+                words.push(((a - *base) >> 3) as u32);
+                return;
+            }
+            let full: Vec<u64> = words.iter().map(|&w| *base + (u64::from(w) << 3)).collect();
+            *self = Addrs::Full(full);
+        }
+        if let Addrs::Full(v) = self {
+            v.push(a);
+        }
+    }
+
+    /// The first index in `lo..hi` whose address is above `a` (`hi` when none is), the
+    /// addresses ascending.
+    pub fn first_above(&self, lo: usize, hi: usize, a: u64) -> usize {
+        match self {
+            Addrs::Words { base, words, .. } => {
+                if a < *base {
+                    return lo;
+                }
+                let w = (a - base) >> 3;
+                if w >= u64::from(u32::MAX) {
+                    return hi;
+                }
+                lo + words[lo..hi].partition_point(|&x| u64::from(x) <= w)
+            }
+            Addrs::Full(v) => lo + v[lo..hi].partition_point(|&x| x <= a),
+        }
+    }
+
+    /// Bytes held.
+    pub fn memory(&self) -> usize {
+        match self {
+            Addrs::Words { words, .. } => words.capacity() * 4,
+            Addrs::Full(v) => v.capacity() * 8,
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        match self {
+            Addrs::Words { words, .. } => words.shrink_to_fit(),
+            Addrs::Full(v) => v.shrink_to_fit(),
+        }
+    }
+}
+
+/// Sizes in 4 bytes each; those of 4 GiB or more aside.
+#[derive(Clone, Debug, Default)]
+pub struct Sizes {
+    small: Vec<u32>,
+    /// Objects of 4 GiB or more (`small` holds `u32::MAX`): (index, size), by index.
+    big: Vec<(u32, u64)>,
+}
+
+impl Sizes {
+    /// Room for `n` sizes.
+    pub fn with_capacity(n: usize) -> Sizes {
+        Sizes {
+            small: Vec::with_capacity(n),
+            big: Vec::new(),
+        }
+    }
+
+    /// Number of sizes.
+    pub fn len(&self) -> usize {
+        self.small.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.small.is_empty()
+    }
+
+    /// Size `i`.
+    pub fn get(&self, i: usize) -> u64 {
+        match self.small[i] {
+            u32::MAX => {
+                let k = self.big.partition_point(|&(j, _)| (j as usize) < i);
+                self.big.get(k).map_or(u64::from(u32::MAX), |&(_, s)| s)
+            }
+            s => u64::from(s),
+        }
+    }
+
+    /// Appends a size.
+    pub fn push(&mut self, size: u64) {
+        if size >= u64::from(u32::MAX) {
+            self.big.push((self.small.len() as u32, size));
+        }
+        self.small.push(size.min(u64::from(u32::MAX)) as u32);
+    }
+
+    /// Bytes held.
+    pub fn memory(&self) -> usize {
+        self.small.capacity() * 4 + self.big.capacity() * 16
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.small.shrink_to_fit();
+        self.big.shrink_to_fit();
+    }
+}
+
 impl Objects {
     /// Columns for a heap of this range (`heap_end <= heap_start`: unknown).
     fn new(heap_start: u64, heap_end: u64) -> Objects {
         let narrow = heap_end > heap_start && (heap_end - heap_start) >> 3 < u64::from(u32::MAX);
         Objects {
+            addr: Addrs::new(heap_start, heap_end),
             targets: if narrow {
                 Targets::Words(Vec::new())
             } else {
@@ -75,13 +255,7 @@ impl Objects {
 
     /// Size in bytes of object `i` (the size-class slot, ≥ the Go object's size).
     pub fn size(&self, i: usize) -> u64 {
-        match self.size[i] {
-            u32::MAX => {
-                let k = self.big.partition_point(|&(j, _)| (j as usize) < i);
-                self.big.get(k).map_or(u64::from(u32::MAX), |&(_, s)| s)
-            }
-            s => u64::from(s),
-        }
+        self.size.get(i)
     }
 
     /// The range of object `i`'s pointers (indices for [`Objects::target`]).
@@ -129,7 +303,7 @@ impl Objects {
             Targets::Words(w) => w.capacity() * 4,
             Targets::Addrs(a) => a.capacity() * 8,
         };
-        self.addr.capacity() * 8 + self.size.capacity() * 4 + self.ptr_end.capacity() * 4 + t
+        self.addr.memory() + self.size.memory() + self.ptr_end.capacity() * 4 + t
     }
 
     /// Appends an object holding these pointer values (those that cannot reach the heap are
@@ -140,11 +314,8 @@ impl Objects {
                 self.push_target(p);
             }
         }
-        if size >= u64::from(u32::MAX) {
-            self.big.push((self.addr.len() as u32, size));
-        }
         self.addr.push(addr);
-        self.size.push(size.min(u64::from(u32::MAX)) as u32);
+        self.size.push(size);
         self.ptr_end.push(self.pointer_count() as u32);
     }
 
@@ -809,16 +980,12 @@ fn object<R: std::io::Read>(
     }
     let o = &mut d.objects;
     let end = u32::try_from(o.pointer_count()).map_err(|_| r.err(at, "more than 4G pointers"))?;
-    let size = contents.len() as u64;
-    if size >= u64::from(u32::MAX) {
-        o.big.push((o.addr.len() as u32, size));
-    }
     if !o.range.is_empty() && !o.range.contains(&addr) {
         d.objects_outside += 1;
     }
     let o = &mut d.objects;
     o.addr.push(addr);
-    o.size.push(size.min(u64::from(u32::MAX)) as u32);
+    o.size.push(contents.len() as u64);
     o.ptr_end.push(end);
     if o.addr.len() > u32::MAX as usize - 2 {
         return Err(r.err(at, "more than 4G objects"));

@@ -10,17 +10,63 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::formats::heapdump::{HeapDump, RootKind};
+use crate::formats::heapdump::{Addrs, HeapDump, RootKind, Sizes};
 
 /// Index of a node: objects are `0..n`, the virtual root (which points at every root) is `n`.
 pub type Node = u32;
 
 const NONE: u32 = u32::MAX;
 
+/// Objects sorted by address, compact: addresses in 4 bytes where the heap range allows
+/// ([`Addrs`]), sizes in 4 ([`Sizes`]).
+pub struct Table {
+    addrs: Addrs,
+    sizes: Sizes,
+}
+
+impl Table {
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
+    /// Address of object `v`.
+    pub fn addr(&self, v: Node) -> u64 {
+        self.addrs.get(v as usize)
+    }
+
+    /// Size of object `v`.
+    pub fn size(&self, v: Node) -> u64 {
+        self.sizes.get(v as usize)
+    }
+
+    /// The object containing `addr`, if any.
+    pub fn find(&self, addr: u64) -> Option<Node> {
+        self.find_in(0, self.len(), addr)
+    }
+
+    /// The object containing `addr` among objects `lo..hi` (every object before `lo` starts
+    /// lower and cannot be the answer unless it is `lo − 1`; none from `hi` on starts at or
+    /// below `addr`).
+    fn find_in(&self, lo: usize, hi: usize, addr: u64) -> Option<Node> {
+        let i = self.addrs.first_above(lo.min(hi), hi, addr);
+        if i == 0 {
+            return None;
+        }
+        let (a, size) = (self.addrs.get(i - 1), self.sizes.get(i - 1));
+        (addr >= a && addr < a.saturating_add(size.max(1))).then_some((i - 1) as Node)
+    }
+}
+
 /// The graph and everything computed on it.
 pub struct ObjectGraph {
-    /// Objects sorted by address: (address, size).
-    pub objects: Vec<(u64, u64)>,
+    /// Objects sorted by address.
+    pub objects: Table,
     /// Allocation site (index into `sites`) of each object, `NONE` when not sampled.
     pub site_of: Vec<u32>,
     /// Allocation sites (one per allocating frame): the frames of one of its stacks, leaf first,
@@ -36,8 +82,6 @@ pub struct ObjectGraph {
     pub root_groups: FxHashMap<Node, String>,
     /// True when the dump's globals have names (its binary was given).
     pub named_globals: bool,
-    /// Reachable from a root.
-    pub reachable: Vec<bool>,
     /// BFS parent toward the virtual root (`NONE` when unreachable), for paths.
     pub parent: Vec<u32>,
     /// Immediate dominator (`NONE` for the root and unreachable objects).
@@ -64,23 +108,23 @@ impl ObjectGraph {
 
     /// The object containing `addr`, if any.
     pub fn find(&self, addr: u64) -> Option<Node> {
-        find(&self.objects, addr)
+        self.objects.find(addr)
     }
-}
 
-fn find(objects: &[(u64, u64)], addr: u64) -> Option<Node> {
-    find_in(objects, 0, addr)
-}
-
-/// The object containing `addr` among `objects[..]`, searching only from `lo` on (every object
-/// before `lo` starts lower and cannot be the answer unless it is `lo − 1`).
-fn find_in(objects: &[(u64, u64)], lo: usize, addr: u64) -> Option<Node> {
-    let i = lo + objects[lo..].partition_point(|(a, _)| *a <= addr);
-    if i == 0 {
-        return None;
+    /// Address of object `v`.
+    pub fn addr(&self, v: Node) -> u64 {
+        self.objects.addr(v)
     }
-    let (a, size) = objects[i - 1];
-    (addr < a.saturating_add(size.max(1))).then_some((i - 1) as Node)
+
+    /// Size of object `v`.
+    pub fn size(&self, v: Node) -> u64 {
+        self.objects.size(v)
+    }
+
+    /// Whether object `v` is reachable from a root (it has an immediate dominator).
+    pub fn is_reachable(&self, v: Node) -> bool {
+        (v as usize) < self.len() && self.idom[v as usize] != NONE
+    }
 }
 
 /// A page table over the sorted objects: for each page of the address range, the first object
@@ -92,24 +136,26 @@ struct AddrIndex {
 }
 
 impl AddrIndex {
-    fn new(objects: &[(u64, u64)]) -> AddrIndex {
-        let (Some(&(base, _)), Some(&(last, _))) = (objects.first(), objects.last()) else {
+    fn new(objects: &Table) -> AddrIndex {
+        let n = objects.len();
+        if n == 0 {
             return AddrIndex {
                 base: 0,
                 shift: 63,
                 first: vec![0, 0],
             };
-        };
-        // Pages of 8 KiB, larger when the heap is sparse: at most 4 entries per object.
+        }
+        let (base, last) = (objects.addr(0), objects.addr(n as Node - 1));
+        // Pages of 8 KiB, larger when the heap is sparse: at most one entry per object.
         let mut shift = 13u32;
-        let limit = (objects.len() as u64).max(1 << 16) * 4;
+        let limit = (n as u64).max(1 << 16);
         while ((last - base) >> shift) + 2 > limit {
             shift += 1;
         }
         let pages = (((last - base) >> shift) + 2) as usize;
-        let mut first = vec![objects.len() as u32; pages];
-        for (i, &(a, _)) in objects.iter().enumerate().rev() {
-            first[((a - base) >> shift) as usize] = i as u32;
+        let mut first = vec![n as u32; pages];
+        for i in (0..n).rev() {
+            first[((objects.addr(i as Node) - base) >> shift) as usize] = i as u32;
         }
         for p in (0..pages - 1).rev() {
             first[p] = first[p].min(first[p + 1]);
@@ -117,7 +163,7 @@ impl AddrIndex {
         AddrIndex { base, shift, first }
     }
 
-    fn find(&self, objects: &[(u64, u64)], addr: u64) -> Option<Node> {
+    fn find(&self, objects: &Table, addr: u64) -> Option<Node> {
         if addr < self.base {
             return None;
         }
@@ -125,10 +171,10 @@ impl AddrIndex {
         match self.first.get(p + 1) {
             Some(&end) => {
                 let lo = self.first[p].saturating_sub(1) as usize;
-                find_in(&objects[..end as usize], lo, addr)
+                objects.find_in(lo, end as usize, addr)
             }
             // Past the last page: only the last object can hold it.
-            None => find_in(objects, objects.len().saturating_sub(1), addr),
+            None => objects.find_in(objects.len().saturating_sub(1), objects.len(), addr),
         }
     }
 }
@@ -165,7 +211,7 @@ pub fn retained_by_root(g: &ObjectGraph) -> Vec<(String, u64, usize)> {
     let mut chain = Vec::new();
     let mut sums: FxHashMap<u32, (u64, usize)> = FxHashMap::default();
     for v in 0..g.len() as u32 {
-        if !g.reachable[v as usize] {
+        if !g.is_reachable(v) {
             continue;
         }
         let mut cur = v;
@@ -184,7 +230,7 @@ pub fn retained_by_root(g: &ObjectGraph) -> Vec<(String, u64, usize)> {
             top[c as usize] = t;
         }
         let e = sums.entry(t).or_default();
-        e.0 += g.objects[v as usize].1;
+        e.0 += g.size(v);
         e.1 += 1;
     }
     let mut groups: FxHashMap<&str, (u64, usize)> = FxHashMap::default();
@@ -241,6 +287,8 @@ pub struct Step<'a> {
     pub total: u64,
     /// Whether the units are bytes (else objects).
     pub bytes: bool,
+    /// Objects read so far, when the units are bytes (0: not shown).
+    pub objects: u64,
 }
 
 impl<'a> Step<'a> {
@@ -251,6 +299,7 @@ impl<'a> Step<'a> {
             done: 0,
             total: 0,
             bytes: false,
+            objects: 0,
         }
     }
 
@@ -261,6 +310,7 @@ impl<'a> Step<'a> {
             done,
             total,
             bytes: false,
+            objects: 0,
         }
     }
 }
@@ -290,17 +340,35 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
 /// the edges are linked (they are most of its memory).
 pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
     use rayon::prelude::*;
+    let n = d.objects.len() as u32;
+    // Objects in address order: the dump's own columns when it wrote them in that order (Go
+    // walks its spans by address, mostly), else a sorted copy and the permutation.
+    let sorted = {
+        let a = &d.objects.addr;
+        (1..a.len()).all(|i| a.get(i - 1) <= a.get(i))
+    };
+    let (objects, order) = if sorted {
+        let addrs = std::mem::take(&mut d.objects.addr);
+        let sizes = std::mem::take(&mut d.objects.size);
+        (Table { addrs, sizes }, None)
+    } else {
+        progress(Step::phase("sorting objects by address"));
+        let o = &d.objects;
+        let mut order: Vec<u32> = (0..n).collect();
+        order.par_sort_unstable_by_key(|&i| o.addr.get(i as usize));
+        let (start, end) = (d.params.heap_start, d.params.heap_end);
+        let mut addrs = Addrs::with_capacity(start, end, order.len());
+        let mut sizes = Sizes::with_capacity(order.len());
+        for &i in &order {
+            addrs.push(o.addr.get(i as usize));
+            sizes.push(o.size(i as usize));
+        }
+        // Linking needs only the pointers now.
+        d.objects.addr = Addrs::default();
+        d.objects.size = Sizes::default();
+        (Table { addrs, sizes }, Some(order))
+    };
     let o = &d.objects;
-    let n = o.len() as u32;
-    progress(Step::phase("sorting objects by address"));
-    let mut order: Vec<u32> = (0..n).collect();
-    if !o.addr.windows(2).all(|w| w[0] <= w[1]) {
-        order.par_sort_unstable_by_key(|&i| o.addr[i as usize]);
-    }
-    let objects: Vec<(u64, u64)> = order
-        .par_iter()
-        .map(|&i| (o.addr[i as usize], o.size(i as usize)))
-        .collect();
     // Allocation sites from the alloc-sample records.
     let mut sites: Vec<Vec<String>> = Vec::new();
     // A site is the allocating frame (function file:line), whatever the callers: a recursive
@@ -311,7 +379,7 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
         d.buckets.iter().map(|b| (b.id, b)).collect();
     let mut site_of = vec![NONE; objects.len()];
     for &(addr, bucket) in &d.samples {
-        let (Some(node), Some(b)) = (find(&objects, addr), buckets.get(&bucket)) else {
+        let (Some(node), Some(b)) = (objects.find(addr), buckets.get(&bucket)) else {
             continue;
         };
         let id = *bucket_site.entry(bucket).or_insert_with(|| {
@@ -336,12 +404,15 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
     const CHUNK: usize = 1 << 15;
     let linked = std::sync::atomic::AtomicU64::new(0);
     progress(Step::objects("linking pointers", 0, u64::from(n)));
-    let parts: Vec<(Vec<u32>, Vec<u32>)> = order
-        .par_chunks(CHUNK)
-        .map(|chunk| {
+    let chunks = (n as usize).div_ceil(CHUNK);
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = (0..chunks)
+        .into_par_iter()
+        .map(|c| {
+            let chunk = c * CHUNK..((c + 1) * CHUNK).min(n as usize);
             let mut targets = Vec::new();
             let mut lens = Vec::with_capacity(chunk.len());
-            for &i in chunk {
+            for v in chunk.clone() {
+                let i = order.as_ref().map_or(v as u32, |o| o[v]);
                 let s = targets.len();
                 for k in o.pointers(i as usize) {
                     if let Some(t) = index.find(&objects, o.target(k)) {
@@ -417,21 +488,23 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
     start.push(targets.len() as u32);
     let edges = Edges { start, targets };
     let total = objects.len() + 1;
-    progress(Step::phase("finding reachable objects"));
-    let (reachable, parent) = bfs(&edges, n);
     progress(Step::phase("computing dominators"));
-    let (idom, rpo) = dominators(&edges, n, &reachable);
+    let (idom, post) = dominators(&edges, n, progress);
     progress(Step::phase("summing retained sizes"));
+    // Post-order: every object before its immediate dominator.
     let mut retained = vec![0u64; total];
-    for &v in rpo.iter().rev() {
+    for &v in &post {
         if v != n {
-            retained[v as usize] += objects[v as usize].1;
+            retained[v as usize] += objects.size(v);
             let p = idom[v as usize];
             if p != NONE {
                 retained[p as usize] += retained[v as usize];
             }
         }
     }
+    drop(post);
+    progress(Step::phase("finding paths from roots"));
+    let parent = bfs(&edges, n);
     ObjectGraph {
         objects,
         site_of,
@@ -440,103 +513,108 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
         root_labels,
         root_groups,
         named_globals: !d.globals.is_empty(),
-        reachable,
         parent,
         idom,
         retained,
     }
 }
 
-fn bfs(edges: &Edges, root: u32) -> (Vec<bool>, Vec<u32>) {
-    let total = edges.node_count();
-    let mut seen = vec![false; total];
-    let mut parent = vec![NONE; total];
+/// BFS parents toward `root` (`NONE` for the root and what it does not reach).
+fn bfs(edges: &Edges, root: u32) -> Vec<u32> {
+    let mut parent = vec![NONE; edges.node_count()];
     let mut queue = std::collections::VecDeque::new();
-    seen[root as usize] = true;
+    parent[root as usize] = root;
     queue.push_back(root);
     while let Some(v) = queue.pop_front() {
         for &w in edges.neighbors(v) {
-            if !seen[w as usize] {
-                seen[w as usize] = true;
+            if parent[w as usize] == NONE {
                 parent[w as usize] = v;
                 queue.push_back(w);
             }
         }
     }
-    (seen, parent)
+    parent[root as usize] = NONE;
+    parent
 }
 
 /// Immediate dominators from `root` (Cooper, Harvey & Kennedy, "A Simple, Fast Dominance
-/// Algorithm"), with an iterative DFS for the reverse post-order; also returns that order.
-fn dominators(edges: &Edges, root: u32, reachable: &[bool]) -> (Vec<u32>, Vec<u32>) {
+/// Algorithm"), and the post-order it ran on (reachable nodes only, the root last).
+///
+/// The iteration runs on post-order numbers: predecessor lists in that order are read front to
+/// back on every pass, and comparing two nodes' order is comparing their numbers, so neither a
+/// numbering array nor the successor rows are touched while it runs.
+fn dominators(edges: &Edges, root: u32, progress: Progress) -> (Vec<u32>, Vec<u32>) {
     let total = edges.node_count();
-    // Post-order by iterative DFS.
-    let mut post = Vec::with_capacity(total);
-    let mut visited = vec![false; total];
-    let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
-    visited[root as usize] = true;
+    // Post-order by iterative DFS; `po` is NONE until seen, OPEN while on the stack.
+    const OPEN: u32 = NONE - 1;
+    let mut po = vec![NONE; total];
+    let mut post: Vec<u32> = Vec::new();
+    let mut stack: Vec<(u32, u32)> = vec![(root, 0)];
+    po[root as usize] = OPEN;
     while let Some(&mut (v, ref mut i)) = stack.last_mut() {
         let nb = edges.neighbors(v);
-        if *i < nb.len() {
-            let w = nb[*i];
+        if (*i as usize) < nb.len() {
+            let w = nb[*i as usize];
             *i += 1;
-            if !visited[w as usize] {
-                visited[w as usize] = true;
+            if po[w as usize] == NONE {
+                po[w as usize] = OPEN;
                 stack.push((w, 0));
             }
         } else {
+            po[v as usize] = post.len() as u32;
             post.push(v);
             stack.pop();
         }
     }
-    let mut po_num = vec![NONE; total];
-    for (k, &v) in post.iter().enumerate() {
-        po_num[v as usize] = k as u32;
-    }
-    // Predecessors (reachable ones only), CSR-style.
-    let mut pred_start = vec![0u32; total + 1];
-    for v in 0..total as u32 {
-        if reachable[v as usize] {
-            for &w in edges.neighbors(v) {
-                pred_start[w as usize + 1] += 1;
-            }
+    drop(stack);
+    post.shrink_to_fit();
+    let r = post.len();
+    // Predecessors by post-order number, compressed rows.
+    let mut pred_start = vec![0u32; r + 1];
+    for &v in &post {
+        for &w in edges.neighbors(v) {
+            pred_start[po[w as usize] as usize + 1] += 1;
         }
     }
-    for i in 0..total {
+    for i in 0..r {
         pred_start[i + 1] += pred_start[i];
     }
-    // Filled through `pred_start` itself: each node's slot moves up to the next node's start,
+    // Filled through `pred_start` itself: each row's cursor moves up to the next row's start,
     // then the array is shifted back by one.
-    let mut preds = vec![0u32; pred_start[total] as usize];
-    for v in 0..total as u32 {
-        if reachable[v as usize] {
-            for &w in edges.neighbors(v) {
-                preds[pred_start[w as usize] as usize] = v;
-                pred_start[w as usize] += 1;
-            }
+    let mut preds = vec![0u32; pred_start[r] as usize];
+    for (k, &v) in post.iter().enumerate() {
+        for &w in edges.neighbors(v) {
+            let row = po[w as usize] as usize;
+            preds[pred_start[row] as usize] = k as u32;
+            pred_start[row] += 1;
         }
     }
-    pred_start.copy_within(0..total, 1);
+    drop(po);
+    pred_start.copy_within(0..r, 1);
     pred_start[0] = 0;
-    let mut rpo = post;
-    rpo.reverse();
-    let mut idom = vec![NONE; total];
-    idom[root as usize] = root;
+    // The root is the last in post-order; every other node comes before its dominators.
+    let top = (r - 1) as u32;
+    let mut idom = vec![NONE; r];
+    idom[top as usize] = top;
     let intersect = |idom: &[u32], mut a: u32, mut b: u32| {
         while a != b {
-            while po_num[a as usize] < po_num[b as usize] {
+            while a < b {
                 a = idom[a as usize];
             }
-            while po_num[b as usize] < po_num[a as usize] {
+            while b < a {
                 b = idom[b as usize];
             }
         }
         a
     };
     let mut changed = true;
+    let mut pass = 0;
     while changed {
         changed = false;
-        for &v in rpo.iter().skip(1) {
+        pass += 1;
+        let phase = format!("computing dominators, pass {pass}");
+        progress(Step::phase(&phase));
+        for v in (0..top).rev() {
             let ps = &preds[pred_start[v as usize] as usize..pred_start[v as usize + 1] as usize];
             let mut new = NONE;
             for &p in ps {
@@ -555,8 +633,14 @@ fn dominators(edges: &Edges, root: u32, reachable: &[bool]) -> (Vec<u32>, Vec<u3
             }
         }
     }
-    idom[root as usize] = NONE;
-    (idom, rpo)
+    drop(preds);
+    drop(pred_start);
+    // Back to node numbers.
+    let mut out = vec![NONE; total];
+    for (k, &d) in idom.iter().enumerate().take(top as usize) {
+        out[post[k] as usize] = post[d as usize];
+    }
+    (out, post)
 }
 
 /// Strongly connected components with more than one object, or one object pointing at itself:
@@ -711,7 +795,7 @@ pub struct CycleGroup {
 
 /// The root group ([`ObjectGraph::root_groups`]) of the root a BFS path to `v` starts from.
 fn root_group_of(g: &ObjectGraph, v: Node) -> Option<String> {
-    if !g.reachable[v as usize] {
+    if !g.is_reachable(v) {
         return None;
     }
     let mut cur = v;
@@ -728,7 +812,7 @@ fn root_group_of(g: &ObjectGraph, v: Node) -> Option<String> {
 
 /// Describes an object: address, size and allocation site.
 pub fn describe(g: &ObjectGraph, v: Node) -> String {
-    let (a, size) = g.objects[v as usize];
+    let (a, size) = (g.addr(v), g.size(v));
     match g.site_of[v as usize] {
         NONE => format!("{a:#x} ({size} B)"),
         s => format!(
@@ -740,7 +824,7 @@ pub fn describe(g: &ObjectGraph, v: Node) -> String {
 
 /// The path from a root to `v` (root description first), or empty when unreachable.
 pub fn path_to(g: &ObjectGraph, v: Node) -> Vec<String> {
-    if !g.reachable.get(v as usize).copied().unwrap_or(false) {
+    if !g.is_reachable(v) {
         return Vec::new();
     }
     let mut chain = vec![v];
@@ -808,7 +892,7 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
     let mut lite: Vec<LiteCycle> = Vec::with_capacity(comps.len());
     for i in 0..comps.len() {
         let m = comps.get(i);
-        let reachable = g.reachable[m[0] as usize];
+        let reachable = g.is_reachable(m[0]);
         let retained = m
             .iter()
             .filter(|&&v| m.binary_search(&g.idom[v as usize]).is_err())
@@ -867,7 +951,7 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
         lite.push(LiteCycle {
             comp: i as u32,
             reachable,
-            bytes: m.iter().map(|&v| g.objects[v as usize].1).sum(),
+            bytes: m.iter().map(|&v| g.size(v)).sum(),
             retained: if reachable { retained } else { 0 },
             sites,
             entry,
@@ -881,7 +965,7 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
             .get(c.comp as usize)
             .iter()
             .take(8)
-            .map(|&v| g.objects[v as usize].0)
+            .map(|&v| g.addr(v))
     };
     lite.sort_by(|a, b| {
         b.reachable
@@ -954,7 +1038,7 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
                 addresses: m
                     .iter()
                     .take(8)
-                    .map(|&v| format!("{:#x}", g.objects[v as usize].0))
+                    .map(|&v| format!("{:#x}", g.addr(v)))
                     .collect(),
                 path: path_to(g, c.entry),
                 root: (c.root != u32::MAX).then(|| root_names[c.root as usize].clone()),
@@ -970,7 +1054,7 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
 }
 
 fn path_len(g: &ObjectGraph, v: Node) -> usize {
-    if !g.reachable[v as usize] {
+    if !g.is_reachable(v) {
         return usize::MAX;
     }
     let mut n = 0;
@@ -996,7 +1080,7 @@ pub fn shapes(g: &ObjectGraph) -> (Vec<u32>, Vec<String>) {
     let mut names = Vec::new();
     let class = (0..g.len() as u32)
         .map(|v| {
-            let key = (g.objects[v as usize].1, g.edges.neighbors(v).len());
+            let key = (g.size(v), g.edges.neighbors(v).len());
             *ids.entry(key).or_insert_with(|| {
                 names.push(format!(
                     "{} B objects pointing at {} object{}",
@@ -1018,7 +1102,8 @@ pub fn retained_by_class(
     classes: usize,
 ) -> Vec<(u32, u64, usize)> {
     let total = g.edges.node_count();
-    // Children lists of the dominator tree.
+    // Children lists of the dominator tree, filled through `start` itself (each row's cursor
+    // moves up to the next row's start, then the array shifts back by one).
     let mut start = vec![0u32; total + 1];
     for v in 0..g.len() {
         if g.idom[v] != NONE {
@@ -1028,40 +1113,47 @@ pub fn retained_by_class(
     for i in 0..total {
         start[i + 1] += start[i];
     }
-    let mut fill = start.clone();
     let mut kids = vec![0u32; start[total] as usize];
     for v in 0..g.len() {
         let p = g.idom[v];
         if p != NONE {
-            kids[fill[p as usize] as usize] = v as u32;
-            fill[p as usize] += 1;
+            kids[start[p as usize] as usize] = v as u32;
+            start[p as usize] += 1;
         }
     }
-    let mut active = vec![0u32; classes];
-    let mut sum = vec![(0u64, 0usize); classes];
-    let mut stack: Vec<(u32, bool)> = vec![(g.root(), false)];
-    while let Some((v, done)) = stack.pop() {
-        let s = if (v as usize) < g.len() {
+    start.copy_within(0..total, 1);
+    start[0] = 0;
+    let class = |v: u32| {
+        if (v as usize) < g.len() {
             class_of[v as usize]
         } else {
             NONE
-        };
-        if done {
+        }
+    };
+    let mut active = vec![0u32; classes];
+    let mut sum = vec![(0u64, 0usize); classes];
+    // Depth-first down the dominator tree: (node, its next child); a class counts an object's
+    // retained bytes unless an object of that class is above it.
+    let mut stack: Vec<(u32, u32)> = vec![(g.root(), start[g.root() as usize])];
+    while let Some(&mut (v, ref mut next)) = stack.last_mut() {
+        if *next < start[v as usize + 1] {
+            let k = kids[*next as usize];
+            *next += 1;
+            let s = class(k);
+            if s != NONE {
+                if active[s as usize] == 0 {
+                    sum[s as usize].0 += g.retained[k as usize];
+                }
+                sum[s as usize].1 += 1;
+                active[s as usize] += 1;
+            }
+            stack.push((k, start[k as usize]));
+        } else {
+            stack.pop();
+            let s = class(v);
             if s != NONE {
                 active[s as usize] -= 1;
             }
-            continue;
-        }
-        if s != NONE {
-            if active[s as usize] == 0 {
-                sum[s as usize].0 += g.retained[v as usize];
-            }
-            sum[s as usize].1 += 1;
-            active[s as usize] += 1;
-        }
-        stack.push((v, true));
-        for &k in &kids[start[v as usize] as usize..start[v as usize + 1] as usize] {
-            stack.push((k, false));
         }
     }
     let mut out: Vec<(u32, u64, usize)> = sum
@@ -1103,7 +1195,7 @@ fn best_object_per_class(
 ) -> Vec<u32> {
     let mut best: Vec<(u64, u32)> = vec![(0, NONE); classes];
     for (v, &s) in class_of.iter().enumerate().take(g.len()) {
-        if s == NONE || !g.reachable[v] {
+        if s == NONE || !g.is_reachable(v as Node) {
             continue;
         }
         let (bytes, at) = best[s as usize];
@@ -1171,7 +1263,7 @@ pub fn retention_by_function(g: &ObjectGraph) -> std::collections::BTreeMap<Stri
     let mut best: Vec<Option<usize>> = vec![None; names.len()];
     for v in 0..g.len() {
         let s = g.site_of[v];
-        if s == NONE || !g.reachable[v] {
+        if s == NONE || !g.is_reachable(v as Node) {
             continue;
         }
         let f = site_fn[s as usize];
@@ -1225,14 +1317,14 @@ pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
     let comps = components(g);
     let cycle_functions = cycle_functions_of(g, &comps);
     let live = (0..comps.len())
-        .filter(|&i| g.reachable[comps.get(i)[0] as usize])
+        .filter(|&i| g.is_reachable(comps.get(i)[0]))
         .count();
     GraphSummary {
         source: source.to_string(),
-        reachable_objects: (0..g.len()).filter(|&v| g.reachable[v]).count(),
+        reachable_objects: (0..g.len()).filter(|&v| g.is_reachable(v as Node)).count(),
         reachable_bytes: (0..g.len())
-            .filter(|&v| g.reachable[v])
-            .map(|v| g.objects[v].1)
+            .filter(|&v| g.is_reachable(v as Node))
+            .map(|v| g.size(v as Node))
             .sum(),
         reachable_cycles: live,
         unreachable_cycles: comps.len() - live,
@@ -1246,7 +1338,7 @@ pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
 fn cycle_functions_of(g: &ObjectGraph, comps: &Components) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     for comp in (0..comps.len()).map(|i| comps.get(i)) {
-        if !comp.first().is_some_and(|&v| g.reachable[v as usize]) {
+        if !comp.first().is_some_and(|&v| g.is_reachable(v)) {
             continue;
         }
         for &v in comp {
@@ -1282,14 +1374,14 @@ pub struct DumpSummary {
 
 /// The [`DumpSummary`] of a graph.
 pub fn dump_summary(source: &str, go_version: &str, g: &ObjectGraph) -> DumpSummary {
-    let reach = (0..g.len()).filter(|&v| g.reachable[v]);
+    let reach = (0..g.len()).filter(|&v| g.is_reachable(v as Node));
     DumpSummary {
         source: source.to_string(),
         go_version: go_version.to_string(),
         objects: g.len(),
-        bytes: g.objects.iter().map(|o| o.1).sum(),
+        bytes: (0..g.len() as Node).map(|v| g.size(v)).sum(),
         reachable: reach.clone().count(),
-        reachable_bytes: reach.map(|v| g.objects[v].1).sum(),
+        reachable_bytes: reach.map(|v| g.size(v as Node)).sum(),
     }
 }
 
@@ -1329,9 +1421,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
             })
             .collect()
     } else {
-        let mut objs: Vec<u32> = (0..g.len() as u32)
-            .filter(|&v| g.reachable[v as usize])
-            .collect();
+        let mut objs: Vec<u32> = (0..g.len() as u32).filter(|&v| g.is_reachable(v)).collect();
         objs.sort_by(|&a, &b| {
             g.retained[b as usize]
                 .cmp(&g.retained[a as usize])
@@ -1340,7 +1430,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
         objs.into_iter()
             .take(limit)
             .map(|v| Retainer {
-                name: format!("{:#x}", g.objects[v as usize].0),
+                name: format!("{:#x}", g.addr(v)),
                 retained_bytes: g.retained[v as usize],
                 objects: 1,
                 frames: match g.site_of[v as usize] {
@@ -1407,7 +1497,7 @@ pub fn to_profile(
     let mut objects = vec![0i64; n_sites + 1];
     let mut bytes = vec![0i64; n_sites + 1];
     for v in 0..g.len() {
-        if !g.reachable[v] {
+        if !g.is_reachable(v as Node) {
             continue;
         }
         let s = match g.site_of[v] {
@@ -1415,7 +1505,7 @@ pub fn to_profile(
             s => s as usize,
         };
         objects[s] += 1;
-        bytes[s] += g.objects[v].1 as i64;
+        bytes[s] += g.size(v as Node) as i64;
     }
     let mut retained = vec![0i64; n_sites + 1];
     for (s, b, _) in retained_by_site(g) {
@@ -1435,7 +1525,7 @@ pub fn to_profile(
         .labels
         .insert("go_version".into(), version.to_string());
     let unsampled = (0..g.len())
-        .filter(|&v| g.reachable[v] && g.site_of[v] == NONE)
+        .filter(|&v| g.is_reachable(v as Node) && g.site_of[v] == NONE)
         .count();
     if unsampled > 0 {
         b.meta_mut().warnings.push(format!(
@@ -1509,28 +1599,62 @@ mod tests {
         seen
     }
 
+    fn table(objects: &[(u64, u64)], start: u64, end: u64) -> Table {
+        let mut addrs = Addrs::new(start, end);
+        let mut sizes = Sizes::default();
+        for &(a, size) in objects {
+            addrs.push(a);
+            sizes.push(size);
+        }
+        Table { addrs, sizes }
+    }
+
+    fn brute_find(objects: &[(u64, u64)], addr: u64) -> Option<Node> {
+        objects
+            .iter()
+            .position(|&(a, size)| addr >= a && addr < a + size.max(1))
+            .map(|i| i as Node)
+    }
+
     #[test]
     fn the_page_index_finds_what_a_full_search_finds() {
         let mut objects = Vec::new();
         let mut a = 0x00c0_0000_0000_u64;
         for i in 0..5000u64 {
-            a += 8 + (i * 7919) % 20000; // gaps, some larger than a page
-            let size = 16 + (i * 31) % 12000; // some objects span pages
+            a += 8 + (i * 7919) % 20000 / 8 * 8; // gaps, some larger than a page
+            let size = 16 + (i * 31) % 12000 / 8 * 8; // some objects span pages
             objects.push((a, size));
             a += size;
         }
-        let index = AddrIndex::new(&objects);
         let end = a + 50_000;
-        let mut probe = objects[0].0 - 100;
-        while probe < end {
-            assert_eq!(
-                index.find(&objects, probe),
-                find(&objects, probe),
-                "{probe:#x}"
-            );
-            probe += 997;
+        // Words from the heap start; full addresses when the range is unknown; and full
+        // addresses after an unaligned one.
+        let mut odd = objects.clone();
+        odd[2500].0 += 1;
+        for (objs, t) in [
+            (&objects, table(&objects, 0x00c0_0000_0000, end)),
+            (&objects, table(&objects, 0, 0)),
+            (&odd, table(&odd, 0x00c0_0000_0000, end)),
+        ] {
+            let index = AddrIndex::new(&t);
+            let mut probe = objs[0].0 - 100;
+            while probe < end {
+                let want = brute_find(objs, probe);
+                assert_eq!(index.find(&t, probe), want, "{probe:#x}");
+                assert_eq!(t.find(probe), want, "{probe:#x}");
+                probe += 997;
+            }
         }
-        assert_eq!(AddrIndex::new(&[]).find(&[], 5), None);
+        assert!(matches!(
+            table(&objects, 0x00c0_0000_0000, end).addrs,
+            Addrs::Words { .. }
+        ));
+        assert!(matches!(
+            table(&odd, 0x00c0_0000_0000, end).addrs,
+            Addrs::Full(_)
+        ));
+        let empty = table(&[], 0, 0);
+        assert_eq!(AddrIndex::new(&empty).find(&empty, 5), None);
     }
 
     #[test]
@@ -1548,7 +1672,7 @@ mod tests {
             let g = build(&dump(n, &edges));
             let base = reach(n, &edges, None);
             for v in 0..n {
-                assert_eq!(g.reachable[v], base[v]);
+                assert_eq!(g.is_reachable(v as Node), base[v]);
                 if !base[v] {
                     assert_eq!(g.retained[v], 0);
                     continue;

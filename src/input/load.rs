@@ -167,6 +167,11 @@ impl Loader {
         if is_stdin(path) || is_url(path) {
             return Ok(None);
         }
+        // Looked at before it is opened: opening a named pipe would take its writer, and what
+        // it writes would be lost to the read that follows.
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return Ok(None);
+        }
         let Ok(mut file) = std::fs::File::open(path) else {
             return Ok(None);
         };
@@ -212,7 +217,7 @@ impl Loader {
         consumed: &std::sync::atomic::AtomicU64,
     ) -> Result<DumpRead, ParseError> {
         let phase = format!("reading {source}");
-        let tick = |offset: u64, _objects: u64| {
+        let tick = |offset: u64, objects: u64| {
             if let Some(p) = &self.progress {
                 let c = consumed.load(std::sync::atomic::Ordering::Relaxed);
                 p(crate::graph::Step {
@@ -220,6 +225,7 @@ impl Loader {
                     done: if c > 0 { c } else { offset }.min(total),
                     total,
                     bytes: true,
+                    objects,
                 });
             }
         };

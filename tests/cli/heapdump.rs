@@ -47,7 +47,7 @@ fn generator_dumps_have_the_planted_objects() {
             assert_eq!(d.record_counts[10], 1, "memstats");
             assert_eq!(d.objects.len() as u64, d.record_counts[1]);
             // Every sample names a known bucket and a dumped object.
-            let addrs: HashSet<u64> = d.objects.addr.iter().copied().collect();
+            let addrs: HashSet<u64> = d.objects.addr.iter().collect();
             let ids: HashSet<u64> = d.buckets.iter().map(|b| b.id).collect();
             for (addr, bucket) in &d.samples {
                 assert!(
