@@ -63,12 +63,65 @@ impl Table {
     }
 }
 
+/// A class per object (an allocation site, a shape), `NONE` for none: one number per object, or
+/// only the objects that have one when few do (a dump at the default `MemProfileRate` has an
+/// allocation record for one object in thousands).
+#[derive(Clone, Debug)]
+pub enum Classes {
+    /// Each object's class.
+    Dense(Vec<u32>),
+    /// (object, class) for the objects that have one, by object.
+    Sparse(Vec<(Node, u32)>),
+}
+
+impl Classes {
+    /// Object `v`'s class (`NONE`: none).
+    pub fn get(&self, v: Node) -> u32 {
+        match self {
+            Classes::Dense(c) => c.get(v as usize).copied().unwrap_or(NONE),
+            Classes::Sparse(c) => c
+                .binary_search_by_key(&v, |&(o, _)| o)
+                .map_or(NONE, |i| c[i].1),
+        }
+    }
+
+    /// The objects that have a class, with it, ascending.
+    pub fn each(&self) -> Box<dyn Iterator<Item = (Node, u32)> + '_> {
+        match self {
+            Classes::Dense(c) => Box::new(
+                c.iter()
+                    .enumerate()
+                    .filter(|(_, &s)| s != NONE)
+                    .map(|(v, &s)| (v as Node, s)),
+            ),
+            Classes::Sparse(c) => Box::new(c.iter().copied()),
+        }
+    }
+
+    /// From (object, class) pairs for `n` objects: sparse when fewer than a quarter of them have
+    /// a class (8 bytes each instead of 4 for every object).
+    fn from_pairs(mut pairs: Vec<(Node, u32)>, n: usize) -> Classes {
+        // Stable: of one object's pairs, the first stays.
+        pairs.sort_by_key(|&(v, _)| v);
+        pairs.dedup_by_key(|p| p.0);
+        if pairs.len() < n / 4 {
+            pairs.shrink_to_fit();
+            return Classes::Sparse(pairs);
+        }
+        let mut dense = vec![NONE; n];
+        for (v, s) in pairs {
+            dense[v as usize] = s;
+        }
+        Classes::Dense(dense)
+    }
+}
+
 /// The graph and everything computed on it.
 pub struct ObjectGraph {
     /// Objects sorted by address.
     pub objects: Table,
     /// Allocation site (index into `sites`) of each object, `NONE` when not sampled.
-    pub site_of: Vec<u32>,
+    pub site_of: Classes,
     /// Allocation sites (one per allocating frame): the frames of one of its stacks, leaf first,
     /// as `function file:line`.
     pub sites: Vec<Vec<String>>,
@@ -82,12 +135,13 @@ pub struct ObjectGraph {
     pub root_groups: FxHashMap<Node, String>,
     /// True when the dump's globals have names (its binary was given).
     pub named_globals: bool,
-    /// BFS parent toward the virtual root (`NONE` when unreachable), for paths.
-    pub parent: Vec<u32>,
+    /// BFS parents toward the virtual root, found when a path is first asked for.
+    parent: std::sync::OnceLock<Vec<u32>>,
     /// Immediate dominator (`NONE` for the root and unreachable objects).
     pub idom: Vec<u32>,
-    /// Retained size (the object's own size plus everything it dominates); 0 when unreachable.
-    pub retained: Vec<u64>,
+    /// Retained sizes (the object's own size plus everything it dominates; 0 when
+    /// unreachable), in 4 bytes each (4 GiB or more aside), the virtual root's last.
+    retained: Sizes,
 }
 
 impl ObjectGraph {
@@ -119,6 +173,17 @@ impl ObjectGraph {
     /// Size of object `v`.
     pub fn size(&self, v: Node) -> u64 {
         self.objects.size(v)
+    }
+
+    /// Retained size of `v` (the virtual root's: every reachable byte).
+    pub fn retained(&self, v: Node) -> u64 {
+        self.retained.get(v as usize)
+    }
+
+    /// BFS parent of each node toward the virtual root (`NONE` when unreachable), for paths;
+    /// a BFS the first time.
+    pub fn parent(&self) -> &[u32] {
+        self.parent.get_or_init(|| bfs(&self.edges, self.root()))
     }
 
     /// Whether object `v` is reachable from a root (it has an immediate dominator).
@@ -377,7 +442,7 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
     let mut bucket_site: FxHashMap<u64, u32> = FxHashMap::default();
     let buckets: FxHashMap<u64, &crate::formats::heapdump::Bucket> =
         d.buckets.iter().map(|b| (b.id, b)).collect();
-    let mut site_of = vec![NONE; objects.len()];
+    let mut sampled: Vec<(Node, u32)> = Vec::new();
     for &(addr, bucket) in &d.samples {
         let (Some(node), Some(b)) = (objects.find(addr), buckets.get(&bucket)) else {
             continue;
@@ -396,8 +461,11 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
                 (sites.len() - 1) as u32
             })
         });
-        site_of[node as usize] = id;
+        sampled.push((node, id));
     }
+    // The last record for an object wins, as before (a later sample of the same address).
+    sampled.reverse();
+    let site_of = Classes::from_pairs(sampled, objects.len());
     // Edges: each object's pointers resolved to the objects holding them, in chunks of objects
     // on all threads; then the virtual root's edges to every root target.
     let index = AddrIndex::new(&objects);
@@ -503,8 +571,13 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
         }
     }
     drop(post);
-    progress(Step::phase("finding paths from roots"));
-    let parent = bfs(&edges, n);
+    let retained = {
+        let mut compact = Sizes::with_capacity(retained.len());
+        for r in retained {
+            compact.push(r);
+        }
+        compact
+    };
     ObjectGraph {
         objects,
         site_of,
@@ -513,7 +586,7 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
         root_labels,
         root_groups,
         named_globals: !d.globals.is_empty(),
-        parent,
+        parent: std::sync::OnceLock::new(),
         idom,
         retained,
     }
@@ -678,70 +751,80 @@ impl Components {
 
 /// [`cycles`], flat.
 pub fn components(g: &ObjectGraph) -> Components {
+    // Pearce's space-efficient variant of Tarjan ("A space-efficient algorithm for finding
+    // strongly connected components", 2016): one number per object (`rindex`: its visit index
+    // while open, then its component's number, counted down from n − 1 so that it never lowers
+    // an open node's), instead of an index, a low-link and an on-stack flag.
     let n = g.len();
-    let mut index = vec![NONE; n];
-    let mut low = vec![0u32; n];
-    let mut on_stack = vec![false; n];
-    let mut stack: Vec<u32> = Vec::new();
     let mut out = Components {
         members: Vec::new(),
         ends: Vec::new(),
     };
-    let mut next = 0u32;
-    let mut call: Vec<(u32, usize)> = Vec::new();
-    let objects_only = |w: u32| (w as usize) < n;
+    if n == 0 {
+        return out;
+    }
+    let mut rindex = vec![0u32; n];
+    let mut index = 1u32;
+    let mut c = n as u32 - 1;
+    // The DFS: (node, next neighbour, still a component's root).
+    let mut call: Vec<(u32, u32, bool)> = Vec::new();
+    // Visited nodes whose component is not complete yet.
+    let mut stack: Vec<u32> = Vec::new();
     for s in 0..n as u32 {
-        if index[s as usize] != NONE {
+        if rindex[s as usize] != 0 {
             continue;
         }
-        call.push((s, 0));
-        index[s as usize] = next;
-        low[s as usize] = next;
-        next += 1;
-        stack.push(s);
-        on_stack[s as usize] = true;
-        while let Some(&mut (v, ref mut i)) = call.last_mut() {
+        rindex[s as usize] = index;
+        index += 1;
+        call.push((s, 0, true));
+        while let Some(&mut (v, ref mut i, ref mut root)) = call.last_mut() {
             let nb = g.edges.neighbors(v);
-            if *i < nb.len() {
-                let w = nb[*i];
-                *i += 1;
-                if !objects_only(w) {
+            if (*i as usize) < nb.len() {
+                let w = nb[*i as usize];
+                if w as usize >= n {
+                    *i += 1;
                     continue;
                 }
-                if index[w as usize] == NONE {
-                    index[w as usize] = next;
-                    low[w as usize] = next;
-                    next += 1;
-                    stack.push(w);
-                    on_stack[w as usize] = true;
-                    call.push((w, 0));
-                } else if on_stack[w as usize] {
-                    low[v as usize] = low[v as usize].min(index[w as usize]);
+                if rindex[w as usize] == 0 {
+                    // Visit w; this edge is looked at again when it is done.
+                    rindex[w as usize] = index;
+                    index += 1;
+                    call.push((w, 0, true));
+                    continue;
                 }
+                if rindex[w as usize] < rindex[v as usize] {
+                    rindex[v as usize] = rindex[w as usize];
+                    *root = false;
+                }
+                *i += 1;
+                continue;
+            }
+            let (v, _, root) = call.pop().unwrap_or((v, 0, false));
+            if !root {
+                stack.push(v);
+                continue;
+            }
+            index -= 1;
+            let start = out.members.len();
+            while let Some(&w) = stack.last() {
+                if rindex[v as usize] > rindex[w as usize] {
+                    break;
+                }
+                stack.pop();
+                rindex[w as usize] = c;
+                index -= 1;
+                out.members.push(w);
+            }
+            rindex[v as usize] = c;
+            c = c.wrapping_sub(1);
+            out.members.push(v);
+            let len = out.members.len() - start;
+            let self_loop = len == 1 && g.edges.neighbors(v).contains(&v);
+            if len > 1 || self_loop {
+                out.members[start..].sort_unstable();
+                out.ends.push(out.members.len() as u32);
             } else {
-                call.pop();
-                if let Some(&(u, _)) = call.last() {
-                    low[u as usize] = low[u as usize].min(low[v as usize]);
-                }
-                if low[v as usize] == index[v as usize] {
-                    let start = out.members.len();
-                    loop {
-                        let w = stack.pop().unwrap_or(v);
-                        on_stack[w as usize] = false;
-                        out.members.push(w);
-                        if w == v {
-                            break;
-                        }
-                    }
-                    let len = out.members.len() - start;
-                    let self_loop = len == 1 && g.edges.neighbors(v).contains(&v);
-                    if len > 1 || self_loop {
-                        out.members[start..].sort_unstable();
-                        out.ends.push(out.members.len() as u32);
-                    } else {
-                        out.members.truncate(start);
-                    }
-                }
+                out.members.truncate(start);
             }
         }
     }
@@ -799,8 +882,8 @@ fn root_group_of(g: &ObjectGraph, v: Node) -> Option<String> {
         return None;
     }
     let mut cur = v;
-    while g.parent[cur as usize] != g.root() && g.parent[cur as usize] != NONE {
-        cur = g.parent[cur as usize];
+    while g.parent()[cur as usize] != g.root() && g.parent()[cur as usize] != NONE {
+        cur = g.parent()[cur as usize];
     }
     Some(
         g.root_groups
@@ -813,7 +896,7 @@ fn root_group_of(g: &ObjectGraph, v: Node) -> Option<String> {
 /// Describes an object: address, size and allocation site.
 pub fn describe(g: &ObjectGraph, v: Node) -> String {
     let (a, size) = (g.addr(v), g.size(v));
-    match g.site_of[v as usize] {
+    match g.site_of.get(v) {
         NONE => format!("{a:#x} ({size} B)"),
         s => format!(
             "{a:#x} ({size} B) allocated at {}",
@@ -829,8 +912,8 @@ pub fn path_to(g: &ObjectGraph, v: Node) -> Vec<String> {
     }
     let mut chain = vec![v];
     let mut cur = v;
-    while g.parent[cur as usize] != g.root() && g.parent[cur as usize] != NONE {
-        cur = g.parent[cur as usize];
+    while g.parent()[cur as usize] != g.root() && g.parent()[cur as usize] != NONE {
+        cur = g.parent()[cur as usize];
         chain.push(cur);
     }
     chain.reverse();
@@ -896,10 +979,10 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
         let retained = m
             .iter()
             .filter(|&&v| m.binary_search(&g.idom[v as usize]).is_err())
-            .map(|&v| g.retained[v as usize])
+            .map(|&v| g.retained(v))
             .sum();
         scratch.clear();
-        scratch.extend(m.iter().map(|&v| g.site_of[v as usize]));
+        scratch.extend(m.iter().map(|&v| g.site_of.get(v)));
         scratch.sort_unstable();
         key.clear();
         for &s in &scratch {
@@ -931,11 +1014,7 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
                 id
             }
         };
-        let entry = m
-            .iter()
-            .copied()
-            .min_by_key(|&v| path_len(g, v))
-            .unwrap_or(m[0]);
+        let entry = entry_of(g, m);
         let root = match root_group_of(g, entry) {
             None => u32::MAX,
             Some(r) => match root_ids.get(&r) {
@@ -959,20 +1038,15 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
         });
     }
     drop(site_ids);
-    // Reachable first, then by retained and own bytes, then by the members' addresses.
-    let addrs = |c: &LiteCycle| {
-        comps
-            .get(c.comp as usize)
-            .iter()
-            .take(8)
-            .map(|&v| g.addr(v))
-    };
-    lite.sort_by(|a, b| {
+    // Reachable first, then by retained and own bytes, then by the members' addresses: by the
+    // lowest member's (members are ascending and no two cycles share one).
+    let first = |c: &LiteCycle| comps.get(c.comp as usize)[0];
+    lite.sort_unstable_by(|a, b| {
         b.reachable
             .cmp(&a.reachable)
             .then(b.retained.cmp(&a.retained))
             .then(b.bytes.cmp(&a.bytes))
-            .then_with(|| addrs(a).cmp(addrs(b)))
+            .then_with(|| first(a).cmp(&first(b)))
     });
     // Groups: (reachable, objects, sites) → index into `groups`.
     let mut index: FxHashMap<(bool, usize, u32), usize> = FxHashMap::default();
@@ -1053,6 +1127,49 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
     }
 }
 
+/// The member of a cycle closest to a root (the first such when several are), or its first
+/// member when it is unreachable. A big cycle's members lie on one another's paths (a ring's
+/// paths run along the ring): their depths are remembered as found, so the cost is the members
+/// and one path, not members × depth.
+fn entry_of(g: &ObjectGraph, m: &[Node]) -> Node {
+    if !g.is_reachable(m[0]) {
+        return m[0];
+    }
+    if m.len() <= 8 {
+        return m
+            .iter()
+            .copied()
+            .min_by_key(|&v| path_len(g, v))
+            .unwrap_or(m[0]);
+    }
+    let mut depth: FxHashMap<Node, usize> = FxHashMap::default();
+    let mut chain = Vec::new();
+    let mut best = (usize::MAX, m[0]);
+    for &v in m {
+        chain.clear();
+        let mut cur = v;
+        let mut d = loop {
+            if let Some(&d) = depth.get(&cur) {
+                break d;
+            }
+            if cur == g.root() || cur == NONE {
+                break 0;
+            }
+            chain.push(cur);
+            cur = g.parent()[cur as usize];
+        };
+        for &c in chain.iter().rev() {
+            d += 1;
+            depth.insert(c, d);
+        }
+        let dv = depth.get(&v).copied().unwrap_or(d);
+        if dv < best.0 {
+            best = (dv, v);
+        }
+    }
+    best.1
+}
+
 fn path_len(g: &ObjectGraph, v: Node) -> usize {
     if !g.is_reachable(v) {
         return usize::MAX;
@@ -1060,7 +1177,7 @@ fn path_len(g: &ObjectGraph, v: Node) -> usize {
     let mut n = 0;
     let mut cur = v;
     while cur != g.root() && cur != NONE {
-        cur = g.parent[cur as usize];
+        cur = g.parent()[cur as usize];
         n += 1;
     }
     n
@@ -1075,7 +1192,7 @@ pub fn retained_by_site(g: &ObjectGraph) -> Vec<(u32, u64, usize)> {
 /// Objects grouped by shape, for dumps without allocation records: size and how many pointers
 /// into the heap it holds (`4 shapes` where sites would all be "(not sampled)"). Returns each
 /// object's shape id and the shapes' names.
-pub fn shapes(g: &ObjectGraph) -> (Vec<u32>, Vec<String>) {
+pub fn shapes(g: &ObjectGraph) -> (Classes, Vec<String>) {
     let mut ids: FxHashMap<(u64, usize), u32> = FxHashMap::default();
     let mut names = Vec::new();
     let class = (0..g.len() as u32)
@@ -1092,13 +1209,13 @@ pub fn shapes(g: &ObjectGraph) -> (Vec<u32>, Vec<String>) {
             })
         })
         .collect();
-    (class, names)
+    (Classes::Dense(class), names)
 }
 
-/// [`retained_by_site`] over any grouping of the objects (`class_of[v]`, `NONE` for none).
+/// [`retained_by_site`] over any grouping of the objects (`class_of.get(v)`, `NONE` for none).
 pub fn retained_by_class(
     g: &ObjectGraph,
-    class_of: &[u32],
+    class_of: &Classes,
     classes: usize,
 ) -> Vec<(u32, u64, usize)> {
     let total = g.edges.node_count();
@@ -1125,7 +1242,7 @@ pub fn retained_by_class(
     start[0] = 0;
     let class = |v: u32| {
         if (v as usize) < g.len() {
-            class_of[v as usize]
+            class_of.get(v)
         } else {
             NONE
         }
@@ -1142,7 +1259,7 @@ pub fn retained_by_class(
             let s = class(k);
             if s != NONE {
                 if active[s as usize] == 0 {
-                    sum[s as usize].0 += g.retained[k as usize];
+                    sum[s as usize].0 += g.retained(k);
                 }
                 sum[s as usize].1 += 1;
                 active[s as usize] += 1;
@@ -1186,23 +1303,25 @@ fn best_object_per_site(g: &ObjectGraph, last_of_ties: bool) -> Vec<u32> {
     best_object_per_class(g, &g.site_of, g.sites.len(), last_of_ties)
 }
 
-/// [`best_object_per_site`] over any grouping of the objects (`class_of[v]`, `NONE` for none).
+/// [`best_object_per_site`] over any grouping of the objects (`class_of.get(v)`, `NONE` for none).
 fn best_object_per_class(
     g: &ObjectGraph,
-    class_of: &[u32],
+    class_of: &Classes,
     classes: usize,
     last_of_ties: bool,
 ) -> Vec<u32> {
     let mut best: Vec<(u64, u32)> = vec![(0, NONE); classes];
-    for (v, &s) in class_of.iter().enumerate().take(g.len()) {
-        if s == NONE || !g.is_reachable(v as Node) {
+    for (v, s) in class_of.each() {
+        let v = v as usize;
+        if v >= g.len() || !g.is_reachable(v as Node) {
             continue;
         }
         let (bytes, at) = best[s as usize];
-        let better =
-            at == NONE || g.retained[v] > bytes || (last_of_ties && g.retained[v] == bytes);
+        let better = at == NONE
+            || g.retained(v as Node) > bytes
+            || (last_of_ties && g.retained(v as Node) == bytes);
         if better {
-            best[s as usize] = (g.retained[v], v as u32);
+            best[s as usize] = (g.retained(v as Node), v as u32);
         }
     }
     best.into_iter().map(|(_, v)| v).collect()
@@ -1262,12 +1381,12 @@ pub fn retention_by_function(g: &ObjectGraph) -> std::collections::BTreeMap<Stri
     }
     let mut best: Vec<Option<usize>> = vec![None; names.len()];
     for v in 0..g.len() {
-        let s = g.site_of[v];
+        let s = g.site_of.get(v as Node);
         if s == NONE || !g.is_reachable(v as Node) {
             continue;
         }
         let f = site_fn[s as usize];
-        if best[f].is_none_or(|b| g.retained[v] > g.retained[b]) {
+        if best[f].is_none_or(|b| g.retained(v as Node) > g.retained(b as Node)) {
             best[f] = Some(v);
         }
     }
@@ -1344,7 +1463,7 @@ fn cycle_functions_of(g: &ObjectGraph, comps: &Components) -> std::collections::
         for &v in comp {
             if let Some(f) = g
                 .sites
-                .get(g.site_of[v as usize] as usize)
+                .get(g.site_of.get(v) as usize)
                 .and_then(|s| s.first())
             {
                 let func = f.rsplit_once(' ').map_or(f.as_str(), |(f, _)| f);
@@ -1422,18 +1541,14 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
             .collect()
     } else {
         let mut objs: Vec<u32> = (0..g.len() as u32).filter(|&v| g.is_reachable(v)).collect();
-        objs.sort_by(|&a, &b| {
-            g.retained[b as usize]
-                .cmp(&g.retained[a as usize])
-                .then(a.cmp(&b))
-        });
+        objs.sort_by(|&a, &b| g.retained(b).cmp(&g.retained(a)).then(a.cmp(&b)));
         objs.into_iter()
             .take(limit)
             .map(|v| Retainer {
                 name: format!("{:#x}", g.addr(v)),
-                retained_bytes: g.retained[v as usize],
+                retained_bytes: g.retained(v),
                 objects: 1,
-                frames: match g.site_of[v as usize] {
+                frames: match g.site_of.get(v) {
                     u32::MAX => Vec::new(),
                     s => g.sites[s as usize].clone(),
                 },
@@ -1500,7 +1615,7 @@ pub fn to_profile(
         if !g.is_reachable(v as Node) {
             continue;
         }
-        let s = match g.site_of[v] {
+        let s = match g.site_of.get(v as Node) {
             NONE => n_sites,
             s => s as usize,
         };
@@ -1525,7 +1640,7 @@ pub fn to_profile(
         .labels
         .insert("go_version".into(), version.to_string());
     let unsampled = (0..g.len())
-        .filter(|&v| g.is_reachable(v as Node) && g.site_of[v] == NONE)
+        .filter(|&v| g.is_reachable(v as Node) && g.site_of.get(v as Node) == NONE)
         .count();
     if unsampled > 0 {
         b.meta_mut().warnings.push(format!(
@@ -1674,7 +1789,7 @@ mod tests {
             for v in 0..n {
                 assert_eq!(g.is_reachable(v as Node), base[v]);
                 if !base[v] {
-                    assert_eq!(g.retained[v], 0);
+                    assert_eq!(g.retained(v as Node), 0);
                     continue;
                 }
                 // d dominates v iff v is unreachable once d is removed.
@@ -1694,7 +1809,7 @@ mod tests {
                 // Retained = own size + everything only reachable through v.
                 let without = reach(n, &edges, Some(v));
                 let owned = (0..n).filter(|&w| base[w] && !without[w]).count() as u64;
-                assert_eq!(g.retained[v], 16 * owned, "v={v}");
+                assert_eq!(g.retained(v as Node), 16 * owned, "v={v}");
             }
             // Cycles: v and w share a component iff each reaches the other.
             let comps = cycles(&g);
