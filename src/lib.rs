@@ -27,6 +27,7 @@ pub mod leaks;
 pub mod live;
 pub mod model;
 pub mod report;
+pub mod spill;
 pub mod store;
 pub mod symbolize;
 pub mod trend;

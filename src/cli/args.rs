@@ -105,6 +105,13 @@ pub(super) struct DumpInputArgs {
     /// segments; a binary that does not match names nothing and says so.
     #[arg(long, value_name = "PATH", help_heading = "Input")]
     pub binary: Option<PathBuf>,
+    /// Memory the dump's graph may take before the columns a phase does not read go to a
+    /// temporary file, mapped back (e.g. 6GiB; default: a quarter of this machine's memory).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Input")]
+    pub memory_budget: Option<i64>,
+    /// Where that file goes (unlinked at once; default: $TMPDIR, else /var/tmp).
+    #[arg(long, value_name = "DIR", help_heading = "Input")]
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl DumpInputArgs {
@@ -120,6 +127,15 @@ impl DumpInputArgs {
             },
         );
         loader.dump_binary = self.binary.clone();
+        loader.dump_memory = crate::graph::Memory {
+            budget: self
+                .memory_budget
+                .map_or_else(crate::graph::Memory::default_budget, |b| b.max(0) as u64),
+            spill_dir: self
+                .spill_dir
+                .clone()
+                .unwrap_or_else(crate::spill::default_dir),
+        };
         loader
     }
 }

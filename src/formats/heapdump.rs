@@ -7,6 +7,7 @@
 //! Memory stays near the dump's size. Records and fields follow `runtime/heapdump.go`.
 
 use super::error::{ParseError, Position};
+use crate::spill::Column;
 
 /// The dump header.
 pub const MAGIC: &[u8] = b"go1.7 heap dump\n";
@@ -58,15 +59,15 @@ pub enum Addrs {
         /// One past the last word the range allows.
         limit: u64,
         /// The words.
-        words: Vec<u32>,
+        words: Column<u32>,
     },
     /// Full addresses.
-    Full(Vec<u64>),
+    Full(Column<u64>),
 }
 
 impl Default for Addrs {
     fn default() -> Addrs {
-        Addrs::Full(Vec::new())
+        Addrs::Full(Column::default())
     }
 }
 
@@ -77,10 +78,10 @@ impl Addrs {
             Addrs::Words {
                 base: start,
                 limit: (end - start).div_ceil(8),
-                words: Vec::new(),
+                words: Column::default(),
             }
         } else {
-            Addrs::Full(Vec::new())
+            Addrs::Full(Column::default())
         }
     }
 
@@ -88,8 +89,8 @@ impl Addrs {
     pub fn with_capacity(start: u64, end: u64, n: usize) -> Addrs {
         let mut a = Addrs::new(start, end);
         match &mut a {
-            Addrs::Words { words, .. } => words.reserve_exact(n),
-            Addrs::Full(v) => v.reserve_exact(n),
+            Addrs::Words { words, .. } => words.vec_mut().reserve_exact(n),
+            Addrs::Full(v) => v.vec_mut().reserve_exact(n),
         }
         a
     }
@@ -128,7 +129,7 @@ impl Addrs {
                 return;
             }
             let full: Vec<u64> = words.iter().map(|&w| *base + (u64::from(w) << 3)).collect();
-            *self = Addrs::Full(full);
+            *self = Addrs::Full(Column::Mem(full));
         }
         if let Addrs::Full(v) = self {
             v.push(a);
@@ -156,8 +157,8 @@ impl Addrs {
     /// Bytes held.
     pub fn memory(&self) -> usize {
         match self {
-            Addrs::Words { words, .. } => words.capacity() * 4,
-            Addrs::Full(v) => v.capacity() * 8,
+            Addrs::Words { words, .. } => words.memory(),
+            Addrs::Full(v) => v.memory(),
         }
     }
 
@@ -167,12 +168,20 @@ impl Addrs {
             Addrs::Full(v) => v.shrink_to_fit(),
         }
     }
+
+    /// Moves the addresses to a mapped temporary file in `dir` ([`Column::spill`]).
+    pub fn spill(&mut self, dir: &std::path::Path) -> std::io::Result<()> {
+        match self {
+            Addrs::Words { words, .. } => words.spill(dir),
+            Addrs::Full(v) => v.spill(dir),
+        }
+    }
 }
 
 /// Sizes in 4 bytes each; those of 4 GiB or more aside.
 #[derive(Clone, Debug, Default)]
 pub struct Sizes {
-    small: Vec<u32>,
+    small: Column<u32>,
     /// Objects of 4 GiB or more (`small` holds `u32::MAX`): (index, size), by index.
     big: Vec<(u32, u64)>,
 }
@@ -181,7 +190,7 @@ impl Sizes {
     /// Room for `n` sizes.
     pub fn with_capacity(n: usize) -> Sizes {
         Sizes {
-            small: Vec::with_capacity(n),
+            small: Column::with_capacity(n),
             big: Vec::new(),
         }
     }
@@ -217,12 +226,17 @@ impl Sizes {
 
     /// Bytes held.
     pub fn memory(&self) -> usize {
-        self.small.capacity() * 4 + self.big.capacity() * 16
+        self.small.memory() + self.big.capacity() * 16
     }
 
     fn shrink_to_fit(&mut self) {
         self.small.shrink_to_fit();
         self.big.shrink_to_fit();
+    }
+
+    /// Moves the sizes to a mapped temporary file in `dir` ([`Column::spill`]).
+    pub fn spill(&mut self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.small.spill(dir)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Input formats: sniffing (never by file name), capped decompression, and one parser per format,
 //! all writing into the shared [`model`](crate::model).
 //!
-//! May import: `model`. Never analysis (`diff`, `trend`, `graph`) or output modules.
+//! May import: `model`, `spill` (columns that can leave memory). Never analysis (`diff`, `trend`, `graph`) or output modules.
 
 pub mod decompress;
 pub mod error;

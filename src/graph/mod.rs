@@ -2,10 +2,11 @@
 //! reachability from the roots, strongly connected components (reference cycles), the dominator
 //! tree and retained sizes, per object and per allocation site, and a path from a root.
 //!
-//! May import: `formats` (the heap dump's records), `model` (a dump as a profile). Storage is
+//! May import: `formats` (the heap dump's records), `model` (a dump as a profile), `spill`. Storage is
 //! compressed rows of u32 indices ([`Edges`]); the algorithms are iterative (no recursion: graphs are millions of objects deep)
-//! and run over its neighbour slices: Tarjan's SCC, and the Cooper–Harvey–Kennedy dominator
-//! iteration on reverse post-order.
+//! and run over its neighbour slices: Pearce's space-efficient Tarjan SCC, and the
+//! Cooper–Harvey–Kennedy dominator iteration on post-order numbers. Past a memory budget
+//! ([`Memory`]) the columns the dominator phase does not read are spilled.
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,17 @@ impl Table {
     /// The object containing `addr`, if any.
     pub fn find(&self, addr: u64) -> Option<Node> {
         self.find_in(0, self.len(), addr)
+    }
+
+    /// Bytes of process memory held.
+    pub fn memory(&self) -> usize {
+        self.addrs.memory() + self.sizes.memory()
+    }
+
+    /// Moves the addresses and sizes to mapped temporary files in `dir`.
+    fn spill(&mut self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.addrs.spill(dir)?;
+        self.sizes.spill(dir)
     }
 
     /// The object containing `addr` among objects `lo..hi` (every object before `lo` starts
@@ -339,6 +351,37 @@ impl Edges {
     pub fn edge_count(&self) -> usize {
         self.targets.len()
     }
+
+    /// Bytes held.
+    pub fn memory(&self) -> usize {
+        (self.start.capacity() + self.targets.capacity()) * 4
+    }
+}
+
+/// How much memory a graph may hold before the columns a phase does not read go to a spill file
+/// (`--memory-budget`, `--spill-dir`).
+#[derive(Clone, Debug)]
+pub struct Memory {
+    /// Bytes; `u64::MAX`: never spill.
+    pub budget: u64,
+    /// Where spill files go (created and unlinked at once).
+    pub spill_dir: std::path::PathBuf,
+}
+
+impl Default for Memory {
+    fn default() -> Memory {
+        Memory {
+            budget: u64::MAX,
+            spill_dir: crate::spill::default_dir(),
+        }
+    }
+}
+
+impl Memory {
+    /// The default budget: a quarter of this machine's memory (4 GiB when unknown).
+    pub fn default_budget() -> u64 {
+        crate::spill::total_memory().map_or(4 << 30, |m| m / 4)
+    }
 }
 
 /// Where a long step stands.
@@ -404,6 +447,14 @@ pub fn build(d: &HeapDump) -> ObjectGraph {
 /// [`build`], reporting each phase's progress; the dump's object columns are dropped as soon as
 /// the edges are linked (they are most of its memory).
 pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
+    build_within(d, progress, &Memory::default())
+}
+
+/// [`build_with`] within a memory budget: when the dominator phase would take the graph past
+/// `memory.budget`, the objects' addresses and sizes (which that phase does not read) go to a
+/// spill file first. A spill that fails (a full disk) is a note on the dump, and the graph stays
+/// in memory.
+pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> ObjectGraph {
     use rayon::prelude::*;
     let n = d.objects.len() as u32;
     // Objects in address order: the dump's own columns when it wrote them in that order (Go
@@ -412,7 +463,7 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
         let a = &d.objects.addr;
         (1..a.len()).all(|i| a.get(i - 1) <= a.get(i))
     };
-    let (objects, order) = if sorted {
+    let (mut objects, order) = if sorted {
         let addrs = std::mem::take(&mut d.objects.addr);
         let sizes = std::mem::take(&mut d.objects.size);
         (Table { addrs, sizes }, None)
@@ -503,7 +554,6 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
         .collect();
     drop(order);
     d.objects.clear();
-    let d = &*d;
     let mut root_labels: FxHashMap<Node, String> = FxHashMap::default();
     let mut root_groups: FxHashMap<Node, String> = FxHashMap::default();
     let mut root_row: Vec<u32> = Vec::with_capacity(d.roots.len());
@@ -556,6 +606,25 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
     start.push(targets.len() as u32);
     let edges = Edges { start, targets };
     let total = objects.len() + 1;
+    // The dominator phase adds, per node, its post-order position and number, a predecessor
+    // row start and its dominator, and a predecessor per edge.
+    let peak = objects.memory() as u64
+        + edges.memory() as u64
+        + 16 * total as u64
+        + 4 * edges.edge_count() as u64;
+    if peak > memory.budget {
+        let dir = &memory.spill_dir;
+        progress(Step::phase(&format!(
+            "moving object addresses and sizes to {}",
+            dir.display()
+        )));
+        if let Err(e) = objects.spill(dir) {
+            d.notes.push(format!(
+                "could not spill to {} ({e}); the graph stays in memory",
+                dir.display()
+            ));
+        }
+    }
     progress(Step::phase("computing dominators"));
     let (idom, post) = dominators(&edges, n, progress);
     progress(Step::phase("summing retained sizes"));

@@ -29,6 +29,8 @@ pub struct Loader {
     /// The program that wrote the Go heap dumps read (`--binary` of `retained`/`cycles`): its
     /// symbol table names the globals that are roots.
     pub dump_binary: Option<std::path::PathBuf>,
+    /// The memory budget of a Go heap dump's graph and where it spills past it.
+    pub dump_memory: crate::graph::Memory,
     /// Where the progress of long steps goes (a heap dump's reading and graph), if anywhere.
     pub progress: Option<ProgressFn>,
 }
@@ -57,6 +59,7 @@ impl Loader {
             seconds: None,
             slices: None,
             dump_binary: None,
+            dump_memory: crate::graph::Memory::default(),
             progress: None,
         }
     }
@@ -237,9 +240,10 @@ impl Loader {
             name_globals(&mut dump, binary);
         }
         let quiet = |_: crate::graph::Step<'_>| {};
+        let memory = &self.dump_memory;
         let g = match &self.progress {
-            Some(p) => crate::graph::build_with(&mut dump, &**p),
-            None => crate::graph::build_with(&mut dump, &quiet),
+            Some(p) => crate::graph::build_within(&mut dump, &**p, memory),
+            None => crate::graph::build_within(&mut dump, &quiet, memory),
         };
         // The graph keeps what it needs; the per-object columns go.
         dump.objects.clear();

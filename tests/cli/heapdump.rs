@@ -481,3 +481,58 @@ fn retained_by_shape_groups_objects_without_records() {
         .sum();
     assert_eq!(objects, v["dump"]["reachable"].as_u64().unwrap());
 }
+
+#[test]
+fn a_forced_small_budget_spills_and_changes_nothing() {
+    let spill = tempfile::tempdir().unwrap();
+    let dir = spill.path().to_str().unwrap();
+    for name in [
+        "go/heapdump/go1.19.8-garbage.dump.gz",
+        "go/go1.27/go1.27.3.dump.gz",
+    ] {
+        let dump = testdata(name);
+        let dump = dump.to_str().unwrap();
+        for cmd in [
+            &[
+                "retained", dump, "--by", "object", "--top", "0", "-f", "json",
+            ][..],
+            &["retained", dump, "--by", "root", "--top", "0"][..],
+            &["cycles", dump, "--top", "0", "-f", "json"][..],
+        ] {
+            let run = |budget: &str, spill_dir: &str| {
+                let mut args = cmd.to_vec();
+                args.extend(["--memory-budget", budget, "--spill-dir", spill_dir]);
+                assert_cmd::Command::cargo_bin("leakdiff")
+                    .unwrap()
+                    .args(&args)
+                    .env("LEAKDIFF_PROGRESS", "log")
+                    .output()
+                    .unwrap()
+            };
+            let whole = run("1TiB", dir);
+            let spilled = run("1", dir);
+            assert!(
+                whole.status.success() && spilled.status.success(),
+                "{cmd:?}"
+            );
+            let log = String::from_utf8_lossy(&spilled.stderr);
+            assert!(
+                log.contains("moving object addresses and sizes to"),
+                "{cmd:?}: {log}"
+            );
+            assert!(!String::from_utf8_lossy(&whole.stderr).contains("moving object"));
+            assert_eq!(whole.stdout, spilled.stdout, "{cmd:?}");
+            // The files are unlinked as soon as they are made.
+            assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
+            // A directory that cannot take the file: a warning, the same answer from memory.
+            let nowhere = run("1", "/nonexistent/leakdiff-spill");
+            assert!(nowhere.status.success(), "{cmd:?}");
+            let err = String::from_utf8_lossy(&nowhere.stderr);
+            assert!(
+                err.contains("warning: could not spill to /nonexistent"),
+                "{err}"
+            );
+            assert_eq!(whole.stdout, nowhere.stdout, "{cmd:?}");
+        }
+    }
+}

@@ -11,9 +11,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("trend", &[]),
     ("fetch", &[]),
-    ("formats", &["model"]),
+    ("spill", &[]),
+    ("formats", &["model", "spill"]),
     ("symbolize", &["formats", "model"]),
-    ("graph", &["formats", "model"]),
+    ("graph", &["formats", "model", "spill"]),
     ("diff", &["model", "units"]),
     ("goroutines", &["model", "trend"]),
     (

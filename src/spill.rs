@@ -1,0 +1,258 @@
+//! Columns that can leave memory. A column of plain numbers lives in a `Vec` until it is spilled:
+//! then it is written to a temporary file (unlinked at once, so nothing is left behind whatever
+//! happens) and mapped back read-only. Its pages are then file pages: read from the page cache or
+//! the disk when touched, and the kernel can drop them under memory pressure instead of keeping
+//! them in the process's own memory. For the heap-dump graph's columns that a phase does not read
+//! (see `--memory-budget`).
+//!
+//! May import: nothing else in the crate.
+
+use std::io::Write;
+use std::path::Path;
+
+/// Numbers a column can hold: any bit pattern is a value, no padding, no pointers.
+pub trait Plain: Copy + Default + Send + Sync + 'static {}
+impl Plain for u32 {}
+impl Plain for u64 {}
+
+/// A read-only mapping of a spilled column.
+struct Mapped<T: Plain> {
+    ptr: *const T,
+    len: usize,
+    bytes: usize,
+}
+
+// SAFETY: the mapping is read-only and owned by this value: sharing or moving it across threads
+// is sharing or moving a `&[T]` of plain numbers.
+unsafe impl<T: Plain> Send for Mapped<T> {}
+// SAFETY: as above; nothing writes through the mapping.
+unsafe impl<T: Plain> Sync for Mapped<T> {}
+
+impl<T: Plain> Mapped<T> {
+    fn new(data: &[T], dir: &Path) -> std::io::Result<Mapped<T>> {
+        use std::os::fd::AsRawFd;
+        let bytes = std::mem::size_of_val(data);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(".leakdiff-spill-{}-{n}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        // Unlinked before anything can fail: the file lives only as long as the mapping.
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: `T: Plain` has no padding, so its bytes are initialized; the slice covers
+        // exactly the data.
+        let raw = unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), bytes) };
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+        w.write_all(raw)?;
+        w.flush()?;
+        drop(w);
+        if bytes == 0 {
+            return Ok(Mapped {
+                ptr: std::ptr::NonNull::<T>::dangling().as_ptr(),
+                len: 0,
+                bytes: 0,
+            });
+        }
+        // SAFETY: a fresh read-only shared mapping of a file we own, `bytes` long; the result is
+        // checked before use, and unmapped only in `drop`.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Mapped {
+            ptr: ptr.cast::<T>(),
+            len: data.len(),
+            bytes,
+        })
+    }
+
+    fn as_slice(&self) -> &[T] {
+        // SAFETY: `ptr` maps `len` values written from a `[T]` (page-aligned, so aligned for T),
+        // or is dangling with `len` 0.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl<T: Plain> Drop for Mapped<T> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            // SAFETY: the mapping made in `new`, unmapped once.
+            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.bytes) };
+        }
+    }
+}
+
+/// A column: in memory, or spilled to a mapped temporary file (then read-only).
+pub enum Column<T: Plain> {
+    /// In memory.
+    Mem(Vec<T>),
+    /// Spilled.
+    Spilled(SpilledColumn<T>),
+}
+
+/// The spilled form of a [`Column`].
+pub struct SpilledColumn<T: Plain>(Mapped<T>);
+
+impl<T: Plain> Default for Column<T> {
+    fn default() -> Column<T> {
+        Column::Mem(Vec::new())
+    }
+}
+
+impl<T: Plain> Clone for Column<T> {
+    /// A copy in memory.
+    fn clone(&self) -> Column<T> {
+        Column::Mem(self.to_vec())
+    }
+}
+
+impl<T: Plain + std::fmt::Debug> std::fmt::Debug for Column<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Column::Mem(v) => write!(f, "Column::Mem(len {})", v.len()),
+            Column::Spilled(m) => write!(f, "Column::Spilled(len {})", m.0.len),
+        }
+    }
+}
+
+impl<T: Plain> std::ops::Deref for Column<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Column::Mem(v) => v,
+            Column::Spilled(m) => m.0.as_slice(),
+        }
+    }
+}
+
+impl<T: Plain> Column<T> {
+    /// An empty column with room for `n` values.
+    pub fn with_capacity(n: usize) -> Column<T> {
+        Column::Mem(Vec::with_capacity(n))
+    }
+
+    /// Appends a value; a spilled column comes back into memory first.
+    pub fn push(&mut self, x: T) {
+        self.vec_mut().push(x);
+    }
+
+    /// The values in memory, to change (a spilled column comes back first).
+    pub fn vec_mut(&mut self) -> &mut Vec<T> {
+        if let Column::Spilled(m) = self {
+            *self = Column::Mem(m.0.as_slice().to_vec());
+        }
+        match self {
+            Column::Mem(v) => v,
+            Column::Spilled(_) => unreachable!("brought back into memory above"),
+        }
+    }
+
+    /// Bytes of process memory the column holds (0 once spilled: its pages are the file's).
+    pub fn memory(&self) -> usize {
+        match self {
+            Column::Mem(v) => v.capacity() * std::mem::size_of::<T>(),
+            Column::Spilled(_) => 0,
+        }
+    }
+
+    /// Gives back capacity past the length.
+    pub fn shrink_to_fit(&mut self) {
+        if let Column::Mem(v) = self {
+            v.shrink_to_fit();
+        }
+    }
+
+    /// Writes the column to a temporary file in `dir` and maps it back, freeing its memory.
+    /// On an error (a full disk) the column stays in memory.
+    pub fn spill(&mut self, dir: &Path) -> std::io::Result<()> {
+        if let Column::Mem(v) = self {
+            let m = Mapped::new(v, dir)?;
+            *self = Column::Spilled(SpilledColumn(m));
+        }
+        Ok(())
+    }
+
+    /// Whether the column is spilled.
+    pub fn is_spilled(&self) -> bool {
+        matches!(self, Column::Spilled(_))
+    }
+}
+
+/// Where spilled columns go by default: `$TMPDIR` when set, else `/var/tmp` (on disk on most
+/// systems, where `/tmp` is often memory), else the system's temporary directory.
+pub fn default_dir() -> std::path::PathBuf {
+    if let Some(d) = std::env::var_os("TMPDIR") {
+        return d.into();
+    }
+    let var_tmp = Path::new("/var/tmp");
+    if var_tmp.is_dir() {
+        return var_tmp.to_path_buf();
+    }
+    std::env::temp_dir()
+}
+
+/// Total memory of this machine in bytes (`/proc/meminfo`), if known.
+pub fn total_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line
+        .trim_start_matches("MemTotal:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb << 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spilled_column_reads_back_every_value_and_leaves_no_file() {
+        let dir = std::env::temp_dir().join(format!("leakdiff-spill-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let values: Vec<u64> = (0..300_000u64).map(|i| (i * 0x9e37_79b9) ^ i).collect();
+        let mut c = Column::Mem(values.clone());
+        assert!(c.memory() > 0);
+        c.spill(&dir).unwrap();
+        assert!(c.is_spilled());
+        assert_eq!(c.memory(), 0);
+        assert_eq!(&c[..], &values[..]);
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "the file is unlinked"
+        );
+        // Pushing brings it back.
+        c.push(7);
+        assert!(!c.is_spilled());
+        assert_eq!(c.len(), values.len() + 1);
+        // Empty columns spill too.
+        let mut e: Column<u32> = Column::default();
+        e.spill(&dir).unwrap();
+        assert!(e.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_and_the_column_stays() {
+        let mut c = Column::Mem(vec![1u32, 2, 3]);
+        assert!(c.spill(Path::new("/nonexistent/leakdiff")).is_err());
+        assert!(!c.is_spilled());
+        assert_eq!(&c[..], &[1, 2, 3]);
+    }
+}
