@@ -344,6 +344,92 @@ impl Objects {
         }
     }
 
+    /// Resolves every pointer to the object it points into, in place, and gives up the pointer
+    /// columns: `resolve` maps a target address to an object number (`None`: no object). Each
+    /// object's row (in the dump's order) ends up sorted and without repeats, and the rows are
+    /// packed: returns (each row's end, the rows). No second copy of the pointers is made: a
+    /// 4-byte heap word is overwritten by the 4-byte object number it resolves to. Runs on all
+    /// threads, over chunks of objects; `progress` gets each chunk's object count.
+    pub fn link_in_place(
+        &mut self,
+        resolve: &(dyn Fn(u64) -> Option<u32> + Sync),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> (Vec<u32>, Vec<u32>) {
+        use rayon::prelude::*;
+        const NO_OBJECT: u32 = u32::MAX;
+        let mut ends = std::mem::take(&mut self.ptr_end);
+        let base = self.base;
+        let (mut rows, words) = match std::mem::take(&mut self.targets) {
+            Targets::Words(w) => (w, true),
+            // Full addresses (a heap range past 32 GiB): resolved into a new column first.
+            Targets::Addrs(a) => (
+                a.par_iter()
+                    .map(|&p| resolve(p).unwrap_or(NO_OBJECT))
+                    .collect(),
+                false,
+            ),
+        };
+        // Chunks of objects; each owns the rows of its objects.
+        const CHUNK: usize = 1 << 15;
+        let n = ends.len();
+        let row_start = |i: usize| if i == 0 { 0 } else { ends[i - 1] as usize };
+        let mut pieces: Vec<(usize, &mut [u32])> = Vec::new();
+        let mut rest: &mut [u32] = &mut rows;
+        for c in (0..n).step_by(CHUNK) {
+            let hi = (c + CHUNK).min(n);
+            let (head, tail) = rest.split_at_mut(ends[hi - 1] as usize - row_start(c));
+            pieces.push((c, head));
+            rest = tail;
+        }
+        let lens: Vec<Vec<u32>> = pieces
+            .into_par_iter()
+            .map(|(c, piece)| {
+                let first = row_start(c);
+                let hi = (c + CHUNK).min(n);
+                let mut lens = Vec::with_capacity(hi - c);
+                for i in c..hi {
+                    let row = &mut piece[row_start(i) - first..ends[i] as usize - first];
+                    let mut w = 0;
+                    for r in 0..row.len() {
+                        let t = if words {
+                            resolve(base + (u64::from(row[r]) << 3))
+                        } else {
+                            Some(row[r]).filter(|&t| t != NO_OBJECT)
+                        };
+                        if let Some(t) = t {
+                            row[w] = t;
+                            w += 1;
+                        }
+                    }
+                    let row = &mut row[..w];
+                    row.sort_unstable();
+                    let mut k = 0;
+                    for r in 0..row.len() {
+                        if k == 0 || row[r] != row[k - 1] {
+                            row[k] = row[r];
+                            k += 1;
+                        }
+                    }
+                    lens.push(k as u32);
+                }
+                progress((hi - c) as u64);
+                lens
+            })
+            .collect();
+        // Pack the rows to the front, in order; each end is read before it is rewritten.
+        let (mut write, mut old_start) = (0usize, 0usize);
+        for (i, len) in lens.into_iter().flatten().enumerate() {
+            let len = len as usize;
+            rows.copy_within(old_start..old_start + len, write);
+            old_start = ends[i] as usize;
+            write += len;
+            ends[i] = write as u32;
+        }
+        rows.truncate(write);
+        rows.shrink_to_fit();
+        (ends, rows)
+    }
+
     /// Drops everything (the graph has what it needs).
     pub fn clear(&mut self) {
         *self = Objects::default();

@@ -484,7 +484,6 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
         d.objects.size = Sizes::default();
         (Table { addrs, sizes }, Some(order))
     };
-    let o = &d.objects;
     // Allocation sites from the alloc-sample records.
     let mut sites: Vec<Vec<String>> = Vec::new();
     // A site is the allocating frame (function file:line), whatever the callers: a recursive
@@ -517,42 +516,15 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     // The last record for an object wins, as before (a later sample of the same address).
     sampled.reverse();
     let site_of = Classes::from_pairs(sampled, objects.len());
-    // Edges: each object's pointers resolved to the objects holding them, in chunks of objects
-    // on all threads; then the virtual root's edges to every root target.
+    // Edges: each object's pointers resolved to the objects holding them, in place and in the
+    // dump's order, on all threads; then the virtual root's edges to every root target.
     let index = AddrIndex::new(&objects);
-    const CHUNK: usize = 1 << 15;
     let linked = std::sync::atomic::AtomicU64::new(0);
     progress(Step::objects("linking pointers", 0, u64::from(n)));
-    let chunks = (n as usize).div_ceil(CHUNK);
-    let parts: Vec<(Vec<u32>, Vec<u32>)> = (0..chunks)
-        .into_par_iter()
-        .map(|c| {
-            let chunk = c * CHUNK..((c + 1) * CHUNK).min(n as usize);
-            let mut targets = Vec::new();
-            let mut lens = Vec::with_capacity(chunk.len());
-            for v in chunk.clone() {
-                let i = order.as_ref().map_or(v as u32, |o| o[v]);
-                let s = targets.len();
-                for k in o.pointers(i as usize) {
-                    if let Some(t) = index.find(&objects, o.target(k)) {
-                        targets.push(t);
-                    }
-                }
-                let len = sort_dedup(&mut targets[s..]);
-                targets.truncate(s + len);
-                lens.push(len as u32);
-            }
-            targets.shrink_to_fit();
-            let done = linked.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            progress(Step::objects(
-                "linking pointers",
-                done + chunk.len() as u64,
-                u64::from(n),
-            ));
-            (targets, lens)
-        })
-        .collect();
-    drop(order);
+    let (ends, rows) = d.objects.link_in_place(&|a| index.find(&objects, a), &|k| {
+        let done = linked.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;
+        progress(Step::objects("linking pointers", done, u64::from(n)));
+    });
     d.objects.clear();
     let mut root_labels: FxHashMap<Node, String> = FxHashMap::default();
     let mut root_groups: FxHashMap<Node, String> = FxHashMap::default();
@@ -590,21 +562,26 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     }
     let len = sort_dedup(&mut root_row);
     root_row.truncate(len);
-    let total_edges: usize = parts.iter().map(|p| p.0.len()).sum::<usize>() + root_row.len();
-    let mut start = Vec::with_capacity(objects.len() + 2);
-    let mut targets = Vec::with_capacity(total_edges);
-    start.push(0u32);
-    for (t, lens) in parts {
-        let mut at = targets.len() as u32;
-        for l in lens {
-            at += l;
-            start.push(at);
+    drop(index);
+    // Rows in address order (the dominator and SCC passes read them at random, and a node's row
+    // one lookup away was 2× slower there), built from the resolved ones, which then go.
+    let edges = {
+        let row = |i: usize| {
+            let s = if i == 0 { 0 } else { ends[i - 1] as usize };
+            &rows[s..ends[i] as usize]
+        };
+        let mut start = Vec::with_capacity(objects.len() + 2);
+        let mut targets = Vec::with_capacity(rows.len() + root_row.len());
+        start.push(0u32);
+        for v in 0..n as usize {
+            targets.extend_from_slice(row(order.as_ref().map_or(v, |o| o[v] as usize)));
+            start.push(targets.len() as u32);
         }
-        targets.extend_from_slice(&t);
-    }
-    targets.extend_from_slice(&root_row);
-    start.push(targets.len() as u32);
-    let edges = Edges { start, targets };
+        targets.extend_from_slice(&root_row);
+        start.push(targets.len() as u32);
+        Edges { start, targets }
+    };
+    drop((ends, rows, order));
     let total = objects.len() + 1;
     // The dominator phase adds, per node, its post-order position and number, a predecessor
     // row start and its dominator, and a predecessor per edge.
