@@ -401,16 +401,7 @@ impl Objects {
                             w += 1;
                         }
                     }
-                    let row = &mut row[..w];
-                    row.sort_unstable();
-                    let mut k = 0;
-                    for r in 0..row.len() {
-                        if k == 0 || row[r] != row[k - 1] {
-                            row[k] = row[r];
-                            k += 1;
-                        }
-                    }
-                    lens.push(k as u32);
+                    lens.push(sort_dedup(&mut row[..w]) as u32);
                 }
                 progress((hi - c) as u64);
                 lens
@@ -434,6 +425,19 @@ impl Objects {
     pub fn clear(&mut self) {
         *self = Objects::default();
     }
+}
+
+/// Sorts a row and drops repeats in place; returns the new length.
+pub fn sort_dedup(row: &mut [u32]) -> usize {
+    row.sort_unstable();
+    let mut w = 0;
+    for r in 0..row.len() {
+        if w == 0 || row[r] != row[w - 1] {
+            row[w] = row[r];
+            w += 1;
+        }
+    }
+    w
 }
 
 /// Where a root comes from.

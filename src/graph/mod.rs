@@ -11,7 +11,7 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::formats::heapdump::{Addrs, HeapDump, RootKind, Sizes};
+use crate::formats::heapdump::{sort_dedup, Addrs, HeapDump, RootKind, Sizes};
 
 /// Index of a node: objects are `0..n`, the virtual root (which points at every root) is `n`.
 pub type Node = u32;
@@ -425,19 +425,6 @@ impl<'a> Step<'a> {
 
 /// Receives progress of long steps, from any thread.
 pub type Progress<'a> = &'a (dyn Fn(Step<'_>) + Sync);
-
-/// Sorts a row and drops repeats in place; returns the new length.
-fn sort_dedup(row: &mut [u32]) -> usize {
-    row.sort_unstable();
-    let mut w = 0;
-    for r in 0..row.len() {
-        if w == 0 || row[r] != row[w - 1] {
-            row[w] = row[r];
-            w += 1;
-        }
-    }
-    w
-}
 
 /// Builds the graph of a dump and runs reachability, dominators and retained sizes.
 pub fn build(d: &HeapDump) -> ObjectGraph {
