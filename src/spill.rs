@@ -205,10 +205,14 @@ pub fn default_dir() -> std::path::PathBuf {
 
 /// Total memory of this machine in bytes (`/proc/meminfo`), if known.
 pub fn total_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kb: u64 = line
-        .trim_start_matches("MemTotal:")
+    proc_bytes(&std::fs::read_to_string("/proc/meminfo").ok()?, "MemTotal:")
+}
+
+/// A `Name:   1234 kB` line of a /proc file (`/proc/meminfo`, `/proc/self/status`), in bytes.
+pub fn proc_bytes(text: &str, name: &str) -> Option<u64> {
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name))?
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -439,13 +439,7 @@ impl Drop for Progress {
 /// The process's resident memory and its peak, in bytes (0 where /proc cannot tell).
 fn memory_now() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb << 10)
-    };
+    let field = |name| crate::spill::proc_bytes(&status, name).unwrap_or(0);
     (field("VmRSS:"), field("VmHWM:"))
 }
 

@@ -243,9 +243,11 @@ impl Sizes {
 impl Objects {
     /// Columns for a heap of this range (`heap_end <= heap_start`: unknown).
     fn new(heap_start: u64, heap_end: u64) -> Objects {
-        let narrow = heap_end > heap_start && (heap_end - heap_start) >> 3 < u64::from(u32::MAX);
+        // Pointer targets as heap words exactly when addresses are.
+        let addr = Addrs::new(heap_start, heap_end);
+        let narrow = matches!(addr, Addrs::Words { .. });
         Objects {
-            addr: Addrs::new(heap_start, heap_end),
+            addr,
             targets: if narrow {
                 Targets::Words(Vec::new())
             } else {
@@ -270,12 +272,6 @@ impl Objects {
     /// Size in bytes of object `i` (the size-class slot, ≥ the Go object's size).
     pub fn size(&self, i: usize) -> u64 {
         self.size.get(i)
-    }
-
-    /// The range of object `i`'s pointers (indices for [`Objects::target`]).
-    pub fn pointers(&self, i: usize) -> std::ops::Range<usize> {
-        let start = if i == 0 { 0 } else { self.ptr_end[i - 1] };
-        start as usize..self.ptr_end[i] as usize
     }
 
     /// Pointer `k`'s target: its address, rounded down to 8 bytes when kept as a heap word (the

@@ -181,9 +181,6 @@ impl Loader {
         let Ok(meta) = file.metadata() else {
             return Ok(None);
         };
-        if !meta.is_file() {
-            return Ok(None);
-        }
         let mut head = Vec::with_capacity(1 << 16);
         if (&mut file).take(1 << 16).read_to_end(&mut head).is_err()
             || !formats::heapdump::sniff(&formats::decompress::head(&head, "", 16))
@@ -245,8 +242,6 @@ impl Loader {
             Some(p) => crate::graph::build_within(&mut dump, &**p, memory),
             None => crate::graph::build_within(&mut dump, &quiet, memory),
         };
-        // The graph keeps what it needs; the per-object columns go.
-        dump.objects.clear();
         Ok((g, dump))
     }
 
