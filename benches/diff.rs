@@ -22,9 +22,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("parse_200k_stacks_gz", |b| {
         b.iter(|| parse_bytes(base.clone(), "base", &mut Interner::new(), &opts).unwrap())
     });
-    let raw = leakdiff::formats::decompress::decompress(base.clone(), "b", u64::MAX)
-        .unwrap()
-        .bytes;
+    let raw = leakdiff::formats::decompress::decompress(
+        base.clone(),
+        "b",
+        u64::MAX,
+        leakdiff::formats::decompress::Payload::Streamed,
+    )
+    .unwrap()
+    .bytes;
     g.throughput(Throughput::Bytes(raw.len() as u64));
     g.bench_function("parse_200k_stacks_raw_proto", |b| {
         b.iter(|| parse_bytes(raw.clone(), "base", &mut Interner::new(), &opts).unwrap())

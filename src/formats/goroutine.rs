@@ -83,7 +83,13 @@ pub struct Dump {
     pub bad_headers: u64,
     /// The first unreadable header, with its line number.
     pub first_bad_header: Option<(u64, String)>,
+    /// A debug=2 dump of exactly [`GO_DEBUG2_LIMIT`] bytes: cut where Go stops writing.
+    pub cut_by_go: bool,
 }
+
+/// runtime/pprof writes a debug=2 goroutine dump into a buffer it doubles up to 64 MiB, and
+/// stops there: a dump of exactly this size lacks the goroutines past the cut.
+pub const GO_DEBUG2_LIMIT: usize = 64 << 20;
 
 struct Res {
     header: Regex,
@@ -128,6 +134,7 @@ pub fn sniff(text: &[u8]) -> bool {
 
 /// Parses a dump (already decompressed).
 pub fn parse(text: &[u8], source: &str) -> Result<Dump, ParseError> {
+    let len = text.len();
     let text = String::from_utf8_lossy(text);
     let start = text.trim_start();
     let dump = if start.starts_with("goroutine profile: total ") {
@@ -135,7 +142,9 @@ pub fn parse(text: &[u8], source: &str) -> Result<Dump, ParseError> {
     } else if start.starts_with("goroutineleak profile: total ") {
         parse_debug1(&text, true)
     } else {
-        parse_debug2(&text)
+        let mut dump = parse_debug2(&text);
+        dump.cut_by_go = len == GO_DEBUG2_LIMIT;
+        dump
     };
     if dump.bad_headers > 0 && dump.bad_headers as usize >= dump.goroutines.len() {
         let (line, header) = dump.first_bad_header.clone().unwrap_or_default();
@@ -565,6 +574,12 @@ impl Dump {
         if self.skipped_lines > 0 {
             meta.warnings
                 .push(format!("{} unreadable line(s) skipped", self.skipped_lines));
+        }
+        if self.cut_by_go {
+            meta.warnings.push(format!(
+                "the dump is exactly 64 MiB, where Go's debug=2 writer stops: goroutines past the cut are missing ({} read); the debug=1 profile counts them all",
+                self.goroutines.len()
+            ));
         }
         if let Some((line, header)) = &self.first_bad_header {
             meta.warnings.push(format!(

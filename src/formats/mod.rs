@@ -200,7 +200,12 @@ pub fn decode_bytes(
 ) -> Result<Decoded, ParseError> {
     // Streamed formats first: a heaptrack recording is never held in memory whole.
     if heaptrack::sniff(&decompress::head(&raw, source, 256)) {
-        let reader = decompress::stream(&raw, source, options.max_decompressed_bytes)?;
+        let reader = decompress::stream(
+            &raw,
+            source,
+            options.max_decompressed_bytes,
+            decompress::Payload::Streamed,
+        )?;
         let rec = if decompress::compression(&raw) == decompress::Compression::None {
             let input = std::io::BufReader::with_capacity(1 << 16, reader);
             heaptrack::read(input, source, &options.heaptrack)?
@@ -215,23 +220,44 @@ pub fn decode_bytes(
             body: Body::Heaptrack(Box::new(rec)),
         });
     }
-    let raw = if decompress::compression(&raw) == decompress::Compression::Zstd {
-        decompress::read_capped(
-            decompress::stream(&raw, source, options.max_decompressed_bytes)?,
-            options.max_decompressed_bytes,
-            raw.len().saturating_mul(4).min(1 << 30),
-        )
-        .map_err(|e| {
-            ParseError::malformed(source, "zstd", Position::CompressedByte(0), e.to_string())
-        })?
-    } else {
-        raw
+    // What the payload is, from its first bytes: that sets the bomb check, and a payload no
+    // parser takes (a zeros bomb's first byte is no protobuf key) is refused before it is
+    // decompressed whole.
+    let head = match decompress::compression(&raw) {
+        decompress::Compression::None => None,
+        _ => decompress::clean_head(&raw, source, 64 << 10),
     };
-    let decoded = decompress::decompress(raw, source, options.max_decompressed_bytes)?;
+    let sniffed = if let Some(head) = head {
+        let sniffed = sniff(&head, source)?;
+        if sniffed == Sniffed::PprofProto {
+            if let Some(e) = pprof::wire::first_key_error(&head) {
+                return Err(ParseError::malformed(
+                    source,
+                    "pprof",
+                    Position::Byte(e.offset),
+                    e.message,
+                ));
+            }
+        }
+        Some(sniffed)
+    } else {
+        None
+    };
+    let kind = if sniffed == Some(Sniffed::Goroutines) {
+        decompress::Payload::Repetitive
+    } else {
+        decompress::Payload::Profile
+    };
+    let decoded = decompress::decompress(raw, source, options.max_decompressed_bytes, kind)?;
     let payload = decoded.bytes;
-    let (format, profile, samples, offsets) = match sniff(&payload, source)? {
+    let sniffed = match sniffed {
+        Some(s) => s,
+        None => sniff(&payload, source)?,
+    };
+    let (format, profile, samples, offsets) = match sniffed {
         Sniffed::LegacyHeap => {
             let mut p = pprof::legacy::to_model_schema(&payload, source)?;
+            drop(payload);
             let samples = pprof::wire::Samples::from_schema(&std::mem::take(&mut p.sample));
             (
                 crate::model::Format::PprofLegacyHeap,
@@ -254,6 +280,8 @@ pub fn decode_bytes(
         }
         Sniffed::Jemalloc => {
             let mut p = jemalloc::to_schema(&payload, source)?;
+            // The text is not needed past this point: freed before the samples are copied.
+            drop(payload);
             let samples = pprof::wire::Samples::from_schema(&std::mem::take(&mut p.sample));
             (
                 crate::model::Format::Jemalloc,

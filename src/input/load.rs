@@ -159,6 +159,7 @@ impl Loader {
             kind,
             source,
             self.read.max_decompressed_bytes,
+            formats::decompress::Payload::Streamed,
         )?;
         self.dump_graph(reader, source, total, &consumed)
     }
@@ -201,8 +202,13 @@ impl Loader {
                 .dump_graph(Box::new(file), source, total, &consumed)
                 .map(Some);
         }
-        let (reader, consumed) =
-            formats::decompress::stream_from(file, kind, source, self.read.max_decompressed_bytes)?;
+        let (reader, consumed) = formats::decompress::stream_from(
+            file,
+            kind,
+            source,
+            self.read.max_decompressed_bytes,
+            formats::decompress::Payload::Streamed,
+        )?;
         self.dump_graph(reader, source, total, &consumed).map(Some)
     }
 

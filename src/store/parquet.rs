@@ -87,6 +87,7 @@ pub(super) fn unpack_json<T: serde::de::DeserializeOwned>(
         raw,
         what,
         crate::formats::decompress::DEFAULT_MAX_DECOMPRESSED,
+        crate::formats::decompress::Payload::Repetitive,
     )
     .map_err(|e| e.to_string())?;
     serde_json::from_slice(&json.bytes).map_err(|e| e.to_string())

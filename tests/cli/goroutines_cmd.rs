@@ -209,3 +209,41 @@ fn a_heap_profile_is_refused_with_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not goroutines"), "{err}");
 }
+
+#[test]
+fn a_dump_cut_by_go_at_64_mib_says_so() {
+    // Go 1.27's debug=2 dump of 100,000 goroutines 60 frames deep stops at 64 MiB (kept at
+    // zstd -19: 641:1, repetitive text, not a bomb); its debug=1 profile counts them all.
+    let out = Command::cargo_bin("leakdiff")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "goroutines",
+            "testdata/go/go1.27/goroutines-deep.debug2.txt.zst",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("(20615 goroutines)"), "{stdout}");
+    assert!(
+        stderr.contains("exactly 64 MiB, where Go's debug=2 writer stops")
+            && stderr.contains("(20615 read)"),
+        "{stderr}"
+    );
+    let out = Command::cargo_bin("leakdiff")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "goroutines",
+            "testdata/go/go1.27/goroutines-deep.debug1.txt.gz",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(100001 goroutines)"), "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("64 MiB"));
+}

@@ -10,9 +10,14 @@ use crate::common::testdata;
 
 fn read(name: &str) -> HeapDump {
     let raw = std::fs::read(testdata(&format!("go/heapdump/{name}"))).unwrap();
-    let bytes = leakdiff::formats::decompress::decompress(raw, name, 1 << 30)
-        .unwrap()
-        .bytes;
+    let bytes = leakdiff::formats::decompress::decompress(
+        raw,
+        name,
+        1 << 30,
+        leakdiff::formats::decompress::Payload::Streamed,
+    )
+    .unwrap()
+    .bytes;
     heapdump::parse(&bytes, name).unwrap()
 }
 
@@ -194,9 +199,14 @@ fn cycles_and_retained_commands() {
 #[test]
 fn hostile_dumps_exit_2_with_one_line() {
     let raw = std::fs::read(testdata("go/heapdump/go1.23.5.dump.gz")).unwrap();
-    let bytes = leakdiff::formats::decompress::decompress(raw, "x", 1 << 30)
-        .unwrap()
-        .bytes;
+    let bytes = leakdiff::formats::decompress::decompress(
+        raw,
+        "x",
+        1 << 30,
+        leakdiff::formats::decompress::Payload::Streamed,
+    )
+    .unwrap()
+    .bytes;
     let tmp = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("truncated", bytes[..bytes.len() / 2].to_vec()),

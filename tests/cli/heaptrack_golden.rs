@@ -201,9 +201,14 @@ fn raw_recording_is_a_clear_error() {
 fn truncated_and_garbled_recordings_never_panic() {
     use leakdiff::formats::heaptrack::read;
     let raw = std::fs::read(testdata("heaptrack/tests__auto__heaptrack.david.18594.gz")).unwrap();
-    let text = leakdiff::formats::decompress::decompress(raw, "d", 1 << 30)
-        .unwrap()
-        .bytes;
+    let text = leakdiff::formats::decompress::decompress(
+        raw,
+        "d",
+        1 << 30,
+        leakdiff::formats::decompress::Payload::Streamed,
+    )
+    .unwrap()
+    .bytes;
     // A process killed mid-run leaves a file that simply ends: read what is there.
     let cut = &text[..text.len() / 2];
     let rec = read(cut, "cut", &HeaptrackOptions::default()).unwrap();

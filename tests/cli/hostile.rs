@@ -100,7 +100,9 @@ fn length_past_the_end() {
 
 #[test]
 fn gzip_bomb_stops_at_the_cap() {
-    let bomb = gzip(&vec![0u8; 8 << 20]);
+    let mut payload = b"heap_v2/524288\n".to_vec();
+    payload.resize(8 << 20, b' ');
+    let bomb = gzip(&payload);
     assert!(bomb.len() < 64 << 10);
     assert_clean_error(
         &bomb,
@@ -109,19 +111,97 @@ fn gzip_bomb_stops_at_the_cap() {
     );
 }
 
+/// The output size a bomb was stopped at, from its error line.
+fn stopped_at(stderr: &str) -> u64 {
+    let rest = stderr.split("decompresses to over ").nth(1).unwrap_or("");
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
 #[test]
-fn bombs_under_the_default_cap_are_caught_by_their_ratio() {
-    // 300 MiB of zeros: gzip at 1030:1, zstd at 32,500:1. Under the 4 GiB default cap they are
-    // rejected at 256 MiB of output, not read to the cap.
+fn zeros_are_refused_from_their_first_bytes() {
+    // 300 MiB of zeros (gzip at 1030:1, zstd at 32,500:1): no profile starts with a zero byte
+    // (it is no protobuf key), so they are refused from the first decompressed bytes, with or
+    // without a cap of the user's.
     for name in ["zeros-300MiB.gz", "zeros-300MiB.zst"] {
         let bomb = std::fs::read(crate::common::testdata("hostile").join(name)).unwrap();
-        assert_clean_error(&bomb, &[], "as decompression bombs do");
-        // A cap the user gives turns the ratio check off: the zeros are then read, and are no
-        // profile.
-        let (code, stderr) = run_on(&bomb, &["--max-decompressed-size", "1GiB"]);
-        assert_eq!(code, 2, "{stderr}");
-        assert!(!stderr.contains("bombs"), "{stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        for extra in [&[][..], &["--max-decompressed-size", "1GiB"]] {
+            assert_clean_error(
+                &bomb,
+                extra,
+                "malformed pprof at byte 0: invalid field number 0",
+            );
+        }
+    }
+}
+
+fn gzip_at(bytes: &[u8], level: u32) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn bombs_that_start_like_a_profile_stop_at_their_ratio() {
+    // Heads of each held format, then filler: a profile stops past 8 MiB of output at over
+    // 100:1 (flate2's fastest level makes zeros 103:1), a goroutine dump (repetitive text) past
+    // 64 MiB at over 600:1.
+    let mb = 1u64 << 20;
+    // (first line, filler byte, gzip level, MiB of output, the ratio that stops it, at MiB)
+    type Case<'a> = (&'a [u8], u8, u32, usize, &'a str, u64);
+    let cases: [Case; 5] = [
+        (
+            b"heap_v2/524288\n  t*: 1: 16 [0: 0]\n",
+            0,
+            1,
+            24,
+            "100:1",
+            8,
+        ),
+        (
+            b"heap_v2/524288\n  t*: 1: 16 [0: 0]\n",
+            b' ',
+            9,
+            24,
+            "100:1",
+            8,
+        ),
+        (
+            b"heap profile: 1: 16 [1: 16] @ heap/1048576\n",
+            b' ',
+            9,
+            24,
+            "100:1",
+            8,
+        ),
+        (b"\x0a\x04\x08\x01\x10\x02", b' ', 9, 24, "100:1", 8),
+        (
+            b"goroutine 1 [running]:\nmain.main()\n",
+            b' ',
+            9,
+            72,
+            "600:1",
+            64,
+        ),
+    ];
+    for (head, fill, level, size, limit, floor) in cases {
+        let mut payload = head.to_vec();
+        payload.resize(size << 20, fill);
+        let bomb = gzip_at(&payload, level);
+        let (_, stderr) = run_on(&bomb, &[]);
+        assert_clean_error(
+            &bomb,
+            &[],
+            &format!("more than {limit}, as decompression bombs do"),
+        );
+        let at = stopped_at(&stderr);
+        assert!(at > floor * mb && at < (floor + 1) * mb, "{stderr}");
+        // A cap of the user's turns the ratio off: the whole payload is read, and its parser
+        // says what it is (a jemalloc header and blank lines is an empty profile).
+        let (_, stderr) = run_on(&bomb, &["--max-decompressed-size", "100MiB"]);
+        assert!(
+            !stderr.contains("bombs") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
     }
 }
 
@@ -197,9 +277,14 @@ fn parser_never_panics_on_mutations_of_real_files() {
     };
     for seed in &seeds {
         // Decompress gzip seeds so mutations hit the protobuf, not the gzip CRC.
-        let plain = leakdiff::formats::decompress::decompress(seed.clone(), "s", 1 << 30)
-            .unwrap()
-            .bytes;
+        let plain = leakdiff::formats::decompress::decompress(
+            seed.clone(),
+            "s",
+            1 << 30,
+            leakdiff::formats::decompress::Payload::Streamed,
+        )
+        .unwrap()
+        .bytes;
         for _ in 0..400 {
             let mut m = plain.clone();
             for _ in 0..(1 + next() % 8) {
@@ -274,8 +359,13 @@ fn hostile_goroutine_dumps_warn_or_exit_2() {
         "go/go1.27/leak-goroutineleak.pb.gz",
     ))
     .unwrap();
-    let plain = leakdiff::formats::decompress::decompress(leak, "s", 1 << 30)
-        .unwrap()
-        .bytes;
+    let plain = leakdiff::formats::decompress::decompress(
+        leak,
+        "s",
+        1 << 30,
+        leakdiff::formats::decompress::Payload::Streamed,
+    )
+    .unwrap()
+    .bytes;
     assert_clean_error(&plain[..plain.len() * 2 / 3], &[], "malformed pprof");
 }

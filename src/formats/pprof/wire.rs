@@ -262,6 +262,16 @@ pub fn decode_schema(buf: &[u8]) -> Result<schema::Profile> {
     Ok(p)
 }
 
+/// The error decoding stops at on the first field's key, seen from a payload's first bytes (a
+/// zeros bomb's `invalid field number 0`): a compressed input can be refused before it is
+/// decompressed whole. `head` must hold at least 10 bytes unless it is the whole payload.
+pub fn first_key_error(head: &[u8]) -> Option<WireError> {
+    if head.is_empty() {
+        return None;
+    }
+    Cursor::new(head, 0).key().err()
+}
+
 /// Decodes one `Profile` message: everything but the samples as wire structs, the samples flat.
 pub fn decode(buf: &[u8]) -> Result<(schema::Profile, Samples, Offsets)> {
     let mut c = Cursor::new(buf, 0);

@@ -1,0 +1,3 @@
+module deepgoroutines
+
+go 1.19
