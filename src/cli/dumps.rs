@@ -47,6 +47,8 @@ pub enum RetainedBy {
     Root,
     /// Shapes: object size and heap pointers held (for dumps without allocation records).
     Shape,
+    /// Go types, from the binary's DWARF (--binary); by shape without one.
+    Type,
 }
 
 /// The dump's graph and summary, and the progress line (still showing) for what follows.
@@ -54,6 +56,7 @@ type ReadDump = (
     crate::graph::ObjectGraph,
     crate::graph::DumpSummary,
     std::sync::Arc<super::Progress>,
+    Option<String>,
 );
 
 /// Makes the allocator hand freed memory back to the system at once instead of after its usual
@@ -92,11 +95,11 @@ fn read_dump(args: &DumpArgs) -> Result<ReadDump> {
     }
     let source = args.dump.display().to_string();
     let summary = crate::graph::dump_summary(&source, &dump.params.version, &g);
-    Ok((g, summary, bar))
+    Ok((g, summary, bar, dump.untyped_because))
 }
 
 pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
-    let (g, summary, bar) = read_dump(&args)?;
+    let (g, summary, bar, _) = read_dump(&args)?;
     bar.phase("finding reference cycles");
     let report = crate::graph::cycle_report(&g, args.top);
     bar.finish();
@@ -108,13 +111,24 @@ pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
 }
 
 pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
-    let (g, summary, bar) = read_dump(&args.dump)?;
+    let (g, summary, bar, untyped_because) = read_dump(&args.dump)?;
     bar.phase("ranking retainers");
     let (list, by) = match args.by {
         RetainedBy::Site => (crate::graph::retainers(&g, true, args.dump.top), "site"),
         RetainedBy::Object => (crate::graph::retainers(&g, false, args.dump.top), "object"),
         RetainedBy::Root => (crate::graph::retainers_by_root(&g, args.dump.top), "root"),
         RetainedBy::Shape => (crate::graph::retainers_by_shape(&g, args.dump.top), "shape"),
+        RetainedBy::Type if g.type_names.is_empty() => {
+            bar.clear();
+            match untyped_because {
+                Some(why) => eprintln!("leakdiff: warning: {why}: the objects have no types; ranking by shape instead"),
+                None => eprintln!(
+                    "leakdiff: warning: the objects have no types (they come from the DWARF of the program that wrote the dump: --binary PATH); ranking by shape instead"
+                ),
+            }
+            (crate::graph::retainers_by_shape(&g, args.dump.top), "shape")
+        }
+        RetainedBy::Type => (crate::graph::retainers_by_type(&g, args.dump.top), "type"),
     };
     bar.finish();
     let json = args.dump.format == GoroutineFormat::Json;

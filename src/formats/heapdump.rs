@@ -33,6 +33,10 @@ pub struct Objects {
     base: u64,
     /// The heap range, `start..end`; empty when the dump gives none (all non-nil kept).
     range: std::ops::Range<u64>,
+    /// Each kept pointer's byte offset in its object, when asked for (typing the objects from
+    /// a binary's DWARF); empty otherwise.
+    offsets: Vec<u32>,
+    keep_offsets: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -300,6 +304,37 @@ impl Objects {
         }
     }
 
+    /// The pointers of object `i` (indices for [`Objects::target`] and [`Objects::offset`]).
+    pub fn pointers_of(&self, i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 {
+            0
+        } else {
+            self.ptr_end[i - 1] as usize
+        };
+        start..self.ptr_end[i] as usize
+    }
+
+    /// Pointer `k`'s byte offset in its object, when offsets were kept (else `None`).
+    pub fn offset(&self, k: usize) -> Option<u32> {
+        self.offsets.get(k).copied()
+    }
+
+    /// Whether pointer offsets were kept.
+    pub fn has_offsets(&self) -> bool {
+        self.keep_offsets
+    }
+
+    /// Keeps each pointer's offset from now on (set before any object is added).
+    pub fn keep_offsets(&mut self) {
+        self.keep_offsets = true;
+    }
+
+    /// Drops the pointer offsets (once the objects are typed).
+    pub fn drop_offsets(&mut self) {
+        self.offsets = Vec::new();
+        self.keep_offsets = false;
+    }
+
     fn push_target(&mut self, p: u64) {
         match &mut self.targets {
             Targets::Words(w) => w.push(((p - self.base) >> 3) as u32),
@@ -313,15 +348,22 @@ impl Objects {
             Targets::Words(w) => w.capacity() * 4,
             Targets::Addrs(a) => a.capacity() * 8,
         };
-        self.addr.memory() + self.size.memory() + self.ptr_end.capacity() * 4 + t
+        self.addr.memory()
+            + self.size.memory()
+            + (self.ptr_end.capacity() + self.offsets.capacity()) * 4
+            + t
     }
 
     /// Appends an object holding these pointer values (those that cannot reach the heap are
     /// dropped, as when read). For dumps built in memory (tests, simulations).
+    /// With offsets kept, the `k`-th value is at byte `8 k`.
     pub fn push(&mut self, addr: u64, size: u64, pointers: impl IntoIterator<Item = u64>) {
-        for p in pointers {
+        for (k, p) in pointers.into_iter().enumerate() {
             if self.in_heap(p) {
                 self.push_target(p);
+                if self.keep_offsets {
+                    self.offsets.push((8 * k) as u32);
+                }
             }
         }
         self.addr.push(addr);
@@ -334,6 +376,7 @@ impl Objects {
         self.addr.shrink_to_fit();
         self.size.shrink_to_fit();
         self.ptr_end.shrink_to_fit();
+        self.offsets.shrink_to_fit();
         match &mut self.targets {
             Targets::Words(w) => w.shrink_to_fit(),
             Targets::Addrs(a) => a.shrink_to_fit(),
@@ -419,6 +462,7 @@ impl Objects {
 
     /// Drops everything (the graph has what it needs).
     pub fn clear(&mut self) {
+        self.offsets = Vec::new();
         *self = Objects::default();
     }
 }
@@ -584,6 +628,12 @@ pub struct HeapDump {
     pub globals: Vec<Global>,
     /// What the reader of the dump should be told (a binary that does not match it).
     pub notes: Vec<String>,
+    /// The program's types from its binary's DWARF, when given (see `graph`'s typing); parse
+    /// with offsets kept ([`parse_stream_with`]) for them to be used.
+    pub dwarf: Option<std::sync::Arc<super::gotypes::GoTypes>>,
+    /// Why the objects stay untyped although a binary was given (no DWARF, another build):
+    /// said only where types are asked for (`retained --by type`).
+    pub untyped_because: Option<String>,
 }
 
 impl HeapDump {
@@ -898,6 +948,17 @@ pub fn parse_stream(
     source: &str,
     tick: &mut dyn FnMut(u64, u64),
 ) -> Result<HeapDump, ParseError> {
+    parse_stream_with(input, source, tick, false)
+}
+
+/// [`parse_stream`], keeping each pointer's offset in its object when `keep_offsets` (4 bytes a
+/// pointer, for typing the objects: see [`Objects::offset`]).
+pub fn parse_stream_with(
+    input: impl std::io::Read,
+    source: &str,
+    tick: &mut dyn FnMut(u64, u64),
+    keep_offsets: bool,
+) -> Result<HeapDump, ParseError> {
     let mut r = Reader::new(input, source);
     r.fill(MAGIC.len())?;
     let head = &r.buf[..r.end];
@@ -963,6 +1024,9 @@ pub fn parse_stream(
             5 => stack_frame(&mut r, &mut d, &mut scratch)?,
             6 => {
                 dump_params(&mut r, &mut d, at, &mut scratch)?;
+                if keep_offsets {
+                    d.objects.keep_offsets();
+                }
                 have_params = true;
             }
             7 | 11 => {
@@ -1065,7 +1129,12 @@ fn object<R: std::io::Read>(
     let (params, objects) = (&d.params, &mut d.objects);
     let mut bad = None;
     r.fieldlist(|off| match word(contents, off, params) {
-        Some(v) if objects.in_heap(v) => objects.push_target(v),
+        Some(v) if objects.in_heap(v) => {
+            objects.push_target(v);
+            if objects.keep_offsets {
+                objects.offsets.push(u32::try_from(off).unwrap_or(u32::MAX));
+            }
+        }
         Some(_) => {}
         None => bad = Some(off),
     })?;

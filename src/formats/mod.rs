@@ -6,6 +6,7 @@
 pub mod decompress;
 pub mod error;
 pub mod goroutine;
+pub mod gotypes;
 pub mod heapdump;
 pub mod heaptrack;
 pub mod jemalloc;

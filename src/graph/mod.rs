@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::formats::heapdump::{sort_dedup, Addrs, HeapDump, RootKind, Sizes};
 
+mod typing;
+
 /// Index of a node: objects are `0..n`, the virtual root (which points at every root) is `n`.
 pub type Node = u32;
 
@@ -147,6 +149,11 @@ pub struct ObjectGraph {
     pub root_groups: FxHashMap<Node, String>,
     /// True when the dump's globals have names (its binary was given).
     pub named_globals: bool,
+    /// Each object's Go type (index into `type_names`), from the binary's DWARF ([`typing`]);
+    /// empty without one.
+    pub type_of: Classes,
+    /// Type names: `main.session`, `[]main.session` (an object holding two or more).
+    pub type_names: Vec<String>,
     /// BFS parents toward the virtual root, found when a path is first asked for.
     parent: std::sync::OnceLock<Vec<u32>>,
     /// Immediate dominator (`NONE` for the root and unreachable objects).
@@ -508,6 +515,19 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     let index = AddrIndex::new(&objects);
     let linked = std::sync::atomic::AtomicU64::new(0);
     progress(Step::objects("linking pointers", 0, u64::from(n)));
+    // Types from the binary's DWARF, while each pointer still has its offset.
+    let (type_of, type_names) = match d.dwarf.clone() {
+        Some(types) if d.objects.has_offsets() => {
+            progress(Step::phase("typing objects from the binary's DWARF"));
+            let (c, names, st) =
+                typing::type_objects(d, &types, &objects, &index, order.as_deref());
+            d.notes
+                .push(typing_note(&st, &types.go_version, objects.len()));
+            (c, names)
+        }
+        _ => (Classes::Sparse(Vec::new()), Vec::new()),
+    };
+    d.objects.drop_offsets();
     let (ends, rows) = d.objects.link_in_place(&|a| index.find(&objects, a), &|k| {
         let done = linked.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;
         progress(Step::objects("linking pointers", done, u64::from(n)));
@@ -619,10 +639,53 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
         root_labels,
         root_groups,
         named_globals: !d.globals.is_empty(),
+        type_of,
+        type_names,
         parent: std::sync::OnceLock::new(),
         idom,
         retained,
     }
+}
+
+/// What the typing found, for the reader: how much is typed and why the rest is not.
+fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) -> String {
+    let mut s = format!(
+        "types from the binary's DWARF ({}): {} of {objects} objects typed ({}), inferred from the pointers that reach them from {} typed globals",
+        if go_version.is_empty() { "Go" } else { go_version },
+        st.typed,
+        mib(st.typed_bytes),
+        st.from_globals,
+    );
+    let why: Vec<String> = [
+        (
+            st.untyped_pointers,
+            "pointers through interfaces, funcs or unsafe.Pointer",
+        ),
+        (st.untyped_roots, "stack and other untyped roots"),
+        (st.interior, "pointers into an object's middle"),
+        (
+            st.conflicts,
+            "objects reached as two types (the first kept)",
+        ),
+        (
+            st.disagree,
+            "pointers the binary's types do not have (is it the dump's binary?)",
+        ),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if !why.is_empty() {
+        s.push_str("; not followed: ");
+        s.push_str(&why.join(", "));
+    }
+    s
+}
+
+/// Bytes as MiB with two decimals.
+fn mib(bytes: u64) -> String {
+    format!("{:.2}MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
 /// BFS parents toward `root` (`NONE` for the root and what it does not reach).
@@ -909,8 +972,9 @@ pub struct CycleGroup {
     pub path: Vec<String>,
 }
 
-/// The root group ([`ObjectGraph::root_groups`]) of the root a BFS path to `v` starts from.
-fn root_group_of(g: &ObjectGraph, v: Node) -> Option<String> {
+/// The node under the graph's root that a BFS path to `v` starts from (its root group is
+/// [`ObjectGraph::root_groups`]); `None` when unreachable.
+fn root_top(g: &ObjectGraph, v: Node) -> Option<Node> {
     if !g.is_reachable(v) {
         return None;
     }
@@ -918,21 +982,20 @@ fn root_group_of(g: &ObjectGraph, v: Node) -> Option<String> {
     while g.parent()[cur as usize] != g.root() && g.parent()[cur as usize] != NONE {
         cur = g.parent()[cur as usize];
     }
-    Some(
-        g.root_groups
-            .get(&cur)
-            .cloned()
-            .unwrap_or_else(|| "root".to_string()),
-    )
+    Some(cur)
 }
 
-/// Describes an object: address, size and allocation site.
+/// Describes an object: its type when known, address, size and allocation site.
 pub fn describe(g: &ObjectGraph, v: Node) -> String {
     let (a, size) = (g.addr(v), g.size(v));
+    let typed = match g.type_of.get(v) {
+        NONE => String::new(),
+        t => format!("{} ", g.type_names[t as usize]),
+    };
     match g.site_of.get(v) {
-        NONE => format!("{a:#x} ({size} B)"),
+        NONE => format!("{typed}{a:#x} ({size} B)"),
         s => format!(
-            "{a:#x} ({size} B) allocated at {}",
+            "{typed}{a:#x} ({size} B) allocated at {}",
             g.sites[s as usize].first().map_or("?", String::as_str)
         ),
     }
@@ -973,17 +1036,116 @@ pub struct CycleReport {
 }
 
 /// One cycle before any of its strings are made.
+#[derive(Copy, Clone)]
 struct LiteCycle {
     comp: u32,
     reachable: bool,
     bytes: u64,
     retained: u64,
-    /// Index into the distinct site lists.
-    sites: u32,
+    /// The lowest member (the last tie-break of the order).
+    first: Node,
     /// The member closest to a root.
     entry: Node,
-    /// Index into the root names; `u32::MAX` when unreachable.
-    root: u32,
+    /// The node under the graph's root that the entry's BFS path starts from; `NONE` when
+    /// unreachable.
+    top: Node,
+}
+
+/// The order cycles are reported in: reachable first, then by retained and own bytes, then by
+/// the lowest member's address (members are ascending and no two cycles share one).
+fn cycle_order(a: &LiteCycle, b: &LiteCycle) -> std::cmp::Ordering {
+    b.reachable
+        .cmp(&a.reachable)
+        .then(b.retained.cmp(&a.retained))
+        .then(b.bytes.cmp(&a.bytes))
+        .then(a.first.cmp(&b.first))
+}
+
+/// Cycles of one shape as they are counted: sums, roots by their top node, and the first cycle
+/// in report order (whose path the group shows).
+struct Tally {
+    cycles: usize,
+    bytes: u64,
+    retained: u64,
+    roots: FxHashMap<Node, usize>,
+    best: LiteCycle,
+}
+
+/// A group's key: reachable, objects per cycle, and the members' (site, count) ascending.
+type ShapeKey = (bool, usize, Vec<(u32, u32)>);
+
+/// What one pass over a run of components gathers: the groups, and the first cycles of each
+/// kind (reachable, unreachable) in report order, at most `limit` each.
+#[derive(Default)]
+struct CycleTally {
+    groups: FxHashMap<ShapeKey, Tally>,
+    reachable: usize,
+    unreachable: usize,
+    top: [Vec<LiteCycle>; 2],
+}
+
+impl CycleTally {
+    fn add(&mut self, key: ShapeKey, c: LiteCycle, limit: usize) {
+        if c.reachable {
+            self.reachable += 1;
+        } else {
+            self.unreachable += 1;
+        }
+        let t = self.groups.entry(key).or_insert_with(|| Tally {
+            cycles: 0,
+            bytes: 0,
+            retained: 0,
+            roots: FxHashMap::default(),
+            best: c,
+        });
+        t.cycles += 1;
+        t.bytes += c.bytes;
+        t.retained += c.retained;
+        if c.top != NONE {
+            *t.roots.entry(c.top).or_default() += 1;
+        }
+        if cycle_order(&c, &t.best).is_lt() {
+            t.best = c;
+        }
+        let top = &mut self.top[usize::from(!c.reachable)];
+        top.push(c);
+        if limit != usize::MAX && top.len() >= 2 * limit.max(1024) {
+            top.sort_unstable_by(cycle_order);
+            top.truncate(limit);
+        }
+    }
+
+    fn merge(mut self, other: CycleTally, limit: usize) -> CycleTally {
+        self.reachable += other.reachable;
+        self.unreachable += other.unreachable;
+        for (key, t) in other.groups {
+            match self.groups.entry(key) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(t);
+                }
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    let mine = e.get_mut();
+                    mine.cycles += t.cycles;
+                    mine.bytes += t.bytes;
+                    mine.retained += t.retained;
+                    for (r, n) in t.roots {
+                        *mine.roots.entry(r).or_default() += n;
+                    }
+                    if cycle_order(&t.best, &mine.best).is_lt() {
+                        mine.best = t.best;
+                    }
+                }
+            }
+        }
+        for (mine, theirs) in self.top.iter_mut().zip(other.top) {
+            mine.extend(theirs);
+            if limit != usize::MAX && mine.len() > limit {
+                mine.sort_unstable_by(cycle_order);
+                mine.truncate(limit);
+            }
+        }
+        self
+    }
 }
 
 /// The cycles of a graph, grouped, with the first `keep` of each kind in full (see
@@ -997,128 +1159,108 @@ pub fn report_cycles(g: &ObjectGraph) -> Vec<Cycle> {
     cycle_report(g, 0).cycles
 }
 
-fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleReport {
-    // Distinct site lists (site id, count) ascending by id, and their names.
-    let mut site_ids: FxHashMap<Vec<(u32, u32)>, u32> = FxHashMap::default();
-    let mut site_lists: Vec<Vec<(String, usize)>> = Vec::new();
-    let mut root_ids: FxHashMap<String, u32> = FxHashMap::default();
-    let mut root_names: Vec<String> = Vec::new();
-    let mut scratch: Vec<u32> = Vec::new();
+/// The (site, count) list of a cycle's members, ascending by site.
+fn site_key(g: &ObjectGraph, m: &[Node], scratch: &mut Vec<u32>) -> Vec<(u32, u32)> {
+    scratch.clear();
+    scratch.extend(m.iter().map(|&v| g.site_of.get(v)));
+    scratch.sort_unstable();
     let mut key: Vec<(u32, u32)> = Vec::new();
-    let mut lite: Vec<LiteCycle> = Vec::with_capacity(comps.len());
-    for i in 0..comps.len() {
-        let m = comps.get(i);
-        let reachable = g.is_reachable(m[0]);
-        let retained = m
-            .iter()
-            .filter(|&&v| m.binary_search(&g.idom[v as usize]).is_err())
-            .map(|&v| g.retained(v))
-            .sum();
-        scratch.clear();
-        scratch.extend(m.iter().map(|&v| g.site_of.get(v)));
-        scratch.sort_unstable();
-        key.clear();
-        for &s in &scratch {
-            match key.last_mut() {
-                Some((k, n)) if *k == s => *n += 1,
-                _ => key.push((s, 1)),
-            }
+    for &s in scratch.iter() {
+        match key.last_mut() {
+            Some((k, n)) if *k == s => *n += 1,
+            _ => key.push((s, 1)),
         }
-        let sites = match site_ids.get(&key) {
-            Some(&id) => id,
-            None => {
-                let mut names: Vec<(String, usize)> = key
-                    .iter()
-                    .map(|&(s, n)| {
-                        let name = match s {
-                            NONE => "(not sampled)".to_string(),
-                            s => g.sites[s as usize]
-                                .first()
-                                .cloned()
-                                .unwrap_or_else(|| "?".into()),
-                        };
-                        (name, n as usize)
-                    })
-                    .collect();
-                names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                site_lists.push(names);
-                let id = (site_lists.len() - 1) as u32;
-                site_ids.insert(key.clone(), id);
-                id
-            }
-        };
-        let entry = entry_of(g, m);
-        let root = match root_group_of(g, entry) {
-            None => u32::MAX,
-            Some(r) => match root_ids.get(&r) {
-                Some(&id) => id,
-                None => {
-                    root_names.push(r.clone());
-                    let id = (root_names.len() - 1) as u32;
-                    root_ids.insert(r, id);
-                    id
-                }
+    }
+    key
+}
+
+/// The site names of a [`site_key`], most members first.
+fn site_names(g: &ObjectGraph, key: &[(u32, u32)]) -> Vec<(String, usize)> {
+    let mut names: Vec<(String, usize)> = key
+        .iter()
+        .map(|&(s, n)| {
+            let name = match s {
+                NONE => "(not sampled)".to_string(),
+                s => g.sites[s as usize]
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "?".into()),
+            };
+            (name, n as usize)
+        })
+        .collect();
+    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    names
+}
+
+/// The name a root's top node goes by ([`ObjectGraph::root_groups`]).
+fn root_name(g: &ObjectGraph, top: Node) -> String {
+    g.root_groups
+        .get(&top)
+        .cloned()
+        .unwrap_or_else(|| "root".to_string())
+}
+
+fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleReport {
+    use rayon::prelude::*;
+    let limit = if keep == 0 { usize::MAX } else { keep };
+    // One pass over the components, in parallel runs: each cycle is counted into its group and
+    // offered to the bounded lists of the first cycles; nothing is held per cycle.
+    let tally = (0..comps.len())
+        .into_par_iter()
+        .with_min_len(4096)
+        .fold(
+            || (CycleTally::default(), Vec::new()),
+            |(mut t, mut scratch), i| {
+                let m = comps.get(i);
+                let reachable = g.is_reachable(m[0]);
+                let retained = if reachable {
+                    m.iter()
+                        .filter(|&&v| m.binary_search(&g.idom[v as usize]).is_err())
+                        .map(|&v| g.retained(v))
+                        .sum()
+                } else {
+                    0
+                };
+                let entry = entry_of(g, m);
+                let c = LiteCycle {
+                    comp: i as u32,
+                    reachable,
+                    bytes: m.iter().map(|&v| g.size(v)).sum(),
+                    retained,
+                    first: m[0],
+                    entry,
+                    top: root_top(g, entry).unwrap_or(NONE),
+                };
+                let key = (reachable, m.len(), site_key(g, m, &mut scratch));
+                t.add(key, c, limit);
+                (t, scratch)
             },
-        };
-        lite.push(LiteCycle {
-            comp: i as u32,
-            reachable,
-            bytes: m.iter().map(|&v| g.size(v)).sum(),
-            retained: if reachable { retained } else { 0 },
-            sites,
-            entry,
-            root,
-        });
-    }
-    drop(site_ids);
-    // Reachable first, then by retained and own bytes, then by the members' addresses: by the
-    // lowest member's (members are ascending and no two cycles share one).
-    let first = |c: &LiteCycle| comps.get(c.comp as usize)[0];
-    lite.sort_unstable_by(|a, b| {
-        b.reachable
-            .cmp(&a.reachable)
-            .then(b.retained.cmp(&a.retained))
-            .then(b.bytes.cmp(&a.bytes))
-            .then_with(|| first(a).cmp(&first(b)))
-    });
-    // Groups: (reachable, objects, sites) → index into `groups`.
-    let mut index: FxHashMap<(bool, usize, u32), usize> = FxHashMap::default();
-    let mut groups: Vec<CycleGroup> = Vec::new();
-    let mut group_roots: Vec<FxHashMap<u32, usize>> = Vec::new();
-    for c in &lite {
-        let objects = comps.get(c.comp as usize).len();
-        let slot = *index
-            .entry((c.reachable, objects, c.sites))
-            .or_insert_with(|| {
-                groups.push(CycleGroup {
-                    cycles: 0,
-                    objects,
-                    sites: site_lists[c.sites as usize].clone(),
-                    bytes: 0,
-                    retained_bytes: 0,
-                    reachable: c.reachable,
-                    roots: Vec::new(),
-                    path: path_to(g, c.entry),
-                });
-                group_roots.push(FxHashMap::default());
-                groups.len() - 1
-            });
-        let group = &mut groups[slot];
-        group.cycles += 1;
-        group.bytes += c.bytes;
-        group.retained_bytes += c.retained;
-        if c.root != u32::MAX {
-            *group_roots[slot].entry(c.root).or_default() += 1;
-        }
-    }
-    for (group, r) in groups.iter_mut().zip(group_roots) {
-        let mut r: Vec<(String, usize)> = r
-            .into_iter()
-            .map(|(k, n)| (root_names[k as usize].clone(), n))
-            .collect();
-        r.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        group.roots = r;
-    }
+        )
+        .map(|(t, _)| t)
+        .reduce(CycleTally::default, |a, b| a.merge(b, limit));
+    let mut groups: Vec<CycleGroup> = tally
+        .groups
+        .into_iter()
+        .map(|((reachable, objects, key), t)| {
+            let mut by_name: FxHashMap<String, usize> = FxHashMap::default();
+            for (top, n) in t.roots {
+                *by_name.entry(root_name(g, top)).or_default() += n;
+            }
+            let mut roots: Vec<(String, usize)> = by_name.into_iter().collect();
+            roots.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            CycleGroup {
+                cycles: t.cycles,
+                objects,
+                sites: site_names(g, &key),
+                bytes: t.bytes,
+                retained_bytes: t.retained,
+                reachable,
+                roots,
+                path: path_to(g, t.best.entry),
+            }
+        })
+        .collect();
     groups.sort_by(|a, b| {
         b.reachable
             .cmp(&a.reachable)
@@ -1126,35 +1268,32 @@ fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) -> CycleRep
             .then(b.bytes.cmp(&a.bytes))
             .then_with(|| a.sites.cmp(&b.sites))
     });
-    let reachable = lite.iter().filter(|c| c.reachable).count();
-    let limit = if keep == 0 { usize::MAX } else { keep };
-    let kept = lite
-        .iter()
-        .filter(|c| c.reachable)
-        .take(limit)
-        .chain(lite.iter().filter(|c| !c.reachable).take(limit));
-    let cycles = kept
-        .map(|c| {
+    let mut scratch = Vec::new();
+    let mut cycles = Vec::new();
+    for mut top in tally.top {
+        top.sort_unstable_by(cycle_order);
+        top.truncate(limit);
+        for c in top {
             let m = comps.get(c.comp as usize);
-            Cycle {
+            cycles.push(Cycle {
                 objects: m.len(),
                 bytes: c.bytes,
                 retained_bytes: c.retained,
                 reachable: c.reachable,
-                sites: site_lists[c.sites as usize].clone(),
+                sites: site_names(g, &site_key(g, m, &mut scratch)),
                 addresses: m
                     .iter()
                     .take(8)
                     .map(|&v| format!("{:#x}", g.addr(v)))
                     .collect(),
                 path: path_to(g, c.entry),
-                root: (c.root != u32::MAX).then(|| root_names[c.root as usize].clone()),
-            }
-        })
-        .collect();
+                root: (c.top != NONE).then(|| root_name(g, c.top)),
+            });
+        }
+    }
     CycleReport {
-        reachable,
-        unreachable: lite.len() - reachable,
+        reachable: tally.reachable,
+        unreachable: tally.unreachable,
         groups,
         cycles,
     }
@@ -1602,6 +1741,44 @@ pub fn retainers_by_shape(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
         .take(limit)
         .map(|(c, retained_bytes, objects)| Retainer {
             name: names[c as usize].clone(),
+            retained_bytes,
+            objects,
+            frames: Vec::new(),
+            path: match best[c as usize] {
+                NONE => Vec::new(),
+                v => path_to(g, v),
+            },
+        })
+        .collect()
+}
+
+/// Retainers by Go type ([`ObjectGraph::type_of`], from the binary's DWARF): each type's
+/// retained bytes, each object once, untyped objects as `(untyped)`, with the path to each
+/// type's largest retainer. Empty when the dump has no types.
+pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
+    if g.type_names.is_empty() {
+        return Vec::new();
+    }
+    let limit = if top == 0 { usize::MAX } else { top };
+    let untyped = g.type_names.len() as u32;
+    let class = Classes::Dense(
+        (0..g.len() as Node)
+            .map(|v| match g.type_of.get(v) {
+                NONE => untyped,
+                t => t,
+            })
+            .collect(),
+    );
+    let best = best_object_per_class(g, &class, g.type_names.len() + 1, false);
+    retained_by_class(g, &class, g.type_names.len() + 1)
+        .into_iter()
+        .take(limit)
+        .map(|(c, retained_bytes, objects)| Retainer {
+            name: g
+                .type_names
+                .get(c as usize)
+                .cloned()
+                .unwrap_or_else(|| "(untyped)".to_string()),
             retained_bytes,
             objects,
             frames: Vec::new(),

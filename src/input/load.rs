@@ -235,12 +235,23 @@ impl Loader {
                 });
             }
         };
+        // The binary's types first: pointer offsets are kept while reading only if there are.
+        let types = self
+            .dump_binary
+            .as_ref()
+            .map(|b| crate::symbolize::gotypes::load(b));
+        let keep_offsets = matches!(types, Some(Ok(_)));
         let mut dump = formats::decompress::in_background(reader, |input| {
             let mut tick = tick;
-            formats::heapdump::parse_stream(input, source, &mut tick)
+            formats::heapdump::parse_stream_with(input, source, &mut tick, keep_offsets)
         })?;
         if let Some(binary) = &self.dump_binary {
-            name_globals(&mut dump, binary);
+            let matches = name_globals(&mut dump, binary);
+            match types {
+                Some(Ok(t)) if matches => use_types(&mut dump, t, binary),
+                Some(Err(e)) => dump.untyped_because = Some(e.to_string()),
+                _ => {}
+            }
         }
         let quiet = |_: crate::graph::Step<'_>| {};
         let memory = &self.dump_memory;
@@ -413,13 +424,14 @@ impl Loader {
 /// Gives a heap dump the globals of the binary that wrote it, when the binary matches: each of the
 /// dump's data and bss segments must lie in the binary's section of that name (`.data`, `.bss`),
 /// so a binary of another build (other addresses) names nothing and the dump says so.
-fn name_globals(dump: &mut formats::heapdump::HeapDump, binary: &Path) {
+/// Returns whether the binary matches (its sections hold the dump's segments).
+fn name_globals(dump: &mut formats::heapdump::HeapDump, binary: &Path) -> bool {
     use formats::heapdump::{Global, RootKind};
     let (symbols, sections) = match crate::symbolize::globals(binary) {
         Ok(g) => g,
         Err(e) => {
             dump.notes.push(format!("{e}; globals stay unnamed"));
-            return;
+            return false;
         }
     };
     for &(kind, start, len) in &dump.segments {
@@ -433,10 +445,10 @@ fn name_globals(dump: &mut formats::heapdump::HeapDump, binary: &Path) {
             .any(|(name, addr, size)| name == want && start >= *addr && start + len <= addr + size);
         if !fits {
             dump.notes.push(format!(
-                "{} does not match the dump: the dump's {want} segment at {start:#x} ({len} bytes) is not the binary's {want} section; globals stay unnamed",
+                "{} does not match the dump: the dump's {want} segment at {start:#x} ({len} bytes) is not the binary's {want} section; globals stay unnamed and objects untyped",
                 binary.display()
             ));
-            return;
+            return false;
         }
     }
     if symbols.is_empty() {
@@ -444,7 +456,7 @@ fn name_globals(dump: &mut formats::heapdump::HeapDump, binary: &Path) {
             "{} has no symbol table (stripped); globals stay unnamed",
             binary.display()
         ));
-        return;
+        return true;
     }
     dump.globals = symbols
         .into_iter()
@@ -454,6 +466,32 @@ fn name_globals(dump: &mut formats::heapdump::HeapDump, binary: &Path) {
             name,
         })
         .collect();
+    true
+}
+
+/// Gives a dump its binary's types unless the Go versions differ (another build: its types
+/// and addresses would not be the dump's).
+fn use_types(
+    dump: &mut formats::heapdump::HeapDump,
+    types: formats::gotypes::GoTypes,
+    binary: &Path,
+) {
+    let (built, wrote) = (&types.go_version, &dump.params.version);
+    if !built.is_empty() && !wrote.is_empty() && built != wrote {
+        dump.notes.push(format!(
+            "{} was built by {built} but the dump was written by {wrote}: not the dump's binary; objects stay untyped",
+            binary.display()
+        ));
+        return;
+    }
+    if types.globals.is_empty() {
+        dump.untyped_because = Some(format!(
+            "{}: its DWARF has no typed globals",
+            binary.display()
+        ));
+        return;
+    }
+    dump.dwarf = Some(std::sync::Arc::new(types));
 }
 
 /// Reads a file and decodes it with default symbolization (no interning yet).

@@ -181,6 +181,12 @@ pub fn write_retained<W: Write>(
             writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
         }
     }
+    if by == "shape" && !named_globals {
+        writeln!(
+            out,
+            "\nshapes are object sizes and pointer counts: give the program that wrote the dump with --binary PATH for its Go types (--by type, from its DWARF) and its globals' names (--by root)"
+        )?;
+    }
     if by == "root" && !named_globals {
         writeln!(
             out,

@@ -323,7 +323,7 @@ pub fn globals(path: &Path) -> Result<(Vec<(u64, u64, String)>, Vec<(String, u64
     Ok((symbols, sections))
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.len() > MAX_BINARY {
         return Err(format!("{}: larger than 4 GiB", path.display()));

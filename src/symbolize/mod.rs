@@ -9,6 +9,7 @@
 //! May import: `formats` (wire structs), `model`. Never analysis or output modules.
 
 mod elf;
+pub mod gotypes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,8 @@
 # (Go 1.27's are written by generate-go127.sh). Beside the Go 1.19 dumps:
 # heapdumpgen-<version>.symbols, the generator's symbol table (objcopy --only-keep-debug, then
 # --strip-debug: section headers and .symtab, no code, no DWARF), which `retained --by root
-# --binary` names the globals from. -trimpath builds are reproducible: the same toolchain gives
+# --binary` names the globals from, and heapdumpgen-<version>.debug, its DWARF (objcopy
+# --only-keep-debug), which `retained --by type --binary` types the objects from. -trimpath builds are reproducible: the same toolchain gives
 # the same binary, so the symbols still match dumps written earlier.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +25,8 @@ for go in go /usr/lib/go-1.23/bin/go; do
   case $v in
     go1.19*)
       objcopy --only-keep-debug heapdumpgen heapdumpgen.dbg
+      cp heapdumpgen.dbg "heapdumpgen-$v.debug"
+      chmod -x "heapdumpgen-$v.debug"
       objcopy --strip-debug heapdumpgen.dbg "heapdumpgen-$v.symbols"
       chmod -x "heapdumpgen-$v.symbols"
       rm -f heapdumpgen.dbg ;;

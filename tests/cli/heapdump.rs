@@ -326,6 +326,78 @@ fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
     }
 }
 
+/// `retained --by type` with the generator's DWARF (`objcopy --only-keep-debug` of the build
+/// that wrote the Go 1.19.8 dump): the objects get the Go types the generator made, with its
+/// exact counts (3 pairs, 3 rings of 3 + 5 + 8, 4 cache entries, a tree of 15, one self-loop),
+/// and the map's innards their runtime types. The symbol table alone has no DWARF: by shape, and
+/// the warning says why.
+#[test]
+fn retained_by_type_types_the_objects_from_the_binarys_dwarf() {
+    let dump = testdata("go/heapdump/go1.19.8.dump.gz");
+    let debug = testdata("go/heapdump/heapdumpgen-go1.19.8.debug");
+    let (dump, debug) = (dump.to_str().unwrap(), debug.to_str().unwrap());
+    let out = leakdiff(&[
+        "retained", dump, "--by", "type", "--binary", debug, "-f", "json", "--top", "0",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("types from the binary's DWARF (go1.19.8)"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["by"], "type");
+    let types: BTreeMap<String, u64> = v["retainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["objects"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (name, n) in [
+        ("main.Parent", 3),
+        ("main.Child", 3),
+        ("main.RingNode", 16),
+        ("main.Entry", 4),
+        ("main.Value", 4),
+        ("main.Tree", 15),
+        ("main.Self", 1),
+        ("[]*main.Parent", 1),
+        ("[]*main.RingNode", 1),
+        ("hash<string,*main.Entry>", 1),
+    ] {
+        assert_eq!(types.get(name), Some(&n), "{name}: {types:?}");
+    }
+    // Each object once: the types' objects add up to at most the reachable ones.
+    let total: u64 = types.values().sum();
+    assert!(total <= v["dump"]["reachable"].as_u64().unwrap(), "{total}");
+    // Without DWARF (the symbol table only): by shape, saying why.
+    let symbols = testdata("go/heapdump/heapdumpgen-go1.19.8.symbols");
+    let out = leakdiff(&[
+        "retained",
+        dump,
+        "--by",
+        "type",
+        "--binary",
+        symbols.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no DWARF") && err.contains("ranking by shape"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("top retainers by shape"));
+}
+
 /// `retained --by root`: what each root keeps, each object counted once. With the generator's
 /// symbol table (`--binary`: its `.symtab`, stripped of code and DWARF by
 /// `generate-heapdumps.sh`) the globals are named: `main.parents` holds the 3 pairs and its

@@ -1,0 +1,203 @@
+//! The Go types of a program, as its DWARF describes them (read by `symbolize::gotypes`), and the
+//! one question a heap dump asks of them: what does the word at this offset of a value of this
+//! type point to? No I/O here: the table is plain data, built elsewhere.
+//!
+//! Go's DWARF (cmd/link, `GOEXPERIMENT` aside) gives every type its Go name (`main.session`,
+//! `[]*main.conn`, `map[string]*main.Entry`), a size, and for pointers their pointee; structs
+//! their members' offsets, arrays their element and count. Maps are described as the runtime
+//! lays them out: `map[K]V` is a pointer to `map<K,V>` (Go 1.24+: a directory `**table<K,V>`
+//! whose tables point at arrays of `noalg.map.group[K]V`; before: `hash<K,V>` with `*bucket<K,V>`
+//! arrays), so following pointer members types a map's innards too.
+
+/// A type's index in [`GoTypes::types`].
+pub type TypeId = u32;
+
+/// What a type is, as far as pointers go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A pointer to a type (`None`: `unsafe.Pointer`, or a pointee the DWARF does not give).
+    Pointer(Option<TypeId>),
+    /// A struct: its members' offsets and types, by offset (zero-sized members dropped).
+    Struct(Vec<(u64, TypeId)>),
+    /// An array: element type and count.
+    Array(TypeId, u64),
+    /// Another name for a type (`main.session` for its struct).
+    Typedef(TypeId),
+    /// An interface: its data word points at a value whose type the DWARF does not give
+    /// statically (the dump's pointers to it are followed, untyped).
+    Interface,
+    /// Whatever holds no pointer: numbers, booleans, and types the table does not describe.
+    Other,
+}
+
+/// One type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoType {
+    /// Its Go name (`main.session`, `*main.conn`).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// What it is.
+    pub kind: Kind,
+}
+
+/// What a pointer-sized word at some offset of a typed value points to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// A pointer to this type.
+    To(TypeId),
+    /// A pointer whose target's type is not known statically (an interface's data word,
+    /// `unsafe.Pointer`).
+    Untyped,
+    /// No pointer there, as the type says (the dump says there is one: the binary is not the
+    /// dump's, or the offset is in padding).
+    None,
+}
+
+/// A program's types and typed globals.
+#[derive(Clone, Debug, Default)]
+pub struct GoTypes {
+    /// The Go version that compiled it (`go1.27.3`), from the compile units' producer.
+    pub go_version: String,
+    /// Every type.
+    pub types: Vec<GoType>,
+    /// Globals: (address, size, type), sorted by address.
+    pub globals: Vec<(u64, u64, TypeId)>,
+    /// For Go 1.24+ swiss maps: a directory entry type (`*table<K,V>`) → the group type
+    /// (`noalg.map.group[K]V`) its pointer holds instead when the map is small (no directory:
+    /// the map's pointer goes straight to its one group).
+    pub small_map_group: rustc_hash::FxHashMap<TypeId, TypeId>,
+}
+
+/// How deep [`GoTypes::slot`] follows nested types before it gives up (a malformed table's
+/// typedef loop).
+const MAX_DEPTH: usize = 64;
+
+impl GoTypes {
+    /// The type behind any typedefs.
+    pub fn resolve(&self, mut t: TypeId) -> TypeId {
+        for _ in 0..MAX_DEPTH {
+            match self.types.get(t as usize).map(|x| &x.kind) {
+                Some(Kind::Typedef(u)) => t = *u,
+                _ => break,
+            }
+        }
+        t
+    }
+
+    /// The type's size in bytes (0 for an id out of range).
+    pub fn size(&self, t: TypeId) -> u64 {
+        self.types.get(t as usize).map_or(0, |x| x.size)
+    }
+
+    /// The name a heap object of this type goes by: its Go name without the runtime's
+    /// `noalg.` prefix.
+    pub fn name(&self, t: TypeId) -> &str {
+        let n = self.types.get(t as usize).map_or("?", |x| x.name.as_str());
+        n.strip_prefix("noalg.").unwrap_or(n)
+    }
+
+    /// What the word at byte `off` of a value of type `t` points to.
+    pub fn slot(&self, t: TypeId, off: u64) -> Slot {
+        let (mut t, mut off) = (t, off);
+        for _ in 0..MAX_DEPTH {
+            let Some(ty) = self.types.get(t as usize) else {
+                return Slot::None;
+            };
+            match &ty.kind {
+                Kind::Typedef(u) => t = *u,
+                Kind::Pointer(p) => {
+                    return match (off, p) {
+                        (0, Some(p)) => Slot::To(*p),
+                        (0, None) => Slot::Untyped,
+                        _ => Slot::None,
+                    }
+                }
+                Kind::Struct(members) => {
+                    // The last member starting at or before `off`.
+                    let i = members.partition_point(|&(o, _)| o <= off);
+                    let Some(&(o, m)) = i.checked_sub(1).and_then(|i| members.get(i)) else {
+                        return Slot::None;
+                    };
+                    if off - o >= self.size(m) {
+                        return Slot::None;
+                    }
+                    (t, off) = (m, off - o);
+                }
+                Kind::Array(elem, count) => {
+                    let s = self.size(*elem);
+                    if s == 0 || off / s >= *count {
+                        return Slot::None;
+                    }
+                    (t, off) = (*elem, off % s);
+                }
+                // The type (or itab) word points outside the heap: a heap pointer in an interface
+                // is its data word.
+                Kind::Interface => return Slot::Untyped,
+                Kind::Other => return Slot::None,
+            }
+        }
+        Slot::None
+    }
+
+    /// The typed global whose bytes hold `addr`: its type and the offset in it.
+    pub fn global_at(&self, addr: u64) -> Option<(TypeId, u64)> {
+        let i = self.globals.partition_point(|g| g.0 <= addr);
+        let &(start, size, t) = self.globals.get(i.checked_sub(1)?)?;
+        (addr - start < size).then_some((t, addr - start))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `type session struct { id int; conn *conn; buf []byte }`, `type conn struct { s *session }`.
+    fn table() -> GoTypes {
+        let ty = |name: &str, size, kind| GoType {
+            name: name.into(),
+            size,
+            kind,
+        };
+        GoTypes {
+            types: vec![
+                ty("int", 8, Kind::Other), // 0
+                ty(
+                    "main.session",
+                    48,
+                    Kind::Struct(vec![(0, 0), (8, 2), (16, 5)]),
+                ), // 1
+                ty("*main.conn", 8, Kind::Pointer(Some(3))), // 2
+                ty("main.conn", 8, Kind::Typedef(4)), // 3
+                ty("main.conn", 8, Kind::Struct(vec![(0, 7)])), // 4
+                ty("[]uint8", 24, Kind::Struct(vec![(0, 6), (8, 0), (16, 0)])), // 5
+                ty("*uint8", 8, Kind::Pointer(Some(8))), // 6
+                ty("*main.session", 8, Kind::Pointer(Some(1))), // 7
+                ty("uint8", 1, Kind::Other), // 8
+                ty("[4]*main.session", 32, Kind::Array(7, 4)), // 9
+                ty("noalg.map.group[int]int", 16, Kind::Other), // 10
+                ty("loop", 8, Kind::Typedef(11)), // 11
+            ],
+            globals: vec![(0x1000, 32, 9), (0x1020, 8, 7)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn slots_follow_members_arrays_and_typedefs() {
+        let t = table();
+        assert_eq!(t.slot(1, 8), Slot::To(3));
+        assert_eq!(t.slot(1, 16), Slot::To(8));
+        assert_eq!(t.slot(1, 0), Slot::None);
+        assert_eq!(t.slot(1, 40), Slot::None, "past the last member");
+        assert_eq!(t.slot(3, 0), Slot::To(1), "through the typedef");
+        assert_eq!(t.slot(9, 24), Slot::To(1));
+        assert_eq!(t.slot(9, 32), Slot::None);
+        assert_eq!(t.slot(11, 0), Slot::None, "a typedef loop ends");
+        assert_eq!(t.name(10), "map.group[int]int");
+        assert_eq!(t.global_at(0x1018), Some((9, 0x18)));
+        assert_eq!(t.global_at(0x1020), Some((7, 0)));
+        assert_eq!(t.global_at(0x1028), None);
+        assert_eq!(t.global_at(0x10), None);
+    }
+}

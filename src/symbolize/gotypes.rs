@@ -1,0 +1,360 @@
+//! A Go binary's DWARF types and typed globals, for typing a heap dump's objects
+//! ([`crate::formats::gotypes`]). Reads what cmd/link writes: `DW_TAG_base_type`,
+//! `pointer_type`, `structure_type` (members with constant offsets), `array_type` (a
+//! `subrange_type` child with the count), `typedef`, `subroutine_type`, Go's own `DW_AT_go_kind`
+//! (0x2900), and compile-unit-level `variable`s located by `DW_OP_addr`. Anything else is a type
+//! that holds no pointer the dump can follow. Malformed or truncated DWARF is an error string,
+//! never a panic; so is a compressed section that would inflate past a bound.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use gimli::{constants, AttributeValue, EndianSlice, RunTimeEndian, UnitSectionOffset};
+use object::{Object, ObjectSection};
+use rustc_hash::FxHashMap;
+
+use crate::formats::gotypes::{GoType, GoTypes, Kind, TypeId};
+
+/// The most a debug section may inflate to (Go binaries of hundreds of MB have DWARF of tens).
+const MAX_SECTION: u64 = 1 << 30;
+
+/// `DW_AT_go_kind`: Go's `reflect.Kind` of a type.
+const DW_AT_GO_KIND: u16 = 0x2900;
+/// `reflect.Interface`.
+const GO_KIND_INTERFACE: u64 = 20;
+
+/// A type entry before references are resolved: references are `.debug_info` offsets.
+struct Raw {
+    name: String,
+    size: Option<u64>,
+    tag: constants::DwTag,
+    go_kind: u64,
+    /// The `DW_AT_type` reference.
+    target: Option<usize>,
+    /// Members (offset, name, type) of a struct; the count of an array.
+    members: Vec<(u64, String, usize)>,
+    count: Option<u64>,
+}
+
+/// Reads the types and globals of the binary (or separate debug file) at `path`.
+pub fn load(path: &Path) -> Result<GoTypes, String> {
+    let data = super::elf::read(path)?;
+    let file = object::File::parse(&*data)
+        .map_err(|e| format!("{}: not an object file: {e}", path.display()))?;
+    from_object(&file).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn from_object(file: &object::File<'_>) -> Result<GoTypes, String> {
+    if file.section_by_name(".debug_info").is_none() {
+        return Err("no DWARF (built with -ldflags=-w, or stripped)".into());
+    }
+    let endian = if file.is_little_endian() {
+        RunTimeEndian::Little
+    } else {
+        RunTimeEndian::Big
+    };
+    let mut refused = None;
+    let sections = gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, String> {
+        let Some(s) = file.section_by_name(id.name()) else {
+            return Ok(Cow::Borrowed(&[][..]));
+        };
+        if let Ok(r) = s.compressed_file_range() {
+            if r.uncompressed_size > MAX_SECTION {
+                refused = Some(format!(
+                    "{} would inflate to {} bytes (more than {MAX_SECTION})",
+                    id.name(),
+                    r.uncompressed_size
+                ));
+                return Ok(Cow::Borrowed(&[][..]));
+            }
+        }
+        s.uncompressed_data()
+            .map_err(|e| format!("{}: cannot decompress: {e}", id.name()))
+    })?;
+    if let Some(r) = refused {
+        return Err(r);
+    }
+    let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
+    read(&dwarf, endian)
+        .map_err(|(at, e)| format!("DWARF unreadable at .debug_info offset {at:#x}: {e}"))
+}
+
+type R<'a> = EndianSlice<'a, RunTimeEndian>;
+
+/// The DWARF's types and globals; an error with the `.debug_info` offset of the unit or entry.
+fn read(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    endian: RunTimeEndian,
+) -> Result<GoTypes, (usize, gimli::Error)> {
+    let mut raws: Vec<Raw> = Vec::new();
+    let mut id_of: FxHashMap<usize, TypeId> = FxHashMap::default();
+    let mut globals_raw: Vec<(u64, usize)> = Vec::new();
+    let mut producer = String::new();
+    let mut units = dwarf.units();
+    let mut unit_at = 0usize;
+    while let Some(header) = units.next().map_err(|e| (unit_at, e))? {
+        if let UnitSectionOffset::DebugInfoOffset(o) = header.offset() {
+            unit_at = o.0;
+        }
+        // Entries straight from the header: a unit's line program (which `Dwarf::unit` parses,
+        // and a symbol file may lack) is not needed.
+        let abbrevs = dwarf.abbreviations(&header).map_err(|e| (unit_at, e))?;
+        let mut entries = header.entries(&abbrevs);
+        let mut depth = 0isize;
+        // The struct or array whose children are being read (index into `raws`), by depth.
+        let mut parent: Vec<(isize, usize)> = Vec::new();
+        while let Some((delta, entry)) = entries.next_dfs().map_err(|e| (unit_at, e))? {
+            depth += delta;
+            while parent.last().is_some_and(|&(d, _)| d >= depth) {
+                parent.pop();
+            }
+            let Some(at) = entry.offset().to_debug_info_offset(&header).map(|o| o.0) else {
+                continue;
+            };
+            let err = |e| (at, e);
+            let (mut name, mut produced_by) = (String::new(), String::new());
+            let (mut size, mut target, mut location, mut member_at, mut count) =
+                (None, None, None, None, None);
+            let mut go_kind = 0u64;
+            let mut attrs = entry.attrs();
+            while let Some(a) = attrs.next().map_err(err)? {
+                match a.name() {
+                    constants::DW_AT_name | constants::DW_AT_producer => {
+                        let text = match a.value() {
+                            AttributeValue::String(s) => Some(s),
+                            AttributeValue::DebugStrRef(o) => dwarf.debug_str.get_str(o).ok(),
+                            AttributeValue::DebugLineStrRef(o) => {
+                                dwarf.debug_line_str.get_str(o).ok()
+                            }
+                            _ => None,
+                        };
+                        if let Some(s) = text {
+                            let s = String::from_utf8_lossy(s.slice()).into_owned();
+                            if a.name() == constants::DW_AT_name {
+                                name = s;
+                            } else {
+                                produced_by = s;
+                            }
+                        }
+                    }
+                    constants::DW_AT_byte_size => size = a.udata_value(),
+                    constants::DW_AT_count => count = a.udata_value(),
+                    constants::DW_AT_upper_bound => count = a.udata_value().map(|u| u + 1),
+                    constants::DW_AT_data_member_location => member_at = a.udata_value(),
+                    constants::DW_AT_type => {
+                        target = match a.value() {
+                            AttributeValue::UnitRef(r) => {
+                                r.to_debug_info_offset(&header).map(|o| o.0)
+                            }
+                            AttributeValue::DebugInfoRef(o) => Some(o.0),
+                            _ => None,
+                        }
+                    }
+                    constants::DW_AT_location => {
+                        location = match a.value() {
+                            AttributeValue::Exprloc(e) => Some(e.0.slice()),
+                            AttributeValue::Block(b) => Some(b.slice()),
+                            _ => None,
+                        }
+                    }
+                    n if n.0 == DW_AT_GO_KIND => go_kind = a.udata_value().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            let tag = entry.tag();
+            match tag {
+                constants::DW_TAG_compile_unit if producer.is_empty() => {
+                    // "Go cmd/compile go1.27.3; regabi"
+                    if let Some(v) = produced_by
+                        .split_whitespace()
+                        .find(|w| w.starts_with("go1"))
+                    {
+                        producer = v.trim_end_matches(';').to_string();
+                    }
+                }
+                constants::DW_TAG_base_type
+                | constants::DW_TAG_pointer_type
+                | constants::DW_TAG_structure_type
+                | constants::DW_TAG_array_type
+                | constants::DW_TAG_typedef
+                | constants::DW_TAG_subroutine_type => {
+                    id_of.insert(at, raws.len() as TypeId);
+                    if matches!(
+                        tag,
+                        constants::DW_TAG_structure_type | constants::DW_TAG_array_type
+                    ) {
+                        parent.push((depth, raws.len()));
+                    }
+                    raws.push(Raw {
+                        name,
+                        size,
+                        tag,
+                        go_kind,
+                        target,
+                        members: Vec::new(),
+                        count: None,
+                    });
+                }
+                constants::DW_TAG_member => {
+                    if let (Some(&(d, p)), Some(t)) = (parent.last(), target) {
+                        if d == depth - 1 {
+                            raws[p].members.push((member_at.unwrap_or(0), name, t));
+                        }
+                    }
+                }
+                constants::DW_TAG_subrange_type => {
+                    if let Some(&(d, p)) = parent.last() {
+                        if d == depth - 1 {
+                            raws[p].count = count;
+                        }
+                    }
+                }
+                // Globals are the compile unit's own variables (depth 1), at a fixed address.
+                constants::DW_TAG_variable if depth == 1 => {
+                    if let (Some(loc), Some(t)) = (location, target) {
+                        if let Some(addr) = op_addr(loc, endian) {
+                            globals_raw.push((addr, t));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(resolve(raws, &id_of, globals_raw, producer))
+}
+
+/// The address of a location that is one `DW_OP_addr`.
+fn op_addr(loc: &[u8], endian: RunTimeEndian) -> Option<u64> {
+    use gimli::Endianity;
+    match loc {
+        [0x03, rest @ ..] if rest.len() == 8 => Some(endian.read_u64(rest)),
+        [0x03, rest @ ..] if rest.len() == 4 => Some(u64::from(endian.read_u32(rest))),
+        _ => None,
+    }
+}
+
+fn resolve(
+    raws: Vec<Raw>,
+    id_of: &FxHashMap<usize, TypeId>,
+    globals_raw: Vec<(u64, usize)>,
+    go_version: String,
+) -> GoTypes {
+    let id = |r: usize| id_of.get(&r).copied();
+    let mut types: Vec<GoType> = raws
+        .iter()
+        .map(|r| {
+            let kind = if r.go_kind == GO_KIND_INTERFACE {
+                Kind::Interface
+            } else {
+                match r.tag {
+                    constants::DW_TAG_pointer_type => Kind::Pointer(r.target.and_then(id)),
+                    // A func value: a pointer to a closure whose layout the DWARF does not give.
+                    constants::DW_TAG_subroutine_type => Kind::Pointer(None),
+                    constants::DW_TAG_typedef => {
+                        r.target.and_then(id).map_or(Kind::Other, Kind::Typedef)
+                    }
+                    constants::DW_TAG_array_type => match (r.target.and_then(id), r.count) {
+                        (Some(e), Some(c)) => Kind::Array(e, c),
+                        _ => Kind::Other,
+                    },
+                    constants::DW_TAG_structure_type => Kind::Struct(
+                        r.members
+                            .iter()
+                            .filter_map(|(o, _, t)| Some((*o, id(*t)?)))
+                            .collect(),
+                    ),
+                    _ => Kind::Other,
+                }
+            };
+            let size = r.size.unwrap_or(match r.tag {
+                constants::DW_TAG_pointer_type | constants::DW_TAG_subroutine_type => 8,
+                _ => 0,
+            });
+            GoType {
+                name: r.name.clone(),
+                size,
+                kind,
+            }
+        })
+        .collect();
+    // Typedefs without a size take their target's; arrays without one, count × element.
+    for i in 0..types.len() {
+        if types[i].size == 0 {
+            let mut t = i;
+            for _ in 0..64 {
+                match types[t].kind {
+                    Kind::Typedef(u) => t = u as usize,
+                    _ => break,
+                }
+            }
+            types[i].size = match types[t].kind {
+                Kind::Array(e, c) => types
+                    .get(e as usize)
+                    .map_or(0, |x| x.size)
+                    .saturating_mul(c),
+                _ => types[t].size,
+            };
+        }
+    }
+    // Members by offset; zero-sized ones (a struct{} field) cannot hold a pointer and would hide
+    // the member at their offset.
+    let sizes: Vec<u64> = types.iter().map(|t| t.size).collect();
+    for t in &mut types {
+        if let Kind::Struct(m) = &mut t.kind {
+            m.retain(|&(_, ty)| sizes.get(ty as usize).is_some_and(|&s| s > 0));
+            m.sort_by_key(|&(o, _)| o);
+        }
+    }
+    let mut globals: Vec<(u64, u64, TypeId)> = globals_raw
+        .into_iter()
+        .filter_map(|(a, t)| {
+            let t = id(t)?;
+            Some((a, sizes[t as usize], t))
+        })
+        .filter(|g| g.1 > 0)
+        .collect();
+    globals.sort_unstable();
+    globals.dedup_by_key(|g| g.0);
+    let mut g = GoTypes {
+        go_version,
+        types,
+        globals,
+        small_map_group: FxHashMap::default(),
+    };
+    g.small_map_group = small_map_groups(&g, &raws, id_of);
+    g
+}
+
+/// Go 1.24+ swiss maps: `*table<K,V>` → the group type a small map's directory pointer holds
+/// instead (the `data` of the table's `groups`).
+fn small_map_groups(
+    g: &GoTypes,
+    raws: &[Raw],
+    id_of: &FxHashMap<usize, TypeId>,
+) -> FxHashMap<TypeId, TypeId> {
+    let member = |t: TypeId, name: &str| -> Option<TypeId> {
+        let t = g.resolve(t);
+        let (_, _, r) = raws.get(t as usize)?.members.iter().find(|m| m.1 == name)?;
+        id_of.get(r).copied()
+    };
+    let mut out = FxHashMap::default();
+    for (i, t) in g.types.iter().enumerate() {
+        let Kind::Pointer(Some(table)) = t.kind else {
+            continue;
+        };
+        if !g.name(table).starts_with("table<") {
+            continue;
+        }
+        let group = member(table, "groups")
+            .and_then(|r| member(r, "data"))
+            .and_then(|d| match g.types.get(g.resolve(d) as usize)?.kind {
+                Kind::Pointer(Some(p)) => Some(p),
+                _ => None,
+            });
+        if let Some(group) = group {
+            out.insert(i as TypeId, group);
+        }
+    }
+    out
+}
