@@ -3,6 +3,7 @@
 //!
 //! May import: `model`, `spill` (columns that can leave memory). Never analysis (`diff`, `trend`, `graph`) or output modules.
 
+pub mod allocators;
 pub mod decompress;
 pub mod error;
 pub mod goroutine;

@@ -209,7 +209,7 @@ fn heap_leaf(interner: &Interner, stack: StackId) -> Option<FrameId> {
 
 fn is_allocator(interner: &Interner, f: FrameId) -> bool {
     let name = interner.str(interner.frame_at(f).function);
-    crate::formats::heapdump::is_allocator_function(name)
+    crate::formats::allocators::is_allocator_function(name)
 }
 
 /// Index of [`heap_leaf`]'s frame in a stack's frames, leaf first.

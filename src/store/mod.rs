@@ -12,22 +12,22 @@
 //! diff path.
 
 mod build;
-mod dataset;
 mod evidence;
 mod parquet;
+mod part;
 
 use polars_core::prelude::*;
 use serde::Serialize;
 
 pub use crate::model::Kind;
 pub use build::{Order, SnapshotIn, StoreBuilder};
-pub use dataset::{
+pub use evidence::{
+    thin, CallerSeries, Evidence, HeapEvidence, Metric, ProcessEvidence, Series, DEFAULT_MAX_POINTS,
+};
+pub use part::{
     content_id, decode_part, encode_part, part_hashes, part_meta, DatasetRow, DatasetSnapshot,
     DatasetStoreBuilder, DatasetView, GoroutineCols, PartMeta, DATASET_META_KEY, DATASET_SCHEMA,
     DATASET_VERSION,
-};
-pub use evidence::{
-    thin, CallerSeries, Evidence, HeapEvidence, Metric, ProcessEvidence, Series, DEFAULT_MAX_POINTS,
 };
 
 use crate::goroutines::GoroutineSnapshot;

@@ -227,7 +227,7 @@ fn heap_dumps_name_the_program_not_the_allocator() {
             let site = r["name"].as_str().unwrap();
             assert!(!site.starts_with("runtime.mallocgc"), "{f}: {site}");
             assert!(
-                !leakdiff::formats::heapdump::is_allocator_function(
+                !leakdiff::formats::allocators::is_allocator_function(
                     site.split(' ').next().unwrap()
                 ),
                 "{f}: {site}"

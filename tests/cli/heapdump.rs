@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use leakdiff::formats::allocators;
 use leakdiff::formats::heapdump::{self, HeapDump};
 
 use crate::common::testdata;
@@ -28,7 +29,7 @@ fn by_function(d: &HeapDump) -> BTreeMap<String, usize> {
     for (_, bucket) in &d.samples {
         // The first frame past the runtime's allocator (Go 1.27's buckets can start inside it).
         let frames = &buckets[bucket].frames;
-        let leaf = &frames[heapdump::allocator_frames(frames).min(frames.len() - 1)].0;
+        let leaf = &frames[allocators::allocator_frames(frames).min(frames.len() - 1)].0;
         if leaf.starts_with("main.") {
             *out.entry(leaf.clone()).or_insert(0) += 1;
         }

@@ -1,0 +1,409 @@
+//! Retained sizes grouped: by allocation site, root, shape, type and function; the top
+//! retainers of each grouping.
+
+use super::*;
+
+/// What each root retains, each object counted once: the dominator tree's subtrees under the
+/// virtual root, grouped by the root their top object is counted under ([`ObjectGraph::root_groups`]);
+/// an object reached from several roots and dominated by none of them is under "several roots".
+/// (group, retained bytes, objects), largest first.
+pub fn retained_by_root(g: &ObjectGraph) -> Vec<(String, u64, usize)> {
+    let root = g.root();
+    // The top of each object's dominator chain (its child of the virtual root), memoized.
+    let mut top = vec![NONE; g.len()];
+    let mut chain = Vec::new();
+    let mut sums: FxHashMap<u32, (u64, usize)> = FxHashMap::default();
+    for v in 0..g.len() as u32 {
+        if !g.is_reachable(v) {
+            continue;
+        }
+        let mut cur = v;
+        chain.clear();
+        while top[cur as usize] == NONE {
+            chain.push(cur);
+            let up = g.idom[cur as usize];
+            if up == root || up == NONE {
+                top[cur as usize] = cur;
+                break;
+            }
+            cur = up;
+        }
+        let t = top[cur as usize];
+        for &c in &chain {
+            top[c as usize] = t;
+        }
+        let e = sums.entry(t).or_default();
+        e.0 += g.size(v);
+        e.1 += 1;
+    }
+    let mut groups: FxHashMap<&str, (u64, usize)> = FxHashMap::default();
+    for (t, (bytes, n)) in sums {
+        let name = g
+            .root_groups
+            .get(&t)
+            .map_or("several roots", String::as_str);
+        let e = groups.entry(name).or_default();
+        e.0 += bytes;
+        e.1 += n;
+    }
+    let mut out: Vec<(String, u64, usize)> = groups
+        .into_iter()
+        .map(|(k, (b, n))| (k.to_string(), b, n))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+/// Retained bytes per allocation site, counting each object once: an object adds its retained
+/// size to its site unless an object of the same site dominates it.
+pub fn retained_by_site(g: &ObjectGraph) -> Vec<(u32, u64, usize)> {
+    retained_by_class(g, &g.site_of, g.sites.len())
+}
+
+/// Objects grouped by shape, for dumps without allocation records: size and how many pointers
+/// into the heap it holds (`4 shapes` where sites would all be "(not sampled)"). Returns each
+/// object's shape id and the shapes' names.
+pub fn shapes(g: &ObjectGraph) -> (Classes, Vec<String>) {
+    let mut ids: FxHashMap<(u64, usize), u32> = FxHashMap::default();
+    let mut names = Vec::new();
+    let class = (0..g.len() as u32)
+        .map(|v| {
+            let key = (g.size(v), g.edges.neighbors(v).len());
+            *ids.entry(key).or_insert_with(|| {
+                names.push(format!(
+                    "{} B objects pointing at {} object{}",
+                    key.0,
+                    key.1,
+                    if key.1 == 1 { "" } else { "s" }
+                ));
+                names.len() as u32 - 1
+            })
+        })
+        .collect();
+    (Classes::Dense(class), names)
+}
+
+/// [`retained_by_site`] over any grouping of the objects (`class_of.get(v)`, `NONE` for none).
+pub fn retained_by_class(
+    g: &ObjectGraph,
+    class_of: &Classes,
+    classes: usize,
+) -> Vec<(u32, u64, usize)> {
+    let total = g.edges.node_count();
+    // Children lists of the dominator tree, filled through `start` itself (each row's cursor
+    // moves up to the next row's start, then the array shifts back by one).
+    let mut start = vec![0u32; total + 1];
+    for v in 0..g.len() {
+        if g.idom[v] != NONE {
+            start[g.idom[v] as usize + 1] += 1;
+        }
+    }
+    for i in 0..total {
+        start[i + 1] += start[i];
+    }
+    let mut kids = vec![0u32; start[total] as usize];
+    for v in 0..g.len() {
+        let p = g.idom[v];
+        if p != NONE {
+            kids[start[p as usize] as usize] = v as u32;
+            start[p as usize] += 1;
+        }
+    }
+    start.copy_within(0..total, 1);
+    start[0] = 0;
+    let class = |v: u32| {
+        if (v as usize) < g.len() {
+            class_of.get(v)
+        } else {
+            NONE
+        }
+    };
+    let mut active = vec![0u32; classes];
+    let mut sum = vec![(0u64, 0usize); classes];
+    // Depth-first down the dominator tree: (node, its next child); a class counts an object's
+    // retained bytes unless an object of that class is above it.
+    let mut stack: Vec<(u32, u32)> = vec![(g.root(), start[g.root() as usize])];
+    while let Some(&mut (v, ref mut next)) = stack.last_mut() {
+        if *next < start[v as usize + 1] {
+            let k = kids[*next as usize];
+            *next += 1;
+            let s = class(k);
+            if s != NONE {
+                if active[s as usize] == 0 {
+                    sum[s as usize].0 += g.retained(k);
+                }
+                sum[s as usize].1 += 1;
+                active[s as usize] += 1;
+            }
+            stack.push((k, start[k as usize]));
+        } else {
+            stack.pop();
+            let s = class(v);
+            if s != NONE {
+                active[s as usize] -= 1;
+            }
+        }
+    }
+    let mut out: Vec<(u32, u64, usize)> = sum
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(i, (b, n))| (i as u32, b, n))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// One allocation site and what it retains, with a path from a root.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SiteRetainer {
+    /// Allocating frame (`function file:line`).
+    pub site: String,
+    /// Retained bytes (each object once).
+    pub retained_bytes: u64,
+    /// Live objects.
+    pub objects: usize,
+    /// Path from a root to the site's object that retains the most.
+    pub path: Vec<String>,
+}
+
+/// Per site, its reachable object that retains the most (`NONE` for a site with none live); ties
+/// go to the first object, or with `last_of_ties` to the last (as `retained --by site` has always
+/// shown them).
+pub(super) fn best_object_per_site(g: &ObjectGraph, last_of_ties: bool) -> Vec<u32> {
+    best_object_per_class(g, &g.site_of, g.sites.len(), last_of_ties)
+}
+
+/// [`best_object_per_site`] over any grouping of the objects (`class_of.get(v)`, `NONE` for none).
+pub(super) fn best_object_per_class(
+    g: &ObjectGraph,
+    class_of: &Classes,
+    classes: usize,
+    last_of_ties: bool,
+) -> Vec<u32> {
+    let mut best: Vec<(u64, u32)> = vec![(0, NONE); classes];
+    for (v, s) in class_of.each() {
+        let v = v as usize;
+        if v >= g.len() || !g.is_reachable(v as Node) {
+            continue;
+        }
+        let (bytes, at) = best[s as usize];
+        let better = at == NONE
+            || g.retained(v as Node) > bytes
+            || (last_of_ties && g.retained(v as Node) == bytes);
+        if better {
+            best[s as usize] = (g.retained(v as Node), v as u32);
+        }
+    }
+    best.into_iter().map(|(_, v)| v).collect()
+}
+
+/// The top `n` sites by retained bytes.
+pub fn top_sites(g: &ObjectGraph, n: usize) -> Vec<SiteRetainer> {
+    let best = best_object_per_site(g, false);
+    retained_by_site(g)
+        .into_iter()
+        .take(n)
+        .map(|(s, bytes, count)| SiteRetainer {
+            site: g.sites[s as usize].first().cloned().unwrap_or_default(),
+            retained_bytes: bytes,
+            objects: count,
+            path: match best[s as usize] {
+                NONE => Vec::new(),
+                v => path_to(g, v),
+            },
+        })
+        .collect()
+}
+
+/// What the objects of one allocating function retain (see [`retention_by_function`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Retained bytes, summed over the function's sites (each site counts an object once).
+    pub bytes: u64,
+    /// A path from a root to the function's object that retains the most.
+    pub path: Vec<String>,
+}
+
+/// What each allocating function's objects retain, summed over its sites, and the path to the one
+/// that retains the most, for every function of the dump in one pass over the objects.
+pub fn retention_by_function(g: &ObjectGraph) -> std::collections::BTreeMap<String, Retention> {
+    let function_of_site: Vec<&str> = g
+        .sites
+        .iter()
+        .map(|s| s.first().map_or("", |f| f.split(' ').next().unwrap_or(f)))
+        .collect();
+    let mut ids: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut names: Vec<&str> = Vec::new();
+    let site_fn: Vec<usize> = function_of_site
+        .iter()
+        .map(|f| {
+            *ids.entry(f).or_insert_with(|| {
+                names.push(f);
+                names.len() - 1
+            })
+        })
+        .collect();
+    let mut bytes = vec![0u64; names.len()];
+    let mut live = vec![false; names.len()];
+    for (s, b, _) in retained_by_site(g) {
+        bytes[site_fn[s as usize]] += b;
+        live[site_fn[s as usize]] = true;
+    }
+    let mut best: Vec<Option<usize>> = vec![None; names.len()];
+    for v in 0..g.len() {
+        let s = g.site_of.get(v as Node);
+        if s == NONE || !g.is_reachable(v as Node) {
+            continue;
+        }
+        let f = site_fn[s as usize];
+        if best[f].is_none_or(|b| g.retained(v as Node) > g.retained(b as Node)) {
+            best[f] = Some(v);
+        }
+    }
+    names
+        .iter()
+        .enumerate()
+        .filter(|(f, _)| live[*f])
+        .filter_map(|(f, name)| {
+            let v = best[f]?;
+            Some((
+                name.to_string(),
+                Retention {
+                    bytes: bytes[f],
+                    path: path_to(g, v as u32),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// One retainer (object or site).
+#[derive(Clone, Debug, Serialize)]
+pub struct Retainer {
+    /// `0x…` for an object, the leaf frame for a site.
+    pub name: String,
+    /// Retained bytes.
+    pub retained_bytes: u64,
+    /// Objects (1 for an object; the site's live objects).
+    pub objects: usize,
+    /// Frames of the allocation site, leaf first.
+    pub frames: Vec<String>,
+    /// Why it is alive: a path from a root (for a site, to its largest retainer).
+    pub path: Vec<String>,
+}
+
+/// The top retainers by object or by allocation site.
+pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
+    let limit = if top == 0 { usize::MAX } else { top };
+    if by_site {
+        // The path goes to the site's object that retains the most.
+        let best = best_object_per_site(g, true);
+        retained_by_site(g)
+            .into_iter()
+            .take(limit)
+            .map(|(s, bytes, n)| Retainer {
+                name: g.sites[s as usize].first().cloned().unwrap_or_default(),
+                retained_bytes: bytes,
+                objects: n,
+                frames: g.sites[s as usize].clone(),
+                path: match best[s as usize] {
+                    NONE => Vec::new(),
+                    v => path_to(g, v),
+                },
+            })
+            .collect()
+    } else {
+        let mut objs: Vec<u32> = (0..g.len() as u32).filter(|&v| g.is_reachable(v)).collect();
+        objs.sort_by(|&a, &b| g.retained(b).cmp(&g.retained(a)).then(a.cmp(&b)));
+        objs.into_iter()
+            .take(limit)
+            .map(|v| Retainer {
+                name: format!("{:#x}", g.addr(v)),
+                retained_bytes: g.retained(v),
+                objects: 1,
+                frames: match g.site_of.get(v) {
+                    u32::MAX => Vec::new(),
+                    s => g.sites[s as usize].clone(),
+                },
+                path: path_to(g, v),
+            })
+            .collect()
+    }
+}
+
+/// Retainers by [`shapes`]: each shape's retained bytes, each object once, with the path to
+/// its largest retainer.
+pub fn retainers_by_shape(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
+    let limit = if top == 0 { usize::MAX } else { top };
+    let (class, names) = shapes(g);
+    let best = best_object_per_class(g, &class, names.len(), false);
+    retained_by_class(g, &class, names.len())
+        .into_iter()
+        .take(limit)
+        .map(|(c, retained_bytes, objects)| Retainer {
+            name: names[c as usize].clone(),
+            retained_bytes,
+            objects,
+            frames: Vec::new(),
+            path: match best[c as usize] {
+                NONE => Vec::new(),
+                v => path_to(g, v),
+            },
+        })
+        .collect()
+}
+
+/// Retainers by Go type ([`ObjectGraph::type_of`], from the binary's DWARF): each type's
+/// retained bytes, each object once, untyped objects as `(untyped)`, with the path to each
+/// type's largest retainer. Empty when the dump has no types.
+pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
+    if g.type_names.is_empty() {
+        return Vec::new();
+    }
+    let limit = if top == 0 { usize::MAX } else { top };
+    let untyped = g.type_names.len() as u32;
+    let class = Classes::Dense(
+        (0..g.len() as Node)
+            .map(|v| match g.type_of.get(v) {
+                NONE => untyped,
+                t => t,
+            })
+            .collect(),
+    );
+    let best = best_object_per_class(g, &class, g.type_names.len() + 1, false);
+    retained_by_class(g, &class, g.type_names.len() + 1)
+        .into_iter()
+        .take(limit)
+        .map(|(c, retained_bytes, objects)| Retainer {
+            name: g
+                .type_names
+                .get(c as usize)
+                .cloned()
+                .unwrap_or_else(|| "(untyped)".to_string()),
+            retained_bytes,
+            objects,
+            frames: Vec::new(),
+            path: match best[c as usize] {
+                NONE => Vec::new(),
+                v => path_to(g, v),
+            },
+        })
+        .collect()
+}
+
+/// [`retained_by_root`] as retainers (no frames or paths: a root is where paths start).
+pub fn retainers_by_root(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
+    let limit = if top == 0 { usize::MAX } else { top };
+    retained_by_root(g)
+        .into_iter()
+        .take(limit)
+        .map(|(name, retained_bytes, objects)| Retainer {
+            name,
+            retained_bytes,
+            objects,
+            frames: Vec::new(),
+            path: Vec::new(),
+        })
+        .collect()
+}

@@ -1,0 +1,233 @@
+//! The heap section: each key's trend judged against the noise floor (sampling-aware), the
+//! suspects ranked, the profiler's own allocations set apart, the object graph's evidence attached.
+
+use super::*;
+
+/// Whether a stack (leaf first) was allocated by the Go profiler serving or writing a profile.
+pub fn is_profiler_stack(frames_leaf_first: &[String]) -> bool {
+    frames_leaf_first
+        .iter()
+        .any(|f| f.starts_with("runtime/pprof.") || f.starts_with("net/http/pprof."))
+}
+
+pub(super) fn rfc3339(nanos: i64) -> String {
+    crate::units::rfc3339_utc(nanos)
+}
+
+pub(super) fn snapshots_out(snapshots: &[Snapshot]) -> (Vec<SnapshotOut>, Vec<f64>) {
+    let t0 = snapshots.first().map(|s| s.time_nanos).unwrap_or(0);
+    let times: Vec<f64> = snapshots
+        .iter()
+        .map(|s| (s.time_nanos - t0) as f64 / 1e9)
+        .collect();
+    let out = snapshots
+        .iter()
+        .zip(&times)
+        .map(|(s, &t)| SnapshotOut {
+            source: s.source.clone(),
+            format: s.format.clone(),
+            time: rfc3339(s.time_nanos),
+            offset_seconds: t,
+        })
+        .collect();
+    (out, times)
+}
+
+pub(super) fn fitted(t: &Trend, times: &[f64]) -> Vec<f64> {
+    times.iter().map(|s| t.fitted_at(s / trend::HOUR)).collect()
+}
+
+pub(super) struct Ctx<'a> {
+    pub(super) times: &'a [f64],
+    pub(super) totals: &'a [f64],
+    pub(super) goroutines: Option<&'a [f64]>,
+    pub(super) limit: Option<f64>,
+}
+
+pub(super) fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspect> {
+    let total_last = ctx.totals.last().copied().unwrap_or(0.0);
+    // Time to the limit if this suspect keeps growing and everything else stays.
+    let hours = |slope: f64| -> Option<f64> {
+        let limit = ctx.limit?;
+        if total_last >= limit {
+            return Some(0.0);
+        }
+        (slope > 0.0).then(|| (limit - total_last) / slope)
+    };
+    let linear = (
+        hours(t.slope_per_hour),
+        hours(t.slope_high_per_hour),
+        hours(t.slope_low_per_hour),
+    );
+    let exponential = match (t.pattern, t.exp_fit) {
+        (Pattern::Exponential, Some(e)) if e.rate_per_hour > 0.0 && t.last > 0.0 => {
+            // Solve last·e^(r·h) − last = limit − total.
+            let at = |r: f64| -> Option<f64> {
+                let limit = ctx.limit?;
+                if total_last >= limit {
+                    return Some(0.0);
+                }
+                (r > 0.0).then(|| ((limit - total_last) / t.last + 1.0).ln() / r)
+            };
+            let scale = |s: f64| {
+                if t.slope_per_hour > 0.0 {
+                    e.rate_per_hour * s / t.slope_per_hour
+                } else {
+                    e.rate_per_hour
+                }
+            };
+            Some((
+                at(e.rate_per_hour),
+                at(scale(t.slope_high_per_hour)),
+                at(scale(t.slope_low_per_hour)),
+            ))
+        }
+        _ => None,
+    };
+    // An exponential crossing further out than the fit can be carried is replaced by the
+    // linear one (the slope's, a lower bound on the growth so far).
+    let (h, lo, hi) = exponential
+        .filter(|(h, _, _)| h.is_some_and(|h| trend::supports(&t, h)))
+        .unwrap_or(linear);
+    let severity = trend::severity(&SeverityInput {
+        trend: &t,
+        total_last,
+        hours_to_limit: h,
+    })?;
+    let frames: Vec<&str> = key.frames.iter().map(String::as_str).collect();
+    Some(Suspect {
+        key: key.name.clone(),
+        frames: key.frames.clone(),
+        pattern: t.pattern,
+        severity,
+        slope_per_hour: t.slope_per_hour,
+        slope_low_per_hour: t.slope_low_per_hour,
+        slope_high_per_hour: t.slope_high_per_hour,
+        p_value: t.mann_kendall.p_value,
+        tau: t.mann_kendall.tau,
+        r2: t.r2,
+        growth: t.growth,
+        last: t.last,
+        share: if total_last > 0.0 {
+            t.last / total_last
+        } else {
+            0.0
+        },
+        doubling_hours: if t.pattern == Pattern::Exponential {
+            t.exp_fit.and_then(|e| e.doubling_hours)
+        } else {
+            None
+        },
+        steps: t.steps.clone(),
+        prediction: SuspectPrediction {
+            value_in_24h: trend::project(&t, 24.0),
+            hours_to_limit: h,
+            hours_low: lo,
+            hours_high: hi,
+            horizon_hours: trend::horizon_hours(&t),
+        },
+        remediation: trend::remediation(&frames, t.pattern),
+        correlation_with_total: trend::stats::pearson(&series, ctx.totals),
+        correlation_with_goroutines: ctx
+            .goroutines
+            .and_then(|g| trend::stats::pearson(&series, g)),
+        fitted: fitted(&t, ctx.times),
+        series,
+        retained_bytes: None,
+        retained_path: Vec::new(),
+        proven_by: None,
+        proven_leaked: None,
+        trend_detected: true,
+    })
+}
+
+pub(super) fn rank(suspects: &mut [Suspect]) {
+    suspects.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then(b.slope_per_hour.total_cmp(&a.slope_per_hour))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+}
+
+/// The noise floor of one key: `--min-growth` exactly when given; else 16 KiB (bytes) / 16
+/// (counts), and never less than two sampling periods when the snapshots were sampled by bytes (one
+/// sampled allocation more or less is within noise).
+pub fn noise_floor(snapshots: &[Snapshot], unit: &str, min_growth: Option<f64>) -> f64 {
+    let bytes = unit == "bytes";
+    if let Some(m) = min_growth {
+        return m;
+    }
+    let base: f64 = if bytes { 16384.0 } else { 16.0 };
+    if bytes {
+        base.max(2.0 * sampling_rate(snapshots))
+    } else {
+        base
+    }
+}
+
+/// The largest byte sampling rate of the snapshots (0 when they are exact).
+pub(super) fn sampling_rate(snapshots: &[Snapshot]) -> f64 {
+    snapshots
+        .iter()
+        .filter_map(|s| s.sampling_rate_bytes)
+        .filter(|r| *r > 1)
+        .max()
+        .unwrap_or(0) as f64
+}
+
+/// The noise floor of one key of a sampled heap: at least three standard deviations of the
+/// difference of two Poisson sample counts, the first and the last (a site with λ samples holds
+/// about λ·rate bytes). Small sites wander by a few samples between snapshots as objects are freed
+/// and new ones are (or are not) sampled; that is not growth.
+///
+/// A site whose samples stay is another matter: retained objects keep the samples they got, so a
+/// series that never loses a sample and gains them in many small rises is a count that only
+/// gains; there the floor is four samples of growth.
+pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
+    if rate <= 1.0 {
+        return floor;
+    }
+    if keeps_samples(rate, values) {
+        return floor.max(4.0 * rate);
+    }
+    let samples = |v: f64| v.max(rate) / rate;
+    let first = values.first().copied().unwrap_or(0.0);
+    let last = values.last().copied().unwrap_or(0.0);
+    floor.max(3.0 * rate * (samples(first) + samples(last)).sqrt())
+}
+
+/// Whether a sampled series behaves like retained objects: at least 6 points, growth in at least
+/// five rises (one big object is one exact sample, not a count that gains) each of at most a few
+/// samples, and never a fall (a wandering site loses samples as often as it gains them).
+pub(super) fn keeps_samples(rate: f64, values: &[f64]) -> bool {
+    let rises = values.windows(2).filter(|w| w[1] > w[0]).count();
+    values.len() >= 6
+        && rises >= 5
+        && values
+            .windows(2)
+            .all(|w| w[1] >= w[0] && w[1] - w[0] <= 4.05 * rate)
+}
+
+/// The latest dump's object-graph section, and for each heap suspect what its objects retain and
+/// why they are alive.
+pub(super) fn graph_section(
+    g: &crate::graph::GraphSummary,
+    suspects: &mut [Suspect],
+) -> GraphSection {
+    for s in suspects.iter_mut() {
+        let function = s.frames.first().map(String::as_str).unwrap_or(&s.key);
+        if let Some(r) = g.retention.get(function) {
+            s.retained_bytes = Some(r.bytes);
+            s.retained_path = r.path.clone();
+        }
+    }
+    GraphSection {
+        source: g.source.clone(),
+        reachable_objects: g.reachable_objects,
+        reachable_bytes: g.reachable_bytes,
+        reachable_cycles: g.reachable_cycles,
+        unreachable_cycles: g.unreachable_cycles,
+        top_retainers: g.top_retainers.clone(),
+    }
+}
