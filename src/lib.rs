@@ -18,6 +18,7 @@ pub mod cli;
 pub mod dataset;
 pub mod diff;
 pub mod fetch;
+pub mod files;
 pub mod formats;
 pub mod goroutines;
 pub mod graph;

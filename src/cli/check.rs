@@ -7,13 +7,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::{DatasetArgs, InputArgs};
-use super::report::{analyze_all, load_store, status_of};
+use super::series::{self, AnalysisArgs};
 use super::{emit, warn_inputs, write_file, EXIT_OK, EXIT_THRESHOLD};
 use crate::check::{self, Baseline, Config};
 use crate::diff::{self, DiffOptions};
 use crate::model::Kind;
 use crate::store::{KeyBy, Order};
-use crate::units::parse_size;
 
 /// Output formats of `check`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -53,16 +52,8 @@ pub(super) struct CheckArgs {
     /// Write a baseline of everything over a limit now, and pass.
     #[arg(long, value_name = "FILE")]
     write_baseline: Option<PathBuf>,
-    /// Value type (two snapshots: as `diff --sample-index`; a series: as `report`).
-    #[arg(long, value_name = "NAME")]
-    sample_index: Option<String>,
-    /// Memory limit for a series' time-to-limit severity (e.g. 2GiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    memory_limit: Option<i64>,
-    /// Judge the Go profiler's own allocations (runtime/pprof, net/http/pprof) like any other key
-    /// instead of leaving them out of the suspects as profiler overhead.
-    #[arg(long)]
-    keep_profiler: bool,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
@@ -113,10 +104,11 @@ fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
 pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
     let config = read_config(args.config.as_deref())?;
     let baseline = read_baseline(args.baseline.as_deref())?;
-    let mut loader = args.read.loader()?;
-    if !args.input.is_empty() {
-        args.slices.apply(&mut loader);
-    }
+    let loader = if args.input.is_empty() {
+        args.read.loader()?
+    } else {
+        series::loader(&args.read, &args.slices)?
+    };
     let mut status = EXIT_OK;
     let result = match (&args.base, &args.later) {
         (Some(base), Some(later)) => {
@@ -124,7 +116,7 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
             warn_inputs(&loader, [&b, &l]);
             let goroutines = Kind::of(&l) == Some(Kind::Goroutine);
             let options = DiffOptions {
-                sample: args.sample_index.clone(),
+                sample: args.analysis.sample_index.clone(),
                 top: None,
                 // Goroutines are judged per the function they run, found from whole stacks.
                 by: if goroutines {
@@ -139,7 +131,7 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
         }
         (Some(_), None) => anyhow::bail!("give two snapshots (BASE LATER), or --input DIR"),
         _ => {
-            let store = load_store(
+            let store = series::load_store(
                 &args.input,
                 &args.dataset,
                 &loader,
@@ -147,13 +139,8 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
                 KeyBy::Function,
                 true,
             )?;
-            status = status_of(&store);
-            let report = analyze_all(
-                &store,
-                args.sample_index.as_deref(),
-                args.memory_limit,
-                args.keep_profiler,
-            )?;
+            status = series::status_of(&store);
+            let report = args.analysis.analyze(&store, 0, false)?;
             if let Some(p) = &report.profiler_overhead {
                 eprintln!(
                     "leakdiff: {} key(s) allocated by the profiler itself (runtime/pprof, net/http/pprof serving the profiles) left out; --keep-profiler checks them",

@@ -10,14 +10,14 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::{InputArgs, SeriesInputs};
-use super::report::{flamegraphs, load_store};
+use super::series::{self, AnalysisArgs};
 use super::EXIT_OK;
 use crate::input::Loader;
-use crate::leaks::{self, AnalyzeOptions};
+use crate::leaks::{self};
 use crate::live::serve::{self, Page, ServeOptions};
 use crate::live::signal::catch_signals;
 use crate::store::{KeyBy, Order};
-use crate::units::{parse_duration_ms, parse_size};
+use crate::units::parse_duration_ms;
 
 #[derive(Args, Debug)]
 pub(super) struct DashboardArgs {
@@ -33,20 +33,11 @@ pub(super) struct DashboardArgs {
     /// How often to look for new snapshots (and how often the page asks for news).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms, default_value = "2s")]
     refresh: u64,
-    /// Memory limit for the time-to-limit projections (e.g. 2GiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    memory_limit: Option<i64>,
     /// Stop after this long (default: until Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
     duration: Option<u64>,
-    /// Value type to trend (default: inuse_space, else an in-use column every snapshot has; an
-    /// alloc_* counter only when named).
-    #[arg(long, value_name = "NAME")]
-    sample_index: Option<String>,
-    /// Judge the Go profiler's own allocations (runtime/pprof, net/http/pprof) like any other key
-    /// instead of leaving them out of the suspects as profiler overhead.
-    #[arg(long)]
-    keep_profiler: bool,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
     #[command(flatten)]
     read: InputArgs,
 }
@@ -103,7 +94,7 @@ fn compute(args: &DashboardArgs, loader: &Loader, generation: u64) -> Page {
             .unwrap_or(0),
     );
     let run = || -> Result<(leaks::Report, crate::store::Store)> {
-        let store = load_store(
+        let store = series::load_store(
             &args.inputs.all(),
             &args.inputs.dataset,
             loader,
@@ -111,18 +102,13 @@ fn compute(args: &DashboardArgs, loader: &Loader, generation: u64) -> Page {
             KeyBy::Function,
             false,
         )?;
-        let options = AnalyzeOptions {
-            memory_limit: args.memory_limit.map(|v| v as f64),
-            keep_profiler: args.keep_profiler,
-            ..Default::default()
-        };
-        let report = leaks::analyze(&store.evidence(args.sample_index.as_deref())?, &options)?;
+        let report = args.analysis.analyze(&store, 0, false)?;
         Ok((report, store))
     };
     match run() {
         Ok((report, store)) => {
             let n = store.snapshots.len();
-            let mut extras = flamegraphs(&report, &store);
+            let mut extras = crate::report::flamegraph::report_flamegraphs(&report, &store);
             extras.live_poll_ms = Some(args.refresh.max(200));
             let mut html = Vec::new();
             let mut json = Vec::new();
@@ -157,8 +143,7 @@ pub(super) fn run_dashboard(args: DashboardArgs) -> Result<u8> {
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
     let addr = listener.local_addr()?;
     catch_signals();
-    let mut loader = args.read.loader()?;
-    args.inputs.slices.apply(&mut loader);
+    let loader = series::loader(&args.read, &args.inputs.slices)?;
     let first = compute(&args, &loader, 1);
     eprintln!(
         "leakdiff: dashboard on http://{addr}/ ({} snapshots of {}); Ctrl-C stops",

@@ -8,12 +8,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::{InputArgs, SeriesInputs};
-use super::report::{analyze_all, load_store, status_of};
+use super::series::{self, AnalysisArgs};
 use super::{emit, write_file, write_pprof};
 use crate::diff::{self, DiffOptions};
 use crate::report::export::{self, LongTable};
 use crate::store::{KeyBy, Order};
-use crate::units::parse_size;
 
 /// What `export` writes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -50,17 +49,8 @@ pub(super) struct ExportArgs {
     /// What one series aggregates.
     #[arg(long, value_enum, default_value_t = KeyBy::Function)]
     by: KeyBy,
-    /// Value type (default: inuse_space, else an in-use column every snapshot has; an alloc_*
-    /// counter only when named).
-    #[arg(long, value_name = "NAME")]
-    sample_index: Option<String>,
-    /// Memory limit for the time-to-limit gauges (e.g. 2GiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    memory_limit: Option<i64>,
-    /// Judge the Go profiler's own allocations (runtime/pprof, net/http/pprof) like any other key
-    /// instead of leaving them out of the suspects as profiler overhead.
-    #[arg(long)]
-    keep_profiler: bool,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
     #[command(flatten)]
     read: InputArgs,
 }
@@ -73,9 +63,8 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             args.format
         );
     }
-    let mut loader = args.read.loader()?;
-    args.inputs.slices.apply(&mut loader);
-    let store = load_store(
+    let loader = series::loader(&args.read, &args.inputs.slices)?;
+    let store = series::load_store(
         &args.inputs.all(),
         &args.inputs.dataset,
         &loader,
@@ -114,12 +103,7 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             )?;
         }
         ExportFormat::Prometheus => {
-            let report = analyze_all(
-                &store,
-                args.sample_index.as_deref(),
-                args.memory_limit,
-                args.keep_profiler,
-            )?;
+            let report = args.analysis.analyze(&store, 0, false)?;
             emit(args.output.as_deref(), |w| {
                 export::write_prometheus(&report, w)
             })?;
@@ -135,7 +119,7 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
                 )),
             );
             let options = DiffOptions {
-                sample: args.sample_index.clone(),
+                sample: args.analysis.sample_index.clone(),
                 ..Default::default()
             };
             let values = diff::stack_values(&ends.first, &ends.last, &ends.interner, &options)?;
@@ -160,7 +144,7 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
                 &store.snapshots[ends.last_index].source,
             );
             let options = DiffOptions {
-                sample: args.sample_index.clone(),
+                sample: args.analysis.sample_index.clone(),
                 ..Default::default()
             };
             let values = diff::stack_values(&ends.first, &ends.last, &ends.interner, &options)?;
@@ -180,7 +164,7 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
             );
         }
     }
-    Ok(status_of(&store))
+    Ok(series::status_of(&store))
 }
 
 /// The first and last heap snapshots a store kept, or why there are none.

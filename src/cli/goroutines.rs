@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::args::{InputArgs, SeriesInputs};
-use super::report::{load_store, status_of};
+use super::series;
 use super::{emit, EXIT_THRESHOLD};
 use crate::goroutines::{self, GoroutineOptions, GroupBy};
 use crate::report;
@@ -66,9 +66,8 @@ pub enum GoroutineFormat {
 }
 
 pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
-    let mut loader = args.read.loader()?;
-    args.inputs.slices.apply(&mut loader);
-    let store = load_store(
+    let loader = series::loader(&args.read, &args.inputs.slices)?;
+    let store = series::load_store(
         &args.inputs.all(),
         &args.inputs.dataset,
         &loader,
@@ -129,5 +128,5 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     if args.fail_on_leak && result.groups.iter().any(|g| g.leak) {
         return Ok(EXIT_THRESHOLD);
     }
-    Ok(status_of(&store))
+    Ok(series::status_of(&store))
 }

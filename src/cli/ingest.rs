@@ -7,8 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::args::{DatasetArgs, InputArgs, SeriesInputs};
-use super::report::load_store;
-use super::{EXIT_ERROR, EXIT_OK};
+use super::series;
 use crate::dataset::{self, IngestStats};
 use crate::input::{self, InputFile, Loader, SeriesOptions};
 use crate::store::{KeyBy, Order, Store};
@@ -53,8 +52,7 @@ pub(super) fn run_ingest(args: IngestArgs) -> Result<u8> {
         anyhow::anyhow!("name the service the snapshots belong to: --service NAME")
     })?;
     dataset::check_service(&service)?;
-    let mut loader = args.read.loader()?;
-    args.inputs.slices.apply(&mut loader);
+    let loader = series::loader(&args.read, &args.inputs.slices)?;
     let inputs = args.inputs.all();
     // --service names the service written; from a dataset input it is also the one read, and
     // --since/--until select from it.
@@ -63,7 +61,7 @@ pub(super) fn run_ingest(args: IngestArgs) -> Result<u8> {
         service: from_dataset.then(|| service.clone()),
         ..args.inputs.dataset.clone()
     };
-    let store = load_store(
+    let store = series::load_store(
         &inputs,
         &read_filter,
         &loader,
@@ -72,11 +70,7 @@ pub(super) fn run_ingest(args: IngestArgs) -> Result<u8> {
         !args.no_progress,
     )?;
     ingest_store(&args.output, &service, &store)?;
-    Ok(if store.failures.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_ERROR
-    })
+    Ok(series::status_of(&store))
 }
 
 /// The sink of `collect --dataset`: each round's files loaded as a folder's (one form of

@@ -16,6 +16,7 @@ mod goroutines;
 mod ingest;
 mod lab;
 mod report;
+mod series;
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -266,7 +267,7 @@ fn write_file(path: &Path, body: impl FnOnce(&mut dyn Write) -> io::Result<()>) 
             .and_then(|_| w.flush())
             .context("could not write the output");
     }
-    crate::live::write::write_atomically(path, None, body)
+    crate::files::write_atomically(path, crate::files::Durable::default(), body)
         .with_context(|| format!("could not write {}", path.display()))
 }
 

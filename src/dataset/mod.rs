@@ -15,7 +15,7 @@
 //! - A file in the dataset that is no part (another name, a Parquet file of another schema) is
 //!   skipped with a note; a part of a later schema version is an error naming the file.
 //!
-//! May import: `store` (the rows and their Parquet encoding), `units`. Reads and writes files;
+//! May import: `store` (the rows and their Parquet encoding), `units`, `files`. Reads and writes files;
 //! prints nothing (notes are returned).
 
 use std::path::{Path, PathBuf};
@@ -437,27 +437,16 @@ pub struct IngestStats {
     pub parts: Vec<PathBuf>,
 }
 
-/// Writes `bytes` to `path` whole: a hidden temporary name in the same folder, synced, renamed.
+/// Writes a file of the dataset whole (hidden temporary name, synced, renamed).
 fn write_atomically(
     path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> Result<(), DatasetError>,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        write(&mut f)?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_err(path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let durable = crate::files::Durable {
+        sync: true,
+        modified: None,
+    };
+    crate::files::write_whole(path, durable, write, |p, e| io_err(p)(e))
 }
 
 /// Holds an exclusive lock on `service=NAME/_ingest.lock` (flock) until dropped. The name starts
@@ -574,17 +563,12 @@ pub fn ingest(root: &Path, service: &str, store: &Store) -> Result<IngestStats, 
                         .replace([':', '-'], "");
                     let path = dir.join(format!("part-{stamp}-{}.parquet", &id[..16]));
                     let refs: Vec<&DatasetSnapshot> = snaps.iter().collect();
-                    let name = path.display().to_string();
                     let mut meta = None;
-                    write_atomically(&path, |f| {
-                        let mut w = std::io::BufWriter::new(f);
+                    write_atomically(&path, |w| {
                         meta = Some(store::encode_part(
-                            service, "function", &refs, ROW_GROUP, &mut w,
+                            service, "function", &refs, ROW_GROUP, w,
                         )?);
-                        std::io::Write::flush(&mut w).map_err(|e| DatasetError::Io {
-                            path: name.clone(),
-                            message: e.to_string(),
-                        })
+                        Ok(())
                     })?;
                     let (n, rows) = meta.map_or((0, 0), |m| (m.snapshots, m.rows));
                     Ok(Some((path, n, rows)))

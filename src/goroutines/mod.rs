@@ -556,7 +556,7 @@ pub fn analyze(
     }
     let times: Vec<f64> = series.iter().map(|&i| snapshots[i].1).collect();
     let topts = TrendOptions {
-        floor: (options.min_growth - 0.5).max(0.0),
+        floor: trend::count_floor(options.min_growth),
         alpha: options.alpha,
         ..Default::default()
     };

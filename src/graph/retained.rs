@@ -167,11 +167,10 @@ pub struct SiteRetainer {
     pub path: Vec<String>,
 }
 
-/// Per site, its reachable object that retains the most (`NONE` for a site with none live); ties
-/// go to the first object, or with `last_of_ties` to the last (as `retained --by site` has always
-/// shown them).
-pub(super) fn best_object_per_site(g: &ObjectGraph, last_of_ties: bool) -> Vec<u32> {
-    best_object_per_class(g, &g.site_of, g.sites.len(), last_of_ties)
+/// Per site, its reachable object that retains the most (`NONE` for a site with none live); of
+/// objects that retain as much, the first in address order.
+pub(super) fn best_object_per_site(g: &ObjectGraph) -> Vec<u32> {
+    best_object_per_class(g, &g.site_of, g.sites.len())
 }
 
 /// [`best_object_per_site`] over any grouping of the objects (`class_of.get(v)`, `NONE` for none).
@@ -179,7 +178,6 @@ pub(super) fn best_object_per_class(
     g: &ObjectGraph,
     class_of: &Classes,
     classes: usize,
-    last_of_ties: bool,
 ) -> Vec<u32> {
     let mut best: Vec<(u64, u32)> = vec![(0, NONE); classes];
     for (v, s) in class_of.each() {
@@ -188,10 +186,7 @@ pub(super) fn best_object_per_class(
             continue;
         }
         let (bytes, at) = best[s as usize];
-        let better = at == NONE
-            || g.retained(v as Node) > bytes
-            || (last_of_ties && g.retained(v as Node) == bytes);
-        if better {
+        if at == NONE || g.retained(v as Node) > bytes {
             best[s as usize] = (g.retained(v as Node), v as u32);
         }
     }
@@ -200,18 +195,16 @@ pub(super) fn best_object_per_class(
 
 /// The top `n` sites by retained bytes.
 pub fn top_sites(g: &ObjectGraph, n: usize) -> Vec<SiteRetainer> {
-    let best = best_object_per_site(g, false);
-    retained_by_site(g)
+    if n == 0 {
+        return Vec::new();
+    }
+    retainers(g, true, n)
         .into_iter()
-        .take(n)
-        .map(|(s, bytes, count)| SiteRetainer {
-            site: g.sites[s as usize].first().cloned().unwrap_or_default(),
-            retained_bytes: bytes,
-            objects: count,
-            path: match best[s as usize] {
-                NONE => Vec::new(),
-                v => path_to(g, v),
-            },
+        .map(|r| SiteRetainer {
+            site: r.name,
+            retained_bytes: r.retained_bytes,
+            objects: r.objects,
+            path: r.path,
         })
         .collect()
 }
@@ -298,7 +291,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
     let limit = if top == 0 { usize::MAX } else { top };
     if by_site {
         // The path goes to the site's object that retains the most.
-        let best = best_object_per_site(g, true);
+        let best = best_object_per_site(g);
         retained_by_site(g)
             .into_iter()
             .take(limit)
@@ -337,7 +330,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
 pub fn retainers_by_shape(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
     let limit = if top == 0 { usize::MAX } else { top };
     let (class, names) = shapes(g);
-    let best = best_object_per_class(g, &class, names.len(), false);
+    let best = best_object_per_class(g, &class, names.len());
     retained_by_class(g, &class, names.len())
         .into_iter()
         .take(limit)
@@ -371,7 +364,7 @@ pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
             })
             .collect(),
     );
-    let best = best_object_per_class(g, &class, g.type_names.len() + 1, false);
+    let best = best_object_per_class(g, &class, g.type_names.len() + 1);
     retained_by_class(g, &class, g.type_names.len() + 1)
         .into_iter()
         .take(limit)

@@ -38,6 +38,15 @@ pub struct Loader {
 /// A heap dump's graph, and the dump's other records.
 type DumpRead = (crate::graph::ObjectGraph, formats::heapdump::HeapDump);
 
+/// A regular file opened once ([`Loader::open_file`]): a heap dump streamed into its graph, or
+/// the bytes of anything else.
+// One value per input file, moved once: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Opened {
+    Dump(DumpRead),
+    Bytes(Vec<u8>),
+}
+
 /// Receives the progress of long steps (reading a heap dump, building its graph).
 pub type ProgressFn = std::sync::Arc<dyn Fn(crate::graph::Step<'_>) + Send + Sync>;
 
@@ -68,11 +77,11 @@ impl Loader {
     /// and symbolized (no interning yet).
     fn read_once(&self, path: &Path) -> Result<Read, ParseError> {
         let source = input_name(path);
-        if let Some(read) = self.dump_file(path, &source)? {
-            let (g, dump) = read;
-            return Ok(Read::Dump(g, dump));
-        }
-        let raw = self.read_input(path)?;
+        let raw = match self.open_file(path, &source)? {
+            Some(Opened::Dump((g, dump))) => return Ok(Read::Dump(g, dump)),
+            Some(Opened::Bytes(raw)) => raw,
+            None => self.read_input(path)?,
+        };
         if formats::heapdump::sniff(&formats::decompress::head(&raw, "", 16)) {
             let (g, dump) = self.dump_bytes(raw, &source)?;
             return Ok(Read::Dump(g, dump));
@@ -144,10 +153,11 @@ impl Loader {
         path: &Path,
     ) -> Result<(crate::graph::ObjectGraph, formats::heapdump::HeapDump), ParseError> {
         let source = input_name(path);
-        if let Some(read) = self.dump_file(path, &source)? {
-            return Ok(read);
+        match self.open_file(path, &source)? {
+            Some(Opened::Dump(read)) => Ok(read),
+            Some(Opened::Bytes(raw)) => self.dump_bytes(raw, &source),
+            None => self.dump_bytes(self.read_input(path)?, &source),
         }
-        self.dump_bytes(self.read_input(path)?, &source)
     }
 
     /// A heap dump read whole first (standard input, a URL), decompressed as a stream.
@@ -164,10 +174,11 @@ impl Loader {
         self.dump_graph(reader, source, total, &consumed)
     }
 
-    /// A Go heap dump in a regular file, streamed from the file (decompressed on another
-    /// thread when compressed): the dump is never held whole. `None` when `path` is not a
-    /// regular file or not a heap dump (raw or compressed).
-    fn dump_file(&self, path: &Path, source: &str) -> Result<Option<DumpRead>, ParseError> {
+    /// A regular file, opened once: a Go heap dump is streamed from it (decompressed on another
+    /// thread when compressed) and never held whole; anything else is read whole from the same
+    /// open file. `None` for standard input, a URL, a pipe or a file that cannot be opened
+    /// ([`Loader::read_input`] reads those, and says why one cannot be read).
+    fn open_file(&self, path: &Path, source: &str) -> Result<Option<Opened>, ParseError> {
         if is_stdin(path) || is_url(path) {
             return Ok(None);
         }
@@ -182,16 +193,19 @@ impl Loader {
         let Ok(meta) = file.metadata() else {
             return Ok(None);
         };
-        let mut head = Vec::with_capacity(1 << 16);
-        if (&mut file).take(1 << 16).read_to_end(&mut head).is_err()
-            || !formats::heapdump::sniff(&formats::decompress::head(&head, "", 16))
-        {
-            return Ok(None);
-        }
         let io = |e: std::io::Error| ParseError::Io {
             source_name: source.to_string(),
             message: format!("cannot read: {e}"),
         };
+        let mut head = Vec::with_capacity((meta.len() as usize).clamp(1 << 16, 1 << 30));
+        (&mut file)
+            .take(1 << 16)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        if !formats::heapdump::sniff(&formats::decompress::head(&head, "", 16)) {
+            file.read_to_end(&mut head).map_err(io)?;
+            return Ok(Some(Opened::Bytes(head)));
+        }
         std::io::Seek::rewind(&mut file).map_err(io)?;
         let kind = formats::decompress::compression(&head);
         let total = meta.len();
@@ -200,7 +214,7 @@ impl Loader {
             let consumed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
             return self
                 .dump_graph(Box::new(file), source, total, &consumed)
-                .map(Some);
+                .map(|d| Some(Opened::Dump(d)));
         }
         let (reader, consumed) = formats::decompress::stream_from(
             file,
@@ -209,7 +223,8 @@ impl Loader {
             self.read.max_decompressed_bytes,
             formats::decompress::Payload::Streamed,
         )?;
-        self.dump_graph(reader, source, total, &consumed).map(Some)
+        self.dump_graph(reader, source, total, &consumed)
+            .map(|d| Some(Opened::Dump(d)))
     }
 
     /// Parses a dump from `reader` and builds its graph. `total` is the input's size and

@@ -46,7 +46,7 @@ pub(super) fn goroutine_section(
         .map(|(_, g)| g.records.iter().map(|r| r.count as f64).sum())
         .collect();
     let topts = TrendOptions {
-        floor: options.min_goroutine_growth.max(0.0) - 0.5,
+        floor: trend::count_floor(options.min_goroutine_growth),
         alpha: options.alpha,
         ..Default::default()
     };

@@ -53,7 +53,7 @@ pub(super) fn process_section(
         let floor = match (unit.as_str(), options.min_growth) {
             ("bytes", Some(m)) => m,
             ("bytes", None) => PROCESS_BYTES_FLOOR,
-            _ => options.min_goroutine_growth.max(0.0) - 0.5,
+            _ => trend::count_floor(options.min_goroutine_growth),
         };
         let topts = TrendOptions {
             floor,

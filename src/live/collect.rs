@@ -112,7 +112,14 @@ struct Pending {
 
 /// Writes one file whole: temp name, mtime, fsync, rename.
 fn write_whole(p: &Pending) -> std::io::Result<()> {
-    super::write::write_atomically(&p.path, Some(p.time), |w| w.write_all(&p.bytes))
+    crate::files::write_atomically(
+        &p.path,
+        crate::files::Durable {
+            sync: true,
+            modified: Some(p.time),
+        },
+        |w| w.write_all(&p.bytes),
+    )
 }
 
 struct Collector {

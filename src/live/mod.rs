@@ -1,12 +1,11 @@
 //! Live systems: a small HTTP/1.1 server on `std::net` ([`http`]; the client is `fetch`), the `collect`
 //! engine ([`collect`]: fetch, check, retry, hold while writes fail), the dashboard's server loop
-//! ([`serve`]), Ctrl-C handling ([`signal`]) and whole-file writes ([`write`]).
+//! ([`serve`]) and Ctrl-C handling ([`signal`]); files are written whole through `files`.
 //!
-//! May import: `model`, `formats` (to check what was fetched), `fetch`, `units`. Touches the network,
+//! May import: `model`, `formats` (to check what was fetched), `fetch`, `units`, `files`. Touches the network,
 //! files and signals; logs to stderr.
 
 pub mod collect;
 pub mod http;
 pub mod serve;
 pub mod signal;
-pub mod write;

@@ -18,6 +18,8 @@ use std::io::{self, Write};
 
 use rustc_hash::FxHashMap;
 
+use super::HtmlExtras;
+
 use crate::model::{Interner, StackId};
 use crate::units::human;
 
@@ -490,6 +492,71 @@ pub fn write_diff_svg<W: Write>(
         SCRIPT.replace("__ID__", &id)
     );
     out.write_all(svg.as_bytes())
+}
+
+/// Flamegraphs of the first and last heap snapshots, from the profiles the store kept.
+pub fn report_flamegraphs(
+    report: &crate::leaks::Report,
+    store: &crate::store::Store,
+) -> HtmlExtras {
+    let Some(ends) = &store.heap_ends else {
+        return HtmlExtras {
+            note: Some(if store.snapshots_of(crate::store::Kind::Heap).is_empty() {
+                "no heap snapshots".into()
+            } else {
+                "this store holds no stacks to draw flamegraphs from (saved by an older leakdiff)"
+                    .into()
+            }),
+            ..Default::default()
+        };
+    };
+    let run = || -> Result<HtmlExtras, String> {
+        let kind = report
+            .value_type
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let options = crate::diff::DiffOptions {
+            sample: Some(kind.clone()),
+            ..Default::default()
+        };
+        let values = crate::diff::stack_values(&ends.first, &ends.last, &ends.interner, &options)
+            .map_err(|e| e.to_string())?;
+        let unit = values.value_type.unit.clone();
+        let mut opts = FlameOptions {
+            title: format!("{kind}: first → last snapshot"),
+            unit,
+            min_width_px: 0.5,
+            id: "flame-diff".into(),
+            ..Default::default()
+        };
+        let mut diff_svg = Vec::new();
+        write_diff_svg(&ends.interner, &values.stacks, &opts, &mut diff_svg)
+            .map_err(|e| e.to_string())?;
+        let latest: Vec<_> = values
+            .stacks
+            .iter()
+            .filter(|(_, v)| v[1] > 0)
+            .map(|(s, v)| (*s, [0, v[1]]))
+            .collect();
+        opts.plain = true;
+        opts.id = "flame-latest".into();
+        opts.title = format!("{kind}: latest snapshot");
+        let mut latest_svg = Vec::new();
+        write_diff_svg(&ends.interner, &latest, &opts, &mut latest_svg)
+            .map_err(|e| e.to_string())?;
+        Ok(HtmlExtras {
+            diff_flamegraph: Some(String::from_utf8_lossy(&diff_svg).into_owned()),
+            latest_flamegraph: Some(String::from_utf8_lossy(&latest_svg).into_owned()),
+            note: None,
+            live_poll_ms: None,
+        })
+    };
+    run().unwrap_or_else(|e| HtmlExtras {
+        note: Some(format!("flamegraphs not drawn: {e}")),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

@@ -159,6 +159,14 @@ impl Trend {
     }
 }
 
+/// The floor ([`TrendOptions::floor`]) for a series of whole counts (goroutines, file
+/// descriptors, threads) that must grow by at least `min_growth` to be judged: half a count
+/// below it, so that a rise of exactly `min_growth` passes, and never below zero (a count that
+/// does not grow is never a leak, whatever the minimum).
+pub fn count_floor(min_growth: f64) -> f64 {
+    (min_growth - 0.5).max(0.0)
+}
+
 /// Classifies a series. `times` are seconds (any origin), `values` in the series' unit, both in time
 /// order and of the same length.
 pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {

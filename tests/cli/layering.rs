@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("trend", &[]),
     ("fetch", &[]),
     ("spill", &[]),
+    ("files", &[]),
     ("formats", &["model", "spill"]),
     ("symbolize", &["formats", "model"]),
     ("graph", &["formats", "model", "spill"]),
@@ -33,13 +34,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "fetch",
         ],
     ),
-    ("dataset", &["store", "units"]),
+    ("dataset", &["store", "units", "files"]),
     ("leaks", &["store", "trend", "goroutines", "graph", "units"]),
     (
         "check",
         &["diff", "leaks", "goroutines", "trend", "units", "formats"],
     ),
-    ("live", &["model", "formats", "fetch", "units"]),
+    ("live", &["model", "formats", "fetch", "units", "files"]),
     (
         "lab",
         &[
