@@ -390,8 +390,7 @@ fn slices_show_the_leak_growing_and_the_control_flat() {
 fn slice_command_writes_pprof_snapshots_and_diff_takes_one_recording() {
     let dir = tempfile::tempdir().unwrap();
     let rec = testdata("c/leak.heaptrack.zst");
-    assert_cmd::Command::cargo_bin("leakdiff")
-        .unwrap()
+    crate::common::leakdiff_cmd()
         .args(["slice", "--slices", "3", "-o"])
         .arg(dir.path())
         .arg(&rec)
@@ -410,16 +409,14 @@ fn slice_command_writes_pprof_snapshots_and_diff_takes_one_recording() {
             "leak.heaptrack.slice-003.pb.gz"
         ]
     );
-    let out = assert_cmd::Command::cargo_bin("leakdiff")
-        .unwrap()
+    let out = crate::common::leakdiff_cmd()
         .args(["--format", "json"])
         .arg(dir.path().join(&names[0]))
         .arg(dir.path().join(&names[2]))
         .output()
         .unwrap();
     let from_files: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let out = assert_cmd::Command::cargo_bin("leakdiff")
-        .unwrap()
+    let out = crate::common::leakdiff_cmd()
         .args(["--format", "json", "--slices", "3"])
         .arg(&rec)
         .output()
@@ -428,16 +425,14 @@ fn slice_command_writes_pprof_snapshots_and_diff_takes_one_recording() {
     assert_eq!(from_files["totals"], direct["totals"]);
     assert_eq!(direct["rows"][0]["key"], "cache_session");
     // A profile without timestamps, or two inputs, cannot be sliced.
-    let err = assert_cmd::Command::cargo_bin("leakdiff")
-        .unwrap()
+    let err = crate::common::leakdiff_cmd()
         .args(["--slices", "3"])
         .arg(testdata("c/leak-jemalloc-base.heap"))
         .assert()
         .code(2);
     let stderr = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
     assert!(stderr.contains("only heaptrack recordings"), "{stderr}");
-    assert_cmd::Command::cargo_bin("leakdiff")
-        .unwrap()
+    crate::common::leakdiff_cmd()
         .args(["--slices", "3"])
         .arg(&rec)
         .arg(&rec)

@@ -6,10 +6,7 @@ use predicates::prelude::*;
 use crate::common::{assert_golden, testdata};
 
 fn leakdiff() -> Command {
-    let mut c = Command::cargo_bin("leakdiff").unwrap();
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("NO_COLOR");
-    c
+    crate::common::leakdiff_cmd()
 }
 
 const BASE: &str = "testdata/go/leak-base.pb.gz";

@@ -6,14 +6,45 @@ use leakdiff::diff::{self, DiffOptions, DiffResult};
 use leakdiff::formats::ReadOptions;
 use leakdiff::model::{Interner, Profile, ProfileBuilder};
 
-/// Runs leakdiff in the repository root: exit status, stdout, stderr.
+thread_local! {
+    /// The scratch folders of the commands the current test made, removed when it ends (each
+    /// test runs on a thread of its own).
+    static SCRATCH: std::cell::RefCell<Vec<tempfile::TempDir>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch folder for one command, with `testdata` linked into it (so the relative paths the
+/// tests give still name the repository's files), removed when the test ends.
+pub fn scratch() -> PathBuf {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
+        dir.path().join("testdata"),
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    SCRATCH.with(|s| s.borrow_mut().push(dir));
+    path
+}
+
+/// The leakdiff binary, run in a fresh scratch folder ([`scratch`]) with a clean environment:
+/// `PATH` only, and `HOME` and `TMPDIR` in the scratch folder. Nothing of the machine running
+/// the tests reaches it: no `leakdiff.toml` or `leakdiff.baseline` of the working folder, no
+/// `NO_COLOR`, `TERM` or `LEAKDIFF_*` variable.
+pub fn leakdiff_cmd() -> assert_cmd::Command {
+    let dir = scratch();
+    let mut c = assert_cmd::Command::cargo_bin("leakdiff").unwrap();
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &dir)
+        .env("TMPDIR", &dir)
+        .current_dir(&dir);
+    c
+}
+
+/// Runs leakdiff ([`leakdiff_cmd`]): exit status, stdout, stderr.
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let out = assert_cmd::Command::cargo_bin("leakdiff")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = leakdiff_cmd().args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -14,9 +14,7 @@ use crate::common::*;
 const SERIES: &str = "testdata/collect/series";
 
 fn leakdiff() -> Cmd {
-    let mut c = Cmd::cargo_bin("leakdiff").unwrap();
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
+    crate::common::leakdiff_cmd()
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {

@@ -1,14 +1,12 @@
 //! `leakdiff goroutines`: the planted goroutine leaks of goroutinegen found in every form, on Go
 //! 1.19 and 1.23, the control silent, ignore lists, creation sites, ages and trends.
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 use crate::common::testdata;
 
 fn run(args: &[&str]) -> (Value, i32) {
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
+    let out = crate::common::leakdiff_cmd()
         .arg("goroutines")
         .args(args.iter().map(|a| {
             if a.starts_with("go/") {
@@ -199,8 +197,7 @@ fn ignore_top_and_group_by_creator() {
 
 #[test]
 fn a_heap_profile_is_refused_with_exit_2() {
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
+    let out = crate::common::leakdiff_cmd()
         .args(["goroutines"])
         .arg(testdata("go/leak-base.pb.gz"))
         .output()
@@ -214,9 +211,7 @@ fn a_heap_profile_is_refused_with_exit_2() {
 fn a_dump_cut_by_go_at_64_mib_says_so() {
     // Go 1.27's debug=2 dump of 100,000 goroutines 60 frames deep stops at 64 MiB (kept at
     // zstd -19: 641:1, repetitive text, not a bomb); its debug=1 profile counts them all.
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let out = crate::common::leakdiff_cmd()
         .args([
             "goroutines",
             "testdata/go/go1.27/goroutines-deep.debug2.txt.zst",
@@ -234,9 +229,7 @@ fn a_dump_cut_by_go_at_64_mib_says_so() {
             && stderr.contains("(20615 read)"),
         "{stderr}"
     );
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let out = crate::common::leakdiff_cmd()
         .args([
             "goroutines",
             "testdata/go/go1.27/goroutines-deep.debug1.txt.gz",

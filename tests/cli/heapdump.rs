@@ -138,11 +138,7 @@ fn planted_cycles_are_found_exactly_and_the_tree_is_not_one() {
 }
 
 fn leakdiff(args: &[&str]) -> std::process::Output {
-    assert_cmd::Command::cargo_bin("leakdiff")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap()
+    crate::common::leakdiff_cmd().args(args).output().unwrap()
 }
 
 #[test]
@@ -588,8 +584,7 @@ fn a_forced_small_budget_spills_and_changes_nothing() {
             let run = |budget: &str, spill_dir: &str| {
                 let mut args = cmd.to_vec();
                 args.extend(["--memory-budget", budget, "--spill-dir", spill_dir]);
-                assert_cmd::Command::cargo_bin("leakdiff")
-                    .unwrap()
+                crate::common::leakdiff_cmd()
                     .args(&args)
                     .env("LEAKDIFF_PROGRESS", "log")
                     .output()

@@ -3,17 +3,13 @@
 
 use std::io::Write;
 
-use assert_cmd::Command;
-
 const GOOD: &str = "testdata/go/leak-base.pb.gz";
 
 fn run_on(bytes: &[u8], extra: &[&str]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.prof");
     std::fs::write(&bad, bytes).unwrap();
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let out = crate::common::leakdiff_cmd()
         .arg(GOOD)
         .arg(&bad)
         .args(extra)
@@ -232,8 +228,7 @@ fn pprof_fuzz_crasher_and_missing_file() {
     .unwrap();
     let (code, stderr) = run_on(&crasher, &[]);
     assert_eq!(code, 2, "{stderr}");
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
+    let out = crate::common::leakdiff_cmd()
         .args([GOOD, "/nonexistent/x.pb.gz"])
         .output()
         .unwrap();
@@ -327,8 +322,7 @@ fn hostile_goroutine_dumps_warn_or_exit_2() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("dump.txt");
         std::fs::write(&f, &bytes).unwrap();
-        let out = Command::cargo_bin("leakdiff")
-            .unwrap()
+        let out = crate::common::leakdiff_cmd()
             .arg(&f)
             .arg(&f)
             .output()

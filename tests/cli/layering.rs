@@ -251,10 +251,7 @@ fn command_line_definition_is_consistent() {
 
 #[test]
 fn bare_leakdiff_prints_help() {
-    let out = assert_cmd::Command::cargo_bin("leakdiff")
-        .unwrap()
-        .output()
-        .unwrap();
+    let out = crate::common::leakdiff_cmd().output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("Usage: leakdiff"), "{err}");

@@ -6,11 +6,8 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-
 fn out_in(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::cargo_bin("leakdiff")
-        .unwrap()
+    let out = crate::common::leakdiff_cmd()
         .current_dir(dir)
         .args(args)
         .args(["--threads", "2"])
@@ -26,7 +23,7 @@ fn out_in(dir: &Path, args: &[&str]) -> (i32, String) {
 }
 
 fn out(args: &[&str]) -> (i32, String) {
-    out_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+    out_in(&crate::common::scratch(), args)
 }
 
 const LEAK: &str = "testdata/go/series/leak";

@@ -16,12 +16,7 @@ const BASE: &str = "testdata/go/leak-base.pb.gz";
 const LATER: &str = "testdata/go/leak-later.pb.gz";
 
 fn leakdiff() -> Command {
-    let mut c = Command::cargo_bin("leakdiff").unwrap();
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("LEAKDIFF_PROGRESS");
-    c
+    crate::common::leakdiff_cmd()
 }
 
 fn json(args: &[&str]) -> serde_json::Value {

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 fn real(rel: &str) -> PathBuf {
@@ -36,11 +35,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::cargo_bin("leakdiff")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap()
+    crate::common::leakdiff_cmd().args(args).output().unwrap()
 }
 
 /// [`run`], failing the test with leakdiff's stderr unless it succeeds; its stdout.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::common::testdata;
 
 fn leakdiff() -> Command {
-    Command::cargo_bin("leakdiff").unwrap()
+    crate::common::leakdiff_cmd()
 }
 
 fn report_json(args: &[&str]) -> (Value, i32) {

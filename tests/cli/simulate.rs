@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn leakdiff() -> Command {
-    Command::cargo_bin("leakdiff").unwrap()
+    crate::common::leakdiff_cmd()
 }
 
 fn simulate(dir: &Path, args: &[&str]) {
