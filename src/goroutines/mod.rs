@@ -476,6 +476,8 @@ struct Acc {
 }
 
 /// Groups the goroutines of `snapshots` (each with its time in seconds).
+// Over 120 lines: one pass grouping goroutines across snapshots, then the tests over the groups.
+#[allow(clippy::too_many_lines)]
 pub fn analyze(
     snapshots: &[(&GoroutineSnapshot, f64)],
     options: &GoroutineOptions,

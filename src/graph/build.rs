@@ -92,67 +92,9 @@ pub fn build_with(d: &mut HeapDump, progress: Progress) -> ObjectGraph {
 /// spill file first. A spill that fails (a full disk) is a note on the dump, and the graph stays
 /// in memory.
 pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> ObjectGraph {
-    use rayon::prelude::*;
     let n = d.objects.len() as u32;
-    // Objects in address order: the dump's own columns when it wrote them in that order (Go
-    // walks its spans by address, mostly), else a sorted copy and the permutation.
-    let sorted = {
-        let a = &d.objects.addr;
-        (1..a.len()).all(|i| a.get(i - 1) <= a.get(i))
-    };
-    let (mut objects, order) = if sorted {
-        let addrs = std::mem::take(&mut d.objects.addr);
-        let sizes = std::mem::take(&mut d.objects.size);
-        (Table { addrs, sizes }, None)
-    } else {
-        progress(Step::phase("sorting objects by address"));
-        let o = &d.objects;
-        let mut order: Vec<u32> = (0..n).collect();
-        order.par_sort_unstable_by_key(|&i| o.addr.get(i as usize));
-        let (start, end) = (d.params.heap_start, d.params.heap_end);
-        let mut addrs = Addrs::with_capacity(start, end, order.len());
-        let mut sizes = Sizes::with_capacity(order.len());
-        for &i in &order {
-            addrs.push(o.addr.get(i as usize));
-            sizes.push(o.size(i as usize));
-        }
-        // Linking needs only the pointers now.
-        d.objects.addr = Addrs::default();
-        d.objects.size = Sizes::default();
-        (Table { addrs, sizes }, Some(order))
-    };
-    // Allocation sites from the alloc-sample records.
-    let mut sites: Vec<Vec<String>> = Vec::new();
-    // A site is the allocating frame (function file:line), whatever the callers: a recursive
-    // constructor is one site, though each depth is its own bucket.
-    let mut site_ids: FxHashMap<String, u32> = FxHashMap::default();
-    let mut bucket_site: FxHashMap<u64, u32> = FxHashMap::default();
-    let buckets: FxHashMap<u64, &crate::formats::heapdump::Bucket> =
-        d.buckets.iter().map(|b| (b.id, b)).collect();
-    let mut sampled: Vec<(Node, u32)> = Vec::new();
-    for &(addr, bucket) in &d.samples {
-        let (Some(node), Some(b)) = (objects.find(addr), buckets.get(&bucket)) else {
-            continue;
-        };
-        let id = *bucket_site.entry(bucket).or_insert_with(|| {
-            // Go 1.24+ records the allocator's own frames first (runtime.mallocgc →
-            // runtime.makeslice → the program): the site is the first frame past them.
-            let skip = crate::formats::allocators::allocator_frames(&b.frames);
-            let frames: Vec<String> = b.frames[skip..]
-                .iter()
-                .map(|(f, file, line)| format!("{f} {file}:{line}"))
-                .collect();
-            let leaf = frames.first().cloned().unwrap_or_default();
-            *site_ids.entry(leaf).or_insert_with(|| {
-                sites.push(frames);
-                (sites.len() - 1) as u32
-            })
-        });
-        sampled.push((node, id));
-    }
-    // The last record for an object wins, as before (a later sample of the same address).
-    sampled.reverse();
-    let site_of = Classes::from_pairs(sampled, objects.len());
+    let (mut objects, order) = address_order(d, progress);
+    let (sites, site_of) = allocation_sites(d, &objects);
     // Edges: each object's pointers resolved to the objects holding them, in place and in the
     // dump's order, on all threads; then the virtual root's edges to every root target.
     let index = AddrIndex::new(&objects);
@@ -176,42 +118,7 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
         progress(Step::objects("linking pointers", done, u64::from(n)));
     });
     d.objects.clear();
-    let mut root_labels: FxHashMap<Node, String> = FxHashMap::default();
-    let mut root_groups: FxHashMap<Node, String> = FxHashMap::default();
-    let mut root_row: Vec<u32> = Vec::with_capacity(d.roots.len());
-    for r in &d.roots {
-        if let Some(t) = index.find(&objects, r.target) {
-            root_row.push(t);
-            if root_labels.contains_key(&t) {
-                continue;
-            }
-            let kind = root_kind(r.kind);
-            let (label, group) = match r.kind {
-                RootKind::Stack => match d.frames.get(r.owner as usize) {
-                    Some(f) => {
-                        let g = d.goroutines.get(f.goroutine as usize).map_or(0, |g| g.id);
-                        (
-                            format!("stack of goroutine {g}, {}", f.function),
-                            format!("stack of {}", f.function),
-                        )
-                    }
-                    None => (kind.to_string(), kind.to_string()),
-                },
-                RootKind::Data | RootKind::Bss => match d.global_at(r.slot) {
-                    Some(g) => {
-                        let name = format!("{} ({})", g.name, section_of(r.kind));
-                        (name.clone(), name)
-                    }
-                    None => (kind.to_string(), kind.to_string()),
-                },
-                _ => (kind.to_string(), kind.to_string()),
-            };
-            root_labels.insert(t, label);
-            root_groups.insert(t, group);
-        }
-    }
-    let len = sort_dedup(&mut root_row);
-    root_row.truncate(len);
+    let (root_row, root_labels, root_groups) = roots(d, &objects, &index);
     drop(index);
     // Rows in address order (the dominator and SCC passes read them at random, and a node's row
     // one lookup away was 2× slower there), built from the resolved ones, which then go.
@@ -255,25 +162,7 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     progress(Step::phase("computing dominators"));
     let (idom, post) = dominators(&edges, n, progress);
     progress(Step::phase("summing retained sizes"));
-    // Post-order: every object before its immediate dominator.
-    let mut retained = vec![0u64; total];
-    for &v in &post {
-        if v != n {
-            retained[v as usize] += objects.size(v);
-            let p = idom[v as usize];
-            if p != NONE {
-                retained[p as usize] += retained[v as usize];
-            }
-        }
-    }
-    drop(post);
-    let retained = {
-        let mut compact = Sizes::with_capacity(retained.len());
-        for r in retained {
-            compact.push(r);
-        }
-        compact
-    };
+    let retained = retained_sizes(&objects, &idom, post, n);
     ObjectGraph {
         objects,
         site_of,
@@ -347,4 +236,141 @@ pub(super) fn bfs(edges: &Edges, root: u32) -> Vec<u32> {
     }
     parent[root as usize] = NONE;
     parent
+}
+
+/// The objects in address order: the dump's own columns when it wrote them in that order (Go
+/// walks its spans by address, mostly), else a sorted copy and the permutation (dump index of
+/// each address-order position).
+fn address_order(d: &mut HeapDump, progress: Progress) -> (Table, Option<Vec<u32>>) {
+    use rayon::prelude::*;
+    let n = d.objects.len() as u32;
+    let sorted = {
+        let a = &d.objects.addr;
+        (1..a.len()).all(|i| a.get(i - 1) <= a.get(i))
+    };
+    if sorted {
+        let addrs = std::mem::take(&mut d.objects.addr);
+        let sizes = std::mem::take(&mut d.objects.size);
+        (Table { addrs, sizes }, None)
+    } else {
+        progress(Step::phase("sorting objects by address"));
+        let o = &d.objects;
+        let mut order: Vec<u32> = (0..n).collect();
+        order.par_sort_unstable_by_key(|&i| o.addr.get(i as usize));
+        let (start, end) = (d.params.heap_start, d.params.heap_end);
+        let mut addrs = Addrs::with_capacity(start, end, order.len());
+        let mut sizes = Sizes::with_capacity(order.len());
+        for &i in &order {
+            addrs.push(o.addr.get(i as usize));
+            sizes.push(o.size(i as usize));
+        }
+        // Linking needs only the pointers now.
+        d.objects.addr = Addrs::default();
+        d.objects.size = Sizes::default();
+        (Table { addrs, sizes }, Some(order))
+    }
+}
+
+/// Allocation sites from the alloc-sample records, and each sampled object's site. A site is
+/// the allocating frame (function file:line), whatever the callers: a recursive constructor is
+/// one site, though each depth is its own bucket.
+fn allocation_sites(d: &HeapDump, objects: &Table) -> (Vec<Vec<String>>, Classes) {
+    let mut sites: Vec<Vec<String>> = Vec::new();
+    let mut site_ids: FxHashMap<String, u32> = FxHashMap::default();
+    let mut bucket_site: FxHashMap<u64, u32> = FxHashMap::default();
+    let buckets: FxHashMap<u64, &crate::formats::heapdump::Bucket> =
+        d.buckets.iter().map(|b| (b.id, b)).collect();
+    let mut sampled: Vec<(Node, u32)> = Vec::new();
+    for &(addr, bucket) in &d.samples {
+        let (Some(node), Some(b)) = (objects.find(addr), buckets.get(&bucket)) else {
+            continue;
+        };
+        let id = *bucket_site.entry(bucket).or_insert_with(|| {
+            // Go 1.24+ records the allocator's own frames first (runtime.mallocgc →
+            // runtime.makeslice → the program): the site is the first frame past them.
+            let skip = crate::formats::allocators::allocator_frames(&b.frames);
+            let frames: Vec<String> = b.frames[skip..]
+                .iter()
+                .map(|(f, file, line)| format!("{f} {file}:{line}"))
+                .collect();
+            let leaf = frames.first().cloned().unwrap_or_default();
+            *site_ids.entry(leaf).or_insert_with(|| {
+                sites.push(frames);
+                (sites.len() - 1) as u32
+            })
+        });
+        sampled.push((node, id));
+    }
+    // The last record for an object wins, as before (a later sample of the same address).
+    sampled.reverse();
+    let site_of = Classes::from_pairs(sampled, objects.len());
+    (sites, site_of)
+}
+
+/// The virtual root's row (every root's target, once) and each root target's label and group.
+#[allow(clippy::type_complexity)]
+fn roots(
+    d: &HeapDump,
+    objects: &Table,
+    index: &AddrIndex,
+) -> (Vec<u32>, FxHashMap<Node, String>, FxHashMap<Node, String>) {
+    let mut root_labels: FxHashMap<Node, String> = FxHashMap::default();
+    let mut root_groups: FxHashMap<Node, String> = FxHashMap::default();
+    let mut root_row: Vec<u32> = Vec::with_capacity(d.roots.len());
+    for r in &d.roots {
+        if let Some(t) = index.find(objects, r.target) {
+            root_row.push(t);
+            if root_labels.contains_key(&t) {
+                continue;
+            }
+            let kind = root_kind(r.kind);
+            let (label, group) = match r.kind {
+                RootKind::Stack => match d.frames.get(r.owner as usize) {
+                    Some(f) => {
+                        let g = d.goroutines.get(f.goroutine as usize).map_or(0, |g| g.id);
+                        (
+                            format!("stack of goroutine {g}, {}", f.function),
+                            format!("stack of {}", f.function),
+                        )
+                    }
+                    None => (kind.to_string(), kind.to_string()),
+                },
+                RootKind::Data | RootKind::Bss => match d.global_at(r.slot) {
+                    Some(g) => {
+                        let name = format!("{} ({})", g.name, section_of(r.kind));
+                        (name.clone(), name)
+                    }
+                    None => (kind.to_string(), kind.to_string()),
+                },
+                _ => (kind.to_string(), kind.to_string()),
+            };
+            root_labels.insert(t, label);
+            root_groups.insert(t, group);
+        }
+    }
+    let len = sort_dedup(&mut root_row);
+    root_row.truncate(len);
+    (root_row, root_labels, root_groups)
+}
+
+/// Each object's retained size: its own plus its dominator-tree children's, summed in post-order
+/// (every object before its immediate dominator).
+fn retained_sizes(objects: &Table, idom: &[u32], post: Vec<u32>, n: u32) -> Sizes {
+    let total = objects.len() + 1;
+    let mut retained = vec![0u64; total];
+    for &v in &post {
+        if v != n {
+            retained[v as usize] += objects.size(v);
+            let p = idom[v as usize];
+            if p != NONE {
+                retained[p as usize] += retained[v as usize];
+            }
+        }
+    }
+    drop(post);
+    let mut compact = Sizes::with_capacity(retained.len());
+    for r in retained {
+        compact.push(r);
+    }
+    compact
 }

@@ -138,3 +138,13 @@ pub(super) fn trace_callers(
     }
     out
 }
+
+/// The total's growth that the keys judged on their own (and the profiler's) leave unexplained,
+/// when the total leaks and it is worth tracing: at least the floor and a fifth of the growth.
+pub(super) fn unexplained(total: &Trend, explained: f64, floor: f64) -> Option<f64> {
+    if !total.pattern.is_leak() {
+        return None;
+    }
+    let r = total.growth - explained;
+    (r >= floor.max(0.2 * total.growth)).then_some(r)
+}

@@ -231,3 +231,92 @@ pub(super) fn graph_section(
         top_retainers: g.top_retainers.clone(),
     }
 }
+
+/// The Go profiler's own keys, summed: how much serving the profiles held.
+pub(super) fn profiler_overhead(
+    profiler: &[&crate::store::Series],
+    n: usize,
+) -> Option<ProfilerOverhead> {
+    if profiler.is_empty() {
+        return None;
+    }
+    let sum: Vec<f64> = (0..n)
+        .map(|i| {
+            profiler
+                .iter()
+                .map(|s| s.values.get(i).copied().unwrap_or(0.0))
+                .sum()
+        })
+        .collect();
+    Some(ProfilerOverhead {
+        keys: profiler.iter().map(|s| s.key.name.clone()).collect(),
+        last: sum.last().copied().unwrap_or(0.0),
+        max: sum.iter().copied().fold(0.0, f64::max),
+    })
+}
+
+/// What judging the heap's keys gives: suspects, keys that grew without leaking, and the
+/// keys judged on their own (grown beyond their floor) with their growth.
+pub(super) struct Judged<'a> {
+    pub(super) suspects: Vec<Suspect>,
+    pub(super) benign: Vec<Benign>,
+    pub(super) growth: Vec<(&'a str, f64)>,
+}
+
+/// Every key's trend (in parallel: Theil–Sen and Mann–Kendall are O(n²) per series) against
+/// its floor (sampling-aware at `rate`), Holm-corrected over the keys that grew past it.
+pub(super) fn judge_keys<'a>(
+    series: &[&'a crate::store::Series],
+    rate: f64,
+    topts: &TrendOptions,
+    ctx: &Ctx,
+) -> Judged<'a> {
+    let floors: Vec<f64> = series
+        .iter()
+        .map(|s| sampled_floor(topts.floor, rate, &s.values))
+        .collect();
+    let trends: Vec<Trend> = series
+        .par_iter()
+        .zip(&floors)
+        .map(|(s, &f)| {
+            let o = TrendOptions {
+                floor: f,
+                sampling_rate: rate,
+                ..*topts
+            };
+            trend::analyze(ctx.times, &s.values, &o)
+        })
+        .collect();
+    let growth: Vec<(&str, f64)> = series
+        .iter()
+        .zip(&trends)
+        .zip(&floors)
+        .filter(|((_, t), f)| t.growth > **f)
+        .map(|((s, t), _)| (s.key.name.as_str(), t.growth))
+        .collect();
+    let significant = trend::holm(&trends, growth.len(), topts.alpha);
+    let (mut suspects, mut benign) = (Vec::new(), Vec::new());
+    for ((s, t), keep) in series.iter().zip(trends).zip(significant) {
+        match t.pattern {
+            p if p.is_leak() && !keep => {}
+            p if p.is_leak() => {
+                if let Some(sus) = suspect(&s.key, s.values.clone(), t, ctx) {
+                    suspects.push(sus);
+                }
+            }
+            Pattern::Plateau | Pattern::Oscillating => benign.push(Benign {
+                key: s.key.name.clone(),
+                pattern: t.pattern,
+                max: t.max,
+                last: t.last,
+                series: s.values.clone(),
+            }),
+            _ => {}
+        }
+    }
+    Judged {
+        suspects,
+        benign,
+        growth,
+    }
+}

@@ -86,24 +86,16 @@ type GoroutineParts = (GoroutineSection, Vec<Snapshot>, Vec<f64>);
 /// Runs the analysis on what the store handed over.
 pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let gor = goroutine_section(ev, options)?;
-    let cut = before_teardown(&ev.heap.snapshots, &ev.heap.totals);
-    let teardown = cut.map(|(c, reason)| Teardown {
-        sources: ev.heap.snapshots[c..]
-            .iter()
-            .map(|s| s.source.clone())
-            .collect(),
-        reason,
-        total_before: ev.heap.totals[c - 1],
-        total_after: ev.heap.totals.last().copied().unwrap_or(0.0),
-    });
+    let teardown = teardown_of(&ev.heap);
     let kept;
-    let heap = match cut {
-        Some((c, _)) => {
-            kept = ev.heap.prefix(c);
+    let heap = match &teardown {
+        Some((_, c)) => {
+            kept = ev.heap.prefix(*c);
             &kept
         }
         None => &ev.heap,
     };
+    let teardown = teardown.map(|(t, _)| t);
     let vt_name = heap.value_type.clone();
     let unit = vt_name.split('/').nth(1).unwrap_or("").to_string();
     let (snaps, times) = snapshots_out(&heap.snapshots);
@@ -127,30 +119,12 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         goroutines: gor_counts.as_deref(),
         limit: options.memory_limit,
     };
-    let mut suspects = Vec::new();
-    let mut benign = Vec::new();
     let (profiler, own): (Vec<_>, Vec<_>) = heap
         .series
         .iter()
         .partition(|s| !options.keep_profiler && is_profiler_stack(&s.key.frames));
-    let profiler_overhead = (!profiler.is_empty()).then(|| {
-        let n = totals.len();
-        let sum: Vec<f64> = (0..n)
-            .map(|i| {
-                profiler
-                    .iter()
-                    .map(|s| s.values.get(i).copied().unwrap_or(0.0))
-                    .sum()
-            })
-            .collect();
-        ProfilerOverhead {
-            keys: profiler.iter().map(|s| s.key.name.clone()).collect(),
-            last: sum.last().copied().unwrap_or(0.0),
-            max: sum.iter().copied().fold(0.0, f64::max),
-        }
-    });
-    let series = &own;
-    let keys_analyzed = series.len();
+    let profiler_overhead = profiler_overhead(&profiler, totals.len());
+    let keys_analyzed = own.len();
     // Sampled heaps: a key's growth must also stand out of its own sampling noise (unless the
     // user set the floor).
     let rate = if unit == "bytes" && options.min_growth.is_none() {
@@ -158,51 +132,12 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
     } else {
         0.0
     };
-    let floors: Vec<f64> = series
-        .iter()
-        .map(|s| sampled_floor(floor, rate, &s.values))
-        .collect();
-    // Every key's trend in parallel (Theil–Sen and Mann–Kendall are O(n²) per series).
-    let trends: Vec<Trend> = series
-        .par_iter()
-        .zip(&floors)
-        .map(|(s, &f)| {
-            let o = TrendOptions {
-                floor: f,
-                sampling_rate: rate,
-                ..topts
-            };
-            trend::analyze(&times, &s.values, &o)
-        })
-        .collect();
-    // Keys judged on their own (grown beyond their floor), with their growth.
-    let judged: Vec<(&str, f64)> = series
-        .iter()
-        .zip(&trends)
-        .zip(&floors)
-        .filter(|((_, t), f)| t.growth > **f)
-        .map(|((s, t), _)| (s.key.name.as_str(), t.growth))
-        .collect();
+    let Judged {
+        mut suspects,
+        mut benign,
+        growth: judged,
+    } = judge_keys(&own, rate, &topts, &ctx);
     let keys_tested = judged.len();
-    let significant = trend::holm(&trends, keys_tested, options.alpha);
-    for ((s, t), keep) in series.iter().zip(trends).zip(significant) {
-        match t.pattern {
-            p if p.is_leak() && !keep => {}
-            p if p.is_leak() => {
-                if let Some(sus) = suspect(&s.key, s.values.clone(), t, &ctx) {
-                    suspects.push(sus);
-                }
-            }
-            Pattern::Plateau | Pattern::Oscillating => benign.push(Benign {
-                key: s.key.name.clone(),
-                pattern: t.pattern,
-                max: t.max,
-                last: t.last,
-                series: s.values.clone(),
-            }),
-            _ => {}
-        }
-    }
     // Growth spread over keys each under its floor: what the keys judged on their own (suspects,
     // caches, churn) and the profiler's leave of the total's, when the total leaks.
     let mut explained: std::collections::BTreeSet<&str> = judged.iter().map(|(k, _)| *k).collect();
@@ -211,12 +146,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         explained.insert(s.key.name.as_str());
         by_judged += growth_of(&s.values);
     }
-    let residual = if total_trend.pattern.is_leak() {
-        let r = total_trend.growth - by_judged;
-        (r >= floor.max(0.2 * total_trend.growth)).then_some(r)
-    } else {
-        None
-    };
+    let residual = unexplained(&total_trend, by_judged, floor);
     let callers = residual.map_or_else(Vec::new, |r| {
         let o = TrendOptions {
             sampling_rate: rate,

@@ -52,3 +52,20 @@ pub(super) fn before_teardown(
     }
     (cut < n && cut >= 5).then_some((cut, reason))
 }
+
+/// The teardown at the end of a heap series, and where the series is cut before it.
+pub(super) fn teardown_of(heap: &crate::store::HeapEvidence) -> Option<(Teardown, usize)> {
+    let (c, reason) = before_teardown(&heap.snapshots, &heap.totals)?;
+    Some((
+        Teardown {
+            sources: heap.snapshots[c..]
+                .iter()
+                .map(|s| s.source.clone())
+                .collect(),
+            reason,
+            total_before: heap.totals[c - 1],
+            total_after: heap.totals.last().copied().unwrap_or(0.0),
+        },
+        c,
+    ))
+}

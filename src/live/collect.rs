@@ -438,6 +438,8 @@ pub fn run(args: CollectOptions) -> Result<Outcome, CollectError> {
 pub type Sink<'a> = &'a mut dyn FnMut(&[PathBuf]) -> Result<(), String>;
 
 /// [`run`], handing each round's written files to `sink`.
+// Over 120 lines: the collection loop: fetch, check, write, retry and stop in one place.
+#[allow(clippy::too_many_lines)]
 pub fn run_with(args: CollectOptions, mut sink: Option<Sink>) -> Result<Outcome, CollectError> {
     let url = args.url.as_deref().map(Url::parse).transpose()?;
     if let Some(pid) = args.pid {

@@ -99,6 +99,8 @@ struct Family {
 /// goroutine count and process metrics, and per suspect (`kind` heap, goroutine or process) its
 /// growth per second, severity level, last value, p-value and seconds to the limit (when a limit
 /// is known).
+// Over 120 lines: one metric family after another, in the order the exposition lists them.
+#[allow(clippy::too_many_lines)]
 pub fn write_prometheus<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
     let fam = |name, help| Family {
         name,

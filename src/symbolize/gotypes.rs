@@ -82,6 +82,8 @@ fn from_object(file: &object::File<'_>) -> Result<GoTypes, String> {
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
 
 /// The DWARF's types and globals; an error with the `.debug_info` offset of the unit or entry.
+// Over 120 lines: one pass over the DWARF entries, one arm per tag.
+#[allow(clippy::too_many_lines)]
 fn read(
     dwarf: &gimli::Dwarf<R<'_>>,
     endian: RunTimeEndian,

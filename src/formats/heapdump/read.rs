@@ -199,6 +199,8 @@ pub fn parse_stream(
 
 /// [`parse_stream`], keeping each pointer's offset in its object when `keep_offsets` (4 bytes a
 /// pointer, for typing the objects: see [`Objects::offset`]).
+// Over 120 lines: the record loop: one arm per record type of runtime/heapdump.go.
+#[allow(clippy::too_many_lines)]
 pub fn parse_stream_with(
     input: impl std::io::Read,
     source: &str,

@@ -33,6 +33,8 @@ struct SiteDef {
 /// Objects to write: (address, site index, pointers as (offset, target)).
 type Obj = (u64, usize, Vec<(u64, u64)>);
 
+// Over 120 lines: one scenario's dumps and its truth written together, so they cannot disagree.
+#[allow(clippy::too_many_lines)]
 pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
     let mut rng = Rng::new(o.seed ^ 0x6379_636c);
     let mut names = Names::new(&mut rng);

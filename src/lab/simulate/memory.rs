@@ -101,6 +101,8 @@ impl Site {
     }
 }
 
+// Over 120 lines: one scenario's snapshots and its truth written together, so they cannot disagree.
+#[allow(clippy::too_many_lines)]
 pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
     let mut rng = Rng::new(o.seed);
     let mut names = Names::new(&mut rng);
