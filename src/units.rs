@@ -272,6 +272,14 @@ pub fn rfc3339_utc(ns: i64) -> String {
     )
 }
 
+/// [`rfc3339_utc`] with milliseconds (`2026-11-25T00:44:17.412Z`), for times that differ by
+/// less than a second.
+pub fn rfc3339_utc_millis(ns: i64) -> String {
+    let s = rfc3339_utc(ns);
+    let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
+    format!("{}.{ms:03}Z", &s[..s.len() - 1])
+}
+
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's days-from-civil).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

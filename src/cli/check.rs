@@ -32,7 +32,7 @@ pub enum CheckFormat {
 
 #[derive(Args, Debug)]
 pub(super) struct CheckArgs {
-    /// The earlier snapshot (with LATER), when not checking a series with --input.
+    /// The earlier snapshot (with LATER); alone, a folder of snapshots (a series, as --input).
     #[arg(required_unless_present = "input", conflicts_with = "input")]
     base: Option<PathBuf>,
     /// The later snapshot.
@@ -104,16 +104,27 @@ fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
 pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
     let config = read_config(args.config.as_deref())?;
     let baseline = read_baseline(args.baseline.as_deref())?;
-    let loader = if args.input.is_empty() {
+    // `check DIR` is `check --input DIR`, as for report and the other series commands.
+    let series_inputs: Vec<PathBuf> = match (&args.base, &args.later) {
+        (Some(dir), None) if dir.is_dir() || crate::dataset::is_dataset(dir) => vec![dir.clone()],
+        _ => args.input.clone(),
+    };
+    let loader = if series_inputs.is_empty() {
         args.read.loader()?
     } else {
         series::loader(&args.read, &args.slices)?
     };
     let mut status = EXIT_OK;
-    let result = match (&args.base, &args.later) {
+    let pair = if series_inputs.is_empty() {
+        (args.base.as_ref(), args.later.as_ref())
+    } else {
+        (None, None)
+    };
+    let result = match pair {
         (Some(base), Some(later)) => {
             let (interner, b, l) = loader.load_pair(base, later)?;
             warn_inputs(&loader, [&b, &l]);
+            super::warn_order(&b, &l);
             let goroutines = Kind::of(&l) == Some(Kind::Goroutine);
             let options = DiffOptions {
                 sample: args.analysis.sample_index.clone(),
@@ -129,10 +140,12 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
             let d = diff::diff(&b, &l, &interner, &options)?;
             check::check_diff(&d, &config, &baseline)
         }
-        (Some(_), None) => anyhow::bail!("give two snapshots (BASE LATER), or --input DIR"),
+        (Some(_), None) => {
+            anyhow::bail!("give two snapshots (BASE LATER), or a folder (DIR or --input DIR)")
+        }
         _ => {
             let store = series::load_store(
-                &args.input,
+                &series_inputs,
                 &args.dataset,
                 &loader,
                 Order::Time,

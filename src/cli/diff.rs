@@ -85,7 +85,8 @@ pub(super) struct DiffArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms, conflicts_with = "slices")]
     slice_every: Option<u64>,
     /// Value type to compare, by pprof name (inuse_space, alloc_objects, …) or index.
-    /// Default: inuse_space when present, else the profile's default_sample_type, else the last.
+    /// Default: the profile's default_sample_type (Go's allocs profile: alloc_space), else
+    /// inuse_space when present, else the last (as pprof picks it).
     #[arg(long, value_name = "NAME|N")]
     sample_index: Option<String>,
     /// What one row aggregates.
@@ -183,6 +184,13 @@ fn regex(flag: &str, pattern: Option<String>) -> Result<Option<Regex>> {
 }
 
 /// The two inputs of a diff (or the one of a conversion), from positionals and --base/--diff-base.
+impl DiffArgs {
+    /// The first input given (BASE, or the later snapshot with --base).
+    pub(super) fn first_input(&self) -> Option<&std::path::Path> {
+        self.base.as_deref()
+    }
+}
+
 fn diff_inputs(args: &DiffArgs) -> Result<(PathBuf, Option<PathBuf>)> {
     let flag_base = args.subtract_base.as_ref().or(args.diff_base.as_ref());
     match (flag_base, &args.base, &args.later) {
@@ -282,6 +290,7 @@ pub(super) fn run_diff(args: DiffArgs) -> Result<u8> {
         };
     bar.phase("diffing");
     warn_inputs(&loader, [&base, &later]);
+    super::warn_order(&base, &later);
     diff::prune_frames(
         &mut interner,
         &mut [&mut base, &mut later],
@@ -334,13 +343,15 @@ pub(super) fn run_diff(args: DiffArgs) -> Result<u8> {
         .fail_on_growth
         .is_some_and(|t| diff::crosses(&result, t));
     if failed {
+        let threshold = match args.fail_on_growth {
+            Some(crate::units::Threshold::Absolute(v)) => crate::units::human(v, &result.unit),
+            Some(t) => t.to_string(),
+            None => String::new(),
+        };
+        let delta = crate::units::human(result.totals.delta, &result.unit);
         eprintln!(
-            "leakdiff: growth threshold {} crossed (total {:+} {})",
-            args.fail_on_growth
-                .map(|t| t.to_string())
-                .unwrap_or_default(),
-            result.totals.delta,
-            result.unit
+            "leakdiff: growth threshold {threshold} crossed (total {}{delta})",
+            if result.totals.delta > 0 { "+" } else { "" },
         );
         return Ok(EXIT_THRESHOLD);
     }

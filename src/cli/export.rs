@@ -59,8 +59,9 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
     let binary = matches!(args.format, ExportFormat::Parquet | ExportFormat::Pprof);
     if binary && args.output.is_none() {
         anyhow::bail!(
-            "--format {:?} writes a binary file: give --output FILE",
-            args.format
+            "--format {} writes a binary file: give --output FILE",
+            clap::ValueEnum::to_possible_value(&args.format)
+                .map_or_else(String::new, |v| v.get_name().to_string())
         );
     }
     let loader = series::loader(&args.read, &args.inputs.slices)?;

@@ -182,7 +182,16 @@ pub fn run(cli: Cli) -> Result<u8> {
         .context("could not start the worker threads")?;
     let _ = COLOR.set(cli.color);
     match (cli.command, cli.diff) {
-        (Some(Command::Diff(args)), _) | (None, args) => diff::run_diff(args),
+        (Some(Command::Diff(args)), _) => diff::run_diff(args),
+        (None, args) => {
+            if let Some(word) = args.first_input().and_then(mistyped_command) {
+                anyhow::bail!(
+                    "{}: no such file, and no command of that name; did you mean `leakdiff {word}`?",
+                    args.first_input().map_or(String::new(), |p| p.display().to_string())
+                );
+            }
+            diff::run_diff(args)
+        }
         (Some(Command::Slice(args)), _) => diff::run_slice(args),
         (Some(Command::Report(args)), _) => report::run_report(args),
         (Some(Command::Goroutines(args)), _) => goroutines::run_goroutines(args),
@@ -210,12 +219,62 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// The command a first argument that is no file was probably meant to be: one within two edits
+/// of its name (`reprot` → `report`), when exactly one is.
+fn mistyped_command(first: &Path) -> Option<String> {
+    let word = first.to_str()?;
+    if word.contains(['/', '.']) || first.exists() || word.len() < 3 {
+        return None;
+    }
+    let names: Vec<String> = command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let close: Vec<String> = names
+        .into_iter()
+        .filter(|n| edit_distance(word, n) <= 2 || (n.starts_with(word) && word.len() >= 3))
+        .collect();
+    (close.len() == 1).then(|| close[0].clone())
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// The command line's definition, for checks of its consistency (`debug_assert`) in tests.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
 /// Prints each input's warnings and the symbolizer's, one line each, on stderr.
+/// Warns when LATER was taken before BASE (by the profiles' own times): the diff then reads
+/// backwards, growth as shrinkage.
+fn warn_order(base: &crate::model::Profile, later: &crate::model::Profile) {
+    if let (Some(b), Some(l)) = (base.meta.time_nanos, later.meta.time_nanos) {
+        if l < b {
+            eprintln!(
+                "leakdiff: warning: LATER ({}, taken {}) is older than BASE ({}, taken {}): the diff reads backwards; give the older snapshot first",
+                later.meta.source,
+                crate::units::rfc3339_utc_millis(l),
+                base.meta.source,
+                crate::units::rfc3339_utc_millis(b),
+            );
+        }
+    }
+}
+
 fn warn_inputs<'a>(
     loader: &crate::input::Loader,
     profiles: impl IntoIterator<Item = &'a crate::model::Profile>,
@@ -233,7 +292,16 @@ fn warn_inputs<'a>(
 /// Writes what `render` produces to `output`, or to standard output when there is none.
 fn emit(output: Option<&Path>, render: impl Fn(&mut dyn Write) -> io::Result<()>) -> Result<()> {
     match output {
-        Some(path) if !is_stdout(path) => write_file(path, |w| render(w)),
+        Some(path) if !is_stdout(path) => {
+            write_file(path, |w| render(w))?;
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            eprintln!(
+                "leakdiff: wrote {} ({})",
+                path.display(),
+                crate::units::human(i64::try_from(size).unwrap_or(i64::MAX), "bytes")
+            );
+            Ok(())
+        }
         _ => {
             let stdout = io::stdout();
             let mut w = BufWriter::new(stdout.lock());

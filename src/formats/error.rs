@@ -34,6 +34,14 @@ pub enum ParseError {
         /// What was seen instead.
         detail: String,
     },
+    /// The bytes are plainly something else: an executable, a script, an image, notes.
+    #[error("{source_name}: not a profile: it looks like {looks_like}")]
+    NotAProfile {
+        /// The input's name.
+        source_name: String,
+        /// What it looks like (`an ELF executable`, `UTF-8 text`).
+        looks_like: String,
+    },
     /// The bytes are this format, but broken.
     #[error("{source_name}: malformed {format} at {position}: {message}")]
     Malformed {

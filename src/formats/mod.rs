@@ -96,13 +96,72 @@ pub fn sniff(payload: &[u8], source: &str) -> Result<Sniffed, ParseError> {
             detail: detail.into(),
         });
     }
+    if let Some(what) = not_a_profile(payload) {
+        return Err(ParseError::NotAProfile {
+            source_name: source.to_string(),
+            looks_like: what.into(),
+        });
+    }
+    // Text that no text parser took: a protobuf's field keys and lengths put control bytes in
+    // its first bytes (`sample_type`'s first key is 0x08), and text may decode as a protobuf by
+    // chance, so it is refused before it is tried as one.
+    if looks_like_text(payload) {
+        return Err(ParseError::NotAProfile {
+            source_name: source.to_string(),
+            looks_like: text_kind(payload).into(),
+        });
+    }
     Ok(Sniffed::PprofProto)
 }
 
+/// Files that are plainly no profile, by their magic: what sits beside profiles in a folder (the
+/// program, its scripts, notes, pictures, archives). No profile leakdiff reads starts this way;
+/// a protobuf's first byte is a field key, and none of these is one pprof writes.
+fn not_a_profile(payload: &[u8]) -> Option<&'static str> {
+    let starts = |p: &[u8]| payload.starts_with(p);
+    let kinds: [(&[u8], &str); 10] = [
+        (b"\x7fELF", "an ELF executable or library"),
+        (b"\xcf\xfa\xed\xfe", "a Mach-O executable"),
+        (b"\xfe\xed\xfa\xcf", "a Mach-O executable"),
+        (b"MZ", "a Windows executable"),
+        (b"#!", "a script"),
+        (b"\x89PNG", "a PNG image"),
+        (b"%PDF", "a PDF document"),
+        (b"PK\x03\x04", "a zip archive"),
+        (
+            b"PAR1",
+            "a Parquet file that is no leakdiff store or dataset part",
+        ),
+        (b"\xef\xbb\xbf", "UTF-8 text"),
+    ];
+    kinds.iter().find(|(magic, _)| starts(magic)).map(|k| k.1)
+}
+
+/// Whether the payload's first 512 bytes are text: UTF-8 (a character cut at the end is fine)
+/// with no control characters but tabs and line ends.
 fn looks_like_text(payload: &[u8]) -> bool {
     let head = &payload[..payload.len().min(512)];
-    head.iter()
-        .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b))
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        Err(e) if e.error_len().is_none() => match std::str::from_utf8(&head[..e.valid_up_to()]) {
+            Ok(t) => t,
+            Err(_) => return false,
+        },
+        Err(_) => return false,
+    };
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c == '\n' || c == '\r' || c == '\t' || !c.is_control())
+}
+
+/// What text looks like, for the note that leaves it out.
+fn text_kind(payload: &[u8]) -> &'static str {
+    if payload[..payload.len().min(512)].is_ascii() {
+        "text (no profile format leakdiff knows)"
+    } else {
+        "UTF-8 text (no profile format leakdiff knows)"
+    }
 }
 
 /// An input decoded but not yet interned. Decoding needs no shared state, so many inputs can be
@@ -295,9 +354,9 @@ pub fn decode_bytes(
         Sniffed::PprofProto => match pprof::wire::decode(&payload) {
             Ok((p, s, o)) => (crate::model::Format::Pprof, p, s, o),
             Err(_) if looks_like_text(&payload) => {
-                return Err(ParseError::Unrecognized {
+                return Err(ParseError::NotAProfile {
                     source_name: source.to_string(),
-                    detail: "text that matches no known profile format".into(),
+                    looks_like: text_kind(&payload).into(),
                 })
             }
             Err(e) => {

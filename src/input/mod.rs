@@ -149,6 +149,11 @@ pub fn load_files(
                 &source,
                 format!("not a recognized profile format: {detail}"),
             ),
+            Err(ParseError::NotAProfile { looks_like, .. }) if f.from_folder => builder.skip(
+                i,
+                &source,
+                format!("not a profile: it looks like {looks_like}"),
+            ),
             Err(e) => builder.fail(i, &source, e.to_string()),
         }
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

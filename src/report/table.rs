@@ -12,9 +12,17 @@ pub struct TextOptions {
     pub color: bool,
 }
 
-fn time(t: Option<i64>) -> String {
-    t.map(|ns| format!(", taken {}", rfc3339(ns)))
-        .unwrap_or_default()
+/// When a profile was taken, to the second; to the millisecond when the other side's time reads
+/// the same to the second but is not the same (two snapshots taken 0.17 s apart).
+fn time(t: Option<i64>, other: Option<i64>) -> String {
+    let same_second = |a: i64, b: i64| a.div_euclid(1_000_000_000) == b.div_euclid(1_000_000_000);
+    t.map(|ns| match other {
+        Some(o) if o != ns && same_second(o, ns) => {
+            format!(", taken {}", crate::units::rfc3339_utc_millis(ns))
+        }
+        _ => format!(", taken {}", rfc3339(ns)),
+    })
+    .unwrap_or_default()
 }
 
 pub use crate::units::rfc3339_utc as rfc3339;
@@ -40,14 +48,14 @@ fn header_lines(r: &DiffResult) -> Vec<String> {
             "base:  {} [{}{}] total {}",
             r.base.source,
             r.base.format,
-            time(r.base.time_nanos),
+            time(r.base.time_nanos, r.later.time_nanos),
             human(r.base.total, &r.unit)
         ),
         format!(
             "later: {} [{}{}] total {}",
             r.later.source,
             r.later.format,
-            time(r.later.time_nanos),
+            time(r.later.time_nanos, r.base.time_nanos),
             human(r.later.total, &r.unit)
         ),
     ];
@@ -124,8 +132,9 @@ fn footer(r: &DiffResult) -> Option<String> {
     let mut parts = Vec::new();
     if r.hidden_small > 0 {
         parts.push(format!(
-            "{} rows under {}% of the total hidden (--node-fraction 0 shows them)",
+            "{} {} under {}% of the total hidden (--node-fraction 0 shows them)",
             r.hidden_small,
+            if r.hidden_small == 1 { "row" } else { "rows" },
             r.node_fraction.map_or(0.0, |f| f * 100.0)
         ));
     }

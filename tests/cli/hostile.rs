@@ -75,12 +75,12 @@ fn another_format_is_named() {
     assert_clean_error(
         b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
         &[],
-        "malformed pprof at byte",
+        "not a profile: it looks like a PNG image",
     );
     assert_clean_error(
         b"hello, this is a plain text file\n",
         &[],
-        "matches no known profile format",
+        "not a profile: it looks like text",
     );
 }
 

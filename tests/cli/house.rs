@@ -141,6 +141,10 @@ fn a_file_that_is_no_profile_is_left_out_with_a_note() {
     )
     .unwrap();
     std::fs::write(dir.path().join("NOTES"), "collected by hand on Tuesday\n").unwrap();
+    // What else sits beside profiles: the program, a script, notes in UTF-8.
+    std::fs::copy(testdata("c/leakgen"), dir.path().join("leakgen")).unwrap();
+    std::fs::copy(testdata("c/scrub.py"), dir.path().join("scrub.py")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "memory grew → 2 GiB\n").unwrap();
     let d = dir.path().to_str().unwrap();
     for cmd in [
         vec!["report", "--no-progress", "-f", "json", "-i", d],
@@ -152,12 +156,40 @@ fn a_file_that_is_no_profile_is_left_out_with_a_note() {
         assert_eq!(err.matches("run.jsonl").count(), 1, "{cmd:?}: {err}");
         assert_eq!(err.matches("NOTES").count(), 1, "{cmd:?}: {err}");
         assert!(err.contains("left out"), "{err}");
+        for (name, what) in [
+            ("leakgen", "an ELF executable"),
+            ("scrub.py", "a script"),
+            ("notes.txt", "UTF-8 text"),
+        ] {
+            let line: Vec<&str> = err.lines().filter(|l| l.contains(name)).collect();
+            assert_eq!(line.len(), 1, "{cmd:?}: {err}");
+            assert!(
+                line[0].contains("left out") && line[0].contains(what),
+                "{cmd:?}: {}",
+                line[0]
+            );
+        }
     }
-    // Named on its own, the same file is an error.
+    // Named on its own, the same file is an error: one line, exit 2.
     let log = dir.path().join("run.jsonl");
     let (c, _, err) = run(&["report", "-i", log.to_str().unwrap()]);
     assert_eq!(c, 2, "{err}");
-    assert!(err.contains("not a recognized profile format"), "{err}");
+    assert!(err.contains("not a profile"), "{err}");
+    let later = testdata("go/leak-later.pb.gz");
+    for (file, what) in [
+        ("leakgen", "it looks like an ELF executable"),
+        ("notes.txt", "it looks like UTF-8 text"),
+    ] {
+        let f = dir.path().join(file);
+        let (c, _, err) = run(&[f.to_str().unwrap(), later.to_str().unwrap()]);
+        assert_eq!(c, 2, "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("{file}: not a profile: {what}")),
+            "{err}"
+        );
+        assert!(!err.contains("malformed"), "{err}");
+    }
 }
 
 #[test]

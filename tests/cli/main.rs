@@ -17,6 +17,7 @@ mod house;
 mod layering;
 mod legacy_golden;
 mod live;
+mod newcomer;
 mod outputs;
 mod pprof_golden;
 mod pprof_user;
