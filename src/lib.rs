@@ -1,7 +1,7 @@
 //! leakdiff: find memory leaks offline from the heap evidence programs already produce.
 //!
 //! Stages, each a module; imports point one way (held by the `layering` test, which reads every
-//! module's `use crate::` lines against the table in the README):
+//! module's `use crate::` lines against the table in CONTRIBUTING.md, "Source layout"):
 //! - `units`, `model`: helpers and the data model; import nothing else.
 //! - `formats` (bytes → profiles) → `symbolize` (ELF/DWARF) → `input` (paths → profiles, folders,
 //!   a series into the store).

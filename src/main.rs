@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 // mimalloc: the parsers allocate and free many small vectors per profile; glibc's malloc spent
-// about 8 % of a 100-snapshot report in malloc/free/consolidate (see README, numbers).
+// about 8 % of a 100-snapshot report in malloc/free/consolidate (see doc/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

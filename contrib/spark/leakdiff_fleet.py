@@ -30,7 +30,7 @@ import time
 SCHEMA = "leakdiff.dataset"
 VERSION = 1
 
-# The columns of a dataset part, in order (see leakdiff's README, "Fleet datasets").
+# The columns of a dataset part, in order (see leakdiff's doc/schemas.md).
 PART_COLUMNS = [
     "time", "service", "snapshot", "source", "format", "kind", "value_type", "unit", "key",
     "frames", "value", "sampling_rate", "state", "created_by", "wait_minutes", "leaked", "labels",

@@ -8,7 +8,7 @@ Each FOLDER is ingested as SERVICE into one dataset (leakdiff ingest); the job
 (leakdiff_fleet.py) runs on it with master local[2]; its suspects for each service must equal
 `leakdiff report FOLDER`'s: the same (kind, key) set, the same pattern and severity, the same
 slope and p-value (within 1e-4 relative: the dataset keeps microseconds, a folder's profiles
-nanoseconds). Then the README's Spark SQL query (and its DuckDB form, when duckdb is installed)
+nanoseconds). Then the Spark SQL query of doc/guide.md (and its DuckDB form, when duckdb is installed)
 runs on the dataset and must rank first the biggest heap suspect that `report` names, for the
 services given with --sql-top. Prints "N passed, M failed" and exits non-zero on any failure.
 """
@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import leakdiff_fleet  # noqa: E402
 
-# The README's queries ("Fleet datasets"), with the dataset's path filled in.
+# The queries of doc/guide.md (fleet datasets), with the dataset's path filled in.
 SPARK_SQL = """
 SELECT service, key, max_by(value, time) - min_by(value, time) AS growth
 FROM parquet.`{dataset}`
@@ -66,7 +66,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--sql-top", action="append", default=[], metavar="SERVICE",
-                    help="a service whose biggest suspect the README's queries must rank first "
+                    help="a service whose biggest suspect the queries of doc/guide.md must rank first "
                          "(a clear leak: the queries compare first and last values only)")
     ap.add_argument("services", nargs="+", metavar="SERVICE=FOLDER")
     args = ap.parse_args()

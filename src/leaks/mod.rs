@@ -18,6 +18,7 @@ use crate::trend::{self, Pattern, Prediction, Severity, SeverityInput, Trend, Tr
 mod callers;
 mod goroutine_section;
 mod heap;
+mod observations;
 mod process;
 mod teardown;
 mod types;
@@ -25,6 +26,7 @@ mod types;
 use callers::*;
 use goroutine_section::*;
 pub use heap::*;
+use observations::*;
 pub use process::*;
 pub use teardown::*;
 pub use types::*;
@@ -96,6 +98,17 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         None => &ev.heap,
     };
     let teardown = teardown.map(|(t, _)| t);
+    // Go's heap profile repeats the last GC's heap until the next: one observation per state.
+    let distinct;
+    let heap_snapshots = heap.snapshots.len();
+    let heap = match distinct_gc_states(heap) {
+        Some(keep) => {
+            distinct = heap.select(&keep);
+            &distinct
+        }
+        None => heap,
+    };
+    let gc_repeats = heap_snapshots - heap.snapshots.len();
     let vt_name = heap.value_type.clone();
     let unit = vt_name.split('/').nth(1).unwrap_or("").to_string();
     let (snaps, times) = snapshots_out(&heap.snapshots);
@@ -165,6 +178,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
     benign.sort_by(|a, b| b.max.total_cmp(&a.max).then_with(|| a.key.cmp(&b.key)));
     benign.truncate(10);
     let object_graph = ev.graph.as_ref().map(|g| graph_section(g, &mut suspects));
+    let next_step = (!suspects.is_empty()).then(|| program_of(heap).next_step().to_string());
     Ok(Report {
         schema: SCHEMA,
         value_type: vt_name,
@@ -187,6 +201,8 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         callers,
         profiler_overhead,
         teardown,
+        gc_repeats,
+        next_step,
         goroutines: gor.map(|g| g.0),
         process: process_section(ev, options)?,
         object_graph,

@@ -235,8 +235,14 @@ pub struct Report {
     pub floor: f64,
     /// Memory limit, when given.
     pub memory_limit: Option<f64>,
-    /// Heap snapshots in order.
+    /// Heap snapshots in order: one per distinct state (see `gc_repeats`).
     pub snapshots: Vec<SnapshotOut>,
+    /// Go heap snapshots that repeated the one before them (no GC completed between them: a Go
+    /// heap profile is the heap as of the last completed GC), folded into it and not trended.
+    pub gc_repeats: usize,
+    /// What to do once the heap suspects are known, for this kind of program (said once: a heap
+    /// profile says where memory was allocated, never what keeps it).
+    pub next_step: Option<String>,
     /// Total over time.
     pub total: TotalOut,
     /// Keys trended (present in some snapshot).

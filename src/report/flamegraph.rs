@@ -208,20 +208,34 @@ const TOP: f64 = 60.0;
 const BOTTOM: f64 = 26.0;
 const FONT: f64 = 12.0;
 
-/// The label that fits `w` pixels (the script does the same when zooming).
+/// A frame's short name: without the package path before the function (`tsdb.(*Head).Appender`
+/// for `github.com/prometheus/prometheus/tsdb.(*Head).Appender`). Only a `/` before the first
+/// `(` or `[` counts: a receiver or a generic type argument may hold paths of its own.
+fn short_name(name: &str) -> &str {
+    let cut = name.find(['(', '[']).unwrap_or(name.len());
+    match name[..cut].rfind('/') {
+        // `operator/(…)`: the slash is the function's own name.
+        Some(i) if i + 1 < cut => &name[i + 1..],
+        _ => name,
+    }
+}
+
+/// The label that fits `w` pixels: the short name, cut from the left when it still does not fit
+/// (the function's own name is at the end); the full name is in the tooltip and searched. The
+/// script does the same when zooming.
 fn label(name: &str, w: f64) -> String {
     let fit = ((w - 6.0) / (FONT * 0.6)).floor();
     if fit < 3.0 {
         return String::new();
     }
     let fit = fit as usize;
-    if name.chars().count() > fit {
-        name.chars()
-            .take(fit.saturating_sub(2))
-            .chain("..".chars())
-            .collect()
+    let short = short_name(name);
+    let n = short.chars().count();
+    if n > fit {
+        let tail: String = short.chars().skip(n - fit.saturating_sub(2)).collect();
+        format!("..{tail}")
     } else {
-        name.to_string()
+        short.to_string()
     }
 }
 
@@ -257,10 +271,17 @@ const SCRIPT: &str = r##"(function () {
   var details = svg.querySelector(".details"), matched = svg.querySelector(".matched");
   var resetBtn = svg.querySelector(".reset"), searchBtn = svg.querySelector(".search");
   var lastSearch = "";
+  function shortName(n) {
+    var cut = n.search(/[(\[]/);
+    if (cut < 0) { cut = n.length; }
+    var i = n.lastIndexOf("/", cut - 1);
+    return i >= 0 && i + 1 < cut ? n.slice(i + 1) : n;
+  }
   function label(f, w) {
     var fit = Math.floor((w - 6) / (FONT * 0.6));
     if (fit < 3) { return ""; }
-    return f.n.length > fit ? f.n.slice(0, fit - 2) + ".." : f.n;
+    var s = shortName(f.n);
+    return s.length > fit ? ".." + s.slice(s.length - (fit - 2)) : s;
   }
   function place(f, x, w) {
     f.r.setAttribute("x", x.toFixed(2)); f.r.setAttribute("width", w.toFixed(2));
@@ -563,6 +584,22 @@ pub fn report_flamegraphs(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn labels_are_short_names_cut_from_the_left() {
+        let name = "github.com/prometheus/prometheus/tsdb.(*Head).Appender";
+        assert_eq!(short_name(name), "tsdb.(*Head).Appender");
+        assert_eq!(label(name, 1000.0), "tsdb.(*Head).Appender");
+        // 12 characters fit: the end of the name, where the function is.
+        let l = label(name, 6.0 + 12.0 * FONT * 0.6);
+        assert_eq!(l, "..).Appender");
+        assert_eq!(short_name("main.main"), "main.main");
+        assert_eq!(
+            short_name("example.com/a.F[go.shape.struct { X example.com/b.T }]"),
+            "a.F[go.shape.struct { X example.com/b.T }]"
+        );
+        assert_eq!(short_name("operator/(Frac, Frac)"), "operator/(Frac, Frac)");
+    }
+
     use super::*;
 
     #[test]

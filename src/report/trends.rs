@@ -57,6 +57,15 @@ fn span(r: &Report) -> String {
 
 fn total_line(t: &TotalOut, unit: &str) -> String {
     let tr = &t.trend;
+    if tr.n == 2 {
+        return format!(
+            "{} → {} ({}{}), one change (a trend needs 3 snapshots or more)",
+            h(tr.first, unit),
+            h(tr.last, unit),
+            if tr.growth >= 0.0 { "+" } else { "" },
+            h(tr.growth, unit),
+        );
+    }
     format!(
         "{} → {} ({}{}), {}, {} (p={:.3}, R²={:.2})",
         h(tr.first, unit),
@@ -127,6 +136,9 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
     let out = &mut out;
     write_text_header(out, r)?;
     write_text_suspects(out, r)?;
+    if let Some(next) = &r.next_step {
+        writeln!(out, "next step: {next}")?;
+    }
     write_callers(out, r, &r.unit)?;
     write_text_not_leaks(out, r)?;
     write_text_goroutines(out, r)?;
@@ -144,13 +156,29 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
 /// The header: what was trended, from where to where, the total, teardown, limit and floor.
 fn write_text_header(out: &mut impl Write, r: &Report) -> io::Result<()> {
     let unit = &r.unit;
-    writeln!(
-        out,
-        "leakdiff report: {} over {} heap snapshots spanning {}",
-        r.value_type,
-        r.snapshots.len(),
-        span(r)
-    )?;
+    if r.gc_repeats > 0 {
+        writeln!(
+            out,
+            "leakdiff report: {} over {} heap snapshots, {} distinct GC states, spanning {}",
+            r.value_type,
+            r.snapshots.len() + r.gc_repeats,
+            r.snapshots.len(),
+            span(r)
+        )?;
+        writeln!(
+            out,
+            "note: a Go heap profile is the heap as of the last completed GC; {} snapshot(s) repeated the one before (no GC between them) and are not trended",
+            r.gc_repeats
+        )?;
+    } else {
+        writeln!(
+            out,
+            "leakdiff report: {} over {} heap snapshots spanning {}",
+            r.value_type,
+            r.snapshots.len(),
+            span(r)
+        )?;
+    }
     if let (Some(a), Some(b)) = (r.snapshots.first(), r.snapshots.last()) {
         writeln!(
             out,
@@ -211,7 +239,14 @@ fn write_text_header(out: &mut impl Write, r: &Report) -> io::Result<()> {
 fn write_text_suspects(out: &mut impl Write, r: &Report) -> io::Result<()> {
     let unit = &r.unit;
     if r.suspects.is_empty() {
-        if !r.snapshots.is_empty() {
+        if r.snapshots.len() == 2 {
+            writeln!(
+                out,
+                "no leak suspects: two {} are one change, not a trend; patterns and tests need at least 3 (take more snapshots{}), or compare the two with `leakdiff FIRST LAST`",
+                if r.gc_repeats > 0 { "distinct GC states" } else { "snapshots" },
+                if r.gc_repeats > 0 { ", over more garbage collections" } else { "" }
+            )?;
+        } else if !r.snapshots.is_empty() {
             writeln!(
                 out,
                 "no leak suspects: nothing grows beyond noise with a leak pattern"
@@ -220,7 +255,7 @@ fn write_text_suspects(out: &mut impl Write, r: &Report) -> io::Result<()> {
     } else {
         writeln!(
             out,
-            "SUSPECTS ({}{}), most severe first; rate = Theil–Sen slope, p = Mann–Kendall",
+            "SUSPECTS ({}{}), most severe first; rate = Theil–Sen slope, p = Mann–Kendall (exact up to 30 snapshots)",
             r.suspects.len(),
             if r.suspects_not_shown > 0 {
                 format!(", {} more with --top 0", r.suspects_not_shown)
@@ -803,6 +838,8 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         value_type => r.value_type.clone(),
         counter_note => counter_note(r),
         snapshots => r.snapshots.len(),
+        gc_repeats => r.gc_repeats,
+        next_step => r.next_step.clone(),
         span => span(r),
         first => r.snapshots.first().map(|x| Value::from(Serde(x))),
         last => r.snapshots.last().map(|x| Value::from(Serde(x))),

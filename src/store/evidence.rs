@@ -44,17 +44,24 @@ pub struct CallerSeries {
 impl HeapEvidence {
     /// The first `cut` snapshots, their totals and the series of the keys with data in them.
     pub fn prefix(&self, cut: usize) -> HeapEvidence {
-        let cut = cut.min(self.snapshots.len());
+        let keep: Vec<usize> = (0..cut.min(self.snapshots.len())).collect();
+        self.select(&keep)
+    }
+
+    /// The snapshots at `keep` (in order), their totals and the series of the keys with data in
+    /// them.
+    pub fn select(&self, keep: &[usize]) -> HeapEvidence {
+        let pick = |v: &[f64]| -> Vec<f64> { keep.iter().map(|&i| v[i]).collect() };
         HeapEvidence {
-            snapshots: self.snapshots[..cut].to_vec(),
+            snapshots: keep.iter().map(|&i| self.snapshots[i].clone()).collect(),
             value_type: self.value_type.clone(),
-            totals: self.totals.iter().take(cut).copied().collect(),
+            totals: pick(&self.totals),
             series: self
                 .series
                 .iter()
                 .map(|s| Series {
                     key: s.key.clone(),
-                    values: s.values.iter().take(cut).copied().collect(),
+                    values: pick(&s.values),
                 })
                 .filter(|s| s.values.iter().any(|v| *v != 0.0))
                 .collect(),
@@ -67,7 +74,7 @@ impl HeapEvidence {
                     leaves: c
                         .leaves
                         .iter()
-                        .map(|(k, v)| (k.clone(), v.iter().take(cut).copied().collect()))
+                        .map(|(k, v)| (k.clone(), pick(v)))
                         .filter(|(_, v): &(String, Vec<f64>)| v.iter().any(|x| *x != 0.0))
                         .collect(),
                 })

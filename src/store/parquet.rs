@@ -254,7 +254,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Name of this layout (README, "The store"); quoted in the error for a file that does not fit it.
+/// Name of this layout (doc/schemas.md, "Saved store"); quoted in the error for a file that does not fit it.
 pub const SCHEMA: &str = "leakdiff.store/v1";
 
 pub(super) fn write(store: &Store, out: &mut dyn Write, name: &str) -> Result<(), StoreError> {

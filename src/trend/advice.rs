@@ -162,19 +162,68 @@ pub fn remediation(frames_leaf_first: &[&str], pattern: Pattern) -> String {
     if has(&["bytes.(*Buffer)", "strings.(*Builder)", "bufio."]) {
         return "a buffer that keeps growing: Reset it after use or cap its size".into();
     }
-    let shape = match pattern {
-        Pattern::Exponential => "grows faster and faster",
-        Pattern::Stepped => {
-            "grows in steps that never come back (a map or slice that doubles as entries keep \
-             coming, or batches that stay referenced)"
+    // Nothing in the frames names a cause: the shape is all the suspect tells; what to do next
+    // depends on the program and is said once per report ([`Program::next_step`]).
+    match pattern {
+        Pattern::Exponential => "grows faster and faster".into(),
+        Pattern::Stepped => "grows in steps that never come back (a map or slice that doubles as \
+                             entries keep coming, or batches that stay referenced)"
+            .into(),
+        _ => "grows steadily".into(),
+    }
+}
+
+/// What kind of program a heap series comes from: it decides the next step a report suggests.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Program {
+    /// A Go program (its heap profiles, heap dumps).
+    Go,
+    /// A native program recorded by heaptrack.
+    Heaptrack,
+    /// A native program profiled by jemalloc.
+    Jemalloc,
+    /// A native program profiled by gperftools (tcmalloc).
+    Gperftools,
+    /// Anything else, or a mix.
+    Other,
+}
+
+impl Program {
+    /// The next step once a heap suspect is known: a heap profile says where memory was
+    /// allocated, never what keeps it; each kind of program has its own tool for that.
+    pub fn next_step(self) -> &'static str {
+        match self {
+            Program::Go => {
+                "a heap profile says where objects were allocated, not what keeps them: look at \
+                 what holds them (a global, a long-lived struct, a channel), or write a Go heap \
+                 dump (runtime/debug.WriteHeapDump) and run `leakdiff retained DUMP --binary \
+                 PROGRAM` for the path from a root and the types that hold them"
+            }
+            Program::Heaptrack => {
+                "heaptrack records where memory was allocated, not what keeps it: on the \
+                 recording, `heaptrack_print --print-leaks` lists what was never freed; memory \
+                 still reachable is held by the owner of the allocating call site (a container, \
+                 a cache, a pool that is never trimmed)"
+            }
+            Program::Jemalloc => {
+                "a jemalloc profile says where memory was allocated, not what keeps it: `jeprof \
+                 --base=FIRST.heap PROGRAM LAST.heap` shows the same growth by stack, and \
+                 MALLOC_CONF=prof_leak:true reports at exit what was never freed; memory still \
+                 reachable is held by the owner of the allocating call site"
+            }
+            Program::Gperftools => {
+                "a gperftools heap profile says where memory was allocated, not what keeps it: \
+                 `pprof --base=FIRST PROGRAM LAST` shows the same growth, and HEAPCHECK=normal \
+                 reports at exit what is unreachable; memory still reachable is held by the \
+                 owner of the allocating call site"
+            }
+            Program::Other => {
+                "a heap profile says where memory was allocated, not what keeps it: look at \
+                 what owns the allocating call site"
+            }
         }
-        _ => "grows steadily",
-    };
-    format!(
-        "{shape}; the cause is not known from the profile, which says where these objects were \
-         allocated, not what keeps them: look at what holds them (a global, a long-lived struct, \
-         a channel), or take a Go heap dump and run `leakdiff retained` for the path from a root"
-    )
+    }
 }
 
 #[cfg(test)]
@@ -196,7 +245,7 @@ mod tests {
             &["github.com/acme/internal/pkg.(*H).Method"],
             Pattern::Linear,
         );
-        assert!(r.contains("steadily") && r.contains("not known"), "{r}");
+        assert_eq!(r, "grows steadily");
         let r = remediation(&["main.work"], Pattern::Stepped);
         assert!(r.contains("steps"), "{r}");
         // Prometheus' head appender: `Append` in a name is not a slice.
@@ -207,7 +256,11 @@ mod tests {
             ],
             Pattern::Linear,
         );
-        assert!(!r.contains("slice") && r.contains("not known"), "{r}");
+        assert!(!r.contains("slice") && r.contains("steadily"), "{r}");
+        // The next step is the program's own.
+        assert!(Program::Go.next_step().contains("leakdiff retained"));
+        assert!(Program::Heaptrack.next_step().contains("heaptrack_print"));
+        assert!(!Program::Jemalloc.next_step().contains("Go heap dump"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! May import: nothing else of this crate (pure arithmetic on `f64` slices; no I/O, no polars).
 //!
-//! Patterns, decided in this order (the rules are in the README, "How a series is classified"):
+//! Patterns, decided in this order (the rules are in doc/analysis.md, "How a series is classified"):
 //! 1. `flat`: the series never moves more than the noise floor.
 //! 2. `oscillating`: it falls back by a large drop (≥ 30 % of its range) and its troughs do not
 //!    rise: a cache that is evicted, GC churn. Not a leak.
@@ -22,7 +22,7 @@ pub mod stats;
 
 use serde::Serialize;
 
-pub use advice::{remediation, severity, Severity, SeverityInput};
+pub use advice::{remediation, severity, Program, Severity, SeverityInput};
 pub use stats::MannKendall;
 
 /// Seconds in an hour: slopes are reported per hour.
@@ -504,8 +504,9 @@ fn classify(c: &Classify) -> Pattern {
         return Pattern::Stepped;
     }
     // With 3 or 4 points Mann–Kendall cannot reach p < 0.05 (its floor is 0.09 at n = 4); a
-    // series that rises at every step beyond the floor counts as a trend there.
-    let short_monotone = n <= 4 && c.diffs.iter().all(|d| *d > 0.0);
+    // series that rises at every step beyond the floor counts as a trend there. Two points are
+    // one change, no trend.
+    let short_monotone = (3..=4).contains(&n) && c.diffs.iter().all(|d| *d > 0.0);
     if !short_monotone && (c.mk.tau <= 0.0 || c.mk.p_value >= c.options.alpha) {
         return Pattern::Flat;
     }
@@ -684,6 +685,10 @@ pub fn supports(trend: &Trend, hours: f64) -> bool {
 /// The value the series will hold `hours` after its last point, by its pattern's model (its last
 /// value for patterns that are not leaks); `None` when that is beyond the data ([`supports`]).
 pub fn project(trend: &Trend, hours: f64) -> Option<f64> {
+    // Two points are one change: no basis to carry anything ahead, flat or not.
+    if trend.n < 3 {
+        return None;
+    }
     if !trend.pattern.is_leak() {
         return Some(trend.last);
     }

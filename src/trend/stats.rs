@@ -39,6 +39,70 @@ pub struct MannKendall {
     pub z: f64,
     /// Two-sided p-value of "no monotonic trend".
     pub p_value: f64,
+    /// One-sided p-value for growth: P(S ≥ s) under "no trend". Reported, not decided on: a
+    /// one-sided test at α found a leak in a filled plateau of the simulated grid that the
+    /// two-sided test (one-sided at α/2) does not.
+    pub p_up: f64,
+    /// One-sided p-value for decline: P(S ≤ s) under "no trend".
+    pub p_down: f64,
+    /// Whether the p-values are exact (S's own distribution: at most [`EXACT_MAX_N`] points, no
+    /// ties) rather than the normal approximation.
+    pub exact: bool,
+}
+
+/// Up to this many points without ties, Mann–Kendall's p-values come from the exact
+/// distribution of S (Kendall's: the inversions of a random order), not the normal
+/// approximation, whose floor on short series (0.0085 two-sided at n = 6 for a strictly
+/// increasing series, where the exact value is 1/360) hides monotone growth from a multiple-test
+/// correction.
+pub const EXACT_MAX_N: usize = 30;
+
+/// P(I ≤ k) for each k, I the number of inversions of a uniformly random order of `n` distinct
+/// values (Mahonian numbers over n!), built one element at a time: inserting the k-th element
+/// adds 0 to k − 1 inversions, each equally likely.
+fn inversions_cdf(n: usize) -> Vec<f64> {
+    let max = n * n.saturating_sub(1) / 2;
+    let mut pmf = vec![0.0; max + 1];
+    pmf[0] = 1.0;
+    let mut top = 0;
+    for k in 2..=n {
+        // new[j] = (1/k) Σ_{i<k} old[j − i]: a sliding window sum over the old pmf.
+        let new_top = top + k - 1;
+        let mut next = vec![0.0; new_top + 1];
+        let mut window = 0.0;
+        for (j, slot) in next.iter_mut().enumerate() {
+            if j <= top {
+                window += pmf[j];
+            }
+            if j >= k && j - k <= top {
+                window -= pmf[j - k];
+            }
+            *slot = window / k as f64;
+        }
+        pmf[..=new_top].copy_from_slice(&next);
+        top = new_top;
+    }
+    let mut acc = 0.0;
+    pmf.iter()
+        .map(|p| {
+            acc += p;
+            acc.min(1.0)
+        })
+        .collect()
+}
+
+/// Exact P(S ≥ s) for `n` distinct values: S = M − 2I with M = n(n − 1)/2 pairs.
+fn exact_upper(n: usize, s: i64, cdf: &[f64]) -> f64 {
+    let m = (n * (n - 1) / 2) as i64;
+    if s > m {
+        return 0.0;
+    }
+    if s <= -m {
+        return 1.0;
+    }
+    // S ≥ s ⟺ I ≤ (M − s) / 2.
+    let k = ((m - s) / 2) as usize;
+    cdf[k.min(cdf.len() - 1)]
 }
 
 /// Mann–Kendall test of `values` in time order. With fewer than 3 points it returns p = 1.
@@ -51,6 +115,9 @@ pub fn mann_kendall(values: &[f64]) -> MannKendall {
             tau: 0.0,
             z: 0.0,
             p_value: 1.0,
+            p_up: 1.0,
+            p_down: 1.0,
+            exact: false,
         };
     }
     let mut s: i64 = 0;
@@ -67,6 +134,7 @@ pub fn mann_kendall(values: &[f64]) -> MannKendall {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mut ties = 0.0;
+    let mut tied = false;
     let mut i = 0;
     while i < n {
         let mut j = i + 1;
@@ -76,6 +144,7 @@ pub fn mann_kendall(values: &[f64]) -> MannKendall {
         let t = (j - i) as f64;
         if t > 1.0 {
             ties += t * (t - 1.0) * (2.0 * t + 5.0);
+            tied = true;
         }
         i = j;
     }
@@ -90,10 +159,24 @@ pub fn mann_kendall(values: &[f64]) -> MannKendall {
     } else {
         0.0
     };
-    let p_value = if z == 0.0 {
+    let exact = n <= EXACT_MAX_N && !tied;
+    let (p_up, p_down) = if exact {
+        let cdf = inversions_cdf(n);
+        (exact_upper(n, s, &cdf), exact_upper(n, -s, &cdf))
+    } else if var_s <= 0.0 {
+        (1.0, 1.0)
+    } else {
+        // Continuity-corrected tails: S moves in steps of 2 without ties.
+        let sd = var_s.sqrt();
+        (
+            (1.0 - normal_cdf((s as f64 - 1.0) / sd)).clamp(0.0, 1.0),
+            (1.0 - normal_cdf((-s as f64 - 1.0) / sd)).clamp(0.0, 1.0),
+        )
+    };
+    let p_value = if s == 0 || (!exact && z == 0.0) {
         1.0
     } else {
-        (2.0 * (1.0 - normal_cdf(z.abs()))).clamp(0.0, 1.0)
+        (2.0 * p_up.min(p_down)).clamp(0.0, 1.0)
     };
     MannKendall {
         s,
@@ -101,6 +184,9 @@ pub fn mann_kendall(values: &[f64]) -> MannKendall {
         tau: s as f64 / (nf * (nf - 1.0) / 2.0),
         z,
         p_value,
+        p_up,
+        p_down,
+        exact,
     }
 }
 
@@ -296,6 +382,46 @@ mod tests {
         let mk = mann_kendall(&[3.0; 8]);
         assert_eq!(mk.s, 0);
         assert_eq!(mk.p_value, 1.0);
+    }
+
+    #[test]
+    fn exact_mann_kendall_on_short_series() {
+        // Strictly increasing n = 6: one order in 720 has S = 15.
+        let v: Vec<f64> = (0..6).map(f64::from).collect();
+        let mk = mann_kendall(&v);
+        assert!(mk.exact);
+        assert!((mk.p_up - 1.0 / 720.0).abs() < 1e-12, "{mk:?}");
+        assert!((mk.p_value - 2.0 / 720.0).abs() < 1e-12);
+        assert!((mk.p_down - 1.0).abs() < 1e-12);
+        // n = 4, S = 4 (one swap): P(I ≤ 1) = (1 + 3) / 24.
+        let mk = mann_kendall(&[1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(mk.s, 4);
+        assert!((mk.p_up - 4.0 / 24.0).abs() < 1e-12, "{mk:?}");
+        // The distribution sums to one and is symmetric.
+        for n in [2usize, 5, 9, 30] {
+            let cdf = inversions_cdf(n);
+            let m = n * (n - 1) / 2;
+            assert!((cdf[m] - 1.0).abs() < 1e-9, "{n}");
+            for k in 0..m {
+                let pk = cdf[k] - if k == 0 { 0.0 } else { cdf[k - 1] };
+                let pm = cdf[m - k] - if m - k == 0 { 0.0 } else { cdf[m - k - 1] };
+                assert!((pk - pm).abs() < 1e-12, "{n} {k}");
+            }
+        }
+        // Near the cut the exact and the normal tails agree (n = 30 vs a long series' rule).
+        let noise = [0.0, 4.1, -3.7, 2.2, -1.3];
+        let v: Vec<f64> = (0..30)
+            .map(|i| 0.15 * f64::from(i) + noise[i as usize % 5])
+            .collect();
+        let mk = mann_kendall(&v);
+        let approx = 1.0 - normal_cdf((mk.s as f64 - 1.0) / mk.var_s.sqrt());
+        assert!(mk.exact);
+        assert!(mk.p_up > 1e-3 && mk.p_up < 0.2, "{mk:?}");
+        assert!((mk.p_up - approx).abs() < 0.1 * approx, "{mk:?} {approx}");
+        // Ties: the normal approximation, one-sided.
+        let mk = mann_kendall(&[1.0, 1.0, 2.0, 2.0, 3.0, 4.0]);
+        assert!(!mk.exact);
+        assert!(mk.p_up < mk.p_value);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Fleet datasets: `ingest` writes Hive-partitioned Parquet that `report`/`check`/`export` read
 //! back with the same verdicts as the folders it came from; re-ingesting is a no-op; the
 //! service and time range are pushed down to partitions and part footers; foreign files,
-//! parts of a later version and half-written parts are handled as the README says; and the
+//! parts of a later version and half-written parts are handled as doc/guide.md says; and the
 //! Spark job (contrib/spark) gives `report`'s suspects key for key, in Spark's local mode.
 
 use std::path::{Path, PathBuf};

@@ -293,21 +293,12 @@ fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
         };
         let out = report(&["--format", "json"]);
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let ring = r["suspects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["key"] == "main.makeRing")
-            .expect("makeRing grows");
-        assert!(ring["retained_bytes"].as_u64().unwrap() > 0);
-        let path: Vec<&str> = ring["retained_path"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_str().unwrap())
-            .collect();
-        assert!(path[0].starts_with("root: global"), "{path:?}");
-        assert!(path.last().unwrap().contains("main.makeRing"), "{path:?}");
+        // Two dumps are one change: the diff by site above says what grew; no trend is claimed.
+        assert!(
+            r["suspects"].as_array().unwrap().is_empty(),
+            "{}",
+            r["suspects"]
+        );
         let g = &r["object_graph"];
         assert_eq!(g["unreachable_cycles"], 0);
         // 3 + 3 pairs, 4 entries, 3 + 2 rings, 1 self-loop at least.
@@ -318,7 +309,8 @@ fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
             let out = report(&["--binary", symbols.to_str().unwrap()]);
             assert!(out.status.success());
             let text = String::from_utf8_lossy(&out.stdout);
-            assert!(text.contains("root: main.rings (bss)"), "{text}");
+            assert!(text.contains("two snapshots are one change"), "{text}");
+            assert!(text.contains("OBJECT GRAPH of"), "{text}");
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The architecture, held: each module imports only the stages its `//! May import:` line names,
-//! those lines agree with the table below (the README's layout), the table has no cycle, and
+//! those lines agree with the table below (CONTRIBUTING.md, "Source layout"), the table has no cycle, and
 //! tests reach files through `input`, never through `cli`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Who may import whom: the one-way rule of the README's "Layout" paragraph.
+/// Who may import whom: the one-way rule of CONTRIBUTING.md's "Source layout" table.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("units", &[]),
     ("model", &[]),

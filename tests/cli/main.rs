@@ -5,6 +5,7 @@
 mod c_golden;
 mod cli_diff;
 mod common;
+mod docs;
 mod export_check;
 mod fleet;
 mod go127;
@@ -25,3 +26,4 @@ mod props;
 mod real_corpus;
 mod report;
 mod simulate;
+mod verdicts;
