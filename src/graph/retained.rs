@@ -284,6 +284,23 @@ pub struct Retainer {
     pub frames: Vec<String>,
     /// Why it is alive: a path from a root (for a site, to its largest retainer).
     pub path: Vec<String>,
+    /// Owned by the Go runtime (allocated in `runtime.*`, a runtime type or global, a runtime
+    /// goroutine's stack): listed after the program's own.
+    pub runtime: bool,
+}
+
+/// Whether a site's leaf frame, a type or a root names the Go runtime's own memory (goroutine
+/// descriptors and stacks, Ps and Ms, the runtime's globals), which the program cannot free.
+pub fn is_runtime_name(name: &str) -> bool {
+    let name = name.trim_start_matches(['[', ']', '*']);
+    name.starts_with("runtime.")
+        || name.starts_with("internal/runtime/")
+        || name.starts_with("stack of runtime.")
+}
+
+/// Program's own first, the runtime's after, each in its order so far.
+fn own_first<T>(items: &mut [T], runtime: impl Fn(&T) -> bool) {
+    items.sort_by_key(|t| runtime(t));
 }
 
 /// The top retainers by object or by allocation site.
@@ -292,8 +309,14 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
     if by_site {
         // The path goes to the site's object that retains the most.
         let best = best_object_per_site(g);
-        retained_by_site(g)
-            .into_iter()
+        let site_runtime = |s: u32| {
+            g.sites[s as usize]
+                .first()
+                .is_some_and(|f| is_runtime_name(f))
+        };
+        let mut list = retained_by_site(g);
+        own_first(&mut list, |&(s, _, _)| site_runtime(s));
+        list.into_iter()
             .take(limit)
             .map(|(s, bytes, n)| Retainer {
                 name: g.sites[s as usize].first().cloned().unwrap_or_default(),
@@ -304,11 +327,23 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
                     NONE => Vec::new(),
                     v => path_to(g, v),
                 },
+                runtime: site_runtime(s),
             })
             .collect()
     } else {
+        let object_runtime = |v: u32| match g.site_of.get(v) {
+            u32::MAX => false,
+            s => g.sites[s as usize]
+                .first()
+                .is_some_and(|f| is_runtime_name(f)),
+        };
         let mut objs: Vec<u32> = (0..g.len() as u32).filter(|&v| g.is_reachable(v)).collect();
-        objs.sort_by(|&a, &b| g.retained(b).cmp(&g.retained(a)).then(a.cmp(&b)));
+        objs.sort_by(|&a, &b| {
+            object_runtime(a)
+                .cmp(&object_runtime(b))
+                .then(g.retained(b).cmp(&g.retained(a)))
+                .then(a.cmp(&b))
+        });
         objs.into_iter()
             .take(limit)
             .map(|v| Retainer {
@@ -320,6 +355,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
                     s => g.sites[s as usize].clone(),
                 },
                 path: path_to(g, v),
+                runtime: object_runtime(v),
             })
             .collect()
     }
@@ -343,6 +379,7 @@ pub fn retainers_by_shape(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
                 NONE => Vec::new(),
                 v => path_to(g, v),
             },
+            runtime: false,
         })
         .collect()
 }
@@ -365,15 +402,19 @@ pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
             .collect(),
     );
     let best = best_object_per_class(g, &class, g.type_names.len() + 1);
-    retained_by_class(g, &class, g.type_names.len() + 1)
-        .into_iter()
+    let name = |c: u32| {
+        g.type_names
+            .get(c as usize)
+            .cloned()
+            .unwrap_or_else(|| "(untyped)".to_string())
+    };
+    let mut list = retained_by_class(g, &class, g.type_names.len() + 1);
+    own_first(&mut list, |&(c, _, _)| is_runtime_name(&name(c)));
+    list.into_iter()
         .take(limit)
         .map(|(c, retained_bytes, objects)| Retainer {
-            name: g
-                .type_names
-                .get(c as usize)
-                .cloned()
-                .unwrap_or_else(|| "(untyped)".to_string()),
+            runtime: is_runtime_name(&name(c)),
+            name: name(c),
             retained_bytes,
             objects,
             frames: Vec::new(),
@@ -388,10 +429,12 @@ pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
 /// [`retained_by_root`] as retainers (no frames or paths: a root is where paths start).
 pub fn retainers_by_root(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
     let limit = if top == 0 { usize::MAX } else { top };
-    retained_by_root(g)
-        .into_iter()
+    let mut list = retained_by_root(g);
+    own_first(&mut list, |(name, _, _)| is_runtime_name(name));
+    list.into_iter()
         .take(limit)
         .map(|(name, retained_bytes, objects)| Retainer {
+            runtime: is_runtime_name(&name),
             name,
             retained_bytes,
             objects,

@@ -108,7 +108,14 @@ pub fn write_cycles<W: Write>(
                 if c.objects == 1 { "" } else { "s" },
                 sites.join(" ↔ "),
                 human(c.bytes as i64, "bytes"),
-                if want {
+                if want && c.cycles > 1 {
+                    // A group's cycles may hold one another: their retained sizes summed can
+                    // count an object twice, so the sum says it is one.
+                    format!(
+                        ", retains {} summed over its cycles",
+                        human(c.retained_bytes as i64, "bytes")
+                    )
+                } else if want {
                     format!(", retains {}", human(c.retained_bytes as i64, "bytes"))
                 } else {
                     String::new()
@@ -164,13 +171,20 @@ pub fn write_retained<W: Write>(
         "top retainers by {by}: retained = the bytes that would be freed if it were gone (dominator tree)\n"
     )?;
     for (i, r) in list.iter().enumerate() {
+        if r.runtime && (i == 0 || !list[i - 1].runtime) {
+            writeln!(
+                out,
+                "-- the Go runtime's own (goroutine stacks and descriptors, Ps, Ms, runtime globals): --"
+            )?;
+        }
         writeln!(
             out,
-            "#{:<3} {:>10}  {} object(s)  {}",
+            "#{:<3} {:>10}  {} object(s)  {}{}",
             i + 1,
             human(r.retained_bytes as i64, "bytes"),
             r.objects,
-            r.name
+            r.name,
+            if r.runtime { "  [runtime]" } else { "" }
         )?;
         if !by_site {
             if let Some(f) = r.frames.first() {

@@ -609,3 +609,47 @@ fn a_forced_small_budget_spills_and_changes_nothing() {
         }
     }
 }
+
+/// `retained` leads with the program's own memory: sites, objects, roots and types of the Go
+/// runtime (goroutine stacks from `runtime.malg`, a GC worker's stack) come after, marked.
+#[test]
+fn retained_lists_the_programs_own_memory_before_the_runtimes() {
+    let dump = testdata("go/heapdump/go1.23.5.dump.gz");
+    let dump = dump.to_str().unwrap();
+    for by in ["site", "object", "root"] {
+        let out = leakdiff(&["retained", dump, "--by", by, "-f", "json", "--top", "0"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let runtime: Vec<bool> = v["retainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["runtime"].as_bool().unwrap())
+            .collect();
+        let first_runtime = runtime.iter().position(|r| *r).unwrap_or(runtime.len());
+        assert!(first_runtime > 0, "{by}: the program's own come first");
+        assert!(
+            runtime[first_runtime..].iter().all(|r| *r),
+            "{by}: {runtime:?}"
+        );
+        if by == "site" {
+            let malg = v["retainers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"].as_str().unwrap().starts_with("runtime.malg"))
+                .expect("runtime.malg");
+            assert_eq!(malg["runtime"], true);
+        }
+    }
+    let out = leakdiff(&["retained", dump, "--top", "0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("the Go runtime's own") && text.contains("[runtime]"),
+        "{text}"
+    );
+}
