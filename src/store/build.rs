@@ -609,7 +609,10 @@ impl StoreBuilder {
             })
             .collect();
         warnings.sort_by_key(|(i, _)| *i);
-        let warnings = warnings.into_iter().map(|(_, w)| w).collect();
+        let mut warnings: Vec<Failure> = warnings.into_iter().map(|(_, w)| w).collect();
+        if let Some(w) = file_dates(&reduced, order) {
+            warnings.push(w);
+        }
         let position = |input: usize| reduced.iter().position(|r| r.input_index == input);
         let ends = if heap_by_time {
             kept.by_order
@@ -759,6 +762,35 @@ fn one_form_of_goroutines(reduced: &mut Vec<Reduced>, skipped: &mut Vec<Failure>
 /// gives every file the same one) they stay in input order — files as given, folders in natural
 /// name order — with their own or file times as the axis when those increase along it, else one
 /// second per step (slopes are then per step).
+/// Says when snapshots are placed in time by their files' dates (ordered by time, but carrying
+/// no time of their own: heap dumps, goroutine text dumps, jemalloc and gperftools dumps; and
+/// heaptrack slices, anchored at the recording's file date): a copy or a fresh clone resets those,
+/// so the order and the rates may be the file system's, not the program's.
+fn file_dates(reduced: &[Reduced], order: Order) -> Option<Failure> {
+    if order != Order::Time || reduced.len() < 2 {
+        return None;
+    }
+    let dated: Vec<&Reduced> = reduced
+        .iter()
+        .filter(|r| r.own_time.is_none() || r.snapshot.format == "heaptrack")
+        .collect();
+    if dated.is_empty() {
+        return None;
+    }
+    let mut formats: Vec<&str> = dated.iter().map(|r| r.snapshot.format.as_str()).collect();
+    formats.sort_unstable();
+    formats.dedup();
+    Some(Failure {
+        source: String::new(),
+        message: format!(
+            "times from file dates: {} of {} snapshots ({}) carry no time of their own, so their times are their files' modification times (heaptrack slices: counted from the recording's); copying the files or a fresh clone resets those: check the order, or give it with --order name",
+            dated.len(),
+            reduced.len(),
+            formats.join(", ")
+        ),
+    })
+}
+
 fn place(these: &mut [Reduced], order: Order, by_time: bool) {
     if by_time {
         these.sort_by_key(|r| order_key(order, r));

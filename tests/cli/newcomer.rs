@@ -86,3 +86,28 @@ fn outputs_written_to_files_are_said_and_thresholds_read_in_units() {
     let leak = testdata("go/series/leak");
     assert!(leak.is_dir());
 }
+
+#[test]
+fn times_from_file_dates_are_said() {
+    // Go heap dumps carry no time: ordered by their files' dates, and the run says so.
+    let dir = tempfile::tempdir().unwrap();
+    for (i, f) in ["go1.19.8-grow-1.dump.gz", "go1.19.8-grow-2.dump.gz"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::copy(
+            testdata(&format!("go/heapdump/{f}")),
+            dir.path().join(format!("{i}.dump.gz")),
+        )
+        .unwrap();
+    }
+    let (c, _, err) = run(&["report", dir.path().to_str().unwrap(), "--no-progress"]);
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        err.contains("times from file dates: 2 of 2 snapshots (Go heap dump)"),
+        "{err}"
+    );
+    // pprof profiles carry their own times: nothing to say.
+    let (_, _, err) = run(&["report", "testdata/go/series/leak", "--no-progress"]);
+    assert!(!err.contains("file dates"), "{err}");
+}
