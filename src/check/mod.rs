@@ -563,6 +563,13 @@ pub fn check_report(r: &Report, config: &Config, baseline: &Baseline) -> CheckRe
     }
     let (violations, suppressed) = split(all);
     let subject = match (r.snapshots.first(), r.snapshots.last()) {
+        (Some(a), Some(b)) if r.gc_repeats > 0 => format!(
+            "{} snapshots ({} distinct GC states), {} → {}",
+            r.snapshots.len() + r.gc_repeats,
+            r.snapshots.len(),
+            a.time,
+            b.time
+        ),
         (Some(a), Some(b)) => format!("{} snapshots, {} → {}", r.snapshots.len(), a.time, b.time),
         _ => "goroutine and process snapshots".into(),
     };

@@ -298,6 +298,14 @@ pub fn is_runtime_name(name: &str) -> bool {
         || name.starts_with("stack of runtime.")
 }
 
+/// The path from a root to a class's best object ([`best_object_per_class`]); empty for none.
+fn path_to_best(g: &ObjectGraph, best: &[u32], class: u32) -> Vec<String> {
+    match best[class as usize] {
+        NONE => Vec::new(),
+        v => path_to(g, v),
+    }
+}
+
 /// Program's own first, the runtime's after, each in its order so far.
 fn own_first<T>(items: &mut [T], runtime: impl Fn(&T) -> bool) {
     items.sort_by_key(|t| runtime(t));
@@ -323,10 +331,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
                 retained_bytes: bytes,
                 objects: n,
                 frames: g.sites[s as usize].clone(),
-                path: match best[s as usize] {
-                    NONE => Vec::new(),
-                    v => path_to(g, v),
-                },
+                path: path_to_best(g, &best, s),
                 runtime: site_runtime(s),
             })
             .collect()
@@ -375,10 +380,7 @@ pub fn retainers_by_shape(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
             retained_bytes,
             objects,
             frames: Vec::new(),
-            path: match best[c as usize] {
-                NONE => Vec::new(),
-                v => path_to(g, v),
-            },
+            path: path_to_best(g, &best, c),
             runtime: false,
         })
         .collect()
@@ -418,10 +420,7 @@ pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
             retained_bytes,
             objects,
             frames: Vec::new(),
-            path: match best[c as usize] {
-                NONE => Vec::new(),
-                v => path_to(g, v),
-            },
+            path: path_to_best(g, &best, c),
         })
         .collect()
 }

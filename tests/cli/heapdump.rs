@@ -137,6 +137,21 @@ fn planted_cycles_are_found_exactly_and_the_tree_is_not_one() {
     }
 }
 
+/// A `leakdiff.retained/v1` document's retainers: name → objects.
+fn objects_by_name(v: &serde_json::Value) -> BTreeMap<String, u64> {
+    v["retainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["objects"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn leakdiff(args: &[&str]) -> std::process::Output {
     crate::common::leakdiff_cmd().args(args).output().unwrap()
 }
@@ -340,17 +355,7 @@ fn retained_by_type_types_the_objects_from_the_binarys_dwarf() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["by"], "type");
-    let types: BTreeMap<String, u64> = v["retainers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                r["objects"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let types = objects_by_name(&v);
     for (name, n) in [
         ("main.Parent", 3),
         ("main.Child", 3),
@@ -423,17 +428,7 @@ fn retained_by_root_names_the_globals_from_the_binary() {
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["by"], "root");
-        let roots: BTreeMap<String, u64> = v["retainers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["name"].as_str().unwrap().to_string(),
-                    r["objects"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let roots = objects_by_name(&v);
         assert_eq!(
             roots.get("main.parents (bss)"),
             Some(&7),
