@@ -232,7 +232,7 @@ fn mistyped_command(first: &Path) -> Option<String> {
         .collect();
     let close: Vec<String> = names
         .into_iter()
-        .filter(|n| edit_distance(word, n) <= 2 || (n.starts_with(word) && word.len() >= 3))
+        .filter(|n| edit_distance(word, n) <= 2 || n.starts_with(word))
         .collect();
     (close.len() == 1).then(|| close[0].clone())
 }

@@ -106,9 +106,11 @@ pub fn sniff(payload: &[u8], source: &str) -> Result<Sniffed, ParseError> {
     // its first bytes (`sample_type`'s first key is 0x08), and text may decode as a protobuf by
     // chance, so it is refused before it is tried as one.
     if looks_like_text(payload) {
+        let ascii = payload[..payload.len().min(512)].is_ascii();
         return Err(ParseError::NotAProfile {
             source_name: source.to_string(),
-            looks_like: text_kind(payload).into(),
+            looks_like: if ascii { "text" } else { "UTF-8 text" }.to_string()
+                + " (no profile format leakdiff knows)",
         });
     }
     Ok(Sniffed::PprofProto)
@@ -153,15 +155,6 @@ fn looks_like_text(payload: &[u8]) -> bool {
         && text
             .chars()
             .all(|c| c == '\n' || c == '\r' || c == '\t' || !c.is_control())
-}
-
-/// What text looks like, for the note that leaves it out.
-fn text_kind(payload: &[u8]) -> &'static str {
-    if payload[..payload.len().min(512)].is_ascii() {
-        "text (no profile format leakdiff knows)"
-    } else {
-        "UTF-8 text (no profile format leakdiff knows)"
-    }
 }
 
 /// An input decoded but not yet interned. Decoding needs no shared state, so many inputs can be
@@ -351,14 +344,9 @@ pub fn decode_bytes(
                 pprof::wire::Offsets::default(),
             )
         }
+        // Text never gets here: `sniff` refused it on the same first bytes.
         Sniffed::PprofProto => match pprof::wire::decode(&payload) {
             Ok((p, s, o)) => (crate::model::Format::Pprof, p, s, o),
-            Err(_) if looks_like_text(&payload) => {
-                return Err(ParseError::NotAProfile {
-                    source_name: source.to_string(),
-                    looks_like: text_kind(&payload).into(),
-                })
-            }
             Err(e) => {
                 return Err(ParseError::malformed(
                     source,

@@ -306,9 +306,23 @@ fn path_to_best(g: &ObjectGraph, best: &[u32], class: u32) -> Vec<String> {
     }
 }
 
-/// Program's own first, the runtime's after, each in its order so far.
-fn own_first<T>(items: &mut [T], runtime: impl Fn(&T) -> bool) {
-    items.sort_by_key(|t| runtime(t));
+/// The first `limit` of `items` (already ranked), the program's own first and the runtime's
+/// after, each in its rank order: one look at each item, however long the list.
+fn own_first<T>(items: Vec<T>, limit: usize, runtime: impl Fn(&T) -> bool) -> Vec<T> {
+    let (mut own, mut theirs) = (Vec::new(), Vec::new());
+    for t in items {
+        if own.len() == limit {
+            break;
+        }
+        match runtime(&t) {
+            true if theirs.len() < limit => theirs.push(t),
+            true => {}
+            false => own.push(t),
+        }
+    }
+    let room = limit - own.len();
+    own.extend(theirs.into_iter().take(room));
+    own
 }
 
 /// The top retainers by object or by allocation site.
@@ -322,10 +336,8 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
                 .first()
                 .is_some_and(|f| is_runtime_name(f))
         };
-        let mut list = retained_by_site(g);
-        own_first(&mut list, |&(s, _, _)| site_runtime(s));
-        list.into_iter()
-            .take(limit)
+        own_first(retained_by_site(g), limit, |&(s, _, _)| site_runtime(s))
+            .into_iter()
             .map(|(s, bytes, n)| Retainer {
                 name: g.sites[s as usize].first().cloned().unwrap_or_default(),
                 retained_bytes: bytes,
@@ -343,14 +355,9 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
                 .is_some_and(|f| is_runtime_name(f)),
         };
         let mut objs: Vec<u32> = (0..g.len() as u32).filter(|&v| g.is_reachable(v)).collect();
-        objs.sort_by(|&a, &b| {
-            object_runtime(a)
-                .cmp(&object_runtime(b))
-                .then(g.retained(b).cmp(&g.retained(a)))
-                .then(a.cmp(&b))
-        });
-        objs.into_iter()
-            .take(limit)
+        objs.sort_by(|&a, &b| g.retained(b).cmp(&g.retained(a)).then(a.cmp(&b)));
+        own_first(objs, limit, |&v| object_runtime(v))
+            .into_iter()
             .map(|v| Retainer {
                 name: format!("{:#x}", g.addr(v)),
                 retained_bytes: g.retained(v),
@@ -410,10 +417,9 @@ pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
             .cloned()
             .unwrap_or_else(|| "(untyped)".to_string())
     };
-    let mut list = retained_by_class(g, &class, g.type_names.len() + 1);
-    own_first(&mut list, |&(c, _, _)| is_runtime_name(&name(c)));
-    list.into_iter()
-        .take(limit)
+    let list = retained_by_class(g, &class, g.type_names.len() + 1);
+    own_first(list, limit, |&(c, _, _)| is_runtime_name(&name(c)))
+        .into_iter()
         .map(|(c, retained_bytes, objects)| Retainer {
             runtime: is_runtime_name(&name(c)),
             name: name(c),
@@ -428,17 +434,17 @@ pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
 /// [`retained_by_root`] as retainers (no frames or paths: a root is where paths start).
 pub fn retainers_by_root(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
     let limit = if top == 0 { usize::MAX } else { top };
-    let mut list = retained_by_root(g);
-    own_first(&mut list, |(name, _, _)| is_runtime_name(name));
-    list.into_iter()
-        .take(limit)
-        .map(|(name, retained_bytes, objects)| Retainer {
-            runtime: is_runtime_name(&name),
-            name,
-            retained_bytes,
-            objects,
-            frames: Vec::new(),
-            path: Vec::new(),
-        })
-        .collect()
+    own_first(retained_by_root(g), limit, |(name, _, _)| {
+        is_runtime_name(name)
+    })
+    .into_iter()
+    .map(|(name, retained_bytes, objects)| Retainer {
+        runtime: is_runtime_name(&name),
+        name,
+        retained_bytes,
+        objects,
+        frames: Vec::new(),
+        path: Vec::new(),
+    })
+    .collect()
 }

@@ -197,12 +197,19 @@ impl Loader {
             source_name: source.to_string(),
             message: format!("cannot read: {e}"),
         };
-        let mut head = Vec::with_capacity((meta.len() as usize).clamp(1 << 16, 1 << 30));
+        // The first 64 KiB decide; a dump (which may be many GB) is then streamed, so only what
+        // else is read whole gets a buffer of the file's size.
+        let mut head = Vec::with_capacity(1 << 16);
         (&mut file)
             .take(1 << 16)
             .read_to_end(&mut head)
             .map_err(io)?;
         if !formats::heapdump::sniff(&formats::decompress::head(&head, "", 16)) {
+            head.reserve_exact(
+                usize::try_from(meta.len())
+                    .unwrap_or(0)
+                    .saturating_sub(head.len()),
+            );
             file.read_to_end(&mut head).map_err(io)?;
             return Ok(Some(Opened::Bytes(head)));
         }

@@ -30,32 +30,6 @@ pub(super) fn distinct_gc_states(heap: &HeapEvidence) -> Option<Vec<usize>> {
     (keep.len() < n).then_some(keep)
 }
 
-/// What kind of program the heap series comes from, by its snapshots' formats (and, for the
-/// formats Go shares with others, the Go runtime's frames).
-pub(super) fn program_of(heap: &HeapEvidence) -> crate::trend::Program {
-    use crate::trend::Program;
-    let go_frames = || {
-        heap.series
-            .iter()
-            .any(|s| s.key.frames.iter().any(|f| f.starts_with("runtime.")))
-    };
-    let mut kinds = heap.snapshots.iter().map(|s| match s.format.as_str() {
-        "heaptrack" => Program::Heaptrack,
-        "jemalloc heap_v2" => Program::Jemalloc,
-        "Go heap dump" => Program::Go,
-        "pprof" if go_frames() => Program::Go,
-        "legacy heap profile" if go_frames() => Program::Go,
-        "legacy heap profile" => Program::Gperftools,
-        _ => Program::Other,
-    });
-    let first = kinds.next().unwrap_or(Program::Other);
-    if kinds.all(|k| k == first) {
-        first
-    } else {
-        Program::Other
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,27 +156,23 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
 /// The header: what was trended, from where to where, the total, teardown, limit and floor.
 fn write_text_header(out: &mut impl Write, r: &Report) -> io::Result<()> {
     let unit = &r.unit;
+    let distinct = if r.gc_repeats > 0 {
+        format!(", {} distinct GC states,", r.snapshots.len())
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "leakdiff report: {} over {} heap snapshots{distinct} spanning {}",
+        r.value_type,
+        r.snapshots.len() + r.gc_repeats,
+        span(r)
+    )?;
     if r.gc_repeats > 0 {
-        writeln!(
-            out,
-            "leakdiff report: {} over {} heap snapshots, {} distinct GC states, spanning {}",
-            r.value_type,
-            r.snapshots.len() + r.gc_repeats,
-            r.snapshots.len(),
-            span(r)
-        )?;
         writeln!(
             out,
             "note: a Go heap profile is the heap as of the last completed GC; {} snapshot(s) repeated the one before (no GC between them) and are not trended",
             r.gc_repeats
-        )?;
-    } else {
-        writeln!(
-            out,
-            "leakdiff report: {} over {} heap snapshots spanning {}",
-            r.value_type,
-            r.snapshots.len(),
-            span(r)
         )?;
     }
     if let (Some(a), Some(b)) = (r.snapshots.first(), r.snapshots.last()) {

@@ -91,6 +91,14 @@ fn inversions_cdf(n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// [`inversions_cdf`] of `n` ≤ [`EXACT_MAX_N`], built once per `n` per process: every key of a
+/// report has the same number of points, and the table costs more than the test itself.
+fn exact_cdf(n: usize) -> &'static [f64] {
+    static TABLES: [std::sync::OnceLock<Vec<f64>>; EXACT_MAX_N + 1] =
+        [const { std::sync::OnceLock::new() }; EXACT_MAX_N + 1];
+    TABLES[n].get_or_init(|| inversions_cdf(n))
+}
+
 /// Exact P(S ≥ s) for `n` distinct values: S = M − 2I with M = n(n − 1)/2 pairs.
 fn exact_upper(n: usize, s: i64, cdf: &[f64]) -> f64 {
     let m = (n * (n - 1) / 2) as i64;
@@ -161,8 +169,8 @@ pub fn mann_kendall(values: &[f64]) -> MannKendall {
     };
     let exact = n <= EXACT_MAX_N && !tied;
     let (p_up, p_down) = if exact {
-        let cdf = inversions_cdf(n);
-        (exact_upper(n, s, &cdf), exact_upper(n, -s, &cdf))
+        let cdf = exact_cdf(n);
+        (exact_upper(n, s, cdf), exact_upper(n, -s, cdf))
     } else if var_s <= 0.0 {
         (1.0, 1.0)
     } else {
