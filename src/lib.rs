@@ -27,6 +27,7 @@ pub mod lab;
 pub mod leaks;
 pub mod live;
 pub mod model;
+pub mod progress;
 pub mod report;
 pub mod spill;
 pub mod store;

@@ -256,19 +256,19 @@ pub(super) fn run_diff(args: DiffArgs) -> Result<u8> {
         })
         .map(|_| EXIT_OK);
     }
-    let bar = super::Progress::new(true);
+    let bar = crate::progress::Progress::new(true);
     bar.phase(match &later_arg {
         Some(l) => format!(
             "reading {}{} and {}{}",
             file_name(&base_path),
-            super::size_note(&base_path),
+            crate::progress::size_note(&base_path),
             file_name(l),
-            super::size_note(l)
+            crate::progress::size_note(l)
         ),
         None => format!(
             "reading and slicing {}{}",
             file_name(&base_path),
-            super::size_note(&base_path)
+            crate::progress::size_note(&base_path)
         ),
     });
     let (mut interner, mut base, mut later, later_path) =
@@ -403,11 +403,11 @@ pub(super) fn run_slice(args: SliceArgs) -> Result<u8> {
         .context("say where to cut: --slices N or --slice-every DURATION")?;
     let mut loader = args.input.loader()?;
     loader.read.heaptrack.timeline = true;
-    let bar = super::Progress::new(true);
+    let bar = crate::progress::Progress::new(true);
     bar.phase(format!(
         "reading and slicing {}{}",
         file_name(&args.recording),
-        super::size_note(&args.recording)
+        crate::progress::size_note(&args.recording)
     ));
     let (interner, slices) = read_slices(&loader, &args.recording, spec)?;
     bar.finish();

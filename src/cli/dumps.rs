@@ -55,7 +55,7 @@ pub enum RetainedBy {
 type ReadDump = (
     crate::graph::ObjectGraph,
     crate::graph::DumpSummary,
-    std::sync::Arc<super::Progress>,
+    std::sync::Arc<crate::progress::Progress>,
     Option<String>,
 );
 
@@ -80,11 +80,11 @@ fn purge_freed_memory_at_once() {
 fn read_dump(args: &DumpArgs) -> Result<ReadDump> {
     purge_freed_memory_at_once();
     let mut loader = args.read.loader();
-    let bar = std::sync::Arc::new(super::Progress::new(true));
+    let bar = std::sync::Arc::new(crate::progress::Progress::new(true));
     bar.phase(format!(
         "reading {}{}",
         super::file_name(&args.dump),
-        super::size_note(&args.dump)
+        crate::progress::size_note(&args.dump)
     ));
     let shown = bar.clone();
     loader.progress = Some(std::sync::Arc::new(move |s| shown.step(s)));

@@ -81,7 +81,7 @@ pub(super) fn run_simulate(args: SimulateArgs) -> Result<u8> {
         profiler_noise: args.profiler_noise,
         ..Default::default()
     };
-    let bar = super::Progress::new(true);
+    let bar = crate::progress::Progress::new(true);
     bar.phase("simulating the series");
     let sim = simulate::simulate(&options)?;
     bar.finish();
@@ -203,7 +203,7 @@ pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
         },
     );
     args.slices.apply(&mut loader);
-    let bar = super::Progress::new(true);
+    let bar = crate::progress::Progress::new(true);
     bar.phase(format!("evaluating {} scenario folders", dirs.len()));
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<ScenarioResult>, EvalFailure>> =

@@ -9,9 +9,10 @@ use anyhow::Result;
 use clap::Args;
 
 use super::args::{DatasetArgs, InputArgs, SeriesSlices};
-use super::{Progress, EXIT_ERROR, EXIT_OK};
+use super::{EXIT_ERROR, EXIT_OK};
 use crate::input::{self, Loader, SeriesOptions};
 use crate::leaks::{self, AnalyzeOptions, Report};
+use crate::progress::Progress;
 use crate::store::{KeyBy, Kind, Order, Store};
 use crate::units::parse_size;
 

@@ -221,3 +221,32 @@ pub fn keys(v: &serde_json::Value) -> Vec<String> {
         .map(|s| s["key"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A tool a test needs (Chromium, Go, promtool, Spark): `found` when it is there. When it is not,
+/// the test fails with the command that installs it, unless the user opted out of it by name
+/// (`LEAKDIFF_SKIP=chromium,spark`, or `all`): then one line goes straight to the terminal (not
+/// to the captured output), so a skip is seen, and the test returns early.
+pub fn tool<T>(name: &str, found: Option<T>, install: &str) -> Option<T> {
+    if found.is_some() {
+        return found;
+    }
+    let skip = std::env::var("LEAKDIFF_SKIP").unwrap_or_default();
+    let opted_out = skip
+        .split(',')
+        .map(str::trim)
+        .any(|s| s == name || s == "all");
+    assert!(
+        opted_out,
+        "this test needs {name}, which is missing: {install} (`.ci/run` installs every tool the tests use), or opt out with LEAKDIFF_SKIP={name}"
+    );
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "leakdiff tests: SKIPPED the {name} part of {test} (LEAKDIFF_SKIP={skip})"
+    );
+    None
+}

@@ -149,12 +149,8 @@ fn prometheus_export_passes_promtool_and_names_every_suspect() {
     let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
         .into_iter()
         .find(|p| Path::new(p).exists());
-    let Some(promtool) = promtool else {
-        assert!(
-            std::env::var_os("LEAKDIFF_REQUIRE_PROMTOOL").is_none(),
-            "LEAKDIFF_REQUIRE_PROMTOOL is set but promtool is not installed"
-        );
-        eprintln!("skipped promtool: apt-get install prometheus (CI installs it)");
+    let Some(promtool) = crate::common::tool("promtool", promtool, "apt-get install prometheus")
+    else {
         return;
     };
     let out = Command::new(promtool)

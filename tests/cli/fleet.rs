@@ -433,17 +433,14 @@ fn foreign_files_later_versions_and_half_written_parts() {
 
 /// The Python that has pyspark, pandas and pyarrow (`.ci/run` makes one), if any.
 fn spark_python() -> Option<PathBuf> {
-    let p = std::env::var_os("LEAKDIFF_SPARK_PYTHON").map(PathBuf::from);
-    match p {
-        Some(p) if p.exists() => Some(p),
-        _ if std::env::var_os("LEAKDIFF_REQUIRE_SPARK").is_some() => {
-            panic!("LEAKDIFF_REQUIRE_SPARK is set but LEAKDIFF_SPARK_PYTHON names no python")
-        }
-        _ => {
-            eprintln!("skipped: set LEAKDIFF_SPARK_PYTHON to a python with pyspark, pandas and pyarrow (and Java 17) to run the Spark job");
-            None
-        }
-    }
+    let p = std::env::var_os("LEAKDIFF_SPARK_PYTHON")
+        .map(PathBuf::from)
+        .filter(|p| p.exists());
+    crate::common::tool(
+        "spark",
+        p,
+        "apt-get install openjdk-17-jre-headless, then set LEAKDIFF_SPARK_PYTHON to a python with pyspark, pandas and pyarrow (`.ci/run` makes one)",
+    )
 }
 
 #[test]

@@ -16,6 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("formats", &["model", "spill"]),
     ("symbolize", &["formats", "model"]),
     ("graph", &["formats", "model", "spill"]),
+    ("progress", &["graph", "units", "spill"]),
     ("diff", &["model", "units"]),
     ("goroutines", &["model", "trend"]),
     (

@@ -918,25 +918,16 @@ fn flamegraph_colours_by_own_change_and_has_its_script() {
     assert!(urls.is_empty(), "no network in the script: {urls:?}");
 }
 
-/// Headless Chromium: `CHROMIUM` or /usr/bin/chromium; required when `LEAKDIFF_REQUIRE_CHROMIUM`
-/// is set (CI installs it), else the test says it did not run.
+/// Headless Chromium: `CHROMIUM` or /usr/bin/chromium; required unless `LEAKDIFF_SKIP` names it.
 fn chromium() -> Option<std::path::PathBuf> {
     let p = std::env::var_os("CHROMIUM")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| "/usr/bin/chromium".into());
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("LEAKDIFF_REQUIRE_CHROMIUM").is_none(),
-        "LEAKDIFF_REQUIRE_CHROMIUM is set but {} is missing",
-        p.display()
-    );
-    eprintln!(
-        "note: no chromium at {}: the browser test did not run",
-        p.display()
-    );
-    None
+    crate::common::tool(
+        "chromium",
+        p.exists().then_some(p),
+        "apt-get install chromium (or set CHROMIUM to its path)",
+    )
 }
 
 fn headless(
