@@ -68,6 +68,7 @@ pub(super) fn goroutine_section(
         totals: &totals,
         goroutines: None,
         limit: None,
+        bytes: false,
     };
     let mut suspects: Vec<Suspect> = Vec::new();
     let mut proven_not_trending = Vec::new();
@@ -146,6 +147,8 @@ pub(super) fn untrended(
     forced.pattern = Pattern::Linear;
     let mut s = suspect(key, series, forced, ctx)?;
     s.pattern = pattern;
+    // Goroutine groups are rated by what is known of them (proven, blocked long), not held.
+    s.held = None;
     s.severity = if g.proven_by.is_some() {
         match g.proven_leaked {
             n if n >= 1000.0 => Severity::Critical,

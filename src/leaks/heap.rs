@@ -42,6 +42,8 @@ pub(super) struct Ctx<'a> {
     pub(super) totals: &'a [f64],
     pub(super) goroutines: Option<&'a [f64]>,
     pub(super) limit: Option<f64>,
+    /// Whether the series are bytes (the severity's absolute rates and growths apply).
+    pub(super) bytes: bool,
 }
 
 pub(super) fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> Option<Suspect> {
@@ -89,17 +91,21 @@ pub(super) fn suspect(key: &KeyInfo, series: Vec<f64>, t: Trend, ctx: &Ctx) -> O
     let (h, lo, hi) = exponential
         .filter(|(h, _, _)| h.is_some_and(|h| trend::supports(&t, h)))
         .unwrap_or(linear);
-    let severity = trend::severity(&SeverityInput {
+    let rated = SeverityInput {
         trend: &t,
         total_last,
         hours_to_limit: h,
-    })?;
+        bytes: ctx.bytes,
+        limit: ctx.limit,
+    };
+    let (severity, held) = trend::hold(&rated, trend::severity(&rated)?);
     let frames: Vec<&str> = key.frames.iter().map(String::as_str).collect();
     Some(Suspect {
         key: key.name.clone(),
         frames: key.frames.clone(),
         pattern: t.pattern,
         severity,
+        held,
         slope_per_hour: t.slope_per_hour,
         slope_low_per_hour: t.slope_low_per_hour,
         slope_high_per_hour: t.slope_high_per_hour,

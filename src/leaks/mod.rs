@@ -131,6 +131,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         totals: &totals,
         goroutines: gor_counts.as_deref(),
         limit: options.memory_limit,
+        bytes: unit == "bytes",
     };
     let (profiler, own): (Vec<_>, Vec<_>) = heap
         .series

@@ -16,6 +16,7 @@ pub(super) fn process_remediation(name: &str) -> &'static str {
         n if n.starts_with("fds/pipe") => "open pipes grow: wait for child processes and close both ends of pipes (cmd.Wait, StdoutPipe)",
         n if n.starts_with("fds") => "open file descriptors grow: close files on every path (defer f.Close()); the process dies with EMFILE at its limit",
         "threads" => "OS threads grow: look for goroutines blocked in cgo or system calls, runtime.LockOSThread without unlock, or thread pools that never shrink",
+        "vm_size" => "address space grows: the Go runtime and allocators reserve it ahead of use (heap arenas of 64 MiB, thread stacks), so it is no memory by itself; compare with rss: address space growing while rss holds is reservation, not a leak",
         "mappings" => "memory mappings grow: look for mmap without munmap, dlopen without dlclose, or per-thread arenas",
         _ => "resident memory grows: compare with the heap profiles' in-use total; growth outside the heap points at cgo, mmap or allocator fragmentation",
     }
@@ -74,11 +75,15 @@ pub(super) fn process_section(
             // Severity and time to limit against the metric's own limit: with none, the share
             // rules cannot apply (an fd count has no heap to be a share of).
             let own = [t.last];
+            // Address space is no memory: a Go runtime reserves arenas of 64 MiB at a time. The
+            // absolute rates of the severity rules apply to it only under a limit (RLIMIT_AS).
+            let bytes = unit == "bytes" && (name != "vm_size" || limit.is_some());
             let ctx = Ctx {
                 times: &times,
                 totals: &own,
                 goroutines: None,
                 limit,
+                bytes,
             };
             let key = KeyInfo {
                 name: name.clone(),
@@ -86,13 +91,14 @@ pub(super) fn process_section(
             };
             if let Some(mut sus) = suspect(&key, values.clone(), t.clone(), &ctx) {
                 sus.share = limit.map_or(0.0, |l| sus.last / l);
-                if let Some(sev) = trend::severity(&SeverityInput {
+                let rated = SeverityInput {
                     trend: &t,
                     total_last: limit.unwrap_or(f64::INFINITY),
                     hours_to_limit: sus.prediction.hours_to_limit,
-                }) {
-                    sus.severity = sev;
-                }
+                    bytes,
+                    limit,
+                };
+                let impact = trend::severity(&rated).unwrap_or(sus.severity);
                 // A metric with no limit to measure headroom against is rated by its own
                 // growth: doubling within the window is high at least, half again medium.
                 let ratio = if t.first > 0.0 {
@@ -100,14 +106,17 @@ pub(super) fn process_section(
                 } else {
                     f64::INFINITY
                 };
-                let floor_sev = if ratio >= 2.0 {
+                let floor_sev = if unit == "bytes" && !bytes {
+                    // Address space without a limit: its growth is no cost by itself.
+                    Severity::Low
+                } else if ratio >= 2.0 {
                     Severity::High
                 } else if ratio >= 1.5 {
                     Severity::Medium
                 } else {
                     Severity::Low
                 };
-                sus.severity = sus.severity.min(floor_sev);
+                (sus.severity, sus.held) = trend::hold(&rated, impact.min(floor_sev));
                 sus.correlation_with_total = None;
                 sus.remediation = process_remediation(&name).to_string();
                 suspects.push(sus);

@@ -57,6 +57,9 @@ pub struct Suspect {
     pub pattern: Pattern,
     /// Severity.
     pub severity: Severity,
+    /// Why the severity is lower than the growth's impact alone would make it (watched too
+    /// briefly, or slowing toward a level).
+    pub held: Option<crate::trend::Held>,
     /// Theil–Sen slope per hour and its interval.
     pub slope_per_hour: f64,
     /// Lower end.

@@ -273,6 +273,9 @@ fn write_text_suspects(out: &mut impl Write, r: &Report) -> io::Result<()> {
                 r.memory_limit.is_some(),
             )?;
         }
+        if let Some(note) = held_note(&r.suspects) {
+            writeln!(out, "{note}")?;
+        }
     }
     Ok(())
 }
@@ -322,6 +325,7 @@ fn write_text_goroutines(out: &mut impl Write, r: &Report) -> io::Result<()> {
                 "leak check (the Go runtime's goroutineleak detector): {proven} group(s) proven blocked forever"
             )?;
         }
+        let held = held_note(&g.suspects);
         for s in &g.suspects {
             write_suspect(out, s, "count", g.total.trend.span_hours, false)?;
             if let (Some(by), Some(n)) = (s.proven_by, s.proven_leaked) {
@@ -336,6 +340,9 @@ fn write_text_goroutines(out: &mut impl Write, r: &Report) -> io::Result<()> {
                     }
                 )?;
             }
+        }
+        if let Some(note) = held {
+            writeln!(out, "{note}")?;
         }
         if !g.trending_not_proven.is_empty() {
             writeln!(
@@ -383,6 +390,9 @@ fn write_text_process(out: &mut impl Write, r: &Report) -> io::Result<()> {
                 s.prediction.hours_to_limit.is_some(),
             )?;
         }
+        if let Some(note) = held_note(&p.suspects) {
+            writeln!(out, "{note}")?;
+        }
     }
     Ok(())
 }
@@ -410,6 +420,64 @@ fn write_text_graph(out: &mut impl Write, r: &Report) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Why a suspect's severity is held below its impact, from its own data: `medium (impact:
+/// high): watched 2m00s, +14.00MiB; 7m21s more at this rate to rate high`. The explanation is
+/// said once per section ([`held_note`]).
+fn held_sentence(x: &crate::trend::Held, held: crate::trend::Severity, unit: &str) -> String {
+    use crate::trend::{HeldReason, Severity};
+    let own = match x.reason {
+        HeldReason::Decelerating => format!(
+            "slowing: its late rate is {:.0} % of its early one",
+            100.0 * x.late_rate_ratio.unwrap_or(0.0).max(0.0)
+        ),
+        HeldReason::Short => {
+            let next = if held == Severity::High {
+                "critical"
+            } else {
+                "high"
+            };
+            let more = x.watch_more_hours.map_or(String::new(), |h| {
+                format!(
+                    "; {} more at this rate to rate {next}",
+                    crate::units::format_duration_s(h * 3600.0)
+                )
+            });
+            format!(
+                "watched {}, {}{}{more}",
+                crate::units::format_duration_s(x.watched_hours * 3600.0),
+                if x.growth >= 0.0 { "+" } else { "" },
+                h(x.growth, unit),
+            )
+        }
+    };
+    format!("{} (impact: {}): {own}", held.name(), x.impact.name())
+}
+
+/// The explanation of held severities, once per section: what each reason means and what
+/// evidence each severity needs.
+pub fn held_note(suspects: &[Suspect]) -> Option<String> {
+    use crate::trend::{HeldReason, CRITICAL_EVIDENCE, HIGH_EVIDENCE};
+    let has = |r: HeldReason| {
+        suspects
+            .iter()
+            .any(|s| s.held.as_ref().is_some_and(|x| x.reason == r))
+    };
+    let mut parts = Vec::new();
+    if has(HeldReason::Short) {
+        parts.push(format!(
+            "a bounded cache, history or pool filling up grows linearly until it is full, and a short watch cannot tell it from a leak: high needs {} of watching, +{} or a tenth of the limit grown; critical {}, +{} or a quarter",
+            crate::units::format_duration_s(HIGH_EVIDENCE.0 * 3600.0),
+            h(HIGH_EVIDENCE.1, "bytes"),
+            crate::units::format_duration_s(CRITICAL_EVIDENCE.0 * 3600.0),
+            h(CRITICAL_EVIDENCE.1, "bytes"),
+        ));
+    }
+    if has(HeldReason::Decelerating) {
+        parts.push("growth that slows toward a level is what a cache filling toward its bound does: medium at most".to_string());
+    }
+    (!parts.is_empty()).then(|| format!("Held severities: {}", parts.join("; ")))
 }
 
 fn write_suspect<W: Write>(
@@ -440,6 +508,13 @@ fn write_suspect<W: Write>(
             hours(s.prediction.hours_low),
             hours(s.prediction.hours_high),
             beyond(s.prediction.hours_to_limit, s.prediction.horizon_hours)
+        )?;
+    }
+    if let Some(x) = &s.held {
+        writeln!(
+            out,
+            "          held at {}",
+            held_sentence(x, s.severity, unit)
         )?;
     }
     if let Some(b) = s.retained_bytes {
@@ -761,6 +836,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             to_limit_interval => format!("{} … {}", hours(s.prediction.hours_low), hours(s.prediction.hours_high)),
             doubling => s.doubling_hours.map(|d| hours(Some(d))),
             remediation => s.remediation.clone(),
+            held => s.held.as_ref().map(|x| held_sentence(x, s.severity, unit)),
             corr_total => s.correlation_with_total.map(|c| format!("{c:.2}")),
             corr_goroutines => s.correlation_with_goroutines.map(|c| format!("{c:.2}")),
             chart => Value::from_safe_string(line_chart(times, &s.series, Some(&s.fitted), unit)),
@@ -797,6 +873,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             total => total_line(&g.total, "count"),
             chart => Value::from_safe_string(line_chart(&gt, &g.total.series, Some(&fit), "count")),
             suspects => g.suspects.iter().map(|s| suspect_ctx(s, &gt, "count", r.span_hours_of("goroutine"))).collect::<Vec<_>>(),
+            held_note => held_note(&g.suspects),
             leak_check => g.leak_check,
             proven => g.suspects.iter().filter(|s| s.proven_by.is_some()).map(|s| context! {
                 key => s.key.clone(),
@@ -818,6 +895,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
                 chart => Value::from_safe_string(line_chart(&pt, &m.series, None, &m.unit)),
             }).collect::<Vec<_>>(),
             suspects => p.suspects.iter().map(|s| suspect_ctx(s, &pt, p.unit_of(&s.key), r.span_hours_of("process"))).collect::<Vec<_>>(),
+            held_note => held_note(&p.suspects),
         }
     });
     let prediction = r.total.prediction.map(|p| {
@@ -846,6 +924,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         keys => r.keys_analyzed,
         total_chart => Value::from_safe_string(line_chart(&times, &r.total.series, Some(&total_fit), unit)),
         suspects => suspects,
+        held_note => held_note(&r.suspects),
         not_shown => r.suspects_not_shown,
         benign => benign,
         unexplained => r.unexplained_growth.map(|g| h(g, unit)),

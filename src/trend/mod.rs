@@ -22,7 +22,10 @@ pub mod stats;
 
 use serde::Serialize;
 
-pub use advice::{remediation, severity, Program, Severity, SeverityInput};
+pub use advice::{
+    hold, remediation, severity, Held, HeldReason, Program, Severity, SeverityInput,
+    CRITICAL_EVIDENCE, HIGH_EVIDENCE,
+};
 pub use stats::MannKendall;
 
 /// Seconds in an hour: slopes are reported per hour.
@@ -143,6 +146,33 @@ pub struct Trend {
     pub drops: usize,
     /// Hours from the first point to the last.
     pub span_hours: f64,
+    /// For a linear series of eight points or more whose second half grows significantly slower
+    /// than its first: the late rate over the early one (Theil–Sen slopes of the halves). Under
+    /// [`DECELERATING`], growth that slows toward a level, as a cache filling up does.
+    pub late_rate_ratio: Option<f64>,
+}
+
+/// A linear series whose late rate is under this share of its early rate ([`Trend::late_rate_ratio`])
+/// decelerates: concave growth, the shape of a cache or a history filling toward its bound.
+pub const DECELERATING: f64 = 0.5;
+
+/// The late rate over the early rate of a growing series, when the late one is significantly
+/// lower: Theil–Sen slopes of its first and second halves, whose intervals (at `confidence`) do
+/// not overlap. `None` under eight points, without early growth, or when the halves' rates cannot
+/// be told apart (sampling noise makes a straight line's halves differ by chance).
+fn late_rate_ratio(hours: &[f64], v: &[f64], confidence: f64) -> Option<f64> {
+    let n = v.len().min(hours.len());
+    if n < 8 {
+        return None;
+    }
+    let half = n / 2;
+    let fit = |r: std::ops::Range<usize>| {
+        let mk = stats::mann_kendall(&v[r.clone()]);
+        stats::theil_sen(&hours[r.clone()], &v[r], mk.var_s, confidence)
+    };
+    let (early, late) = (fit(0..half)?, fit(n - half..n)?);
+    (early.slope > 0.0 && early.low > 0.0 && late.high < early.low)
+        .then(|| late.slope / early.slope)
 }
 
 impl Trend {
@@ -285,6 +315,11 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
         },
         drops: drop_at.len(),
         span_hours: span,
+        late_rate_ratio: if pattern == Pattern::Linear {
+            late_rate_ratio(&hours, v, options.confidence)
+        } else {
+            None
+        },
     }
 }
 

@@ -76,3 +76,96 @@ fn six_snapshots_of_strict_growth_find_all_five_groups() {
     }
     assert_eq!(suspects.len(), 5, "{suspects:?}");
 }
+
+/// Every suspect of a report's JSON, in every section: (section, key, severity, held reason).
+fn all_suspects(v: &Value) -> Vec<(String, String, String, Option<String>)> {
+    let mut out = Vec::new();
+    let sections = [
+        ("heap", &v["suspects"]),
+        ("goroutine", &v["goroutines"]["suspects"]),
+        ("process", &v["process"]["suspects"]),
+    ];
+    for (section, list) in sections {
+        for s in list.as_array().into_iter().flatten() {
+            out.push((
+                section.to_string(),
+                s["key"].as_str().unwrap_or_default().to_string(),
+                s["severity"].as_str().unwrap_or_default().to_string(),
+                s["held"]["reason"].as_str().map(str::to_string),
+            ));
+        }
+    }
+    out
+}
+
+/// Real services watched for two and a half minutes: the growing ones' heap suspects are leaks
+/// held at medium (a bounded cache filling up grows the same way for that long), each saying how
+/// much longer to watch; RSS that grew by 76–211 MiB is high; and no steady run of the real
+/// corpus, Go or native, has a high or critical finding in any section.
+#[test]
+fn a_few_minutes_of_growth_is_held_at_medium_and_steady_runs_are_never_high() {
+    let (c, out, err) = run(&[
+        "report",
+        "-f",
+        "json",
+        &crate::common::testdata("real/go/prometheus-growing")
+            .display()
+            .to_string(),
+    ]);
+    assert!(c == 0 || c == 1, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let heap: Vec<&Value> = v["suspects"].as_array().unwrap().iter().collect();
+    assert!(heap.len() >= 4, "{heap:?}");
+    for s in &heap {
+        assert_eq!(s["severity"], "medium", "{}", s["key"]);
+        assert_eq!(s["held"]["reason"], "short", "{}", s["key"]);
+        assert!(s["held"]["watch_more_hours"].as_f64().unwrap() > 0.0);
+        assert!(["high", "critical"].contains(&s["held"]["impact"].as_str().unwrap()));
+    }
+    let rss = all_suspects(&v)
+        .into_iter()
+        .find(|s| s.0 == "process" && s.1 == "rss")
+        .expect("rss grows");
+    assert_eq!(rss.2, "high", "{rss:?}");
+    let (_, text, _) = run(&[
+        "report",
+        &crate::common::testdata("real/go/prometheus-growing")
+            .display()
+            .to_string(),
+    ]);
+    assert!(
+        text.contains("held at medium (impact: high): watched 2m00s"),
+        "{text}"
+    );
+    assert_eq!(text.matches("Held severities:").count(), 2, "{text}");
+
+    let mut steady = Vec::new();
+    for base in ["real/go", "real/native"] {
+        for e in std::fs::read_dir(crate::common::testdata(base)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if p.is_dir() && name.ends_with("-steady") {
+                steady.push(p);
+            }
+        }
+    }
+    assert!(steady.len() >= 9, "{steady:?}");
+    let symbols = crate::common::testdata("real/native/symbols");
+    for p in steady {
+        let (c, out, err) = run(&[
+            "report",
+            "-f",
+            "json",
+            "--symbols",
+            symbols.to_str().unwrap(),
+            p.to_str().unwrap(),
+        ]);
+        assert!(c == 0 || c == 1, "{}: {err}", p.display());
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let strong: Vec<_> = all_suspects(&v)
+            .into_iter()
+            .filter(|s| s.2 == "high" || s.2 == "critical")
+            .collect();
+        assert!(strong.is_empty(), "{}: {strong:?}", p.display());
+    }
+}
