@@ -183,6 +183,7 @@ impl ProcessSample {
             let meta = b.meta_mut();
             meta.source = source.to_string();
             meta.time_nanos = (self.time_nanos > 0).then_some(self.time_nanos);
+            meta.process = (self.pid > 0).then(|| format!("pid {}", self.pid));
         }
         for (name, unit, value) in &self.metrics {
             let frame = interner.symbol_frame(name, "", 0);

@@ -169,6 +169,11 @@ pub struct SnapshotMeta {
     pub default_sample_type: Option<String>,
     /// Survivable problems met while reading (each one a record that was skipped or repaired).
     pub warnings: Vec<String>,
+    /// Which process the snapshot is of, where the data tells: the load address of the vDSO in
+    /// its memory map (ASLR places it anew in every process and never moves it), the heaptrack
+    /// recording it was cut from (one process each), or the pid of a process sample. Snapshots
+    /// of different processes are not one series.
+    pub process: Option<String>,
 }
 
 /// A problem `finish()` found.

@@ -22,6 +22,9 @@ use crate::graph::GraphSummary;
 use crate::model::{Format, FrameId, Interner, Profile, StackId};
 use crate::units::natural_cmp;
 
+mod one_series;
+use one_series::{one_form_of_goroutines, one_process};
+
 /// Order of the snapshots.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Order {
@@ -67,6 +70,8 @@ struct Reduced {
     goroutines: Option<GoroutineSnapshot>,
     /// The parser's warnings about this input (counted skips).
     warnings: Vec<String>,
+    /// Which process it is of, when the data tells ([`crate::model::SnapshotMeta::process`]).
+    process: Option<String>,
 }
 
 /// Where a snapshot goes in the order, known as soon as it is read.
@@ -450,6 +455,7 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
         callers,
         goroutines: (kind == Kind::Goroutine).then(|| goroutines::reduce(interner, profile)),
         warnings: profile.meta.warnings.clone(),
+        process: profile.meta.process.clone(),
     }
 }
 
@@ -570,6 +576,7 @@ impl StoreBuilder {
         }
         reduced.sort_by_key(|r| r.input_index);
         one_form_of_goroutines(&mut reduced, &mut skipped);
+        one_process(&mut reduced, &mut skipped);
         let order = self.order;
         // goroutineleak profiles are no point of a series: their times do not decide the order.
         let by_time = |these: &[Reduced]| {
@@ -711,46 +718,6 @@ impl StoreBuilder {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// One form of goroutine evidence per moment: `collect` saves a goroutine profile and a debug=2
-/// dump of each round. When a folder holds both forms, its protobufs (which carry their own
-/// time) are trended and its text dumps are left out with one note, so no goroutine counts
-/// twice. Files named one by one are kept as given (a debug=1 dump against a protobuf is a diff
-/// like any other).
-fn one_form_of_goroutines(reduced: &mut Vec<Reduced>, skipped: &mut Vec<Failure>) {
-    let text = Format::GoroutineText.name();
-    // goroutineleak profiles only prove; they are never one of the forms.
-    let is_gor = |r: &Reduced| {
-        r.snapshot.kind == Kind::Goroutine
-            && r.from_folder
-            && !r.goroutines.as_ref().is_some_and(|g| g.leak_profile)
-    };
-    let has_text = reduced
-        .iter()
-        .any(|r| is_gor(r) && r.snapshot.format == text);
-    let has_other = reduced
-        .iter()
-        .any(|r| is_gor(r) && r.snapshot.format != text);
-    if !(has_text && has_other) {
-        return;
-    }
-    let before = reduced.len();
-    let mut first = None;
-    reduced.retain(|r| {
-        let drop = is_gor(r) && r.snapshot.format == text;
-        if drop && first.is_none() {
-            first = Some(r.snapshot.source.clone());
-        }
-        !drop
-    });
-    let n = before - reduced.len();
-    skipped.push(Failure {
-        source: first.unwrap_or_default(),
-        message: format!(
-            "{n} goroutine text dump(s) left out: the goroutine profiles of the same inputs are trended (one form per moment)"
-        ),
-    });
 }
 
 /// Orders one kind's snapshots and gives each its time on the trend axis.

@@ -169,3 +169,88 @@ fn a_few_minutes_of_growth_is_held_at_medium_and_steady_runs_are_never_high() {
         assert!(strong.is_empty(), "{}: {strong:?}", p.display());
     }
 }
+
+/// Snapshots of two processes in one folder are not one series: two heaptrack recordings, the
+/// jemalloc and gperftools dumps of two runs, and Go heap profiles of two processes (as across a
+/// restart) each keep one process's snapshots and name the other's, by what the data says (the
+/// recording; the vDSO's address in each dump's memory map, placed anew in every process).
+#[test]
+fn two_processes_in_one_folder_are_never_one_series() {
+    let cases: [(&str, &str, &str, usize, usize); 4] = [
+        (
+            "real/native/gawk-heaptrack-growing",
+            "real/native/gawk-heaptrack-steady",
+            "zst",
+            20,
+            20,
+        ),
+        (
+            "real/native/gawk-jemalloc-growing",
+            "real/native/gawk-jemalloc-steady",
+            "heap",
+            27,
+            24,
+        ),
+        (
+            "real/native/gawk-gperftools-growing",
+            "real/native/gawk-gperftools-steady",
+            "heap",
+            25,
+            22,
+        ),
+        (
+            "real/go/prometheus-growing",
+            "real/go/pushgateway-steady",
+            "pb.gz",
+            30,
+            30,
+        ),
+    ];
+    for (a, b, ext, na, nb) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        for (prefix, from) in [("a-", a), ("b-", b)] {
+            for e in std::fs::read_dir(crate::common::testdata(from)).unwrap() {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                if name.ends_with(ext) && !name.starts_with("goroutine") {
+                    std::fs::copy(&p, dir.join(format!("{prefix}{name}"))).unwrap();
+                }
+            }
+        }
+        let (c, out, err) = run(&["report", "-f", "json", dir.to_str().unwrap()]);
+        assert!(c == 0 || c == 1, "{a}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let notes: Vec<&str> = v["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["message"].as_str())
+            .filter(|m| m.contains("of another process"))
+            .collect();
+        assert_eq!(notes.len(), 1, "{a}: {notes:?}");
+        // The process with more heap snapshots is kept (a tie: the later input, b).
+        let (kept, left) = if na > nb { (na, nb) } else { (nb, na) };
+        assert!(
+            notes[0].starts_with(&format!("{left} heap snapshot(s) of another process")),
+            "{a}: {}",
+            notes[0]
+        );
+        assert!(
+            notes[0].contains(&format!("kept the {kept} snapshot(s)")),
+            "{}",
+            notes[0]
+        );
+        let sources: Vec<&str> = v["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["source"].as_str())
+            .collect();
+        let kept_prefix = if na > nb { "/a-" } else { "/b-" };
+        assert!(
+            sources.iter().all(|s| s.contains(kept_prefix)),
+            "{a}: chained: {sources:?}"
+        );
+    }
+}

@@ -221,6 +221,9 @@ impl Recording {
         let meta = b.meta_mut();
         meta.source = source.to_string();
         meta.labels.insert("debuggee".into(), s.debuggee.clone());
+        // heaptrack records one process per file (its slices are that process's).
+        let file = source.rsplit_once("#slice").map_or(source, |(f, _)| f);
+        meta.process = Some(format!("the heaptrack recording {file}"));
         meta.labels
             .insert("heaptrack_file_version".into(), s.file_version.to_string());
         meta.warnings = self.warnings.clone();

@@ -488,6 +488,13 @@ fn fill_meta(ctx: &Ctx<'_>, p: &schema::Profile, b: &mut ProfileBuilder) -> Resu
     if p.default_sample_type != 0 {
         meta.default_sample_type = Some(ctx.str(p.default_sample_type, 0)?.to_string());
     }
+    // The vDSO: mapped at a random address in every process (also where the program itself is
+    // not position-independent, as Go's default build), fixed for the process's life.
+    meta.process = p
+        .mapping
+        .iter()
+        .find(|m| ctx.str(m.filename, 0).is_ok_and(|f| f == "[vdso]") && m.memory_start != 0)
+        .map(|m| format!("vdso@{:#x}", m.memory_start));
     Ok(())
 }
 
