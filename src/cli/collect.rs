@@ -67,6 +67,13 @@ pub(super) struct CollectArgs {
     /// Only errors on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Ask for `heap?gc=1`: the Go runtime runs a full garbage collection before each heap
+    /// profile, so every snapshot is the heap as of that moment. Without it, a heap profile is
+    /// the heap as of the last collection the runtime ran on its own, and snapshots taken between
+    /// two collections repeat it (the report folds those repeats). Costs the service one extra
+    /// collection per round (see doc/guide.md, "Fresh heap snapshots").
+    #[arg(long)]
+    gc: bool,
 }
 
 pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
@@ -98,6 +105,7 @@ pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
         max_pending: args.max_pending,
         headers: args.headers,
         quiet: args.quiet,
+        gc: args.gc,
     };
     let sink = sink
         .as_mut()

@@ -87,6 +87,8 @@ pub struct CollectOptions {
     pub max_pending: i64,
     /// Only errors on stderr.
     pub quiet: bool,
+    /// Ask for `heap?gc=1`: a garbage collection before each heap profile.
+    pub gc: bool,
 }
 
 fn now_nanos() -> i64 {
@@ -190,7 +192,12 @@ impl Collector {
             max_body: self.args.max_profile_size.max(0) as u64,
             headers: self.args.headers.clone(),
         };
-        let target = url.join(what.path());
+        let target = url.join(match what {
+            // The runtime runs a garbage collection first: the profile is the heap as of now,
+            // not as of the last collection that ran on its own.
+            Endpoint::Heap if self.args.gc => "heap?gc=1",
+            _ => what.path(),
+        });
         let mut backoff = Duration::from_millis(250);
         let cap = Duration::from_millis(self.args.interval.clamp(250, 10_000));
         let mut attempt = 0u32;

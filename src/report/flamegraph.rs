@@ -34,7 +34,7 @@ pub struct FlameOptions {
     pub width: f64,
     /// Frames narrower than this many pixels are not drawn. Default: 0.1.
     pub min_width_px: f64,
-    /// A plain flamegraph of the later profile (base ignored): warm colours by name, no deltas.
+    /// A plain flamegraph of the later profile (base ignored): cool colours by name, no deltas.
     pub plain: bool,
     /// The SVG's element id (two flamegraphs in one HTML page need two). Default: `flame`.
     pub id: String,
@@ -191,14 +191,15 @@ fn color(delta: i64, max_abs: i64) -> String {
     }
 }
 
-/// A warm colour chosen by the name's hash, as classic flamegraphs do.
-fn warm(name: &str) -> String {
+/// A cool colour chosen by the name's hash: a plain flamegraph sits beside the differential one,
+/// where red means growth, so it stays in blues and greens that say nothing about change.
+fn cool(name: &str) -> String {
     let h = name.bytes().fold(2166136261u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(16777619)
     });
-    let r = 205 + (h % 50);
-    let g = (h >> 8) % 180 + 40;
-    let b = (h >> 16) % 55;
+    let r = 110 + (h % 60);
+    let g = 160 + (h >> 8) % 60;
+    let b = 200 + (h >> 16) % 50;
     format!("rgb({r},{g},{b})")
 }
 
@@ -487,7 +488,7 @@ pub fn write_diff_svg<W: Write>(
             )
         };
         let fill = if opts.plain {
-            warm(name)
+            cool(name)
         } else if n.gone {
             gone_fill.clone()
         } else {

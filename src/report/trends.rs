@@ -467,11 +467,11 @@ pub fn held_note(suspects: &[Suspect]) -> Option<String> {
     let mut parts = Vec::new();
     if has(HeldReason::Short) {
         parts.push(format!(
-            "a bounded cache, history or pool filling up grows linearly until it is full, and a short watch cannot tell it from a leak: high needs {} of watching, +{} or a tenth of the limit grown; critical {}, +{} or a quarter",
-            crate::units::format_duration_s(HIGH_EVIDENCE.0 * 3600.0),
-            h(HIGH_EVIDENCE.1, "bytes"),
-            crate::units::format_duration_s(CRITICAL_EVIDENCE.0 * 3600.0),
-            h(CRITICAL_EVIDENCE.1, "bytes"),
+            "a bounded cache, history or pool filling up grows linearly until it is full, and a short watch cannot tell it from a leak: high needs {} of watching, {:.0} MiB of growth or a tenth of the limit; critical {}, {:.0} MiB or a quarter",
+            clock(HIGH_EVIDENCE.0 * 3600.0),
+            HIGH_EVIDENCE.1 / 1048576.0,
+            clock(CRITICAL_EVIDENCE.0 * 3600.0),
+            CRITICAL_EVIDENCE.1 / 1048576.0,
         ));
     }
     if has(HeldReason::Decelerating) {
@@ -556,10 +556,16 @@ fn downsample(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// A line chart of `series` (and a dashed `fitted` line) against seconds, as inline SVG.
-pub fn line_chart(times: &[f64], series: &[f64], fitted: Option<&[f64]>, unit: &str) -> String {
+pub fn line_chart(
+    times: &[f64],
+    series: &[f64],
+    fitted: Option<&[f64]>,
+    unit: &str,
+    color: &str,
+) -> String {
     let (w, hgt, left, bottom, top, right) = (640.0, 180.0, 70.0, 24.0, 10.0, 10.0);
     let (xs, ys) = downsample(times, series);
-    let fit = fitted.map(|f| downsample(times, f).1);
+    let fit = fit_points(times, fitted);
     let xmax = xs.iter().copied().fold(0.0f64, f64::max).max(1e-9);
     let mut ymax = ys.iter().copied().fold(0.0f64, f64::max);
     if let Some(f) = &fit {
@@ -570,7 +576,7 @@ pub fn line_chart(times: &[f64], series: &[f64], fitted: Option<&[f64]>, unit: &
                 .fold(0.0, f64::max),
         );
     }
-    let ymax = if ymax <= 0.0 { 1.0 } else { ymax * 1.05 };
+    let (yticks, ymax) = y_ticks(ymax, unit);
     let px = |x: f64| left + (x / xmax) * (w - left - right);
     let py = |y: f64| top + (1.0 - (y / ymax).clamp(-0.05, 1.05)) * (hgt - top - bottom);
     let mut s = String::new();
@@ -580,26 +586,35 @@ pub fn line_chart(times: &[f64], series: &[f64], fitted: Option<&[f64]>, unit: &
         w - left - right,
         hgt - top - bottom
     );
-    for i in 0..=4 {
-        let v = ymax * i as f64 / 4.0;
-        let y = py(v);
+    for (v, label) in &yticks {
+        let y = py(*v);
         let _ = write!(
             s,
             r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end" class="ax">{}</text>"##,
             w - right,
             left - 4.0,
             y + 4.0,
-            escape(&h(v, unit))
+            escape(label)
         );
     }
-    let _ = write!(
-        s,
-        r##"<text x="{left}" y="{}" class="ax">0s</text><text x="{}" y="{}" text-anchor="end" class="ax">{}</text>"##,
-        hgt - 6.0,
-        w - right,
-        hgt - 6.0,
-        escape(&format_secs(xmax))
-    );
+    for (i, (x, label)) in x_ticks(xmax).iter().enumerate() {
+        let anchor = if i == 0 {
+            "start"
+        } else if (x - xmax).abs() < 1e-9 {
+            "end"
+        } else {
+            "middle"
+        };
+        let _ = write!(
+            s,
+            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="#ccc"/><text x="{0:.1}" y="{3}" text-anchor="{anchor}" class="ax">{4}</text>"##,
+            px(*x),
+            hgt - bottom,
+            hgt - bottom + 4.0,
+            hgt - 6.0,
+            escape(label)
+        );
+    }
     let pts = |ys: &[f64]| -> String {
         xs.iter()
             .zip(ys)
@@ -617,23 +632,125 @@ pub fn line_chart(times: &[f64], series: &[f64], fitted: Option<&[f64]>, unit: &
     }
     let _ = write!(
         s,
-        r##"<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{}"/>"##,
+        r##"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"##,
         pts(&ys)
     );
     for (x, y) in xs.iter().zip(&ys).take(MAX_CHART_POINTS) {
         if xs.len() <= 60 {
             let _ = write!(
                 s,
-                r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="#c0392b"><title>{}s: {}</title></circle>"##,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{color}"><title>{}: {}</title></circle>"##,
                 px(*x),
                 py(*y),
-                x.round(),
+                escape(&format_secs(*x)),
                 escape(&h(*y, unit))
             );
         }
     }
     s.push_str("</svg>");
     s
+}
+
+/// The fitted line at the chart's points.
+fn fit_points(times: &[f64], fitted: Option<&[f64]>) -> Option<Vec<f64>> {
+    fitted.map(|f| downsample(times, f).1)
+}
+
+/// Chart colours: a suspect's series; anything else (totals, metrics, what grew but is no leak).
+pub const SUSPECT_COLOR: &str = "#c0392b";
+/// …
+pub const NEUTRAL_COLOR: &str = "#4a6fa5";
+/// What grew but is no leak.
+pub const BENIGN_COLOR: &str = "#7f8c8d";
+
+/// Y-axis ticks from 0 to at least `max`, at round values in the unit's display scale (bytes: 1,
+/// 2, 2.5 or 5 × a power of ten of the binary prefix `max` is shown in, `0, 16 MiB, 32 MiB`;
+/// counts: whole numbers, never one label twice), with their labels; and the axis's top.
+fn y_ticks(max: f64, unit: &str) -> (Vec<(f64, String)>, f64) {
+    let max = if max.is_finite() && max > 0.0 {
+        max
+    } else {
+        1.0
+    };
+    let (scale, suffix) = if unit == "bytes" {
+        let steps = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        let mut k = 0;
+        while max / 1024f64.powi(k) >= 1024.0 && (k as usize) + 1 < steps.len() {
+            k += 1;
+        }
+        (1024f64.powi(k), steps[k as usize])
+    } else {
+        (1.0, "")
+    };
+    let raw = max / scale / 4.0;
+    let p = 10f64.powf(raw.log10().floor());
+    let mut step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * p);
+    if unit != "bytes" || suffix == "B" {
+        step = step.max(1.0).ceil();
+    }
+    let n = (max / scale / step).ceil().max(1.0) as usize;
+    let ticks = (0..=n)
+        .map(|i| {
+            let v = step * i as f64;
+            let text = if v.fract().abs() < 1e-9 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            };
+            let label = if i == 0 {
+                "0".to_string()
+            } else if unit == "bytes" {
+                format!("{text} {suffix}")
+            } else if v >= 10_000.0 {
+                crate::units::human_f64(v, unit)
+            } else {
+                text
+            };
+            (v * scale, label)
+        })
+        .collect();
+    (ticks, step * n as f64 * scale)
+}
+
+/// X-axis ticks at round times from 0 to `xmax` seconds (at most six, the last at `xmax` when no
+/// round one falls there), with their labels (`30s`, `2m`, `1h30m`).
+fn x_ticks(xmax: f64) -> Vec<(f64, String)> {
+    const STEPS: [f64; 16] = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        21600.0, 86400.0,
+    ];
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|s| xmax / s <= 5.0)
+        .unwrap_or_else(|| (xmax / 5.0 / 86400.0).ceil() * 86400.0);
+    let mut out: Vec<(f64, String)> = (0..)
+        .map(|i| i as f64 * step)
+        .take_while(|x| *x <= xmax + 1e-9)
+        .map(|x| (x, clock(x)))
+        .collect();
+    if out.last().is_some_and(|(x, _)| xmax - x > 0.5 * step) {
+        out.push((xmax, clock(xmax)));
+    }
+    out
+}
+
+/// `45s`, `2m`, `1m30s`, `2h`, `1h30m`, `3d`.
+fn clock(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 if s.is_multiple_of(60) => format!("{}m", s / 60),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ if s.is_multiple_of(86400) => format!("{}d", s / 86400),
+        _ => format!("{:.1}d", secs / 86400.0),
+    }
 }
 
 fn format_secs(s: f64) -> String {
@@ -839,7 +956,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             held => s.held.as_ref().map(|x| held_sentence(x, s.severity, unit)),
             corr_total => s.correlation_with_total.map(|c| format!("{c:.2}")),
             corr_goroutines => s.correlation_with_goroutines.map(|c| format!("{c:.2}")),
-            chart => Value::from_safe_string(line_chart(times, &s.series, Some(&s.fitted), unit)),
+            chart => Value::from_safe_string(line_chart(times, &s.series, Some(&s.fitted), unit, SUSPECT_COLOR)),
             retained => s.retained_bytes.map(|b| h(b as f64, "bytes")),
             retained_path => s.retained_path.clone(),
         }
@@ -858,7 +975,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
                 pattern => b.pattern.name(),
                 max => h(b.max, unit),
                 last => h(b.last, unit),
-                chart => Value::from_safe_string(line_chart(&times, &b.series, None, unit)),
+                chart => Value::from_safe_string(line_chart(&times, &b.series, None, unit, BENIGN_COLOR)),
             }
         })
         .collect();
@@ -871,7 +988,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         context! {
             count => g.snapshots.len(),
             total => total_line(&g.total, "count"),
-            chart => Value::from_safe_string(line_chart(&gt, &g.total.series, Some(&fit), "count")),
+            chart => Value::from_safe_string(line_chart(&gt, &g.total.series, Some(&fit), "count", NEUTRAL_COLOR)),
             suspects => g.suspects.iter().map(|s| suspect_ctx(s, &gt, "count", r.span_hours_of("goroutine"))).collect::<Vec<_>>(),
             held_note => held_note(&g.suspects),
             leak_check => g.leak_check,
@@ -890,9 +1007,10 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             metrics => p.metrics.iter().filter(|m| !m.name.starts_with("limit/")).map(|m| context! {
                 name => m.name.clone(),
                 pattern => m.pattern.name(),
+                flat => m.pattern == crate::trend::Pattern::Flat,
                 last => h(m.series.last().copied().unwrap_or(0.0), &m.unit),
                 limit => m.limit.map(|l| h(l, &m.unit)),
-                chart => Value::from_safe_string(line_chart(&pt, &m.series, None, &m.unit)),
+                chart => Value::from_safe_string(line_chart(&pt, &m.series, None, &m.unit, NEUTRAL_COLOR)),
             }).collect::<Vec<_>>(),
             suspects => p.suspects.iter().map(|s| suspect_ctx(s, &pt, p.unit_of(&s.key), r.span_hours_of("process"))).collect::<Vec<_>>(),
             held_note => held_note(&p.suspects),
@@ -922,7 +1040,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         prediction => prediction,
         floor => h(r.floor, unit),
         keys => r.keys_analyzed,
-        total_chart => Value::from_safe_string(line_chart(&times, &r.total.series, Some(&total_fit), unit)),
+        total_chart => Value::from_safe_string(line_chart(&times, &r.total.series, Some(&total_fit), unit, NEUTRAL_COLOR)),
         suspects => suspects,
         held_note => held_note(&r.suspects),
         not_shown => r.suspects_not_shown,
@@ -936,7 +1054,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
             share => format!("{:.0}%", c.share_of_unexplained * 100.0),
             p_value => format!("{:.2e}", c.p_value),
             keys => c.keys.iter().map(|(k, g)| context! { key => k.clone(), growth => h(*g, unit) }).collect::<Vec<_>>(),
-            chart => Value::from_safe_string(line_chart(&times, &c.series, None, unit)),
+            chart => Value::from_safe_string(line_chart(&times, &c.series, None, unit, SUSPECT_COLOR)),
         }).collect::<Vec<_>>(),
         teardown => r.teardown.as_ref().map(|t| context! {
             before => h(t.total_before, unit),
@@ -988,10 +1106,33 @@ mod tests {
     fn charts_downsample_long_series() {
         let x: Vec<f64> = (0..5000).map(f64::from).collect();
         let y: Vec<f64> = x.iter().map(|v| v * 2.0).collect();
-        let svg = line_chart(&x, &y, Some(&y), "bytes");
+        let svg = line_chart(&x, &y, Some(&y), "bytes", SUSPECT_COLOR);
         let pts = svg.matches(',').count();
         assert!(pts <= 2 * MAX_CHART_POINTS + 10, "{pts}");
         assert!(!svg.contains("<circle"));
+    }
+
+    #[test]
+    fn axes_tick_at_round_values_and_never_repeat_a_label() {
+        let labels = |t: Vec<(f64, String)>| t.into_iter().map(|x| x.1).collect::<Vec<_>>();
+        // 26.8 MiB at the top: 0, 10, 20, 30 MiB, not 26.80/4 steps.
+        let (t, top) = y_ticks(26.8 * 1048576.0, "bytes");
+        assert_eq!(labels(t), ["0", "10 MiB", "20 MiB", "30 MiB"]);
+        assert_eq!(top, 30.0 * 1048576.0);
+        // A count up to 2: whole numbers, each once.
+        let (t, top) = y_ticks(2.1, "count");
+        assert_eq!(labels(t), ["0", "1", "2", "3"]);
+        assert_eq!(top, 3.0);
+        let (t, _) = y_ticks(97.0 * 1048576.0, "bytes");
+        assert_eq!(labels(t), ["0", "25 MiB", "50 MiB", "75 MiB", "100 MiB"]);
+        // Times: round steps, the end added when far from the last round one.
+        assert_eq!(labels(x_ticks(120.0)), ["0s", "30s", "1m", "1m30s", "2m"]);
+        assert_eq!(
+            labels(x_ticks(145.0)),
+            ["0s", "30s", "1m", "1m30s", "2m", "2m25s"]
+        );
+        assert_eq!(labels(x_ticks(3.0)), ["0s", "1s", "2s", "3s"]);
+        assert_eq!(labels(x_ticks(7200.0)), ["0s", "30m", "1h", "1h30m", "2h"]);
     }
 
     #[test]

@@ -18,6 +18,8 @@ struct Faults {
     garbage: AtomicUsize,
     slow: AtomicUsize,
     truncated: AtomicUsize,
+    /// Every request's path, in order.
+    paths: std::sync::Mutex<Vec<String>>,
 }
 
 /// A net/http/pprof stand-in serving the recorded answers of the real Go program
@@ -56,7 +58,8 @@ fn answer(
     let n = c.read(&mut buf).unwrap_or(0);
     let req = String::from_utf8_lossy(&buf[..n]).into_owned();
     let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
-    let which = if path.ends_with("/heap") {
+    faults.paths.lock().unwrap().push(path.clone());
+    let which = if path.ends_with("/heap") || path.ends_with("/heap?gc=1") {
         0
     } else if path.ends_with("goroutine?debug=2") {
         2
@@ -283,6 +286,52 @@ fn collect_rides_out_a_target_that_is_down_slow_garbled_or_cut_short() {
             + report["gc_repeats"].as_u64().unwrap() as usize,
         count(&out, "heap-")
     );
+}
+
+/// `--gc` asks for `heap?gc=1` (the runtime collects garbage before writing the profile), and
+/// only for the heap.
+#[test]
+fn collect_gc_asks_for_a_fresh_heap_each_round() {
+    let faults = Arc::new(Faults::default());
+    let server = FakePprof::start(0, Arc::clone(&faults));
+    let tmp = tempfile::tempdir().unwrap();
+    for (gc, want) in [
+        (true, "/debug/pprof/heap?gc=1"),
+        (false, "/debug/pprof/heap"),
+    ] {
+        faults.paths.lock().unwrap().clear();
+        let url = server.url();
+        let mut args = vec!["collect", "--url", &url, "--count", "2"];
+        let out = tmp.path().join(format!("data-{gc}"));
+        args.extend([
+            "--interval",
+            "200ms",
+            "--profiles",
+            "heap,goroutine",
+            "-q",
+            "-o",
+        ]);
+        args.push(out.to_str().unwrap());
+        if gc {
+            args.push("--gc");
+        }
+        let o = Command::new(bin()).args(&args).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let paths = faults.paths.lock().unwrap().clone();
+        let heap: Vec<&String> = paths.iter().filter(|p| p.contains("/heap")).collect();
+        assert_eq!(heap.len(), 2, "{paths:?}");
+        assert!(heap.iter().all(|p| *p == want), "{paths:?}");
+        assert!(
+            paths.contains(&"/debug/pprof/goroutine".to_string()),
+            "{paths:?}"
+        );
+        assert_eq!(count(&out, "heap-"), 2);
+    }
 }
 
 #[test]
@@ -776,6 +825,11 @@ fn dashboard_follows_a_running_collect_in_headless_chromium() {
     };
     let g1 = generation(&first);
     assert!(g1 >= 1);
+    // The page says it is live at its top, above the summary.
+    assert!(
+        first.find("id=\"live-status\"") < first.find("class=\"summary\""),
+        "the live status is not at the top"
+    );
     for part in [
         "id=\"process\"",
         "data-metric=\"fds\"",

@@ -498,3 +498,71 @@ fn check_and_export_take_keep_profiler() {
     assert!(export(&[]).contains(gauge));
     assert!(!export(&["--keep-profiler"]).contains(gauge));
 }
+
+/// Charts a person can read: y ticks at round values (no `26.80MiB`) and never one label twice,
+/// x ticks at round times, what grew but is no leak in grey rather than the suspects' red, flat
+/// process metrics in one line rather than a chart each, the latest snapshot's flamegraph in
+/// colours that do not read as growth.
+#[test]
+fn charts_tick_at_round_values_and_colour_only_suspects_red() {
+    let tmp = tempfile::tempdir().unwrap();
+    let html = tmp.path().join("r.html");
+    leakdiff()
+        .args(["report", "-o"])
+        .arg(&html)
+        .arg(testdata("real/go/prometheus-growing"))
+        .assert()
+        .success();
+    let page = std::fs::read_to_string(&html).unwrap();
+    let mut two_decimals = Vec::new();
+    for chart in page.split("<svg class=\"chart\"").skip(1) {
+        let chart = chart.split("</svg>").next().unwrap();
+        let labels: Vec<&str> = chart
+            .split("class=\"ax\">")
+            .skip(1)
+            .filter_map(|l| l.split('<').next())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for l in &labels {
+            assert!(seen.insert(*l), "label {l} twice in one chart: {labels:?}");
+            let number = l.split(' ').next().unwrap();
+            if number.split('.').nth(1).is_some_and(|d| d.len() > 1) {
+                two_decimals.push(l.to_string());
+            }
+        }
+        assert!(labels.contains(&"0"), "{labels:?}");
+        assert!(
+            labels.iter().any(|l| l.ends_with('m') || l.ends_with('s')),
+            "{labels:?}"
+        );
+    }
+    assert!(two_decimals.is_empty(), "{two_decimals:?}");
+    let benign = page
+        .split("<h2>Grew, but not leaks</h2>")
+        .nth(1)
+        .expect("a section of what grew but is no leak");
+    let benign = benign.split("</section>").next().unwrap();
+    assert!(
+        benign.contains("stroke=\"#7f8c8d\""),
+        "benign charts are grey"
+    );
+    assert!(!benign.contains("#c0392b"), "benign charts are not red");
+    let flat = page
+        .split("id=\"flat-metrics\"")
+        .nth(1)
+        .expect("flat metrics folded");
+    assert!(flat
+        .split("</p>")
+        .next()
+        .unwrap()
+        .contains("data-metric=\"threads\""));
+    assert!(!page.contains("<div class=\"metric\" data-metric=\"threads\""));
+    let latest = page
+        .split("id=\"flame-latest\"")
+        .nth(1)
+        .expect("latest flamegraph");
+    assert!(
+        !latest.contains("fill=\"rgb(255,"),
+        "no warm frames in the latest flamegraph"
+    );
+}
