@@ -467,11 +467,13 @@ pub fn held_note(suspects: &[Suspect]) -> Option<String> {
     let mut parts = Vec::new();
     if has(HeldReason::Short) {
         parts.push(format!(
-            "a bounded cache, history or pool filling up grows linearly until it is full, and a short watch cannot tell it from a leak: high needs {} of watching, {:.0} MiB of growth or a tenth of the limit; critical {}, {:.0} MiB or a quarter",
+            "a bounded cache, history or pool filling up grows linearly until it is full, and a short watch cannot tell it from a leak: high needs {} of watching, then {} or {:.0} MiB of growth or a tenth of the limit; critical {}, then {}, {:.0} MiB or a quarter",
             clock(HIGH_EVIDENCE.0 * 3600.0),
-            HIGH_EVIDENCE.1 / 1048576.0,
+            clock(HIGH_EVIDENCE.1 * 3600.0),
+            HIGH_EVIDENCE.2 / 1048576.0,
             clock(CRITICAL_EVIDENCE.0 * 3600.0),
-            CRITICAL_EVIDENCE.1 / 1048576.0,
+            clock(CRITICAL_EVIDENCE.1 * 3600.0),
+            CRITICAL_EVIDENCE.2 / 1048576.0,
         ));
     }
     if has(HeldReason::Decelerating) {

@@ -96,12 +96,13 @@ pub fn severity(input: &SeverityInput) -> Option<Severity> {
     }
 }
 
-/// Hours a growth must be watched for before it can be rated critical, or bytes it must have
-/// grown by: a bounded cache or history filling up grows linearly until it is full, and no test
-/// on a few minutes can tell it from a leak.
-pub const CRITICAL_EVIDENCE: (f64, f64) = (1.0, 256.0 * 1024.0 * 1024.0);
+/// What a growth must show before it can be rated critical: watched for at least the first
+/// number of hours, and for the second or grown by the bytes of the third. A bounded cache or
+/// history filling up grows linearly until it is full, and no test on a few minutes can tell it
+/// from a leak.
+pub const CRITICAL_EVIDENCE: (f64, f64, f64) = (0.25, 1.0, 256.0 * 1024.0 * 1024.0);
 /// …and before it can be rated high.
-pub const HIGH_EVIDENCE: (f64, f64) = (0.25, 64.0 * 1024.0 * 1024.0);
+pub const HIGH_EVIDENCE: (f64, f64, f64) = (5.0 / 60.0, 0.25, 64.0 * 1024.0 * 1024.0);
 
 /// Why a severity is lower than the growth's impact alone would make it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -159,24 +160,28 @@ pub fn hold(input: &SeverityInput, impact: Severity) -> (Severity, Option<Held>)
     if t.late_rate_ratio.is_some_and(|r| r < super::DECELERATING) {
         return held(Severity::Medium, HeldReason::Decelerating, None);
     }
-    // The evidence a severity needs: hours watched, bytes grown, or this share of the limit grown.
-    let need = |(hours, grown): (f64, f64), of_limit: f64| {
+    // The evidence a severity needs: hours watched at least, then hours watched, bytes grown or
+    // this share of the limit grown.
+    let need = |(least, hours, grown): (f64, f64, f64), of_limit: f64| {
         let mut grown = if bytes { grown } else { f64::INFINITY };
         if let Some(l) = input.limit.filter(|l| *l > 0.0) {
             grown = grown.min(of_limit * l);
         }
-        (hours, grown)
+        (least, hours, grown)
     };
     let (critical, high) = (need(CRITICAL_EVIDENCE, 0.25), need(HIGH_EVIDENCE, 0.10));
-    let seen = |(hours, grown): (f64, f64)| t.span_hours >= hours || t.growth >= grown;
-    // Hours more at this rate until `(hours, grown)` is met.
-    let more = |(hours, grown): (f64, f64)| {
+    let seen = |(least, hours, grown): (f64, f64, f64)| {
+        t.span_hours >= least && (t.span_hours >= hours || t.growth >= grown)
+    };
+    // Hours more at this rate until the evidence is met.
+    let more = |(least, hours, grown): (f64, f64, f64)| {
         let by_time = (hours - t.span_hours).max(0.0);
-        if grown.is_finite() && t.slope_per_hour > 0.0 {
+        let either = if grown.is_finite() && t.slope_per_hour > 0.0 {
             by_time.min(((grown - t.growth) / t.slope_per_hour).max(0.0))
         } else {
             by_time
-        }
+        };
+        either.max(least - t.span_hours)
     };
     // The limit is reached before more watching could make the case: say so now.
     if input
@@ -457,11 +462,18 @@ mod tests {
             hold(&input(&t, true, Some(50e6), Some(0.05)), Severity::Critical),
             (Severity::Critical, None)
         );
-        // 100 MB a minute: 900 MB in 9 minutes is evidence enough for critical.
+        // 100 MB a minute: 900 MB in 9 minutes is bytes enough for critical, but critical needs
+        // 15 minutes of watching at least: held at high, 6 minutes more.
         let big: Vec<f64> = v.iter().map(|x| x * 100.0).collect();
         let tb = analyze(&times, &big, &TrendOptions::default());
+        let (sev, held) = hold(&input(&tb, true, None, None), Severity::Critical);
+        assert_eq!(sev, Severity::High);
+        assert!((held.unwrap().watch_more_hours.unwrap() - 0.1).abs() < 1e-9);
+        let times20: Vec<f64> = (0..20).map(|i| i as f64 * 60.0).collect();
+        let big20: Vec<f64> = (0..20).map(|i| 1e8 * (i + 1) as f64).collect();
+        let t20 = analyze(&times20, &big20, &TrendOptions::default());
         assert_eq!(
-            hold(&input(&tb, true, None, None), Severity::Critical),
+            hold(&input(&t20, true, None, None), Severity::Critical),
             (Severity::Critical, None)
         );
         // …but not as a count: then only the time counts.
