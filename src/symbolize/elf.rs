@@ -13,8 +13,8 @@ type Reader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
 
 /// A binary or shared object ready for lookups.
 pub struct Module {
-    /// (file offset, file size, virtual address) of each load segment.
-    segments: Vec<(u64, u64, u64)>,
+    /// (file offset, file size, virtual address, memory size) of each load segment.
+    segments: Vec<(u64, u64, u64, u64)>,
     /// (address, size, name) sorted by address.
     symbols: Vec<(u64, u64, String)>,
     dwarf: Option<addr2line::Context<Reader>>,
@@ -42,7 +42,7 @@ impl Module {
             .segments()
             .map(|s| {
                 let (off, size) = s.file_range();
-                (off, size, s.address())
+                (off, size, s.address(), s.size())
             })
             .collect();
         let mut symbols = text_symbols(&file);
@@ -92,22 +92,68 @@ impl Module {
     fn vaddr(&self, file_offset: u64) -> Option<u64> {
         self.segments
             .iter()
-            .find(|(off, size, _)| file_offset >= *off && file_offset - off < *size)
-            .map(|(off, _, addr)| file_offset - off + addr)
+            .find(|(off, size, _, _)| file_offset >= *off && file_offset - off < *size)
+            .map(|(off, _, addr, _)| file_offset - off + addr)
+    }
+
+    /// Whether a virtual address lies in a load segment.
+    fn loaded(&self, v: u64) -> bool {
+        self.segments
+            .iter()
+            .any(|(_, _, addr, mem)| v >= *addr && v - addr < *mem)
+    }
+
+    /// The link-time virtual address of run-time address `addr` in a mapping of this file that
+    /// starts at `start` and maps it from file offset `offset` on (a `/proc/PID/maps` line, a
+    /// pprof mapping), as pprof finds it: the load segment holding `offset` gives the mapping's
+    /// load bias, and the address is read through that bias whichever segment it falls in. A
+    /// mapping that covers the whole file from offset 0 (jemalloc_pprof's) and a maps line of
+    /// one segment both come out right, also where a segment's address and offset differ (lld
+    /// places the text 0x1000 above its file offset), which reading `addr − start + offset` as a
+    /// file offset got wrong. Where two segments share the page of `offset` (lld packs them), the
+    /// one that puts the address inside a load segment, its own first, wins. A mapping at 0 from
+    /// offset 0 is a stand-in: its addresses are already link-time ones.
+    fn mapped_vaddr(&self, addr: u64, start: u64, offset: u64) -> Option<u64> {
+        if start == 0 && offset == 0 {
+            return Some(addr);
+        }
+        let mut best: Option<(u8, u64)> = None;
+        for &(off, size, vaddr, mem) in &self.segments {
+            let aligned = off & !(PAGE - 1);
+            if offset < aligned || offset >= off + size.max(1) {
+                continue;
+            }
+            let v = addr
+                .wrapping_sub(start)
+                .wrapping_add(vaddr.wrapping_add(offset).wrapping_sub(off));
+            let rank = if v >= vaddr && v - vaddr < mem {
+                2
+            } else {
+                u8::from(self.loaded(v))
+            };
+            if best.is_none_or(|(r, _)| rank > r) {
+                best = Some((rank, v));
+            }
+        }
+        match best {
+            Some((rank, v)) if rank > 0 => Some(v),
+            _ => self.vaddr(addr.wrapping_sub(start).wrapping_add(offset)),
+        }
+    }
+
+    /// Frames at run-time address `addr` of a mapping of this file ([`Module::mapped_vaddr`]),
+    /// innermost inlined function first; empty when nothing is known.
+    pub fn lookup_mapped(&self, addr: u64, start: u64, offset: u64) -> Vec<Symbol> {
+        match self.mapped_vaddr(addr, start, offset) {
+            Some(v) => self.lookup_address(v),
+            None => Vec::new(),
+        }
     }
 
     fn symbol(&self, addr: u64) -> Option<&str> {
         let i = self.symbols.partition_point(|s| s.0 <= addr);
         let (start, size, name) = self.symbols.get(i.checked_sub(1)?)?;
         (*size == 0 || addr - start < *size).then_some(name.as_str())
-    }
-
-    /// Frames at a file offset, innermost inlined function first; empty when nothing is known.
-    pub fn lookup(&self, file_offset: u64) -> Vec<Symbol> {
-        match self.vaddr(file_offset) {
-            Some(addr) => self.lookup_address(addr),
-            None => Vec::new(),
-        }
     }
 
     /// Where the module was loaded, from run-time addresses the recording did name: `(ip,
@@ -371,6 +417,55 @@ mod tests {
             build_id: String::new(),
             fixed,
         }
+    }
+
+    /// lld's layout (Rust's default linker): the text segment's address is 0x1000 above its file
+    /// offset, and it shares a file page with the read-only segment before it.
+    fn lld() -> Module {
+        Module {
+            segments: vec![
+                (0x0, 0x12e84, 0x0, 0x12e84),
+                (0x12e90, 0x3d6f0, 0x13e90, 0x3d6f0),
+                (0x50580, 0x2748, 0x52580, 0x2a80),
+            ],
+            symbols: vec![
+                (0x14120, 0x30, "leak::handle".into()),
+                (0x14150, 0x40, "leak::register".into()),
+                (0x15150, 0x40, "wrong::one".into()),
+            ],
+            dwarf: None,
+            build_id: String::new(),
+            fixed: false,
+        }
+    }
+
+    #[test]
+    fn addresses_are_read_through_the_segment_of_the_mappings_offset() {
+        let m = lld();
+        let name = |addr: u64, start: u64, offset: u64| {
+            m.lookup_mapped(addr, start, offset)
+                .first()
+                .map(|s| s.function.clone())
+                .unwrap_or_default()
+        };
+        let bias = 0x5555_0000_0000;
+        // A mapping of the whole file from offset 0 (jemalloc_pprof): read as a file offset,
+        // 0x14160 fell 0x1000 too high, in `wrong::one`.
+        assert_eq!(name(bias + 0x14160, bias, 0), "leak::register");
+        // A maps line of the text segment: page-aligned start and offset; the page at 0x12000
+        // also holds the read-only segment's end.
+        assert_eq!(
+            name(bias + 0x14160, bias + 0x13000, 0x12000),
+            "leak::register"
+        );
+        assert_eq!(
+            name(bias + 0x14125, bias + 0x13000, 0x12000),
+            "leak::handle"
+        );
+        // A stand-in mapping at 0: addresses are link-time already.
+        assert_eq!(name(0x14160, 0, 0), "leak::register");
+        // Outside every symbol: no name.
+        assert_eq!(name(bias + 0x20000, bias, 0), "");
     }
 
     #[test]

@@ -166,10 +166,7 @@ impl Symbolizer {
                     if let Some(Ok(module)) = guard.as_ref() {
                         for &li in locs {
                             let addr = p.location[li].address;
-                            let file_offset = addr
-                                .wrapping_sub(m.memory_start)
-                                .wrapping_add(m.file_offset);
-                            let syms = module.lookup(file_offset);
+                            let syms = module.lookup_mapped(addr, m.memory_start, m.file_offset);
                             if !syms.is_empty() {
                                 out.push((li, syms));
                             }

@@ -18,6 +18,7 @@ mod house;
 mod layering;
 mod legacy_golden;
 mod live;
+mod native_names;
 mod newcomer;
 mod outputs;
 mod pprof_golden;
