@@ -82,14 +82,18 @@ pub fn evaluate(
             ),
         };
         match detection {
-            Some(d) => out.push(eval::score(
-                &name,
-                t.name(),
-                &pattern,
-                &leaks,
-                &truth.related,
-                &d,
-            )),
+            Some(d) => {
+                // A bounded structure still filling is right to flag at medium or below.
+                let mut related = truth.related.clone();
+                related.extend(
+                    truth
+                        .bounded
+                        .keys()
+                        .filter(|k| !d.strong.contains(*k))
+                        .cloned(),
+                );
+                out.push(eval::score(&name, t.name(), &pattern, &leaks, &related, &d))
+            }
             None if required || !leaks.is_empty() => return Err(DetectError::Missing(t.name())),
             None => {}
         }
@@ -129,7 +133,14 @@ fn detect_heap(
         alpha,
         ..Default::default()
     };
-    let flagged = |s: &Store| -> Result<(BTreeSet<String>, usize), DetectError> {
+    let strong = |r: &leaks::Report| -> BTreeSet<String> {
+        r.suspects
+            .iter()
+            .filter(|x| matches!(x.severity.name(), "critical" | "high"))
+            .map(|x| x.key.clone())
+            .collect()
+    };
+    let flagged = |s: &Store| -> Result<(BTreeSet<String>, usize, BTreeSet<String>), DetectError> {
         let r = leaks::analyze(&s.evidence(None)?, &opts)?;
         // The keys named under a caller that owns the growth the suspects leave are findings
         // too: each counts as flagged.
@@ -152,9 +163,9 @@ fn detect_heap(
                 .map(|(_, g)| &g.cycle_functions);
             keys.retain(|k| members.is_some_and(|m| m.contains(k)));
         }
-        Ok((keys, r.snapshots.len()))
+        Ok((keys, r.snapshots.len(), strong(&r)))
     };
-    let (all, n) = flagged(store)?;
+    let (all, n, strong_keys) = flagged(store)?;
     let judged = store
         .evidence(None)?
         .heap
@@ -173,7 +184,7 @@ fn detect_heap(
             if p.snapshots_of(Kind::Heap).len() < 3 {
                 continue;
             }
-            let (f, count) = flagged(&p)?;
+            let (f, count, _) = flagged(&p)?;
             for key in f {
                 if pending.remove(&key) {
                     first.insert(key, count);
@@ -185,6 +196,7 @@ fn detect_heap(
         flagged: all,
         first_flagged: first,
         judged,
+        strong: strong_keys,
         snapshots: n,
     }))
 }
@@ -243,6 +255,7 @@ fn detect_goroutines(
         flagged,
         first_flagged: first,
         judged,
+        strong: BTreeSet::new(),
         snapshots: refs.len(),
     })
 }

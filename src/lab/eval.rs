@@ -21,6 +21,8 @@ pub struct Detection {
     pub first_flagged: BTreeMap<String, usize>,
     /// Names the detector judged (keys with data, goroutine groups): positives and negatives.
     pub judged: BTreeSet<String>,
+    /// Names flagged high or critical on the whole series.
+    pub strong: BTreeSet<String>,
     /// Snapshots in the series.
     pub snapshots: usize,
 }
@@ -245,6 +247,7 @@ mod tests {
         Detection {
             flagged: flagged.iter().map(|s| s.to_string()).collect(),
             judged: judged.iter().map(|s| s.to_string()).collect(),
+            strong: BTreeSet::new(),
             first_flagged: first.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
             snapshots: 12,
         }

@@ -101,8 +101,8 @@ fn all_suspects(v: &Value) -> Vec<(String, String, String, Option<String>)> {
 /// Real services watched for two and a half minutes: the growing ones' heap suspects are leaks
 /// held at medium (a bounded cache filling up grows the same way for that long), each saying how
 /// much longer to watch; so is RSS that grew by 211 MiB (high needs five minutes of watching at
-/// least); and no steady run of the real corpus, Go or native, has a high or critical finding in
-/// any section.
+/// least); and no steady run of the real corpus, Go or native, nor etcd's raft log filling toward
+/// its bound (+33 MiB in the window), has a high or critical finding in any section.
 #[test]
 fn a_few_minutes_of_growth_is_held_at_medium_and_steady_runs_are_never_high() {
     let (c, out, err) = run(&[
@@ -146,12 +146,13 @@ fn a_few_minutes_of_growth_is_held_at_medium_and_steady_runs_are_never_high() {
         for e in std::fs::read_dir(crate::common::testdata(base)).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if p.is_dir() && name.ends_with("-steady") {
+            // Steady runs, and a bounded structure still filling (etcd's raft log).
+            if p.is_dir() && (name.ends_with("-steady") || name.ends_with("-filling")) {
                 steady.push(p);
             }
         }
     }
-    assert!(steady.len() >= 9, "{steady:?}");
+    assert!(steady.len() >= 12, "{steady:?}");
     let symbols = crate::common::testdata("real/native/symbols");
     for p in steady {
         let (c, out, err) = run(&[

@@ -244,6 +244,12 @@ pub struct Truth {
     /// Decoys: functions that grow but do not leak, and their patterns.
     #[serde(default)]
     pub not_leaks: BTreeMap<String, String>,
+    /// Functions filling a bounded structure that is not full within the window (a cache, a
+    /// history, a log trimmed only past a count), and their patterns: no test on the window can
+    /// tell them from a leak, so flagging one at medium or below is right and not scored, and
+    /// flagging one high or critical is a false positive.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bounded: BTreeMap<String, String>,
     /// The steady background's functions.
     #[serde(default)]
     pub background: Vec<String>,
