@@ -91,12 +91,96 @@ pub const INTERPRETER_ALLOCATOR_FUNCTIONS: &[&str] = &[
     "_PyBytes_Resize",
 ];
 
+/// The native allocators' entry points and internals, as symbolizers name them: the C library's
+/// (glibc's `__libc_malloc`, `_int_malloc`, …), jemalloc's (also linked statically with a `je_` or
+/// `_rjem_` prefix, as Rust's tikv-jemallocator does, and its profiler's backtrace), tcmalloc's,
+/// C++'s `operator new`, and Rust's global-allocator shims. Exact names.
+pub const NATIVE_ALLOCATOR_FUNCTIONS: &[&str] = &[
+    "malloc",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "mallocx",
+    "rallocx",
+    "xallocx",
+    "strdup",
+    "strndup",
+    "sysmalloc",
+    "tcache_get",
+    "malloc_default",
+    "do_rallocx",
+    "prof_backtrace",
+    "prof_backtrace_impl",
+    "prof_tctx_create",
+    "prof_alloc_prep",
+    "__rust_alloc",
+    "__rust_alloc_zeroed",
+    "__rust_realloc",
+    "__rdl_alloc",
+    "__rdl_alloc_zeroed",
+    "__rdl_realloc",
+    "__rg_alloc",
+    "__rg_alloc_zeroed",
+    "__rg_realloc",
+];
+
+/// Prefixes of the native allocators' functions ([`NATIVE_ALLOCATOR_FUNCTIONS`]) and of the
+/// standard libraries' containers that allocate for their caller: C++'s `operator new` in every
+/// overload, `std::` and `__gnu_cxx::` (vectors, strings, maps, `make_unique`), Rust's `alloc::`,
+/// `core::`, `std::` and `hashbrown::` (`RawVec` growth, `Vec::push`, `HashMap::insert`), and
+/// jemalloc's and glibc's internals.
+pub const NATIVE_ALLOCATOR_PREFIXES: &[&str] = &[
+    "operator new",
+    "std::",
+    "__gnu_cxx::",
+    "alloc::",
+    "core::",
+    "hashbrown::",
+    "<alloc::",
+    "<core::",
+    "<std::",
+    "<hashbrown::",
+    "je_",
+    "_rjem_",
+    "imalloc",
+    "ialloc",
+    "iralloc",
+    "__libc_",
+    "__GI___libc_",
+    "_int_malloc",
+    "_int_realloc",
+    "_int_memalign",
+    "tcmalloc::",
+    "tc_",
+];
+
 /// Whether a function is the runtime's allocator or a helper allocating for its caller (Go's
-/// runtime, or CPython's allocator API under a native profiler).
+/// runtime, CPython's allocator API under a native profiler, the native allocators and the
+/// standard libraries' containers of C++ and Rust). A key is named after the first frame past
+/// them: a Rust leak after `app::register`, not `_rjem_je_prof_backtrace` or `RawVec::grow_one`.
 pub fn is_allocator_function(function: &str) -> bool {
     ALLOCATOR_FUNCTIONS.contains(&function)
         || ALLOCATOR_PREFIXES.iter().any(|p| function.starts_with(p))
         || INTERPRETER_ALLOCATOR_FUNCTIONS.contains(&function)
+        || NATIVE_ALLOCATOR_FUNCTIONS.contains(&function)
+        || NATIVE_ALLOCATOR_PREFIXES
+            .iter()
+            .any(|p| function.starts_with(p))
+        || is_std_impl(function)
+}
+
+/// A Rust trait method of the standard library's types: `<u8 as alloc::vec::spec_from_elem::
+/// SpecFromElem>::from_elem`, `<T as core::clone::Clone>::clone`.
+fn is_std_impl(function: &str) -> bool {
+    function.starts_with('<')
+        && [" as alloc::", " as core::", " as std::", " as hashbrown::"]
+            .iter()
+            .any(|t| function.contains(t))
 }
 
 /// How many leading frames (leaf first) of an alloc-sample stack are the allocator's; never all
@@ -107,4 +191,51 @@ pub fn allocator_frames(frames: &[(String, String, u64)]) -> usize {
         .take_while(|(f, _, _)| is_allocator_function(f))
         .count();
     n.min(frames.len().saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_allocator_function as alloc;
+
+    #[test]
+    fn native_allocators_and_standard_containers_are_the_allocators_side() {
+        for f in [
+            "_rjem_je_prof_backtrace",
+            "prof_backtrace_impl",
+            "_rjem_je_malloc_default",
+            "do_rallocx",
+            "__rust_alloc",
+            "alloc::alloc::alloc",
+            "alloc::raw_vec::RawVecInner<A>::reserve::do_reserve_and_handle",
+            "alloc::raw_vec::finish_grow",
+            "<alloc::vec::Vec<T,A> as core::clone::Clone>::clone",
+            "<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
+            "hashbrown::raw::RawTable<T,A>::reserve_rehash",
+            "std::collections::hash::map::HashMap<K,V,S>::insert",
+            "operator new(unsigned long)",
+            "operator new[](unsigned long)",
+            "std::vector<int, std::allocator<int> >::_M_realloc_insert<int const&>",
+            "__gnu_cxx::new_allocator<char>::allocate(unsigned long, void const*)",
+            "malloc",
+            "__libc_malloc",
+            "_int_malloc",
+            "tcmalloc::allocate_full_malloc_oom",
+            "runtime.mallocgc",
+            "PyObject_Malloc",
+        ] {
+            assert!(alloc(f), "{f}");
+        }
+        for f in [
+            "app::register",
+            "<app::Session as app::Store>::put",
+            "cache_session",
+            "main.cacheSession",
+            "Session::open()",
+            "gawk+0x6596c",
+            "standard_lib_like_name",
+            "corelib_init",
+        ] {
+            assert!(!alloc(f), "{f}");
+        }
+    }
 }

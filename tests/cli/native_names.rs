@@ -98,3 +98,76 @@ fn every_layout_names_what_addr2line_names() {
         }
     }
 }
+
+/// Writes six growing snapshots of one stack (root first) as pprof files.
+fn series(dir: &std::path::Path, root_first: &[&str]) {
+    use leakdiff::model::{Format, Interner, ProfileBuilder, ValueType};
+    let mut interner = Interner::new();
+    let frames: Vec<_> = root_first
+        .iter()
+        .map(|f| interner.symbol_frame(f, "", 0))
+        .collect();
+    let stack = interner.stack_from_root(frames);
+    for k in 0..6i64 {
+        let mut b = ProfileBuilder::new(
+            Format::Pprof,
+            vec![
+                ValueType::new("inuse_objects", "count"),
+                ValueType::new("inuse_space", "bytes"),
+            ],
+        );
+        b.meta_mut().time_nanos = Some(1_700_000_000_000_000_000 + k * 30_000_000_000);
+        b.add_sample(stack, &[k + 1, (k + 1) << 22], &[]);
+        let p = b.finish(&interner).unwrap();
+        let bytes = leakdiff::formats::pprof::encode::encode(&p, &interner);
+        std::fs::write(dir.join(format!("s{k}.pb")), bytes).unwrap();
+    }
+}
+
+/// A leak's key is the program's own function, past the allocator's frames and the standard
+/// library's containers: a Rust service on jemalloc (tikv-jemallocator's profiler, `RawVec`
+/// growth under `Vec::push`) is keyed `app::register`, a C++ one the function above
+/// `std::vector`'s growth and `operator new`.
+#[test]
+fn leaks_are_keyed_by_the_programs_function_past_the_allocator() {
+    for (stack, want) in [
+        (
+            vec![
+                "main",
+                "app::main",
+                "app::handle",
+                "app::register",
+                "alloc::vec::Vec<T,A>::push",
+                "alloc::raw_vec::RawVec<T,A>::grow_one",
+                "alloc::raw_vec::RawVecInner<A>::grow_amortized",
+                "alloc::raw_vec::finish_grow",
+                "__rust_alloc",
+                "_rjem_malloc",
+                "_rjem_je_malloc_default",
+                "_rjem_je_prof_tctx_create",
+                "prof_backtrace_impl",
+            ],
+            "app::register",
+        ),
+        (
+            vec![
+                "main",
+                "Server::run()",
+                "Server::remember(Session const&)",
+                "std::vector<Session, std::allocator<Session> >::push_back(Session const&)",
+                "std::vector<Session, std::allocator<Session> >::_M_realloc_insert(Session const&)",
+                "operator new(unsigned long)",
+                "malloc",
+            ],
+            "Server::remember(Session const&)",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        series(tmp.path(), &stack);
+        let (c, out, err) = run(&["report", "-f", "json", tmp.path().to_str().unwrap()]);
+        assert!(c == 0 || c == 1, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let keys = crate::common::keys(&v["suspects"]);
+        assert_eq!(keys, [want], "{v}");
+    }
+}
