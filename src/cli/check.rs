@@ -151,6 +151,7 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
                 Order::Time,
                 KeyBy::Function,
                 true,
+                args.analysis.frames()?,
             )?;
             status = series::status_of(&store);
             let report = args.analysis.analyze(&store, 0, false)?;

@@ -101,6 +101,7 @@ fn compute(args: &DashboardArgs, loader: &Loader, generation: u64) -> Page {
             Order::Time,
             KeyBy::Function,
             false,
+            args.analysis.frames()?,
         )?;
         let report = args.analysis.analyze(&store, 0, false)?;
         Ok((report, store))

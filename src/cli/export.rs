@@ -72,6 +72,7 @@ pub(super) fn run_export(args: ExportArgs) -> Result<u8> {
         args.order,
         args.by,
         true,
+        args.analysis.frames()?,
     )?;
     match args.format {
         ExportFormat::Parquet => {

@@ -74,6 +74,7 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
         Order::Time,
         KeyBy::Function,
         true,
+        Default::default(),
     )?;
     // A file named on its own must be goroutine evidence; in a folder (what `collect` writes)
     // heap profiles and process samples are left out with a note.

@@ -68,6 +68,7 @@ pub(super) fn run_ingest(args: IngestArgs) -> Result<u8> {
         args.order,
         KeyBy::Function,
         !args.no_progress,
+        Default::default(),
     )?;
     ingest_store(&args.output, &service, &store)?;
     Ok(series::status_of(&store))
@@ -94,6 +95,7 @@ pub(super) fn round_sink(
             order: Order::Time,
             by: KeyBy::Function,
             progress: None,
+            frames: Default::default(),
         };
         let store = input::load_files(&files, &loader, &options).map_err(|e| e.to_string())?;
         for f in &store.failures {

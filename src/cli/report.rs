@@ -64,6 +64,7 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
         args.order,
         args.by,
         !args.no_progress,
+        args.analysis.frames()?,
     )?;
     if let Some(path) = &args.save {
         write_file(path, |w| {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::{DatasetArgs, InputArgs, SeriesSlices};
@@ -43,9 +43,24 @@ pub(super) struct AnalysisArgs {
     /// the pairwise trend statistics are quadratic in the points.
     #[arg(long, value_name = "N", default_value_t = crate::store::DEFAULT_MAX_POINTS)]
     pub max_points: usize,
+    /// Name heap keys past frames whose function fully matches this regex too, as past the
+    /// allocator's (pprof's drop_frames): `--drop-frames 'mylib::pool::.*'` keys a leak by the
+    /// caller of a pool.
+    #[arg(long, value_name = "REGEX")]
+    pub drop_frames: Option<String>,
+    /// Never skip a frame whose function fully matches this regex when naming a heap key
+    /// (pprof's keep_frames): `--keep-frames 'std::vector.*push_back.*'` keys by the push.
+    #[arg(long, value_name = "REGEX")]
+    pub keep_frames: Option<String>,
 }
 
 impl AnalysisArgs {
+    /// The frames heap keys skip, from `--keep-frames` and `--drop-frames`.
+    pub fn frames(&self) -> Result<crate::store::FrameRules> {
+        crate::store::FrameRules::new(self.keep_frames.as_deref(), self.drop_frames.as_deref())
+            .context("--keep-frames or --drop-frames is not a valid regular expression")
+    }
+
     /// The analysis options these flags give, showing at most `top` suspects (0: all).
     pub fn options(&self, top: usize) -> AnalyzeOptions {
         AnalyzeOptions {
@@ -95,7 +110,18 @@ pub(super) fn load_store(
     order: Order,
     by: KeyBy,
     progress: bool,
+    frames: crate::store::FrameRules,
 ) -> Result<Store> {
+    let custom = frames.keep.is_some() || frames.drop.is_some();
+    if custom
+        && inputs.len() == 1
+        && (crate::dataset::is_dataset(&inputs[0]) || input::is_parquet(&inputs[0]))
+    {
+        anyhow::bail!(
+            "--keep-frames and --drop-frames name keys as snapshots are read; {} holds keys made when it was written",
+            inputs[0].display()
+        );
+    }
     if inputs.len() == 1 && crate::dataset::is_dataset(&inputs[0]) {
         return load_dataset(&inputs[0], dataset, by, progress);
     }
@@ -114,6 +140,7 @@ pub(super) fn load_store(
         order,
         by,
         progress: Some(&tick),
+        frames,
     };
     let store = input::load_series(inputs, loader, &options);
     bar.finish();

@@ -44,7 +44,7 @@ pub enum InputError {
 }
 
 /// Options of [`load_series`].
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct SeriesOptions<'a> {
     /// Snapshot order.
     pub order: Order,
@@ -52,6 +52,8 @@ pub struct SeriesOptions<'a> {
     pub by: KeyBy,
     /// Called with (files done, files in all) after each file.
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Frames heap keys skip besides the allocator's (`--keep-frames`, `--drop-frames`).
+    pub frames: crate::store::FrameRules,
 }
 
 /// Whether a regular file starts with Parquet's magic (a pipe, stdin or URL is never opened
@@ -115,7 +117,7 @@ pub fn load_files(
     loader: &Loader,
     options: &SeriesOptions,
 ) -> Result<Store, InputError> {
-    let builder = StoreBuilder::new(options.by, options.order);
+    let builder = StoreBuilder::new(options.by, options.order).with_frames(options.frames.clone());
     let done = std::sync::atomic::AtomicUsize::new(0);
     // Every file in parallel: each worker decodes, reduces to rows and hands its profile over
     // (kept only while it is the first or last heap snapshot), so memory holds about as many

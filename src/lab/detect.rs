@@ -107,6 +107,7 @@ fn load(dir: &Path, loader: &Loader) -> Result<Store, DetectError> {
         order: Order::Time,
         by: KeyBy::Function,
         progress: None,
+        frames: Default::default(),
     };
     let store = input::load_series(&[dir.to_path_buf()], loader, &options)?;
     if let Some(f) = store.failures.first() {

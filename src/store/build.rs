@@ -176,7 +176,7 @@ fn frame_token(interner: &Interner, f: FrameId) -> u64 {
 }
 
 /// A cheap id of a stack's key: stacks with the same token have the same key string.
-fn token_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> u64 {
+fn token_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind, rules: &FrameRules) -> u64 {
     const FRAME: u64 = 2 << 40;
     let by_frame = |f: FrameId| frame_token(interner, f);
     match by {
@@ -195,7 +195,7 @@ fn token_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> u64 {
                 .and_then(|i| frames.get(i))
                 .map_or(u64::MAX, |&f| by_frame(f))
         }
-        KeyBy::Function => heap_leaf(interner, stack).map_or(u64::MAX, by_frame),
+        KeyBy::Function => heap_leaf(interner, stack, rules).map_or(u64::MAX, by_frame),
     }
 }
 
@@ -203,23 +203,54 @@ fn token_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> u64 {
 /// them in (goroutine descriptors allocated on the system stack: `runtime.mallocgc` under
 /// `runtime.malg`, with no caller of the program's own), so such a key reads `runtime.malg`, not
 /// `runtime.mallocgc`. Never past the root.
-fn heap_leaf(interner: &Interner, stack: StackId) -> Option<FrameId> {
+fn heap_leaf(interner: &Interner, stack: StackId, rules: &FrameRules) -> Option<FrameId> {
     let leaf = interner.stack_leaf_first(stack).next()?;
     let past = interner
         .stack_leaf_first(stack)
-        .find(|&f| !is_allocator(interner, f));
+        .find(|&f| !rules.skips(interner, f));
     // Every frame is the allocator's: keep the leaf.
     Some(past.unwrap_or(leaf))
 }
 
-fn is_allocator(interner: &Interner, f: FrameId) -> bool {
-    let name = interner.str(interner.frame_at(f).function);
-    crate::formats::allocators::is_allocator_function(name)
+/// Which frames a heap key skips on its way from the leaf ([`heap_leaf`]): the allocator's and
+/// the standard containers' ([`crate::formats::allocators`]), plus those `drop` matches, except
+/// those `keep` matches (`--drop-frames`, `--keep-frames`: whole function names, as pprof's
+/// `drop_frames` and `keep_frames`).
+#[derive(Clone, Debug, Default)]
+pub struct FrameRules {
+    /// Frames never skipped.
+    pub keep: Option<regex::Regex>,
+    /// Frames skipped besides the allocator's.
+    pub drop: Option<regex::Regex>,
+}
+
+impl FrameRules {
+    /// The rules for two patterns, each matched against whole function names.
+    pub fn new(keep: Option<&str>, drop: Option<&str>) -> Result<FrameRules, regex::Error> {
+        let whole = |p: &str| regex::Regex::new(&format!("^(?:{p})$"));
+        Ok(FrameRules {
+            keep: keep.map(whole).transpose()?,
+            drop: drop.map(whole).transpose()?,
+        })
+    }
+
+    /// Whether the key skips a function of this name.
+    pub fn skips_name(&self, name: &str) -> bool {
+        if self.keep.as_ref().is_some_and(|r| r.is_match(name)) {
+            return false;
+        }
+        self.drop.as_ref().is_some_and(|r| r.is_match(name))
+            || crate::formats::allocators::is_allocator_function(name)
+    }
+
+    fn skips(&self, interner: &Interner, f: FrameId) -> bool {
+        self.skips_name(interner.str(interner.frame_at(f).function))
+    }
 }
 
 /// Index of [`heap_leaf`]'s frame in a stack's frames, leaf first.
-fn heap_leaf_index(interner: &Interner, frames: &[FrameId]) -> Option<usize> {
-    let past = frames.iter().position(|&f| !is_allocator(interner, f));
+fn heap_leaf_index(interner: &Interner, frames: &[FrameId], rules: &FrameRules) -> Option<usize> {
+    let past = frames.iter().position(|&f| !rules.skips(interner, f));
     past.or((!frames.is_empty()).then_some(0))
 }
 
@@ -231,6 +262,7 @@ fn callers_of(
     profile: &Profile,
     nv: usize,
     key_names: &FxHashMap<u64, String>,
+    rules: &FrameRules,
 ) -> FxHashMap<(String, String), (u16, Vec<i64>)> {
     // Samples of one stack are walked once.
     let mut per_stack: FxHashMap<StackId, Vec<i64>> = FxHashMap::default();
@@ -249,7 +281,7 @@ fn callers_of(
         }
         frames.clear();
         frames.extend(interner.stack_leaf_first(stack));
-        let Some(at) = heap_leaf_index(interner, &frames) else {
+        let Some(at) = heap_leaf_index(interner, &frames, rules) else {
             continue;
         };
         let key = frame_token(interner, frames[at]);
@@ -304,7 +336,13 @@ fn frames_of(interner: &Interner, stack: StackId) -> Vec<String> {
         .collect()
 }
 
-fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> String {
+fn key_of(
+    interner: &Interner,
+    stack: StackId,
+    by: KeyBy,
+    kind: Kind,
+    rules: &FrameRules,
+) -> String {
     let leaf = interner.stack_leaf_first(stack).next();
     match by {
         // A goroutine's leaf is where the runtime parked it; its function is the first frame of
@@ -312,7 +350,7 @@ fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> String 
         KeyBy::Function if kind == Kind::Goroutine => {
             crate::goroutines::user_function(&frames_of(interner, stack))
         }
-        KeyBy::Function => heap_leaf(interner, stack)
+        KeyBy::Function => heap_leaf(interner, stack, rules)
             .map(|f| interner.frame_name(f))
             .unwrap_or_default(),
         KeyBy::Site => match leaf {
@@ -338,7 +376,13 @@ fn key_of(interner: &Interner, stack: StackId, by: KeyBy, kind: Kind) -> String 
     }
 }
 
-fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced {
+fn reduce(
+    s: &SnapshotIn,
+    kind: Kind,
+    by: KeyBy,
+    rules: &FrameRules,
+    dict: &Mutex<Dict>,
+) -> Reduced {
     let (interner, profile) = (&s.interner, &s.profile);
     let value_types: Vec<String> = profile
         .value_types()
@@ -350,7 +394,7 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
     // are built once per distinct key, frame names once per key new to the store.
     let mut per_token: FxHashMap<u64, (StackId, Vec<i64>)> = FxHashMap::default();
     for smp in profile.samples() {
-        let token = token_of(interner, smp.stack, by, kind);
+        let token = token_of(interner, smp.stack, by, kind, rules);
         let slot = per_token
             .entry(token)
             .or_insert_with(|| (smp.stack, vec![0; nv]));
@@ -365,7 +409,7 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
         if values.iter().all(|v| *v == 0) {
             continue;
         }
-        let key = key_of(interner, stack, by, kind);
+        let key = key_of(interner, stack, by, kind, rules);
         if with_callers {
             key_names.insert(token, key.clone());
         }
@@ -375,7 +419,7 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
         }
     }
     let caller_values = if with_callers {
-        callers_of(interner, profile, nv, &key_names)
+        callers_of(interner, profile, nv, &key_names, rules)
     } else {
         FxHashMap::default()
     };
@@ -465,6 +509,7 @@ fn reduce(s: &SnapshotIn, kind: Kind, by: KeyBy, dict: &Mutex<Dict>) -> Reduced 
 pub struct StoreBuilder {
     by: KeyBy,
     order: Order,
+    frames: FrameRules,
     dict: Mutex<Dict>,
     reduced: Mutex<Vec<Reduced>>,
     kept: Mutex<KeptState>,
@@ -474,10 +519,18 @@ pub struct StoreBuilder {
 
 impl StoreBuilder {
     /// A builder keying samples by `by`, ordering snapshots by `order`.
+    /// Heap keys skip `frames` as well as the allocator's ([`FrameRules`]).
+    pub fn with_frames(mut self, frames: FrameRules) -> StoreBuilder {
+        self.frames = frames;
+        self
+    }
+
+    /// A builder keying samples `by`, ordering snapshots by `order`.
     pub fn new(by: KeyBy, order: Order) -> StoreBuilder {
         StoreBuilder {
             by,
             order,
+            frames: FrameRules::default(),
             dict: Mutex::new(Dict::default()),
             reduced: Mutex::new(Vec::new()),
             kept: Mutex::new(KeptState::default()),
@@ -508,7 +561,7 @@ impl StoreBuilder {
             );
             return None;
         };
-        let r = reduce(&s, kind, self.by, &self.dict);
+        let r = reduce(&s, kind, self.by, &self.frames, &self.dict);
         let at = order_key(self.order, &r);
         lock(&self.reduced).push(r);
         let mut kept = lock(&self.kept);

@@ -20,7 +20,7 @@ use polars_core::prelude::*;
 use serde::Serialize;
 
 pub use crate::model::Kind;
-pub use build::{Order, SnapshotIn, StoreBuilder};
+pub use build::{FrameRules, Order, SnapshotIn, StoreBuilder};
 pub use evidence::{
     thin, CallerSeries, Evidence, HeapEvidence, Metric, ProcessEvidence, Series, DEFAULT_MAX_POINTS,
 };

@@ -171,3 +171,48 @@ fn leaks_are_keyed_by_the_programs_function_past_the_allocator() {
         assert_eq!(keys, [want], "{v}");
     }
 }
+
+/// `--keep-frames` and `--drop-frames` move the key as pprof's keep_frames and drop_frames would:
+/// whole function names; a bad regex is one line and exit 2.
+#[test]
+fn keep_and_drop_frames_move_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    series(
+        tmp.path(),
+        &[
+            "main",
+            "Server::run()",
+            "Server::remember(Session const&)",
+            "std::vector<Session, std::allocator<Session> >::push_back(Session const&)",
+            "operator new(unsigned long)",
+        ],
+    );
+    let dir = tmp.path().to_str().unwrap();
+    for (flag, pattern, want) in [
+        (
+            "--keep-frames",
+            r"std::vector<.*>::push_back\(.*\)",
+            "std::vector<Session, std::allocator<Session> >::push_back(Session const&)",
+        ),
+        ("--drop-frames", r"Server::remember\(.*\)", "Server::run()"),
+        // Whole names only: a part of one matches nothing.
+        (
+            "--drop-frames",
+            "Server::remember",
+            "Server::remember(Session const&)",
+        ),
+    ] {
+        let (c, out, err) = run(&["report", "-f", "json", dir, flag, pattern]);
+        assert!(c == 0 || c == 1, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            crate::common::keys(&v["suspects"]),
+            [want],
+            "{flag} {pattern}"
+        );
+    }
+    let (c, _, err) = run(&["report", dir, "--drop-frames", "("]);
+    assert_eq!(c, 2);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--drop-frames"), "{err}");
+}
