@@ -141,6 +141,9 @@ pub struct Cycle {
     pub root: Option<String>,
 }
 
+/// The site of objects with no allocation record.
+const NOT_SAMPLED: &str = "(not sampled)";
+
 /// Cycles of one shape: the same number of objects from the same allocation sites, reachable or
 /// not. A heap of five million session↔conn pairs is one line, not five million.
 #[derive(Clone, Debug, Serialize)]
@@ -161,6 +164,9 @@ pub struct CycleGroup {
     pub roots: Vec<(String, usize)>,
     /// The path from a root to the largest of them.
     pub path: Vec<String>,
+    /// The Go runtime's own: every member allocated in the runtime (its goroutine and timer
+    /// structures), which the program cannot free.
+    pub runtime: bool,
 }
 
 /// The cycles of a dump as `cycles` reports them: how many of each kind, all of them grouped by
@@ -322,7 +328,7 @@ pub(super) fn site_names(g: &ObjectGraph, key: &[(u32, u32)]) -> Vec<(String, us
         .iter()
         .map(|&(s, n)| {
             let name = match s {
-                NONE => "(not sampled)".to_string(),
+                NONE => NOT_SAMPLED.to_string(),
                 s => g.sites[s as usize]
                     .first()
                     .cloned()
@@ -391,10 +397,23 @@ pub(super) fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) 
             }
             let mut roots: Vec<(String, usize)> = by_name.into_iter().collect();
             roots.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let sites = site_names(g, &key);
+            // The runtime's own: its allocation sites, or objects with none (not sampled) that
+            // only the runtime's roots reach (`runtime.allp`, `runtime.allm`).
+            let runtime_site = |s: &str| super::retained::is_runtime_name(s);
+            let runtime = sites
+                .iter()
+                .all(|(s, _)| runtime_site(s) || s == NOT_SAMPLED)
+                && (sites.iter().any(|(s, _)| runtime_site(s))
+                    || (!roots.is_empty()
+                        && roots
+                            .iter()
+                            .all(|(r, _)| super::retained::is_runtime_name(r))));
             CycleGroup {
                 cycles: t.cycles,
                 objects,
-                sites: site_names(g, &key),
+                runtime,
+                sites,
                 bytes: t.bytes,
                 retained_bytes: t.retained,
                 reachable,
@@ -403,9 +422,11 @@ pub(super) fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) 
             }
         })
         .collect();
+    // The program's own before the runtime's, within reachable and unreachable.
     groups.sort_by(|a, b| {
         b.reachable
             .cmp(&a.reachable)
+            .then(a.runtime.cmp(&b.runtime))
             .then(b.retained_bytes.cmp(&a.retained_bytes))
             .then(b.bytes.cmp(&a.bytes))
             .then_with(|| a.sites.cmp(&b.sites))

@@ -74,6 +74,12 @@ pub fn write_cycles<W: Write>(
         }
         writeln!(out, "{title}")?;
         for (i, c) in list.iter().take(limit).enumerate() {
+            if c.runtime && (i == 0 || !list[i - 1].runtime) {
+                writeln!(
+                    out,
+                    "-- the Go runtime's own (its goroutine, timer and scheduler structures): --"
+                )?;
+            }
             let sites: Vec<String> = c
                 .sites
                 .iter()
@@ -100,7 +106,7 @@ pub fn write_cycles<W: Write>(
             };
             writeln!(
                 out,
-                "#{:<3} {} cycle{} of {} object{}: {}{more}, {}{}{from}",
+                "#{:<3} {} cycle{} of {} object{}: {}{more}, {}{}{from}{}",
                 i + 1,
                 c.cycles,
                 if c.cycles == 1 { "" } else { "s" },
@@ -120,6 +126,7 @@ pub fn write_cycles<W: Write>(
                 } else {
                     String::new()
                 },
+                if c.runtime { "  [runtime]" } else { "" },
             )?;
             for (k, step) in c.path.iter().enumerate() {
                 writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;

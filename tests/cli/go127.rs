@@ -501,3 +501,55 @@ fn eval_and_cycles_read_go_1_27_files() {
         "{sites:?}"
     );
 }
+
+/// `cycles` lists the program's own cycles first and the runtime's after, marked: with the
+/// binary's symbols, cycles of objects with no allocation record that only `runtime.allp`,
+/// `runtime.allm` or `runtime.allgptr` reach are the runtime's (Ps, Ms, goroutine lists).
+#[test]
+fn cycles_put_the_programs_own_first_and_mark_the_runtimes() {
+    let (c, out, err) = run(&[
+        "cycles",
+        &t("go1.27.3.dump.gz"),
+        "--binary",
+        &t("heapdumpgen-go1.27.3.symbols"),
+        "--top",
+        "0",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let reachable: Vec<&Value> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["reachable"] == true)
+        .collect();
+    let flags: Vec<bool> = reachable.iter().map(|g| g["runtime"] == true).collect();
+    let first_runtime = flags.iter().position(|r| *r).expect("some runtime cycles");
+    assert!(first_runtime > 0, "the program's own first: {flags:?}");
+    assert!(flags[first_runtime..].iter().all(|r| *r), "{flags:?}");
+    for g in &reachable[first_runtime..] {
+        let roots: Vec<&str> = g["roots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[0].as_str().unwrap())
+            .collect();
+        assert!(roots.iter().all(|r| r.starts_with("runtime.")), "{roots:?}");
+    }
+    let (_, text, _) = run(&[
+        "cycles",
+        &t("go1.27.3.dump.gz"),
+        "--binary",
+        &t("heapdumpgen-go1.27.3.symbols"),
+    ]);
+    assert!(text.contains("-- the Go runtime's own"), "{text}");
+    assert!(
+        text.lines()
+            .find(|l| l.starts_with("#1 "))
+            .unwrap()
+            .contains("main."),
+        "{text}"
+    );
+}
