@@ -205,14 +205,33 @@ pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
 
 /// Whether a sampled series behaves like retained objects: at least 6 points, growth in at least
 /// five rises (one big object is one exact sample, not a count that gains) each of at most a few
-/// samples, and never a fall (a wandering site loses samples as often as it gains them).
+/// samples, and no fall but one that gives back at most two thirds of the rise before it, all
+/// falls together at most a quarter of the rises. A wandering site loses samples as often as it
+/// gains them; a collection that grows frees its old array after copying it into the new one
+/// (Go's `growslice`, a map's evacuated buckets), so its samples rise by the new array and then
+/// fall by the old, smaller one.
 pub(super) fn keeps_samples(rate: f64, values: &[f64]) -> bool {
-    let rises = values.windows(2).filter(|w| w[1] > w[0]).count();
+    let diffs: Vec<f64> = values.windows(2).map(|w| w[1] - w[0]).collect();
+    let rises = diffs.iter().filter(|d| **d > 0.0).count();
+    let risen: f64 = diffs.iter().filter(|d| **d > 0.0).sum();
+    let fallen: f64 = -diffs.iter().filter(|d| **d < 0.0).sum::<f64>();
+    // The last move before `i` that was not flat is a rise, and the fall at `i` gives back at
+    // most two thirds of it.
+    let settles = |i: usize| {
+        diffs[..i]
+            .iter()
+            .rev()
+            .find(|d| **d != 0.0)
+            .is_some_and(|r| *r > 0.0 && -diffs[i] <= 2.0 / 3.0 * r)
+    };
     values.len() >= 6
         && rises >= 5
-        && values
-            .windows(2)
-            .all(|w| w[1] >= w[0] && w[1] - w[0] <= 4.05 * rate)
+        && diffs.iter().all(|d| *d <= 4.05 * rate)
+        && diffs
+            .iter()
+            .enumerate()
+            .all(|(i, d)| *d >= 0.0 || settles(i))
+        && fallen <= 0.25 * risen
 }
 
 /// The latest dump's object-graph section, and for each heap suspect what its objects retain and
@@ -288,6 +307,7 @@ pub(super) fn judge_keys<'a>(
             let o = TrendOptions {
                 floor: f,
                 sampling_rate: rate,
+                keeps_samples: rate > 1.0 && keeps_samples(rate, &s.values),
                 ..*topts
             };
             trend::analyze(ctx.times, &s.values, &o)

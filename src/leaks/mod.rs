@@ -216,6 +216,44 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
 mod tests {
     use super::*;
 
+    /// InfluxDB's series index (`tagKeyValue.InsertSeriesIDByte`, Debian's 1.6.7 under a tag
+    /// with a new value per point), in samples of 512 KiB over its 27 GC states: it gains samples
+    /// in small rises, stays flat for a minute, then grows again, and loses two samples once,
+    /// right after gaining more (a slice that grew frees its old array). It keeps its samples;
+    /// it is a leak, not a plateau. A site that loses as much as it gains does not.
+    #[test]
+    fn a_site_that_keeps_its_samples_and_grows_late_is_no_plateau() {
+        let rate = 524_288.0;
+        let samples = [
+            1.0, 1.0, 2.0, 3.0, 3.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.05, 7.15, 7.15, 8.15, 8.15, 8.15,
+            8.15, 8.15, 8.15, 8.15, 8.15, 8.15, 8.15, 9.16, 12.72, 10.57, 11.57,
+        ];
+        let v: Vec<f64> = samples.iter().map(|s| s * rate).collect();
+        assert!(keeps_samples(rate, &v));
+        let times: Vec<f64> = (0..v.len()).map(|i| i as f64 * 5.0).collect();
+        let floor = sampled_floor(2.0 * rate, rate, &v);
+        assert_eq!(floor, 4.0 * rate);
+        let o = TrendOptions {
+            floor,
+            sampling_rate: rate,
+            keeps_samples: true,
+            ..Default::default()
+        };
+        assert!(trend::analyze(&times, &v, &o).pattern.is_leak());
+        let flat = TrendOptions {
+            keeps_samples: false,
+            ..o
+        };
+        assert_eq!(trend::analyze(&times, &v, &flat).pattern, Pattern::Plateau);
+        // Falls of more than two thirds of the rise before them, or a quarter of all rises: a
+        // wandering site.
+        let wander: Vec<f64> = [1.0, 2.0, 3.0, 1.5, 2.5, 3.5, 4.5, 5.5, 4.0, 5.0]
+            .iter()
+            .map(|s| s * rate)
+            .collect();
+        assert!(!keeps_samples(rate, &wander));
+    }
+
     fn leaf(name: &str, f: impl Fn(usize) -> f64) -> (String, Vec<f64>) {
         (name.to_string(), (0..20).map(f).collect())
     }

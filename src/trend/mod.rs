@@ -87,6 +87,10 @@ pub struct TrendOptions {
     /// MemProfileRate), else 0: a value v then holds about v/rate samples, and differences carry
     /// Poisson noise.
     pub sampling_rate: f64,
+    /// The sampled series keeps its samples, as retained objects do (the caller's judgement:
+    /// many small rises, no fall but the settling of a collection that grew): its level moves
+    /// by whole samples, not by Poisson noise, so a late rise above a flat stretch is growth.
+    pub keeps_samples: bool,
 }
 
 impl Default for TrendOptions {
@@ -96,6 +100,7 @@ impl Default for TrendOptions {
             alpha: 0.05,
             confidence: 0.9,
             sampling_rate: 0.0,
+            keeps_samples: false,
         }
     }
 }
@@ -510,7 +515,12 @@ fn classify(c: &Classify) -> Pattern {
         let never_falls = tail.windows(2).all(|w| w[0] - w[1] <= quantum)
             && (rate <= 0.0 || falls * 10 <= tail.len());
         let rising_tail = never_falls && tail_rise > (0.1 * c.growth).max(2.0 * rate);
-        if last - mid <= noise.max(0.1 * c.growth) && !rising_tail {
+        // A series that keeps its samples ends above its middle level by more than two samples:
+        // it is still gaining them, whatever the median of its last third says.
+        let still_gaining = c.options.keeps_samples
+            && rate > 0.0
+            && c.v[n - 1] - mid > (2.0 * rate).max(0.1 * c.growth);
+        if last - mid <= noise.max(0.1 * c.growth) && !rising_tail && !still_gaining {
             return Pattern::Plateau;
         }
     }

@@ -250,3 +250,29 @@ pub fn tool<T>(name: &str, found: Option<T>, install: &str) -> Option<T> {
     );
     None
 }
+
+/// Writes six pprof snapshots `s0.pb` … `s5.pb`, 30 s apart, of one stack (root first: function,
+/// file, line) growing by `step` bytes and one object each.
+pub fn pprof_series(dir: &Path, root_first: &[(&str, &str, u32)], step: i64) {
+    use leakdiff::model::{Format, ProfileBuilder, ValueType};
+    let mut interner = Interner::new();
+    let frames: Vec<_> = root_first
+        .iter()
+        .map(|(f, file, line)| interner.symbol_frame(f, file, *line))
+        .collect();
+    let stack = interner.stack_from_root(frames);
+    for k in 0..6i64 {
+        let mut b = ProfileBuilder::new(
+            Format::Pprof,
+            vec![
+                ValueType::new("inuse_objects", "count"),
+                ValueType::new("inuse_space", "bytes"),
+            ],
+        );
+        b.meta_mut().time_nanos = Some(1_700_000_000_000_000_000 + k * 30_000_000_000);
+        b.add_sample(stack, &[k + 1, (k + 1) * step], &[]);
+        let p = b.finish(&interner).unwrap();
+        let bytes = leakdiff::formats::pprof::encode::encode(&p, &interner);
+        std::fs::write(dir.join(format!("s{k}.pb")), bytes).unwrap();
+    }
+}

@@ -101,27 +101,8 @@ fn every_layout_names_what_addr2line_names() {
 
 /// Writes six growing snapshots of one stack (root first) as pprof files.
 fn series(dir: &std::path::Path, root_first: &[&str]) {
-    use leakdiff::model::{Format, Interner, ProfileBuilder, ValueType};
-    let mut interner = Interner::new();
-    let frames: Vec<_> = root_first
-        .iter()
-        .map(|f| interner.symbol_frame(f, "", 0))
-        .collect();
-    let stack = interner.stack_from_root(frames);
-    for k in 0..6i64 {
-        let mut b = ProfileBuilder::new(
-            Format::Pprof,
-            vec![
-                ValueType::new("inuse_objects", "count"),
-                ValueType::new("inuse_space", "bytes"),
-            ],
-        );
-        b.meta_mut().time_nanos = Some(1_700_000_000_000_000_000 + k * 30_000_000_000);
-        b.add_sample(stack, &[k + 1, (k + 1) << 22], &[]);
-        let p = b.finish(&interner).unwrap();
-        let bytes = leakdiff::formats::pprof::encode::encode(&p, &interner);
-        std::fs::write(dir.join(format!("s{k}.pb")), bytes).unwrap();
-    }
+    let frames: Vec<(&str, &str, u32)> = root_first.iter().map(|f| (*f, "", 0)).collect();
+    crate::common::pprof_series(dir, &frames, 1 << 22);
 }
 
 /// A leak's key is the program's own function, past the allocator's frames and the standard

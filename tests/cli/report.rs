@@ -243,25 +243,14 @@ fn order_by_name_and_a_file_that_fails_is_skipped_with_exit_2() {
 
 /// Builds a series of pprof files whose growing function has a hostile name.
 fn hostile_series(dir: &Path) {
-    use leakdiff::model::{Format, Interner, ProfileBuilder, ValueType};
-    let mut interner = Interner::new();
-    let main = interner.symbol_frame("main.main", "main.go", 1);
-    let evil = interner.symbol_frame("<script>alert(1)</script>&\"'", "<b>x.go", 2);
-    let stack = interner.stack_from_root([main, evil]);
-    for k in 0..6i64 {
-        let mut b = ProfileBuilder::new(
-            Format::Pprof,
-            vec![
-                ValueType::new("inuse_objects", "count"),
-                ValueType::new("inuse_space", "bytes"),
-            ],
-        );
-        b.meta_mut().time_nanos = Some(1_700_000_000_000_000_000 + k * 30_000_000_000);
-        b.add_sample(stack, &[k + 1, (k + 1) << 20], &[]);
-        let p = b.finish(&interner).unwrap();
-        let bytes = leakdiff::formats::pprof::encode::encode(&p, &interner);
-        std::fs::write(dir.join(format!("s{k}.pb")), bytes).unwrap();
-    }
+    crate::common::pprof_series(
+        dir,
+        &[
+            ("main.main", "main.go", 1),
+            ("<script>alert(1)</script>&\"'", "<b>x.go", 2),
+        ],
+        1 << 20,
+    );
 }
 
 #[test]
