@@ -7,13 +7,20 @@
 
 use crate::store::HeapEvidence;
 
-/// The snapshots to trend when the heap series is Go's (pprof with a stated sampling rate):
-/// each one whose values (every key's and the total) differ from the one before it. `None` when
-/// the series is not Go's or no snapshot repeats. Other sources observe the heap when they are
-/// asked (heaptrack, jemalloc, gperftools): an unchanged snapshot there is a real observation of
-/// an unchanged heap, and is kept.
+/// The snapshots to trend when the heap series is Go's. Where every snapshot says how many
+/// collections had completed (a debug=1 heap profile's `# NumGC`), each one whose count differs
+/// from the one before it: the count says it, whatever the values. Else, for pprof with a stated
+/// sampling rate, each one whose values (every key's and the total) differ from the one before
+/// it. `None` when the series is not Go's or no snapshot repeats. Other sources observe the heap
+/// when they are asked (heaptrack, jemalloc, gperftools): an unchanged snapshot there is a real
+/// observation of an unchanged heap, and is kept.
 pub(super) fn distinct_gc_states(heap: &HeapEvidence) -> Option<Vec<usize>> {
     let n = heap.snapshots.len();
+    let counts: Option<Vec<u64>> = heap.snapshots.iter().map(|s| s.gc_count).collect();
+    if let Some(c) = counts.filter(|_| n > 1) {
+        let keep: Vec<usize> = (0..n).filter(|&i| i == 0 || c[i] != c[i - 1]).collect();
+        return (keep.len() < n).then_some(keep);
+    }
     let go = n > 1
         && heap
             .snapshots
@@ -35,6 +42,20 @@ mod tests {
     use super::*;
     use crate::store::{KeyInfo, Kind, Series, Snapshot};
 
+    /// A debug=1 Go heap series: its NumGC decides, not the values (a key that moved between
+    /// two profiles of one collection cannot have; equal values across two collections are two
+    /// observations).
+    #[test]
+    fn numgc_decides_where_the_source_gives_it() {
+        let mut h = heap("legacy heap profile", Some(524_288), &[1.0, 2.0, 2.0, 3.0]);
+        for (s, c) in h.snapshots.iter_mut().zip([4, 4, 5, 6]) {
+            s.gc_count = Some(c);
+        }
+        assert_eq!(distinct_gc_states(&h), Some(vec![0, 2, 3]));
+        h.snapshots[1].gc_count = None;
+        assert_eq!(distinct_gc_states(&h), None, "not every snapshot says");
+    }
+
     fn heap(format: &str, rate: Option<u64>, values: &[f64]) -> HeapEvidence {
         HeapEvidence {
             snapshots: (0..values.len())
@@ -44,6 +65,7 @@ mod tests {
                     kind: Kind::Heap,
                     time_nanos: i as i64 * 5_000_000_000,
                     sampling_rate_bytes: rate,
+                    gc_count: None,
                 })
                 .collect(),
             value_type: "inuse_space/bytes".into(),

@@ -174,6 +174,10 @@ pub struct SnapshotMeta {
     /// recording it was cut from (one process each), or the pid of a process sample. Snapshots
     /// of different processes are not one series.
     pub process: Option<String>,
+    /// How many garbage collections the runtime had completed when the snapshot was written,
+    /// where it says (a Go debug=1 heap profile's `# NumGC`): snapshots with the same count hold
+    /// the heap of the same collection.
+    pub gc_count: Option<u64>,
 }
 
 /// A problem `finish()` found.

@@ -490,6 +490,7 @@ fn reduce(
             kind,
             time_nanos: 0,
             sampling_rate_bytes: profile.meta.sampling_rate_bytes,
+            gc_count: profile.meta.gc_count,
         },
         mtime_nanos: s.mtime_nanos,
         own_time: profile.meta.time_nanos.filter(|t| *t > 0),

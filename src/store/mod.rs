@@ -61,6 +61,10 @@ pub struct Snapshot {
     pub time_nanos: i64,
     /// Sampling rate in bytes, when the input states one.
     pub sampling_rate_bytes: Option<u64>,
+    /// Garbage collections completed when it was written, when the input says (a Go debug=1
+    /// heap profile's `# NumGC`); not kept in Parquet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gc_count: Option<u64>,
 }
 
 /// One key (function, site or stack) of the store.

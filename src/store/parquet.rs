@@ -440,6 +440,7 @@ pub(super) fn read(bytes: Vec<u8>, name: &str) -> Result<Store, StoreError> {
                         kind,
                         time_nanos: time_ns.get(i).unwrap_or(0),
                         sampling_rate_bytes: rate.get(i).map(|r| r as u64),
+                        gc_count: None,
                     });
                 }
             }

@@ -257,3 +257,29 @@ fn two_processes_in_one_folder_are_never_one_series() {
         );
     }
 }
+
+/// Go's debug=1 heap profile says how many collections had completed (`# NumGC`): two profiles
+/// with the same count hold one collection's heap and are one observation, told by the count.
+#[test]
+fn debug1_heap_profiles_of_one_collection_are_one_observation() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, from) in [
+        ("heap-1.txt", "go/leak-base.heap.txt"),
+        ("heap-2.txt", "go/leak-base.heap.txt"),
+        ("heap-3.txt", "go/leak-later.heap.txt"),
+    ] {
+        std::fs::copy(crate::common::testdata(from), tmp.path().join(name)).unwrap();
+    }
+    let (c, out, err) = run(&[
+        "report",
+        "-f",
+        "json",
+        "--order",
+        "name",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(c == 0 || c == 1, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["gc_repeats"], 1, "{}", v["gc_repeats"]);
+    assert_eq!(v["snapshots"].as_array().unwrap().len(), 2);
+}

@@ -483,7 +483,14 @@ fn fill_meta(ctx: &Ctx<'_>, p: &schema::Profile, b: &mut ProfileBuilder) -> Resu
     }
     meta.period = p.period;
     for &c in &p.comment {
-        meta.comments.push(ctx.str(c, 0)?.to_string());
+        let text = ctx.str(c, 0)?;
+        if let Some(n) = text
+            .strip_prefix(super::legacy::GC_COMMENT)
+            .and_then(|n| n.parse().ok())
+        {
+            meta.gc_count = Some(n);
+        }
+        meta.comments.push(text.to_string());
     }
     if p.default_sample_type != 0 {
         meta.default_sample_type = Some(ctx.str(p.default_sample_type, 0)?.to_string());

@@ -348,6 +348,16 @@ pub fn to_schema(text: &[u8], source: &str) -> Result<schema::Profile, ParseErro
     for (no, raw) in lines.by_ref() {
         let line = raw.trim();
         if line.starts_with('#') {
+            // Go's debug=1 heap profile ends with its runtime.MemStats; NumGC counts the
+            // collections so far, which tells snapshots of one collection's heap apart.
+            if let Some(n) = line
+                .strip_prefix("# NumGC = ")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+            {
+                let c = b.str(&format!("{GC_COMMENT}{n}"));
+                b.p.comment.push(c);
+                continue;
+            }
             if let (Some(p), Some(c)) = (pending.as_mut(), re.go_symbol.captures(line)) {
                 let pc = u64::from_str_radix(&c[1], 16).unwrap_or(0);
                 let entry = (
@@ -442,6 +452,9 @@ pub struct MappedRange {
     /// The file.
     pub path: String,
 }
+
+/// The comment a Go debug=1 heap profile's `# NumGC = N` becomes: `NumGC=N`.
+pub const GC_COMMENT: &str = "NumGC=";
 
 /// Parses `/proc/self/maps` lines (non-executable ones skipped) or pprof's brief form
 /// `start-end[:] path [(@offset)] [buildid]`, with `name=value` substitutions for `$name`.

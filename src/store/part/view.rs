@@ -284,6 +284,7 @@ impl DatasetStoreBuilder {
                     kind: s.kind,
                     time_nanos: s.time_us.saturating_mul(1000),
                     sampling_rate_bytes: s.sampling_rate.map(|r| r as u64),
+                    gc_count: None,
                 },
             ));
         }
