@@ -313,6 +313,8 @@ fn profile_of(read: Read, path: &Path, interner: &mut Interner) -> Result<Profil
             let mut p =
                 crate::graph::to_profile(&g, &input_name(path), &dump.params.version, interner);
             p.meta.warnings.extend(dump.notes);
+            // The runtime's MemStats end with NumGC (the dump's record 10).
+            p.meta.gc_count = (dump.memstats.len() == 25).then(|| dump.memstats[24]);
             Ok(p)
         }
     }

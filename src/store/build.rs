@@ -776,6 +776,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Orders one kind's snapshots and gives each its time on the trend axis.
 ///
+/// Snapshots with no time of their own that all say how many garbage collections had completed
+/// (Go heap dumps, debug=1 heap profiles) go in that order.
+///
 /// With `by_time` (`--order name|mtime`, or every snapshot has a time of its own: pprof
 /// `time_nanos`, heaptrack slices, process samples) they go by that order and time; equal times (a
 /// fast generator writes profiles within a second) are spaced a second apart. Otherwise (text
@@ -835,7 +838,14 @@ fn place(these: &mut [Reduced], order: Order, by_time: bool) {
         }
         return;
     }
-    these.sort_by_key(|r| r.input_index);
+    // In the order of the collections they were written after, when every one says (Go heap dumps
+    // and debug=1 heap profiles carry the runtime's NumGC): a count that only grows in one
+    // process, where names can say anything.
+    if these.iter().all(|r| r.snapshot.gc_count.is_some()) {
+        these.sort_by_key(|r| (r.snapshot.gc_count, r.input_index));
+    } else {
+        these.sort_by_key(|r| r.input_index);
+    }
     let own: Vec<i64> = these
         .iter()
         .map(|r| r.own_time.unwrap_or(r.mtime_nanos))

@@ -283,3 +283,28 @@ fn debug1_heap_profiles_of_one_collection_are_one_observation() {
     assert_eq!(v["gc_repeats"], 1, "{}", v["gc_repeats"]);
     assert_eq!(v["snapshots"].as_array().unwrap().len(), 2);
 }
+
+/// Go heap dumps carry no time but end their MemStats with NumGC: named against their order,
+/// they are put in the order of the collections they followed.
+#[test]
+fn heap_dumps_are_ordered_by_their_collections_not_their_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, from) in [
+        ("a.dump.gz", "go/heapdump/go1.23.5-grow-2.dump.gz"),
+        ("b.dump.gz", "go/heapdump/go1.23.5-grow-1.dump.gz"),
+    ] {
+        std::fs::copy(crate::common::testdata(from), tmp.path().join(name)).unwrap();
+    }
+    let (c, out, err) = run(&["report", "-f", "json", tmp.path().to_str().unwrap()]);
+    assert!(c == 0 || c == 1, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let sources: Vec<&str> = v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    assert!(sources[0].ends_with("b.dump.gz"), "{sources:?}");
+    assert!(sources[1].ends_with("a.dump.gz"), "{sources:?}");
+    assert!(v["total"]["trend"]["growth"].as_f64().unwrap() > 0.0);
+}
