@@ -111,3 +111,26 @@ fn times_from_file_dates_are_said() {
     let (_, _, err) = run(&["report", "testdata/go/series/leak", "--no-progress"]);
     assert!(!err.contains("file dates"), "{err}");
 }
+
+/// A test whose tool is missing fails with the command that installs it, unless the user opted
+/// out of that tool by name (`LEAKDIFF_SKIP`); a present tool is used.
+#[test]
+fn a_missing_tool_fails_its_test_unless_opted_out_by_name() {
+    assert_eq!(crate::common::tool("chromium", Some(7), "x"), Some(7));
+    let name = "leakdiff-selftest-missing-tool";
+    let skip = std::env::var("LEAKDIFF_SKIP").unwrap_or_default();
+    let opted_out = skip
+        .split(',')
+        .any(|s| s.trim() == "all" || s.trim() == name);
+    let r = std::panic::catch_unwind(|| {
+        crate::common::tool::<()>(name, None, "apt-get install the-tool")
+    });
+    if opted_out {
+        assert_eq!(r.ok(), Some(None));
+    } else {
+        let msg = r.expect_err("a missing tool fails the test");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("apt-get install the-tool"), "{msg}");
+        assert!(msg.contains(&format!("LEAKDIFF_SKIP={name}")), "{msg}");
+    }
+}
