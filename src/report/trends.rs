@@ -422,6 +422,18 @@ fn write_text_graph(out: &mut impl Write, r: &Report) -> io::Result<()> {
     Ok(())
 }
 
+/// A suspect's frames (leaf first, at most 16) for the page: those below its key's frame, the
+/// allocator's and the standard containers' that the key skipped, are marked to be dimmed.
+fn frames_ctx(s: &Suspect) -> Vec<minijinja::Value> {
+    let key_at = s.frames.iter().position(|f| *f == s.key).unwrap_or(0);
+    s.frames
+        .iter()
+        .take(16)
+        .enumerate()
+        .map(|(i, f)| minijinja::context! { name => f.clone(), skipped => i < key_at })
+        .collect()
+}
+
 /// Why a suspect's severity is held below its impact, from its own data: `medium (impact:
 /// high): watched 2m00s, +14.00MiB; 7m21s more at this rate to rate high`. The explanation is
 /// said once per section ([`held_note`]).
@@ -941,7 +953,7 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
     let suspect_ctx = |s: &Suspect, times: &[f64], unit: &str, span: f64| {
         context! {
             key => s.key.clone(),
-            frames => s.frames.iter().take(16).cloned().collect::<Vec<_>>(),
+            frames => frames_ctx(s),
             pattern => s.pattern.name(),
             severity => s.severity.name(),
             rate => rate(s.slope_per_hour, unit, span),

@@ -150,6 +150,25 @@ fn leaks_are_keyed_by_the_programs_function_past_the_allocator() {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let keys = crate::common::keys(&v["suspects"]);
         assert_eq!(keys, [want], "{v}");
+        // The page dims the frames the key skipped, and only those.
+        let html = tmp.path().join("r.html");
+        let (c, _, err) = run(&[
+            "report",
+            tmp.path().to_str().unwrap(),
+            "-o",
+            html.to_str().unwrap(),
+        ]);
+        assert!(c == 0 || c == 1, "{err}");
+        let page = std::fs::read_to_string(&html).unwrap();
+        let leaf = stack.last().unwrap();
+        assert!(
+            page.contains(&format!("<span class=\"dim\">{leaf}</span>")),
+            "{leaf}"
+        );
+        assert!(
+            !page.contains(&format!("<span class=\"dim\">{want}</span>")),
+            "{want}"
+        );
     }
 }
 
