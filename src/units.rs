@@ -188,23 +188,28 @@ pub fn human_f64(v: f64, unit: &str) -> String {
     )
 }
 
+/// The binary prefix a byte count is shown in: its divisor and unit (`(1048576, "MiB")` for
+/// 83 MiB), up to PiB.
+pub fn binary_prefix(bytes: f64) -> (f64, &'static str) {
+    const STEPS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut scale = 1.0;
+    let mut i = 0;
+    while bytes / scale >= 1024.0 && i + 1 < STEPS.len() {
+        scale *= 1024.0;
+        i += 1;
+    }
+    (scale, STEPS[i])
+}
+
 /// Formats a value with a binary-prefixed unit: `83.20MiB`, `-512B`, `1.5k` for counts.
 pub fn human(value: i64, unit: &str) -> String {
     let neg = value < 0;
     let mag = value.unsigned_abs() as f64;
     let sign = if neg { "-" } else { "" };
     if unit == "bytes" {
-        const STEPS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-        let mut v = mag;
-        let mut i = 0;
-        while v >= 1024.0 && i + 1 < STEPS.len() {
-            v /= 1024.0;
-            i += 1;
-        }
-        if i == 0 {
-            format!("{sign}{}B", value.unsigned_abs())
-        } else {
-            format!("{sign}{v:.2}{}", STEPS[i])
+        match binary_prefix(mag) {
+            (_, "B") => format!("{sign}{}B", value.unsigned_abs()),
+            (scale, prefix) => format!("{sign}{:.2}{prefix}", mag / scale),
         }
     } else {
         let (v, s) = if mag >= 1e9 {

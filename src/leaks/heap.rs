@@ -191,10 +191,15 @@ pub(super) fn sampling_rate(snapshots: &[Snapshot]) -> f64 {
 /// series that never loses a sample and gains them in many small rises is a count that only
 /// gains; there the floor is four samples of growth.
 pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
+    sampled_floor_of(floor, rate, values, keeps_samples(rate, values))
+}
+
+/// [`sampled_floor`] for a series whose [`keeps_samples`] is known.
+fn sampled_floor_of(floor: f64, rate: f64, values: &[f64], keeps: bool) -> f64 {
     if rate <= 1.0 {
         return floor;
     }
-    if keeps_samples(rate, values) {
+    if keeps {
         return floor.max(4.0 * rate);
     }
     let samples = |v: f64| v.max(rate) / rate;
@@ -296,18 +301,25 @@ pub(super) fn judge_keys<'a>(
     topts: &TrendOptions,
     ctx: &Ctx,
 ) -> Judged<'a> {
+    // Whether each key keeps its samples, judged once: its floor and its trend both depend on it.
+    let keeps: Vec<bool> = series
+        .iter()
+        .map(|s| rate > 1.0 && keeps_samples(rate, &s.values))
+        .collect();
     let floors: Vec<f64> = series
         .iter()
-        .map(|s| sampled_floor(topts.floor, rate, &s.values))
+        .zip(&keeps)
+        .map(|(s, &k)| sampled_floor_of(topts.floor, rate, &s.values, k))
         .collect();
     let trends: Vec<Trend> = series
         .par_iter()
         .zip(&floors)
-        .map(|(s, &f)| {
+        .zip(&keeps)
+        .map(|((s, &f), &keeps_samples)| {
             let o = TrendOptions {
                 floor: f,
                 sampling_rate: rate,
-                keeps_samples: rate > 1.0 && keeps_samples(rate, &s.values),
+                keeps_samples,
                 ..*topts
             };
             trend::analyze(ctx.times, &s.values, &o)

@@ -579,7 +579,7 @@ pub fn line_chart(
 ) -> String {
     let (w, hgt, left, bottom, top, right) = (640.0, 180.0, 70.0, 24.0, 10.0, 10.0);
     let (xs, ys) = downsample(times, series);
-    let fit = fit_points(times, fitted);
+    let fit = fitted.map(|f| downsample(times, f).1);
     let xmax = xs.iter().copied().fold(0.0f64, f64::max).max(1e-9);
     let mut ymax = ys.iter().copied().fold(0.0f64, f64::max);
     if let Some(f) = &fit {
@@ -665,14 +665,9 @@ pub fn line_chart(
     s
 }
 
-/// The fitted line at the chart's points.
-fn fit_points(times: &[f64], fitted: Option<&[f64]>) -> Option<Vec<f64>> {
-    fitted.map(|f| downsample(times, f).1)
-}
-
-/// Chart colours: a suspect's series; anything else (totals, metrics, what grew but is no leak).
+/// Chart colour of a suspect's series: red, growth.
 pub const SUSPECT_COLOR: &str = "#c0392b";
-/// …
+/// Chart colour of totals and metrics.
 pub const NEUTRAL_COLOR: &str = "#4a6fa5";
 /// What grew but is no leak.
 pub const BENIGN_COLOR: &str = "#7f8c8d";
@@ -687,12 +682,7 @@ fn y_ticks(max: f64, unit: &str) -> (Vec<(f64, String)>, f64) {
         1.0
     };
     let (scale, suffix) = if unit == "bytes" {
-        let steps = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-        let mut k = 0;
-        while max / 1024f64.powi(k) >= 1024.0 && (k as usize) + 1 < steps.len() {
-            k += 1;
-        }
-        (1024f64.powi(k), steps[k as usize])
+        crate::units::binary_prefix(max)
     } else {
         (1.0, "")
     };

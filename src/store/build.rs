@@ -519,7 +519,6 @@ pub struct StoreBuilder {
 }
 
 impl StoreBuilder {
-    /// A builder keying samples by `by`, ordering snapshots by `order`.
     /// Heap keys skip `frames` as well as the allocator's ([`FrameRules`]).
     pub fn with_frames(mut self, frames: FrameRules) -> StoreBuilder {
         self.frames = frames;

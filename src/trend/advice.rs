@@ -197,14 +197,13 @@ pub fn hold(input: &SeverityInput, impact: Severity) -> (Severity, Option<Held>)
     {
         return (impact, None);
     }
-    let (critical_e, high_e) = (critical, high);
     match impact {
-        Severity::Critical if seen(critical_e) => (impact, None),
-        Severity::Critical if seen(high_e) => {
-            held(Severity::High, HeldReason::Short, Some(more(critical_e)))
+        Severity::Critical if seen(critical) => (impact, None),
+        Severity::Critical if seen(high) => {
+            held(Severity::High, HeldReason::Short, Some(more(critical)))
         }
-        Severity::High if seen(high_e) => (impact, None),
-        _ => held(Severity::Medium, HeldReason::Short, Some(more(high_e))),
+        Severity::High if seen(high) => (impact, None),
+        _ => held(Severity::Medium, HeldReason::Short, Some(more(high))),
     }
 }
 
