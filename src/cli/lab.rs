@@ -54,6 +54,10 @@ pub(super) struct SimulateArgs {
     /// collector: runtime/pprof and compress/flate sites that grow and churn; not leaks).
     #[arg(long)]
     profiler_noise: bool,
+    /// Memory: heap profiles as of the last completed GC, as Go writes them (GOGC=100, and a
+    /// forced GC every 2 minutes): snapshots between two collections repeat the one before.
+    #[arg(long)]
+    gc_stale: bool,
     /// Go's MemProfileRate for heap profiles.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512KiB")]
     sampling_rate: i64,
@@ -79,6 +83,7 @@ pub(super) fn run_simulate(args: SimulateArgs) -> Result<u8> {
         sampling_rate: args.sampling_rate.max(0) as u64,
         teardown: args.teardown,
         profiler_noise: args.profiler_noise,
+        gc_stale: args.gc_stale,
         ..Default::default()
     };
     let bar = crate::progress::Progress::new(true);

@@ -86,10 +86,9 @@ pub(super) fn trace_callers(
         });
         let m = candidates.len();
         let found = candidates.into_iter().find_map(|cand| {
-            let f = sampled_floor(topts.floor, topts.sampling_rate, &cand.cum);
-            let o = TrendOptions { floor: f, ..*topts };
+            let o = sampled_options(topts, topts.sampling_rate, &cand.cum);
             let t = trend::analyze(times, &cand.cum, &o);
-            let keep = t.growth > f
+            let keep = t.growth > o.floor
                 && t.pattern.is_leak()
                 && trend::holm(std::slice::from_ref(&t), m, alpha)[0];
             keep.then_some((cand, t))

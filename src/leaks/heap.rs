@@ -194,6 +194,18 @@ pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
     sampled_floor_of(floor, rate, values, keeps_samples(rate, values))
 }
 
+/// The trend options of one series of a heap sampled at `rate` (0: exact): its floor, and whether
+/// it keeps its samples, judged once since both the floor and the trend read it.
+pub(super) fn sampled_options(topts: &TrendOptions, rate: f64, values: &[f64]) -> TrendOptions {
+    let keeps_samples = rate > 1.0 && keeps_samples(rate, values);
+    TrendOptions {
+        floor: sampled_floor_of(topts.floor, rate, values, keeps_samples),
+        sampling_rate: rate,
+        keeps_samples,
+        ..*topts
+    }
+}
+
 /// [`sampled_floor`] for a series whose [`keeps_samples`] is known.
 fn sampled_floor_of(floor: f64, rate: f64, values: &[f64], keeps: bool) -> f64 {
     if rate <= 1.0 {
@@ -210,32 +222,44 @@ fn sampled_floor_of(floor: f64, rate: f64, values: &[f64], keeps: bool) -> f64 {
 
 /// Whether a sampled series behaves like retained objects: at least 6 points, growth in at least
 /// five rises (one big object is one exact sample, not a count that gains) each of at most a few
-/// samples, and no fall but one that gives back at most two thirds of the rise before it, all
-/// falls together at most a quarter of the rises. A wandering site loses samples as often as it
-/// gains them; a collection that grows frees its old array after copying it into the new one
-/// (Go's `growslice`, a map's evacuated buckets), so its samples rise by the new array and then
-/// fall by the old, smaller one.
+/// samples, falls that are a grown collection's old array freed, and all falls together at most a
+/// quarter of the rises. A wandering site loses samples as often as it gains them. A collection
+/// that grows frees its old array after copying it into the new one, at most half its size (two
+/// thirds, under sampling): a slice's at the next GC, right after the rise; a map's once every
+/// old bucket is evacuated, several inserts and snapshots later. A fall of one sample or less
+/// could be any object freed, so it must follow the rise it gives back; a fall of more than one
+/// sample is one big array (only an object near the sampling rate or above is scaled past one
+/// rate), which may come later, giving back part of the largest rise since the fall before it.
+/// Falls before the first rise are arrays grown before the window opened.
 pub(super) fn keeps_samples(rate: f64, values: &[f64]) -> bool {
     let diffs: Vec<f64> = values.windows(2).map(|w| w[1] - w[0]).collect();
     let rises = diffs.iter().filter(|d| **d > 0.0).count();
     let risen: f64 = diffs.iter().filter(|d| **d > 0.0).sum();
     let fallen: f64 = -diffs.iter().filter(|d| **d < 0.0).sum::<f64>();
-    // The last move before `i` that was not flat is a rise, and the fall at `i` gives back at
-    // most two thirds of it.
-    let settles = |i: usize| {
-        diffs[..i]
-            .iter()
-            .rev()
-            .find(|d| **d != 0.0)
-            .is_some_and(|r| *r > 0.0 && -diffs[i] <= 2.0 / 3.0 * r)
-    };
+    // The last rise, and the largest since the last fall; None before the first rise.
+    let (mut last, mut largest): (Option<f64>, f64) = (None, 0.0);
+    let mut old_arrays = true;
+    for d in &diffs {
+        if *d > 0.0 {
+            last = Some(*d);
+            largest = largest.max(*d);
+        } else if *d < 0.0 {
+            let fall = -d;
+            let settles = match last {
+                None => true,
+                Some(r) => {
+                    fall <= 2.0 / 3.0 * r || (fall > 1.05 * rate && fall <= 2.0 / 3.0 * largest)
+                }
+            };
+            old_arrays &= settles;
+            last = last.map(|_| 0.0);
+            largest = 0.0;
+        }
+    }
     values.len() >= 6
         && rises >= 5
         && diffs.iter().all(|d| *d <= 4.05 * rate)
-        && diffs
-            .iter()
-            .enumerate()
-            .all(|(i, d)| *d >= 0.0 || settles(i))
+        && old_arrays
         && fallen <= 0.25 * risen
 }
 
@@ -301,35 +325,20 @@ pub(super) fn judge_keys<'a>(
     topts: &TrendOptions,
     ctx: &Ctx,
 ) -> Judged<'a> {
-    // Whether each key keeps its samples, judged once: its floor and its trend both depend on it.
-    let keeps: Vec<bool> = series
+    let options: Vec<TrendOptions> = series
         .iter()
-        .map(|s| rate > 1.0 && keeps_samples(rate, &s.values))
-        .collect();
-    let floors: Vec<f64> = series
-        .iter()
-        .zip(&keeps)
-        .map(|(s, &k)| sampled_floor_of(topts.floor, rate, &s.values, k))
+        .map(|s| sampled_options(topts, rate, &s.values))
         .collect();
     let trends: Vec<Trend> = series
         .par_iter()
-        .zip(&floors)
-        .zip(&keeps)
-        .map(|((s, &f), &keeps_samples)| {
-            let o = TrendOptions {
-                floor: f,
-                sampling_rate: rate,
-                keeps_samples,
-                ..*topts
-            };
-            trend::analyze(ctx.times, &s.values, &o)
-        })
+        .zip(&options)
+        .map(|(s, o)| trend::analyze(ctx.times, &s.values, o))
         .collect();
     let growth: Vec<(&str, f64)> = series
         .iter()
         .zip(&trends)
-        .zip(&floors)
-        .filter(|((_, t), f)| t.growth > **f)
+        .zip(&options)
+        .filter(|((_, t), o)| t.growth > o.floor)
         .map(|((s, t), _)| (s.key.name.as_str(), t.growth))
         .collect();
     let significant = trend::holm(&trends, growth.len(), topts.alpha);

@@ -254,6 +254,33 @@ mod tests {
         assert!(!keeps_samples(rate, &wander));
     }
 
+    /// etcd's `storeTxnWrite.Put` (Debian's 3.4.23, leases attached to keys never revoked),
+    /// summed over the sites below it, in KiB at 512 KiB sampling: it loses a sample before its
+    /// first rise (an array grown before the window), and 1.5 samples two rises after a rise of
+    /// 3.1 (the lessor's item map evacuated: its old buckets freed after the new ones, a big
+    /// array since only a big object's sample is scaled past one rate). It keeps its samples. One
+    /// sample lost after a rise of one (any object freed) is wandering, however large a rise came
+    /// before.
+    #[test]
+    fn a_maps_old_buckets_freed_snapshots_after_its_new_ones_keep_the_samples() {
+        let rate = 524_288.0;
+        let kib = [
+            1594.0, 1594.0, 1594.0, 1024.0, 1536.0, 1536.0, 2048.0, 3328.0, 4353.0, 4353.0, 4865.0,
+            5377.0, 6967.0, 6967.0, 7479.0, 6711.0, 6711.0, 7223.0, 7735.0,
+        ];
+        let v: Vec<f64> = kib.iter().map(|k| k * 1024.0).collect();
+        assert!(keeps_samples(rate, &v));
+        let small: Vec<f64> = [2.0, 2.0, 2.0, 4.0, 4.0, 5.0, 4.0, 4.0, 5.0, 5.0, 7.0, 8.0]
+            .iter()
+            .map(|s| s * rate)
+            .collect();
+        assert!(!keeps_samples(rate, &small));
+        // The same big fall with no rise it could give back since the last fall.
+        let mut twice = v.clone();
+        twice[16] = twice[15] - 1.5 * rate;
+        assert!(!keeps_samples(rate, &twice));
+    }
+
     fn leaf(name: &str, f: impl Fn(usize) -> f64) -> (String, Vec<f64>) {
         (name.to_string(), (0..20).map(f).collect())
     }

@@ -86,9 +86,11 @@ fn names(v: &Value) -> Vec<String> {
 /// skipped, stripped python3.11 named from its debug file's symbols), no finding on any steady
 /// run, no high or critical finding on etcd's bounded raft log still filling, false positives
 /// within 2 %; at least 95 % of the leaks found in the first three Go services (their per-series
-/// sites under their floors through the callers that own them), and 30 of the 36 leaks overall:
-/// etcd's leases and InfluxDB's series index grow by a few sampled objects per site (each site's
-/// series within three standard deviations of its sampling noise), and are not all found yet.
+/// sites under their floors through the callers that own them), and 33 of the 36 leaks overall:
+/// etcd's index and lease sites are found through the caller that owns them (their sum keeps
+/// its samples: its falls are a map's old buckets freed after the new ones), InfluxDB's series
+/// index grows by a few sampled objects per site, summed with a sketch that gains and loses
+/// single samples, and is not all found yet.
 #[test]
 fn eval_scores_the_real_program_corpus() {
     restore_mtimes();
@@ -114,7 +116,7 @@ fn eval_scores_the_real_program_corpus() {
         }
     }
     let detected = o["detected"].as_u64().unwrap();
-    assert_eq!(detected, 30, "{o}");
+    assert_eq!(detected, 33, "{o}");
     assert_eq!(o["leaks"], 36, "{o}");
     let (mut found, mut planted) = (0, 0);
     for s in r["scenarios"].as_array().unwrap() {

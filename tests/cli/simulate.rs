@@ -336,3 +336,53 @@ fn simulated_files_are_real_inputs() {
         assert!((330..=400).contains(&n), "{leak}: {n} cycles");
     }
 }
+
+/// `simulate --gc-stale` writes heap profiles as Go does, as of the last completed GC: the
+/// snapshots between two collections repeat the one before (same samples, a later time), and
+/// `report` trends each GC state once and says how many snapshots it folded.
+#[test]
+fn gc_stale_snapshots_repeat_the_last_collection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("stale");
+    let args = [
+        "--type",
+        "memory",
+        "--pattern",
+        "linear",
+        "--growth",
+        "512KiB/s",
+    ];
+    let timing = ["--snapshots", "30", "--interval", "10s", "--gc-stale"];
+    simulate(&dir, &[&args[..], &timing[..]].concat());
+    let out = leakdiff()
+        .args(["report", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let distinct = r["snapshots"].as_array().unwrap().len();
+    let repeats = r["gc_repeats"].as_u64().unwrap() as usize;
+    assert_eq!(distinct + repeats, 30);
+    assert!((4..30).contains(&distinct), "{distinct} GC states");
+    // Every repeat is 10 s after the snapshot before it; a collection at least every 2 minutes.
+    let offsets: Vec<f64> = r["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["offset_seconds"].as_f64().unwrap())
+        .collect();
+    assert!(
+        offsets.windows(2).all(|w| w[1] - w[0] <= 120.0),
+        "{offsets:?}"
+    );
+    // Without the flag, a collection before every snapshot: nothing repeats.
+    let fresh = tmp.path().join("fresh");
+    simulate(&fresh, &[&args[..], &timing[..2], &timing[2..4]].concat());
+    let out = leakdiff()
+        .args(["report", "--format", "json"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["gc_repeats"], 0);
+}

@@ -24,11 +24,13 @@ struct Population {
 }
 
 impl Population {
-    fn add(&mut self, d: u64, p: f64, rng: &mut Rng) {
+    /// Allocates `d` objects; returns the bytes allocated.
+    fn add(&mut self, d: u64, p: f64, rng: &mut Rng) -> u64 {
         let s = rng.binomial(d, p);
         self.live += d;
         self.sampled += s;
         self.alloc_sampled += s;
+        d * self.size
     }
 
     fn remove(&mut self, d: u64, rng: &mut Rng) {
@@ -83,21 +85,34 @@ impl Site {
     }
 
     /// Moves the site to snapshot `i`, holding `scale` of what its shape says (1; 0.02 while the
-    /// process tears down).
-    fn step(&mut self, i: usize, t: f64, scale: f64, p_of: impl Fn(u64) -> f64, rng: &mut Rng) {
+    /// process tears down). Returns the bytes allocated on the way.
+    fn step(
+        &mut self,
+        i: usize,
+        t: f64,
+        scale: f64,
+        p_of: impl Fn(u64) -> f64,
+        rng: &mut Rng,
+    ) -> u64 {
         let bytes = self.shape.value(i, t, rng).max(0.0) * scale;
+        let mut allocated = 0;
         for pop in &mut self.pops {
             let p = p_of(pop.size);
             let target = (bytes * pop.weight / pop.size as f64).round() as u64;
             let turn = (pop.live as f64 * self.churn).round() as u64;
             pop.remove(turn, rng);
-            pop.add(turn, p, rng);
+            allocated += pop.add(turn, p, rng);
             if target > pop.live {
-                pop.add(target - pop.live, p, rng);
+                allocated += pop.add(target - pop.live, p, rng);
             } else {
                 pop.remove(pop.live - target, rng);
             }
         }
+        allocated
+    }
+
+    fn live_bytes(&self) -> u64 {
+        self.pops.iter().map(|p| p.live * p.size).sum()
     }
 }
 
@@ -220,11 +235,32 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
     let p_of = |size: u64| 1.0 - (-(size as f64) / rate).exp();
     let n = o.snapshots + usize::from(o.teardown);
     let mut files = Vec::with_capacity(n);
+    // What the profile shows of each population: (alloc_sampled, sampled) as of the last
+    // completed GC.
+    let mut shown: Vec<Vec<(u64, u64)>> = Vec::new();
+    let (mut since_gc, mut live_at_gc, mut gc_at) = (0u64, 0u64, f64::NEG_INFINITY);
     for i in 0..n {
         let ti = super::at(o, i);
         let scale = if i >= o.snapshots { 0.02 } else { 1.0 };
         for s in &mut sites {
-            s.step(i, ti, scale, p_of, &mut rng);
+            since_gc += s.step(i, ti, scale, p_of, &mut rng);
+        }
+        // Go's collector with GOGC=100: a cycle completes once the bytes allocated since the
+        // last one reach the heap live after it, or two minutes after it (the forced periodic
+        // GC). A heap profile is the heap as of the last completed cycle: between cycles the
+        // snapshots repeat it. Without --gc-stale, a cycle completes before every snapshot.
+        if !o.gc_stale || since_gc >= live_at_gc || ti - gc_at >= 120.0 {
+            shown = sites
+                .iter()
+                .map(|s| {
+                    s.pops
+                        .iter()
+                        .map(|p| (p.alloc_sampled, p.sampled))
+                        .collect()
+                })
+                .collect();
+            live_at_gc = sites.iter().map(Site::live_bytes).sum();
+            (since_gc, gc_at) = (0, ti);
         }
         let mut interner = Interner::new();
         let mut b = ProfileBuilder::new(
@@ -242,9 +278,9 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
         meta.period = o.sampling_rate as i64;
         let k_bytes = interner.intern("bytes");
         let no_unit = interner.intern("");
-        for s in &sites {
-            for pop in &s.pops {
-                if pop.alloc_sampled == 0 {
+        for (s, counts) in sites.iter().zip(&shown) {
+            for (pop, &(alloc_sampled, sampled)) in s.pops.iter().zip(counts) {
+                if alloc_sampled == 0 {
                     continue;
                 }
                 // Go's unsampling: scale = 1 / (1 − e^(−avg/rate)).
@@ -267,12 +303,7 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
                 };
                 b.add_sample(
                     stack,
-                    &[
-                        v(pop.alloc_sampled),
-                        vb(pop.alloc_sampled),
-                        v(pop.sampled),
-                        vb(pop.sampled),
-                    ],
+                    &[v(alloc_sampled), vb(alloc_sampled), v(sampled), vb(sampled)],
                     &[label],
                 );
             }

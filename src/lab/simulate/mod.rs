@@ -161,6 +161,10 @@ pub struct SimOptions {
     /// runtime/pprof's builder and compress/flate's writer), growing and churning; they are not
     /// leaks.
     pub profiler_noise: bool,
+    /// Memory: heap profiles as Go writes them, as of the last completed GC (GOGC=100, and the
+    /// forced GC every two minutes): snapshots taken between two cycles repeat the one before.
+    /// Off: a cycle completes before every snapshot.
+    pub gc_stale: bool,
 }
 
 impl Default for SimOptions {
@@ -180,6 +184,7 @@ impl Default for SimOptions {
             sampling_rate: 512 * 1024,
             teardown: false,
             profiler_noise: false,
+            gc_stale: false,
         }
     }
 }
