@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Writes the 225-scenario evaluation grid of tests/cli/simulate.rs into DIR, and the 165 scenarios
-# of real programs' shapes into DIR-shapes, and runs `leakdiff eval` on each: scripts/eval-grid.sh [DIR] [SEEDS]   (LEAKDIFF=path/to/leakdiff)
+# Writes the 225-scenario evaluation grid of tests/cli/simulate.rs into DIR, the 165 scenarios
+# of real programs' shapes into DIR-shapes and 75 GC-stale ones into DIR-gc-stale, and runs `leakdiff eval` on each: scripts/eval-grid.sh [DIR] [SEEDS]   (LEAKDIFF=path/to/leakdiff)
 set -euo pipefail
 dir=${1:-target/eval-grid}
 seeds=${2:-5}
@@ -45,3 +45,17 @@ for seed in $(seq 1 "$seeds"); do
   done
 done
 "$bin" eval "$shapes" --min-tpr 0.95 --max-fpr 0.02
+# Heap profiles as Go writes them, as of the last completed GC (GOGC=100, the forced GC every
+# 2 minutes): 30 snapshots 10 s apart hold 5 to 11 GC states.
+stale="$dir-gc-stale"
+rm -rf "$stale"
+mkdir -p "$stale"
+for seed in $(seq 1 "$seeds"); do
+  for p in linear stepped doubling plateau oscillating; do
+    for g in 128KiB/s 512KiB/s 2MiB/s; do
+      "$bin" simulate --type memory --pattern "$p" --growth "$g" --seed "$seed" --gc-stale \
+        --snapshots 30 --interval 10s --output "$stale/$p-${g%/s}-$seed" 2>/dev/null
+    done
+  done
+done
+"$bin" eval "$stale" --min-tpr 0.95 --max-fpr 0.02

@@ -86,7 +86,7 @@ pub(super) fn trace_callers(
         });
         let m = candidates.len();
         let found = candidates.into_iter().find_map(|cand| {
-            let o = sampled_options(topts, topts.sampling_rate, &cand.cum);
+            let o = sampled_options(topts, topts.sampling_rate, times, &cand.cum);
             let t = trend::analyze(times, &cand.cum, &o);
             let keep = t.growth > o.floor
                 && t.pattern.is_leak()

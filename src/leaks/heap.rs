@@ -190,14 +190,15 @@ pub(super) fn sampling_rate(snapshots: &[Snapshot]) -> f64 {
 /// A site whose samples stay is another matter: retained objects keep the samples they got, so a
 /// series that never loses a sample and gains them in many small rises is a count that only
 /// gains; there the floor is four samples of growth.
-pub fn sampled_floor(floor: f64, rate: f64, values: &[f64]) -> f64 {
-    sampled_floor_of(floor, rate, values, keeps_samples(rate, values))
-}
-
 /// The trend options of one series of a heap sampled at `rate` (0: exact): its floor, and whether
 /// it keeps its samples, judged once since both the floor and the trend read it.
-pub(super) fn sampled_options(topts: &TrendOptions, rate: f64, values: &[f64]) -> TrendOptions {
-    let keeps_samples = rate > 1.0 && keeps_samples(rate, values);
+pub(super) fn sampled_options(
+    topts: &TrendOptions,
+    rate: f64,
+    times: &[f64],
+    values: &[f64],
+) -> TrendOptions {
+    let keeps_samples = rate > 1.0 && keeps_samples(rate, times, values);
     TrendOptions {
         floor: sampled_floor_of(topts.floor, rate, values, keeps_samples),
         sampling_rate: rate,
@@ -230,9 +231,25 @@ fn sampled_floor_of(floor: f64, rate: f64, values: &[f64], keeps: bool) -> f64 {
 /// could be any object freed, so it must follow the rise it gives back; a fall of more than one
 /// sample is one big array (only an object near the sampling rate or above is scaled past one
 /// rate), which may come later, giving back part of the largest rise since the fall before it.
-/// Falls before the first rise are arrays grown before the window opened.
-pub(super) fn keeps_samples(rate: f64, values: &[f64]) -> bool {
+/// Falls before the first rise are arrays grown before the window opened. A few samples is four
+/// per usual time between points (the median), more across a longer gap: heap profiles repeat
+/// between collections, and one GC state may follow the last after several snapshots.
+pub(super) fn keeps_samples(rate: f64, times: &[f64], values: &[f64]) -> bool {
     let diffs: Vec<f64> = values.windows(2).map(|w| w[1] - w[0]).collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let usual = {
+        let mut g = gaps.clone();
+        g.sort_by(f64::total_cmp);
+        g.get(g.len() / 2).copied().unwrap_or(0.0)
+    };
+    let few = |i: usize| {
+        let span = if usual > 0.0 {
+            (gaps[i] / usual).max(1.0)
+        } else {
+            1.0
+        };
+        4.05 * rate * span
+    };
     let rises = diffs.iter().filter(|d| **d > 0.0).count();
     let risen: f64 = diffs.iter().filter(|d| **d > 0.0).sum();
     let fallen: f64 = -diffs.iter().filter(|d| **d < 0.0).sum::<f64>();
@@ -258,7 +275,7 @@ pub(super) fn keeps_samples(rate: f64, values: &[f64]) -> bool {
     }
     values.len() >= 6
         && rises >= 5
-        && diffs.iter().all(|d| *d <= 4.05 * rate)
+        && diffs.iter().enumerate().all(|(i, d)| *d <= few(i))
         && old_arrays
         && fallen <= 0.25 * risen
 }
@@ -327,7 +344,7 @@ pub(super) fn judge_keys<'a>(
 ) -> Judged<'a> {
     let options: Vec<TrendOptions> = series
         .iter()
-        .map(|s| sampled_options(topts, rate, &s.values))
+        .map(|s| sampled_options(topts, rate, ctx.times, &s.values))
         .collect();
     let trends: Vec<Trend> = series
         .par_iter()

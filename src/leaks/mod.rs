@@ -229,9 +229,18 @@ mod tests {
             8.15, 8.15, 8.15, 8.15, 8.15, 8.15, 8.15, 9.16, 12.72, 10.57, 11.57,
         ];
         let v: Vec<f64> = samples.iter().map(|s| s * rate).collect();
-        assert!(keeps_samples(rate, &v));
-        let times: Vec<f64> = (0..v.len()).map(|i| i as f64 * 5.0).collect();
-        let floor = sampled_floor(2.0 * rate, rate, &v);
+        assert!(keeps_samples(rate, &even(v.len()), &v));
+        let times = even(v.len());
+        let floor = sampled_options(
+            &TrendOptions {
+                floor: 2.0 * rate,
+                ..Default::default()
+            },
+            rate,
+            &times,
+            &v,
+        )
+        .floor;
         assert_eq!(floor, 4.0 * rate);
         let o = TrendOptions {
             floor,
@@ -251,7 +260,7 @@ mod tests {
             .iter()
             .map(|s| s * rate)
             .collect();
-        assert!(!keeps_samples(rate, &wander));
+        assert!(!keeps_samples(rate, &even(wander.len()), &wander));
     }
 
     /// etcd's `storeTxnWrite.Put` (Debian's 3.4.23, leases attached to keys never revoked),
@@ -269,16 +278,21 @@ mod tests {
             5377.0, 6967.0, 6967.0, 7479.0, 6711.0, 6711.0, 7223.0, 7735.0,
         ];
         let v: Vec<f64> = kib.iter().map(|k| k * 1024.0).collect();
-        assert!(keeps_samples(rate, &v));
+        assert!(keeps_samples(rate, &even(v.len()), &v));
         let small: Vec<f64> = [2.0, 2.0, 2.0, 4.0, 4.0, 5.0, 4.0, 4.0, 5.0, 5.0, 7.0, 8.0]
             .iter()
             .map(|s| s * rate)
             .collect();
-        assert!(!keeps_samples(rate, &small));
+        assert!(!keeps_samples(rate, &even(small.len()), &small));
         // The same big fall with no rise it could give back since the last fall.
         let mut twice = v.clone();
         twice[16] = twice[15] - 1.5 * rate;
-        assert!(!keeps_samples(rate, &twice));
+        assert!(!keeps_samples(rate, &even(twice.len()), &twice));
+    }
+
+    /// Times 5 s apart.
+    fn even(n: usize) -> Vec<f64> {
+        (0..n).map(|i| i as f64 * 5.0).collect()
     }
 
     fn leaf(name: &str, f: impl Fn(usize) -> f64) -> (String, Vec<f64>) {

@@ -514,7 +514,11 @@ fn classify(c: &Classify) -> Pattern {
         let falls = tail.windows(2).filter(|w| w[1] < w[0]).count();
         let never_falls = tail.windows(2).all(|w| w[0] - w[1] <= quantum)
             && (rate <= 0.0 || falls * 10 <= tail.len());
-        let rising_tail = never_falls && tail_rise > (0.1 * c.growth).max(2.0 * rate);
+        // Four rises at least: a steady series' sampled values go up or down at each move about
+        // as often, so a shorter run says little (and its GC states are few when the heap
+        // profiles repeat between collections).
+        let rises = tail.windows(2).filter(|w| w[1] > w[0]).count();
+        let rising_tail = rises >= 4 && never_falls && tail_rise > (0.1 * c.growth).max(2.0 * rate);
         // A series that keeps its samples ends above its middle level by more than two samples:
         // it is still gaining them, whatever the median of its last third says.
         let still_gaining = c.options.keeps_samples

@@ -386,3 +386,42 @@ fn gc_stale_snapshots_repeat_the_last_collection() {
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["gc_repeats"], 0);
 }
+
+/// The GC-stale shape over the patterns (3 seeds at 512 KiB/s, 30 snapshots 10 s apart, 5 to 11
+/// GC states each): every leak found, false positives within 2 % (a site that fills in the first
+/// minute and is seen full in only a few GC states cannot always be told from a leak slowing
+/// down).
+#[test]
+fn detection_accuracy_on_gc_stale_heap_profiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for seed in 1..=3 {
+        let s = seed.to_string();
+        for p in ["linear", "stepped", "doubling", "plateau", "oscillating"] {
+            let args = ["--type", "memory", "--pattern", p, "--growth", "512KiB/s"];
+            let stale = [
+                "--snapshots",
+                "30",
+                "--interval",
+                "10s",
+                "--gc-stale",
+                "--seed",
+                &s,
+            ];
+            simulate(
+                &root.join(format!("{p}-{seed}")),
+                &[&args[..], &stale[..]].concat(),
+            );
+        }
+    }
+    let (r, code) = eval_json(&[root], &["--min-tpr", "0.95"]);
+    assert_eq!(code, 0, "{}", r["rows"]);
+    let overall = &r["overall"];
+    assert_eq!(overall["tpr"].as_f64(), Some(1.0), "{}", r["rows"]);
+    assert!(overall["fpr"].as_f64().unwrap() <= 0.02, "{overall}");
+    // Measured: 2 false positives in 543 negatives, one of them on a leak-free series.
+    assert!(
+        overall["false_positives"].as_u64().unwrap() <= 3,
+        "{overall}"
+    );
+}
