@@ -124,6 +124,18 @@ impl Url {
         }
     }
 
+    /// The URL of `name` beside this one's last path segment (a trailing `/` ignored; the query
+    /// dropped): `/debug/pprof/` → `/debug/vars` for `vars`.
+    pub fn sibling(&self, name: &str) -> Url {
+        let path = self.path.split('?').next().unwrap_or("");
+        let path = path.trim_end_matches('/');
+        let parent = path.rfind('/').map_or("", |i| &path[..i]);
+        Url {
+            path: format!("{parent}/{name}"),
+            ..self.clone()
+        }
+    }
+
     /// This URL with `key=value` added to its query.
     pub fn with_query(&self, key: &str, value: &str) -> Url {
         let sep = if self.path.contains('?') { '&' } else { '?' };

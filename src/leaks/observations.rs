@@ -7,33 +7,28 @@
 
 use crate::store::HeapEvidence;
 
-/// The snapshots to trend when the heap series is Go's. Where every snapshot says how many
-/// collections had completed (a debug=1 heap profile's `# NumGC`), each one whose count differs
-/// from the one before it: the count says it, whatever the values. Else, for pprof with a stated
-/// sampling rate, each one whose values (every key's and the total) differ from the one before
-/// it. `None` when the series is not Go's or no snapshot repeats. Other sources observe the heap
-/// when they are asked (heaptrack, jemalloc, gperftools): an unchanged snapshot there is a real
-/// observation of an unchanged heap, and is kept.
+/// The snapshots to trend when the heap series is Go's: each one that is not a repeat of the one
+/// before it. Where both say how many collections had completed (a debug=1 heap profile's
+/// `# NumGC`, or the `NumGC=` comment `collect` adds from expvar's memstats), the counts decide,
+/// whatever the values. Else, for pprof with a stated sampling rate, the values do: a repeat has
+/// every key's value and the total of the one before. `None` when nothing repeats. Other sources
+/// observe the heap when they are asked (heaptrack, jemalloc, gperftools): an unchanged snapshot
+/// there is a real observation of an unchanged heap, and is kept.
 pub(super) fn distinct_gc_states(heap: &HeapEvidence) -> Option<Vec<usize>> {
     let n = heap.snapshots.len();
-    let counts: Option<Vec<u64>> = heap.snapshots.iter().map(|s| s.gc_count).collect();
-    if let Some(c) = counts.filter(|_| n > 1) {
-        let keep: Vec<usize> = (0..n).filter(|&i| i == 0 || c[i] != c[i - 1]).collect();
-        return (keep.len() < n).then_some(keep);
-    }
-    let go = n > 1
-        && heap
-            .snapshots
-            .iter()
-            .all(|s| s.format == "pprof" && s.sampling_rate_bytes.is_some());
-    if !go {
-        return None;
-    }
-    let same = |i: usize| {
+    let values_tell = heap
+        .snapshots
+        .iter()
+        .all(|s| s.format == "pprof" && s.sampling_rate_bytes.is_some());
+    let same_values = |i: usize| {
         heap.totals[i] == heap.totals[i - 1]
             && heap.series.iter().all(|s| s.values[i] == s.values[i - 1])
     };
-    let keep: Vec<usize> = (0..n).filter(|&i| i == 0 || !same(i)).collect();
+    let repeat = |i: usize| match (heap.snapshots[i - 1].gc_count, heap.snapshots[i].gc_count) {
+        (Some(a), Some(b)) => a == b,
+        _ => values_tell && same_values(i),
+    };
+    let keep: Vec<usize> = (0..n).filter(|&i| i == 0 || !repeat(i)).collect();
     (keep.len() < n).then_some(keep)
 }
 
@@ -52,8 +47,21 @@ mod tests {
             s.gc_count = Some(c);
         }
         assert_eq!(distinct_gc_states(&h), Some(vec![0, 2, 3]));
+        // Where one of two does not say, the values decide, and only for pprof: a legacy
+        // profile without its count is a new observation.
         h.snapshots[1].gc_count = None;
-        assert_eq!(distinct_gc_states(&h), None, "not every snapshot says");
+        assert_eq!(distinct_gc_states(&h), None);
+        // `collect`'s pprof files: a count where no collection completed while the profile was
+        // fetched. Counts decide between two that have them, values elsewhere.
+        let mut p = heap("pprof", Some(524_288), &[1.0, 2.0, 2.0, 3.0, 3.0]);
+        for (s, c) in p
+            .snapshots
+            .iter_mut()
+            .zip([Some(4), Some(5), None, Some(6), Some(6)])
+        {
+            s.gc_count = c;
+        }
+        assert_eq!(distinct_gc_states(&p), Some(vec![0, 1, 3]));
     }
 
     fn heap(format: &str, rate: Option<u64>, values: &[f64]) -> HeapEvidence {

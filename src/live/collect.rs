@@ -137,6 +137,9 @@ struct Collector {
     unserved: Vec<Endpoint>,
     /// Files written since the sink last took them.
     fresh: Vec<PathBuf>,
+    /// Whether the target serves `/debug/vars` (expvar): unknown until asked, and not asked again
+    /// once it does not.
+    vars_served: Option<bool>,
 }
 
 impl Collector {
@@ -257,6 +260,55 @@ impl Collector {
         }
     }
 
+    /// How many collections the runtime has completed (`memstats.NumGC` of expvar's
+    /// `/debug/vars`, beside net/http/pprof's folder), when the target serves it.
+    fn num_gc(&mut self, url: &Url) -> Option<u64> {
+        if self.vars_served == Some(false) {
+            return None;
+        }
+        let vars = url.sibling("vars");
+        let opts = FetchOptions {
+            timeout: Duration::from_millis(self.args.timeout.clamp(1, 5_000)),
+            max_body: 1 << 24,
+            headers: self.args.headers.clone(),
+        };
+        let n = fetch::get(&vars, &opts, &stopping).ok().and_then(|body| {
+            let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+            v["memstats"]["NumGC"].as_u64()
+        });
+        if self.vars_served.is_none() {
+            self.vars_served = Some(n.is_some());
+            if n.is_none() {
+                self.log(format!(
+                    "{vars}: no memstats.NumGC (the program does not import expvar): heap profiles that repeat the last collection are told apart by their values; not asked again"
+                ));
+            }
+        }
+        n
+    }
+
+    /// A heap profile, with the number of collections completed when it was taken as a
+    /// `NumGC=N` comment when the target says it and no collection completed while it was
+    /// fetched (the count read before and after agree): the profile is the heap as of that
+    /// collection, and reports trend each collection once by it. Not with `--gc` (every
+    /// profile is then fresh).
+    fn fetch_heap(&mut self, url: &Url, until: Instant) -> Option<Vec<u8>> {
+        let before = if self.args.gc { None } else { self.num_gc(url) };
+        let body = self.fetch(url, Endpoint::Heap, until)?;
+        let after = before.and_then(|_| self.num_gc(url));
+        match (before, after) {
+            (Some(b), Some(a)) if a == b => {
+                let comment = format!("{}{b}", crate::formats::pprof::legacy::GC_COMMENT);
+                let max = self.args.max_profile_size.max(0) as u64;
+                Some(
+                    crate::formats::pprof::encode::append_comment(body.clone(), &comment, max)
+                        .unwrap_or(body),
+                )
+            }
+            _ => Some(body),
+        }
+    }
+
     /// One round: fetch, sample, write. False when the sampled process is gone.
     fn round(&mut self, until: Instant) -> bool {
         let mut alive = true;
@@ -283,7 +335,12 @@ impl Collector {
                 // down or slow does not starve the others.
                 let left = until.saturating_duration_since(Instant::now());
                 let share = until.min(Instant::now() + left / (list.len() - k) as u32);
-                if let Some(body) = self.fetch(&url, what, share) {
+                let body = if what == Endpoint::Heap {
+                    self.fetch_heap(&url, share)
+                } else {
+                    self.fetch(&url, what, share)
+                };
+                if let Some(body) = body {
                     let t = now_nanos();
                     let path = self.args.output.join(what.file(&stamp(t)));
                     self.push(path, body, SystemTime::now());
@@ -476,6 +533,7 @@ pub fn run_with(args: CollectOptions, mut sink: Option<Sink>) -> Result<Outcome,
         write_failing: false,
         unserved: Vec::new(),
         fresh: Vec::new(),
+        vars_served: None,
     };
     let mut sink_failed = 0usize;
     let mut hand_over = |c: &mut Collector| {

@@ -711,6 +711,37 @@ fn collect_from_pprofserver(go: &Path, serves_goroutineleak: bool) {
         crate::common::keys(&r["goroutines"]["suspects"]).contains(&"main.spawnStuck.func1".into()),
         "{r}"
     );
+    // expvar's memstats.NumGC rides along in the heap profiles, where no collection completed
+    // while the profile was fetched (this server collects every few milliseconds, so not in
+    // every one), and only grows.
+    let mut heaps: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("heap-")
+        })
+        .collect();
+    heaps.sort();
+    let counts: Vec<Option<u64>> = heaps
+        .iter()
+        .map(|p| {
+            let mut interner = leakdiff::model::Interner::new();
+            let options = leakdiff::formats::ReadOptions::default();
+            leakdiff::formats::decode_bytes(std::fs::read(p).unwrap(), "heap", &options)
+                .and_then(|d| d.into_profile(&mut interner))
+                .unwrap()
+                .meta
+                .gc_count
+        })
+        .collect();
+    assert_eq!(counts.len(), 10);
+    let known: Vec<u64> = counts.iter().flatten().copied().collect();
+    assert!(!known.is_empty(), "{counts:?}");
+    assert!(known.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
     let process = crate::common::keys(&r["process"]["suspects"]);
     for m in ["fds/file", "fds/socket", "tcp/CLOSE_WAIT"] {
         assert!(process.contains(&m.to_string()), "{m}: {process:?}");

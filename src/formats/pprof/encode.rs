@@ -139,3 +139,81 @@ pub fn to_schema(profile: &Profile, interner: &Interner) -> schema::Profile {
 pub fn encode(profile: &Profile, interner: &Interner) -> Vec<u8> {
     to_schema(profile, interner).encode_to_vec()
 }
+
+/// `raw` (an encoded profile, gzipped or not) with one more comment. Protobuf messages merge when
+/// concatenated and a repeated field's entries append, so the comment's string goes after the
+/// profile's own strings, at the index its table ends at, and the comment points there; nothing
+/// else is rewritten. Gzipped again when it came gzipped; `None` when `raw` is not a profile
+/// that decodes within `max_bytes`.
+pub fn append_comment(raw: Vec<u8>, comment: &str, max_bytes: u64) -> Option<Vec<u8>> {
+    use crate::formats::decompress::{decompress, Payload};
+    let decoded = decompress(raw, "profile", max_bytes, Payload::Profile).ok()?;
+    let strings = super::wire::decode_schema(&decoded.bytes)
+        .ok()?
+        .string_table
+        .len();
+    // An empty table still has index 0, the empty string, implied by nothing: add it first.
+    let mut more = schema::Profile::default();
+    if strings == 0 {
+        more.string_table.push(String::new());
+    }
+    more.comment
+        .push(more.string_table.len() as i64 + strings as i64);
+    more.string_table.push(comment.to_string());
+    let mut bytes = decoded.bytes;
+    more.encode(&mut bytes).ok()?;
+    if !decoded.was_gzip {
+        return Some(bytes);
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &bytes).ok()?;
+    gz.finish().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::{decode_bytes, ReadOptions};
+
+    fn read(raw: Vec<u8>) -> (Profile, Interner) {
+        let mut interner = Interner::new();
+        let p = decode_bytes(raw, "t", &ReadOptions::default())
+            .and_then(|d| d.into_profile(&mut interner))
+            .unwrap();
+        (p, interner)
+    }
+
+    /// A Go heap profile as net/http/pprof serves it (gzipped) gains `NumGC=42` as a comment:
+    /// read back, it carries the count and every sample it had; an ungzipped one stays so.
+    #[test]
+    fn a_comment_appended_reads_back_with_the_profile_unchanged() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/go/leak-base.pb.gz");
+        let raw = std::fs::read(path).unwrap();
+        let (before, _) = read(raw.clone());
+        let with = append_comment(raw, "NumGC=42", 1 << 30).unwrap();
+        assert_eq!(&with[..2], &[0x1f, 0x8b], "still gzip");
+        let (after, _) = read(with.clone());
+        assert_eq!(after.meta.gc_count, Some(42));
+        assert_eq!(
+            after.meta.comments.last().map(String::as_str),
+            Some("NumGC=42")
+        );
+        assert_eq!(after.sample_count(), before.sample_count());
+        for i in 0..before.value_types().len() {
+            assert_eq!(after.total(i), before.total(i));
+        }
+        let plain = crate::formats::decompress::decompress(
+            with,
+            "t",
+            1 << 30,
+            crate::formats::decompress::Payload::Profile,
+        )
+        .unwrap()
+        .bytes;
+        let again = append_comment(plain, "NumGC=43", 1 << 30).unwrap();
+        assert_ne!(&again[..2], &[0x1f, 0x8b]);
+        let (last, _) = read(again);
+        assert_eq!(last.meta.gc_count, Some(43));
+        assert!(append_comment(b"not a profile".to_vec(), "x", 1 << 20).is_none());
+    }
+}

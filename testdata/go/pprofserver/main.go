@@ -1,4 +1,5 @@
-// pprofserver is a small Go service with planted leaks that serves net/http/pprof on loopback, for
+// pprofserver is a small Go service with planted leaks that serves net/http/pprof (and expvar's
+// /debug/vars) on loopback, for
 // leakdiff's collect, dashboard and export tests. It leaks, every -tick:
 //   - heap: -leak-bytes in one retained []byte (leakyHandler),
 //   - goroutines: one goroutine blocked forever on a channel receive (spawnStuck),
@@ -13,6 +14,7 @@
 package main
 
 import (
+	_ "expvar"
 	"flag"
 	"fmt"
 	"net"
