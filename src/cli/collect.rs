@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{EXIT_ERROR, EXIT_OK};
-use crate::live::collect::{self, CollectOptions, Endpoint, Outcome};
+use crate::live::collect::{self, CollectOptions, Endpoint, Flow, Outcome, Sink};
 use crate::units::{parse_duration_ms, parse_size};
 
 #[derive(Args, Debug)]
@@ -80,6 +80,15 @@ pub(super) struct CollectArgs {
 }
 
 pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
+    Ok(match collect_with(args, None)? {
+        Outcome::Done => EXIT_OK,
+        Outcome::NothingCollected | Outcome::Lost(_) => EXIT_ERROR,
+    })
+}
+
+/// Collects as `args` say, handing each round's files to `judge` (`watch`) before the dataset
+/// takes them (which may remove them).
+pub(super) fn collect_with(args: CollectArgs, mut judge: Option<Sink>) -> Result<Outcome> {
     let (output, remove) = match (&args.output, &args.dataset, &args.service) {
         (Some(o), _, _) => (o.clone(), false),
         (None, Some(d), Some(s)) => {
@@ -91,7 +100,7 @@ pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
     if let Some(s) = &args.service {
         crate::dataset::check_service(s)?;
     }
-    let mut sink = match (&args.dataset, &args.service) {
+    let mut ingest = match (&args.dataset, &args.service) {
         (Some(d), Some(s)) => Some(super::ingest::round_sink(d.clone(), s.clone(), remove)),
         _ => None,
     };
@@ -110,11 +119,16 @@ pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
         quiet: args.quiet,
         gc: args.gc,
     };
-    let sink = sink
-        .as_mut()
-        .map(|s| s as &mut dyn FnMut(&[PathBuf]) -> Result<(), String>);
-    Ok(match collect::run_with(options, sink)? {
-        Outcome::Done => EXIT_OK,
-        Outcome::NothingCollected | Outcome::Lost(_) => EXIT_ERROR,
-    })
+    let mut both = |files: &[PathBuf]| -> Result<Flow, String> {
+        let flow = match judge.as_mut() {
+            Some(j) => j(files)?,
+            None => Flow::Go,
+        };
+        if let Some(i) = ingest.as_mut() {
+            i(files)?;
+        }
+        Ok(flow)
+    };
+    let sink: Option<Sink> = Some(&mut both);
+    Ok(collect::run_with(options, sink)?)
 }

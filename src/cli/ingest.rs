@@ -10,6 +10,7 @@ use super::args::{DatasetArgs, InputArgs, SeriesInputs};
 use super::series;
 use crate::dataset::{self, IngestStats};
 use crate::input::{self, InputFile, Loader, SeriesOptions};
+use crate::live::collect::Flow;
 use crate::store::{KeyBy, Order, Store};
 
 #[derive(Args, Debug)]
@@ -81,7 +82,7 @@ pub(super) fn round_sink(
     dataset: PathBuf,
     service: String,
     remove: bool,
-) -> impl FnMut(&[PathBuf]) -> Result<(), String> {
+) -> impl FnMut(&[PathBuf]) -> Result<Flow, String> {
     let loader = Loader::new(Default::default(), Default::default());
     move |paths: &[PathBuf]| {
         let files: Vec<InputFile> = paths
@@ -107,6 +108,6 @@ pub(super) fn round_sink(
                 let _ = std::fs::remove_file(p);
             }
         }
-        Ok(())
+        Ok(Flow::Go)
     }
 }

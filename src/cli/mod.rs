@@ -17,6 +17,7 @@ mod ingest;
 mod lab;
 mod report;
 mod series;
+mod watch;
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -136,6 +137,12 @@ enum Command {
         after_help = "Examples:\n  leakdiff collect --url http://127.0.0.1:6060/debug/pprof/ --interval 30s -o snapshots/\n  leakdiff collect --url https://svc/debug/pprof/ -H \"Authorization: Bearer $TOKEN\" -o snaps/"
     )]
     Collect(collect::CollectArgs),
+    /// Collect as `collect` does and judge the series after every round: each change of
+    /// verdict (a new suspect, a severity, a suspect that stopped, a restart) as it happens.
+    #[command(
+        after_help = "Examples:\n  leakdiff watch --url http://127.0.0.1:6060/debug/pprof/ --interval 30s -o snapshots/\n  leakdiff watch --url http://svc:6060/debug/pprof/ --pid 1234 -o snaps/ --exit-on high -f json"
+    )]
+    Watch(watch::WatchArgs),
     /// Serve the HTML report of a folder on 127.0.0.1, recomputed as new snapshots arrive.
     #[command(after_help = "Examples:\n  leakdiff dashboard snapshots/ --port 8080")]
     Dashboard(dashboard::DashboardArgs),
@@ -200,6 +207,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         (Some(Command::Simulate(args)), _) => lab::run_simulate(args),
         (Some(Command::Eval(args)), _) => lab::run_eval(args),
         (Some(Command::Collect(args)), _) => collect::run_collect(args),
+        (Some(Command::Watch(args)), _) => watch::run_watch(args),
         (Some(Command::Dashboard(args)), _) => dashboard::run_dashboard(args),
         (Some(Command::Export(args)), _) => export::run_export(args),
         (Some(Command::Ingest(args)), _) => ingest::run_ingest(args),

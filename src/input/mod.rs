@@ -118,11 +118,25 @@ pub fn load_files(
     options: &SeriesOptions,
 ) -> Result<Store, InputError> {
     let builder = StoreBuilder::new(options.by, options.order).with_frames(options.frames.clone());
+    add_files(&builder, files, 0, loader, options.progress);
+    Ok(builder.finish()?)
+}
+
+/// Reads `files` into `builder`, numbered from `first`, in parallel: each worker decodes,
+/// reduces to rows and hands its profile over (kept only while it is the first or last heap
+/// snapshot), so memory holds about as many profiles as there are threads, plus the rows. The
+/// process each heap snapshot is of, where the data tells, in file order.
+fn add_files(
+    builder: &StoreBuilder,
+    files: &[InputFile],
+    first: usize,
+    loader: &Loader,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Vec<String> {
     let done = std::sync::atomic::AtomicUsize::new(0);
-    // Every file in parallel: each worker decodes, reduces to rows and hands its profile over
-    // (kept only while it is the first or last heap snapshot), so memory holds about as many
-    // profiles as there are threads, plus the rows.
+    let processes = std::sync::Mutex::new(Vec::new());
     files.par_iter().enumerate().for_each(|(i, f)| {
+        let i = first + i;
         let source = f.path.display().to_string();
         let mtime = mtime_nanos(&f.path);
         match loader.load_snapshots(&f.path, mtime) {
@@ -130,7 +144,8 @@ pub fn load_files(
                 let n = parts.len();
                 let mtime = mtime.unwrap_or(0);
                 for (k, (interner, profile, graph)) in parts.into_iter().enumerate() {
-                    builder.add(SnapshotIn {
+                    let process = profile.meta.process.clone();
+                    if builder.add(SnapshotIn {
                         input_index: i,
                         source: if n > 1 {
                             format!("{source} (slice {}/{n})", k + 1)
@@ -142,7 +157,15 @@ pub fn load_files(
                         interner,
                         profile,
                         graph,
-                    });
+                    }) == Some(crate::store::Kind::Heap)
+                    {
+                        if let Some(p) = process {
+                            processes
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((i, p));
+                        }
+                    }
                 }
             }
             // The skip list names the file beside the reason.
@@ -159,9 +182,55 @@ pub fn load_files(
             Err(e) => builder.fail(i, &source, e.to_string()),
         }
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if let Some(p) = options.progress {
+        if let Some(p) = progress {
             p(n, files.len());
         }
     });
-    Ok(builder.finish()?)
+    let mut processes = processes.into_inner().unwrap_or_else(|e| e.into_inner());
+    processes.sort();
+    processes.into_iter().map(|(_, p)| p).collect()
+}
+
+/// A series read a few files at a time, as a watcher collects them round by round: each file is
+/// read once, when added, and [`GrowingSeries::store`] builds the store of all added so far.
+pub struct GrowingSeries {
+    builder: StoreBuilder,
+    added: usize,
+}
+
+impl GrowingSeries {
+    /// An empty series keyed and ordered as `options` say.
+    pub fn new(options: &SeriesOptions) -> GrowingSeries {
+        GrowingSeries {
+            builder: StoreBuilder::new(options.by, options.order)
+                .with_frames(options.frames.clone()),
+            added: 0,
+        }
+    }
+
+    /// Reads `files` (as files of a folder: one that is no profile is left out with a note) into
+    /// the series. Returns the process each heap snapshot among them is of, where the data
+    /// tells (a Go heap profile's vDSO address), in file order.
+    pub fn add(&mut self, files: &[PathBuf], loader: &Loader) -> Vec<String> {
+        let files: Vec<InputFile> = files
+            .iter()
+            .map(|p| InputFile {
+                path: p.clone(),
+                from_folder: true,
+            })
+            .collect();
+        let processes = add_files(&self.builder, &files, self.added, loader, None);
+        self.added += files.len();
+        processes
+    }
+
+    /// How many files were added.
+    pub fn files(&self) -> usize {
+        self.added
+    }
+
+    /// The store of everything added so far.
+    pub fn store(&self) -> Result<Store, InputError> {
+        Ok(self.builder.build()?)
+    }
 }

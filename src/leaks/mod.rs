@@ -22,6 +22,7 @@ mod observations;
 mod process;
 mod teardown;
 mod types;
+pub mod verdicts;
 
 use callers::*;
 use goroutine_section::*;

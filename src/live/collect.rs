@@ -497,9 +497,19 @@ pub fn run(args: CollectOptions) -> Result<Outcome, CollectError> {
     run_with(args, None)
 }
 
+/// What a sink asks of the collection after a round.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Go,
+    /// Stop after this round (`watch --exit-on` saw its verdict).
+    Stop,
+}
+
 /// What is handed the files of each round once they are written (`collect --dataset` ingests
-/// them); an error is printed and counted, the files stay in the folder.
-pub type Sink<'a> = &'a mut dyn FnMut(&[PathBuf]) -> Result<(), String>;
+/// them, `watch` judges the series); an error is printed and counted, the files stay in the
+/// folder.
+pub type Sink<'a> = &'a mut dyn FnMut(&[PathBuf]) -> Result<Flow, String>;
 
 /// [`run`], handing each round's written files to `sink`.
 // Over 120 lines: the collection loop: fetch, check, write, retry and stop in one place.
@@ -536,16 +546,22 @@ pub fn run_with(args: CollectOptions, mut sink: Option<Sink>) -> Result<Outcome,
         vars_served: None,
     };
     let mut sink_failed = 0usize;
+    let mut sink_stopped = false;
     let mut hand_over = |c: &mut Collector| {
         if let Some(s) = sink.as_mut() {
             let fresh = std::mem::take(&mut c.fresh);
             if !fresh.is_empty() {
-                if let Err(e) = s(&fresh) {
-                    eprintln!("leakdiff: collect: {e}");
-                    sink_failed += fresh.len();
+                match s(&fresh) {
+                    Ok(Flow::Go) => {}
+                    Ok(Flow::Stop) => sink_stopped = true,
+                    Err(e) => {
+                        eprintln!("leakdiff: collect: {e}");
+                        sink_failed += fresh.len();
+                    }
                 }
             }
         }
+        sink_stopped
     };
     c.log(format!(
         "every {:.1}s into {}{}",
@@ -585,9 +601,9 @@ pub fn run_with(args: CollectOptions, mut sink: Option<Sink>) -> Result<Outcome,
             until = until.min(e.max(Instant::now() + Duration::from_millis(500)));
         }
         let alive = c.round(until);
-        hand_over(&mut c);
+        let stop = hand_over(&mut c);
         rounds += 1;
-        if !alive {
+        if !alive || stop {
             break;
         }
         if c.write_failing {

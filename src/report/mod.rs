@@ -16,6 +16,7 @@ pub mod graph;
 pub mod speedscope;
 mod table;
 mod trends;
+pub mod watch;
 
 use std::io::{self, Write};
 

@@ -57,6 +57,7 @@ pub struct SnapshotIn {
 }
 
 /// One snapshot reduced to rows.
+#[derive(Clone)]
 struct Reduced {
     snapshot: Snapshot,
     mtime_nanos: i64,
@@ -115,7 +116,7 @@ struct Kept {
 }
 
 /// The first and last heap snapshot seen so far under one ordering.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Ends {
     first: Option<(OrderKey, Arc<Kept>)>,
     last: Option<(OrderKey, Arc<Kept>)>,
@@ -140,7 +141,7 @@ impl Ends {
 /// What is kept while loading: the heap ends under the order asked for and under input order
 /// (which one applies is known only once every snapshot is in: see [`StoreBuilder::finish`]),
 /// and every heap dump's graph summary.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct KeptState {
     by_order: Ends,
     by_input: Ends,
@@ -149,7 +150,7 @@ struct KeptState {
 
 /// Key and value-type names shared by the workers: each snapshot takes the lock once, and frame
 /// names are built only for keys seen for the first time.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Dict {
     key_ids: FxHashMap<String, u32>,
     keys: Vec<KeyInfo>,
@@ -600,6 +601,22 @@ impl StoreBuilder {
             message,
         };
         lock(&self.skipped).push((input_index, f));
+    }
+
+    /// The store of the snapshots added so far, the builder left as it is to take more (a
+    /// watcher adds each round's and judges the series after every round). Copies the rows.
+    pub fn build(&self) -> Result<Store, StoreError> {
+        StoreBuilder {
+            by: self.by,
+            order: self.order,
+            frames: self.frames.clone(),
+            dict: Mutex::new(lock(&self.dict).clone()),
+            reduced: Mutex::new(lock(&self.reduced).clone()),
+            kept: Mutex::new(lock(&self.kept).clone()),
+            failures: Mutex::new(lock(&self.failures).clone()),
+            skipped: Mutex::new(lock(&self.skipped).clone()),
+        }
+        .finish()
     }
 
     /// Orders the snapshots, renumbers keys and value types in name order, and builds the table.

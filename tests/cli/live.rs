@@ -966,3 +966,129 @@ fn collect_fetches_the_goroutineleak_profile_when_served() {
         .count();
     assert_eq!(proven, 10, "{v}");
 }
+
+/// The JSON lines `watch` printed, each checked for its schema and time.
+fn watch_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["schema"], "leakdiff.watch/v1", "{l}");
+            assert!(v["time"].as_str().unwrap().ends_with('Z'), "{l}");
+            v
+        })
+        .collect()
+}
+
+/// `watch` over the recorded answers of the real Go program: it prints each new suspect as it
+/// appears, one JSON line each, and what it holds at the end is what `report` says of the folder
+/// it wrote (the same snapshots, the same verdicts). `--exit-on medium` ends it with status 1 at
+/// the first medium suspect, before its rounds are up.
+#[test]
+fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
+    let server = FakePprof::start(0, Arc::new(Faults::default()));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let out = tmp.path().join("data");
+    let o = Command::new(bin())
+        .args([
+            "watch",
+            "--url",
+            &url,
+            "--count",
+            "8",
+            "--interval",
+            "200ms",
+        ])
+        .args(["-q", "-f", "json", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines = watch_lines(&o.stdout);
+    // Replay the changes: what the watcher holds after the last round.
+    let mut held = std::collections::BTreeSet::new();
+    for l in &lines {
+        let v = &l["verdict"];
+        match l["change"].as_str().unwrap() {
+            "new_suspect" => {
+                assert!(
+                    held.insert((
+                        v["section"].as_str().unwrap().to_string(),
+                        v["key"].as_str().unwrap().to_string()
+                    )),
+                    "{l}"
+                );
+            }
+            "severity" => {
+                assert!(
+                    held.contains(&(
+                        v["section"].as_str().unwrap().to_string(),
+                        v["key"].as_str().unwrap().to_string()
+                    )),
+                    "{l}"
+                );
+            }
+            "stopped" => {
+                assert!(
+                    held.remove(&(
+                        l["section"].as_str().unwrap().to_string(),
+                        l["key"].as_str().unwrap().to_string()
+                    )),
+                    "{l}"
+                );
+            }
+            other => panic!("{other}: {l}"),
+        }
+    }
+    assert!(
+        held.contains(&("heap".into(), "main.leakyHandler".into())),
+        "{lines:?}"
+    );
+    assert!(
+        held.contains(&("goroutine".into(), "main.spawnStuck.func1".into())),
+        "{lines:?}"
+    );
+    let r = assert_all_parse(&out);
+    let mut reported = std::collections::BTreeSet::new();
+    for k in crate::common::keys(&r["suspects"]) {
+        reported.insert(("heap".to_string(), k));
+    }
+    for c in r["callers"].as_array().unwrap() {
+        reported.insert((
+            "callers".to_string(),
+            c["caller"].as_str().unwrap().to_string(),
+        ));
+    }
+    for k in crate::common::keys(&r["goroutines"]["suspects"]) {
+        reported.insert(("goroutine".to_string(), k));
+    }
+    assert_eq!(held, reported);
+
+    let out = tmp.path().join("exit-on");
+    let o = Command::new(bin())
+        .args([
+            "watch",
+            "--url",
+            &url,
+            "--count",
+            "8",
+            "--interval",
+            "200ms",
+        ])
+        .args(["-q", "--exit-on", "medium", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("at least medium: exiting"), "{err}");
+    assert!(count(&out, "heap-") < 8, "{:?}", files(&out));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("new suspect"), "{text}");
+}

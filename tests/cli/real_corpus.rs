@@ -569,3 +569,79 @@ fn a_saved_store_and_a_fleet_dataset_keep_the_callers() {
         from_fleet["unexplained_growth"]
     );
 }
+
+/// `watch` reads each round's files once into a growing series and judges it whole after every
+/// round: on real services' series fed a file at a time, its last round's verdicts are the ones
+/// the folder read at once gives, and every round's changes replay to them.
+#[test]
+fn a_series_grown_a_file_at_a_time_gives_the_folders_verdicts() {
+    use leakdiff::input::{GrowingSeries, Loader, SeriesOptions};
+    use leakdiff::leaks::verdicts::{changes, verdicts, Change};
+    use leakdiff::store::{KeyBy, Order, DEFAULT_MAX_POINTS};
+    let options = || SeriesOptions {
+        order: Order::Time,
+        by: KeyBy::Function,
+        progress: None,
+        frames: Default::default(),
+    };
+    let judge = |store: &leakdiff::store::Store| {
+        let ev = store.evidence_with(None, DEFAULT_MAX_POINTS).unwrap();
+        leakdiff::leaks::analyze(&ev, &Default::default()).unwrap()
+    };
+    let loader = Loader::new(Default::default(), Default::default());
+    for dir in [
+        "go/prometheus-growing",
+        "go/etcd-growing",
+        "go/influxdb-steady",
+    ] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(real(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != "truth.json")
+            .collect();
+        files.sort();
+        let whole = leakdiff::input::load_series(&[real(dir)], &loader, &options()).unwrap();
+        let want = verdicts(&judge(&whole));
+        let mut growing = GrowingSeries::new(&options());
+        let mut held = Vec::new();
+        let mut replayed = Vec::new();
+        // Rounds of three files (a heap profile, a goroutine profile, a /proc sample).
+        for round in files.chunks(3) {
+            growing.add(round, &loader);
+            let store = growing.store().unwrap();
+            if let Ok(ev) = store.evidence_with(None, DEFAULT_MAX_POINTS) {
+                if let Ok(r) = leakdiff::leaks::analyze(&ev, &Default::default()) {
+                    let now = verdicts(&r);
+                    for c in changes(&held, &now, &r) {
+                        match c {
+                            Change::NewSuspect { verdict } => replayed.push(verdict),
+                            Change::Severity { verdict, .. } => {
+                                let at = replayed.iter().position(|v| {
+                                    (v.section, &v.key) == (verdict.section, &verdict.key)
+                                });
+                                replayed[at.unwrap()] = verdict;
+                            }
+                            Change::Stopped { section, key, .. } => {
+                                replayed.retain(|v| (v.section, &v.key) != (section, &key));
+                            }
+                            Change::Restarted { .. } => panic!("one process"),
+                        }
+                    }
+                    let keyed = |v: &[leakdiff::leaks::verdicts::Verdict]| {
+                        let mut k: Vec<_> = v
+                            .iter()
+                            .map(|v| (v.section, v.key.clone(), v.severity))
+                            .collect();
+                        k.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                        k
+                    };
+                    assert_eq!(keyed(&replayed), keyed(&now), "{dir}");
+                    held = now;
+                }
+            }
+        }
+        assert_eq!(growing.files(), files.len());
+        assert!(!want.is_empty() || dir.ends_with("steady"), "{dir}");
+        assert_eq!(held, want, "{dir}");
+    }
+}
