@@ -13,6 +13,8 @@ use crate::formats::heaptrack::suppress;
 use crate::leaks::Report;
 use crate::trend::Severity;
 
+pub mod alerts;
+
 /// JSON schema id of [`CheckResult`].
 pub const SCHEMA: &str = "leakdiff.check/v1";
 
@@ -69,6 +71,14 @@ struct RawConfig {
     default: RawLimits,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    watch: RawWatch,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    alert_after: Option<String>,
 }
 
 /// Thresholds; a rule's unset fields fall back to the default's.
@@ -128,6 +138,9 @@ pub struct Config {
     pub default: Limits,
     /// Rules, first match wins.
     pub rules: Vec<Rule>,
+    /// `watch`: how long a key must stay over its limits before it alerts, in seconds
+    /// (`[watch] alert_after`).
+    pub alert_after_secs: f64,
 }
 
 impl Default for Config {
@@ -142,6 +155,7 @@ impl Default for Config {
                 ..Default::default()
             },
             rules: Vec::new(),
+            alert_after_secs: 0.0,
         }
     }
 }
@@ -240,7 +254,24 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
-        Ok(Config { default, rules })
+        let alert_after_secs = raw
+            .watch
+            .alert_after
+            .as_deref()
+            .map(|d| {
+                crate::units::parse_duration_ms(d).map_err(|m| ConfigError::Value {
+                    source_name: source.into(),
+                    field: "watch.alert_after".into(),
+                    message: m,
+                })
+            })
+            .transpose()?
+            .map_or(0.0, |ms| ms as f64 / 1e3);
+        Ok(Config {
+            default,
+            rules,
+            alert_after_secs,
+        })
     }
 
     /// The rule for a key (with its frames), if any.
@@ -643,6 +674,10 @@ ignore = true
         );
         let e = Config::parse("[default]\nmax_groth = 1\n", "x.toml").unwrap_err();
         assert!(e.to_string().contains("max_groth"), "{e}");
+        let w = Config::parse("[watch]\nalert_after = \"5m\"\n", "x.toml").unwrap();
+        assert_eq!(w.alert_after_secs, 300.0);
+        let e = Config::parse("[watch]\nalert_after = \"soon\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("watch.alert_after"), "{e}");
         let e = Config::parse("[[rule]]\nmatch = \"(\"\n", "x.toml").unwrap_err();
         assert!(e.to_string().contains("rule[0].match"), "{e}");
     }

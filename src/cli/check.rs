@@ -85,14 +85,14 @@ fn read_optional(flag: Option<&Path>, default: &str) -> Result<Option<(String, S
     Ok(Some((path.display().to_string(), text)))
 }
 
-fn read_config(path: Option<&Path>) -> Result<Config> {
+pub(super) fn read_config(path: Option<&Path>) -> Result<Config> {
     match read_optional(path, "leakdiff.toml")? {
         Some((name, text)) => Ok(Config::parse(&text, &name)?),
         None => Ok(Config::default()),
     }
 }
 
-fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
+pub(super) fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
     match read_optional(path, "leakdiff.baseline")? {
         Some((name, text)) => {
             Baseline::parse(&text).map_err(|(line, m)| anyhow::anyhow!("{name}: line {line}: {m}"))

@@ -79,6 +79,27 @@ pub(super) struct CollectArgs {
     gc: bool,
 }
 
+impl CollectArgs {
+    /// Time between rounds, in milliseconds.
+    pub(super) fn interval_ms(&self) -> u64 {
+        self.interval
+    }
+
+    /// What is watched, in words: the URL's host and port, else the process.
+    pub(super) fn target(&self) -> String {
+        match (
+            self.url
+                .as_deref()
+                .and_then(|u| crate::fetch::Url::parse(u).ok()),
+            self.pid,
+        ) {
+            (Some(u), _) => format!("{}:{}", u.host, u.port),
+            (None, Some(pid)) => format!("pid {pid}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
     Ok(match collect_with(args, None)? {
         Outcome::Done => EXIT_OK,

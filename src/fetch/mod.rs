@@ -259,29 +259,55 @@ fn get_blocking(url: &str, authority: &str, opts: &FetchOptions) -> Result<Vec<u
     }
     let map = |e: ureq::Error| error_of(e, authority, opts);
     let mut resp = req.call().map_err(map)?;
-    let status = resp.status().as_u16();
-    if status != 200 {
-        let reason = resp.status().canonical_reason().unwrap_or("").to_string();
-        let head = resp
-            .body_mut()
-            .with_config()
-            .limit(64 << 10)
-            .read_to_vec()
-            .unwrap_or_default();
-        let text: String = String::from_utf8_lossy(&head[..head.len().min(200)])
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        return Err(FetchError::Status {
-            status,
-            reason: format!("{reason} {}", text.trim()).trim().to_string(),
-        });
+    if resp.status().as_u16() != 200 {
+        return Err(status_error(&mut resp));
     }
     resp.body_mut()
         .with_config()
         .limit(opts.max_body)
         .read_to_vec()
         .map_err(map)
+}
+
+/// POSTs `body` as JSON to `url` (an alert to a webhook or Alertmanager), with `opts`' headers and
+/// deadline; any 2xx answer is success.
+pub fn post_json(url: &Url, body: &[u8], opts: &FetchOptions) -> Result<(), FetchError> {
+    let authority = url.authority();
+    let mut req = agent()
+        .post(url.to_string())
+        .config()
+        .timeout_global(Some(opts.timeout))
+        .build()
+        .header("Content-Type", "application/json");
+    for (k, v) in &opts.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let mut resp = req.send(body).map_err(|e| error_of(e, &authority, opts))?;
+    if resp.status().is_success() {
+        return Ok(());
+    }
+    Err(status_error(&mut resp))
+}
+
+/// The error of an answer that is not the success asked for: its status, reason and the first
+/// 200 bytes of its body, control characters blanked.
+fn status_error(resp: &mut ureq::http::Response<ureq::Body>) -> FetchError {
+    let status = resp.status().as_u16();
+    let reason = resp.status().canonical_reason().unwrap_or("").to_string();
+    let head = resp
+        .body_mut()
+        .with_config()
+        .limit(64 << 10)
+        .read_to_vec()
+        .unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&head[..head.len().min(200)])
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    FetchError::Status {
+        status,
+        reason: format!("{reason} {}", text.trim()).trim().to_string(),
+    }
 }
 
 fn error_of(e: ureq::Error, authority: &str, opts: &FetchOptions) -> FetchError {

@@ -1092,3 +1092,183 @@ fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("new suspect"), "{text}");
 }
+
+/// `watch --alert-cmd` over the recorded answers of the real Go program: each key over the
+/// default limits (any leak suspect) fires once, with its `leakdiff.alert/v1` document on the
+/// command's stdin; nothing is sent again while it keeps firing. `[watch] alert_after` longer
+/// than the run: nothing fires.
+#[test]
+fn watch_alerts_run_a_command_once_per_firing_key() {
+    let server = FakePprof::start(0, Arc::new(Faults::default()));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let sent = tmp.path().join("alerts.jsonl");
+    let cmd = format!("cat >> '{}'; echo >> '{}'", sent.display(), sent.display());
+    let out = tmp.path().join("data");
+    let o = Command::new(bin())
+        .args([
+            "watch",
+            "--url",
+            &url,
+            "--count",
+            "8",
+            "--interval",
+            "200ms",
+            "-q",
+        ])
+        .args(["--name", "checkout", "--alert-cmd", &cmd, "-o"])
+        .arg(&out)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let text = std::fs::read_to_string(&sent).unwrap();
+    let docs: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let firing: Vec<(String, String)> = docs
+        .iter()
+        .filter(|d| d["alert"]["status"] == "firing")
+        .map(|d| {
+            assert_eq!(d["service"], "checkout");
+            assert_eq!(d["alert"]["schema"], "leakdiff.alert/v1");
+            assert_eq!(d["alert"]["first"], true);
+            assert!(d["alert"]["since"].as_str().unwrap().ends_with('Z'));
+            (
+                d["alert"]["kind"].as_str().unwrap().to_string(),
+                d["alert"]["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        firing.contains(&("heap".into(), "main.leakyHandler".into())),
+        "{text}"
+    );
+    let mut unique = firing.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), firing.len(), "fired twice: {text}");
+    assert!(
+        err.contains("alert firing: heap main.leakyHandler"),
+        "{err}"
+    );
+
+    std::fs::write(
+        tmp.path().join("leakdiff.toml"),
+        "[watch]\nalert_after = \"1h\"\n",
+    )
+    .unwrap();
+    std::fs::remove_file(&sent).unwrap();
+    let o = Command::new(bin())
+        .args([
+            "watch",
+            "--url",
+            &url,
+            "--count",
+            "4",
+            "--interval",
+            "200ms",
+            "-q",
+        ])
+        .args(["--alert-cmd", &cmd, "-o"])
+        .arg(tmp.path().join("later"))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!sent.exists(), "nothing fires within alert_after");
+}
+
+fn alertmanager() -> Option<&'static str> {
+    let found = Some("/usr/bin/prometheus-alertmanager").filter(|p| Path::new(p).exists());
+    crate::common::tool(
+        "alertmanager",
+        found,
+        "apt-get install prometheus-alertmanager",
+    )
+}
+
+/// `watch --alertmanager` against Debian's Alertmanager, started on a loopback port: the
+/// suspects of the recorded Go program are active alerts there, labelled with the service, kind,
+/// key and severity, with the rate as an annotation.
+#[test]
+fn watch_sends_its_alerts_to_a_real_alertmanager() {
+    let Some(am) = alertmanager() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("am.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut amp = Command::new(am)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.path={}",
+            tmp.path().join("am-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("alertmanager", Duration::from_secs(30), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/-/ready").0 == 200
+    });
+    let server = FakePprof::start(0, Arc::new(Faults::default()));
+    let url = server.url();
+    let am_url = format!("http://127.0.0.1:{port}/");
+    let o = Command::new(bin())
+        .args([
+            "watch",
+            "--url",
+            &url,
+            "--count",
+            "8",
+            "--interval",
+            "200ms",
+            "-q",
+        ])
+        .args(["--name", "checkout", "--alertmanager", &am_url, "-o"])
+        .arg(tmp.path().join("data"))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let (code, body) = get(port, "/api/v2/alerts");
+    let _ = amp.kill();
+    let _ = amp.wait();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(code, 200, "{body}");
+    let alerts: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let leaky = alerts
+        .iter()
+        .find(|a| a["labels"]["key"] == "main.leakyHandler")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(leaky["labels"]["alertname"], "LeakSuspect");
+    assert_eq!(leaky["labels"]["service"], "checkout");
+    assert_eq!(leaky["labels"]["kind"], "heap");
+    assert!(leaky["labels"]["severity"].is_string());
+    assert_eq!(leaky["status"]["state"], "active");
+    assert!(
+        leaky["annotations"]["rate"]
+            .as_str()
+            .unwrap()
+            .starts_with('+'),
+        "{leaky}"
+    );
+}
