@@ -85,13 +85,7 @@ pub(super) fn round_sink(
 ) -> impl FnMut(&[PathBuf]) -> Result<Flow, String> {
     let loader = Loader::new(Default::default(), Default::default());
     move |paths: &[PathBuf]| {
-        let files: Vec<InputFile> = paths
-            .iter()
-            .map(|p| InputFile {
-                path: p.clone(),
-                from_folder: true,
-            })
-            .collect();
+        let files = InputFile::of_folder(paths);
         let options = SeriesOptions {
             order: Order::Time,
             by: KeyBy::Function,

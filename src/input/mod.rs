@@ -212,13 +212,7 @@ impl GrowingSeries {
     /// the series. Returns the process each heap snapshot among them is of, where the data
     /// tells (a Go heap profile's vDSO address), in file order.
     pub fn add(&mut self, files: &[PathBuf], loader: &Loader) -> Vec<String> {
-        let files: Vec<InputFile> = files
-            .iter()
-            .map(|p| InputFile {
-                path: p.clone(),
-                from_folder: true,
-            })
-            .collect();
+        let files = InputFile::of_folder(files);
         let processes = add_files(&self.builder, &files, self.added, loader, None);
         self.added += files.len();
         processes

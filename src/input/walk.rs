@@ -46,6 +46,19 @@ pub struct InputFile {
     pub from_folder: bool,
 }
 
+impl InputFile {
+    /// Files taken as a folder's (collected rounds): one that is no profile is left out.
+    pub fn of_folder(paths: &[PathBuf]) -> Vec<InputFile> {
+        paths
+            .iter()
+            .map(|p| InputFile {
+                path: p.clone(),
+                from_folder: true,
+            })
+            .collect()
+    }
+}
+
 /// Files or folders, expanded in the order given (each folder in natural order).
 pub fn expand_inputs(inputs: &[PathBuf]) -> std::io::Result<Vec<InputFile>> {
     let mut out = Vec::new();

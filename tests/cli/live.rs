@@ -1013,36 +1013,15 @@ fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
     let lines = watch_lines(&o.stdout);
     // Replay the changes: what the watcher holds after the last round.
     let mut held = std::collections::BTreeSet::new();
+    let id = |v: &serde_json::Value| {
+        let text = |f: &str| v[f].as_str().unwrap().to_string();
+        (text("section"), text("key"))
+    };
     for l in &lines {
-        let v = &l["verdict"];
         match l["change"].as_str().unwrap() {
-            "new_suspect" => {
-                assert!(
-                    held.insert((
-                        v["section"].as_str().unwrap().to_string(),
-                        v["key"].as_str().unwrap().to_string()
-                    )),
-                    "{l}"
-                );
-            }
-            "severity" => {
-                assert!(
-                    held.contains(&(
-                        v["section"].as_str().unwrap().to_string(),
-                        v["key"].as_str().unwrap().to_string()
-                    )),
-                    "{l}"
-                );
-            }
-            "stopped" => {
-                assert!(
-                    held.remove(&(
-                        l["section"].as_str().unwrap().to_string(),
-                        l["key"].as_str().unwrap().to_string()
-                    )),
-                    "{l}"
-                );
-            }
+            "new_suspect" => assert!(held.insert(id(&l["verdict"])), "{l}"),
+            "severity" => assert!(held.contains(&id(&l["verdict"])), "{l}"),
+            "stopped" => assert!(held.remove(&id(l)), "{l}"),
             other => panic!("{other}: {l}"),
         }
     }
