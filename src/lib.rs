@@ -9,7 +9,8 @@
 //!   (heap-dump object graphs), `store` (many snapshots, polars), `dataset` (fleet datasets on
 //!   disk), `leaks` (the analysis of a store's hand-over), `check` (CI limits).
 //! - `report` (writers only), `live` (HTTP, collect, the dashboard's server), `lab` (simulate,
-//!   eval and its detectors), then `cli` (glue) and `main`.
+//!   eval and its detectors), `watch` (a series judged as it is collected, alerts), then `cli`
+//!   (glue) and `main`.
 
 #![warn(missing_docs)]
 
@@ -34,3 +35,4 @@ pub mod store;
 pub mod symbolize;
 pub mod trend;
 pub mod units;
+pub mod watch;

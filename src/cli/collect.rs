@@ -80,6 +80,30 @@ pub(super) struct CollectArgs {
 }
 
 impl CollectArgs {
+    /// The folder the files go to, and whether they are removed once in the dataset.
+    pub(super) fn output_dir(&self) -> Result<(PathBuf, bool)> {
+        match (&self.output, &self.dataset, &self.service) {
+            (Some(o), _, _) => Ok((o.clone(), false)),
+            (None, Some(d), Some(s)) => {
+                crate::dataset::check_service(s)?;
+                Ok((d.join("_collect").join(s), true))
+            }
+            _ => anyhow::bail!("give -o DIR, or --dataset DATASET --service NAME"),
+        }
+    }
+
+    /// The net/http/pprof folder, when one is watched.
+    pub(super) fn pprof_url(&self) -> Option<crate::fetch::Url> {
+        self.url
+            .as_deref()
+            .and_then(|u| crate::fetch::Url::parse(u).ok())
+    }
+
+    /// Headers sent with every request.
+    pub(super) fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
     /// Time between rounds, in milliseconds.
     pub(super) fn interval_ms(&self) -> u64 {
         self.interval
@@ -110,14 +134,7 @@ pub(super) fn run_collect(args: CollectArgs) -> Result<u8> {
 /// Collects as `args` say, handing each round's files to `judge` (`watch`) before the dataset
 /// takes them (which may remove them).
 pub(super) fn collect_with(args: CollectArgs, mut judge: Option<Sink>) -> Result<Outcome> {
-    let (output, remove) = match (&args.output, &args.dataset, &args.service) {
-        (Some(o), _, _) => (o.clone(), false),
-        (None, Some(d), Some(s)) => {
-            crate::dataset::check_service(s)?;
-            (d.join("_collect").join(s), true)
-        }
-        _ => anyhow::bail!("give -o DIR, or --dataset DATASET --service NAME"),
-    };
+    let (output, remove) = args.output_dir()?;
     if let Some(s) = &args.service {
         crate::dataset::check_service(s)?;
     }

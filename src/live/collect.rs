@@ -15,6 +15,9 @@ use super::signal::{catch_signals, sleep_until, stopping};
 use crate::fetch::{self, FetchError, FetchOptions, Url};
 use crate::formats::procstat::{self, ProcessSample, Unit};
 
+/// A heap profile of the heap as of now: the runtime runs a garbage collection first.
+pub const FRESH_HEAP: &str = "heap?gc=1";
+
 /// What `collect` fetches from the pprof endpoint.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Endpoint {
@@ -30,7 +33,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    fn path(self) -> &'static str {
+    pub(super) fn path(self) -> &'static str {
         match self {
             Endpoint::Heap => "heap",
             Endpoint::Goroutine => "goroutine",
@@ -198,7 +201,7 @@ impl Collector {
         let target = url.join(match what {
             // The runtime runs a garbage collection first: the profile is the heap as of now,
             // not as of the last collection that ran on its own.
-            Endpoint::Heap if self.args.gc => "heap?gc=1",
+            Endpoint::Heap if self.args.gc => FRESH_HEAP,
             _ => what.path(),
         });
         let mut backoff = Duration::from_millis(250);
@@ -372,7 +375,7 @@ impl Collector {
 }
 
 /// Checks that a fetched body is the profile asked for, so garbage never lands in the folder.
-fn check(body: &[u8], what: Endpoint) -> Result<(), String> {
+pub(super) fn check(body: &[u8], what: Endpoint) -> Result<(), String> {
     let options = crate::formats::ReadOptions::default();
     let mut interner = crate::model::Interner::new();
     let profile = crate::formats::decode_bytes(body.to_vec(), what.name(), &options)

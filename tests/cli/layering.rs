@@ -55,6 +55,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "watch",
+        &[
+            "input", "store", "leaks", "check", "live", "report", "fetch", "trend", "units",
+        ],
+    ),
+    (
         "report",
         &[
             "model",

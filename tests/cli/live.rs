@@ -1084,6 +1084,7 @@ fn watch_alerts_run_a_command_once_per_firing_key() {
     let sent = tmp.path().join("alerts.jsonl");
     let cmd = format!("cat >> '{}'; echo >> '{}'", sent.display(), sent.display());
     let out = tmp.path().join("data");
+    let on_alert = "echo \"$LEAKDIFF_EVIDENCE\" > on-alert.txt; cat > stdin.json";
     let o = Command::new(bin())
         .args([
             "watch",
@@ -1095,13 +1096,47 @@ fn watch_alerts_run_a_command_once_per_firing_key() {
             "200ms",
             "-q",
         ])
-        .args(["--name", "checkout", "--alert-cmd", &cmd, "-o"])
+        .args([
+            "--name",
+            "checkout",
+            "--alert-cmd",
+            &cmd,
+            "--on-alert",
+            on_alert,
+            "-o",
+        ])
         .arg(&out)
         .current_dir(tmp.path())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
+    // The first alerts gathered evidence once (the later ones within --evidence-every did not),
+    // beside the output folder, and ran --on-alert there.
+    let evidence = tmp.path().join("data-evidence");
+    let gathered = files(&evidence);
+    assert_eq!(gathered.len(), 1, "{gathered:?} {err}");
+    let dir = evidence.join(&gathered[0]);
+    assert_eq!(
+        files(&dir),
+        [
+            "alerts.json",
+            "goroutines.txt",
+            "heap-after-gc.pb.gz",
+            "on-alert.txt",
+            "stdin.json"
+        ],
+        "{err}"
+    );
+    let said = std::fs::read_to_string(dir.join("on-alert.txt")).unwrap();
+    assert_eq!(Path::new(said.trim()), dir);
+    let first: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stdin.json")).unwrap()).unwrap();
+    assert!(
+        !first.is_empty() && first.iter().all(|a| a["first"] == true),
+        "{first:?}"
+    );
+    assert!(err.contains("evidence for"), "{err}");
     let text = std::fs::read_to_string(&sent).unwrap();
     let docs: Vec<serde_json::Value> = text
         .lines()

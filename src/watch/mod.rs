@@ -1,0 +1,191 @@
+//! `watch`: a series that grows round by round (each file read once, when collected), judged
+//! whole after every round; the changes of verdict printed as they happen, the check's
+//! violations turned into alerts ([`alerting`]), and the run stopped at the first verdict as
+//! severe as asked.
+//!
+//! May import: `input`, `store`, `leaks`, `check`, `live`, `report`, `fetch`, `trend`, `units`.
+
+pub mod alerting;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::check::alerts::Alerts;
+use crate::check::{Baseline, Config};
+use crate::input::{GrowingSeries, Loader, SeriesOptions};
+use crate::leaks::verdicts::{self, Change, Verdict};
+use crate::leaks::AnalyzeOptions;
+use crate::live::collect::Flow;
+use crate::store::{FrameRules, KeyBy, Order};
+use crate::trend::Severity;
+use alerting::{Actions, Senders};
+
+/// How the changes are printed.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per change, for a terminal or a log.
+    #[default]
+    Text,
+    /// One JSON document per line (`leakdiff.watch/v1`).
+    Json,
+}
+
+/// What a watcher is asked to do.
+pub struct WatchOptions {
+    /// Frames heap keys skip besides the allocator's.
+    pub frames: FrameRules,
+    /// The value type to trend (`report`'s `--sample-index`).
+    pub sample_index: Option<String>,
+    /// Trend at most this many snapshots of each kind (0: all).
+    pub max_points: usize,
+    /// The analysis' options.
+    pub analyze: AnalyzeOptions,
+    /// How changes are printed.
+    pub format: Format,
+    /// Stop at the first suspect at least this severe.
+    pub exit_on: Option<Severity>,
+    /// Alert thresholds (`check`'s) and `[watch] alert_after`.
+    pub config: Config,
+    /// Known growth that never alerts.
+    pub baseline: Baseline,
+    /// Where alerts go.
+    pub senders: Senders,
+    /// What is done on a first alert.
+    pub actions: Actions,
+}
+
+/// What the watcher keeps between rounds.
+pub struct Watcher {
+    o: WatchOptions,
+    series: GrowingSeries,
+    loader: Loader,
+    verdicts: Vec<Verdict>,
+    process: Option<String>,
+    failures: usize,
+    alerts: Alerts,
+    hit: bool,
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+impl Watcher {
+    /// A watcher with nothing seen yet.
+    pub fn new(o: WatchOptions) -> Watcher {
+        let series = GrowingSeries::new(&series_options(&o.frames));
+        Watcher {
+            o,
+            series,
+            loader: Loader::new(Default::default(), Default::default()),
+            verdicts: Vec::new(),
+            process: None,
+            failures: 0,
+            alerts: Alerts::default(),
+            hit: false,
+        }
+    }
+
+    /// The verdict that stopped the run (`exit_on`), if one did.
+    pub fn hit(&self) -> Option<&Verdict> {
+        let t = self.o.exit_on?;
+        self.hit
+            .then(|| {
+                self.verdicts
+                    .iter()
+                    .find(|v| v.severity.is_some_and(|s| s <= t))
+            })
+            .flatten()
+    }
+
+    fn print(&self, changes: &[Change]) -> Result<(), String> {
+        let at = now_nanos();
+        let mut out = std::io::stdout().lock();
+        for c in changes {
+            match self.o.format {
+                Format::Text => crate::report::watch::write_text(at, c, &mut out),
+                Format::Json => crate::report::watch::write_json(at, c, &mut out),
+            }
+            .map_err(|e| format!("cannot write the changes: {e}"))?;
+        }
+        out.flush().map_err(|e| e.to_string())
+    }
+
+    /// One round's files: read once into the series, which is then judged whole.
+    pub fn round(&mut self, files: &[PathBuf]) -> Result<Flow, String> {
+        let processes = self.series.add(files, &self.loader);
+        let mut changes = Vec::new();
+        if let Some(now) = processes.last() {
+            match &self.process {
+                Some(was) if was != now => {
+                    changes.push(Change::Restarted {
+                        was: was.clone(),
+                        now: now.clone(),
+                    });
+                    self.series = GrowingSeries::new(&series_options(&self.o.frames));
+                    self.series.add(files, &self.loader);
+                    self.verdicts.clear();
+                    self.failures = 0;
+                    self.o
+                        .senders
+                        .send(&self.alerts.reset(now_nanos()), now_nanos());
+                }
+                _ => {}
+            }
+            self.process = Some(now.clone());
+        }
+        let store = match self.series.store() {
+            Ok(s) => s,
+            Err(e) => {
+                self.print(&changes)?;
+                return Err(format!("watch: {e}"));
+            }
+        };
+        for f in store.failures.iter().skip(self.failures) {
+            eprintln!("leakdiff: watch: error: {}", f.message);
+        }
+        self.failures = store.failures.len();
+        // Until the series has two heap snapshots there is nothing to trend.
+        let report = store
+            .evidence_with(self.o.sample_index.as_deref(), self.o.max_points)
+            .ok()
+            .and_then(|ev| crate::leaks::analyze(&ev, &self.o.analyze).ok());
+        if let Some(report) = report {
+            let now = verdicts::verdicts(&report);
+            changes.extend(verdicts::changes(&self.verdicts, &now, &report));
+            self.verdicts = now;
+            // Alerts (and the evidence of their first firing) when something receives them.
+            if self.o.senders.any() || self.o.actions.on_alert.is_some() {
+                let result = crate::check::check_report(&report, &self.o.config, &self.o.baseline);
+                let at = now_nanos();
+                let alerts =
+                    self.alerts
+                        .round(&result, &report, at, self.o.config.alert_after_secs);
+                self.o.senders.send(&alerts, at);
+                self.o.actions.act(&alerts, at);
+            }
+        }
+        self.print(&changes)?;
+        let hit = self.o.exit_on.is_some_and(|t| {
+            self.verdicts
+                .iter()
+                .any(|v| v.severity.is_some_and(|s| s <= t))
+        });
+        if hit {
+            self.hit = true;
+            return Ok(Flow::Stop);
+        }
+        Ok(Flow::Go)
+    }
+}
+
+fn series_options(frames: &FrameRules) -> SeriesOptions<'static> {
+    SeriesOptions {
+        order: Order::Time,
+        by: KeyBy::Function,
+        progress: None,
+        frames: frames.clone(),
+    }
+}
