@@ -1286,3 +1286,83 @@ fn watch_sends_its_alerts_to_a_real_alertmanager() {
         "{leaky}"
     );
 }
+
+/// A target that restarts: the heap profiles of one Go process (the recorded pprofserver), then
+/// of another (Debian's Prometheus), behind one URL. `watch` says the process restarted and
+/// starts a new series: no verdict of the first process is carried over, and none is judged
+/// across the two.
+#[test]
+fn watch_starts_a_new_series_when_the_process_restarts() {
+    let mut answers: Vec<Vec<u8>> = recorded("heap-", ".pb.gz").into_iter().take(4).collect();
+    let mut prom: Vec<PathBuf> = std::fs::read_dir(testdata("real/go/prometheus-growing"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("heap-")
+        })
+        .collect();
+    prom.sort();
+    answers.extend(prom.iter().take(4).map(|p| std::fs::read(p).unwrap()));
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut next = 0;
+        for c in listener.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 2048];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if req.starts_with("GET /debug/pprof/heap ") && next < answers.len() {
+                let body = &answers[next];
+                next += 1;
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(body);
+            } else {
+                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            }
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/debug/pprof/");
+    let o = Command::new(bin())
+        .args(["watch", "--url", &url, "--profiles", "heap", "--count", "8"])
+        .args(["--interval", "200ms", "-q", "-f", "json", "-o"])
+        .arg(tmp.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines = watch_lines(&o.stdout);
+    let at = lines
+        .iter()
+        .position(|l| l["change"] == "restarted")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(
+        lines.iter().filter(|l| l["change"] == "restarted").count(),
+        1
+    );
+    assert_ne!(lines[at]["was"], lines[at]["now"]);
+    assert!(
+        lines[..at]
+            .iter()
+            .any(|l| l["verdict"]["key"] == "main.leakyHandler"),
+        "the first process' leak was judged before the restart: {lines:?}"
+    );
+    // After the restart only Prometheus' keys: nothing of the pprofserver stops or moves.
+    for l in &lines[at + 1..] {
+        let key = l["verdict"]["key"].as_str().or(l["key"].as_str()).unwrap();
+        assert!(!key.starts_with("main."), "{l}");
+        assert_eq!(l["change"], "new_suspect", "{l}");
+    }
+}
