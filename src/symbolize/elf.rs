@@ -150,6 +150,20 @@ impl Module {
         }
     }
 
+    /// The function symbol nearest before link-time address `addr` of a loaded segment when no
+    /// symbol contains it (a stripped file's static functions: only its exported, dynamic
+    /// symbols are left): where the address lies, a hint and never its name.
+    pub fn nearest_before(&self, addr: u64) -> Option<&str> {
+        let i = self.symbols.partition_point(|s| s.0 <= addr);
+        let (start, size, name) = self.symbols.get(i.checked_sub(1)?)?;
+        (self.loaded(addr) && *size != 0 && addr - start >= *size).then_some(name.as_str())
+    }
+
+    /// [`Module::nearest_before`] a run-time address of a mapping of this file.
+    pub fn nearest_before_mapped(&self, addr: u64, start: u64, offset: u64) -> Option<&str> {
+        self.nearest_before(self.mapped_vaddr(addr, start, offset)?)
+    }
+
     fn symbol(&self, addr: u64) -> Option<&str> {
         let i = self.symbols.partition_point(|s| s.0 <= addr);
         let (start, size, name) = self.symbols.get(i.checked_sub(1)?)?;

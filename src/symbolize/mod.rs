@@ -169,6 +169,14 @@ impl Symbolizer {
                             let syms = module.lookup_mapped(addr, m.memory_start, m.file_offset);
                             if !syms.is_empty() {
                                 out.push((li, syms));
+                            } else if let Some(near) =
+                                module.nearest_before_mapped(addr, m.memory_start, m.file_offset)
+                            {
+                                // The offset the unnamed frame shows (convert.rs), and the hint.
+                                let offset = addr
+                                    .wrapping_sub(m.memory_start)
+                                    .wrapping_add(m.file_offset);
+                                out.push((li, vec![after(paths[*mi], offset, near)]));
                             }
                         }
                     }
@@ -229,7 +237,15 @@ impl Symbolizer {
                     return out;
                 };
                 for &(index, address) in &g.unnamed {
-                    let syms = module.lookup_address(address.wrapping_sub(bias));
+                    let vaddr = address.wrapping_sub(bias);
+                    let mut syms = module.lookup_address(vaddr);
+                    if syms.is_empty() {
+                        syms.extend(
+                            module
+                                .nearest_before(vaddr)
+                                .map(|near| after(&g.module, address, near)),
+                        );
+                    }
                     if !syms.is_empty() {
                         out.push((
                             index,
@@ -285,6 +301,16 @@ impl Symbolizer {
         let mut missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
         missing.entry(mapped.to_string()).or_insert(why);
         None
+    }
+}
+
+/// The frame of an address no symbol names: its module and offset as an unnamed frame shows
+/// them, and the function it lies after as a hint (`python3.11+0xfb51b (after PyObject_Malloc)`).
+fn after(module: &str, offset: u64, near: &str) -> Symbol {
+    Symbol {
+        function: format!("{}+{offset:#x} (after {near})", file_name(module)),
+        file: String::new(),
+        line: 0,
     }
 }
 
