@@ -30,10 +30,16 @@ pub(super) struct DumpArgs {
 pub(super) struct RetainedArgs {
     #[command(flatten)]
     dump: DumpArgs,
-    /// Rank allocation sites (each object counted once) or single objects.
-    #[arg(long, value_enum, default_value_t = RetainedBy::Site)]
-    by: RetainedBy,
+    /// What to rank. Default: allocation sites (each object counted once); by type (by root
+    /// without types) when the sites retain under 1 % of the reachable heap between them, as in
+    /// a process left at Go's default MemProfileRate, which records one allocation per 512 KiB.
+    #[arg(long, value_enum)]
+    by: Option<RetainedBy>,
 }
+
+/// Below this share of the reachable heap retained by the allocation sites between them, the
+/// sites cannot answer what holds the heap: `retained` ranks by type or root instead.
+const SITE_COVERAGE_FLOOR: f64 = 0.01;
 
 /// What `retained` ranks.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -113,7 +119,26 @@ pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
 pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
     let (g, summary, bar, untyped_because) = read_dump(&args.dump)?;
     bar.phase("ranking retainers");
-    let (list, by) = match args.by {
+    let by = args.by.unwrap_or_else(|| {
+        let covered = crate::graph::site_coverage(&g, summary.reachable_bytes);
+        if covered >= SITE_COVERAGE_FLOOR {
+            return RetainedBy::Site;
+        }
+        let instead = if g.type_names.is_empty() {
+            RetainedBy::Root
+        } else {
+            RetainedBy::Type
+        };
+        bar.clear();
+        eprintln!(
+            "leakdiff: note: the allocation sites retain {:.2} % of the {} reachable (Go records one allocation per MemProfileRate, 512 KiB by default): ranking by {} instead (--by site ranks sites)",
+            100.0 * covered,
+            crate::units::human(summary.reachable_bytes as i64, "bytes"),
+            if instead == RetainedBy::Type { "type" } else { "root" }
+        );
+        instead
+    });
+    let (list, by) = match by {
         RetainedBy::Site => (crate::graph::retainers(&g, true, args.dump.top), "site"),
         RetainedBy::Object => (crate::graph::retainers(&g, false, args.dump.top), "object"),
         RetainedBy::Root => (crate::graph::retainers_by_root(&g, args.dump.top), "root"),

@@ -58,6 +58,11 @@ pub(super) struct SimulateArgs {
     /// forced GC every 2 minutes): snapshots between two collections repeat the one before.
     #[arg(long)]
     gc_stale: bool,
+    /// Cycle: heap dumps with allocation records only for what Go's sampler picks at
+    /// --sampling-rate (a process at its default MemProfileRate); by default every allocation
+    /// has one (MemProfileRate = 1).
+    #[arg(long)]
+    sampled_records: bool,
     /// Go's MemProfileRate for heap profiles.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512KiB")]
     sampling_rate: i64,
@@ -84,6 +89,7 @@ pub(super) fn run_simulate(args: SimulateArgs) -> Result<u8> {
         teardown: args.teardown,
         profiler_noise: args.profiler_noise,
         gc_stale: args.gc_stale,
+        sampled_records: args.sampled_records,
         ..Default::default()
     };
     let bar = crate::progress::Progress::new(true);

@@ -204,7 +204,17 @@ pub(super) fn simulate(o: &SimOptions, truth: &mut Truth) -> Vec<SimFile> {
             lru.last().map_or(0, |l| l.0),
         ];
         roots.extend(tree_nodes.iter().map(|n| n.first().copied().unwrap_or(0)));
-        let bytes = write_dump(&sites, &objs, &roots, heap.next).unwrap_or_default();
+        // Allocation records: every allocation (MemProfileRate = 1), or the ones Go's sampler
+        // picks, each with probability 1 − e^(−size/rate), as in a process left at its default.
+        let recorded: Vec<bool> = objs
+            .iter()
+            .map(|(_, s, _)| {
+                !o.sampled_records
+                    || rng.f64()
+                        < 1.0 - (-(sites[*s].size as f64) / o.sampling_rate.max(1) as f64).exp()
+            })
+            .collect();
+        let bytes = write_dump(&sites, &objs, &recorded, &roots, heap.next).unwrap_or_default();
         files.push(SimFile {
             name: format!("heap-{:03}.dump.gz", i + 1),
             bytes: gzip(&bytes),
@@ -227,6 +237,7 @@ fn resize(list: &mut Vec<(u64, u64)>, want: usize, heap: &mut Heap, sizes: (u64,
 fn write_dump(
     sites: &[SiteDef],
     objs: &[Obj],
+    recorded: &[bool],
     roots: &[u64],
     heap_end: u64,
 ) -> std::io::Result<Vec<u8>> {
@@ -237,7 +248,7 @@ fn write_dump(
     w.bss(0x5f0000, roots)?;
     let main = ("main.main", "main.go", 64);
     let mut count = vec![0u64; sites.len()];
-    for (_, s, _) in objs {
+    for ((_, s, _), _) in objs.iter().zip(recorded).filter(|(_, r)| **r) {
         count[*s] += 1;
     }
     for (k, s) in sites.iter().enumerate() {
@@ -251,7 +262,7 @@ fn write_dump(
         ];
         w.bucket(k as u64 + 1, s.size, &frames, count[k], 0)?;
     }
-    for (addr, s, _) in objs {
+    for ((addr, s, _), _) in objs.iter().zip(recorded).filter(|(_, r)| **r) {
         w.alloc_sample(*addr, *s as u64 + 1)?;
     }
     w.finish()

@@ -165,6 +165,10 @@ pub struct SimOptions {
     /// forced GC every two minutes): snapshots taken between two cycles repeat the one before.
     /// Off: a cycle completes before every snapshot.
     pub gc_stale: bool,
+    /// Cycle: heap dumps whose allocation records are the ones Go's sampler picks at
+    /// `sampling_rate` (a process left at its default MemProfileRate). Off: every allocation has
+    /// one (MemProfileRate = 1).
+    pub sampled_records: bool,
 }
 
 impl Default for SimOptions {
@@ -185,6 +189,7 @@ impl Default for SimOptions {
             teardown: false,
             profiler_noise: false,
             gc_stale: false,
+            sampled_records: false,
         }
     }
 }
