@@ -2,17 +2,15 @@
 //! `leakdiff eval` (the lab's detectors on truth-labelled folders, scored).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rayon::prelude::*;
 
 use super::{emit, write_file, EXIT_ERROR, EXIT_OK, EXIT_THRESHOLD};
 use crate::input::Loader;
-use crate::lab::eval::{self, EvalFailure, ScenarioResult};
 use crate::lab::simulate::{self, GoroutineForm, LeakType, SimOptions, SimPattern};
-use crate::units::{natural_cmp, parse_duration_ms, parse_rate, parse_size};
+use crate::units::{parse_duration_ms, parse_rate, parse_size};
 
 #[derive(Args, Debug)]
 pub(super) struct SimulateArgs {
@@ -178,28 +176,11 @@ pub(super) struct EvalArgs {
     slices: super::args::SeriesSlices,
 }
 
-/// Folders under `dir` (itself included) that hold a `truth.json`.
-fn scenario_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    if dir.join("truth.json").is_file() {
-        out.push(dir.to_path_buf());
-        return Ok(());
-    }
-    let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
-    subs.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
-    for s in subs {
-        scenario_dirs(&s, out)?;
-    }
-    Ok(())
-}
-
 pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
     let mut dirs = Vec::new();
     for d in &args.dirs {
-        scenario_dirs(d, &mut dirs).with_context(|| format!("cannot read {}", d.display()))?;
+        crate::lab::detect::scenario_dirs(d, &mut dirs)
+            .with_context(|| format!("cannot read {}", d.display()))?;
     }
     if dirs.is_empty() {
         anyhow::bail!("no truth.json under the folders given");
@@ -216,30 +197,10 @@ pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
     args.slices.apply(&mut loader);
     let bar = crate::progress::Progress::new(true);
     bar.phase(format!("evaluating {} scenario folders", dirs.len()));
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Vec<ScenarioResult>, EvalFailure>> =
-        dirs.par_iter()
-            .map(|d| {
-                let r = crate::lab::detect::evaluate(d, &loader, !args.no_latency, args.alpha)
-                    .map_err(|e| EvalFailure {
-                        dir: d.display().to_string(),
-                        message: format!("{e:#}"),
-                    });
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                bar.tick(n, dirs.len());
-                r
-            })
-            .collect();
+    let tick = |n: usize, of: usize| bar.tick(n, of);
+    let report =
+        crate::lab::detect::evaluate_all(&dirs, &loader, !args.no_latency, args.alpha, &tick);
     bar.finish();
-    let mut scenarios = Vec::new();
-    let mut failures = Vec::new();
-    for r in results {
-        match r {
-            Ok(s) => scenarios.extend(s),
-            Err(f) => failures.push(f),
-        }
-    }
-    let report = eval::summarize(scenarios, failures);
     emit(args.output.as_deref(), |w| match args.format {
         EvalFormat::Text => crate::report::write_eval_text(&report, w),
         EvalFormat::Json => crate::report::write_eval_json(&report, w),

@@ -40,6 +40,59 @@ pub enum DetectError {
     Missing(&'static str),
 }
 
+/// Folders under `dir` (itself included) that hold a `truth.json`, in natural order.
+pub fn scenario_dirs(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    if dir.join("truth.json").is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    let mut subs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    subs.sort_by(|a, b| crate::units::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+    for s in subs {
+        scenario_dirs(&s, out)?;
+    }
+    Ok(())
+}
+
+/// Evaluates every scenario folder in parallel (`tick` is told how many are done) and sums the
+/// results up; a folder that cannot be evaluated is a failure of the report, not of the run.
+pub fn evaluate_all(
+    dirs: &[std::path::PathBuf],
+    loader: &Loader,
+    latency: bool,
+    alpha: f64,
+    tick: &(dyn Fn(usize, usize) + Sync),
+) -> eval::EvalReport {
+    use rayon::prelude::*;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Vec<ScenarioResult>, eval::EvalFailure>> = dirs
+        .par_iter()
+        .map(|d| {
+            let r = evaluate(d, loader, latency, alpha).map_err(|e| eval::EvalFailure {
+                dir: d.display().to_string(),
+                message: format!("{e:#}"),
+            });
+            tick(
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                dirs.len(),
+            );
+            r
+        })
+        .collect();
+    let (mut scenarios, mut failures) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(s) => scenarios.extend(s),
+            Err(f) => failures.push(f),
+        }
+    }
+    eval::summarize(scenarios, failures)
+}
+
 /// Runs the detectors a series' truth calls for and scores them.
 pub fn evaluate(
     dir: &Path,

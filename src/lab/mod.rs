@@ -2,8 +2,9 @@
 //! truth-labelled folders ([`detect`]) and their scores ([`eval`]): `leakdiff simulate` and
 //! `leakdiff eval`.
 //!
-//! May import: `model`, `formats`, `input`, `store`, `goroutines`, `graph`, `leaks`. `simulate` and
-//! `eval` do no I/O; `detect` reads the folders through `input`.
+//! May import: `model`, `formats`, `input`, `store`, `goroutines`, `graph`, `leaks`, `units`.
+//! `simulate` and `eval` do no I/O; `detect` finds the scenario folders and reads them through
+//! `input`.
 
 pub mod detect;
 pub mod eval;

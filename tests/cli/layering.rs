@@ -52,6 +52,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "goroutines",
             "graph",
             "leaks",
+            "units",
         ],
     ),
     (
