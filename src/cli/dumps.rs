@@ -119,24 +119,32 @@ pub(super) fn run_cycles(args: DumpArgs) -> Result<u8> {
 pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
     let (g, summary, bar, untyped_because) = read_dump(&args.dump)?;
     bar.phase("ranking retainers");
+    let json = args.dump.format == GoroutineFormat::Json;
+    // The roots' view first when the sites cannot answer (and, in text, the types' after it).
+    let mut also_by_type = false;
     let by = args.by.unwrap_or_else(|| {
         let covered = crate::graph::site_coverage(&g, summary.reachable_bytes);
         if covered >= SITE_COVERAGE_FLOOR {
             return RetainedBy::Site;
         }
-        let instead = if g.type_names.is_empty() {
-            RetainedBy::Root
-        } else {
-            RetainedBy::Type
-        };
+        let typed = !g.type_names.is_empty();
+        also_by_type = typed && !json;
         bar.clear();
         eprintln!(
             "leakdiff: note: the allocation sites retain {:.2} % of the {} reachable (Go records one allocation per MemProfileRate, 512 KiB by default): ranking by {} instead (--by site ranks sites)",
             100.0 * covered,
             crate::units::human(summary.reachable_bytes as i64, "bytes"),
-            if instead == RetainedBy::Type { "type" } else { "root" }
+            match (typed, json) {
+                (false, _) => "root",
+                (true, true) => "type",
+                (true, false) => "root, then by type",
+            }
         );
-        instead
+        if typed && json {
+            RetainedBy::Type
+        } else {
+            RetainedBy::Root
+        }
     });
     let (list, by) = match by {
         RetainedBy::Site => (crate::graph::retainers(&g, true, args.dump.top), "site"),
@@ -155,10 +163,22 @@ pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
         }
         RetainedBy::Type => (crate::graph::retainers_by_type(&g, args.dump.top), "type"),
     };
+    let types = also_by_type.then(|| crate::graph::retainers_by_type(&g, args.dump.top));
     bar.finish();
-    let json = args.dump.format == GoroutineFormat::Json;
     emit(args.dump.output.as_deref(), |w| {
-        crate::report::graph::write_retained(&summary, &list, by, g.named_globals, json, w)
+        crate::report::graph::write_retained(&summary, &list, by, g.named_globals, json, &mut *w)?;
+        if let Some(t) = &types {
+            writeln!(w)?;
+            crate::report::graph::write_retained(
+                &summary,
+                t,
+                "type",
+                g.named_globals,
+                json,
+                &mut *w,
+            )?;
+        }
+        Ok(())
     })?;
     Ok(EXIT_OK)
 }
