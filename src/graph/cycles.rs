@@ -307,10 +307,20 @@ pub fn report_cycles(g: &ObjectGraph) -> Vec<Cycle> {
     cycle_report(g, 0).cycles
 }
 
-/// The (site, count) list of a cycle's members, ascending by site.
+/// What names a cycle member: its allocation site when it has a record, else its Go type from
+/// the binary's DWARF (numbered after the sites), else `NONE`.
+fn member_class(g: &ObjectGraph, v: Node) -> u32 {
+    match (g.site_of.get(v), g.type_of.get(v)) {
+        (NONE, NONE) => NONE,
+        (NONE, t) => g.sites.len() as u32 + t,
+        (s, _) => s,
+    }
+}
+
+/// The (class, count) list of a cycle's members ([`member_class`]: site, else type), ascending.
 pub(super) fn site_key(g: &ObjectGraph, m: &[Node], scratch: &mut Vec<u32>) -> Vec<(u32, u32)> {
     scratch.clear();
-    scratch.extend(m.iter().map(|&v| g.site_of.get(v)));
+    scratch.extend(m.iter().map(|&v| member_class(g, v)));
     scratch.sort_unstable();
     let mut key: Vec<(u32, u32)> = Vec::new();
     for &s in scratch.iter() {
@@ -329,8 +339,13 @@ pub(super) fn site_names(g: &ObjectGraph, key: &[(u32, u32)]) -> Vec<(String, us
         .map(|&(s, n)| {
             let name = match s {
                 NONE => NOT_SAMPLED.to_string(),
-                s => g.sites[s as usize]
+                s if (s as usize) < g.sites.len() => g.sites[s as usize]
                     .first()
+                    .cloned()
+                    .unwrap_or_else(|| "?".into()),
+                t => g
+                    .type_names
+                    .get(t as usize - g.sites.len())
                     .cloned()
                     .unwrap_or_else(|| "?".into()),
             };

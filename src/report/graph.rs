@@ -62,7 +62,8 @@ pub fn write_cycles<W: Write>(
     writeln!(
         out,
         "{live} reference cycles reachable from roots, {dead} unreachable (garbage the GC has not \
-         collected yet), in {} shapes (cycles of one size from the same allocation sites). A cycle \
+         collected yet), in {} shapes (cycles of one size from the same allocation sites, or Go types \
+         where an object has no allocation record). A cycle \
          is no leak in Go by itself; what keeps it alive is its path from a root.\n",
         groups.len()
     )?;

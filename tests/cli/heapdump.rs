@@ -688,3 +688,37 @@ fn retained_answers_by_root_when_the_sites_retain_too_little() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("top retainers by site"));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("instead"));
 }
+
+/// With the binary's DWARF, a cycle member that has no allocation record is named by its Go
+/// type instead of "(not sampled)": the unicode tables' map buckets of the Go 1.19 dump are a
+/// cycle of `[]bucket<string,*unicode.RangeTable>`; without the binary they are not sampled.
+#[test]
+fn cycles_name_unrecorded_members_by_their_type() {
+    let dump = testdata("go/heapdump/go1.19.8.dump.gz");
+    let dwarf = testdata("go/heapdump/heapdumpgen-go1.19.8.debug");
+    let sites_of = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["cycles", dump.to_str().unwrap(), "-f", "json"];
+        args.extend_from_slice(extra);
+        let o = leakdiff(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["sites"].as_array().unwrap().clone())
+            .map(|s| s[0].as_str().unwrap().to_string())
+            .collect()
+    };
+    let typed = sites_of(&["--binary", dwarf.to_str().unwrap()]);
+    assert!(
+        typed.contains(&"[]bucket<string,*unicode.RangeTable>".to_string()),
+        "{typed:?}"
+    );
+    let untyped = sites_of(&[]);
+    assert!(
+        !untyped.iter().any(|s| s.contains("bucket<")),
+        "{untyped:?}"
+    );
+    assert!(untyped.iter().any(|s| s == "(not sampled)"), "{untyped:?}");
+}
