@@ -229,3 +229,71 @@ fn keep_and_drop_frames_move_the_key() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("--drop-frames"), "{err}");
 }
+
+/// A mapping's build id is checked against the file found at its path: the file of another build
+/// is not used (its frames stay `module+offset` and the warning says why), the file of the same
+/// build names them. One pprof protobuf with an address in `cache_session` of leakc-gnu (PIE).
+#[test]
+fn a_file_of_another_build_is_not_used() {
+    use leakdiff::formats::pprof::schema::{Location, Mapping, Profile, Sample, ValueType};
+    use prost::Message;
+    let bin = testdata("native-names/leakc-gnu");
+    let id = leakdiff::symbolize::Module::load(&bin, &[], false)
+        .unwrap()
+        .build_id()
+        .to_string();
+    assert!(!id.is_empty());
+    let l = layout("leakc-gnu");
+    let (addr, want) = l
+        .fns
+        .iter()
+        .find(|(_, n)| n == "cache_session")
+        .unwrap()
+        .clone();
+    let bias = 0x55d0_a000_0000u64;
+    let tmp = tempfile::tempdir().unwrap();
+    let name_with = |build_id: &str| -> (i32, String, String) {
+        let strings = vec![
+            String::new(),
+            "inuse_space".into(),
+            "bytes".into(),
+            bin.to_str().unwrap().to_string(),
+            build_id.to_string(),
+        ];
+        let p = Profile {
+            sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+            sample: vec![Sample {
+                location_id: vec![1],
+                value: vec![4096],
+                label: vec![],
+            }],
+            mapping: vec![Mapping {
+                id: 1,
+                memory_start: bias,
+                memory_limit: bias + 0x10_0000,
+                file_offset: 0,
+                filename: 3,
+                build_id: 4,
+                ..Default::default()
+            }],
+            location: vec![Location {
+                id: 1,
+                mapping_id: 1,
+                address: bias + addr,
+                ..Default::default()
+            }],
+            string_table: strings,
+            ..Default::default()
+        };
+        let file = tmp.path().join(format!("p-{}.pb", build_id.len()));
+        std::fs::write(&file, p.encode_to_vec()).unwrap();
+        run(&[file.to_str().unwrap(), "-f", "folded"])
+    };
+    let (c, out, err) = name_with(&id);
+    assert_eq!(c, 0, "{err}");
+    assert!(out.starts_with(&format!("{want} ")), "{out}");
+    let (c, out, err) = name_with("0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(c, 0, "{err}");
+    assert!(out.starts_with("leakc-gnu+0x"), "{out}");
+    assert!(err.contains("has another build id"), "{err}");
+}
