@@ -174,6 +174,32 @@ pub fn is_allocator_function(function: &str) -> bool {
         || is_std_impl(function)
 }
 
+/// V8's pseudo-frames, as Node's heap profilers (`@datadog/pprof`) write them, and what each
+/// stands for: no code of the program's, so never a leak's key when code is on the stack, and
+/// explained when it is alone.
+pub const V8_PSEUDO_FRAMES: &[(&str, &str)] = &[
+    (
+        "(external)",
+        "memory outside the JS heap (Buffer and ArrayBuffer backing stores), held by JS objects elsewhere in the profile",
+    ),
+    (
+        "(V8 API)",
+        "allocated by native code through V8's API (an addon, or Node's own C++)",
+    ),
+    ("(program)", "allocated by V8 itself, outside any JS function"),
+    ("(garbage collector)", "allocated by V8's garbage collector"),
+    ("(idle)", "allocated while the JS thread was idle"),
+    ("(root)", "the profile's root, with no frame of its own"),
+];
+
+/// What a V8 pseudo-frame stands for ([`V8_PSEUDO_FRAMES`]); `None` for a real function.
+pub fn pseudo_frame(function: &str) -> Option<&'static str> {
+    V8_PSEUDO_FRAMES
+        .iter()
+        .find(|(name, _)| *name == function)
+        .map(|(_, meaning)| *meaning)
+}
+
 /// A Rust trait method of the standard library's types: `<u8 as alloc::vec::spec_from_elem::
 /// SpecFromElem>::from_elem`, `<T as core::clone::Clone>::clone`.
 fn is_std_impl(function: &str) -> bool {

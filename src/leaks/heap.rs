@@ -303,6 +303,28 @@ pub(super) fn graph_section(
     }
 }
 
+/// Keys that are V8's pseudo-frames alone on their stacks, each trended and explained.
+pub(super) fn outside_code(
+    pseudo: &[&crate::store::Series],
+    times: &[f64],
+    topts: &TrendOptions,
+) -> Vec<PseudoKey> {
+    pseudo
+        .iter()
+        .map(|s| {
+            let t = trend::analyze(times, &s.values, topts);
+            PseudoKey {
+                key: s.key.name.clone(),
+                meaning: crate::store::pseudo_frame(&s.key.name).unwrap_or_default(),
+                pattern: t.pattern,
+                slope_per_hour: t.slope_per_hour,
+                growth: t.growth,
+                last: t.last,
+            }
+        })
+        .collect()
+}
+
 /// The Go profiler's own keys, summed: how much serving the profiles held.
 pub(super) fn profiler_overhead(
     profiler: &[&crate::store::Series],

@@ -139,6 +139,11 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         .iter()
         .partition(|s| !options.keep_profiler && is_profiler_stack(&s.key.frames));
     let profiler_overhead = profiler_overhead(&profiler, totals.len());
+    // V8's pseudo-frames alone on their stacks are no code: trended, explained, not suspects.
+    let (pseudo, own): (Vec<_>, Vec<_>) = own
+        .into_iter()
+        .partition(|s| crate::store::pseudo_frame(&s.key.name).is_some());
+    let outside_code = outside_code(&pseudo, &times, &topts);
     let keys_analyzed = own.len();
     // Sampled heaps: a key's growth must also stand out of its own sampling noise (unless the
     // user set the floor).
@@ -157,7 +162,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
     // caches, churn) and the profiler's leave of the total's, when the total leaks.
     let mut explained: std::collections::BTreeSet<&str> = judged.iter().map(|(k, _)| *k).collect();
     let mut by_judged: f64 = judged.iter().map(|(_, g)| g).sum();
-    for s in &profiler {
+    for s in profiler.iter().chain(&pseudo) {
         explained.insert(s.key.name.as_str());
         by_judged += growth_of(&s.values);
     }
@@ -202,6 +207,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         unexplained_growth: residual,
         callers,
         profiler_overhead,
+        outside_code,
         teardown,
         gc_repeats,
         next_step,

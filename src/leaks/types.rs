@@ -135,6 +135,24 @@ pub struct ProfilerOverhead {
     pub max: f64,
 }
 
+/// A key that is one of V8's pseudo-frames alone on its stacks: memory no function of the
+/// program allocated where the profile says (see `store::pseudo_frame`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PseudoKey {
+    /// The pseudo-frame.
+    pub key: String,
+    /// What it stands for.
+    pub meaning: &'static str,
+    /// Its trend's pattern.
+    pub pattern: Pattern,
+    /// Theil–Sen slope, units per hour.
+    pub slope_per_hour: f64,
+    /// Growth from first to last.
+    pub growth: f64,
+    /// The last value.
+    pub last: f64,
+}
+
 /// The goroutine section.
 #[derive(Clone, Debug, Serialize)]
 pub struct GoroutineSection {
@@ -271,6 +289,9 @@ pub struct Report {
     /// The profiler's own allocations, left out of the suspects (absent with `--keep-profiler`
     /// or when there are none).
     pub profiler_overhead: Option<ProfilerOverhead>,
+    /// Keys that are no code: V8's pseudo-frames alone on their stacks (`(external)`: Buffer
+    /// and ArrayBuffer backing stores), set apart from the suspects and explained.
+    pub outside_code: Vec<PseudoKey>,
     /// Snapshots taken while the process tore down (an exit dump, a last drop): left out of
     /// the trend, which is of the run before them.
     pub teardown: Option<Teardown>,

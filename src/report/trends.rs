@@ -296,6 +296,23 @@ fn write_text_not_leaks(out: &mut impl Write, r: &Report) -> io::Result<()> {
             )?;
         }
     }
+    if !r.outside_code.is_empty() {
+        writeln!(
+            out,
+            "\nOUTSIDE THE CODE (V8's pseudo-frames: no function of the program's)"
+        )?;
+        for p in &r.outside_code {
+            writeln!(
+                out,
+                "  {:<12} {:>14}  last {:>10}  {}: {}",
+                p.pattern.name(),
+                rate(p.slope_per_hour, unit, r.total.trend.span_hours),
+                h(p.last, unit),
+                p.key,
+                p.meaning
+            )?;
+        }
+    }
     if let Some(p) = &r.profiler_overhead {
         writeln!(
             out,

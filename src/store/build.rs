@@ -242,6 +242,7 @@ impl FrameRules {
         }
         self.drop.as_ref().is_some_and(|r| r.is_match(name))
             || crate::formats::allocators::is_allocator_function(name)
+            || crate::formats::allocators::pseudo_frame(name).is_some()
     }
 
     fn skips(&self, interner: &Interner, f: FrameId) -> bool {

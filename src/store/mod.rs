@@ -19,6 +19,7 @@ mod part;
 use polars_core::prelude::*;
 use serde::Serialize;
 
+pub use crate::formats::allocators::pseudo_frame;
 pub use crate::model::Kind;
 pub use build::{FrameRules, Order, SnapshotIn, StoreBuilder};
 pub use evidence::{

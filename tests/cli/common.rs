@@ -254,13 +254,23 @@ pub fn tool<T>(name: &str, found: Option<T>, install: &str) -> Option<T> {
 /// Writes six pprof snapshots `s0.pb` … `s5.pb`, 30 s apart, of one stack (root first: function,
 /// file, line) growing by `step` bytes and one object each.
 pub fn pprof_series(dir: &Path, root_first: &[(&str, &str, u32)], step: i64) {
+    pprof_series_of(dir, &[(root_first, step)]);
+}
+
+/// [`pprof_series`] of several stacks, each growing by its own step.
+pub fn pprof_series_of(dir: &Path, stacks: &[(&[(&str, &str, u32)], i64)]) {
     use leakdiff::model::{Format, ProfileBuilder, ValueType};
     let mut interner = Interner::new();
-    let frames: Vec<_> = root_first
+    let ids: Vec<_> = stacks
         .iter()
-        .map(|(f, file, line)| interner.symbol_frame(f, file, *line))
+        .map(|(root_first, step)| {
+            let frames: Vec<_> = root_first
+                .iter()
+                .map(|(f, file, line)| interner.symbol_frame(f, file, *line))
+                .collect();
+            (interner.stack_from_root(frames), *step)
+        })
         .collect();
-    let stack = interner.stack_from_root(frames);
     for k in 0..6i64 {
         let mut b = ProfileBuilder::new(
             Format::Pprof,
@@ -270,7 +280,9 @@ pub fn pprof_series(dir: &Path, root_first: &[(&str, &str, u32)], step: i64) {
             ],
         );
         b.meta_mut().time_nanos = Some(1_700_000_000_000_000_000 + k * 30_000_000_000);
-        b.add_sample(stack, &[k + 1, (k + 1) * step], &[]);
+        for (stack, step) in &ids {
+            b.add_sample(*stack, &[k + 1, (k + 1) * step], &[]);
+        }
         let p = b.finish(&interner).unwrap();
         let bytes = leakdiff::formats::pprof::encode::encode(&p, &interner);
         std::fs::write(dir.join(format!("s{k}.pb")), bytes).unwrap();

@@ -297,3 +297,51 @@ fn a_file_of_another_build_is_not_used() {
     assert!(out.starts_with("leakc-gnu+0x"), "{out}");
     assert!(err.contains("has another build id"), "{err}");
 }
+
+/// Node's heap profiles (`@datadog/pprof`) put memory outside the JS heap under a root-level
+/// `(external)` pseudo-frame, and native allocations under `(V8 API)`: no function of the
+/// program's. `(external)` alone is set apart and explained (not a suspect, whatever it grows);
+/// `(V8 API)` under JS frames is skipped for the key, which is the JS function that called it.
+#[test]
+fn v8_pseudo_frames_are_explained_not_suspected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let external: &[(&str, &str, u32)] = &[("(external)", "", 0)];
+    let handler: &[(&str, &str, u32)] = &[
+        ("(root)", "", 0),
+        (
+            "processTicksAndRejections",
+            "node:internal/process/task_queues",
+            95,
+        ),
+        ("handle", "/srv/app/server.js", 21),
+    ];
+    let native: &[(&str, &str, u32)] = &[
+        ("(root)", "", 0),
+        ("register", "/srv/app/server.js", 40),
+        ("(V8 API)", "", 0),
+    ];
+    crate::common::pprof_series_of(
+        tmp.path(),
+        &[(external, 8 << 20), (handler, 1 << 20), (native, 1 << 20)],
+    );
+    let (c, out, err) = run(&["report", "-f", "json", tmp.path().to_str().unwrap()]);
+    assert_eq!(c, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let suspects = crate::common::keys(&r["suspects"]);
+    assert!(suspects.contains(&"handle".to_string()), "{suspects:?}");
+    assert!(suspects.contains(&"register".to_string()), "{suspects:?}");
+    assert!(!suspects.iter().any(|k| k.starts_with('(')), "{suspects:?}");
+    let outside = &r["outside_code"][0];
+    assert_eq!(outside["key"], "(external)");
+    assert_eq!(outside["pattern"], "linear");
+    assert!(outside["meaning"]
+        .as_str()
+        .unwrap()
+        .contains("outside the JS heap"));
+    let (_, text, _) = run(&["report", tmp.path().to_str().unwrap()]);
+    assert!(text.contains("OUTSIDE THE CODE"), "{text}");
+    assert!(
+        text.contains("(external): memory outside the JS heap"),
+        "{text}"
+    );
+}
