@@ -138,6 +138,21 @@ pub(super) fn trace_callers(
     out
 }
 
+/// The keys judged on their own (with their growth) and the keys set apart: their names, and
+/// the growth of the total they explain together.
+pub(super) fn explained_by<'a>(
+    judged: &[(&'a str, f64)],
+    apart: &[&'a crate::store::Series],
+) -> (std::collections::BTreeSet<&'a str>, f64) {
+    let mut names: std::collections::BTreeSet<&str> = judged.iter().map(|(k, _)| *k).collect();
+    let mut growth: f64 = judged.iter().map(|(_, g)| g).sum();
+    for s in apart {
+        names.insert(s.key.name.as_str());
+        growth += growth_of(&s.values);
+    }
+    (names, growth)
+}
+
 /// The total's growth that the keys judged on their own (and the profiler's) leave unexplained,
 /// when the total leaks and it is worth tracing: at least the floor and a fifth of the growth.
 pub(super) fn unexplained(total: &Trend, explained: f64, floor: f64) -> Option<f64> {

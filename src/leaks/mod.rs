@@ -134,15 +134,16 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         limit: options.memory_limit,
         bytes: unit == "bytes",
     };
-    let (profiler, own): (Vec<_>, Vec<_>) = heap
-        .series
-        .iter()
-        .partition(|s| !options.keep_profiler && is_profiler_stack(&s.key.frames));
-    let profiler_overhead = profiler_overhead(&profiler, totals.len());
-    // V8's pseudo-frames alone on their stacks are no code: trended, explained, not suspects.
-    let (pseudo, own): (Vec<_>, Vec<_>) = own
+    // The profiler's own keys and V8's pseudo-frames alone on their stacks (no code: trended,
+    // explained) are no suspects.
+    let (apart, own): (Vec<_>, Vec<_>) = heap.series.iter().partition(|s| {
+        (!options.keep_profiler && is_profiler_stack(&s.key.frames))
+            || crate::store::pseudo_frame(&s.key.name).is_some()
+    });
+    let (pseudo, profiler): (Vec<_>, Vec<_>) = apart
         .into_iter()
         .partition(|s| crate::store::pseudo_frame(&s.key.name).is_some());
+    let profiler_overhead = profiler_overhead(&profiler, totals.len());
     let outside_code = outside_code(&pseudo, &times, &topts);
     let keys_analyzed = own.len();
     // Sampled heaps: a key's growth must also stand out of its own sampling noise (unless the
@@ -159,13 +160,9 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
     } = judge_keys(&own, rate, &topts, &ctx);
     let keys_tested = judged.len();
     // Growth spread over keys each under its floor: what the keys judged on their own (suspects,
-    // caches, churn) and the profiler's leave of the total's, when the total leaks.
-    let mut explained: std::collections::BTreeSet<&str> = judged.iter().map(|(k, _)| *k).collect();
-    let mut by_judged: f64 = judged.iter().map(|(_, g)| g).sum();
-    for s in profiler.iter().chain(&pseudo) {
-        explained.insert(s.key.name.as_str());
-        by_judged += growth_of(&s.values);
-    }
+    // caches, churn), the profiler's and the pseudo-frames leave of the total's, when it leaks.
+    let apart: Vec<&crate::store::Series> = profiler.iter().chain(&pseudo).copied().collect();
+    let (explained, by_judged) = explained_by(&judged, &apart);
     let residual = unexplained(&total_trend, by_judged, floor);
     let callers = residual.map_or_else(Vec::new, |r| {
         let o = TrendOptions {

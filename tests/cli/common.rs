@@ -257,8 +257,11 @@ pub fn pprof_series(dir: &Path, root_first: &[(&str, &str, u32)], step: i64) {
     pprof_series_of(dir, &[(root_first, step)]);
 }
 
+/// Frames root first: function, file, line.
+pub type RootFirst<'a> = &'a [(&'a str, &'a str, u32)];
+
 /// [`pprof_series`] of several stacks, each growing by its own step.
-pub fn pprof_series_of(dir: &Path, stacks: &[(&[(&str, &str, u32)], i64)]) {
+pub fn pprof_series_of(dir: &Path, stacks: &[(RootFirst, i64)]) {
     use leakdiff::model::{Format, ProfileBuilder, ValueType};
     let mut interner = Interner::new();
     let ids: Vec<_> = stacks
