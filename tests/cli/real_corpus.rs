@@ -645,3 +645,28 @@ fn a_series_grown_a_file_at_a_time_gives_the_folders_verdicts() {
         assert_eq!(held, want, "{dir}");
     }
 }
+
+/// Node's heap profiles as @datadog/pprof 5.20 writes them (testdata/real/node: a service keeping
+/// every request's handler, a 4 KiB Buffer and a session record): `(external)`, the Buffers'
+/// backing stores (4 → 26 MiB, three quarters of the total), is set apart as memory outside the
+/// JS heap, not a suspect, and the JS functions that allocate what holds it lead the suspects;
+/// `eval` finds the 3 planted leaks. The bounded run's `(external)` is a sawtooth, no finding.
+#[test]
+fn node_heap_profiles_put_the_code_first_and_explain_external_memory() {
+    let r = report_json("node/node-growing");
+    let suspects = crate::common::keys(&r["suspects"]);
+    for k in ["recordSession", "handleRequest", "FastBuffer"] {
+        assert!(suspects.contains(&k.to_string()), "{k}: {suspects:?}");
+    }
+    assert_eq!(suspects[0], "recordSession", "{suspects:?}");
+    assert!(!suspects.iter().any(|k| k.starts_with('(')), "{suspects:?}");
+    let outside = r["outside_code"].as_array().unwrap();
+    let external = outside.iter().find(|o| o["key"] == "(external)").unwrap();
+    assert_eq!(external["pattern"], "linear");
+    assert!(external["last"].as_f64().unwrap() > 20.0 * 1024.0 * 1024.0);
+    let steady = report_json("node/node-steady");
+    assert!(!crate::common::keys(&steady["suspects"]).contains(&"(external)".to_string()));
+    let e = eval(&[real("node")]);
+    assert_eq!(e["overall"]["leaks"], 3, "{}", e["overall"]);
+    assert_eq!(e["overall"]["detected"], 3, "{}", e["overall"]);
+}
