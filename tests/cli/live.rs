@@ -967,6 +967,22 @@ fn collect_fetches_the_goroutineleak_profile_when_served() {
     assert_eq!(proven, 10, "{v}");
 }
 
+/// `leakdiff watch` of `url` for `rounds` rounds 200 ms apart, quiet; more arguments follow.
+fn watch_cmd(url: &str, rounds: &str) -> Command {
+    let mut c = Command::new(bin());
+    c.args([
+        "watch",
+        "--url",
+        url,
+        "--count",
+        rounds,
+        "--interval",
+        "200ms",
+        "-q",
+    ]);
+    c
+}
+
 /// The JSON lines `watch` printed, each checked for its schema and time.
 fn watch_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)
@@ -990,17 +1006,8 @@ fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
     let tmp = tempfile::tempdir().unwrap();
     let url = server.url();
     let out = tmp.path().join("data");
-    let o = Command::new(bin())
-        .args([
-            "watch",
-            "--url",
-            &url,
-            "--count",
-            "8",
-            "--interval",
-            "200ms",
-        ])
-        .args(["-q", "-f", "json", "-o"])
+    let o = watch_cmd(&url, "8")
+        .args(["-f", "json", "-o"])
         .arg(&out)
         .output()
         .unwrap();
@@ -1050,17 +1057,8 @@ fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
     assert_eq!(held, reported);
 
     let out = tmp.path().join("exit-on");
-    let o = Command::new(bin())
-        .args([
-            "watch",
-            "--url",
-            &url,
-            "--count",
-            "8",
-            "--interval",
-            "200ms",
-        ])
-        .args(["-q", "--exit-on", "medium", "-o"])
+    let o = watch_cmd(&url, "8")
+        .args(["--exit-on", "medium", "-o"])
         .arg(&out)
         .output()
         .unwrap();
@@ -1085,17 +1083,7 @@ fn watch_alerts_run_a_command_once_per_firing_key() {
     let cmd = format!("cat >> '{}'; echo >> '{}'", sent.display(), sent.display());
     let out = tmp.path().join("data");
     let on_alert = "echo \"$LEAKDIFF_EVIDENCE\" > on-alert.txt; cat > stdin.json";
-    let o = Command::new(bin())
-        .args([
-            "watch",
-            "--url",
-            &url,
-            "--count",
-            "8",
-            "--interval",
-            "200ms",
-            "-q",
-        ])
+    let o = watch_cmd(&url, "8")
         .args([
             "--name",
             "checkout",
@@ -1176,17 +1164,7 @@ fn watch_alerts_run_a_command_once_per_firing_key() {
     )
     .unwrap();
     std::fs::remove_file(&sent).unwrap();
-    let o = Command::new(bin())
-        .args([
-            "watch",
-            "--url",
-            &url,
-            "--count",
-            "4",
-            "--interval",
-            "200ms",
-            "-q",
-        ])
+    let o = watch_cmd(&url, "4")
         .args(["--alert-cmd", &cmd, "-o"])
         .arg(tmp.path().join("later"))
         .current_dir(tmp.path())
@@ -1242,17 +1220,7 @@ fn watch_sends_its_alerts_to_a_real_alertmanager() {
     let server = FakePprof::start(0, Arc::new(Faults::default()));
     let url = server.url();
     let am_url = format!("http://127.0.0.1:{port}/");
-    let o = Command::new(bin())
-        .args([
-            "watch",
-            "--url",
-            &url,
-            "--count",
-            "8",
-            "--interval",
-            "200ms",
-            "-q",
-        ])
+    let o = watch_cmd(&url, "8")
         .args(["--name", "checkout", "--alertmanager", &am_url, "-o"])
         .arg(tmp.path().join("data"))
         .current_dir(tmp.path())
@@ -1331,9 +1299,8 @@ fn watch_starts_a_new_series_when_the_process_restarts() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/debug/pprof/");
-    let o = Command::new(bin())
-        .args(["watch", "--url", &url, "--profiles", "heap", "--count", "8"])
-        .args(["--interval", "200ms", "-q", "-f", "json", "-o"])
+    let o = watch_cmd(&url, "8")
+        .args(["--profiles", "heap", "-f", "json", "-o"])
         .arg(tmp.path().join("data"))
         .output()
         .unwrap();
