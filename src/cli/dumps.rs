@@ -121,9 +121,13 @@ pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
     bar.phase("ranking retainers");
     let json = args.dump.format == GoroutineFormat::Json;
     // The roots' view first when the sites cannot answer (and, in text, the types' after it).
+    // What the sites retain is worked out once, for the choice and the ranking.
+    let mut sites = None;
     let mut also_by_type = false;
     let by = args.by.unwrap_or_else(|| {
-        let covered = crate::graph::site_coverage(&g, summary.reachable_bytes);
+        let by_site = crate::graph::retained_by_site(&g);
+        let covered = crate::graph::site_coverage(&by_site, summary.reachable_bytes);
+        sites = Some(by_site);
         if covered >= SITE_COVERAGE_FLOOR {
             return RetainedBy::Site;
         }
@@ -147,7 +151,13 @@ pub(super) fn run_retained(args: RetainedArgs) -> Result<u8> {
         }
     });
     let (list, by) = match by {
-        RetainedBy::Site => (crate::graph::retainers(&g, true, args.dump.top), "site"),
+        RetainedBy::Site => {
+            let by_site = sites.unwrap_or_else(|| crate::graph::retained_by_site(&g));
+            (
+                crate::graph::site_retainers(&g, by_site, args.dump.top),
+                "site",
+            )
+        }
         RetainedBy::Object => (crate::graph::retainers(&g, false, args.dump.top), "object"),
         RetainedBy::Root => (crate::graph::retainers_by_root(&g, args.dump.top), "root"),
         RetainedBy::Shape => (crate::graph::retainers_by_shape(&g, args.dump.top), "shape"),

@@ -60,15 +60,16 @@ pub fn retained_by_site(g: &ObjectGraph) -> Vec<(u32, u64, usize)> {
     retained_by_class(g, &g.site_of, g.sites.len())
 }
 
-/// The share of the reachable heap (`reachable_bytes`) the allocation sites retain between them,
+/// The share of the reachable heap (`reachable_bytes`) the allocation sites retain between them
+/// ([`retained_by_site`]),
 /// at most 1: how much of it a ranking by site can explain. Go records one allocation per
 /// MemProfileRate (512 KiB by default), so a process left at its default has records for a few
 /// of its objects, and its sites may retain a sliver of a large heap.
-pub fn site_coverage(g: &ObjectGraph, reachable_bytes: u64) -> f64 {
+pub fn site_coverage(by_site: &[(u32, u64, usize)], reachable_bytes: u64) -> f64 {
     if reachable_bytes == 0 {
         return 1.0;
     }
-    let by_sites: u64 = retained_by_site(g).iter().map(|(_, b, _)| b).sum();
+    let by_sites: u64 = by_site.iter().map(|(_, b, _)| b).sum();
     (by_sites as f64 / reachable_bytes as f64).min(1.0)
 }
 
@@ -337,28 +338,38 @@ fn own_first<T>(items: Vec<T>, limit: usize, runtime: impl Fn(&T) -> bool) -> Ve
     own
 }
 
+/// The top `top` allocation sites of [`retained_by_site`] (`by_site`), each with the path to its
+/// object that retains the most.
+pub fn site_retainers(
+    g: &ObjectGraph,
+    by_site: Vec<(u32, u64, usize)>,
+    top: usize,
+) -> Vec<Retainer> {
+    let limit = if top == 0 { usize::MAX } else { top };
+    let best = best_object_per_site(g);
+    let site_runtime = |s: u32| {
+        g.sites[s as usize]
+            .first()
+            .is_some_and(|f| is_runtime_name(f))
+    };
+    own_first(by_site, limit, |&(s, _, _)| site_runtime(s))
+        .into_iter()
+        .map(|(s, bytes, n)| Retainer {
+            name: g.sites[s as usize].first().cloned().unwrap_or_default(),
+            retained_bytes: bytes,
+            objects: n,
+            frames: g.sites[s as usize].clone(),
+            path: path_to_best(g, &best, s),
+            runtime: site_runtime(s),
+        })
+        .collect()
+}
+
 /// The top retainers by object or by allocation site.
 pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
     let limit = if top == 0 { usize::MAX } else { top };
     if by_site {
-        // The path goes to the site's object that retains the most.
-        let best = best_object_per_site(g);
-        let site_runtime = |s: u32| {
-            g.sites[s as usize]
-                .first()
-                .is_some_and(|f| is_runtime_name(f))
-        };
-        own_first(retained_by_site(g), limit, |&(s, _, _)| site_runtime(s))
-            .into_iter()
-            .map(|(s, bytes, n)| Retainer {
-                name: g.sites[s as usize].first().cloned().unwrap_or_default(),
-                retained_bytes: bytes,
-                objects: n,
-                frames: g.sites[s as usize].clone(),
-                path: path_to_best(g, &best, s),
-                runtime: site_runtime(s),
-            })
-            .collect()
+        site_retainers(g, retained_by_site(g), top)
     } else {
         let object_runtime = |v: u32| match g.site_of.get(v) {
             u32::MAX => false,

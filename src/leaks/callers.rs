@@ -35,6 +35,7 @@ pub(super) fn trace_callers(
     let mut out: Vec<CallerGrowth> = Vec::new();
     let mut named: std::collections::BTreeSet<String> = Default::default();
     let mut left = residual;
+    let spacing = Spacing::of(times);
     for _ in 0..3 {
         if left < topts.floor.max(0.2 * residual) {
             break;
@@ -86,7 +87,7 @@ pub(super) fn trace_callers(
         });
         let m = candidates.len();
         let found = candidates.into_iter().find_map(|cand| {
-            let o = sampled_options(topts, topts.sampling_rate, times, &cand.cum);
+            let o = sampled_options(topts, topts.sampling_rate, &spacing, &cand.cum);
             let t = trend::analyze(times, &cand.cum, &o);
             let keep = t.growth > o.floor
                 && t.pattern.is_leak()

@@ -182,23 +182,39 @@ pub(super) fn sampling_rate(snapshots: &[Snapshot]) -> f64 {
         .unwrap_or(0) as f64
 }
 
-/// The noise floor of one key of a sampled heap: at least three standard deviations of the
-/// difference of two Poisson sample counts, the first and the last (a site with λ samples holds
-/// about λ·rate bytes). Small sites wander by a few samples between snapshots as objects are freed
-/// and new ones are (or are not) sampled; that is not growth.
-///
-/// A site whose samples stay is another matter: retained objects keep the samples they got, so a
-/// series that never loses a sample and gains them in many small rises is a count that only
-/// gains; there the floor is four samples of growth.
+/// How far apart a series' points are, in usual gaps (the median time between points), at least
+/// 1 each: the same for every key of a series, so worked out once ([`keeps_samples`] reads it).
+pub(super) struct Spacing(Vec<f64>);
+
+impl Spacing {
+    pub(super) fn of(times: &[f64]) -> Spacing {
+        let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let mut sorted = gaps.clone();
+        sorted.sort_by(f64::total_cmp);
+        let usual = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        Spacing(
+            gaps.iter()
+                .map(|g| {
+                    if usual > 0.0 {
+                        (g / usual).max(1.0)
+                    } else {
+                        1.0
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
 /// The trend options of one series of a heap sampled at `rate` (0: exact): its floor, and whether
 /// it keeps its samples, judged once since both the floor and the trend read it.
 pub(super) fn sampled_options(
     topts: &TrendOptions,
     rate: f64,
-    times: &[f64],
+    spacing: &Spacing,
     values: &[f64],
 ) -> TrendOptions {
-    let keeps_samples = rate > 1.0 && keeps_samples(rate, times, values);
+    let keeps_samples = rate > 1.0 && keeps_samples(rate, spacing, values);
     TrendOptions {
         floor: sampled_floor_of(topts.floor, rate, values, keeps_samples),
         sampling_rate: rate,
@@ -207,7 +223,14 @@ pub(super) fn sampled_options(
     }
 }
 
-/// [`sampled_floor`] for a series whose [`keeps_samples`] is known.
+/// The noise floor of one key of a sampled heap: at least three standard deviations of the
+/// difference of two Poisson sample counts, the first and the last (a site with λ samples holds
+/// about λ·rate bytes). Small sites wander by a few samples between snapshots as objects are freed
+/// and new ones are (or are not) sampled; that is not growth.
+///
+/// A site whose samples stay is another matter: retained objects keep the samples they got, so a
+/// series that never loses a sample and gains them in many small rises is a count that only
+/// gains (`keeps`); there the floor is four samples of growth.
 fn sampled_floor_of(floor: f64, rate: f64, values: &[f64], keeps: bool) -> f64 {
     if rate <= 1.0 {
         return floor;
@@ -232,24 +255,11 @@ fn sampled_floor_of(floor: f64, rate: f64, values: &[f64], keeps: bool) -> f64 {
 /// sample is one big array (only an object near the sampling rate or above is scaled past one
 /// rate), which may come later, giving back part of the largest rise since the fall before it.
 /// Falls before the first rise are arrays grown before the window opened. A few samples is four
-/// per usual time between points (the median), more across a longer gap: heap profiles repeat
+/// per usual time between points ([`Spacing`]), more across a longer gap: heap profiles repeat
 /// between collections, and one GC state may follow the last after several snapshots.
-pub(super) fn keeps_samples(rate: f64, times: &[f64], values: &[f64]) -> bool {
+pub(super) fn keeps_samples(rate: f64, spacing: &Spacing, values: &[f64]) -> bool {
     let diffs: Vec<f64> = values.windows(2).map(|w| w[1] - w[0]).collect();
-    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    let usual = {
-        let mut g = gaps.clone();
-        g.sort_by(f64::total_cmp);
-        g.get(g.len() / 2).copied().unwrap_or(0.0)
-    };
-    let few = |i: usize| {
-        let span = if usual > 0.0 {
-            (gaps[i] / usual).max(1.0)
-        } else {
-            1.0
-        };
-        4.05 * rate * span
-    };
+    let few = |i: usize| 4.05 * rate * spacing.0.get(i).copied().unwrap_or(1.0);
     let rises = diffs.iter().filter(|d| **d > 0.0).count();
     let risen: f64 = diffs.iter().filter(|d| **d > 0.0).sum();
     let fallen: f64 = -diffs.iter().filter(|d| **d < 0.0).sum::<f64>();
@@ -364,9 +374,10 @@ pub(super) fn judge_keys<'a>(
     topts: &TrendOptions,
     ctx: &Ctx,
 ) -> Judged<'a> {
+    let spacing = Spacing::of(ctx.times);
     let options: Vec<TrendOptions> = series
         .iter()
-        .map(|s| sampled_options(topts, rate, ctx.times, &s.values))
+        .map(|s| sampled_options(topts, rate, &spacing, &s.values))
         .collect();
     let trends: Vec<Trend> = series
         .par_iter()

@@ -233,7 +233,7 @@ mod tests {
             8.15, 8.15, 8.15, 8.15, 8.15, 8.15, 8.15, 9.16, 12.72, 10.57, 11.57,
         ];
         let v: Vec<f64> = samples.iter().map(|s| s * rate).collect();
-        assert!(keeps_samples(rate, &even(v.len()), &v));
+        assert!(keeps_samples(rate, &Spacing::of(&even(v.len())), &v));
         let times = even(v.len());
         let floor = sampled_options(
             &TrendOptions {
@@ -241,7 +241,7 @@ mod tests {
                 ..Default::default()
             },
             rate,
-            &times,
+            &Spacing::of(&times),
             &v,
         )
         .floor;
@@ -264,7 +264,11 @@ mod tests {
             .iter()
             .map(|s| s * rate)
             .collect();
-        assert!(!keeps_samples(rate, &even(wander.len()), &wander));
+        assert!(!keeps_samples(
+            rate,
+            &Spacing::of(&even(wander.len())),
+            &wander
+        ));
     }
 
     /// etcd's `storeTxnWrite.Put` (Debian's 3.4.23, leases attached to keys never revoked),
@@ -282,16 +286,24 @@ mod tests {
             5377.0, 6967.0, 6967.0, 7479.0, 6711.0, 6711.0, 7223.0, 7735.0,
         ];
         let v: Vec<f64> = kib.iter().map(|k| k * 1024.0).collect();
-        assert!(keeps_samples(rate, &even(v.len()), &v));
+        assert!(keeps_samples(rate, &Spacing::of(&even(v.len())), &v));
         let small: Vec<f64> = [2.0, 2.0, 2.0, 4.0, 4.0, 5.0, 4.0, 4.0, 5.0, 5.0, 7.0, 8.0]
             .iter()
             .map(|s| s * rate)
             .collect();
-        assert!(!keeps_samples(rate, &even(small.len()), &small));
+        assert!(!keeps_samples(
+            rate,
+            &Spacing::of(&even(small.len())),
+            &small
+        ));
         // The same big fall with no rise it could give back since the last fall.
         let mut twice = v.clone();
         twice[16] = twice[15] - 1.5 * rate;
-        assert!(!keeps_samples(rate, &even(twice.len()), &twice));
+        assert!(!keeps_samples(
+            rate,
+            &Spacing::of(&even(twice.len())),
+            &twice
+        ));
     }
 
     /// Times 5 s apart.

@@ -94,7 +94,8 @@ pub struct CollectOptions {
     pub gc: bool,
 }
 
-fn now_nanos() -> i64 {
+/// Now, in nanoseconds since the epoch.
+pub fn now_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)

@@ -15,7 +15,7 @@ use crate::check::{Baseline, Config};
 use crate::input::{GrowingSeries, Loader, SeriesOptions};
 use crate::leaks::verdicts::{self, Change, Verdict};
 use crate::leaks::AnalyzeOptions;
-use crate::live::collect::Flow;
+use crate::live::collect::{now_nanos, Flow};
 use crate::store::{FrameRules, KeyBy, Order};
 use crate::trend::Severity;
 use alerting::{Actions, Senders};
@@ -63,13 +63,6 @@ pub struct Watcher {
     process: Option<String>,
     failures: usize,
     alerts: Alerts,
-    hit: bool,
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl Watcher {
@@ -84,20 +77,16 @@ impl Watcher {
             process: None,
             failures: 0,
             alerts: Alerts::default(),
-            hit: false,
         }
     }
 
-    /// The verdict that stopped the run (`exit_on`), if one did.
+    /// A verdict at least as severe as `exit_on`, the one that stops the run (verdicts are judged
+    /// every round, so the first round that holds one stops it).
     pub fn hit(&self) -> Option<&Verdict> {
         let t = self.o.exit_on?;
-        self.hit
-            .then(|| {
-                self.verdicts
-                    .iter()
-                    .find(|v| v.severity.is_some_and(|s| s <= t))
-            })
-            .flatten()
+        self.verdicts
+            .iter()
+            .find(|v| v.severity.is_some_and(|s| s <= t))
     }
 
     fn print(&self, changes: &[Change]) -> Result<(), String> {
@@ -128,9 +117,8 @@ impl Watcher {
                     self.series.add(files, &self.loader);
                     self.verdicts.clear();
                     self.failures = 0;
-                    self.o
-                        .senders
-                        .send(&self.alerts.reset(now_nanos()), now_nanos());
+                    let at = now_nanos();
+                    self.o.senders.send(&self.alerts.reset(at), at);
                 }
                 _ => {}
             }
@@ -168,16 +156,11 @@ impl Watcher {
             }
         }
         self.print(&changes)?;
-        let hit = self.o.exit_on.is_some_and(|t| {
-            self.verdicts
-                .iter()
-                .any(|v| v.severity.is_some_and(|s| s <= t))
-        });
-        if hit {
-            self.hit = true;
-            return Ok(Flow::Stop);
-        }
-        Ok(Flow::Go)
+        Ok(if self.hit().is_some() {
+            Flow::Stop
+        } else {
+            Flow::Go
+        })
     }
 }
 
