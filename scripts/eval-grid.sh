@@ -5,6 +5,8 @@ set -euo pipefail
 dir=${1:-target/eval-grid}
 seeds=${2:-5}
 bin=${LEAKDIFF:-target/debug/leakdiff}
+# Every section runs; the script fails at the end when any section's gate failed.
+status=0
 [ -x "$bin" ] || cargo build --quiet
 rm -rf "$dir"
 mkdir -p "$dir"
@@ -26,7 +28,7 @@ for seed in $(seq 1 "$seeds"); do
     done
   done
 done
-"$bin" eval "$dir" --min-tpr 0.95 --max-fpr 0.02
+"$bin" eval "$dir" --min-tpr 0.95 --max-fpr 0.02 || status=1
 # The shapes of real programs (tests/cli/simulate.rs runs 3 seeds of it at 512KiB/s): a Go map
 # that doubles, a recording that ends in teardown, the profiler's own allocations.
 shapes="$dir-shapes"
@@ -44,7 +46,7 @@ for seed in $(seq 1 "$seeds"); do
     done
   done
 done
-"$bin" eval "$shapes" --min-tpr 0.95 --max-fpr 0.02
+"$bin" eval "$shapes" --min-tpr 0.95 --max-fpr 0.02 || status=1
 # Heap profiles as Go writes them, as of the last completed GC (GOGC=100, the forced GC every
 # 2 minutes): 30 snapshots 10 s apart hold 5 to 11 GC states.
 stale="$dir-gc-stale"
@@ -58,4 +60,5 @@ for seed in $(seq 1 "$seeds"); do
     done
   done
 done
-"$bin" eval "$stale" --min-tpr 0.95 --max-fpr 0.02
+"$bin" eval "$stale" --min-tpr 0.95 --max-fpr 0.02 || status=1
+exit "$status"

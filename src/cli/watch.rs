@@ -9,7 +9,7 @@ use clap::Args;
 use super::collect::{collect_with, CollectArgs};
 use super::series::AnalysisArgs;
 use super::{EXIT_ERROR, EXIT_OK, EXIT_THRESHOLD};
-use crate::live::collect::Outcome;
+use crate::live::collect::{Endpoint, Outcome};
 use crate::trend::Severity;
 use crate::watch::alerting::{Actions, Senders};
 use crate::watch::{Format, WatchOptions, Watcher};
@@ -33,6 +33,11 @@ impl SeverityArg {
         }
     }
 }
+
+/// What `watch` fetches unless told: the profiles whose cost stays under the noise of a busy
+/// service at 30 s (the goroutine text dump and goroutineleak come with the first alert's
+/// evidence).
+const WATCH_PROFILES: &[Endpoint] = &[Endpoint::Heap, Endpoint::Goroutine];
 
 #[derive(Args, Debug)]
 pub(super) struct WatchArgs {
@@ -130,7 +135,7 @@ pub(super) fn run_watch(args: WatchArgs) -> Result<u8> {
         actions,
     });
     let mut judge = |files: &[PathBuf]| w.round(files);
-    let outcome = collect_with(args.collect, Some(&mut judge))?;
+    let outcome = collect_with(args.collect, WATCH_PROFILES, Some(&mut judge))?;
     if let Some(v) = w.hit() {
         eprintln!(
             "leakdiff: watch: {} suspect {} ({}), at least {}: exiting",

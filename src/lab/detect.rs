@@ -196,8 +196,8 @@ fn detect_heap(
     };
     let flagged = |s: &Store| -> Result<(BTreeSet<String>, usize, BTreeSet<String>), DetectError> {
         let r = leaks::analyze(&s.evidence(None)?, &opts)?;
-        // The keys named under a caller that owns the growth the suspects leave are findings
-        // too: each counts as flagged.
+        // The keys named under a caller that owns the growth the suspects leave, and those
+        // growing beside the suspects, are findings too: each counts as flagged.
         let mut keys: BTreeSet<String> = r
             .suspects
             .iter()
@@ -206,6 +206,11 @@ fn detect_heap(
                 r.callers
                     .iter()
                     .flat_map(|c| c.keys.iter().map(|(k, _)| k.clone())),
+            )
+            .chain(
+                r.beside_suspects
+                    .iter()
+                    .flat_map(|b| b.keys.iter().map(|k| k.key.clone())),
             )
             .collect();
         if cycles {

@@ -187,6 +187,12 @@ pub(super) fn sampling_rate(snapshots: &[Snapshot]) -> f64 {
 pub(super) struct Spacing(Vec<f64>);
 
 impl Spacing {
+    /// A few samples for the rise from point `i` to the next: four at `rate` per usual gap, more
+    /// across a longer one.
+    pub(super) fn few(&self, i: usize, rate: f64) -> f64 {
+        4.05 * rate * self.0.get(i).copied().unwrap_or(1.0)
+    }
+
     pub(super) fn of(times: &[f64]) -> Spacing {
         let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
         let mut sorted = gaps.clone();
@@ -259,7 +265,7 @@ fn sampled_floor_of(floor: f64, rate: f64, values: &[f64], keeps: bool) -> f64 {
 /// between collections, and one GC state may follow the last after several snapshots.
 pub(super) fn keeps_samples(rate: f64, spacing: &Spacing, values: &[f64]) -> bool {
     let diffs: Vec<f64> = values.windows(2).map(|w| w[1] - w[0]).collect();
-    let few = |i: usize| 4.05 * rate * spacing.0.get(i).copied().unwrap_or(1.0);
+    let few = |i: usize| spacing.few(i, rate);
     let rises = diffs.iter().filter(|d| **d > 0.0).count();
     let risen: f64 = diffs.iter().filter(|d| **d > 0.0).sum();
     let fallen: f64 = -diffs.iter().filter(|d| **d < 0.0).sum::<f64>();

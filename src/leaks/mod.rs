@@ -15,6 +15,7 @@ use crate::goroutines::{self, GoroutineOptions, GoroutineSnapshot};
 use crate::store::{CallerSeries, Evidence, KeyInfo, Snapshot, StoreError};
 use crate::trend::{self, Pattern, Prediction, Severity, SeverityInput, Trend, TrendOptions};
 
+mod beside;
 mod callers;
 mod goroutine_section;
 mod heap;
@@ -24,6 +25,7 @@ mod teardown;
 mod types;
 pub mod verdicts;
 
+use beside::*;
 use callers::*;
 use goroutine_section::*;
 pub use heap::*;
@@ -86,30 +88,34 @@ pub enum AnalyzeError {
 /// The goroutine section, its snapshots and its counts.
 type GoroutineParts = (GoroutineSection, Vec<Snapshot>, Vec<f64>);
 
+/// The heap series as it was observed: without the snapshots held until the program's exit, and
+/// one snapshot per GC state (Go's heap profile repeats the last GC's heap until the next), with
+/// the teardown left out and the number of repeats folded.
+fn observed(
+    heap: &crate::store::HeapEvidence,
+) -> (
+    std::borrow::Cow<'_, crate::store::HeapEvidence>,
+    Option<Teardown>,
+    usize,
+) {
+    use std::borrow::Cow;
+    let (teardown, mut h) = match teardown_of(heap) {
+        Some((t, cut)) => (Some(t), Cow::Owned(heap.prefix(cut))),
+        None => (None, Cow::Borrowed(heap)),
+    };
+    let before = h.snapshots.len();
+    if let Some(keep) = distinct_gc_states(&h) {
+        h = Cow::Owned(h.select(&keep));
+    }
+    let repeats = before - h.snapshots.len();
+    (h, teardown, repeats)
+}
+
 /// Runs the analysis on what the store handed over.
 pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let gor = goroutine_section(ev, options)?;
-    let teardown = teardown_of(&ev.heap);
-    let kept;
-    let heap = match &teardown {
-        Some((_, c)) => {
-            kept = ev.heap.prefix(*c);
-            &kept
-        }
-        None => &ev.heap,
-    };
-    let teardown = teardown.map(|(t, _)| t);
-    // Go's heap profile repeats the last GC's heap until the next: one observation per state.
-    let distinct;
-    let heap_snapshots = heap.snapshots.len();
-    let heap = match distinct_gc_states(heap) {
-        Some(keep) => {
-            distinct = heap.select(&keep);
-            &distinct
-        }
-        None => heap,
-    };
-    let gc_repeats = heap_snapshots - heap.snapshots.len();
+    let (heap, teardown, gc_repeats) = observed(&ev.heap);
+    let heap = heap.as_ref();
     let vt_name = heap.value_type.clone();
     let unit = vt_name.split('/').nth(1).unwrap_or("").to_string();
     let (snaps, times) = snapshots_out(&heap.snapshots);
@@ -164,14 +170,29 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
     let apart: Vec<&crate::store::Series> = profiler.iter().chain(&pseudo).copied().collect();
     let (explained, by_judged) = explained_by(&judged, &apart);
     let residual = unexplained(&total_trend, by_judged, floor);
+    let sampled = TrendOptions {
+        sampling_rate: rate,
+        ..topts
+    };
     let callers = residual.map_or_else(Vec::new, |r| {
-        let o = TrendOptions {
-            sampling_rate: rate,
-            ..topts
-        };
-        trace_callers(&heap.callers, &explained, r, &times, &o, options.alpha)
+        trace_callers(
+            &heap.callers,
+            &explained,
+            r,
+            &times,
+            &sampled,
+            options.alpha,
+        )
     });
     rank(&mut suspects);
+    let beside_suspects = beside_suspects(
+        &suspects,
+        &heap.callers,
+        &own,
+        (&explained, &callers),
+        &times,
+        &sampled,
+    );
     let limit = if options.top == 0 {
         usize::MAX
     } else {
@@ -203,6 +224,7 @@ pub fn analyze(ev: &Evidence, options: &AnalyzeOptions) -> Result<Report, Analyz
         not_leaks: benign,
         unexplained_growth: residual,
         callers,
+        beside_suspects,
         profiler_overhead,
         outside_code,
         teardown,

@@ -243,6 +243,29 @@ pub struct CallerGrowth {
     pub series: Vec<f64>,
 }
 
+/// Keys of a sampled heap too small to judge alone that grow beside suspects, under their
+/// direct caller: they gained samples and gave back none but a grown collection's old array.
+#[derive(Clone, Debug, Serialize)]
+pub struct Beside {
+    /// The suspects' direct caller.
+    pub caller: String,
+    /// The suspects it calls.
+    pub suspects: Vec<String>,
+    /// The keys under it (or the caller's own allocations), largest growth first.
+    pub keys: Vec<BesideKey>,
+}
+
+/// One key growing beside suspects.
+#[derive(Clone, Debug, Serialize)]
+pub struct BesideKey {
+    /// Key (function).
+    pub key: String,
+    /// Net growth from the first snapshot to the last.
+    pub growth: f64,
+    /// Its value at the last snapshot.
+    pub last: f64,
+}
+
 /// Everything `leakdiff report` says.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -286,6 +309,9 @@ pub struct Report {
     /// Where that growth lives: callers whose cumulative value over those keys leaks, lowest
     /// first (see [`CallerGrowth`]).
     pub callers: Vec<CallerGrowth>,
+    /// Keys too small to judge alone growing beside the suspects (sampled heaps; see
+    /// [`Beside`]).
+    pub beside_suspects: Vec<Beside>,
     /// The profiler's own allocations, left out of the suspects (absent with `--keep-profiler`
     /// or when there are none).
     pub profiler_overhead: Option<ProfilerOverhead>,

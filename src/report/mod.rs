@@ -6,6 +6,7 @@
 //! May import: `model`, `diff`, `leaks`, `goroutines`, `graph`, `check`, `lab` (eval's types),
 //! `store` (snapshot and key types), `trend`, `units`.
 
+mod chart;
 pub mod check;
 mod eval;
 pub mod export;
@@ -13,6 +14,7 @@ pub mod flamegraph;
 pub mod folded;
 mod goroutines;
 pub mod graph;
+mod html;
 pub mod speedscope;
 mod table;
 mod trends;
@@ -22,12 +24,12 @@ use std::io::{self, Write};
 
 use crate::diff::DiffResult;
 
+pub use chart::line_chart;
 pub use eval::{write_eval_json, write_eval_text};
 pub use goroutines::{write_goroutines_json, write_goroutines_text};
+pub use html::{write_report_html, HtmlExtras};
 pub use table::{write_markdown, write_text, TextOptions};
-pub use trends::{
-    hours, line_chart, write_report_html, write_report_json, write_report_text, HtmlExtras,
-};
+pub use trends::{hours, write_report_json, write_report_text};
 
 /// Output formats of a diff.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -1,23 +1,22 @@
-//! Outputs of `leakdiff report`: a terminal summary ranked by severity, `leakdiff.report/v1` JSON
-//! and one self-contained HTML file (inline SVG charts and flamegraphs, no script from elsewhere).
+//! Outputs of `leakdiff report`: a terminal summary ranked by severity and `leakdiff.report/v1`
+//! JSON (the HTML page is `html`, its charts `chart`), and the number formats they share.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::leaks::{Report, Suspect, TotalOut};
 
-use super::flamegraph::escape;
+use super::chart::{clock, format_secs};
 
-fn h(v: f64, unit: &str) -> String {
+pub(super) fn h(v: f64, unit: &str) -> String {
     crate::units::human_f64(v, unit)
 }
 
-fn rate(per_hour: f64, unit: &str, span_hours: f64) -> String {
+pub(super) fn rate(per_hour: f64, unit: &str, span_hours: f64) -> String {
     crate::units::rate_over(per_hour, unit, span_hours)
 }
 
 /// A suspect's value in 24 h, or "beyond data" where the data does not support projecting a day.
-fn in_24h(s: &Suspect, unit: &str) -> String {
+pub(super) fn in_24h(s: &Suspect, unit: &str) -> String {
     s.prediction
         .value_in_24h
         .map_or_else(|| "beyond data".to_string(), |v| h(v, unit))
@@ -25,7 +24,7 @@ fn in_24h(s: &Suspect, unit: &str) -> String {
 
 /// ", beyond the 25m the data supports" when a crossing lies further out than the data's
 /// projection horizon, else nothing.
-fn beyond(hours_to_limit: Option<f64>, horizon_hours: f64) -> String {
+pub(super) fn beyond(hours_to_limit: Option<f64>, horizon_hours: f64) -> String {
     match hours_to_limit {
         Some(h) if h > horizon_hours && horizon_hours > 0.0 => {
             format!(
@@ -51,11 +50,11 @@ pub fn hours(v: Option<f64>) -> String {
     }
 }
 
-fn span(r: &Report) -> String {
+pub(super) fn span(r: &Report) -> String {
     format_secs(r.snapshots.last().map(|s| s.offset_seconds).unwrap_or(0.0))
 }
 
-fn total_line(t: &TotalOut, unit: &str) -> String {
+pub(super) fn total_line(t: &TotalOut, unit: &str) -> String {
     let tr = &t.trend;
     if tr.n == 2 {
         return format!(
@@ -119,6 +118,31 @@ fn write_callers<W: Write>(out: &mut W, r: &Report, unit: &str) -> io::Result<()
     Ok(())
 }
 
+/// The "beside the suspects" section: keys too few samples to judge alone, growing under a
+/// suspect's direct caller.
+fn write_beside<W: Write>(out: &mut W, r: &Report, unit: &str) -> io::Result<()> {
+    if r.beside_suspects.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nBESIDE THE SUSPECTS: under their caller, keys with too few samples to judge alone that gained samples and gave back none but a grown map's or slice's old array"
+    )?;
+    for b in &r.beside_suspects {
+        writeln!(out, "  under {} (with {})", b.caller, b.suspects.join(", "))?;
+        for k in &b.keys {
+            writeln!(
+                out,
+                "      +{:>9}  last {:>9}  {}",
+                h(k.growth, unit),
+                h(k.last, unit),
+                k.key
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// What trending an allocation counter means, for a report of an `alloc_*` column (asked for
 /// with `--sample-index`: it is never the default).
 pub fn counter_note(r: &Report) -> Option<String> {
@@ -140,6 +164,7 @@ pub fn write_report_text<W: Write>(r: &Report, out: W) -> io::Result<()> {
         writeln!(out, "next step: {next}")?;
     }
     write_callers(out, r, &r.unit)?;
+    write_beside(out, r, &r.unit)?;
     write_text_not_leaks(out, r)?;
     write_text_goroutines(out, r)?;
     write_text_process(out, r)?;
@@ -439,22 +464,14 @@ fn write_text_graph(out: &mut impl Write, r: &Report) -> io::Result<()> {
     Ok(())
 }
 
-/// A suspect's frames (leaf first, at most 16) for the page: those below its key's frame, the
-/// allocator's and the standard containers' that the key skipped, are marked to be dimmed.
-fn frames_ctx(s: &Suspect) -> Vec<minijinja::Value> {
-    let key_at = s.frames.iter().position(|f| *f == s.key).unwrap_or(0);
-    s.frames
-        .iter()
-        .take(16)
-        .enumerate()
-        .map(|(i, f)| minijinja::context! { name => f.clone(), skipped => i < key_at })
-        .collect()
-}
-
 /// Why a suspect's severity is held below its impact, from its own data: `medium (impact:
 /// high): watched 2m00s, +14.00MiB; 7m21s more at this rate to rate high`. The explanation is
 /// said once per section ([`held_note`]).
-fn held_sentence(x: &crate::trend::Held, held: crate::trend::Severity, unit: &str) -> String {
+pub(super) fn held_sentence(
+    x: &crate::trend::Held,
+    held: crate::trend::Severity,
+    unit: &str,
+) -> String {
     use crate::trend::{HeldReason, Severity};
     let own = match x.reason {
         HeldReason::Decelerating => format!(
@@ -567,594 +584,9 @@ pub fn write_report_json<W: Write>(r: &Report, mut out: W) -> io::Result<()> {
     writeln!(out)
 }
 
-/// At most this many points per chart; longer series are averaged in buckets.
-pub const MAX_CHART_POINTS: usize = 400;
-
-fn downsample(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let n = x.len().min(y.len());
-    if n <= MAX_CHART_POINTS {
-        return (x[..n].to_vec(), y[..n].to_vec());
-    }
-    let per = n.div_ceil(MAX_CHART_POINTS);
-    let mut ox = Vec::new();
-    let mut oy = Vec::new();
-    for c in (0..n).step_by(per) {
-        let e = (c + per).min(n);
-        ox.push(x[c..e].iter().sum::<f64>() / (e - c) as f64);
-        oy.push(y[c..e].iter().sum::<f64>() / (e - c) as f64);
-    }
-    (ox, oy)
-}
-
-/// A line chart of `series` (and a dashed `fitted` line) against seconds, as inline SVG.
-pub fn line_chart(
-    times: &[f64],
-    series: &[f64],
-    fitted: Option<&[f64]>,
-    unit: &str,
-    color: &str,
-) -> String {
-    let (w, hgt, left, bottom, top, right) = (640.0, 180.0, 70.0, 24.0, 10.0, 10.0);
-    let (xs, ys) = downsample(times, series);
-    let fit = fitted.map(|f| downsample(times, f).1);
-    let xmax = xs.iter().copied().fold(0.0f64, f64::max).max(1e-9);
-    let mut ymax = ys.iter().copied().fold(0.0f64, f64::max);
-    if let Some(f) = &fit {
-        ymax = ymax.max(
-            f.iter()
-                .copied()
-                .filter(|v| v.is_finite())
-                .fold(0.0, f64::max),
-        );
-    }
-    let (yticks, ymax) = y_ticks(ymax, unit);
-    let px = |x: f64| left + (x / xmax) * (w - left - right);
-    let py = |y: f64| top + (1.0 - (y / ymax).clamp(-0.05, 1.05)) * (hgt - top - bottom);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r##"<svg class="chart" width="{w}" height="{hgt}" viewBox="0 0 {w} {hgt}" xmlns="http://www.w3.org/2000/svg" role="img"><rect x="{left}" y="{top}" width="{}" height="{}" fill="#fff" stroke="#ccc"/>"##,
-        w - left - right,
-        hgt - top - bottom
-    );
-    for (v, label) in &yticks {
-        let y = py(*v);
-        let _ = write!(
-            s,
-            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end" class="ax">{}</text>"##,
-            w - right,
-            left - 4.0,
-            y + 4.0,
-            escape(label)
-        );
-    }
-    for (i, (x, label)) in x_ticks(xmax).iter().enumerate() {
-        let anchor = if i == 0 {
-            "start"
-        } else if (x - xmax).abs() < 1e-9 {
-            "end"
-        } else {
-            "middle"
-        };
-        let _ = write!(
-            s,
-            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="#ccc"/><text x="{0:.1}" y="{3}" text-anchor="{anchor}" class="ax">{4}</text>"##,
-            px(*x),
-            hgt - bottom,
-            hgt - bottom + 4.0,
-            hgt - 6.0,
-            escape(label)
-        );
-    }
-    let pts = |ys: &[f64]| -> String {
-        xs.iter()
-            .zip(ys)
-            .filter(|(_, y)| y.is_finite())
-            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    if let Some(f) = &fit {
-        let _ = write!(
-            s,
-            r##"<polyline fill="none" stroke="#888" stroke-dasharray="5,4" stroke-width="1.5" points="{}"/>"##,
-            pts(f)
-        );
-    }
-    let _ = write!(
-        s,
-        r##"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"##,
-        pts(&ys)
-    );
-    for (x, y) in xs.iter().zip(&ys).take(MAX_CHART_POINTS) {
-        if xs.len() <= 60 {
-            let _ = write!(
-                s,
-                r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{color}"><title>{}: {}</title></circle>"##,
-                px(*x),
-                py(*y),
-                escape(&format_secs(*x)),
-                escape(&h(*y, unit))
-            );
-        }
-    }
-    s.push_str("</svg>");
-    s
-}
-
-/// Chart colour of a suspect's series: red, growth.
-pub const SUSPECT_COLOR: &str = "#c0392b";
-/// Chart colour of totals and metrics.
-pub const NEUTRAL_COLOR: &str = "#4a6fa5";
-/// What grew but is no leak.
-pub const BENIGN_COLOR: &str = "#7f8c8d";
-
-/// Y-axis ticks from 0 to at least `max`, at round values in the unit's display scale (bytes: 1,
-/// 2, 2.5 or 5 × a power of ten of the binary prefix `max` is shown in, `0, 16 MiB, 32 MiB`;
-/// counts: whole numbers, never one label twice), with their labels; and the axis's top.
-fn y_ticks(max: f64, unit: &str) -> (Vec<(f64, String)>, f64) {
-    let max = if max.is_finite() && max > 0.0 {
-        max
-    } else {
-        1.0
-    };
-    let (scale, suffix) = if unit == "bytes" {
-        crate::units::binary_prefix(max)
-    } else {
-        (1.0, "")
-    };
-    let raw = max / scale / 4.0;
-    let p = 10f64.powf(raw.log10().floor());
-    let mut step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * p)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * p);
-    if unit != "bytes" || suffix == "B" {
-        step = step.max(1.0).ceil();
-    }
-    let n = (max / scale / step).ceil().max(1.0) as usize;
-    let ticks = (0..=n)
-        .map(|i| {
-            let v = step * i as f64;
-            let text = if v.fract().abs() < 1e-9 {
-                format!("{v:.0}")
-            } else {
-                format!("{v:.1}")
-            };
-            let label = if i == 0 {
-                "0".to_string()
-            } else if unit == "bytes" {
-                format!("{text} {suffix}")
-            } else if v >= 10_000.0 {
-                crate::units::human_f64(v, unit)
-            } else {
-                text
-            };
-            (v * scale, label)
-        })
-        .collect();
-    (ticks, step * n as f64 * scale)
-}
-
-/// X-axis ticks at round times from 0 to `xmax` seconds (at most six, the last at `xmax` when no
-/// round one falls there), with their labels (`30s`, `2m`, `1h30m`).
-fn x_ticks(xmax: f64) -> Vec<(f64, String)> {
-    const STEPS: [f64; 16] = [
-        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
-        21600.0, 86400.0,
-    ];
-    let step = STEPS
-        .iter()
-        .copied()
-        .find(|s| xmax / s <= 5.0)
-        .unwrap_or_else(|| (xmax / 5.0 / 86400.0).ceil() * 86400.0);
-    let mut out: Vec<(f64, String)> = (0..)
-        .map(|i| i as f64 * step)
-        .take_while(|x| *x <= xmax + 1e-9)
-        .map(|x| (x, clock(x)))
-        .collect();
-    if out.last().is_some_and(|(x, _)| xmax - x > 0.5 * step) {
-        out.push((xmax, clock(xmax)));
-    }
-    out
-}
-
-/// `45s`, `2m`, `1m30s`, `2h`, `1h30m`, `3d`.
-fn clock(secs: f64) -> String {
-    let s = secs.round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 if s.is_multiple_of(60) => format!("{}m", s / 60),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..=86399 if s.is_multiple_of(3600) => format!("{}h", s / 3600),
-        3600..=86399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ if s.is_multiple_of(86400) => format!("{}d", s / 86400),
-        _ => format!("{:.1}d", secs / 86400.0),
-    }
-}
-
-fn format_secs(s: f64) -> String {
-    if s < 120.0 {
-        format!("{s:.0}s")
-    } else if s < 7200.0 {
-        format!("{:.0}m", s / 60.0)
-    } else {
-        format!("{:.1}h", s / 3600.0)
-    }
-}
-
-/// Flamegraphs to put in the HTML report (already rendered SVG).
-#[derive(Default)]
-pub struct HtmlExtras {
-    /// Differential flamegraph first → last heap snapshot.
-    pub diff_flamegraph: Option<String>,
-    /// Flamegraph of the latest heap snapshot.
-    pub latest_flamegraph: Option<String>,
-    /// A note when the flamegraphs could not be drawn.
-    pub note: Option<String>,
-    /// Served live by `leakdiff dashboard`: the page polls `api/state` this often (ms) and
-    /// reloads when the data changed.
-    pub live_poll_ms: Option<u64>,
-}
-
-const TEMPLATE: &str = include_str!("report.html");
-
-/// Strips the XML prolog so an SVG document can sit inline in HTML.
-fn inline_svg(svg: &str) -> String {
-    match svg.find("<svg") {
-        Some(i) => svg[i..].to_string(),
-        None => String::new(),
-    }
-}
-
-/// One line of the HTML summary: a section, its most severe finding and what it found.
-#[derive(serde::Serialize)]
-struct SectionLine {
-    id: &'static str,
-    title: &'static str,
-    severity: &'static str,
-    line: String,
-}
-
-fn worst(suspects: &[Suspect]) -> Option<crate::trend::Severity> {
-    suspects.iter().map(|s| s.severity).min()
-}
-
-fn severity_counts(suspects: &[Suspect]) -> String {
-    use crate::trend::Severity::*;
-    let parts: Vec<String> = [Critical, High, Medium, Low]
-        .iter()
-        .filter_map(|&sev| {
-            let n = suspects.iter().filter(|s| s.severity == sev).count();
-            (n > 0).then(|| format!("{n} {}", sev.name()))
-        })
-        .collect();
-    parts.join(", ")
-}
-
-/// Every section's summary line, most severe first (a section with no finding after those with
-/// one; ties keep the order heap, goroutines, process, object graph).
-fn section_lines(r: &Report) -> Vec<SectionLine> {
-    let mut v: Vec<(Option<crate::trend::Severity>, SectionLine)> = Vec::new();
-    let heap_line = if r.suspects.is_empty() {
-        "no leak suspects: nothing grows beyond noise with a leak pattern".to_string()
-    } else {
-        format!(
-            "{} leak suspect(s) ({}){}",
-            r.suspects.len() + r.suspects_not_shown,
-            severity_counts(&r.suspects),
-            if r.suspects_not_shown > 0 {
-                format!("; {} not shown (--top)", r.suspects_not_shown)
-            } else {
-                String::new()
-            }
-        )
-    };
-    if !r.snapshots.is_empty() {
-        v.push((
-            worst(&r.suspects),
-            SectionLine {
-                id: "heap",
-                title: "Heap",
-                severity: "",
-                line: heap_line,
-            },
-        ));
-    }
-    if let Some(g) = &r.goroutines {
-        let proven = g.suspects.iter().filter(|s| s.proven_by.is_some()).count();
-        let line = if g.suspects.is_empty() {
-            "no goroutine group grows or is proven leaked".to_string()
-        } else {
-            format!(
-                "{} leaking group(s) ({}){}",
-                g.suspects.len(),
-                severity_counts(&g.suspects),
-                if proven > 0 {
-                    format!("; {proven} proven blocked forever by the Go runtime")
-                } else {
-                    String::new()
-                }
-            )
-        };
-        v.push((
-            worst(&g.suspects),
-            SectionLine {
-                id: "goroutines",
-                title: "Goroutines",
-                severity: "",
-                line,
-            },
-        ));
-    }
-    if let Some(p) = &r.process {
-        let line = if p.suspects.is_empty() {
-            "no process metric grows with a leak pattern".to_string()
-        } else {
-            let names: Vec<String> = p
-                .suspects
-                .iter()
-                .take(4)
-                .map(|s| format!("{} ({})", s.key, s.severity.name()))
-                .collect();
-            format!("{} growing: {}", p.suspects.len(), names.join(", "))
-        };
-        v.push((
-            worst(&p.suspects),
-            SectionLine {
-                id: "process",
-                title: "Process",
-                severity: "",
-                line,
-            },
-        ));
-    }
-    if let Some(g) = &r.object_graph {
-        let top = g
-            .top_retainers
-            .first()
-            .map(|t| {
-                format!(
-                    "; top retainer {} ({})",
-                    t.site,
-                    h(t.retained_bytes as f64, "bytes")
-                )
-            })
-            .unwrap_or_default();
-        v.push((
-            None,
-            SectionLine {
-                id: "object-graph",
-                title: "Object graph",
-                severity: "",
-                line: format!(
-                    "{} reference cycles reachable, {} unreachable{top}",
-                    g.reachable_cycles, g.unreachable_cycles
-                ),
-            },
-        ));
-    }
-    // Severity sorts most severe first; no finding goes last.
-    v.sort_by_key(|(sev, _)| sev.map_or(u8::MAX, |s| s as u8));
-    v.into_iter()
-        .map(|(sev, mut l)| {
-            l.severity = sev.map_or("none", |s| s.name());
-            l
-        })
-        .collect()
-}
-
-/// Writes the self-contained HTML report.
-// Over 120 lines: the HTML template's whole context, built in one place beside the template.
-#[allow(clippy::too_many_lines)]
-pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) -> io::Result<()> {
-    use minijinja::value::Serde;
-    use minijinja::{context, Environment, Value};
-    let times: Vec<f64> = r.snapshots.iter().map(|s| s.offset_seconds).collect();
-    let unit = r.unit.as_str();
-    let total_fit: Vec<f64> = times
-        .iter()
-        .map(|t| r.total.trend.fitted_at(t / crate::trend::HOUR))
-        .collect();
-    let suspect_ctx = |s: &Suspect, times: &[f64], unit: &str, span: f64| {
-        context! {
-            key => s.key.clone(),
-            frames => frames_ctx(s),
-            pattern => s.pattern.name(),
-            severity => s.severity.name(),
-            rate => rate(s.slope_per_hour, unit, span),
-            rate_interval => format!("{} … {}", rate(s.slope_low_per_hour, unit, span), rate(s.slope_high_per_hour, unit, span)),
-            p_value => format!("{:.2e}", s.p_value),
-            r2 => format!("{:.3}", s.r2),
-            last => h(s.last, unit),
-            share => format!("{:.1}%", s.share * 100.0),
-            in24h => in_24h(s, unit),
-            to_limit => format!("{}{}", hours(s.prediction.hours_to_limit), beyond(s.prediction.hours_to_limit, s.prediction.horizon_hours)),
-            to_limit_interval => format!("{} … {}", hours(s.prediction.hours_low), hours(s.prediction.hours_high)),
-            doubling => s.doubling_hours.map(|d| hours(Some(d))),
-            remediation => s.remediation.clone(),
-            held => s.held.as_ref().map(|x| held_sentence(x, s.severity, unit)),
-            corr_total => s.correlation_with_total.map(|c| format!("{c:.2}")),
-            corr_goroutines => s.correlation_with_goroutines.map(|c| format!("{c:.2}")),
-            chart => Value::from_safe_string(line_chart(times, &s.series, Some(&s.fitted), unit, SUSPECT_COLOR)),
-            retained => s.retained_bytes.map(|b| h(b as f64, "bytes")),
-            retained_path => s.retained_path.clone(),
-        }
-    };
-    let suspects: Vec<Value> = r
-        .suspects
-        .iter()
-        .map(|s| suspect_ctx(s, &times, unit, r.span_hours_of("heap")))
-        .collect();
-    let benign: Vec<Value> = r
-        .not_leaks
-        .iter()
-        .map(|b| {
-            context! {
-                key => b.key.clone(),
-                pattern => b.pattern.name(),
-                max => h(b.max, unit),
-                last => h(b.last, unit),
-                chart => Value::from_safe_string(line_chart(&times, &b.series, None, unit, BENIGN_COLOR)),
-            }
-        })
-        .collect();
-    let goroutines = r.goroutines.as_ref().map(|g| {
-        let gt: Vec<f64> = g.snapshots.iter().map(|s| s.offset_seconds).collect();
-        let fit: Vec<f64> = gt
-            .iter()
-            .map(|t| g.total.trend.fitted_at(t / crate::trend::HOUR))
-            .collect();
-        context! {
-            count => g.snapshots.len(),
-            total => total_line(&g.total, "count"),
-            chart => Value::from_safe_string(line_chart(&gt, &g.total.series, Some(&fit), "count", NEUTRAL_COLOR)),
-            suspects => g.suspects.iter().map(|s| suspect_ctx(s, &gt, "count", r.span_hours_of("goroutine"))).collect::<Vec<_>>(),
-            held_note => held_note(&g.suspects),
-            leak_check => g.leak_check,
-            proven => g.suspects.iter().filter(|s| s.proven_by.is_some()).map(|s| context! {
-                key => s.key.clone(),
-                count => s.proven_leaked.unwrap_or(0.0).round() as i64,
-                by => s.proven_by.unwrap_or(""),
-            }).collect::<Vec<_>>(),
-            trending_not_proven => g.trending_not_proven.clone(),
-        }
-    });
-    let process = r.process.as_ref().map(|p| {
-        let pt: Vec<f64> = p.snapshots.iter().map(|s| s.offset_seconds).collect();
-        context! {
-            count => p.snapshots.len(),
-            metrics => p.metrics.iter().filter(|m| !m.name.starts_with("limit/")).map(|m| context! {
-                name => m.name.clone(),
-                pattern => m.pattern.name(),
-                flat => m.pattern == crate::trend::Pattern::Flat,
-                last => h(m.series.last().copied().unwrap_or(0.0), &m.unit),
-                limit => m.limit.map(|l| h(l, &m.unit)),
-                chart => Value::from_safe_string(line_chart(&pt, &m.series, None, &m.unit, NEUTRAL_COLOR)),
-            }).collect::<Vec<_>>(),
-            suspects => p.suspects.iter().map(|s| suspect_ctx(s, &pt, p.unit_of(&s.key), r.span_hours_of("process"))).collect::<Vec<_>>(),
-            held_note => held_note(&p.suspects),
-        }
-    });
-    let prediction = r.total.prediction.map(|p| {
-        format!(
-            "memory limit {} is crossed in {} (interval {} … {}){}",
-            h(p.limit, unit),
-            hours(p.hours_to_limit),
-            hours(p.hours_low),
-            hours(p.hours_high),
-            beyond(p.hours_to_limit, p.horizon_hours)
-        )
-    });
-    let ctx = context! {
-        value_type => r.value_type.clone(),
-        counter_note => counter_note(r),
-        snapshots => r.snapshots.len(),
-        gc_repeats => r.gc_repeats,
-        next_step => r.next_step.clone(),
-        span => span(r),
-        first => r.snapshots.first().map(|x| Value::from(Serde(x))),
-        last => r.snapshots.last().map(|x| Value::from(Serde(x))),
-        total => if r.snapshots.is_empty() { String::new() } else { total_line(&r.total, unit) },
-        total_pattern => r.total.trend.pattern.name(),
-        prediction => prediction,
-        floor => h(r.floor, unit),
-        keys => r.keys_analyzed,
-        total_chart => Value::from_safe_string(line_chart(&times, &r.total.series, Some(&total_fit), unit, NEUTRAL_COLOR)),
-        suspects => suspects,
-        held_note => held_note(&r.suspects),
-        not_shown => r.suspects_not_shown,
-        benign => benign,
-        unexplained => r.unexplained_growth.map(|g| h(g, unit)),
-        callers => r.callers.iter().map(|c| context! {
-            caller => c.caller.clone(),
-            pattern => c.pattern.name(),
-            rate => rate(c.slope_per_hour, unit, r.total.trend.span_hours),
-            growth => h(c.growth, unit),
-            share => format!("{:.0}%", c.share_of_unexplained * 100.0),
-            p_value => format!("{:.2e}", c.p_value),
-            keys => c.keys.iter().map(|(k, g)| context! { key => k.clone(), growth => h(*g, unit) }).collect::<Vec<_>>(),
-            chart => Value::from_safe_string(line_chart(&times, &c.series, None, unit, SUSPECT_COLOR)),
-        }).collect::<Vec<_>>(),
-        teardown => r.teardown.as_ref().map(|t| context! {
-            before => h(t.total_before, unit),
-            after => h(t.total_after, unit),
-            at => t.sources.first().cloned().unwrap_or_default(),
-            reason => t.reason,
-            count => t.sources.len(),
-        }),
-        goroutines => goroutines,
-        process => process,
-        live => extras.live_poll_ms,
-        diff_flame => extras.diff_flamegraph.as_deref().map(|s| Value::from_safe_string(inline_svg(s))),
-        latest_flame => extras.latest_flamegraph.as_deref().map(|s| Value::from_safe_string(inline_svg(s))),
-        flame_note => extras.note.clone(),
-        failures => Value::from(Serde(&r.failures)),
-        skipped => Value::from(Serde(&r.skipped)),
-        object_graph => r.object_graph.as_ref().map(|g| context! {
-            source => g.source.clone(),
-            objects => g.reachable_objects,
-            bytes => h(g.reachable_bytes as f64, "bytes"),
-            cycles => g.reachable_cycles,
-            unreachable => g.unreachable_cycles,
-            top => g.top_retainers.iter().map(|t| context! {
-                site => t.site.clone(),
-                bytes => h(t.retained_bytes as f64, "bytes"),
-                objects => t.objects,
-                path => t.path.clone(),
-            }).collect::<Vec<_>>(),
-        }),
-        sections => Value::from(Serde(section_lines(r))),
-        critical => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::Critical).count(),
-        high => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::High).count(),
-    };
-    let mut env = Environment::new();
-    env.add_template("report.html", TEMPLATE)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let html = env
-        .get_template("report.html")
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    out.write_all(html.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn charts_downsample_long_series() {
-        let x: Vec<f64> = (0..5000).map(f64::from).collect();
-        let y: Vec<f64> = x.iter().map(|v| v * 2.0).collect();
-        let svg = line_chart(&x, &y, Some(&y), "bytes", SUSPECT_COLOR);
-        let pts = svg.matches(',').count();
-        assert!(pts <= 2 * MAX_CHART_POINTS + 10, "{pts}");
-        assert!(!svg.contains("<circle"));
-    }
-
-    #[test]
-    fn axes_tick_at_round_values_and_never_repeat_a_label() {
-        let labels = |t: Vec<(f64, String)>| t.into_iter().map(|x| x.1).collect::<Vec<_>>();
-        // 26.8 MiB at the top: 0, 10, 20, 30 MiB, not 26.80/4 steps.
-        let (t, top) = y_ticks(26.8 * 1048576.0, "bytes");
-        assert_eq!(labels(t), ["0", "10 MiB", "20 MiB", "30 MiB"]);
-        assert_eq!(top, 30.0 * 1048576.0);
-        // A count up to 2: whole numbers, each once.
-        let (t, top) = y_ticks(2.1, "count");
-        assert_eq!(labels(t), ["0", "1", "2", "3"]);
-        assert_eq!(top, 3.0);
-        let (t, _) = y_ticks(97.0 * 1048576.0, "bytes");
-        assert_eq!(labels(t), ["0", "25 MiB", "50 MiB", "75 MiB", "100 MiB"]);
-        // Times: round steps, the end added when far from the last round one.
-        assert_eq!(labels(x_ticks(120.0)), ["0s", "30s", "1m", "1m30s", "2m"]);
-        assert_eq!(
-            labels(x_ticks(145.0)),
-            ["0s", "30s", "1m", "1m30s", "2m", "2m25s"]
-        );
-        assert_eq!(labels(x_ticks(3.0)), ["0s", "1s", "2s", "3s"]);
-        assert_eq!(labels(x_ticks(7200.0)), ["0s", "30m", "1h", "1h30m", "2h"]);
-    }
 
     #[test]
     fn hours_format() {

@@ -1041,6 +1041,24 @@ fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
         "{lines:?}"
     );
     let r = assert_all_parse(&out);
+    // By default `watch` leaves out the goroutine text dump, which stops the world (and
+    // goroutineleak, which runs a collection): heap and goroutine profiles only.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("goroutine-") && n.ends_with(".pb.gz")),
+        "{names:?}"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".txt") || n.starts_with("goroutineleak-")),
+        "{names:?}"
+    );
     let mut reported = std::collections::BTreeSet::new();
     for k in crate::common::keys(&r["suspects"]) {
         reported.insert(("heap".to_string(), k));
