@@ -64,6 +64,29 @@ fn signature(inputs: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         .collect()
 }
 
+/// The log of a watcher writing to the (first) folder, when there is one: the last 8 MiB of it
+/// at most (a watcher running for weeks), from the start of a line.
+fn watch_log(inputs: &[PathBuf]) -> Option<crate::report::watch::WatchLog> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 8 << 20;
+    let path = inputs
+        .iter()
+        .map(|d| d.join(crate::report::watch::LOG_NAME))
+        .find(|p| p.is_file())?;
+    let mut f = std::fs::File::open(&path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let text = if len > TAIL {
+        text.split_once('\n').map_or("", |x| x.1)
+    } else {
+        &text
+    };
+    Some(crate::report::watch::read_log(text))
+}
+
 fn waiting_page(dir: &str, message: &str, poll_ms: u64) -> String {
     let esc = crate::report::flamegraph::escape;
     format!(
@@ -111,6 +134,7 @@ fn compute(args: &DashboardArgs, loader: &Loader, generation: u64) -> Page {
             let n = store.snapshots.len();
             let mut extras = crate::report::flamegraph::report_flamegraphs(&report, &store);
             extras.live_poll_ms = Some(args.refresh.max(200));
+            extras.watch = watch_log(&args.inputs.all());
             let mut html = Vec::new();
             let mut json = Vec::new();
             let err = crate::report::write_report_html(&report, &extras, &mut html)

@@ -40,9 +40,10 @@ pub(super) struct AnalysisArgs {
     #[arg(long)]
     pub keep_profiler: bool,
     /// Trend at most N snapshots of each kind, evenly spaced, first and last kept (0 = all):
-    /// the pairwise trend statistics are quadratic in the points.
-    #[arg(long, value_name = "N", default_value_t = crate::store::DEFAULT_MAX_POINTS)]
-    pub max_points: usize,
+    /// the pairwise trend statistics are quadratic in the points. Default 1000; `watch`, which
+    /// judges after every round, 200.
+    #[arg(long, value_name = "N")]
+    max_points: Option<usize>,
     /// Name heap keys past frames whose function fully matches this regex too, as past the
     /// allocator's (pprof's drop_frames): `--drop-frames 'mylib::pool::.*'` keys a leak by the
     /// caller of a pool.
@@ -73,23 +74,29 @@ impl AnalysisArgs {
         }
     }
 
+    /// `--max-points`, else `default`.
+    pub fn max_points_or(&self, default: usize) -> usize {
+        self.max_points.unwrap_or(default)
+    }
+
     /// Analyses a store, keeping at most `top` suspects (0: all); says on stderr when a long
     /// series is thinned (`--max-points`) when `say_thinned`.
     pub fn analyze(&self, store: &Store, top: usize, say_thinned: bool) -> Result<Report> {
+        let max_points = self.max_points_or(crate::store::DEFAULT_MAX_POINTS);
         if say_thinned {
             for kind in [Kind::Heap, Kind::Goroutine, Kind::Process] {
                 let n = store.snapshots_of(kind).len();
-                if self.max_points > 0 && n > self.max_points {
+                if max_points > 0 && n > max_points {
                     eprintln!(
                         "leakdiff: {} {} snapshots: trending {} of them, evenly spaced (--max-points)",
                         n,
                         kind.name(),
-                        self.max_points
+                        max_points
                     );
                 }
             }
         }
-        let evidence = store.evidence_with(self.sample_index.as_deref(), self.max_points)?;
+        let evidence = store.evidence_with(self.sample_index.as_deref(), max_points)?;
         Ok(leaks::analyze(&evidence, &self.options(top))?)
     }
 }

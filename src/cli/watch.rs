@@ -39,6 +39,11 @@ impl SeverityArg {
 /// evidence).
 const WATCH_PROFILES: &[Endpoint] = &[Endpoint::Heap, Endpoint::Goroutine];
 
+/// How many snapshots of each kind `watch` trends unless told: it judges after every round, and
+/// at 200 points a round's judging stays in tens of milliseconds however long it has run
+/// (`benches/watch_round.rs`; `report`'s 1000 cost 0.2–0.5 s a round).
+const WATCH_MAX_POINTS: usize = 200;
+
 #[derive(Args, Debug)]
 pub(super) struct WatchArgs {
     #[command(flatten)]
@@ -125,7 +130,7 @@ pub(super) fn run_watch(args: WatchArgs) -> Result<u8> {
     let mut w = Watcher::new(WatchOptions {
         frames: args.analysis.frames()?,
         sample_index: args.analysis.sample_index.clone(),
-        max_points: args.analysis.max_points,
+        max_points: args.analysis.max_points_or(WATCH_MAX_POINTS),
         analyze: args.analysis.options(0),
         format: args.format,
         exit_on,
@@ -133,6 +138,7 @@ pub(super) fn run_watch(args: WatchArgs) -> Result<u8> {
         baseline: super::check::read_baseline(args.baseline.as_deref())?,
         senders,
         actions,
+        log: Some(output.join(crate::report::watch::LOG_NAME)),
     });
     let mut judge = |files: &[PathBuf]| w.round(files);
     let outcome = collect_with(args.collect, WATCH_PROFILES, Some(&mut judge))?;

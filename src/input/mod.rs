@@ -192,19 +192,24 @@ fn add_files(
 }
 
 /// A series read a few files at a time, as a watcher collects them round by round: each file is
-/// read once, when added, and [`GrowingSeries::store`] builds the store of all added so far.
+/// read once, when added, and [`GrowingSeries::store`] builds the store of what is held. It holds
+/// at most `2·max` snapshots of each kind, evenly spaced ([`StoreBuilder::thin`]), so a round
+/// costs the same after ten thousand rounds as after a thousand.
 pub struct GrowingSeries {
     builder: StoreBuilder,
     added: usize,
+    max: usize,
 }
 
 impl GrowingSeries {
-    /// An empty series keyed and ordered as `options` say.
-    pub fn new(options: &SeriesOptions) -> GrowingSeries {
+    /// An empty series keyed and ordered as `options` say, holding at most `2·max` snapshots of
+    /// each kind (0: all).
+    pub fn new(options: &SeriesOptions, max: usize) -> GrowingSeries {
         GrowingSeries {
             builder: StoreBuilder::new(options.by, options.order)
                 .with_frames(options.frames.clone()),
             added: 0,
+            max,
         }
     }
 
@@ -215,6 +220,7 @@ impl GrowingSeries {
         let files = InputFile::of_folder(files);
         let processes = add_files(&self.builder, &files, self.added, loader, None);
         self.added += files.len();
+        self.builder.thin(self.max);
         processes
     }
 
@@ -223,7 +229,7 @@ impl GrowingSeries {
         self.added
     }
 
-    /// The store of everything added so far.
+    /// The store of what is held: everything added so far, thinned.
     pub fn store(&self) -> Result<Store, InputError> {
         Ok(self.builder.build()?)
     }

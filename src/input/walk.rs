@@ -10,6 +10,9 @@ const NOT_SNAPSHOTS: &[&str] = &[
     ".json", ".md", ".html", ".svg", ".csv", ".parquet", ".prom", ".toml", ".sh", ".go", ".c",
 ];
 
+/// Files leakdiff writes beside the snapshots it collects: `watch`'s log.
+const OWN_FILES: &[&str] = &["watch.jsonl"];
+
 /// Every file under `dir`, recursively, in natural order of the path; hidden files and files with
 /// the extensions of leakdiff's outputs, notes and scripts (`truth.json`, `report.html`, …) are
 /// left out.
@@ -27,7 +30,9 @@ pub fn collect_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             let ft = entry.file_type()?;
             if ft.is_dir() {
                 stack.push(path);
-            } else if !NOT_SNAPSHOTS.iter().any(|e| name.ends_with(e)) {
+            } else if !NOT_SNAPSHOTS.iter().any(|e| name.ends_with(e))
+                && !OWN_FILES.contains(&name.as_str())
+            {
                 out.push(path);
             }
         }

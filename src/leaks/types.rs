@@ -358,6 +358,16 @@ impl Report {
         out
     }
 
+    /// How many observations a section's trends stand on: its snapshots (for the heap, one per
+    /// GC state); the callers' are the heap's.
+    pub fn observations_of(&self, kind: &str) -> usize {
+        match kind {
+            "goroutine" => self.goroutines.as_ref().map_or(0, |g| g.snapshots.len()),
+            "process" => self.process.as_ref().map_or(0, |p| p.snapshots.len()),
+            _ => self.snapshots.len(),
+        }
+    }
+
     /// The span of a section's snapshots, in hours (what its rates were measured over).
     pub fn span_hours_of(&self, kind: &str) -> f64 {
         let snaps = match kind {

@@ -574,7 +574,7 @@ pub fn report_flamegraphs(
             diff_flamegraph: Some(String::from_utf8_lossy(&diff_svg).into_owned()),
             latest_flamegraph: Some(String::from_utf8_lossy(&latest_svg).into_owned()),
             note: None,
-            live_poll_ms: None,
+            ..Default::default()
         })
     };
     run().unwrap_or_else(|e| HtmlExtras {

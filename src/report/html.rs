@@ -31,9 +31,14 @@ pub struct HtmlExtras {
     /// Served live by `leakdiff dashboard`: the page polls `api/state` this often (ms) and
     /// reloads when the data changed.
     pub live_poll_ms: Option<u64>,
+    /// The log of a watcher writing to the folder (`dashboard` on a running `watch`).
+    pub watch: Option<super::watch::WatchLog>,
 }
 
 const TEMPLATE: &str = include_str!("report.html");
+
+/// At most this many lines of a watcher's history on the page, newest first.
+const WATCH_HISTORY: usize = 100;
 
 /// Strips the XML prolog so an SVG document can sit inline in HTML.
 fn inline_svg(svg: &str) -> String {
@@ -327,6 +332,18 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         goroutines => goroutines,
         process => process,
         live => extras.live_poll_ms,
+        watch => extras.watch.as_ref().map(|w| context! {
+            current => w.current.iter().map(|v| context! {
+                section => v.section.clone(), key => v.key.clone(), severity => v.severity.clone(),
+                pattern => v.pattern.clone(), rate => v.rate.clone(), since => v.since.clone(),
+            }).collect::<Vec<_>>(),
+            history => w.history.iter().rev().take(WATCH_HISTORY).map(|e| context! {
+                time => e.time.clone(), what => e.what.clone(), section => e.section.clone(),
+                key => e.key.clone(), detail => e.detail.clone(),
+            }).collect::<Vec<_>>(),
+            older => w.history.len().saturating_sub(WATCH_HISTORY),
+            unreadable => w.unreadable,
+        }),
         diff_flame => extras.diff_flamegraph.as_deref().map(|s| Value::from_safe_string(inline_svg(s))),
         latest_flame => extras.latest_flamegraph.as_deref().map(|s| Value::from_safe_string(inline_svg(s))),
         flame_note => extras.note.clone(),

@@ -72,6 +72,8 @@ struct Reduced {
     warnings: Vec<String>,
     /// Which process it is of, when the data tells ([`crate::model::SnapshotMeta::process`]).
     process: Option<String>,
+    /// How many snapshots of its kind were added before it (see [`StoreBuilder::thin`]).
+    seq: usize,
 }
 
 /// Where a snapshot goes in the order, known as soon as it is read.
@@ -287,6 +289,7 @@ fn reduce(
         goroutines: (kind == Kind::Goroutine).then(|| goroutines::reduce(interner, profile)),
         warnings: profile.meta.warnings.clone(),
         process: profile.meta.process.clone(),
+        seq: 0,
     }
 }
 
@@ -302,6 +305,17 @@ pub struct StoreBuilder {
     kept: Mutex<KeptState>,
     failures: Mutex<Vec<(usize, Failure)>>,
     skipped: Mutex<Vec<(usize, Failure)>>,
+    /// Per kind (heap, goroutine, process): snapshots added, and the stride kept by
+    /// [`StoreBuilder::thin`].
+    counts: Mutex<[(usize, usize); 3]>,
+}
+
+fn kind_slot(kind: Kind) -> usize {
+    match kind {
+        Kind::Heap => 0,
+        Kind::Goroutine => 1,
+        Kind::Process => 2,
+    }
 }
 
 impl StoreBuilder {
@@ -322,6 +336,32 @@ impl StoreBuilder {
             kept: Mutex::new(KeptState::default()),
             failures: Mutex::new(Vec::new()),
             skipped: Mutex::new(Vec::new()),
+            counts: Mutex::new([(0, 1); 3]),
+        }
+    }
+
+    /// Holds the snapshots of each kind to at most `2·max` (0: all), for a series that grows
+    /// without end (a watcher's): when a kind holds more, its stride doubles and only every
+    /// stride-th snapshot in the order they were added stays, with the latest. What is left is
+    /// evenly spaced, first and latest kept, so each round's store (and its analysis) costs the
+    /// same however many rounds came before.
+    pub fn thin(&self, max: usize) {
+        if max == 0 {
+            return;
+        }
+        let mut counts = lock(&self.counts);
+        let mut reduced = lock(&self.reduced);
+        for kind in [Kind::Heap, Kind::Goroutine, Kind::Process] {
+            let (added, stride) = &mut counts[kind_slot(kind)];
+            let latest = added.saturating_sub(1);
+            while reduced.iter().filter(|r| r.snapshot.kind == kind).count() > 2 * max {
+                *stride *= 2;
+                let s = *stride;
+                reduced.retain(|r| r.snapshot.kind != kind || r.seq % s == 0 || r.seq == latest);
+            }
+            // The latest of the round before stays only on the stride.
+            let s = *stride;
+            reduced.retain(|r| r.snapshot.kind != kind || r.seq % s == 0 || r.seq == latest);
         }
     }
 
@@ -347,7 +387,13 @@ impl StoreBuilder {
             );
             return None;
         };
-        let r = reduce(&s, kind, self.by, &self.frames, &self.dict);
+        let mut r = reduce(&s, kind, self.by, &self.frames, &self.dict);
+        {
+            let mut counts = lock(&self.counts);
+            let (added, _) = &mut counts[kind_slot(kind)];
+            r.seq = *added;
+            *added += 1;
+        }
         let at = order_key(self.order, &r);
         lock(&self.reduced).push(r);
         let mut kept = lock(&self.kept);
@@ -400,6 +446,7 @@ impl StoreBuilder {
             kept: Mutex::new(lock(&self.kept).clone()),
             failures: Mutex::new(lock(&self.failures).clone()),
             skipped: Mutex::new(lock(&self.skipped).clone()),
+            counts: Mutex::new(*lock(&self.counts)),
         }
         .finish()
     }

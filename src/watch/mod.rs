@@ -10,7 +10,7 @@ pub mod alerting;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::check::alerts::Alerts;
+use crate::check::alerts::{Alerts, Status, MIN_OBSERVATIONS};
 use crate::check::{Baseline, Config};
 use crate::input::{GrowingSeries, Loader, SeriesOptions};
 use crate::leaks::verdicts::{self, Change, Verdict};
@@ -52,6 +52,9 @@ pub struct WatchOptions {
     pub senders: Senders,
     /// What is done on a first alert.
     pub actions: Actions,
+    /// The log of changes and alerts ([`crate::report::watch::LOG_NAME`] in the output folder,
+    /// which `dashboard` shows); none: no log.
+    pub log: Option<PathBuf>,
 }
 
 /// What the watcher keeps between rounds.
@@ -68,7 +71,7 @@ pub struct Watcher {
 impl Watcher {
     /// A watcher with nothing seen yet.
     pub fn new(o: WatchOptions) -> Watcher {
-        let series = GrowingSeries::new(&series_options(&o.frames));
+        let series = GrowingSeries::new(&series_options(&o.frames), o.max_points);
         Watcher {
             o,
             series,
@@ -89,8 +92,33 @@ impl Watcher {
             .find(|v| v.severity.is_some_and(|s| s <= t))
     }
 
+    /// Appends `write` to the log, when there is one; a log that cannot be written is said once
+    /// per round and never stops the watch.
+    fn log(&self, write: impl Fn(&mut dyn Write) -> std::io::Result<()>) {
+        let Some(path) = &self.o.log else { return };
+        let done = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|f| {
+                let mut w = std::io::BufWriter::new(f);
+                write(&mut w)?;
+                w.flush()
+            });
+        if let Err(e) = done {
+            eprintln!("leakdiff: watch: cannot write {}: {e}", path.display());
+        }
+    }
+
     fn print(&self, changes: &[Change]) -> Result<(), String> {
         let at = now_nanos();
+        if !changes.is_empty() {
+            self.log(|w| {
+                changes
+                    .iter()
+                    .try_for_each(|c| crate::report::watch::write_json(at, c, w))
+            });
+        }
         let mut out = std::io::stdout().lock();
         for c in changes {
             match self.o.format {
@@ -113,7 +141,8 @@ impl Watcher {
                         was: was.clone(),
                         now: now.clone(),
                     });
-                    self.series = GrowingSeries::new(&series_options(&self.o.frames));
+                    self.series =
+                        GrowingSeries::new(&series_options(&self.o.frames), self.o.max_points);
                     self.series.add(files, &self.loader);
                     self.verdicts.clear();
                     self.failures = 0;
@@ -141,7 +170,13 @@ impl Watcher {
             .ok()
             .and_then(|ev| crate::leaks::analyze(&ev, &self.o.analyze).ok());
         if let Some(report) = report {
-            let now = verdicts::verdicts(&report);
+            // A section's verdicts are printed once its trends stand on enough observations to
+            // survive the correction for the other keys (the alerts' floor): before that they
+            // come and go from round to round.
+            let now: Vec<Verdict> = verdicts::verdicts(&report)
+                .into_iter()
+                .filter(|v| report.observations_of(v.section.name()) >= MIN_OBSERVATIONS)
+                .collect();
             changes.extend(verdicts::changes(&self.verdicts, &now, &report));
             self.verdicts = now;
             // Alerts (and the evidence of their first firing) when something receives them.
@@ -153,6 +188,16 @@ impl Watcher {
                         .round(&result, &report, at, self.o.config.alert_after_secs);
                 self.o.senders.send(&alerts, at);
                 self.o.actions.act(&alerts, at);
+                let news: Vec<_> = alerts
+                    .iter()
+                    .filter(|a| a.first || a.status == Status::Resolved)
+                    .collect();
+                if !news.is_empty() {
+                    self.log(|w| {
+                        news.iter()
+                            .try_for_each(|a| crate::report::watch::write_alert_json(at, a, w))
+                    });
+                }
             }
         }
         self.print(&changes)?;

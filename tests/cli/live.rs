@@ -1092,6 +1092,57 @@ fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
 /// default limits (any leak suspect) fires once, with its `leakdiff.alert/v1` document on the
 /// command's stdin; nothing is sent again while it keeps firing. `[watch] alert_after` longer
 /// than the run: nothing fires.
+/// `dashboard` on the folder of a watch: the page shows what the watcher holds (its log's
+/// changes replayed) and its history of changes and alerts, newest first; the log is never read
+/// as a snapshot.
+#[test]
+fn dashboard_shows_a_watchs_verdicts_and_alert_history() {
+    let server = FakePprof::start(0, Arc::new(Faults::default()));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    let o = watch_cmd(&server.url(), "8")
+        .args(["--alert-cmd", "cat > /dev/null", "--no-evidence", "-o"])
+        .arg(&out)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let log = std::fs::read_to_string(out.join("watch.jsonl")).unwrap();
+    let schemas: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["schema"].to_string())
+        .collect();
+    assert!(
+        schemas.iter().any(|s| s.contains("leakdiff.watch/v1")),
+        "{log}"
+    );
+    assert!(
+        schemas.iter().any(|s| s.contains("leakdiff.alert/v1")),
+        "{log}"
+    );
+    let r = assert_all_parse(&out);
+    assert!(
+        r["skipped"].as_array().unwrap().is_empty(),
+        "{}",
+        r["skipped"]
+    );
+    let dlog = tmp.path().join("dashboard.log");
+    let (mut child, port) = start_dashboard(&[out.to_str().unwrap()], &dlog);
+    let (code, page) = get(port, "/");
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(code, 200);
+    let watch = page
+        .split("<section id=\"watch\">")
+        .nth(1)
+        .and_then(|p| p.split("</section>").next())
+        .unwrap_or_else(|| panic!("no watch section: {page}"));
+    assert!(watch.contains("main.leakyHandler"), "{watch}");
+    assert!(watch.contains("alert firing"), "{watch}");
+    assert!(watch.contains("new suspect"), "{watch}");
+}
+
 #[test]
 fn watch_alerts_run_a_command_once_per_firing_key() {
     let server = FakePprof::start(0, Arc::new(Faults::default()));
@@ -1279,7 +1330,9 @@ fn watch_sends_its_alerts_to_a_real_alertmanager() {
 /// across the two.
 #[test]
 fn watch_starts_a_new_series_when_the_process_restarts() {
-    let mut answers: Vec<Vec<u8>> = recorded("heap-", ".pb.gz").into_iter().take(4).collect();
+    // Eight rounds of the first (all there are), six of the second: verdicts are printed from a
+    // series' fifth observation.
+    let mut answers: Vec<Vec<u8>> = recorded("heap-", ".pb.gz");
     let mut prom: Vec<PathBuf> = std::fs::read_dir(testdata("real/go/prometheus-growing"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -1291,7 +1344,7 @@ fn watch_starts_a_new_series_when_the_process_restarts() {
         })
         .collect();
     prom.sort();
-    answers.extend(prom.iter().take(4).map(|p| std::fs::read(p).unwrap()));
+    answers.extend(prom.iter().take(6).map(|p| std::fs::read(p).unwrap()));
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -1317,7 +1370,7 @@ fn watch_starts_a_new_series_when_the_process_restarts() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/debug/pprof/");
-    let o = watch_cmd(&url, "8")
+    let o = watch_cmd(&url, "14")
         .args(["--profiles", "heap", "-f", "json", "-o"])
         .arg(tmp.path().join("data"))
         .output()

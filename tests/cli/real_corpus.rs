@@ -651,7 +651,7 @@ fn a_series_grown_a_file_at_a_time_gives_the_folders_verdicts() {
         files.sort();
         let whole = leakdiff::input::load_series(&[real(dir)], &loader, &options()).unwrap();
         let want = verdicts(&judge(&whole));
-        let mut growing = GrowingSeries::new(&options());
+        let mut growing = GrowingSeries::new(&options(), 0);
         let mut held = Vec::new();
         let mut replayed = Vec::new();
         // Rounds of three files (a heap profile, a goroutine profile, a /proc sample).
@@ -693,6 +693,62 @@ fn a_series_grown_a_file_at_a_time_gives_the_folders_verdicts() {
         assert!(!want.is_empty() || dir.ends_with("steady"), "{dir}");
         assert_eq!(held, want, "{dir}");
     }
+}
+
+/// A watcher's series holds at most twice its point budget of each kind: through Prometheus' 30
+/// rounds with a budget of 4, the first and the latest heap snapshot in time order every round,
+/// and at the end every eighth (counting from the first) and the latest.
+#[test]
+fn a_growing_series_holds_an_evenly_spaced_bounded_set() {
+    use leakdiff::input::{GrowingSeries, Loader, SeriesOptions};
+    use leakdiff::store::{KeyBy, Kind, Order};
+    let options = SeriesOptions {
+        order: Order::Time,
+        by: KeyBy::Function,
+        progress: None,
+        frames: Default::default(),
+    };
+    let loader = Loader::new(Default::default(), Default::default());
+    let mut heaps: Vec<PathBuf> = std::fs::read_dir(real("go/prometheus-growing"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("heap-")
+        })
+        .collect();
+    heaps.sort();
+    let mut growing = GrowingSeries::new(&options, 4);
+    for (round, f) in heaps.iter().enumerate() {
+        growing.add(std::slice::from_ref(f), &loader);
+        let store = growing.store().unwrap();
+        let held: Vec<String> = store
+            .snapshots_of(Kind::Heap)
+            .iter()
+            .map(|&i| store.snapshots[i].source.clone())
+            .collect();
+        assert!(held.len() <= 8, "round {round}: {held:?}");
+        assert_eq!(held.first(), Some(&heaps[0].display().to_string()));
+        assert_eq!(held.last(), Some(&f.display().to_string()));
+        let mut sorted = held.clone();
+        sorted.sort();
+        assert_eq!(held, sorted, "round {round}");
+    }
+    let store = growing.store().unwrap();
+    let at: Vec<usize> = store
+        .snapshots_of(Kind::Heap)
+        .iter()
+        .map(|&i| {
+            let s = &store.snapshots[i].source;
+            heaps
+                .iter()
+                .position(|h| h.display().to_string() == *s)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(at, [0, 8, 16, 24, 29]);
 }
 
 /// Node's heap profiles as @datadog/pprof 5.20 writes them (testdata/real/node: a service keeping
