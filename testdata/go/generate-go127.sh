@@ -72,6 +72,10 @@ done
 objcopy --only-keep-debug "$bin/heapdumpgen" "$work/hd/heapdumpgen.dbg"
 objcopy --strip-debug "$work/hd/heapdumpgen.dbg" "$out/heapdumpgen-$v.symbols"
 chmod -x "$out/heapdumpgen-$v.symbols"
+# Its DWARF, which `retained --by type --binary` types the objects from (Go 1.24+ maps: the swiss
+# layout).
+cp "$work/hd/heapdumpgen.dbg" "$out/heapdumpgen-$v.debug"
+chmod -x "$out/heapdumpgen-$v.debug"
 
 # The protobufs name the executable as /proc/self/maps shows it (the scratch path): rename it to
 # /tmp/NAME-bin, as in the older testdata/go files.

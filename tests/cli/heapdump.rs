@@ -392,6 +392,51 @@ fn retained_by_type_types_the_objects_from_the_binarys_dwarf() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("top retainers by shape"));
 }
 
+/// The same types on Go 1.27.3, whose maps are swiss tables: the cache's map is typed through
+/// its directory-less group (`map<string,*main.Entry>` → `map.group[string]*main.Entry`) to the
+/// entries and their values, with the generator's exact counts.
+#[test]
+fn retained_by_type_follows_go_1_27s_swiss_maps() {
+    let dump = testdata("go/go1.27/go1.27.3.dump.gz");
+    let debug = testdata("go/go1.27/heapdumpgen-go1.27.3.debug");
+    let out = leakdiff(&[
+        "retained",
+        dump.to_str().unwrap(),
+        "--by",
+        "type",
+        "--binary",
+        debug.to_str().unwrap(),
+        "-f",
+        "json",
+        "--top",
+        "0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("types from the binary's DWARF (go1.27.3)"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let types = objects_by_name(&v);
+    for (name, n) in [
+        ("main.Parent", 3),
+        ("main.Child", 3),
+        ("main.RingNode", 16),
+        ("main.Entry", 4),
+        ("main.Value", 4),
+        ("main.Tree", 15),
+        ("main.Self", 1),
+        ("[]*main.Parent", 1),
+        ("[]*main.RingNode", 1),
+        ("map<string,*main.Entry>", 1),
+        ("map.group[string]*main.Entry", 1),
+    ] {
+        assert_eq!(types.get(name), Some(&n), "{name}: {types:?}");
+    }
+    assert!(!types.keys().any(|k| k.starts_with("hash<")), "{types:?}");
+}
+
 /// `retained --by root`: what each root keeps, each object counted once. With the generator's
 /// symbol table (`--binary`: its `.symtab`, stripped of code and DWARF by
 /// `generate-heapdumps.sh`) the globals are named: `main.parents` holds the 3 pairs and its

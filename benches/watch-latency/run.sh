@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Measure how long `leakdiff watch` takes to alert on a real Go heap leak: a small Go service
+# (leaker/, default runtime.MemProfileRate of 512 KiB, steady churn and a bounded cache the
+# whole time) starts leaking 1 MiB/s from main.leakyAppend after LEAK_AFTER seconds; the
+# watcher, started a few seconds after the service, polls its net/http/pprof endpoint every
+# INTERVAL. Latency = first alert for main.leakyAppend (as the --alert-cmd saw it) minus the
+# moment the leak started (as the service printed it). A steady control (the same service with
+# -leak=false) must not alert at all.
+#
+# Usage: benches/watch-latency/run.sh [RESULTS_DIR]
+#
+# Environment (all optional):
+#   LEAKDIFF     leakdiff binary (default /tmp/ld-lat, else `leakdiff` on PATH)
+#   GO           Go toolchain that builds leaker/ (default /root/.cache/leakdiff/go127/bin/go,
+#                else `go` on PATH); always run with GOTOOLCHAIN=local, built with -trimpath
+#   REPS         repetitions of the leak condition (default 3)
+#   STEADY_REPS  repetitions of the steady control (default REPS)
+#   LEAK_AFTER   seconds from the service's start to the leak's (default 60)
+#   AFTER        seconds the watch runs past LEAK_AFTER (default 240): the watcher runs
+#                --duration LEAK_AFTER+AFTER, so it sees AFTER+WATCH_DELAY seconds of leak
+#   INTERVAL     watch --interval (default 5s)
+#   WATCH_DELAY  seconds between starting the service and the watcher (default 5)
+#   KEEP_SNAPSHOTS  1 = keep each run's watch folder (default 0: only watch.jsonl, the
+#                report JSON and the alerts are kept)
+#
+# Runs go leak, steady, leak, steady, … (leak runs first when REPS > STEADY_REPS), one at a
+# time. Each run's files go under RESULTS_DIR/<rep>-<cond>/: leaker.out (its stdout),
+# alerts.tsv (one line per alert sent to --alert-cmd: `date +%s.%N`, a tab, the
+# leakdiff.alert/v1 document), watch/watch.jsonl (the watcher's verdict log), report.json
+# (`leakdiff report watch -f json`). One row per run in RESULTS_DIR/summary.tsv; a table on
+# stdout and in RESULTS_DIR/table.md.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+RES=${1:-$(mktemp -d -t watch-latency.XXXXXX)}
+mkdir -p "$RES"
+RES=$(cd "$RES" && pwd)
+
+if [[ -z "${LEAKDIFF:-}" ]]; then
+  if [[ -x /tmp/ld-lat ]]; then LEAKDIFF=/tmp/ld-lat; else LEAKDIFF=leakdiff; fi
+fi
+if [[ -z "${GO:-}" ]]; then
+  if [[ -x /root/.cache/leakdiff/go127/bin/go ]]; then GO=/root/.cache/leakdiff/go127/bin/go; else GO=go; fi
+fi
+REPS=${REPS:-3}
+STEADY_REPS=${STEADY_REPS:-$REPS}
+LEAK_AFTER=${LEAK_AFTER:-60}
+AFTER=${AFTER:-240}
+INTERVAL=${INTERVAL:-5s}
+WATCH_DELAY=${WATCH_DELAY:-5}
+KEEP_SNAPSHOTS=${KEEP_SNAPSHOTS:-0}
+DURATION=$((LEAK_AFTER + AFTER))
+LIFETIME=$((DURATION + WATCH_DELAY + 30))
+echo "results: $RES"
+
+# ---- build ---------------------------------------------------------------
+BIN="$RES/bin"
+mkdir -p "$BIN"
+(cd "$HERE/leaker" && GOTOOLCHAIN=local "$GO" build -trimpath -o "$BIN/leaker" .)
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+  echo "kernel: $(uname -sr)"
+  echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "go: $(GOTOOLCHAIN=local "$GO" version)"
+  echo "leakdiff: $LEAKDIFF ($("$LEAKDIFF" --version 2>/dev/null || echo '?'))"
+  echo "params: REPS=$REPS STEADY_REPS=$STEADY_REPS LEAK_AFTER=$LEAK_AFTER AFTER=$AFTER INTERVAL=$INTERVAL WATCH_DELAY=$WATCH_DELAY DURATION=$DURATION"
+} > "$RES/machine.txt"
+cat "$RES/machine.txt"
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+COLS='rep\tcond\tleak_start\twatch_start\tfirst_alert_key_leaky_s\talert_latency_s\tnew_suspect_latency_s\tnew_suspect_severity\tstates_to_alert\theap_snapshots\tdistinct_states\tgc_repeats\tother_alerts\twatch_rc\tload1\n'
+printf "$COLS" > "$RES/summary.tsv"
+
+run_one() {
+  local rep=$1 cond=$2 dir="$RES/$1-$2" leakflag=()
+  rm -rf "$dir"; mkdir -p "$dir"
+  [[ $cond == steady ]] && leakflag=(-leak=false)
+  "$BIN/leaker" -addr 127.0.0.1:0 -leak-after "${LEAK_AFTER}s" -lifetime "${LIFETIME}s" "${leakflag[@]}" \
+    > "$dir/leaker.out" 2> "$dir/leaker.err" &
+  local lpid=$!; PIDS+=("$lpid")
+  local addr=""
+  for _ in $(seq 100); do
+    addr=$(sed -n 's/^listening on //p' "$dir/leaker.out")
+    [[ -n $addr ]] && break
+    sleep 0.1
+  done
+  [[ -n $addr ]] || { echo "leaker did not start" >&2; return 1; }
+  sleep "$WATCH_DELAY"
+  # The alert command runs under `sh -c`; the path is quoted for it.
+  local q; q=$(printf '%q' "$dir/alerts.tsv")
+  local acmd="{ printf '%s\t' \"\$(date +%s.%N)\"; cat; echo; } >> $q"
+  local cmd=("$LEAKDIFF" watch --url "http://$addr/debug/pprof/" --interval "$INTERVAL"
+             --duration "${DURATION}s" -q -o "$dir/watch" --alert-cmd "$acmd" --no-evidence)
+  printf '%q ' "${cmd[@]}" > "$dir/cmd.txt"; echo >> "$dir/cmd.txt"
+  local wstart; wstart=$(date +%s.%N)
+  local wrc=0
+  "${cmd[@]}" > "$dir/watch.out" 2> "$dir/watch.err" || wrc=$?
+  local load; load=$(cut -d' ' -f1 /proc/loadavg)
+  kill "$lpid" 2>/dev/null || true; wait "$lpid" 2>/dev/null || true
+  "$LEAKDIFF" report "$dir/watch" -f json > "$dir/report.json" 2> "$dir/report.err" || true
+  python3 "$HERE/summarize.py" row --rep "$rep" --cond "$cond" --dir "$dir" \
+    --watch-start "$wstart" --watch-rc "$wrc" --load "$load" | tee -a "$RES/summary.tsv"
+  if [[ $KEEP_SNAPSHOTS != 1 ]]; then
+    find "$dir/watch" -type f ! -name watch.jsonl -delete
+  fi
+}
+
+n=$(( REPS > STEADY_REPS ? REPS : STEADY_REPS ))
+for ((r = 1; r <= n; r++)); do
+  if ((r <= REPS)); then run_one "$r" leak; fi
+  if ((r <= STEADY_REPS)); then run_one "$r" steady; fi
+done
+echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$RES/machine.txt"
+
+python3 "$HERE/summarize.py" table "$RES/summary.tsv" | tee "$RES/table.md"
