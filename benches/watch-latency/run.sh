@@ -77,7 +77,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-COLS='rep\tcond\tleak_start\twatch_start\tfirst_alert_key_leaky_s\talert_latency_s\tnew_suspect_latency_s\tnew_suspect_severity\tstates_to_alert\theap_snapshots\tdistinct_states\tgc_repeats\tother_alerts\twatch_rc\tload1\n'
+COLS='rep\tcond\tleak_start\twatch_start\talert_at\talert_latency_s\talert_severity\tsuspect_at\tsuspect_latency_s\tsuspect_severity\tstates_to_suspect\tstates_to_alert\theap_states\tgc_repeats\talerts\twatch_rc\tload1\n'
 printf "$COLS" > "$RES/summary.tsv"
 
 run_one() {

@@ -330,6 +330,20 @@ fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
     }
 }
 
+/// The objects heapdumpgen makes, by Go type: 3 parent↔child pairs, rings of 3, 5 and 8 nodes, 4
+/// cache entries with their values, a 15-node tree, a self-loop, and the two slices holding them.
+const GENERATOR_TYPES: &[(&str, u64)] = &[
+    ("main.Parent", 3),
+    ("main.Child", 3),
+    ("main.RingNode", 16),
+    ("main.Entry", 4),
+    ("main.Value", 4),
+    ("main.Tree", 15),
+    ("main.Self", 1),
+    ("[]*main.Parent", 1),
+    ("[]*main.RingNode", 1),
+];
+
 /// `retained --by type` with the generator's DWARF (`objcopy --only-keep-debug` of the build
 /// that wrote the Go 1.19.8 dump): the objects get the Go types the generator made, with its
 /// exact counts (3 pairs, 3 rings of 3 + 5 + 8, 4 cache entries, a tree of 15, one self-loop),
@@ -356,18 +370,11 @@ fn retained_by_type_types_the_objects_from_the_binarys_dwarf() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["by"], "type");
     let types = objects_by_name(&v);
-    for (name, n) in [
-        ("main.Parent", 3),
-        ("main.Child", 3),
-        ("main.RingNode", 16),
-        ("main.Entry", 4),
-        ("main.Value", 4),
-        ("main.Tree", 15),
-        ("main.Self", 1),
-        ("[]*main.Parent", 1),
-        ("[]*main.RingNode", 1),
-        ("hash<string,*main.Entry>", 1),
-    ] {
+    let with_map = GENERATOR_TYPES
+        .iter()
+        .copied()
+        .chain([("hash<string,*main.Entry>", 1)]);
+    for (name, n) in with_map {
         assert_eq!(types.get(name), Some(&n), "{name}: {types:?}");
     }
     // Each object once: the types' objects add up to at most the reachable ones.
@@ -419,19 +426,11 @@ fn retained_by_type_follows_go_1_27s_swiss_maps() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let types = objects_by_name(&v);
-    for (name, n) in [
-        ("main.Parent", 3),
-        ("main.Child", 3),
-        ("main.RingNode", 16),
-        ("main.Entry", 4),
-        ("main.Value", 4),
-        ("main.Tree", 15),
-        ("main.Self", 1),
-        ("[]*main.Parent", 1),
-        ("[]*main.RingNode", 1),
+    let with_map = GENERATOR_TYPES.iter().copied().chain([
         ("map<string,*main.Entry>", 1),
         ("map.group[string]*main.Entry", 1),
-    ] {
+    ]);
+    for (name, n) in with_map {
         assert_eq!(types.get(name), Some(&n), "{name}: {types:?}");
     }
     assert!(!types.keys().any(|k| k.starts_with("hash<")), "{types:?}");
