@@ -122,19 +122,30 @@ pub fn load_files(
     Ok(builder.finish()?)
 }
 
+/// What the heap snapshots of files just read say of where and when they were taken, in file
+/// order, where the data tells.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Added {
+    /// The process each is of (a Go heap profile's vDSO address).
+    pub processes: Vec<String>,
+    /// When each was taken (the profile's own time), nanoseconds since the epoch.
+    pub times: Vec<i64>,
+}
+
 /// Reads `files` into `builder`, numbered from `first`, in parallel: each worker decodes,
 /// reduces to rows and hands its profile over (kept only while it is the first or last heap
-/// snapshot), so memory holds about as many profiles as there are threads, plus the rows. The
-/// process each heap snapshot is of, where the data tells, in file order.
+/// snapshot), so memory holds about as many profiles as there are threads, plus the rows. What
+/// the heap snapshots say of their process and time, in file order.
 fn add_files(
     builder: &StoreBuilder,
     files: &[InputFile],
     first: usize,
     loader: &Loader,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
-) -> Vec<String> {
+) -> Added {
     let done = std::sync::atomic::AtomicUsize::new(0);
     let processes = std::sync::Mutex::new(Vec::new());
+    let times = std::sync::Mutex::new(Vec::new());
     files.par_iter().enumerate().for_each(|(i, f)| {
         let i = first + i;
         let source = f.path.display().to_string();
@@ -145,6 +156,7 @@ fn add_files(
                 let mtime = mtime.unwrap_or(0);
                 for (k, (interner, profile, graph)) in parts.into_iter().enumerate() {
                     let process = profile.meta.process.clone();
+                    let time = profile.meta.time_nanos;
                     if builder.add(SnapshotIn {
                         input_index: i,
                         source: if n > 1 {
@@ -164,6 +176,9 @@ fn add_files(
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .push((i, p));
+                        }
+                        if let Some(t) = time {
+                            times.lock().unwrap_or_else(|e| e.into_inner()).push((i, t));
                         }
                     }
                 }
@@ -186,9 +201,15 @@ fn add_files(
             p(n, files.len());
         }
     });
-    let mut processes = processes.into_inner().unwrap_or_else(|e| e.into_inner());
-    processes.sort();
-    processes.into_iter().map(|(_, p)| p).collect()
+    fn in_order<T: Ord>(m: std::sync::Mutex<Vec<(usize, T)>>) -> Vec<T> {
+        let mut v = m.into_inner().unwrap_or_else(|e| e.into_inner());
+        v.sort();
+        v.into_iter().map(|(_, x)| x).collect()
+    }
+    Added {
+        processes: in_order(processes),
+        times: in_order(times),
+    }
 }
 
 /// A series read a few files at a time, as a watcher collects them round by round: each file is
@@ -214,14 +235,13 @@ impl GrowingSeries {
     }
 
     /// Reads `files` (as files of a folder: one that is no profile is left out with a note) into
-    /// the series. Returns the process each heap snapshot among them is of, where the data
-    /// tells (a Go heap profile's vDSO address), in file order.
-    pub fn add(&mut self, files: &[PathBuf], loader: &Loader) -> Vec<String> {
+    /// the series. Returns what its heap snapshots say of where and when they were taken.
+    pub fn add(&mut self, files: &[PathBuf], loader: &Loader) -> Added {
         let files = InputFile::of_folder(files);
-        let processes = add_files(&self.builder, &files, self.added, loader, None);
+        let added = add_files(&self.builder, &files, self.added, loader, None);
         self.added += files.len();
         self.builder.thin(self.max);
-        processes
+        added
     }
 
     /// How many files were added.

@@ -80,6 +80,13 @@ pub enum Change {
         /// And the new one.
         now: String,
     },
+    /// A heap snapshot is older than one already in the series: the clock of the watched
+    /// process (or of its machine) went back. A new series starts, and every verdict of the old
+    /// one is dropped.
+    ClockWentBack {
+        /// By how much, in seconds.
+        seconds: f64,
+    },
     /// A suspect is no longer one.
     Stopped {
         /// Where it was.
@@ -190,7 +197,7 @@ fn diff(
             (verdict.section, verdict.key.clone())
         }
         Change::Stopped { section, key, .. } => (*section, key.clone()),
-        Change::Restarted { .. } => (Section::Heap, String::new()),
+        Change::Restarted { .. } | Change::ClockWentBack { .. } => (Section::Heap, String::new()),
     };
     out.sort_by_key(at);
     out

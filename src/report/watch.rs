@@ -52,6 +52,11 @@ pub fn write_text(at: i64, c: &Change, w: &mut dyn Write) -> io::Result<()> {
             term_safe(was),
             term_safe(now)
         ),
+        Change::ClockWentBack { seconds } => writeln!(
+            w,
+            "{when}  clock         a heap snapshot is {} older than the series' latest: the clock went back, a new series starts",
+            crate::units::format_duration_s(*seconds)
+        ),
     }
 }
 
@@ -123,7 +128,8 @@ pub struct LoggedVerdict {
 pub struct LoggedEvent {
     /// RFC 3339.
     pub time: String,
-    /// `new suspect`, `severity`, `stopped`, `restarted`, `alert firing`, `alert resolved`.
+    /// `new suspect`, `severity`, `stopped`, `restarted`, `clock went back`, `alert firing`,
+    /// `alert resolved`.
     pub what: String,
     /// The section or alert kind.
     pub section: String,
@@ -170,6 +176,7 @@ pub fn read_log(text: &str) -> WatchLog {
                     "severity" => "severity",
                     "stopped" => "stopped",
                     "restarted" => "restarted",
+                    "clock_went_back" => "clock went back",
                     _ => {
                         log.unreadable += 1;
                         continue;
@@ -178,6 +185,10 @@ pub fn read_log(text: &str) -> WatchLog {
                 let detail = match change.as_str() {
                     "stopped" => format!("now {}", s(&v, "now")),
                     "restarted" => format!("{} → {}", s(&v, "was"), s(&v, "now")),
+                    "clock_went_back" => format!(
+                        "by {}",
+                        crate::units::format_duration_s(v["seconds"].as_f64().unwrap_or(0.0))
+                    ),
                     "severity" => format!(
                         "{} (was {})",
                         verdict["severity"].as_str().unwrap_or("-"),

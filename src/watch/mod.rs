@@ -66,7 +66,13 @@ pub struct Watcher {
     process: Option<String>,
     failures: usize,
     alerts: Alerts,
+    /// The latest heap snapshot time of the series (nanoseconds since the epoch).
+    latest: Option<i64>,
 }
+
+/// How far back a heap snapshot's time may be from the latest before the clock is taken to have
+/// gone back: one second (profiles of one round can be taken a few milliseconds apart).
+const CLOCK_SLACK_NS: i64 = 1_000_000_000;
 
 impl Watcher {
     /// A watcher with nothing seen yet.
@@ -80,6 +86,7 @@ impl Watcher {
             process: None,
             failures: 0,
             alerts: Alerts::default(),
+            latest: None,
         }
     }
 
@@ -130,29 +137,47 @@ impl Watcher {
         out.flush().map_err(|e| e.to_string())
     }
 
+    /// Starts a new series with this round's files: the process restarted, or its clock went
+    /// back. Every verdict of the old series is dropped and its alerts resolved.
+    fn start_over(&mut self, files: &[PathBuf]) {
+        self.series = GrowingSeries::new(&series_options(&self.o.frames), self.o.max_points);
+        self.series.add(files, &self.loader);
+        self.verdicts.clear();
+        self.failures = 0;
+        self.latest = None;
+        let at = now_nanos();
+        self.o.senders.send(&self.alerts.reset(at), at);
+    }
+
     /// One round's files: read once into the series, which is then judged whole.
     pub fn round(&mut self, files: &[PathBuf]) -> Result<Flow, String> {
-        let processes = self.series.add(files, &self.loader);
+        let added = self.series.add(files, &self.loader);
         let mut changes = Vec::new();
-        if let Some(now) = processes.last() {
-            match &self.process {
-                Some(was) if was != now => {
-                    changes.push(Change::Restarted {
-                        was: was.clone(),
-                        now: now.clone(),
-                    });
-                    self.series =
-                        GrowingSeries::new(&series_options(&self.o.frames), self.o.max_points);
-                    self.series.add(files, &self.loader);
-                    self.verdicts.clear();
-                    self.failures = 0;
-                    let at = now_nanos();
-                    self.o.senders.send(&self.alerts.reset(at), at);
-                }
-                _ => {}
+        let restarted = match (&self.process, added.processes.last()) {
+            (Some(was), Some(now)) if was != now => Some(Change::Restarted {
+                was: was.clone(),
+                now: now.clone(),
+            }),
+            _ => None,
+        };
+        // A heap snapshot older than one already in the series: the clock went back (the
+        // series' order, and every rate over it, would be wrong).
+        let went_back = match (self.latest, added.times.iter().min()) {
+            (Some(latest), Some(&t)) if t < latest - CLOCK_SLACK_NS => {
+                Some(Change::ClockWentBack {
+                    seconds: (latest - t) as f64 / 1e9,
+                })
             }
+            _ => None,
+        };
+        if let Some(c) = restarted.or(went_back) {
+            changes.push(c);
+            self.start_over(files);
+        }
+        if let Some(now) = added.processes.last() {
             self.process = Some(now.clone());
         }
+        self.latest = added.times.iter().copied().max().max(self.latest);
         let store = match self.series.store() {
             Ok(s) => s,
             Err(e) => {

@@ -1324,6 +1324,81 @@ fn watch_sends_its_alerts_to_a_real_alertmanager() {
     );
 }
 
+/// A target whose clock goes back: the recorded Go program's eight heap profiles, then the same
+/// eight again (the same process, its times seven rounds earlier than the series' latest).
+/// `watch` says the clock went back and starts a new series instead of trending scrambled times;
+/// its verdicts come back once the new series has five observations.
+#[test]
+fn watch_starts_a_new_series_when_the_clock_goes_back() {
+    let recorded_heaps = recorded("heap-", ".pb.gz");
+    let mut answers: Vec<Vec<u8>> = recorded_heaps.clone();
+    answers.extend(recorded_heaps.iter().cloned());
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut next = 0;
+        for c in listener.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 2048];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if req.starts_with("GET /debug/pprof/heap ") && next < answers.len() {
+                let body = &answers[next];
+                next += 1;
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(body);
+            } else {
+                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            }
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/debug/pprof/");
+    let o = watch_cmd(&url, "16")
+        .args(["--profiles", "heap", "-f", "json", "-o"])
+        .arg(tmp.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines = watch_lines(&o.stdout);
+    let changes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changes.iter().filter(|c| **c == "clock_went_back").count(),
+        1,
+        "{lines:?}"
+    );
+    assert!(!changes.contains(&"restarted"), "{lines:?}");
+    let at = changes
+        .iter()
+        .position(|c| *c == "clock_went_back")
+        .unwrap();
+    assert!(
+        lines[at]["seconds"].as_f64().unwrap() > 1.0,
+        "{}",
+        lines[at]
+    );
+    let found = |ls: &[serde_json::Value]| {
+        ls.iter()
+            .any(|l| l["change"] == "new_suspect" && l["verdict"]["key"] == "main.leakyHandler")
+    };
+    assert!(found(&lines[..at]), "before: {lines:?}");
+    assert!(found(&lines[at + 1..]), "after: {lines:?}");
+    // Nothing stops across the jump: the old verdicts were dropped with the old series.
+    assert!(!changes.contains(&"stopped"), "{lines:?}");
+}
+
 /// A target that restarts: the heap profiles of one Go process (the recorded pprofserver), then
 /// of another (Debian's Prometheus), behind one URL. `watch` says the process restarted and
 /// starts a new series: no verdict of the first process is carried over, and none is judged

@@ -673,7 +673,9 @@ fn a_series_grown_a_file_at_a_time_gives_the_folders_verdicts() {
                             Change::Stopped { section, key, .. } => {
                                 replayed.retain(|v| (v.section, &v.key) != (section, &key));
                             }
-                            Change::Restarted { .. } => panic!("one process"),
+                            Change::Restarted { .. } | Change::ClockWentBack { .. } => {
+                                panic!("one process, one clock")
+                            }
                         }
                     }
                     let keyed = |v: &[leakdiff::leaks::verdicts::Verdict]| {
