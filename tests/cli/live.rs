@@ -1324,6 +1324,122 @@ fn watch_sends_its_alerts_to_a_real_alertmanager() {
     );
 }
 
+/// A steady target that answers badly before it answers well: an HTML login page, a 404, an
+/// answer slower than the timeout and garbage, then the twelve heap profiles of a program whose
+/// memory only churns and fills a bounded cache (testdata/go/series/control). `watch` says what
+/// went wrong, writes only the profiles, and neither suspects nor alerts anything.
+#[test]
+fn watch_never_alerts_on_a_steady_target_that_answers_badly() {
+    let dir = testdata("go/series/control");
+    let mut heaps: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("heap-")
+        })
+        .collect();
+    heaps.sort();
+    let good: Vec<Vec<u8>> = heaps.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut next = 0usize;
+        for c in listener.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 2048];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !req.starts_with("GET /debug/pprof/heap ") {
+                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                continue;
+            }
+            let k = next;
+            next += 1;
+            let reply = |c: &mut TcpStream, status: &str, kind: &str, body: &[u8]| {
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(body);
+            };
+            match k {
+                0 => reply(
+                    &mut c,
+                    "200 OK",
+                    "text/html",
+                    b"<html><body>Please log in</body></html>",
+                ),
+                1 => reply(&mut c, "404 Not Found", "text/plain", b"404 page not found"),
+                2 => {
+                    std::thread::sleep(Duration::from_millis(2500));
+                    reply(&mut c, "200 OK", "application/octet-stream", &good[0]);
+                }
+                3 => reply(
+                    &mut c,
+                    "200 OK",
+                    "application/octet-stream",
+                    b"\x1f\x8bnot gzip",
+                ),
+                k if k - 4 < good.len() => {
+                    reply(&mut c, "200 OK", "application/octet-stream", &good[k - 4])
+                }
+                _ => reply(&mut c, "404 Not Found", "text/plain", b"gone"),
+            }
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let sent = tmp.path().join("alerts");
+    let out = tmp.path().join("data");
+    let o = Command::new(bin())
+        .args([
+            "watch",
+            "--url",
+            &format!("http://127.0.0.1:{port}/debug/pprof/"),
+            "--profiles",
+            "heap",
+            "--interval",
+            "300ms",
+            "--timeout",
+            "1s",
+            "--count",
+            "20",
+            "-f",
+            "json",
+            "--alert-cmd",
+            &format!("cat >> '{}'", sent.display()),
+            "--no-evidence",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("rejected"), "{err}");
+    assert!(err.contains("404"), "{err}");
+    assert!(
+        !sent.exists(),
+        "{}",
+        std::fs::read_to_string(&sent).unwrap_or_default()
+    );
+    let lines = watch_lines(&o.stdout);
+    assert!(
+        lines.iter().all(|l| l["change"] != "new_suspect"),
+        "{lines:?}"
+    );
+    let r = assert_all_parse(&out);
+    assert!(
+        r["suspects"].as_array().unwrap().is_empty(),
+        "{}",
+        r["suspects"]
+    );
+    assert!(count(&out, "heap-") >= 8, "{:?}", files(&out));
+}
+
 /// A target whose clock goes back: the recorded Go program's eight heap profiles, then the same
 /// eight again (the same process, its times seven rounds earlier than the series' latest).
 /// `watch` says the clock went back and starts a new series instead of trending scrambled times;
