@@ -87,11 +87,18 @@ struct Suspected {
     hours_to_limit: Option<f64>,
 }
 
+/// How many consecutive rounds a key must be over its limits before it fires (besides
+/// `alert_after`): a suspect of one round comes and goes. On a steady Go program a bounded cache
+/// still filling was a medium suspect for one round (p = 0.037) and flat the next.
+pub const ALERT_ROUNDS: u32 = 2;
+
 /// What the watcher remembers of each key over its limits.
 #[derive(Clone, Debug)]
 struct Tracked {
     since: i64,
     fired: bool,
+    /// Consecutive rounds over its limits, this one included.
+    rounds: u32,
 }
 
 /// The alerts of a growing series, kept between rounds.
@@ -103,8 +110,9 @@ pub struct Alerts {
 impl Alerts {
     /// A round: the check of the series now (`result`, of `report`) at `now` (nanoseconds).
     /// Returns every alert firing (new ones with `first`) and those that resolved, in kind and
-    /// key order. A key over its limits for less than `after_secs` waits, and so does a suspect
-    /// of fewer than [`MIN_OBSERVATIONS`].
+    /// key order. A key over its limits for less than `after_secs` or fewer than
+    /// [`ALERT_ROUNDS`] rounds in a row waits, and so does a suspect of fewer than
+    /// [`MIN_OBSERVATIONS`].
     pub fn round(
         &mut self,
         result: &CheckResult,
@@ -152,8 +160,10 @@ impl Alerts {
             let t = self.over.entry(id).or_insert(Tracked {
                 since: now,
                 fired: false,
+                rounds: 0,
             });
-            if ((now - t.since) as f64) < after_secs * 1e9 {
+            t.rounds += 1;
+            if ((now - t.since) as f64) < after_secs * 1e9 || t.rounds < ALERT_ROUNDS {
                 continue;
             }
             let first = !t.fired;
@@ -250,15 +260,16 @@ mod tests {
         }
     }
 
-    /// A key over its limits waits `alert_after`, then fires (first once, then again each
-    /// round while it stays over), and resolves once when it is no longer over; one that never
-    /// fired resolves silently; a restart resolves what fired.
+    /// A key over its limits waits `alert_after` and [`ALERT_ROUNDS`] rounds, then fires (first
+    /// once, then again each round while it stays over), and resolves once when it is no longer
+    /// over; one that never fired resolves silently; a restart resolves what fired.
     #[test]
     fn alerts_wait_fire_repeat_and_resolve() {
         let s = 1_000_000_000i64;
         let mut a = Alerts::default();
         let none = |_: &str, _: &str, _: &str| None;
         assert!(a.round_with(&over(&["a"]), 0, 60.0, none).is_empty());
+        assert!(a.round_with(&over(&["a"]), 30 * s, 60.0, none).is_empty());
         let fired = a.round_with(&over(&["a", "b"]), 60 * s, 60.0, none);
         assert_eq!(fired.len(), 1);
         assert!(fired[0].first && fired[0].key == "a" && fired[0].status == Status::Firing);
@@ -270,12 +281,28 @@ mod tests {
         assert_eq!(done.len(), 1, "b never fired: no resolve for it");
         assert_eq!(done[0].status, Status::Resolved);
         assert_eq!(done[0].ended, Some(120 * s));
-        a.round_with(&over(&["c"]), 130 * s, 0.0, none);
+        // Over its limits, but in fewer rounds in a row than it takes: it never fires.
+        let short = i64::from(ALERT_ROUNDS) - 1;
+        for t in 0..short {
+            assert!(a
+                .round_with(&over(&["e"]), (121 + t) * s, 0.0, none)
+                .is_empty());
+        }
+        assert!(a.round_with(&over(&[]), 125 * s, 0.0, none).is_empty());
+        assert!(a.round_with(&over(&["e"]), 126 * s, 0.0, none).is_empty());
+        for t in 0..short {
+            assert!(a
+                .round_with(&over(&["c"]), (130 + t) * s, 0.0, none)
+                .is_empty());
+        }
+        let c = a.round_with(&over(&["c"]), (130 + short) * s, 0.0, none);
+        assert_eq!(c.len(), 1);
         let reset = a.reset(140 * s);
         assert_eq!(reset.len(), 1);
         assert_eq!(reset[0].key, "c");
         assert!(a.reset(150 * s).is_empty());
-        // A suspect of four observations waits; of five, fires.
+        // A suspect of four observations waits (its rounds do not count); from five, it fires
+        // once it has been over its limits enough rounds in a row.
         let seen = |n: usize| {
             move |_: &str, _: &str, _: &str| {
                 Some(Suspected {
@@ -291,7 +318,11 @@ mod tests {
         assert!(a
             .round_with(&over(&["d"]), 160 * s, 0.0, seen(4))
             .is_empty());
-        let d = a.round_with(&over(&["d"]), 170 * s, 0.0, seen(5));
+        for t in 0..short {
+            let d = a.round_with(&over(&["d"]), (170 + t) * s, 0.0, seen(5 + t as usize));
+            assert!(d.is_empty());
+        }
+        let d = a.round_with(&over(&["d"]), (170 + short) * s, 0.0, seen(7));
         assert_eq!(d.len(), 1);
         assert_eq!(
             d[0].since,

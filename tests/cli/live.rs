@@ -86,7 +86,9 @@ fn answer(
     let list = &answers[which];
     let body = {
         let mut next = next.lock().unwrap();
-        let b = &list[next[which] % list.len()];
+        // Past the last recorded answer the program is still there and unchanged: the last one
+        // again (going back to the first would turn its clock back).
+        let b = &list[next[which].min(list.len() - 1)];
         if !take(&faults.truncated) {
             next[which] += 1;
         } else {
@@ -1074,6 +1076,9 @@ fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
     }
     assert_eq!(held, reported);
 
+    // A fresh target: the first has no answer left but its last.
+    let server = FakePprof::start(0, Arc::new(Faults::default()));
+    let url = server.url();
     let out = tmp.path().join("exit-on");
     let o = watch_cmd(&url, "8")
         .args(["--exit-on", "medium", "-o"])
@@ -1088,10 +1093,6 @@ fn watch_prints_verdicts_as_they_change_and_agrees_with_report() {
     assert!(text.contains("new suspect"), "{text}");
 }
 
-/// `watch --alert-cmd` over the recorded answers of the real Go program: each key over the
-/// default limits (any leak suspect) fires once, with its `leakdiff.alert/v1` document on the
-/// command's stdin; nothing is sent again while it keeps firing. `[watch] alert_after` longer
-/// than the run: nothing fires.
 /// `dashboard` on the folder of a watch: the page shows what the watcher holds (its log's
 /// changes replayed) and its history of changes and alerts, newest first; the log is never read
 /// as a snapshot.
@@ -1143,6 +1144,10 @@ fn dashboard_shows_a_watchs_verdicts_and_alert_history() {
     assert!(watch.contains("new suspect"), "{watch}");
 }
 
+/// `watch --alert-cmd` over the recorded answers of the real Go program: each key over the
+/// default limits (any leak suspect) fires once, with its `leakdiff.alert/v1` document on the
+/// command's stdin; nothing is sent again while it keeps firing. `[watch] alert_after` longer
+/// than the run: nothing fires.
 #[test]
 fn watch_alerts_run_a_command_once_per_firing_key() {
     let server = FakePprof::start(0, Arc::new(Faults::default()));
