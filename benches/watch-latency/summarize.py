@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summaries for benches/watch-latency/run.sh.
 
-  summarize.py row --rep R --cond C --dir RUN_DIR --watch-start T --watch-rc RC --load L
+  summarize.py row --rep R --cond C --dir RUN_DIR --watch-start T [--interval S] --watch-rc RC --load L
       one summary.tsv row (tab-separated, no header) for one run's folder
   summarize.py table SUMMARY_TSV
       a Markdown table of every run and the medians of the latencies
@@ -22,10 +22,10 @@ import sys
 LEAK_KEY = "main.leakyAppend"
 
 COLUMNS = [
-    "rep", "cond", "leak_start", "watch_start",
+    "rep", "cond", "leak_start", "watch_start", "next_round_s",
     "alert_at", "alert_latency_s", "alert_severity",
     "suspect_at", "suspect_latency_s", "suspect_severity",
-    "states_to_suspect", "states_to_alert",
+    "leak_states_to_suspect", "leak_states_to_alert",
     "heap_states", "gc_repeats", "alerts", "watch_rc", "load1",
 ]
 
@@ -95,9 +95,10 @@ def row(a):
                     suspect_sev = v.get("severity")
                     break
 
-    # Distinct heap states (GC cycles seen), and how many of them the leak had by each verdict.
+    # Distinct heap states (GC cycles seen), and how many of them showed the leak (its key's
+    # sampled in-use above 0) by each verdict.
     heap_states = gc_repeats = None
-    times = []
+    times, leak_series = [], None
     p = os.path.join(d, "report.json")
     try:
         with open(p) as f:
@@ -107,13 +108,38 @@ def row(a):
         heap_states = len(snaps)
         gc_repeats = heap.get("gc_repeats")
         times = [epoch(s["time"]) for s in snaps]
+        for s in heap.get("suspects") or []:
+            if s.get("key") == LEAK_KEY and len(s.get("series") or []) == len(times):
+                leak_series = s["series"]
     except (OSError, ValueError, AttributeError):
         pass
 
     def states_by(t):
+        # Report times are whole seconds (rounded down): a state at the verdict's round is
+        # <= t, the next round's is > t + 0.5 at intervals of 2 s or more.
         if t is None or leak_start is None or not times:
             return None
+        if leak_series is not None:
+            return sum(1 for x, v in zip(times, leak_series) if v > 0 and x <= t + 0.5)
         return sum(1 for x in times if leak_start < x <= t + 0.5)
+
+    # The watcher's rounds: its heap files' names (millisecond times), else start + k * interval.
+    rounds = []
+    wd = os.path.join(d, "watch")
+    if os.path.isdir(wd):
+        for name in os.listdir(wd):
+            m = re.match(r"^heap-(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\.\d+)?Z\.pb\.gz$", name)
+            if m:
+                g = m.groups()
+                rounds.append(epoch(f"{g[0]}-{g[1]}-{g[2]}T{g[3]}:{g[4]}:{g[5]}{g[6] or ''}Z"))
+    next_round = None
+    if leak_start is not None:
+        after = [t for t in rounds if t >= leak_start]
+        if after:
+            next_round = min(after) - leak_start
+        else:
+            i, w = float(a.interval), float(a.watch_start)
+            next_round = (w - leak_start) % i
 
     def lat(t):
         return None if t is None or leak_start is None else t - leak_start
@@ -121,12 +147,13 @@ def row(a):
     vals = {
         "rep": a.rep, "cond": a.cond,
         "leak_start": fmt(leak_start, 3), "watch_start": fmt(float(a.watch_start), 3),
+        "next_round_s": fmt(next_round, 2),
         "alert_at": fmt(alert_at, 3), "alert_latency_s": fmt(lat(alert_at)),
         "alert_severity": alert_sev or "-",
         "suspect_at": fmt(suspect_at, 3), "suspect_latency_s": fmt(lat(suspect_at)),
         "suspect_severity": suspect_sev or "-",
-        "states_to_suspect": fmt(states_by(suspect_at), 0),
-        "states_to_alert": fmt(states_by(alert_at), 0),
+        "leak_states_to_suspect": fmt(states_by(suspect_at), 0),
+        "leak_states_to_alert": fmt(states_by(alert_at), 0),
         "heap_states": fmt(heap_states, 0), "gc_repeats": fmt(gc_repeats, 0),
         "alerts": ",".join(fired) if fired else "none",
         "watch_rc": a.watch_rc, "load1": a.load,
@@ -138,8 +165,8 @@ def table(path):
     with open(path) as f:
         lines = [l.rstrip("\n").split("\t") for l in f if l.strip()]
     head, rows = lines[0], [dict(zip(lines[0], r)) for r in lines[1:]]
-    show = ["rep", "cond", "alert_latency_s", "suspect_latency_s", "alert_severity",
-            "states_to_suspect", "states_to_alert", "heap_states", "gc_repeats", "alerts",
+    show = ["rep", "cond", "next_round_s", "alert_latency_s", "suspect_latency_s", "alert_severity",
+            "leak_states_to_suspect", "leak_states_to_alert", "heap_states", "gc_repeats", "alerts",
             "watch_rc", "load1"]
     print("| " + " | ".join(show) + " |")
     print("|" + "---|" * len(show))
@@ -165,6 +192,7 @@ def main():
     r.add_argument("--cond", required=True)
     r.add_argument("--dir", required=True)
     r.add_argument("--watch-start", required=True)
+    r.add_argument("--interval", default="5")
     r.add_argument("--watch-rc", required=True)
     r.add_argument("--load", required=True)
     t = sub.add_parser("table")
