@@ -1329,6 +1329,35 @@ fn watch_sends_its_alerts_to_a_real_alertmanager() {
     );
 }
 
+/// A pprof endpoint on loopback that answers `answers` to the heap requests, one each, in order,
+/// then 404 (as it does every other request); its port.
+fn serve_heaps(answers: Vec<Vec<u8>>) -> u16 {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut next = 0;
+        for c in listener.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 2048];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if req.starts_with("GET /debug/pprof/heap ") && next < answers.len() {
+                let body = &answers[next];
+                next += 1;
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(body);
+            } else {
+                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            }
+        }
+    });
+    port
+}
+
 /// A steady target that answers badly before it answers well: an HTML login page, a 404, an
 /// answer slower than the timeout and garbage, then the twelve heap profiles of a program whose
 /// memory only churns and fills a bounded cache (testdata/go/series/control). `watch` says what
@@ -1454,29 +1483,7 @@ fn watch_starts_a_new_series_when_the_clock_goes_back() {
     let recorded_heaps = recorded("heap-", ".pb.gz");
     let mut answers: Vec<Vec<u8>> = recorded_heaps.clone();
     answers.extend(recorded_heaps.iter().cloned());
-    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut next = 0;
-        for c in listener.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut buf = [0u8; 2048];
-            let n = c.read(&mut buf).unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if req.starts_with("GET /debug/pprof/heap ") && next < answers.len() {
-                let body = &answers[next];
-                next += 1;
-                let _ = write!(
-                    c,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = c.write_all(body);
-            } else {
-                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-            }
-        }
-    });
+    let port = serve_heaps(answers);
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/debug/pprof/");
     let o = watch_cmd(&url, "16")
@@ -1541,29 +1548,7 @@ fn watch_starts_a_new_series_when_the_process_restarts() {
         .collect();
     prom.sort();
     answers.extend(prom.iter().take(6).map(|p| std::fs::read(p).unwrap()));
-    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut next = 0;
-        for c in listener.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut buf = [0u8; 2048];
-            let n = c.read(&mut buf).unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if req.starts_with("GET /debug/pprof/heap ") && next < answers.len() {
-                let body = &answers[next];
-                next += 1;
-                let _ = write!(
-                    c,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = c.write_all(body);
-            } else {
-                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-            }
-        }
-    });
+    let port = serve_heaps(answers);
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/debug/pprof/");
     let o = watch_cmd(&url, "14")
