@@ -11,7 +11,8 @@
 #
 # Environment (all optional):
 #   LEAKDIFF     leakdiff binary (default: target/debug/leakdiff when built, else `leakdiff` on PATH)
-#   GO           Go toolchain that builds leaker/ (default /root/.cache/leakdiff/go127/bin/go,
+#   GO           Go toolchain that builds leaker/ (default $LEAKDIFF_GO127, else the Go 1.27 venv
+#                .ci/run installs under ${XDG_CACHE_HOME:-~/.cache}/leakdiff/go127,
 #                else `go` on PATH); always run with GOTOOLCHAIN=local, built with -trimpath
 #   REPS         repetitions of the leak condition (default 3)
 #   STEADY_REPS  repetitions of the steady control (default REPS)
@@ -59,7 +60,8 @@ if [[ -z "${LEAKDIFF:-}" ]]; then
   if [[ -x "$HERE/../../target/debug/leakdiff" ]]; then LEAKDIFF="$HERE/../../target/debug/leakdiff"; else LEAKDIFF=leakdiff; fi
 fi
 if [[ -z "${GO:-}" ]]; then
-  if [[ -x /root/.cache/leakdiff/go127/bin/go ]]; then GO=/root/.cache/leakdiff/go127/bin/go; else GO=go; fi
+  venv_go=${LEAKDIFF_GO127:-${XDG_CACHE_HOME:-$HOME/.cache}/leakdiff/go127/bin/go}
+  if [[ -x $venv_go ]]; then GO=$venv_go; else GO=go; fi
 fi
 REPS=${REPS:-3}
 STEADY_REPS=${STEADY_REPS:-$REPS}

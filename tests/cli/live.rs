@@ -1365,17 +1365,7 @@ fn serve_heaps(answers: Vec<Vec<u8>>) -> u16 {
 #[test]
 fn watch_never_alerts_on_a_steady_target_that_answers_badly() {
     let dir = testdata("go/series/control");
-    let mut heaps: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("heap-")
-        })
-        .collect();
-    heaps.sort();
+    let heaps = crate::common::files_starting(&dir, "heap-");
     let good: Vec<Vec<u8>> = heaps.iter().map(|p| std::fs::read(p).unwrap()).collect();
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -1536,17 +1526,7 @@ fn watch_starts_a_new_series_when_the_process_restarts() {
     // Eight rounds of the first (all there are), six of the second: verdicts are printed from a
     // series' fifth observation.
     let mut answers: Vec<Vec<u8>> = recorded("heap-", ".pb.gz");
-    let mut prom: Vec<PathBuf> = std::fs::read_dir(testdata("real/go/prometheus-growing"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("heap-")
-        })
-        .collect();
-    prom.sort();
+    let prom = crate::common::files_starting(&testdata("real/go/prometheus-growing"), "heap-");
     answers.extend(prom.iter().take(6).map(|p| std::fs::read(p).unwrap()));
     let port = serve_heaps(answers);
     let tmp = tempfile::tempdir().unwrap();

@@ -711,17 +711,7 @@ fn a_growing_series_holds_an_evenly_spaced_bounded_set() {
         frames: Default::default(),
     };
     let loader = Loader::new(Default::default(), Default::default());
-    let mut heaps: Vec<PathBuf> = std::fs::read_dir(real("go/prometheus-growing"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("heap-")
-        })
-        .collect();
-    heaps.sort();
+    let heaps = crate::common::files_starting(&real("go/prometheus-growing"), "heap-");
     let mut growing = GrowingSeries::new(&options, 4);
     for (round, f) in heaps.iter().enumerate() {
         growing.add(std::slice::from_ref(f), &loader);
