@@ -9,11 +9,12 @@
 //!   (heap-dump object graphs), `store` (many snapshots, polars), `dataset` (fleet datasets on
 //!   disk), `leaks` (the analysis of a store's hand-over), `check` (CI limits).
 //! - `report` (writers only), `live` (HTTP, collect, the dashboard's server), `lab` (simulate,
-//!   eval and its detectors), `watch` (a series judged as it is collected, alerts), then `cli`
-//!   (glue) and `main`.
+//!   eval and its detectors), `watch` (a series judged as it is collected, alerts), `app` (each
+//!   command's work, given typed options), then `cli` (flags → options, exit codes) and `main`.
 
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod check;
 pub mod cli;
 pub mod dataset;

@@ -196,11 +196,6 @@ pub(super) struct DatasetArgs {
 }
 
 impl DatasetArgs {
-    /// Whether any of the flags was given.
-    pub fn any(&self) -> bool {
-        self.service.is_some() || self.since.is_some() || self.until.is_some()
-    }
-
     /// The filter these flags describe, times parsed against now.
     pub fn filter(&self) -> Result<crate::dataset::Filter> {
         let now = std::time::SystemTime::now()

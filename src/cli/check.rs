@@ -1,17 +1,16 @@
 //! `leakdiff check`: the CI gate. Two snapshots (`check BASE LATER`) or a series (`--input DIR`)
 //! against `leakdiff.toml` and a baseline; exit 1 when something is over its limit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use super::args::{DatasetArgs, InputArgs};
 use super::series::{self, AnalysisArgs};
-use super::{emit, warn_inputs, write_file, EXIT_OK, EXIT_THRESHOLD};
-use crate::check::{self, Baseline, Config};
-use crate::diff::{self, DiffOptions};
-use crate::model::Kind;
+use super::{emit, write_file, EXIT_OK, EXIT_THRESHOLD};
+use crate::app;
+use crate::check;
 use crate::store::{KeyBy, Order};
 
 /// Output formats of `check`.
@@ -73,37 +72,9 @@ pub(super) struct CheckArgs {
     read: InputArgs,
 }
 
-/// The file named by a flag, else `default` in the working folder when it exists, read whole.
-fn read_optional(flag: Option<&Path>, default: &str) -> Result<Option<(String, String)>> {
-    let path = match flag {
-        Some(p) => p,
-        None if Path::new(default).is_file() => Path::new(default),
-        None => return Ok(None),
-    };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Some((path.display().to_string(), text)))
-}
-
-pub(super) fn read_config(path: Option<&Path>) -> Result<Config> {
-    match read_optional(path, "leakdiff.toml")? {
-        Some((name, text)) => Ok(Config::parse(&text, &name)?),
-        None => Ok(Config::default()),
-    }
-}
-
-pub(super) fn read_baseline(path: Option<&Path>) -> Result<Baseline> {
-    match read_optional(path, "leakdiff.baseline")? {
-        Some((name, text)) => {
-            Baseline::parse(&text).map_err(|(line, m)| anyhow::anyhow!("{name}: line {line}: {m}"))
-        }
-        None => Ok(Baseline::default()),
-    }
-}
-
 pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
-    let config = read_config(args.config.as_deref())?;
-    let baseline = read_baseline(args.baseline.as_deref())?;
+    let config = app::check::read_config(args.config.as_deref())?;
+    let baseline = app::check::read_baseline(args.baseline.as_deref())?;
     // `check DIR` is `check --input DIR`, as for report and the other series commands.
     let series_inputs: Vec<PathBuf> = match (&args.base, &args.later) {
         (Some(dir), None) if dir.is_dir() || crate::dataset::is_dataset(dir) => vec![dir.clone()],
@@ -122,38 +93,23 @@ pub(super) fn run_check(args: CheckArgs) -> Result<u8> {
     };
     let result = match pair {
         (Some(base), Some(later)) => {
-            let (interner, b, l) = loader.load_pair(base, later)?;
-            warn_inputs(&loader, [&b, &l]);
-            super::warn_order(&b, &l);
-            let goroutines = Kind::of(&l) == Some(Kind::Goroutine);
-            let options = DiffOptions {
-                sample: args.analysis.sample_index.clone(),
-                top: None,
-                // Goroutines are judged per the function they run, found from whole stacks.
-                by: if goroutines {
-                    diff::Granularity::Stack
-                } else {
-                    diff::Granularity::Function
-                },
-                ..Default::default()
-            };
-            let d = diff::diff(&b, &l, &interner, &options)?;
-            check::check_diff(&d, &config, &baseline)
+            let sample = args.analysis.sample_index.as_deref();
+            app::check::check_pair(&loader, (base, later), sample, &config, &baseline)?
         }
         (Some(_), None) => {
             anyhow::bail!("give two snapshots (BASE LATER), or a folder (DIR or --input DIR)")
         }
         _ => {
-            let store = series::load_store(
+            let store = crate::app::series::load_store(
                 &series_inputs,
-                &args.dataset,
+                &args.dataset.filter()?,
                 &loader,
                 Order::Time,
                 KeyBy::Function,
                 true,
                 args.analysis.frames()?,
             )?;
-            status = series::status_of(&store);
+            status = crate::app::series::status_of(&store);
             let report = args.analysis.analyze(&store, 0, false)?;
             if let Some(p) = &report.profiler_overhead {
                 eprintln!(

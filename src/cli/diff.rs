@@ -1,6 +1,5 @@
 //! `leakdiff BASE LATER` (the default command, `diff`) and `leakdiff slice`.
 
-use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -8,11 +7,10 @@ use clap::Args;
 use regex::Regex;
 
 use super::args::InputArgs;
-use super::{emit, file_name, warn_inputs, write_file, write_pprof, EXIT_OK, EXIT_THRESHOLD};
+use crate::app::{self, diff::DiffJob};
 use crate::diff::{self, DiffOptions, Granularity, SortBy};
 use crate::formats::heaptrack::SliceSpec;
-use crate::input::Loader;
-use crate::report::{self, flamegraph, OutputFormat, TextOptions};
+use crate::report::OutputFormat;
 use crate::units::{parse_duration_ms, parse_threshold, Threshold};
 
 /// Where to cut a recording (heaptrack timestamps).
@@ -168,12 +166,6 @@ fn tag_filters(flag: &str, terms: &[String]) -> Result<Vec<diff::TagFilter>> {
         .collect()
 }
 
-fn loader(h: &DiffArgs) -> Result<Loader> {
-    let mut loader = h.input.loader()?;
-    loader.read.heaptrack.timeline = h.slices.is_some() || h.slice_every.is_some();
-    Ok(loader)
-}
-
 fn regex(flag: &str, pattern: Option<String>) -> Result<Option<Regex>> {
     pattern
         .map(|p| {
@@ -208,11 +200,11 @@ fn diff_inputs(args: &DiffArgs) -> Result<(PathBuf, Option<PathBuf>)> {
     }
 }
 
-// Over 120 lines: the diff command's flags turned into options and outputs, one flag group after another.
-#[allow(clippy::too_many_lines)]
 pub(super) fn run_diff(args: DiffArgs) -> Result<u8> {
-    let (base_path, later_arg) = diff_inputs(&args)?;
-    let mut loader = loader(&args)?;
+    let (base, later) = diff_inputs(&args)?;
+    let slices = slice_spec(args.slices, args.slice_every);
+    let mut loader = args.input.loader()?;
+    loader.read.heaptrack.timeline = slices.is_some();
     let text_like = matches!(args.format, OutputFormat::Text | OutputFormat::Markdown);
     let top = match (args.top, text_like) {
         (Some(0), _) => None,
@@ -236,201 +228,29 @@ pub(super) fn run_diff(args: DiffArgs) -> Result<u8> {
             .or(text_like.then_some(DEFAULT_NODE_FRACTION)),
         subtract: args.subtract_base.is_some(),
     };
-    let hide = regex("--hide", args.hide.clone())?;
-    let show = regex("--show", args.show.clone())?;
-    let one_profile = later_arg.is_none()
-        && args.slices.is_none()
-        && args.slice_every.is_none()
-        && matches!(args.format, OutputFormat::Folded | OutputFormat::Speedscope);
-    if one_profile {
-        loader.read.heaptrack.timeline = false;
-        let mut interner = crate::model::Interner::new();
-        let mut p = loader.load(&base_path, &mut interner)?;
-        warn_inputs(&loader, [&p]);
-        diff::prune_frames(&mut interner, &mut [&mut p], hide.as_ref(), show.as_ref());
-        let values = diff::stack_values(&p, &p, &interner, &options)?;
-        let name = file_name(&base_path);
-        return emit(args.output.as_deref(), |w| match args.format {
-            OutputFormat::Folded => report::folded::write_profile(&interner, &values, w),
-            _ => report::speedscope::write(&interner, &values, &[name.as_str()], w),
-        })
-        .map(|_| EXIT_OK);
-    }
-    let bar = crate::progress::Progress::new(true);
-    bar.phase(match &later_arg {
-        Some(l) => format!(
-            "reading {}{} and {}{}",
-            file_name(&base_path),
-            crate::progress::size_note(&base_path),
-            file_name(l),
-            crate::progress::size_note(l)
-        ),
-        None => format!(
-            "reading and slicing {}{}",
-            file_name(&base_path),
-            crate::progress::size_note(&base_path)
-        ),
-    });
-    let (mut interner, mut base, mut later, later_path) =
-        match (&later_arg, slice_spec(args.slices, args.slice_every)) {
-            (Some(later), None) => {
-                let (i, b, l) = loader.load_pair(&base_path, later)?;
-                (i, b, l, later.clone())
-            }
-            (None, Some(spec)) => {
-                let (i, b, l) = first_and_last_slice(&loader, &base_path, spec)?;
-                (i, b, l, base_path.clone())
-            }
-            (Some(_), Some(_)) => anyhow::bail!(
-                "--slices/--slice-every cut one heaptrack recording; give one input, not two"
-            ),
-            (None, None) => anyhow::bail!(
-                "give two snapshots (`leakdiff BASE LATER`), or one heaptrack recording with --slices N (or -f folded|speedscope to write one profile)"
-            ),
-        };
-    bar.phase("diffing");
-    warn_inputs(&loader, [&base, &later]);
-    super::warn_order(&base, &later);
-    diff::prune_frames(
-        &mut interner,
-        &mut [&mut base, &mut later],
-        hide.as_ref(),
-        show.as_ref(),
-    );
-    // One aggregation per stack serves the flamegraph and the table.
-    let values = diff::stack_values(&base, &later, &interner, &options)?;
-    let (base_name, later_name) = (file_name(&base_path), file_name(&later_path));
-    bar.finish();
-    if let Some(path) = &args.flamegraph {
-        let opts = flamegraph::FlameOptions {
-            title: format!("{}: {base_name} → {later_name}", values.value_type.kind),
-            unit: values.value_type.unit.clone(),
-            ..Default::default()
-        };
-        write_file(path, |w| {
-            flamegraph::write_diff_svg(&interner, &values.stacks, &opts, w)
-        })?;
-    }
-    match args.format {
-        OutputFormat::Folded => {
-            emit(args.output.as_deref(), |w| {
-                report::folded::write_diff(&interner, &values, w)
-            })?;
-            return Ok(EXIT_OK);
-        }
-        OutputFormat::Speedscope => {
-            emit(args.output.as_deref(), |w| {
-                report::speedscope::write(&interner, &values, &[&base_name, &later_name], w)
-            })?;
-            return Ok(EXIT_OK);
-        }
-        _ => {}
-    }
-    let result = diff::diff_values(&base, &later, values, &interner, &options);
-
-    let color = super::color_for_stdout(args.output.as_deref());
-    let render = |w: &mut dyn Write| -> io::Result<()> {
-        match args.format {
-            OutputFormat::Text => report::write_text(&result, &TextOptions { color }, w),
-            OutputFormat::Json => report::write_json(&result, w),
-            OutputFormat::Csv => report::write_csv(&result, w),
-            OutputFormat::Markdown => report::write_markdown(&result, w),
-            OutputFormat::Folded | OutputFormat::Speedscope => Ok(()),
-        }
+    let job = DiffJob {
+        base,
+        later,
+        slices,
+        options,
+        hide: regex("--hide", args.hide.clone())?,
+        show: regex("--show", args.show.clone())?,
+        format: args.format,
+        color: super::color_for_stdout(args.output.as_deref()),
+        output: args.output,
+        flamegraph: args.flamegraph,
+        fail_on_growth: args.fail_on_growth,
     };
-    emit(args.output.as_deref(), render)?;
-    let failed = args
-        .fail_on_growth
-        .is_some_and(|t| diff::crosses(&result, t));
-    if failed {
-        let threshold = match args.fail_on_growth {
-            Some(crate::units::Threshold::Absolute(v)) => crate::units::human(v, &result.unit),
-            Some(t) => t.to_string(),
-            None => String::new(),
-        };
-        let delta = crate::units::human(result.totals.delta, &result.unit);
-        eprintln!(
-            "leakdiff: growth threshold {threshold} crossed (total {}{delta})",
-            if result.totals.delta > 0 { "+" } else { "" },
-        );
-        return Ok(EXIT_THRESHOLD);
-    }
-    Ok(EXIT_OK)
+    app::diff::run_diff(&job, loader)
 }
 
 /// pprof's default `-nodefraction`: rows under 0.5 % of the total are hidden in tables.
 const DEFAULT_NODE_FRACTION: f64 = 0.005;
-
-/// Reads one heaptrack recording with its timeline and cuts it into snapshots, anchored on the
-/// file's modification time.
-fn read_slices(
-    loader: &Loader,
-    path: &std::path::Path,
-    spec: SliceSpec,
-) -> Result<(crate::model::Interner, Vec<crate::model::Profile>)> {
-    let mut interner = crate::model::Interner::new();
-    let slices =
-        loader
-            .decode(path)?
-            .into_slices(spec, &mut interner, crate::input::mtime_nanos(path))?;
-    Ok((interner, slices))
-}
-
-/// The first and last slices of one recording.
-fn first_and_last_slice(
-    loader: &Loader,
-    path: &std::path::Path,
-    spec: SliceSpec,
-) -> Result<(
-    crate::model::Interner,
-    crate::model::Profile,
-    crate::model::Profile,
-)> {
-    let (interner, mut slices) = read_slices(loader, path, spec)?;
-    let later = slices.pop().context("no slices")?;
-    let base = if slices.is_empty() {
-        later.clone()
-    } else {
-        slices.swap_remove(0)
-    };
-    Ok((interner, base, later))
-}
 
 pub(super) fn run_slice(args: SliceArgs) -> Result<u8> {
     let spec = args
         .cut
         .spec()
         .context("say where to cut: --slices N or --slice-every DURATION")?;
-    let mut loader = args.input.loader()?;
-    loader.read.heaptrack.timeline = true;
-    let bar = crate::progress::Progress::new(true);
-    bar.phase(format!(
-        "reading and slicing {}{}",
-        file_name(&args.recording),
-        crate::progress::size_note(&args.recording)
-    ));
-    let (interner, slices) = read_slices(&loader, &args.recording, spec)?;
-    bar.finish();
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let stem = file_name(&args.recording);
-    let stem = stem
-        .strip_suffix(".gz")
-        .or_else(|| stem.strip_suffix(".zst"))
-        .unwrap_or(&stem)
-        .to_string();
-    let width = slices.len().to_string().len().max(3);
-    for (k, p) in slices.iter().enumerate() {
-        let path = args
-            .output
-            .join(format!("{stem}.slice-{:0width$}.pb.gz", k + 1));
-        write_pprof(&path, p, &interner)?;
-    }
-    eprintln!(
-        "leakdiff: wrote {} snapshots of {} to {}",
-        slices.len(),
-        args.recording.display(),
-        args.output.display()
-    );
-    Ok(EXIT_OK)
+    app::diff::write_slices(args.input.loader()?, &args.recording, spec, &args.output)
 }

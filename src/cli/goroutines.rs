@@ -67,9 +67,9 @@ pub enum GoroutineFormat {
 
 pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     let loader = series::loader(&args.read, &args.inputs.slices)?;
-    let store = series::load_store(
+    let store = crate::app::series::load_store(
         &args.inputs.all(),
-        &args.inputs.dataset,
+        &args.inputs.dataset.filter()?,
         &loader,
         Order::Time,
         KeyBy::Function,
@@ -129,5 +129,5 @@ pub(super) fn run_goroutines(args: GoroutinesArgs) -> Result<u8> {
     if args.fail_on_leak && result.groups.iter().any(|g| g.leak) {
         return Ok(EXIT_THRESHOLD);
     }
-    Ok(series::status_of(&store))
+    Ok(crate::app::series::status_of(&store))
 }

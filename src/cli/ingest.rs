@@ -62,9 +62,9 @@ pub(super) fn run_ingest(args: IngestArgs) -> Result<u8> {
         service: from_dataset.then(|| service.clone()),
         ..args.inputs.dataset.clone()
     };
-    let store = series::load_store(
+    let store = crate::app::series::load_store(
         &inputs,
-        &read_filter,
+        &read_filter.filter()?,
         &loader,
         args.order,
         KeyBy::Function,
@@ -72,7 +72,7 @@ pub(super) fn run_ingest(args: IngestArgs) -> Result<u8> {
         Default::default(),
     )?;
     ingest_store(&args.output, &service, &store)?;
-    Ok(series::status_of(&store))
+    Ok(crate::app::series::status_of(&store))
 }
 
 /// The sink of `collect --dataset`: each round's files loaded as a folder's (one form of

@@ -1,15 +1,14 @@
 //! `leakdiff simulate` (a synthetic series with its truth, written into a folder) and
 //! `leakdiff eval` (the lab's detectors on truth-labelled folders, scored).
 
-use std::io;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
-use super::{emit, write_file, EXIT_ERROR, EXIT_OK, EXIT_THRESHOLD};
+use crate::app::lab::{EvalFormat, EvalJob};
 use crate::input::Loader;
-use crate::lab::simulate::{self, GoroutineForm, LeakType, SimOptions, SimPattern};
+use crate::lab::simulate::{GoroutineForm, LeakType, SimOptions, SimPattern};
 use crate::units::{parse_duration_ms, parse_rate, parse_size};
 
 #[derive(Args, Debug)]
@@ -90,57 +89,7 @@ pub(super) fn run_simulate(args: SimulateArgs) -> Result<u8> {
         sampled_records: args.sampled_records,
         ..Default::default()
     };
-    let bar = crate::progress::Progress::new(true);
-    bar.phase("simulating the series");
-    let sim = simulate::simulate(&options)?;
-    bar.finish();
-    let dir = &args.output;
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .next()
-            .is_some()
-    {
-        anyhow::bail!(
-            "{} is not empty: simulate writes a series and its truth into a folder of its own",
-            dir.display()
-        );
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for f in &sim.files {
-        let path = dir.join(&f.name);
-        write_file(&path, |w| w.write_all(&f.bytes))?;
-        // Text dumps and heap dumps carry no time of their own: the file's mtime says when.
-        let when = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(f.time_nanos as u64);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .and_then(|file| file.set_modified(when))
-            .with_context(|| format!("cannot set the time of {}", path.display()))?;
-    }
-    write_file(&dir.join("truth.json"), |w| {
-        serde_json::to_writer_pretty(&mut *w, &sim.truth).map_err(io::Error::other)?;
-        writeln!(w)
-    })?;
-    eprintln!(
-        "leakdiff: wrote {} snapshots and truth.json to {} ({} leak(s), {} decoy(s), {} background)",
-        sim.files.len(),
-        dir.display(),
-        sim.truth.leaks.len() + sim.truth.goroutine_leaks.len(),
-        sim.truth.not_leaks.len(),
-        sim.truth.background.len()
-    );
-    Ok(EXIT_OK)
-}
-
-/// Output formats of `eval`.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum EvalFormat {
-    /// The table.
-    #[default]
-    Text,
-    /// `leakdiff.eval/v1` JSON.
-    Json,
+    crate::app::lab::write_simulation(&options, &args.output)
 }
 
 #[derive(Args, Debug)]
@@ -177,14 +126,6 @@ pub(super) struct EvalArgs {
 }
 
 pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
-    let mut dirs = Vec::new();
-    for d in &args.dirs {
-        crate::lab::detect::scenario_dirs(d, &mut dirs)
-            .with_context(|| format!("cannot read {}", d.display()))?;
-    }
-    if dirs.is_empty() {
-        anyhow::bail!("no truth.json under the folders given");
-    }
     let mut loader = Loader::new(
         Default::default(),
         crate::symbolize::SymbolOptions {
@@ -195,28 +136,14 @@ pub(super) fn run_eval(args: EvalArgs) -> Result<u8> {
         },
     );
     args.slices.apply(&mut loader);
-    let bar = crate::progress::Progress::new(true);
-    bar.phase(format!("evaluating {} scenario folders", dirs.len()));
-    let tick = |n: usize, of: usize| bar.tick(n, of);
-    let report =
-        crate::lab::detect::evaluate_all(&dirs, &loader, !args.no_latency, args.alpha, &tick);
-    bar.finish();
-    emit(args.output.as_deref(), |w| match args.format {
-        EvalFormat::Text => crate::report::write_eval_text(&report, w),
-        EvalFormat::Json => crate::report::write_eval_json(&report, w),
-    })?;
-    if !report.failures.is_empty() {
-        return Ok(EXIT_ERROR);
-    }
-    let low_tpr = args
-        .min_tpr
-        .is_some_and(|m| report.overall.tpr.is_some_and(|t| t < m));
-    let high_fpr = args.max_fpr.is_some_and(|m| {
-        report.overall.fpr.is_some_and(|f| f > m) || !report.leak_free_with_findings.is_empty()
-    });
-    Ok(if low_tpr || high_fpr {
-        EXIT_THRESHOLD
-    } else {
-        EXIT_OK
-    })
+    let job = EvalJob {
+        dirs: args.dirs,
+        format: args.format,
+        output: args.output,
+        min_tpr: args.min_tpr,
+        max_fpr: args.max_fpr,
+        latency: !args.no_latency,
+        alpha: args.alpha,
+    };
+    crate::app::lab::evaluate(&job, &loader)
 }

@@ -57,9 +57,9 @@ pub(super) struct ReportArgs {
 
 pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
     let loader = series::loader(&args.read, &args.inputs.slices)?;
-    let store = series::load_store(
+    let store = crate::app::series::load_store(
         &args.inputs.all(),
-        &args.inputs.dataset,
+        &args.inputs.dataset.filter()?,
         &loader,
         args.order,
         args.by,
@@ -110,5 +110,5 @@ pub(super) fn run_report(args: ReportArgs) -> Result<u8> {
         }
     };
     emit(args.output.as_deref(), render)?;
-    Ok(series::status_of(&store))
+    Ok(crate::app::series::status_of(&store))
 }

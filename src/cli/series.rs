@@ -1,19 +1,15 @@
-//! What the commands over a series share (report, goroutines, check, export, dashboard,
-//! ingest): the loading prelude (the loader, heaptrack slices, a dataset or the files under the
-//! inputs, what was left out said once), the analysis flags and the analysis, and the exit status
-//! of a run over a store.
-
-use std::path::PathBuf;
+//! The flags of the commands over a series (report, goroutines, check, export, dashboard,
+//! ingest, watch): the analysis flags, and the loader with heaptrack recordings cut as asked.
+//! Loading and analysing are `app::series`.
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::args::{DatasetArgs, InputArgs, SeriesSlices};
-use super::{EXIT_ERROR, EXIT_OK};
-use crate::input::{self, Loader, SeriesOptions};
-use crate::leaks::{self, AnalyzeOptions, Report};
-use crate::progress::Progress;
-use crate::store::{KeyBy, Kind, Order, Store};
+use super::args::{InputArgs, SeriesSlices};
+use crate::app;
+use crate::input::Loader;
+use crate::leaks::{AnalyzeOptions, Report};
+use crate::store::Store;
 use crate::units::parse_size;
 
 /// The analysis flags of every command that trends a series.
@@ -82,22 +78,16 @@ impl AnalysisArgs {
     /// Analyses a store, keeping at most `top` suspects (0: all); says on stderr when a long
     /// series is thinned (`--max-points`) when `say_thinned`.
     pub fn analyze(&self, store: &Store, top: usize, say_thinned: bool) -> Result<Report> {
-        let max_points = self.max_points_or(crate::store::DEFAULT_MAX_POINTS);
-        if say_thinned {
-            for kind in [Kind::Heap, Kind::Goroutine, Kind::Process] {
-                let n = store.snapshots_of(kind).len();
-                if max_points > 0 && n > max_points {
-                    eprintln!(
-                        "leakdiff: {} {} snapshots: trending {} of them, evenly spaced (--max-points)",
-                        n,
-                        kind.name(),
-                        max_points
-                    );
-                }
-            }
+        app::series::analyze(store, &self.analysis(top), say_thinned)
+    }
+
+    /// The analysis these flags ask for, showing at most `top` suspects (0: all).
+    pub fn analysis(&self, top: usize) -> app::series::Analysis {
+        app::series::Analysis {
+            sample_index: self.sample_index.clone(),
+            max_points: self.max_points_or(crate::store::DEFAULT_MAX_POINTS),
+            options: self.options(top),
         }
-        let evidence = store.evidence_with(self.sample_index.as_deref(), max_points)?;
-        Ok(leaks::analyze(&evidence, &self.options(top))?)
     }
 }
 
@@ -106,109 +96,4 @@ pub(super) fn loader(read: &InputArgs, slices: &SeriesSlices) -> Result<Loader> 
     let mut loader = read.loader()?;
     slices.apply(&mut loader);
     Ok(loader)
-}
-
-/// Loads the store: one dataset or Parquet store, or every snapshot file under the inputs, with
-/// a progress line when asked; prints one line per input left out or broken.
-pub(super) fn load_store(
-    inputs: &[PathBuf],
-    dataset: &DatasetArgs,
-    loader: &Loader,
-    order: Order,
-    by: KeyBy,
-    progress: bool,
-    frames: crate::store::FrameRules,
-) -> Result<Store> {
-    let custom = frames.keep.is_some() || frames.drop.is_some();
-    if custom
-        && inputs.len() == 1
-        && (crate::dataset::is_dataset(&inputs[0]) || input::is_parquet(&inputs[0]))
-    {
-        anyhow::bail!(
-            "--keep-frames and --drop-frames name keys as snapshots are read; {} holds keys made when it was written",
-            inputs[0].display()
-        );
-    }
-    if inputs.len() == 1 && crate::dataset::is_dataset(&inputs[0]) {
-        return load_dataset(&inputs[0], dataset, by, progress);
-    }
-    anyhow::ensure!(
-        !dataset.any(),
-        "--service, --since and --until are for a dataset (written by `leakdiff ingest`); {} is none",
-        inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let bar = Progress::new(progress);
-    let tick = |done: usize, total: usize| bar.tick(done, total);
-    let options = SeriesOptions {
-        order,
-        by,
-        progress: Some(&tick),
-        frames,
-    };
-    let store = input::load_series(inputs, loader, &options);
-    bar.finish();
-    let store = store?;
-    for w in &store.warnings {
-        eprintln!("leakdiff: warning: {}", w.message);
-    }
-    for f in &store.skipped {
-        eprintln!("leakdiff: left out: {}: {}", f.source, f.message);
-    }
-    for f in &store.failures {
-        eprintln!("leakdiff: error: {}", f.message);
-    }
-    if let Some(w) = loader.symbolizer.warning() {
-        eprintln!("leakdiff: warning: {w}");
-    }
-    Ok(store)
-}
-
-/// A fleet dataset's store, as [`DatasetArgs`] select it.
-fn load_dataset(
-    path: &std::path::Path,
-    dataset: &DatasetArgs,
-    by: KeyBy,
-    progress: bool,
-) -> Result<Store> {
-    anyhow::ensure!(
-        by == KeyBy::Function,
-        "a dataset is keyed by function (as ingested); --by {} needs the snapshot files",
-        clap::ValueEnum::to_possible_value(&by)
-            .map_or_else(String::new, |v| v.get_name().to_string())
-    );
-    let (store, stats) = crate::dataset::read(path, &dataset.filter()?)?;
-    for n in &stats.notes {
-        eprintln!("leakdiff: left out: {n}");
-    }
-    if progress {
-        eprintln!(
-            "leakdiff: dataset {}: service {}, {} of {} date partition(s) read, {} part(s) ({} left out by time), {} snapshot(s){}",
-            path.display(),
-            stats.service,
-            stats.partitions_read,
-            stats.partitions,
-            stats.parts_read,
-            stats.parts_pruned,
-            stats.snapshots,
-            if stats.unfinished > 0 {
-                format!(", {} unfinished write(s) ignored", stats.unfinished)
-            } else {
-                String::new()
-            }
-        );
-    }
-    Ok(store)
-}
-
-/// The exit status of a run over a store: 2 when an input was broken (the rest was analysed).
-pub(super) fn status_of(store: &Store) -> u8 {
-    if store.failures.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_ERROR
-    }
 }

@@ -62,6 +62,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "app",
+        &[
+            "model", "formats", "input", "store", "dataset", "diff", "check", "graph", "leaks",
+            "report", "live", "lab", "progress", "files", "units",
+        ],
+    ),
+    (
         "report",
         &[
             "model",
