@@ -164,6 +164,10 @@ pub const NATIVE_ALLOCATOR_PREFIXES: &[&str] = &[
 /// standard libraries' containers of C++ and Rust). A key is named after the first frame past
 /// them: a Rust leak after `app::register`, not `_rjem_je_prof_backtrace` or `RawVec::grow_one`.
 pub fn is_allocator_function(function: &str) -> bool {
+    if in_standard_library(function) {
+        return true;
+    }
+    let function = without_return_type(function);
     ALLOCATOR_FUNCTIONS.contains(&function)
         || ALLOCATOR_PREFIXES.iter().any(|p| function.starts_with(p))
         || INTERPRETER_ALLOCATOR_FUNCTIONS.contains(&function)
@@ -172,6 +176,77 @@ pub fn is_allocator_function(function: &str) -> bool {
             .iter()
             .any(|p| function.starts_with(p))
         || is_std_impl(function)
+}
+
+/// A demangled C++ function without the return type the demangler writes first for a function
+/// template (`void std::vector<Event, std::allocator<Event> >::_M_realloc_insert<Event const&>(…)`
+/// is `std::vector<…>::_M_realloc_insert<…>(…)`), so that its own name is what the prefixes see,
+/// not its return type's (`std::string app::render()` is the program's). The name starts after
+/// the last space outside brackets before the parameter list or an `operator` (whose own name
+/// may have spaces: `operator new(unsigned long)`, `app::Id::operator unsigned long()`).
+fn without_return_type(function: &str) -> &str {
+    let bytes = function.as_bytes();
+    let (mut depth, mut spaces, mut operator) = (0usize, Vec::new(), None);
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &function[i..];
+        match bytes[i] {
+            // `(anonymous namespace)::` is a scope, not the parameter list.
+            b'(' if rest.starts_with("(anonymous namespace)") => {
+                i += "(anonymous namespace)".len();
+                continue;
+            }
+            // `operator()`, `operator<`, `operator new`: what follows is the operator's name.
+            b'o' if depth == 0
+                && operator.is_none()
+                && rest.starts_with("operator")
+                && (i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b':') =>
+            {
+                operator = Some(i);
+                break;
+            }
+            b'(' if depth == 0 => break,
+            b'<' | b'(' | b'[' | b'{' => depth += 1,
+            b'>' | b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b' ' if depth == 0 => spaces.push(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    match spaces.last() {
+        Some(&at) if operator.is_none_or(|op| at < op) => &function[at + 1..],
+        _ => function,
+    }
+}
+
+/// Shared objects of the C and C++ runtimes and of the allocators, by file name: an address in
+/// one of them that no symbol names (`libstdc++.so.6.0.30+0x13fcdd`, as a profile reads without
+/// the library's symbols) is standard-library code allocating for its caller, never the
+/// program's own.
+const STANDARD_LIBRARIES: &[&str] = &[
+    "libstdc++.so",
+    "libc++.so",
+    "libc++abi.so",
+    "libc.so",
+    "libjemalloc.so",
+    "libtcmalloc.so",
+    "libtcmalloc_minimal.so",
+    "libtcmalloc_and_profiler.so",
+    "libmimalloc.so",
+];
+
+/// An unnamed frame (`MODULE+0xOFFSET`, maybe with an `(after NAME)` hint) in one of the
+/// [`STANDARD_LIBRARIES`].
+fn in_standard_library(function: &str) -> bool {
+    let Some((module, rest)) = function.split_once("+0x") else {
+        return false;
+    };
+    rest.starts_with(|c: char| c.is_ascii_hexdigit())
+        && STANDARD_LIBRARIES.iter().any(|lib| {
+            module
+                .strip_prefix(lib)
+                .is_some_and(|v| v.is_empty() || v.starts_with('.'))
+        })
 }
 
 /// V8's pseudo-frames, as Node's heap profilers (`@datadog/pprof`) write them, and what each
@@ -248,6 +323,15 @@ mod tests {
             "tcmalloc::allocate_full_malloc_oom",
             "runtime.mallocgc",
             "PyObject_Malloc",
+            // Function templates as the demangler writes them: the return type first.
+            "void std::vector<Event, std::allocator<Event> >::_M_realloc_insert<Event const&>(__gnu_cxx::__normal_iterator<Event*, std::vector<Event, std::allocator<Event> > >, Event const&)",
+            "void std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >::_M_construct<char*>(char*, char*, std::forward_iterator_tag)",
+            "std::pair<std::__detail::_Node_iterator<std::pair<int const, int>, false, false>, bool> std::_Hashtable<int, int>::_M_emplace<int>(std::integral_constant<bool, true>, int&&)",
+            "unsigned long std::__detail::_Hash_bytes<char>(char const*)",
+            "libstdc++.so.6.0.30+0x13fcdd",
+            "libstdc++.so.6+0xa57b9 (after std::__throw_ios_failure(char const*, int))",
+            "libc.so.6+0x9a0c2",
+            "libjemalloc.so.2+0x1234",
         ] {
             assert!(alloc(f), "{f}");
         }
@@ -260,6 +344,16 @@ mod tests {
             "gawk+0x6596c",
             "standard_lib_like_name",
             "corelib_init",
+            // The program's functions, whatever type they return.
+            "std::string app::render(int)",
+            "std::vector<int, std::allocator<int> > make_ids<int>(unsigned long)",
+            "std::unique_ptr<Session, std::default_delete<Session> > (anonymous namespace)::open_session(int)",
+            "void register_session(Registry&, std::__cxx11::basic_string<char> const&, unsigned int)",
+            "register_session(Registry&, std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> > const&, unsigned int)",
+            "app::Id::operator unsigned long() const",
+            "sessions-lld+0x17ae",
+            "libstdcxx_like.so+0x10",
+            "libcrypto.so.3+0x1f00",
         ] {
             assert!(!alloc(f), "{f}");
         }

@@ -96,6 +96,16 @@ impl Module {
             .map(|(off, _, addr, _)| file_offset - off + addr)
     }
 
+    /// File offset of a link-time virtual address (through the load segment that holds it): what
+    /// an unnamed frame shows, as pprof does (`libstdc++.so.6+0xa57b9`), the same whatever
+    /// address the file was loaded at.
+    pub fn file_offset(&self, vaddr: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|(_, size, addr, _)| vaddr >= *addr && vaddr - addr < *size)
+            .map(|(off, _, addr, _)| vaddr - addr + off)
+    }
+
     /// Whether a virtual address lies in a load segment.
     fn loaded(&self, v: u64) -> bool {
         self.segments

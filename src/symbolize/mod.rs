@@ -243,7 +243,10 @@ impl Symbolizer {
                         syms.extend(
                             module
                                 .nearest_before(vaddr)
-                                .map(|near| after(&g.module, address, near)),
+                                .map(|near| {
+                                    let offset = module.file_offset(vaddr).unwrap_or(vaddr);
+                                    after(&g.module, offset, near)
+                                }),
                         );
                     }
                     if !syms.is_empty() {

@@ -100,8 +100,14 @@ impl FrameRules {
             || crate::formats::allocators::pseudo_frame(name).is_some()
     }
 
+    /// An unsymbolized frame is judged by the name it shows, `module+0xoffset` (an address in
+    /// the C++ runtime is the runtime's).
     fn skips(&self, interner: &Interner, f: FrameId) -> bool {
-        self.skips_name(interner.str(interner.frame_at(f).function))
+        if interner.frame_at(f).is_symbolized() {
+            self.skips_name(interner.str(interner.frame_at(f).function))
+        } else {
+            self.skips_name(&interner.frame_name(f))
+        }
     }
 }
 

@@ -13,6 +13,8 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=${WORK:-./realnative-work}
 OUT=${OUT:-}
+# OUT is taken relative to where the script was started, not to WORK
+if [ -n "$OUT" ]; then mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd); fi
 PY=${PY:-/usr/bin/python3.11}
 GAWK=${GAWK:-/usr/bin/gawk}
 JEMALLOC=${JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}
