@@ -132,8 +132,9 @@ pub const NATIVE_ALLOCATOR_FUNCTIONS: &[&str] = &[
 /// Prefixes of the native allocators' functions ([`NATIVE_ALLOCATOR_FUNCTIONS`]) and of the
 /// standard libraries' containers that allocate for their caller: C++'s `operator new` in every
 /// overload, `std::` and `__gnu_cxx::` (vectors, strings, maps, `make_unique`), Rust's `alloc::`,
-/// `core::`, `std::` and `hashbrown::` (`RawVec` growth, `Vec::push`, `HashMap::insert`), and
-/// jemalloc's and glibc's internals.
+/// `core::`, `std::` and `hashbrown::` (`RawVec` growth, `Vec::push`, `HashMap::insert`), the
+/// allocator shims as Rust 1.9x mangles them (`__rustc::__rust_alloc`, `__rustc::__rust_realloc`),
+/// and jemalloc's and glibc's internals.
 pub const NATIVE_ALLOCATOR_PREFIXES: &[&str] = &[
     "operator new",
     "std::",
@@ -141,6 +142,7 @@ pub const NATIVE_ALLOCATOR_PREFIXES: &[&str] = &[
     "alloc::",
     "core::",
     "hashbrown::",
+    "__rustc::",
     "<alloc::",
     "<core::",
     "<std::",
@@ -306,6 +308,8 @@ mod tests {
             "_rjem_je_malloc_default",
             "do_rallocx",
             "__rust_alloc",
+            "__rustc::__rust_alloc",
+            "__rustc::__rust_realloc",
             "alloc::alloc::alloc",
             "alloc::raw_vec::RawVecInner<A>::reserve::do_reserve_and_handle",
             "alloc::raw_vec::finish_grow",

@@ -1262,26 +1262,19 @@ fn alertmanager() -> Option<&'static str> {
     )
 }
 
-/// `watch --alertmanager` against Debian's Alertmanager, started on a loopback port: the
-/// suspects of the recorded Go program are active alerts there, labelled with the service, kind,
-/// key and severity, with the rate as an annotation.
-#[test]
-fn watch_sends_its_alerts_to_a_real_alertmanager() {
-    let Some(am) = alertmanager() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("am.yml");
+/// Debian's Alertmanager on a free loopback port, its files under `dir`, ready: the child and
+/// its port.
+fn start_alertmanager(am: &str, dir: &Path) -> (std::process::Child, u16) {
+    let config = dir.join("am.yml");
     std::fs::write(
         &config,
         "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
     )
     .unwrap();
     let port = free_port();
-    let mut amp = Command::new(am)
+    let child = Command::new(am)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.path={}",
-            tmp.path().join("am-data").display()
-        ))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=")
         .stdout(Stdio::null())
@@ -1291,6 +1284,17 @@ fn watch_sends_its_alerts_to_a_real_alertmanager() {
     wait_for("alertmanager", Duration::from_secs(30), || {
         TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/-/ready").0 == 200
     });
+    (child, port)
+}
+
+/// `watch --alertmanager` against Debian's Alertmanager, started on a loopback port: the
+/// suspects of the recorded Go program are active alerts there, labelled with the service, kind,
+/// key and severity, with the rate as an annotation.
+#[test]
+fn watch_sends_its_alerts_to_a_real_alertmanager() {
+    let Some(am) = alertmanager() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut amp, port) = start_alertmanager(am, tmp.path());
     let server = FakePprof::start(0, Arc::new(Faults::default()));
     let url = server.url();
     let am_url = format!("http://127.0.0.1:{port}/");
@@ -1564,4 +1568,152 @@ fn watch_starts_a_new_series_when_the_process_restarts() {
         assert!(!key.starts_with("main."), "{l}");
         assert_eq!(l["change"], "new_suspect", "{l}");
     }
+}
+
+/// Builds `benches/watch-latency/leaker` (a Go service with churn and a bounded cache that, with
+/// `-leak`, leaks 1 MiB/s from `main.leakyAppend`) with `go` into `dir`, starts it with `flags`
+/// and returns it with the address it serves on.
+fn start_leaker(go: &Path, dir: &Path, flags: &[&str]) -> (std::process::Child, String) {
+    let exe = dir.join("leaker");
+    if !exe.exists() {
+        let build = Command::new(go)
+            .args(["build", "-trimpath", "-o"])
+            .arg(&exe)
+            .arg(".")
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/watch-latency/leaker"))
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "-mod=mod")
+            .env(
+                "GOCACHE",
+                std::env::temp_dir().join("leakdiff-test-gocache"),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "{}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+    }
+    let mut child = Command::new(&exe)
+        .args(flags)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with('\n') && stdout.read(&mut byte).unwrap() == 1 {
+        line.push(byte[0] as char);
+    }
+    let addr = line.trim().trim_start_matches("listening on ").to_string();
+    // Keep reading what it prints (`leak started at …`): a closed pipe would kill it.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (child, addr)
+}
+
+/// What the test's `--alert-cmd` appended: one alert document per line.
+fn alert_docs(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A real Go service that starts leaking 1 MiB/s from `main.leakyAppend` seven seconds in
+/// (beside churn and a bounded cache, at Go's default 512 KiB sampling), and its twin that never
+/// leaks, both built with Debian's Go and watched every second once warm: the leaking one alerts
+/// through a command and through Debian's Alertmanager with the leaking function named; the
+/// steady one sends nothing.
+#[test]
+fn watch_alerts_on_a_real_leaking_go_service_and_never_on_its_steady_twin() {
+    let Some(go) = go() else { return };
+    let Some(am) = alertmanager() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut amp, port) = start_alertmanager(am, tmp.path());
+    let am_url = format!("http://127.0.0.1:{port}/");
+    // Its cache (256 entries of 16 KiB) fills in about 1.5 s at 200 insertions a second; the
+    // watchers start once both services are warm, as on a running service. (A cache still
+    // filling grows as a leak does: a watch started during a warm-up can suspect it.)
+    let common = ["-leak-after", "7s", "-lifetime", "60s", "-cache-rate", "50"];
+    let (mut leaky, leaky_addr) = start_leaker(&go, tmp.path(), &common);
+    let steady_flags = [&common[..], &["-leak=false"]].concat();
+    let (mut steady, steady_addr) = start_leaker(&go, tmp.path(), &steady_flags);
+    std::thread::sleep(Duration::from_secs(5));
+    let watch = |name: &str, addr: &str| {
+        let sent = tmp.path().join(format!("{name}-alerts.jsonl"));
+        let cmd = format!("cat >> '{}'; echo >> '{}'", sent.display(), sent.display());
+        let child = Command::new(bin())
+            .args(["watch", "--url", &format!("http://{addr}/debug/pprof/")])
+            .args([
+                "--interval",
+                "1s",
+                "--count",
+                "16",
+                "--gc",
+                "-q",
+                "--no-evidence",
+            ])
+            .args([
+                "--name",
+                name,
+                "--alert-cmd",
+                &cmd,
+                "--alertmanager",
+                &am_url,
+            ])
+            .arg("-o")
+            .arg(tmp.path().join(name))
+            .current_dir(tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, sent)
+    };
+    let (w_leaky, sent_leaky) = watch("checkout", &leaky_addr);
+    let (w_steady, sent_steady) = watch("steady", &steady_addr);
+    let (o_leaky, o_steady) = (
+        w_leaky.wait_with_output().unwrap(),
+        w_steady.wait_with_output().unwrap(),
+    );
+    let (code, body) = get(port, "/api/v2/alerts");
+    for c in [&mut leaky, &mut steady, &mut amp] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let err = String::from_utf8_lossy(&o_leaky.stderr);
+    assert_eq!(o_leaky.status.code(), Some(0), "{err}");
+    assert_eq!(
+        o_steady.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o_steady.stderr)
+    );
+    let firing: Vec<String> = alert_docs(&sent_leaky)
+        .iter()
+        .filter(|d| d["alert"]["status"] == "firing" && d["alert"]["kind"] == "heap")
+        .map(|d| d["alert"]["key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        firing.iter().any(|k| k == "main.leakyAppend"),
+        "{firing:?} {err}"
+    );
+    let steady_sent = alert_docs(&sent_steady);
+    assert!(steady_sent.is_empty(), "{steady_sent:?}");
+    assert_eq!(code, 200, "{body}");
+    let alerts: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["labels"]["service"] == "checkout"
+                && a["labels"]["key"] == "main.leakyAppend"),
+        "{body}"
+    );
+    assert!(
+        alerts.iter().all(|a| a["labels"]["service"] != "steady"),
+        "{body}"
+    );
 }

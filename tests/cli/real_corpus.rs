@@ -117,6 +117,26 @@ fn eval_scores_a_cpp_service_under_three_profilers_and_two_linkers() {
     assert!(json.contains(frame), "{json}");
 }
 
+/// A Rust service on tikv-jemallocator with jemalloc's profiler on, each profile written by
+/// jemalloc_pprof (`rust/gen/service`; rustc's default linker, lld, places the text 0x1000 above
+/// its file offset): the stacks start in jemalloc's profiler and Rust's `RawVec` and `hashbrown`
+/// growth, and each leak is keyed by the program's function, as `go tool pprof -traces` names
+/// the frames (`rust/reference/`).
+#[test]
+fn eval_scores_a_rust_service_profiled_through_jemalloc_pprof() {
+    let r = eval_with_symbols(&[real("rust")], real("rust/bin"));
+    let o = &r["overall"];
+    assert_eq!(o["scenarios"], 2, "{o}");
+    assert_eq!(o["detected"], 2, "{}", r["scenarios"]);
+    assert_eq!(o["false_positives"], 0, "{}", r["scenarios"]);
+    assert_eq!(o["leak_free_with_findings"], 0, "{o}");
+    let last = real("rust/rust-jemalloc_pprof-growing/heap.0019.pb.gz");
+    let folded = stdout_of(args![last, "-f", "folded", "--symbols", real("rust/bin")]);
+    let folded = String::from_utf8_lossy(&folded);
+    let stack = "sessions::main;sessions::handle;sessions::append_event;alloc::raw_vec::RawVec<T,A>::grow_one;alloc::raw_vec::RawVecInner<A>::finish_grow;do_rallocx;_rjem_je_prof_tctx_create;_rjem_je_prof_backtrace;prof_backtrace_impl ";
+    assert!(folded.contains(stack), "{folded}");
+}
+
 fn names(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
