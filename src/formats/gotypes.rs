@@ -17,8 +17,8 @@ pub type TypeId = u32;
 pub enum Kind {
     /// A pointer to a type (`None`: `unsafe.Pointer`, or a pointee the DWARF does not give).
     Pointer(Option<TypeId>),
-    /// A struct: its members' offsets and types, by offset (zero-sized members dropped).
-    Struct(Vec<(u64, TypeId)>),
+    /// A struct: its members, by offset (zero-sized members dropped).
+    Struct(Vec<Member>),
     /// An array: element type and count.
     Array(TypeId, u64),
     /// Another name for a type (`main.session` for its struct).
@@ -28,6 +28,17 @@ pub enum Kind {
     Interface,
     /// Whatever holds no pointer: numbers, booleans, and types the table does not describe.
     Other,
+}
+
+/// A struct's member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Byte offset in the struct.
+    pub offset: u64,
+    /// Its type.
+    pub ty: TypeId,
+    /// Its Go name (`conn`; a slice header's `array`, a string's `str`).
+    pub name: String,
 }
 
 /// One type.
@@ -114,15 +125,10 @@ impl GoTypes {
                     }
                 }
                 Kind::Struct(members) => {
-                    // The last member starting at or before `off`.
-                    let i = members.partition_point(|&(o, _)| o <= off);
-                    let Some(&(o, m)) = i.checked_sub(1).and_then(|i| members.get(i)) else {
+                    let Some(m) = self.member_at(members, off) else {
                         return Slot::None;
                     };
-                    if off - o >= self.size(m) {
-                        return Slot::None;
-                    }
-                    (t, off) = (m, off - o);
+                    (t, off) = (m.ty, off - m.offset);
                 }
                 Kind::Array(elem, count) => {
                     let s = self.size(*elem);
@@ -138,6 +144,53 @@ impl GoTypes {
             }
         }
         Slot::None
+    }
+
+    /// The member of a struct that holds byte `off`: the last one starting at or before it,
+    /// when `off` falls inside it.
+    fn member_at<'a>(&self, members: &'a [Member], off: u64) -> Option<&'a Member> {
+        let i = members.partition_point(|m| m.offset <= off);
+        let m = members.get(i.checked_sub(1)?)?;
+        (off - m.offset < self.size(m.ty)).then_some(m)
+    }
+
+    /// The Go expression that reaches the word at byte `off` of a value of type `t` from the
+    /// value, as a leak trace shows one step: `.conn`, `[3]`, `.buckets[2].next`; empty for the
+    /// value's own first word (a pointer). A slice's or a string's data word reads as the slice or
+    /// string itself (its backing array is what it holds: `.buf`, not `.buf.array`).
+    pub fn field_path(&self, t: TypeId, off: u64) -> String {
+        let (mut t, mut off, mut out) = (t, off, String::new());
+        for _ in 0..MAX_DEPTH {
+            let Some(ty) = self.types.get(t as usize) else {
+                break;
+            };
+            match &ty.kind {
+                Kind::Typedef(u) => t = *u,
+                Kind::Struct(members) => {
+                    let Some(m) = self.member_at(members, off) else {
+                        break;
+                    };
+                    let data_word = m.offset == 0
+                        && ((m.name == "array" && ty.name.starts_with("[]"))
+                            || (m.name == "str" && ty.name == "string"));
+                    if !data_word {
+                        out.push('.');
+                        out.push_str(&m.name);
+                    }
+                    (t, off) = (m.ty, off - m.offset);
+                }
+                Kind::Array(elem, count) => {
+                    let s = self.size(*elem);
+                    if s == 0 || off / s >= *count {
+                        break;
+                    }
+                    out.push_str(&format!("[{}]", off / s));
+                    (t, off) = (*elem, off % s);
+                }
+                Kind::Pointer(_) | Kind::Interface | Kind::Other => break,
+            }
+        }
+        out
     }
 
     /// The typed global whose bytes hold `addr`: its type and the offset in it.
@@ -159,18 +212,34 @@ mod tests {
             size,
             kind,
         };
+        let st = |members: &[(u64, TypeId, &str)]| {
+            Kind::Struct(
+                members
+                    .iter()
+                    .map(|&(offset, ty, name)| Member {
+                        offset,
+                        ty,
+                        name: name.into(),
+                    })
+                    .collect(),
+            )
+        };
         GoTypes {
             types: vec![
                 ty("int", 8, Kind::Other), // 0
                 ty(
                     "main.session",
                     48,
-                    Kind::Struct(vec![(0, 0), (8, 2), (16, 5)]),
+                    st(&[(0, 0, "id"), (8, 2, "conn"), (16, 5, "buf")]),
                 ), // 1
                 ty("*main.conn", 8, Kind::Pointer(Some(3))), // 2
                 ty("main.conn", 8, Kind::Typedef(4)), // 3
-                ty("main.conn", 8, Kind::Struct(vec![(0, 7)])), // 4
-                ty("[]uint8", 24, Kind::Struct(vec![(0, 6), (8, 0), (16, 0)])), // 5
+                ty("main.conn", 8, st(&[(0, 7, "owner")])), // 4
+                ty(
+                    "[]uint8",
+                    24,
+                    st(&[(0, 6, "array"), (8, 0, "len"), (16, 0, "cap")]),
+                ), // 5
                 ty("*uint8", 8, Kind::Pointer(Some(8))), // 6
                 ty("*main.session", 8, Kind::Pointer(Some(1))), // 7
                 ty("uint8", 1, Kind::Other), // 8
@@ -199,5 +268,21 @@ mod tests {
         assert_eq!(t.global_at(0x1020), Some((7, 0)));
         assert_eq!(t.global_at(0x1028), None);
         assert_eq!(t.global_at(0x10), None);
+    }
+
+    #[test]
+    fn field_paths_name_members_and_indexes_and_skip_a_slices_data_word() {
+        let t = table();
+        assert_eq!(t.field_path(1, 8), ".conn");
+        assert_eq!(
+            t.field_path(1, 16),
+            ".buf",
+            "the slice's data word is the slice"
+        );
+        assert_eq!(t.field_path(3, 0), ".owner", "through the typedef");
+        assert_eq!(t.field_path(9, 24), "[3]");
+        assert_eq!(t.field_path(7, 0), "", "a pointer's own word");
+        assert_eq!(t.field_path(1, 40), "", "past the last member");
+        assert_eq!(t.field_path(11, 0), "", "a typedef loop ends");
     }
 }

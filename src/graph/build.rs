@@ -101,16 +101,25 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     let linked = std::sync::atomic::AtomicU64::new(0);
     progress(Step::objects("linking pointers", 0, u64::from(n)));
     // Types from the binary's DWARF, while each pointer still has its offset.
-    let (type_of, type_names) = match d.dwarf.clone() {
+    let typed = match d.dwarf.clone() {
         Some(types) if d.objects.has_offsets() => {
             progress(Step::phase("typing objects from the binary's DWARF"));
-            let (c, names, st) =
-                typing::type_objects(d, &types, &objects, &index, order.as_deref());
+            let (typed, st) = typing::type_objects(d, &types, &objects, &index, order.as_deref());
             d.notes
                 .push(typing_note(&st, &types.go_version, objects.len()));
-            (c, names)
+            Some((typed, types))
         }
-        _ => (Classes::Sparse(Vec::new()), Vec::new()),
+        _ => None,
+    };
+    let (type_of, type_names, type_layouts, typed_via, go_types) = match typed {
+        Some((t, go)) => (t.type_of, t.names, t.layouts, t.via, Some(go)),
+        None => (
+            Classes::Sparse(Vec::new()),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            None,
+        ),
     };
     d.objects.drop_offsets();
     let (ends, rows) = d.objects.link_in_place(&|a| index.find(&objects, a), &|k| {
@@ -173,6 +182,9 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
         named_globals: !d.globals.is_empty(),
         type_of,
         type_names,
+        type_layouts,
+        typed_via,
+        go_types,
         parent: std::sync::OnceLock::new(),
         idom,
         retained,

@@ -164,6 +164,10 @@ pub struct CycleGroup {
     pub roots: Vec<(String, usize)>,
     /// The path from a root to the largest of them.
     pub path: Vec<String>,
+    /// Its shape in Go types and fields, from the binary's DWARF ([`cycle_shape`]):
+    /// `main.Parent.Child → main.Child.Parent → main.Parent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<String>,
     /// The Go runtime's own: every member allocated in the runtime (its goroutine and timer
     /// structures), which the program cannot free.
     pub runtime: bool,
@@ -434,6 +438,7 @@ pub(super) fn cycle_report_of(g: &ObjectGraph, comps: &Components, keep: usize) 
                 reachable,
                 roots,
                 path: path_to(g, t.best.entry),
+                fields: cycle_shape(g, comps.get(t.best.comp as usize), t.best.entry),
             }
         })
         .collect();

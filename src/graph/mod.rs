@@ -167,6 +167,13 @@ pub struct ObjectGraph {
     pub type_of: Classes,
     /// Type names: `main.session`, `[]main.session` (an object holding two or more).
     pub type_names: Vec<String>,
+    /// For each type name, its DWARF type and whether its objects hold several of it.
+    pub type_layouts: Vec<(crate::formats::gotypes::TypeId, bool)>,
+    /// For each object typed through another object's pointer: that object and the pointer's
+    /// offset in it; `(NONE, 0)` otherwise; empty without types. What names a leak trace's fields.
+    pub typed_via: Vec<(Node, u32)>,
+    /// The binary's types, when given.
+    pub go_types: Option<std::sync::Arc<crate::formats::gotypes::GoTypes>>,
     /// BFS parents toward the virtual root, found when a path is first asked for.
     parent: std::sync::OnceLock<Vec<u32>>,
     /// Immediate dominator (`NONE` for the root and unreachable objects).

@@ -48,8 +48,34 @@ pub fn path_to(g: &ObjectGraph, v: Node) -> Vec<String> {
         "root: {}",
         g.root_labels.get(&chain[0]).map_or("root", String::as_str)
     )];
-    out.extend(chain.iter().map(|&o| describe(g, o)));
+    out.push(describe(g, chain[0]));
+    out.extend(chain.windows(2).map(|w| match field_from(g, w[0], w[1]) {
+        Some(field) => format!("{field} {}", describe(g, w[1])),
+        None => describe(g, w[1]),
+    }));
     out
+}
+
+/// The field of object `from` whose pointer holds `v` (`.conn`, `[12]`, `[3].next`), from the
+/// binary's DWARF, when `v` was typed through that very pointer; `None` otherwise (no types, or
+/// `v` reached its type through another object: its field in `from` is not known).
+pub fn field_from(g: &ObjectGraph, from: Node, v: Node) -> Option<String> {
+    let go = g.go_types.as_ref()?;
+    let &(p, off) = g.typed_via.get(v as usize)?;
+    if p != from {
+        return None;
+    }
+    let &(ty, many) = g.type_layouts.get(g.type_of.get(from) as usize)?;
+    let (off, size) = (u64::from(off), go.size(ty));
+    if size == 0 {
+        return None;
+    }
+    let label = if many || off >= size {
+        format!("[{}]{}", off / size, go.field_path(ty, off % size))
+    } else {
+        go.field_path(ty, off)
+    };
+    (!label.is_empty()).then_some(label)
 }
 
 /// What a report keeps of a heap dump's object graph: sizes, cycle counts, the top retainers,
@@ -151,3 +177,97 @@ pub fn dump_summary(source: &str, go_version: &str, g: &ObjectGraph) -> DumpSumm
         reachable_bytes: reach.map(|v| g.size(v as Node)).sum(),
     }
 }
+
+/// The field of object `from` that points at `v`, as a cycle's shape names it: [`field_from`]
+/// where `v` was typed through it, else the one pointer field of `from`'s type that holds a
+/// pointer to `v`'s type, when there is exactly one and the type has no interface or
+/// `unsafe.Pointer` word (which could hold it instead). A statement about the type (`main.Child`
+/// reaches a `main.Parent` through its `Parent`), not about which word holds the pointer.
+pub fn field_to(g: &ObjectGraph, from: Node, v: Node) -> Option<String> {
+    if let Some(f) = field_from(g, from, v) {
+        return Some(f);
+    }
+    let go = g.go_types.as_ref()?;
+    let &(t, many) = g.type_layouts.get(g.type_of.get(from) as usize)?;
+    let &(want, _) = g.type_layouts.get(g.type_of.get(v) as usize)?;
+    if many {
+        return None; // which element holds it is not known
+    }
+    let want = go.name(want);
+    let mut found = None;
+    for off in (0..go.size(t)).step_by(8) {
+        match go.slot(t, off) {
+            crate::formats::gotypes::Slot::To(p)
+                if go.name(p) == want && found.replace(off).is_some() =>
+            {
+                return None;
+            }
+            crate::formats::gotypes::Slot::Untyped => return None,
+            _ => {}
+        }
+    }
+    found
+        .map(|off| go.field_path(t, off))
+        .filter(|f| !f.is_empty())
+}
+
+/// A cycle's shape in Go types and fields, from its members (at most [`SHAPE_MEMBERS`] of them):
+/// `main.Parent.Child → main.Child.Parent → main.Parent` where each type's one edge in the cycle
+/// leads to the next (from `entry`'s type, the member a path from a root reaches first), else its
+/// edges listed. `None` when a member is untyped or an edge's field is not known.
+pub fn cycle_shape(g: &ObjectGraph, members: &[Node], entry: Node) -> Option<String> {
+    if g.go_types.is_none() || members.len() > SHAPE_MEMBERS {
+        return None;
+    }
+    let inside: rustc_hash::FxHashSet<Node> = members.iter().copied().collect();
+    let name = |v: Node| -> Option<&str> {
+        match g.type_of.get(v) {
+            NONE => None,
+            t => g.type_names.get(t as usize).map(String::as_str),
+        }
+    };
+    // Type-level edges: (from type, field, to type).
+    let mut edges: std::collections::BTreeSet<(String, String, String)> = Default::default();
+    for &u in members {
+        let from = name(u)?;
+        for &w in g.edges.neighbors(u) {
+            if !inside.contains(&w) {
+                continue;
+            }
+            let field = field_to(g, u, w)?;
+            edges.insert((from.to_string(), field, name(w)?.to_string()));
+        }
+    }
+    let first = match name(entry) {
+        Some(n) if edges.iter().any(|e| e.0 == n) => n.to_string(),
+        _ => edges.iter().next()?.0.clone(),
+    };
+    // One edge out of each type, all one loop: the chain from the first type back to it.
+    let mut out_of: FxHashMap<&str, Vec<(&str, &str)>> = FxHashMap::default();
+    for (a, f, b) in &edges {
+        out_of.entry(a).or_default().push((f, b));
+    }
+    if out_of.values().all(|v| v.len() == 1) && out_of.len() == edges.len() {
+        let mut chain = String::new();
+        let mut at = first.as_str();
+        for _ in 0..edges.len() {
+            let (f, b) = out_of.get(at)?[0];
+            chain.push_str(&format!("{at}{f} → "));
+            at = b;
+        }
+        if at == first {
+            chain.push_str(at);
+            return Some(chain);
+        }
+    }
+    Some(
+        edges
+            .iter()
+            .map(|(a, f, b)| format!("{a}{f} → {b}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+/// The largest cycle [`cycle_shape`] describes: its members' edges are walked once.
+pub const SHAPE_MEMBERS: usize = 64;

@@ -39,8 +39,21 @@ pub(super) struct Stats {
     pub conflicts: u64,
 }
 
-/// Each object's type (in address order, `NONE`: untyped), the types' names (`main.session`, or
-/// `[]main.session` for an object that holds two or more), and the counts.
+/// What typing gives the graph.
+pub(super) struct Typed {
+    /// Each object's type (index into `names`; in address order).
+    pub type_of: Classes,
+    /// The types' names (`main.session`, or `[]main.session` for an object that holds two or
+    /// more).
+    pub names: Vec<String>,
+    /// For each name, the DWARF type and whether its objects hold several of it.
+    pub layouts: Vec<(TypeId, bool)>,
+    /// For each object typed through another object's pointer, that object and the pointer's
+    /// offset in it (after a malloc header); `(NONE, 0)` otherwise. Empty when nothing is typed.
+    pub via: Vec<(Node, u32)>,
+}
+
+/// Each object's type, the types' names and layouts, what typed each object, and the counts.
 // Over 120 lines: one breadth-first pass from the typed globals.
 #[allow(clippy::too_many_lines)]
 pub(super) fn type_objects(
@@ -49,7 +62,7 @@ pub(super) fn type_objects(
     objects: &Table,
     index: &AddrIndex,
     order: Option<&[u32]>,
-) -> (Classes, Vec<String>, Stats) {
+) -> (Typed, Stats) {
     let n = objects.len();
     let o = &d.objects;
     let mut ty: Vec<TypeId> = vec![NONE; n];
@@ -74,9 +87,14 @@ pub(super) fn type_objects(
         let r = o.pointers_of(dump_index(v));
         !r.is_empty() && o.offset(r.start) == Some(0)
     };
+    // For each object typed through another object's pointer: that object and the pointer's
+    // offset in it (after any malloc header), so a leak trace can name the field.
+    let mut via: Vec<(Node, u32)> = vec![(NONE, 0); n];
     let give = |target: u64,
                 p: TypeId,
+                from: (Node, u64),
                 ty: &mut Vec<TypeId>,
+                via: &mut Vec<(Node, u32)>,
                 st: &mut Stats,
                 queue: &mut VecDeque<Node>| {
         let Some(t) = index.find(objects, target) else {
@@ -102,6 +120,9 @@ pub(super) fn type_objects(
         match ty[t as usize] {
             NONE => {
                 ty[t as usize] = p;
+                if let Ok(off) = u32::try_from(from.1) {
+                    via[t as usize] = (from.0, off);
+                }
                 queue.push_back(t);
                 true
             }
@@ -123,7 +144,15 @@ pub(super) fn type_objects(
         };
         match types.slot(g, off) {
             Slot::To(p) => {
-                give(r.target, p, &mut ty, &mut st, &mut queue);
+                give(
+                    r.target,
+                    p,
+                    (NONE, 0),
+                    &mut ty,
+                    &mut via,
+                    &mut st,
+                    &mut queue,
+                );
                 st.from_globals += 1;
             }
             Slot::Untyped => st.untyped_pointers += 1,
@@ -142,7 +171,15 @@ pub(super) fn type_objects(
             };
             match types.slot(t, off % size) {
                 Slot::To(p) => {
-                    give(o.target(k), p, &mut ty, &mut st, &mut queue);
+                    give(
+                        o.target(k),
+                        p,
+                        (v, off),
+                        &mut ty,
+                        &mut via,
+                        &mut st,
+                        &mut queue,
+                    );
                 }
                 Slot::Untyped => st.untyped_pointers += 1,
                 Slot::None => st.disagree += 1,
@@ -155,6 +192,7 @@ pub(super) fn type_objects(
     let mut by_type: FxHashMap<(TypeId, bool), u32> = FxHashMap::default();
     let mut by_name: FxHashMap<String, u32> = FxHashMap::default();
     let mut names: Vec<String> = Vec::new();
+    let mut layouts: Vec<(TypeId, bool)> = Vec::new();
     let mut pairs: Vec<(Node, u32)> = Vec::new();
     for (v, &t) in ty.iter().enumerate() {
         if t == NONE {
@@ -170,6 +208,7 @@ pub(super) fn type_objects(
             };
             *by_name.entry(name).or_insert_with_key(|name| {
                 names.push(name.clone());
+                layouts.push((t, many));
                 names.len() as u32 - 1
             })
         });
@@ -178,7 +217,16 @@ pub(super) fn type_objects(
         pairs.push((v as Node, id));
     }
     drop(ty);
-    (Classes::from_pairs(pairs, n), names, st)
+    if pairs.is_empty() {
+        via = Vec::new();
+    }
+    let typed = Typed {
+        type_of: Classes::from_pairs(pairs, n),
+        names,
+        layouts,
+        via,
+    };
+    (typed, st)
 }
 
 /// Whether a runtime of this version (`go1.27.3`, `devel go1.23-…`) gives small objects a

@@ -129,6 +129,9 @@ pub fn write_cycles<W: Write>(
                 },
                 if c.runtime { "  [runtime]" } else { "" },
             )?;
+            if let Some(fields) = &c.fields {
+                writeln!(out, "     through {fields}")?;
+            }
             for (k, step) in c.path.iter().enumerate() {
                 writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
             }

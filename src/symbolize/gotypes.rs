@@ -13,7 +13,7 @@ use gimli::{constants, AttributeValue, EndianSlice, RunTimeEndian, UnitSectionOf
 use object::{Object, ObjectSection};
 use rustc_hash::FxHashMap;
 
-use crate::formats::gotypes::{GoType, GoTypes, Kind, TypeId};
+use crate::formats::gotypes::{GoType, GoTypes, Kind, Member, TypeId};
 
 /// The most a debug section may inflate to (Go binaries of hundreds of MB have DWARF of tens).
 const MAX_SECTION: u64 = 1 << 30;
@@ -263,7 +263,13 @@ fn resolve(
                     constants::DW_TAG_structure_type => Kind::Struct(
                         r.members
                             .iter()
-                            .filter_map(|(o, _, t)| Some((*o, id(*t)?)))
+                            .filter_map(|(o, name, t)| {
+                                Some(Member {
+                                    offset: *o,
+                                    ty: id(*t)?,
+                                    name: name.clone(),
+                                })
+                            })
                             .collect(),
                     ),
                     _ => Kind::Other,
@@ -304,8 +310,8 @@ fn resolve(
     let sizes: Vec<u64> = types.iter().map(|t| t.size).collect();
     for t in &mut types {
         if let Kind::Struct(m) = &mut t.kind {
-            m.retain(|&(_, ty)| sizes.get(ty as usize).is_some_and(|&s| s > 0));
-            m.sort_by_key(|&(o, _)| o);
+            m.retain(|m| sizes.get(m.ty as usize).is_some_and(|&s| s > 0));
+            m.sort_by_key(|m| m.offset);
         }
     }
     let mut globals: Vec<(u64, u64, TypeId)> = globals_raw

@@ -436,6 +436,153 @@ fn retained_by_type_follows_go_1_27s_swiss_maps() {
     assert!(!types.keys().any(|k| k.starts_with("hash<")), "{types:?}");
 }
 
+/// The same types on Go 1.23.9 (`generate-go123.sh`), between the two: malloc headers on
+/// objects over 512 bytes, and maps still in the bucket layout (`hash<K,V>`, `bucket<K,V>`).
+#[test]
+fn retained_by_type_types_go_1_23s_dump() {
+    let dump = testdata("go/go1.23/go1.23.9.dump.gz");
+    let debug = testdata("go/go1.23/heapdumpgen-go1.23.9.debug");
+    let out = leakdiff(&[
+        "retained",
+        dump.to_str().unwrap(),
+        "--by",
+        "type",
+        "--binary",
+        debug.to_str().unwrap(),
+        "-f",
+        "json",
+        "--top",
+        "0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("types from the binary's DWARF (go1.23.9)"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let types = objects_by_name(&v);
+    let with_map = GENERATOR_TYPES
+        .iter()
+        .copied()
+        .chain([("hash<string,*main.Entry>", 1)]);
+    for (name, n) in with_map {
+        assert_eq!(types.get(name), Some(&n), "{name}: {types:?}");
+    }
+    assert!(!types.keys().any(|k| k.starts_with("map<")), "{types:?}");
+}
+
+/// Leak traces name each step's field, from the binary's DWARF, where the object was typed
+/// through that pointer: a slice's element by index, a struct's pointer by member, a map's
+/// innards by the runtime's own fields (Go 1.19's buckets, Go 1.27's swiss groups).
+#[test]
+fn leak_traces_name_the_field_of_each_step() {
+    for (dump, debug, steps) in [
+        (
+            "go/heapdump/go1.19.8.dump.gz",
+            "go/heapdump/heapdumpgen-go1.19.8.debug",
+            &[
+                "→ [0] main.Parent ",
+                "→ .Child main.Child ",
+                "→ .buckets bucket<string,*main.Entry> ",
+                "→ .values[0] main.Entry ",
+            ][..],
+        ),
+        (
+            "go/go1.27/go1.27.3.dump.gz",
+            "go/go1.27/heapdumpgen-go1.27.3.debug",
+            &[
+                "→ [0] main.Parent ",
+                "→ .Child main.Child ",
+                "→ .dirPtr map.group[string]*main.Entry ",
+                "→ .slots[0].elem main.Entry ",
+                "→ .Value main.Value ",
+            ][..],
+        ),
+    ] {
+        let (dump, debug) = (testdata(dump), testdata(debug));
+        let out = leakdiff(&[
+            "retained",
+            dump.to_str().unwrap(),
+            "--by",
+            "type",
+            "--binary",
+            debug.to_str().unwrap(),
+            "--top",
+            "0",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for step in steps {
+            assert!(text.contains(step), "{step}: {text}");
+        }
+        // A step whose object was typed through another object's pointer names no field.
+        assert!(!text.contains("→ . "), "{text}");
+    }
+}
+
+/// `cycles --binary` says each cycle's shape in the generator's own types and fields, on the
+/// Go 1.19.8, 1.23.9 and 1.27.3 dumps: its pairs, its cache entries and values, its rings and
+/// its self-loop, as `heapdumpgen/main.go` declares them.
+#[test]
+fn cycles_name_their_shape_in_types_and_fields() {
+    for (dump, debug) in [
+        (
+            "go/heapdump/go1.19.8.dump.gz",
+            "go/heapdump/heapdumpgen-go1.19.8.debug",
+        ),
+        (
+            "go/go1.23/go1.23.9.dump.gz",
+            "go/go1.23/heapdumpgen-go1.23.9.debug",
+        ),
+        (
+            "go/go1.27/go1.27.3.dump.gz",
+            "go/go1.27/heapdumpgen-go1.27.3.debug",
+        ),
+    ] {
+        let (dump, debug) = (testdata(dump), testdata(debug));
+        let out = leakdiff(&[
+            "cycles",
+            dump.to_str().unwrap(),
+            "--binary",
+            debug.to_str().unwrap(),
+            "--top",
+            "0",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        for shape in [
+            "through main.Parent.Child → main.Child.Parent → main.Parent\n",
+            "through main.Entry.Value → main.Value.Owner → main.Entry\n",
+            "through main.RingNode.Next → main.RingNode\n",
+            "through main.Self.Me → main.Self\n",
+        ] {
+            assert!(text.contains(shape), "{}: {shape}{text}", dump.display());
+        }
+        let json = leakdiff(&[
+            "cycles",
+            dump.to_str().unwrap(),
+            "--binary",
+            debug.to_str().unwrap(),
+            "-f",
+            "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert!(
+            v["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["fields"] == "main.RingNode.Next → main.RingNode"),
+            "{v}"
+        );
+    }
+}
+
 /// `retained --by root`: what each root keeps, each object counted once. With the generator's
 /// symbol table (`--binary`: its `.symtab`, stripped of code and DWARF by
 /// `generate-heapdumps.sh`) the globals are named: `main.parents` holds the 3 pairs and its
