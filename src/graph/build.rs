@@ -111,7 +111,7 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
         }
         _ => None,
     };
-    let (type_of, type_names, type_layouts, typed_via, go_types) = match typed {
+    let (type_of, type_names, type_layouts, via, go_types) = match typed {
         Some((t, go)) => (t.type_of, t.names, t.layouts, t.via, Some(go)),
         None => (
             Classes::Sparse(Vec::new()),
@@ -121,6 +121,11 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
             None,
         ),
     };
+    // Read only when a path is printed: to a spill file at once (in memory if that fails).
+    let mut typed_via = crate::spill::Column::Mem(via);
+    if !typed_via.is_empty() {
+        let _ = typed_via.spill(&memory.spill_dir);
+    }
     d.objects.drop_offsets();
     let (ends, rows) = d.objects.link_in_place(&|a| index.find(&objects, a), &|k| {
         let done = linked.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;

@@ -125,6 +125,22 @@ impl Classes {
         }
     }
 
+    /// From a column of every object's class (`NONE`: none): sparse when fewer than a quarter of
+    /// them have one, else the column itself.
+    fn from_column(column: Vec<u32>) -> Classes {
+        let have = column.iter().filter(|&&c| c != NONE).count();
+        if have < column.len() / 4 {
+            let pairs: Vec<(Node, u32)> = column
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c != NONE)
+                .map(|(v, &c)| (v as Node, c))
+                .collect();
+            return Classes::Sparse(pairs);
+        }
+        Classes::Dense(column)
+    }
+
     /// From (object, class) pairs for `n` objects: sparse when fewer than a quarter of them have
     /// a class (8 bytes each instead of 4 for every object).
     fn from_pairs(mut pairs: Vec<(Node, u32)>, n: usize) -> Classes {
@@ -170,8 +186,9 @@ pub struct ObjectGraph {
     /// For each type name, its DWARF type and whether its objects hold several of it.
     pub type_layouts: Vec<(crate::formats::gotypes::TypeId, bool)>,
     /// For each object typed through another object's pointer: that object and the pointer's
-    /// offset in it; `(NONE, 0)` otherwise; empty without types. What names a leak trace's fields.
-    pub typed_via: Vec<(Node, u32)>,
+    /// offset in it, packed; empty without types. What names a leak trace's fields; read only
+    /// when paths are printed, so kept in a spill file (its pages the page cache's).
+    pub typed_via: crate::spill::Column<u64>,
     /// The binary's types, when given.
     pub go_types: Option<std::sync::Arc<crate::formats::gotypes::GoTypes>>,
     /// BFS parents toward the virtual root, found when a path is first asked for.

@@ -297,9 +297,17 @@ pub struct Retainer {
     pub frames: Vec<String>,
     /// Why it is alive: a path from a root (for a site, to its largest retainer).
     pub path: Vec<String>,
+    /// How many of its objects have a trace like the path's ([`trace_fingerprints`]: the same
+    /// root, types and fields but for indexes); 0 where not counted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub traces_like: usize,
     /// Owned by the Go runtime (allocated in `runtime.*`, a runtime type or global, a runtime
     /// goroutine's stack): listed after the program's own.
     pub runtime: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Whether a site's leaf frame, a type or a root names the Go runtime's own memory (goroutine
@@ -360,6 +368,7 @@ pub fn site_retainers(
             objects: n,
             frames: g.sites[s as usize].clone(),
             path: path_to_best(g, &best, s),
+            traces_like: 0,
             runtime: site_runtime(s),
         })
         .collect()
@@ -390,6 +399,7 @@ pub fn retainers(g: &ObjectGraph, by_site: bool, top: usize) -> Vec<Retainer> {
                     s => g.sites[s as usize].clone(),
                 },
                 path: path_to(g, v),
+                traces_like: 0,
                 runtime: object_runtime(v),
             })
             .collect()
@@ -411,6 +421,7 @@ pub fn retainers_by_shape(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
             objects,
             frames: Vec::new(),
             path: path_to_best(g, &best, c),
+            traces_like: 0,
             runtime: false,
         })
         .collect()
@@ -441,6 +452,7 @@ pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
             .unwrap_or_else(|| "(untyped)".to_string())
     };
     let list = retained_by_class(g, &class, g.type_names.len() + 1);
+    let like = traces_like(g, &class, &best);
     own_first(list, limit, |&(c, _, _)| is_runtime_name(&name(c)))
         .into_iter()
         .map(|(c, retained_bytes, objects)| Retainer {
@@ -450,8 +462,27 @@ pub fn retainers_by_type(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
             objects,
             frames: Vec::new(),
             path: path_to_best(g, &best, c),
+            traces_like: like.get(c as usize).copied().unwrap_or(0),
         })
         .collect()
+}
+
+/// For each class, how many of its objects share the trace fingerprint of its best object
+/// ([`trace_fingerprints`]); one pass over the objects.
+fn traces_like(g: &ObjectGraph, class: &Classes, best: &[u32]) -> Vec<usize> {
+    let fp = trace_fingerprints(g);
+    let want: Vec<u64> = best
+        .iter()
+        .map(|&b| if b == NONE { 0 } else { fp[b as usize] })
+        .collect();
+    let mut like = vec![0usize; best.len()];
+    for (v, c) in class.each() {
+        let f = fp.get(v as usize).copied().unwrap_or(0);
+        if f != 0 && want.get(c as usize) == Some(&f) {
+            like[c as usize] += 1;
+        }
+    }
+    like
 }
 
 /// [`retained_by_root`] as retainers (no frames or paths: a root is where paths start).
@@ -468,6 +499,7 @@ pub fn retainers_by_root(g: &ObjectGraph, top: usize) -> Vec<Retainer> {
         objects,
         frames: Vec::new(),
         path: Vec::new(),
+        traces_like: 0,
     })
     .collect()
 }

@@ -9,8 +9,6 @@
 //! than the type, and words the dump says are pointers where the type has none (a binary that
 //! is not the dump's).
 
-use std::collections::VecDeque;
-
 use rustc_hash::FxHashMap;
 
 use crate::formats::gotypes::{GoTypes, Slot, TypeId};
@@ -39,6 +37,15 @@ pub(super) struct Stats {
     pub conflicts: u64,
 }
 
+impl Stats {
+    /// Adds the pointer counts one thread gathered.
+    fn add(&mut self, o: &Stats) {
+        self.untyped_pointers += o.untyped_pointers;
+        self.interior += o.interior;
+        self.disagree += o.disagree;
+    }
+}
+
 /// What typing gives the graph.
 pub(super) struct Typed {
     /// Each object's type (index into `names`; in address order).
@@ -49,12 +56,13 @@ pub(super) struct Typed {
     /// For each name, the DWARF type and whether its objects hold several of it.
     pub layouts: Vec<(TypeId, bool)>,
     /// For each object typed through another object's pointer, that object and the pointer's
-    /// offset in it (after a malloc header); `(NONE, 0)` otherwise. Empty when nothing is typed.
-    pub via: Vec<(Node, u32)>,
+    /// offset in it (after a malloc header), packed by [`pack_via`]; `NO_VIA` otherwise. Empty
+    /// when nothing is typed.
+    pub via: Vec<u64>,
 }
 
 /// Each object's type, the types' names and layouts, what typed each object, and the counts.
-// Over 120 lines: one breadth-first pass from the typed globals.
+// Over 120 lines: one breadth-first search from the typed globals, a level at a time.
 #[allow(clippy::too_many_lines)]
 pub(super) fn type_objects(
     d: &HeapDump,
@@ -67,7 +75,6 @@ pub(super) fn type_objects(
     let o = &d.objects;
     let mut ty: Vec<TypeId> = vec![NONE; n];
     let mut st = Stats::default();
-    let mut queue: VecDeque<Node> = VecDeque::new();
     let dump_index = |v: Node| order.map_or(v as usize, |o| o[v as usize] as usize);
     // Go 1.22+ puts an 8-byte malloc header (the object's type) in front of small objects over
     // 512 bytes that hold pointers: pointers to such an object point past it, and its fields
@@ -89,21 +96,15 @@ pub(super) fn type_objects(
     };
     // For each object typed through another object's pointer: that object and the pointer's
     // offset in it (after any malloc header), so a leak trace can name the field.
-    let mut via: Vec<(Node, u32)> = vec![(NONE, 0); n];
-    let give = |target: u64,
-                p: TypeId,
-                from: (Node, u64),
-                ty: &mut Vec<TypeId>,
-                via: &mut Vec<(Node, u32)>,
-                st: &mut Stats,
-                queue: &mut VecDeque<Node>| {
-        let Some(t) = index.find(objects, target) else {
-            return false;
-        };
+    let mut via: Vec<u64> = vec![NO_VIA; n];
+    // What a pointer to `target` of static pointee type `p` can type: the object and its type,
+    // or nothing (counted). Reads only the objects' columns: safe on every thread.
+    let propose = |target: u64, p: TypeId, st: &mut Stats| -> Option<(Node, TypeId)> {
+        let t = index.find(objects, target)?;
         let h = target - objects.addr(t);
         if h != 0 && h != header(t) {
             st.interior += 1;
-            return false;
+            return None;
         }
         let p = match types.small_map_group.get(&p) {
             Some(&group) if !pointer_at_zero(t) => group,
@@ -111,28 +112,30 @@ pub(super) fn type_objects(
         };
         let size = types.size(p);
         if size == 0 {
-            return false;
+            return None;
         }
         if objects.size(t) - h < size {
             st.disagree += 1;
-            return false;
+            return None;
         }
-        match ty[t as usize] {
-            NONE => {
-                ty[t as usize] = p;
-                if let Ok(off) = u32::try_from(from.1) {
-                    via[t as usize] = (from.0, off);
-                }
-                queue.push_back(t);
-                true
-            }
-            q if q == p || types.resolve(q) == types.resolve(p) => false,
-            _ => {
-                st.conflicts += 1;
-                false
-            }
-        }
+        Some((t, p))
     };
+    // The first proposal for an object types it; a later one of another type is a conflict.
+    let accept = |(t, p): (Node, TypeId),
+                  from: (Node, u32),
+                  ty: &mut Vec<TypeId>,
+                  via: &mut Vec<u64>,
+                  st: &mut Stats,
+                  next: &mut Vec<Node>| match ty[t as usize] {
+        NONE => {
+            ty[t as usize] = p;
+            via[t as usize] = pack_via(from.0, from.1);
+            next.push(t);
+        }
+        q if q == p || types.resolve(q) == types.resolve(p) => {}
+        _ => st.conflicts += 1,
+    };
+    let mut frontier: Vec<Node> = Vec::new();
     for r in &d.roots {
         let typed = match r.kind {
             RootKind::Data | RootKind::Bss => types.global_at(r.slot),
@@ -144,47 +147,61 @@ pub(super) fn type_objects(
         };
         match types.slot(g, off) {
             Slot::To(p) => {
-                give(
-                    r.target,
-                    p,
-                    (NONE, 0),
-                    &mut ty,
-                    &mut via,
-                    &mut st,
-                    &mut queue,
-                );
+                if let Some(found) = propose(r.target, p, &mut st) {
+                    let (ty, via) = (&mut ty, &mut via);
+                    accept(found, (NONE, 0), ty, via, &mut st, &mut frontier);
+                }
                 st.from_globals += 1;
             }
             Slot::Untyped => st.untyped_pointers += 1,
             Slot::None => st.disagree += 1,
         }
     }
-    while let Some(v) = queue.pop_front() {
-        let t = ty[v as usize];
-        let size = types.size(t);
-        let h = header(v);
-        for k in o.pointers_of(dump_index(v)) {
-            let Some(off) = o.offset(k) else { break };
-            let Some(off) = u64::from(off).checked_sub(h) else {
-                st.disagree += 1;
-                continue;
-            };
-            match types.slot(t, off % size) {
-                Slot::To(p) => {
-                    give(
-                        o.target(k),
-                        p,
-                        (v, off),
-                        &mut ty,
-                        &mut via,
-                        &mut st,
-                        &mut queue,
-                    );
+    // Breadth-first, a level at a time: each level's pointers are read and checked on every
+    // thread (the memory-bound part), then applied in the level's order, so the first pointer
+    // to reach an object types it exactly as a one-thread search would.
+    let mut next = Vec::new();
+    while !frontier.is_empty() {
+        // A window of the level at a time: what its pointers propose stays small.
+        for window in frontier.chunks(1 << 16) {
+            use rayon::prelude::*;
+            let ty_now = &ty;
+            let found: Vec<(Vec<Proposal>, Stats)> = window
+                .par_chunks(2048)
+                .map(|chunk| {
+                    let (mut out, mut st) = (Vec::new(), Stats::default());
+                    for &v in chunk {
+                        let t = ty_now[v as usize];
+                        let size = types.size(t);
+                        let h = header(v);
+                        for k in o.pointers_of(dump_index(v)) {
+                            let Some(off) = o.offset(k) else { break };
+                            let Some(off) = u64::from(off).checked_sub(h) else {
+                                st.disagree += 1;
+                                continue;
+                            };
+                            match types.slot(t, off % size) {
+                                Slot::To(p) => {
+                                    if let Some(f) = propose(o.target(k), p, &mut st) {
+                                        out.push((f, (v, u32::try_from(off).unwrap_or(u32::MAX))));
+                                    }
+                                }
+                                Slot::Untyped => st.untyped_pointers += 1,
+                                Slot::None => st.disagree += 1,
+                            }
+                        }
+                    }
+                    (out, st)
+                })
+                .collect();
+            for (list, part) in found {
+                st.add(&part);
+                for (f, from) in list {
+                    accept(f, from, &mut ty, &mut via, &mut st, &mut next);
                 }
-                Slot::Untyped => st.untyped_pointers += 1,
-                Slot::None => st.disagree += 1,
             }
         }
+        frontier = std::mem::take(&mut next);
     }
     // Names: the type, or a slice of it when the object holds two or more (a slice's backing
     // array, a map's groups).
@@ -193,14 +210,16 @@ pub(super) fn type_objects(
     let mut by_name: FxHashMap<String, u32> = FxHashMap::default();
     let mut names: Vec<String> = Vec::new();
     let mut layouts: Vec<(TypeId, bool)> = Vec::new();
-    let mut pairs: Vec<(Node, u32)> = Vec::new();
-    for (v, &t) in ty.iter().enumerate() {
-        if t == NONE {
+    // Each object's type becomes its name's index in place: no second column of the heap's
+    // size while the first is alive.
+    for (v, t) in ty.iter_mut().enumerate() {
+        if *t == NONE {
             continue;
         }
-        let many = objects.size(v as Node) - header(v as Node) >= 2 * types.size(t);
-        let id = *by_type.entry((t, many)).or_insert_with(|| {
-            let name = types.name(t);
+        let many = objects.size(v as Node) - header(v as Node) >= 2 * types.size(*t);
+        let ty_id = *t;
+        *t = *by_type.entry((ty_id, many)).or_insert_with(|| {
+            let name = types.name(ty_id);
             let name = if many {
                 format!("[]{name}")
             } else {
@@ -208,25 +227,40 @@ pub(super) fn type_objects(
             };
             *by_name.entry(name).or_insert_with_key(|name| {
                 names.push(name.clone());
-                layouts.push((t, many));
+                layouts.push((ty_id, many));
                 names.len() as u32 - 1
             })
         });
         st.typed += 1;
         st.typed_bytes += objects.size(v as Node);
-        pairs.push((v as Node, id));
     }
-    drop(ty);
-    if pairs.is_empty() {
+    if st.typed == 0 {
         via = Vec::new();
     }
     let typed = Typed {
-        type_of: Classes::from_pairs(pairs, n),
+        type_of: Classes::from_column(ty),
         names,
         layouts,
         via,
     };
     (typed, st)
+}
+
+/// An object a pointer can type, with its type, and the object and offset of that pointer.
+type Proposal = ((Node, TypeId), (Node, u32));
+
+/// No object typed this one through its pointer.
+pub(super) const NO_VIA: u64 = u64::MAX;
+
+/// An object and a byte offset in it, in one word.
+pub(super) fn pack_via(from: Node, off: u32) -> u64 {
+    (u64::from(from) << 32) | u64::from(off)
+}
+
+/// [`pack_via`]'s object and offset; `None` for [`NO_VIA`] or an offset past 4 GiB.
+pub(super) fn unpack_via(w: u64) -> Option<(Node, u32)> {
+    let (from, off) = ((w >> 32) as Node, w as u32);
+    (w != NO_VIA && from != NONE && off != u32::MAX).then_some((from, off))
 }
 
 /// Whether a runtime of this version (`go1.27.3`, `devel go1.23-…`) gives small objects a

@@ -205,6 +205,13 @@ pub fn write_retained<W: Write>(
         for (k, step) in r.path.iter().enumerate() {
             writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
         }
+        if r.traces_like > 1 {
+            writeln!(
+                out,
+                "     {} of its {} objects by a trace like this (the same root, types and fields)",
+                r.traces_like, r.objects
+            )?;
+        }
     }
     if by == "shape" && !named_globals {
         writeln!(

@@ -474,7 +474,8 @@ fn retained_by_type_types_go_1_23s_dump() {
 
 /// Leak traces name each step's field, from the binary's DWARF, where the object was typed
 /// through that pointer: a slice's element by index, a struct's pointer by member, a map's
-/// innards by the runtime's own fields (Go 1.19's buckets, Go 1.27's swiss groups).
+/// innards by the runtime's own fields (Go 1.19's buckets, Go 1.27's swiss groups); and each
+/// type says how many of its objects have a trace like the one shown.
 #[test]
 fn leak_traces_name_the_field_of_each_step() {
     for (dump, debug, steps) in [
@@ -486,6 +487,11 @@ fn leak_traces_name_the_field_of_each_step() {
                 "→ .Child main.Child ",
                 "→ .buckets bucket<string,*main.Entry> ",
                 "→ .values[0] main.Entry ",
+                // The three pairs hang from the slice alike; three of the sixteen ring nodes
+                // (the rings' heads) do, the rest further along their rings.
+                "     3 of its 3 objects by a trace like this",
+                "     4 of its 4 objects by a trace like this",
+                "     3 of its 16 objects by a trace like this",
             ][..],
         ),
         (
