@@ -399,77 +399,56 @@ fn retained_by_type_types_the_objects_from_the_binarys_dwarf() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("top retainers by shape"));
 }
 
-/// The same types on Go 1.27.3, whose maps are swiss tables: the cache's map is typed through
-/// its directory-less group (`map<string,*main.Entry>` → `map.group[string]*main.Entry`) to the
-/// entries and their values, with the generator's exact counts.
+/// The same types on Go 1.23.9 and 1.27.3 (both with malloc headers on objects over 512 bytes):
+/// Go 1.23's maps are still in the bucket layout (`hash<K,V>`); Go 1.27's are swiss tables, the
+/// cache's map typed through its directory-less group (`map<string,*main.Entry>` →
+/// `map.group[string]*main.Entry`) to the entries and their values. The generator's exact counts
+/// on both.
 #[test]
-fn retained_by_type_follows_go_1_27s_swiss_maps() {
-    let dump = testdata("go/go1.27/go1.27.3.dump.gz");
-    let debug = testdata("go/go1.27/heapdumpgen-go1.27.3.debug");
-    let out = leakdiff(&[
-        "retained",
-        dump.to_str().unwrap(),
-        "--by",
-        "type",
-        "--binary",
-        debug.to_str().unwrap(),
-        "-f",
-        "json",
-        "--top",
-        "0",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(
-        err.contains("types from the binary's DWARF (go1.27.3)"),
-        "{err}"
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let types = objects_by_name(&v);
-    let with_map = GENERATOR_TYPES.iter().copied().chain([
-        ("map<string,*main.Entry>", 1),
-        ("map.group[string]*main.Entry", 1),
-    ]);
-    for (name, n) in with_map {
-        assert_eq!(types.get(name), Some(&n), "{name}: {types:?}");
+fn retained_by_type_follows_go_1_23s_buckets_and_go_1_27s_swiss_maps() {
+    for (dump, debug, version, maps, not) in [
+        (
+            "go/go1.23/go1.23.9.dump.gz",
+            "go/go1.23/heapdumpgen-go1.23.9.debug",
+            "go1.23.9",
+            &[("hash<string,*main.Entry>", 1)][..],
+            "map<",
+        ),
+        (
+            "go/go1.27/go1.27.3.dump.gz",
+            "go/go1.27/heapdumpgen-go1.27.3.debug",
+            "go1.27.3",
+            &[
+                ("map<string,*main.Entry>", 1),
+                ("map.group[string]*main.Entry", 1),
+            ][..],
+            "hash<",
+        ),
+    ] {
+        let (dump, debug) = (testdata(dump), testdata(debug));
+        let out = leakdiff(&[
+            "retained",
+            dump.to_str().unwrap(),
+            "--by",
+            "type",
+            "--binary",
+            debug.to_str().unwrap(),
+            "-f",
+            "json",
+            "--top",
+            "0",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let said = format!("types from the binary's DWARF ({version})");
+        assert!(err.contains(&said), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let types = objects_by_name(&v);
+        for &(name, n) in GENERATOR_TYPES.iter().chain(maps) {
+            assert_eq!(types.get(name), Some(&n), "{version} {name}: {types:?}");
+        }
+        assert!(!types.keys().any(|k| k.starts_with(not)), "{types:?}");
     }
-    assert!(!types.keys().any(|k| k.starts_with("hash<")), "{types:?}");
-}
-
-/// The same types on Go 1.23.9 (`generate-go123.sh`), between the two: malloc headers on
-/// objects over 512 bytes, and maps still in the bucket layout (`hash<K,V>`, `bucket<K,V>`).
-#[test]
-fn retained_by_type_types_go_1_23s_dump() {
-    let dump = testdata("go/go1.23/go1.23.9.dump.gz");
-    let debug = testdata("go/go1.23/heapdumpgen-go1.23.9.debug");
-    let out = leakdiff(&[
-        "retained",
-        dump.to_str().unwrap(),
-        "--by",
-        "type",
-        "--binary",
-        debug.to_str().unwrap(),
-        "-f",
-        "json",
-        "--top",
-        "0",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(
-        err.contains("types from the binary's DWARF (go1.23.9)"),
-        "{err}"
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let types = objects_by_name(&v);
-    let with_map = GENERATOR_TYPES
-        .iter()
-        .copied()
-        .chain([("hash<string,*main.Entry>", 1)]);
-    for (name, n) in with_map {
-        assert_eq!(types.get(name), Some(&n), "{name}: {types:?}");
-    }
-    assert!(!types.keys().any(|k| k.starts_with("map<")), "{types:?}");
 }
 
 /// Leak traces name each step's field, from the binary's DWARF, where the object was typed

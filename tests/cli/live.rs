@@ -648,37 +648,14 @@ fn collect_from_a_real_go_pprof_server_finds_its_planted_leaks() {
 fn collect_from_pprofserver(go: &Path, serves_goroutineleak: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let exe = tmp.path().join("pprofserver");
-    let build = Command::new(go)
-        .args(["build", "-trimpath", "-o"])
-        .arg(&exe)
-        .arg("main.go")
-        .current_dir(testdata("go/pprofserver"))
-        .env("GO111MODULE", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env(
-            "GOCACHE",
-            std::env::temp_dir().join("leakdiff-test-gocache"),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}: {}",
-        go.display(),
-        String::from_utf8_lossy(&build.stderr)
+    go_build(
+        go,
+        &testdata("go/pprofserver"),
+        "main.go",
+        &exe,
+        ("GO111MODULE", "off"),
     );
-    let mut server = Command::new(&exe)
-        .args(["-tick", "50ms", "-lifetime", "30s"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = server.stdout.take().unwrap();
-    let mut byte = [0u8; 1];
-    while !line.ends_with('\n') && stdout.read(&mut byte).unwrap() == 1 {
-        line.push(byte[0] as char);
-    }
-    let addr = line.trim().trim_start_matches("listening on ").to_string();
+    let (mut server, addr) = start_listening(&exe, &["-tick", "50ms", "-lifetime", "30s"]);
     let out = tmp.path().join("data");
     let log = tmp.path().join("stderr");
     let pid = server.id().to_string();
@@ -1570,33 +1547,35 @@ fn watch_starts_a_new_series_when_the_process_restarts() {
     }
 }
 
-/// Builds `benches/watch-latency/leaker` (a Go service with churn and a bounded cache that, with
-/// `-leak`, leaks 1 MiB/s from `main.leakyAppend`) with `go` into `dir`, starts it with `flags`
-/// and returns it with the address it serves on.
-fn start_leaker(go: &Path, dir: &Path, flags: &[&str]) -> (std::process::Child, String) {
-    let exe = dir.join("leaker");
-    if !exe.exists() {
-        let build = Command::new(go)
-            .args(["build", "-trimpath", "-o"])
-            .arg(&exe)
-            .arg(".")
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/watch-latency/leaker"))
-            .env("GOTOOLCHAIN", "local")
-            .env("GOFLAGS", "-mod=mod")
-            .env(
-                "GOCACHE",
-                std::env::temp_dir().join("leakdiff-test-gocache"),
-            )
-            .output()
-            .unwrap();
-        assert!(
-            build.status.success(),
-            "{}",
-            String::from_utf8_lossy(&build.stderr)
-        );
-    }
-    let mut child = Command::new(&exe)
-        .args(flags)
+/// Builds the Go program `target` (a file or `.`) in `dir` with `-trimpath` into `exe`, with
+/// the tests' shared build cache and `env` set.
+fn go_build(go: &Path, dir: &Path, target: &str, exe: &Path, env: (&str, &str)) {
+    let build = Command::new(go)
+        .args(["build", "-trimpath", "-o"])
+        .arg(exe)
+        .arg(target)
+        .current_dir(dir)
+        .env(env.0, env.1)
+        .env("GOTOOLCHAIN", "local")
+        .env(
+            "GOCACHE",
+            std::env::temp_dir().join("leakdiff-test-gocache"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}: {}",
+        go.display(),
+        String::from_utf8_lossy(&build.stderr)
+    );
+}
+
+/// Starts a server that prints `listening on HOST:PORT` first: the child and that address.
+/// What it prints after is read and dropped (a closed pipe would kill it).
+fn start_listening(exe: &Path, args: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(exe)
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -1606,10 +1585,21 @@ fn start_leaker(go: &Path, dir: &Path, flags: &[&str]) -> (std::process::Child, 
     while !line.ends_with('\n') && stdout.read(&mut byte).unwrap() == 1 {
         line.push(byte[0] as char);
     }
-    let addr = line.trim().trim_start_matches("listening on ").to_string();
-    // Keep reading what it prints (`leak started at …`): a closed pipe would kill it.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let addr = line.trim().trim_start_matches("listening on ").to_string();
     (child, addr)
+}
+
+/// Builds `benches/watch-latency/leaker` (a Go service with churn and a bounded cache that, with
+/// `-leak`, leaks 1 MiB/s from `main.leakyAppend`) with `go` into `dir`, starts it with `flags`
+/// and returns it with the address it serves on.
+fn start_leaker(go: &Path, dir: &Path, flags: &[&str]) -> (std::process::Child, String) {
+    let exe = dir.join("leaker");
+    if !exe.exists() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/watch-latency/leaker");
+        go_build(go, &src, ".", &exe, ("GOFLAGS", "-mod=mod"));
+    }
+    start_listening(&exe, flags)
 }
 
 /// What the test's `--alert-cmd` appended: one alert document per line.
