@@ -44,3 +44,38 @@ awk -F'\t' -v W="$WINDOW" '
     }
   }
 ' "$RES/summary.tsv"
+
+# With SAMPLE > 0 (FRESH=1): the service's memory through the window, one row per run.
+# RSS med2 = median of the samples in the second half of the window; Δ = vs the control
+# ("none") of the same repetition; spread = min–max and standard deviation of the
+# second-half samples (the sampling noise within one window).
+if awk -F'\t' 'NR > 1 && NF >= 21 && $17 != "-" { f = 1 } END { exit !f }' "$RES/summary.tsv"; then
+  echo
+  echo "Service memory, sampled every $(sed -n 's/.*SAMPLE=\([0-9]*\).*/\1/p' "$RES/machine.txt") s (MiB; Δ vs the same repetition's control)."
+  echo
+  awk -F'\t' 'NR > 1 { print $1, $2 }' "$RES/summary.tsv" | while read -r rep cond; do
+    f="$RES/$rep-${cond/:/-}/rss.tsv"
+    [[ -f $f ]] || { echo "$rep $cond - - -"; continue; }
+    awk -F'\t' -v W="$WINDOW" -v r="$rep" -v c="$cond" 'NR > 1 && $2 != "-" && $1 + 0 >= W / 2 {
+        x = $2 / 1024; n++; s += x; q += x * x; if (n == 1 || x < lo) lo = x; if (n == 1 || x > hi) hi = x }
+      END { if (!n) { print r, c, "-", "-", "-"; exit } printf "%s %s %.1f %.1f %.1f\n", r, c, lo, hi, sqrt((q - s * s / n) / (n > 1 ? n - 1 : 1)) }' "$f"
+  done > "$RES/.spread"
+  awk -F'\t' -v W="$WINDOW" -v SP="$RES/.spread" '
+    BEGIN { while ((getline l < SP) > 0) { split(l, a, " "); lo[a[1], a[2]] = a[3]; hi[a[1], a[2]] = a[4]; sd[a[1], a[2]] = a[5] } }
+    NR == 1 { next }
+    { n++; R[n] = $1; Cn[n] = $2; pos[n] = $22; m2[n] = $17 / 1024; mx[n] = $18 / 1024; h2[n] = $19 / 1024; hx[n] = $20 / 1024; cpu[n] = $7
+      if ($2 == "none") { cm2[$1] = $17 / 1024; cmx[$1] = $18 / 1024; ccpu[$1] = $7 } }
+    END {
+      print "| rep | condition | order | RSS med2 | Δ med2 | RSS max | Δ max | RSS 2nd-half min–max (sd) | Go HeapInuse med2 / max | service CPU s | Δ CPU, % of one core |"
+      print "|---|---|---|---|---|---|---|---|---|---|---|"
+      for (i = 1; i <= n; i++) {
+        k = R[i]; ctl = (Cn[i] == "none") || !(k in cm2)
+        printf "| %s | %s | %s | %.1f | %s | %.1f | %s | %s–%s (%s) | %.1f / %.1f | %.2f | %s |\n", k, Cn[i], pos[i], m2[i],
+          ctl ? "–" : sprintf("%+.1f (%+.1f %%)", m2[i] - cm2[k], (m2[i] - cm2[k]) / cm2[k] * 100), mx[i],
+          ctl ? "–" : sprintf("%+.1f (%+.1f %%)", mx[i] - cmx[k], (mx[i] - cmx[k]) / cmx[k] * 100),
+          lo[k, Cn[i]], hi[k, Cn[i]], sd[k, Cn[i]], h2[i], hx[i], cpu[i],
+          ctl ? "–" : sprintf("%+.2f %%", (cpu[i] - ccpu[k]) / W * 100)
+      }
+    }' "$RES/summary.tsv"
+  rm -f "$RES/.spread"
+fi
