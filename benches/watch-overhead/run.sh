@@ -5,7 +5,8 @@
 # Usage: benches/watch-overhead/run.sh [RESULTS_DIR]
 #
 # Environment (all optional):
-#   LEAKDIFF   leakdiff binary (default /tmp/ld-bench, else `leakdiff` on PATH)
+#   LEAKDIFF   leakdiff binary (default target/release/leakdiff, else target/debug/leakdiff when
+#              built, else `leakdiff` on PATH)
 #   ETCD       etcd binary (default etcd on PATH)
 #   REPS       repetitions of the whole condition list (default 2)
 #   WINDOW     measured window per condition, seconds (default 300)
@@ -42,7 +43,10 @@ mkdir -p "$RES"
 RES=$(cd "$RES" && pwd)
 
 if [[ -z "${LEAKDIFF:-}" ]]; then
-  if [[ -x /tmp/ld-bench ]]; then LEAKDIFF=/tmp/ld-bench; else LEAKDIFF=leakdiff; fi
+  LEAKDIFF=leakdiff
+  for b in "$HERE/../../target/release/leakdiff" "$HERE/../../target/debug/leakdiff"; do
+    if [[ -x $b ]]; then LEAKDIFF=$b; break; fi
+  done
 fi
 ETCD=${ETCD:-etcd}
 REPS=${REPS:-2}

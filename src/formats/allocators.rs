@@ -187,9 +187,13 @@ pub fn is_allocator_function(function: &str) -> bool {
 /// the last space outside brackets before the parameter list or an `operator` (whose own name
 /// may have spaces: `operator new(unsigned long)`, `app::Id::operator unsigned long()`).
 fn without_return_type(function: &str) -> &str {
+    // Most names (Go's, C's, a method without a template) have no space at all.
+    if !function.contains(' ') {
+        return function;
+    }
     let bytes = function.as_bytes();
-    let (mut depth, mut spaces, mut operator) = (0usize, Vec::new(), None);
-    let mut i = 0;
+    // The last space outside brackets before the parameter list or an `operator`.
+    let (mut depth, mut space, mut i) = (0usize, None, 0);
     while i < bytes.len() {
         let rest = &function[i..];
         match bytes[i] {
@@ -200,25 +204,20 @@ fn without_return_type(function: &str) -> &str {
             }
             // `operator()`, `operator<`, `operator new`: what follows is the operator's name.
             b'o' if depth == 0
-                && operator.is_none()
                 && rest.starts_with("operator")
                 && (i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b':') =>
             {
-                operator = Some(i);
-                break;
+                break
             }
             b'(' if depth == 0 => break,
             b'<' | b'(' | b'[' | b'{' => depth += 1,
             b'>' | b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            b' ' if depth == 0 => spaces.push(i),
+            b' ' if depth == 0 => space = Some(i),
             _ => {}
         }
         i += 1;
     }
-    match spaces.last() {
-        Some(&at) if operator.is_none_or(|op| at < op) => &function[at + 1..],
-        _ => function,
-    }
+    space.map_or(function, |at| &function[at + 1..])
 }
 
 /// Shared objects of the C and C++ runtimes and of the allocators, by file name: an address in
@@ -243,12 +242,16 @@ fn in_standard_library(function: &str) -> bool {
     let Some((module, rest)) = function.split_once("+0x") else {
         return false;
     };
-    rest.starts_with(|c: char| c.is_ascii_hexdigit())
-        && STANDARD_LIBRARIES.iter().any(|lib| {
-            module
-                .strip_prefix(lib)
-                .is_some_and(|v| v.is_empty() || v.starts_with('.'))
-        })
+    rest.starts_with(|c: char| c.is_ascii_hexdigit()) && is_standard_library(module)
+}
+
+/// Whether a module's file name (`libstdc++.so.6.0.30`) is one of the [`STANDARD_LIBRARIES`].
+pub fn is_standard_library(module: &str) -> bool {
+    STANDARD_LIBRARIES.iter().any(|lib| {
+        module
+            .strip_prefix(lib)
+            .is_some_and(|v| v.is_empty() || v.starts_with('.'))
+    })
 }
 
 /// V8's pseudo-frames, as Node's heap profilers (`@datadog/pprof`) write them, and what each

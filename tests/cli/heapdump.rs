@@ -156,6 +156,19 @@ fn leakdiff(args: &[&str]) -> std::process::Output {
     crate::common::leakdiff_cmd().args(args).output().unwrap()
 }
 
+/// `leakdiff COMMAND DUMP --binary DEBUG ARGS…`, dump and binary under testdata.
+fn with_binary(command: &str, dump: &str, debug: &str, args: &[&str]) -> std::process::Output {
+    let (dump, debug) = (testdata(dump), testdata(debug));
+    let mut all = vec![
+        command,
+        dump.to_str().unwrap(),
+        "--binary",
+        debug.to_str().unwrap(),
+    ];
+    all.extend(args);
+    leakdiff(&all)
+}
+
 #[test]
 fn cycles_and_retained_commands() {
     let dump = testdata("go/heapdump/go1.19.8-garbage.dump.gz");
@@ -425,19 +438,8 @@ fn retained_by_type_follows_go_1_23s_buckets_and_go_1_27s_swiss_maps() {
             "hash<",
         ),
     ] {
-        let (dump, debug) = (testdata(dump), testdata(debug));
-        let out = leakdiff(&[
-            "retained",
-            dump.to_str().unwrap(),
-            "--by",
-            "type",
-            "--binary",
-            debug.to_str().unwrap(),
-            "-f",
-            "json",
-            "--top",
-            "0",
-        ]);
+        let args = ["--by", "type", "-f", "json", "--top", "0"];
+        let out = with_binary("retained", dump, debug, &args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{err}");
         let said = format!("types from the binary's DWARF ({version})");
@@ -485,17 +487,7 @@ fn leak_traces_name_the_field_of_each_step() {
             ][..],
         ),
     ] {
-        let (dump, debug) = (testdata(dump), testdata(debug));
-        let out = leakdiff(&[
-            "retained",
-            dump.to_str().unwrap(),
-            "--by",
-            "type",
-            "--binary",
-            debug.to_str().unwrap(),
-            "--top",
-            "0",
-        ]);
+        let out = with_binary("retained", dump, debug, &["--by", "type", "--top", "0"]);
         assert!(
             out.status.success(),
             "{}",
@@ -529,15 +521,7 @@ fn cycles_name_their_shape_in_types_and_fields() {
             "go/go1.27/heapdumpgen-go1.27.3.debug",
         ),
     ] {
-        let (dump, debug) = (testdata(dump), testdata(debug));
-        let out = leakdiff(&[
-            "cycles",
-            dump.to_str().unwrap(),
-            "--binary",
-            debug.to_str().unwrap(),
-            "--top",
-            "0",
-        ]);
+        let out = with_binary("cycles", dump, debug, &["--top", "0"]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{text}");
         for shape in [
@@ -546,16 +530,9 @@ fn cycles_name_their_shape_in_types_and_fields() {
             "through main.RingNode.Next → main.RingNode\n",
             "through main.Self.Me → main.Self\n",
         ] {
-            assert!(text.contains(shape), "{}: {shape}{text}", dump.display());
+            assert!(text.contains(shape), "{dump}: {shape}{text}");
         }
-        let json = leakdiff(&[
-            "cycles",
-            dump.to_str().unwrap(),
-            "--binary",
-            debug.to_str().unwrap(),
-            "-f",
-            "json",
-        ]);
+        let json = with_binary("cycles", dump, debug, &["-f", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
         assert!(
             v["groups"]

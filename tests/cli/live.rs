@@ -1445,19 +1445,13 @@ fn watch_never_alerts_on_a_steady_target_that_answers_badly() {
     assert!(count(&out, "heap-") >= 8, "{:?}", files(&out));
 }
 
-/// A target whose clock goes back: the recorded Go program's eight heap profiles, then the same
-/// eight again (the same process, its times seven rounds earlier than the series' latest).
-/// `watch` says the clock went back and starts a new series instead of trending scrambled times;
-/// its verdicts come back once the new series has five observations.
-#[test]
-fn watch_starts_a_new_series_when_the_clock_goes_back() {
-    let recorded_heaps = recorded("heap-", ".pb.gz");
-    let mut answers: Vec<Vec<u8>> = recorded_heaps.clone();
-    answers.extend(recorded_heaps.iter().cloned());
+/// `watch -f json` of `rounds` rounds against a stand-in that answers `answers` to the heap
+/// requests in order: it exits 0, and its JSON lines.
+fn watch_heaps(answers: Vec<Vec<u8>>, rounds: &str) -> Vec<serde_json::Value> {
     let port = serve_heaps(answers);
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/debug/pprof/");
-    let o = watch_cmd(&url, "16")
+    let o = watch_cmd(&url, rounds)
         .args(["--profiles", "heap", "-f", "json", "-o"])
         .arg(tmp.path().join("data"))
         .output()
@@ -1468,7 +1462,19 @@ fn watch_starts_a_new_series_when_the_clock_goes_back() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let lines = watch_lines(&o.stdout);
+    watch_lines(&o.stdout)
+}
+
+/// A target whose clock goes back: the recorded Go program's eight heap profiles, then the same
+/// eight again (the same process, its times seven rounds earlier than the series' latest).
+/// `watch` says the clock went back and starts a new series instead of trending scrambled times;
+/// its verdicts come back once the new series has five observations.
+#[test]
+fn watch_starts_a_new_series_when_the_clock_goes_back() {
+    let recorded_heaps = recorded("heap-", ".pb.gz");
+    let mut answers: Vec<Vec<u8>> = recorded_heaps.clone();
+    answers.extend(recorded_heaps.iter().cloned());
+    let lines = watch_heaps(answers, "16");
     let changes: Vec<&str> = lines
         .iter()
         .map(|l| l["change"].as_str().unwrap())
@@ -1509,21 +1515,7 @@ fn watch_starts_a_new_series_when_the_process_restarts() {
     let mut answers: Vec<Vec<u8>> = recorded("heap-", ".pb.gz");
     let prom = crate::common::files_starting(&testdata("real/go/prometheus-growing"), "heap-");
     answers.extend(prom.iter().take(6).map(|p| std::fs::read(p).unwrap()));
-    let port = serve_heaps(answers);
-    let tmp = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{port}/debug/pprof/");
-    let o = watch_cmd(&url, "14")
-        .args(["--profiles", "heap", "-f", "json", "-o"])
-        .arg(tmp.path().join("data"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let lines = watch_lines(&o.stdout);
+    let lines = watch_heaps(answers, "14");
     let at = lines
         .iter()
         .position(|l| l["change"] == "restarted")

@@ -100,14 +100,19 @@ impl FrameRules {
             || crate::formats::allocators::pseudo_frame(name).is_some()
     }
 
-    /// An unsymbolized frame is judged by the name it shows, `module+0xoffset` (an address in
-    /// the C++ runtime is the runtime's).
+    /// An unsymbolized frame is judged by its module (an address in the C++ runtime is the
+    /// runtime's), and by the name it shows, `module+0xoffset`, where `--keep-frames` or
+    /// `--drop-frames` is given.
     fn skips(&self, interner: &Interner, f: FrameId) -> bool {
-        if interner.frame_at(f).is_symbolized() {
-            self.skips_name(interner.str(interner.frame_at(f).function))
-        } else {
-            self.skips_name(&interner.frame_name(f))
+        let frame = interner.frame_at(f);
+        if frame.is_symbolized() {
+            return self.skips_name(interner.str(frame.function));
         }
+        if self.keep.is_some() || self.drop.is_some() {
+            return self.skips_name(&interner.frame_name(f));
+        }
+        let module = interner.str(frame.module);
+        crate::formats::allocators::is_standard_library(module.rsplit('/').next().unwrap_or(module))
     }
 }
 

@@ -8,12 +8,12 @@
 # reference outputs of jeprof, google-pprof and heaptrack_print.  Every program is started from
 # inside its run folder with a relative name (../bin/sessions-lld), and compiled with
 # -fdebug-prefix-map, so neither the recordings nor the DWARF carry the scratch path.  The one
-# absolute path that remains is the executable's own in the process's memory map
-# ($WORK/bin/sessions-*), which is why WORK defaults to a neutral /tmp/leakdiff-cpp.
+# absolute path a run records is the executable's own in the process's memory map
+# ($WORK/bin/sessions-*): gen/scrub-paths.py rewrites it to ./bin/sessions-* before the copy.
 # truth.json and README.md are hand-written and are not touched here.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-WORK=${WORK:-/tmp/leakdiff-cpp}
+WORK=${WORK:-./leakdiff-cpp-work}
 OUT=${OUT:-}
 CXX=${CXX:-g++}
 JEMALLOC=${JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}
@@ -35,6 +35,7 @@ mkdir -p "$WORK"
 if [ -n "$OUT" ]; then mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd); fi
 cp "$HERE"/sessions.cpp "$WORK"/
 cd "$WORK"
+WORK=$(pwd)
 
 STAGE=${STAGE:-all}   # STAGE=refs: only rewrite the reference outputs
 if [ "$STAGE" != refs ]; then
@@ -125,6 +126,8 @@ for build in $BUILDS; do
   done
 done
 echo "references done"
+# The executable's path in the memory maps and heaptrack's module list: ./bin/sessions-*.
+python3 "$HERE/scrub-paths.py" "$WORK/" $(ls -d bfd-* lld-* 2>/dev/null) reference
 
 if [ -n "$OUT" ]; then
   mkdir -p "$OUT/bin" "$OUT/reference"

@@ -10,7 +10,7 @@
 # truth.json and README.md are hand-written and are not touched here.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-WORK=${WORK:-/tmp/leakdiff-rust}
+WORK=${WORK:-./leakdiff-rust-work}
 OUT=${OUT:-}
 # OUT is taken relative to where the script was started, not to WORK
 if [ -n "$OUT" ]; then mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd); fi
@@ -19,6 +19,7 @@ GO=${GO:-go}
 export LC_ALL=C
 
 mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
 rm -rf "$WORK/service"
 cp -r "$HERE/service" "$WORK/service"
 cd "$WORK/service"
