@@ -58,7 +58,8 @@ pub(super) struct WatchArgs {
     #[arg(long, value_enum, value_name = "SEVERITY")]
     exit_on: Option<SeverityArg>,
     /// Alert thresholds, as `check`'s (default: ./leakdiff.toml when present, else any leak
-    /// suspect alerts); `[watch] alert_after = "5m"` is how long a key must stay over them first.
+    /// suspect alerts); `[watch] alert_after = "5m"` is how long a key must stay over them first
+    /// (default 1m: a cache still filling grows as a leak does).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Known growth that never alerts: `leak:PATTERN` lines (default: ./leakdiff.baseline when

@@ -293,8 +293,8 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
     let span = hours.last().copied().unwrap_or(0.0);
     if pattern == Pattern::Stepped && span > 0.0 {
         // The median pairwise slope of a step series is often 0 (most pairs sit on one step); its
-        // rate is the average one, growth over the span, and the line goes through the first point.
-        slope = growth / span;
+        // rate is the average one, and the line goes through the first point.
+        slope = step_rate(v, &hours, &steps).unwrap_or(growth / span);
         low = low.min(slope);
         high = high.max(slope);
         intercept = first;
@@ -326,6 +326,29 @@ pub fn analyze(times: &[f64], values: &[f64], options: &TrendOptions) -> Trend {
             None
         },
     }
+}
+
+/// The rate of a series that grows in steps: a staircase of period P steps h at a time, so from
+/// its first step to its last it grew by h per P, whatever came before its first step (a leak that
+/// began late, a flat warm-up), which growth over the whole span would count as if it had grown
+/// all along. Once it has been flat for longer than its period since the last step, the flat
+/// stretch counts too (from the first step to the end): it may have stopped. `None` with fewer
+/// than two steps: one jump has no period, and its rate is growth over the span, a lower bound.
+fn step_rate(v: &[f64], hours: &[f64], steps: &[usize]) -> Option<f64> {
+    let (&first, _) = steps.split_first()?;
+    let &last_step = steps.last()?;
+    if steps.len() < 2 {
+        return None;
+    }
+    let n = v.len();
+    let stepping = hours[last_step] - hours[first];
+    let period = stepping / (steps.len() - 1) as f64;
+    let (to, dt) = if hours[n - 1] - hours[last_step] <= period {
+        (last_step, stepping)
+    } else {
+        (n - 1, hours[n - 1] - hours[first])
+    };
+    (dt > 0.0 && v[to] > v[first]).then(|| (v[to] - v[first]) / dt)
 }
 
 struct Classify<'a> {
@@ -812,6 +835,35 @@ mod tests {
         assert_eq!(run(&[20.0, 40.0, 60.0], 2.5).pattern, Pattern::Linear);
         assert!(!run(&[20.0, 60.0, 59.0, 60.0], 2.5).pattern.is_leak());
         assert_eq!(run(&[20.0, 40.0, 39.0, 60.0], 2.5).pattern, Pattern::Flat);
+    }
+
+    /// A leak that begins after eleven flat snapshots and is seen in two GC states, 30 s apart,
+    /// 5 MiB each (1 MiB/6 s): its rate is the steps' own, not 2 steps spread over the whole
+    /// span (which read 7× too slow in `watch`'s first alert on a real Go program). A staircase
+    /// of period 4 is rated by its period until it has been flat for longer. A single late jump
+    /// has no period: growth over the span.
+    #[test]
+    fn a_late_staircase_is_rated_from_its_first_step() {
+        let mut v = vec![10.0 * MB; 11];
+        v.extend([15.0 * MB, 20.0 * MB]);
+        let t = run(&v, MB);
+        assert_eq!(t.pattern, Pattern::Stepped, "{t:?}");
+        assert!((t.slope_per_hour - 5.0 * MB * 120.0).abs() < 1.0, "{t:?}");
+        let mut stairs = vec![10.0 * MB; 4];
+        stairs.extend([18.0 * MB; 4]);
+        stairs.extend([26.0 * MB; 3]);
+        let t = run(&stairs, MB);
+        assert_eq!(t.pattern, Pattern::Stepped, "{t:?}");
+        assert!((t.slope_per_hour - 8.0 * MB / (4.0 * 30.0 / 3600.0)).abs() < 1.0);
+        stairs.extend([26.0 * MB; 4]);
+        let t = run(&stairs, MB);
+        assert_eq!(t.pattern, Pattern::Stepped, "{t:?}");
+        assert!((t.slope_per_hour - 8.0 * MB / (10.0 * 30.0 / 3600.0)).abs() < 1.0);
+        let mut one = vec![10.0 * MB; 11];
+        one.extend([20.0 * MB; 2]);
+        let t = run(&one, MB);
+        assert_eq!(t.pattern, Pattern::Stepped, "{t:?}");
+        assert!((t.slope_per_hour - 10.0 * MB / (12.0 * 30.0 / 3600.0)).abs() < 1.0);
     }
 
     #[test]

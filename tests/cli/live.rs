@@ -947,6 +947,15 @@ fn collect_fetches_the_goroutineleak_profile_when_served() {
 }
 
 /// `leakdiff watch` of `url` for `rounds` rounds 200 ms apart, quiet; more arguments follow.
+/// A `--config` file in `dir` that lets a key alert as soon as it is over its limits for
+/// [`ALERT_ROUNDS`](leakdiff::check::alerts::ALERT_ROUNDS) rounds (`alert_after = "0s"`; the
+/// default minute is longer than these tests' watches).
+fn alert_at_once(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("alert-at-once.toml");
+    std::fs::write(&path, "[watch]\nalert_after = \"0s\"\n").unwrap();
+    path
+}
+
 fn watch_cmd(url: &str, rounds: &str) -> Command {
     let mut c = Command::new(bin());
     c.args([
@@ -1079,7 +1088,14 @@ fn dashboard_shows_a_watchs_verdicts_and_alert_history() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("data");
     let o = watch_cmd(&server.url(), "8")
-        .args(["--alert-cmd", "cat > /dev/null", "--no-evidence", "-o"])
+        .args([
+            "--alert-cmd",
+            "cat > /dev/null",
+            "--no-evidence",
+            "--config",
+        ])
+        .arg(alert_at_once(tmp.path()))
+        .arg("-o")
         .arg(&out)
         .current_dir(tmp.path())
         .output()
@@ -1142,8 +1158,10 @@ fn watch_alerts_run_a_command_once_per_firing_key() {
             &cmd,
             "--on-alert",
             on_alert,
-            "-o",
+            "--config",
         ])
+        .arg(alert_at_once(tmp.path()))
+        .arg("-o")
         .arg(&out)
         .current_dir(tmp.path())
         .output()
@@ -1276,7 +1294,9 @@ fn watch_sends_its_alerts_to_a_real_alertmanager() {
     let url = server.url();
     let am_url = format!("http://127.0.0.1:{port}/");
     let o = watch_cmd(&url, "8")
-        .args(["--name", "checkout", "--alertmanager", &am_url, "-o"])
+        .args(["--name", "checkout", "--alertmanager", &am_url, "--config"])
+        .arg(alert_at_once(tmp.path()))
+        .arg("-o")
         .arg(tmp.path().join("data"))
         .current_dir(tmp.path())
         .output()
@@ -1417,8 +1437,10 @@ fn watch_never_alerts_on_a_steady_target_that_answers_badly() {
             "--alert-cmd",
             &format!("cat >> '{}'", sent.display()),
             "--no-evidence",
-            "-o",
+            "--config",
         ])
+        .arg(alert_at_once(tmp.path()))
+        .arg("-o")
         .arg(&out)
         .output()
         .unwrap();
@@ -1616,11 +1638,12 @@ fn watch_alerts_on_a_real_leaking_go_service_and_never_on_its_steady_twin() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut amp, port) = start_alertmanager(am, tmp.path());
     let am_url = format!("http://127.0.0.1:{port}/");
-    // Churn only, no cache: a cache of 256 buffers of 16 KiB replaced at random holds about 8
-    // of Go's 512 KiB samples, and over the 16 rounds of this test its sampled size wandered
-    // enough to be read as a step on a loaded machine (a medium alert on the steady twin); a
-    // cache still filling grows as a leak does. The watchers start once both services are warm.
-    let common = ["-leak-after", "7s", "-lifetime", "60s", "-cache-rate", "0"];
+    // Both run a bounded cache (256 buffers of 16 KiB, random keys, evicting) that fills within
+    // two seconds and is then replaced about once a second: its ~8 sampled buffers come and go
+    // every round, and it must never read as growth. A cache still filling grows as a leak does
+    // (the reason for `alert_after`'s default minute, which this short test sets to 0); the
+    // watchers start once both caches are full.
+    let common = ["-leak-after", "7s", "-lifetime", "60s", "-cache-rate", "50"];
     let (mut leaky, leaky_addr) = start_leaker(&go, tmp.path(), &common);
     let steady_flags = [&common[..], &["-leak=false"]].concat();
     let (mut steady, steady_addr) = start_leaker(&go, tmp.path(), &steady_flags);
@@ -1646,7 +1669,9 @@ fn watch_alerts_on_a_real_leaking_go_service_and_never_on_its_steady_twin() {
                 &cmd,
                 "--alertmanager",
                 &am_url,
+                "--config",
             ])
+            .arg(alert_at_once(tmp.path()))
             .arg("-o")
             .arg(tmp.path().join(name))
             .current_dir(tmp.path())
