@@ -26,6 +26,12 @@ pub enum Kind {
     /// An interface: its data word points at a value whose type the DWARF does not give
     /// statically (the dump's pointers to it are followed, untyped).
     Interface,
+    /// A func value: a pointer to a closure (its code pointer, then what it captured), whose
+    /// function the closure's first word names ([`GoTypes::closures`]).
+    Func,
+    /// A closure of one function (made from the binary's symbols, not its DWARF, which gives no
+    /// closure's layout): its code pointer is known, what it captured is not.
+    Closure,
     /// Whatever holds no pointer: numbers, booleans, and types the table does not describe.
     Other,
 }
@@ -57,9 +63,14 @@ pub struct GoType {
 pub enum Slot {
     /// A pointer to this type.
     To(TypeId),
-    /// A pointer whose target's type is not known statically (an interface's data word,
-    /// `unsafe.Pointer`).
+    /// A pointer whose target's type is not known statically (`unsafe.Pointer`, an interface's
+    /// type or itab word).
     Untyped,
+    /// An interface's data word: its target's type is the dynamic type the word before it (the
+    /// type descriptor or itab) names ([`GoTypes::dynamic`], [`GoTypes::boxed`]).
+    Dynamic,
+    /// A func value: its target is a closure, of the function its first word is the code of.
+    Func,
     /// No pointer there, as the type says (the dump says there is one: the binary is not the
     /// dump's, or the offset is in padding).
     None,
@@ -78,6 +89,16 @@ pub struct GoTypes {
     /// (`noalg.map.group[K]V`) its pointer holds instead when the map is small (no directory:
     /// the map's pointer goes straight to its one group).
     pub small_map_group: rustc_hash::FxHashMap<TypeId, TypeId>,
+    /// The address of each type's runtime descriptor (from its DWARF `DW_AT_go_runtime_type`) →
+    /// that type: what an `any` value's first word says it holds (an itab's second word).
+    pub dynamic: rustc_hash::FxHashMap<u64, TypeId>,
+    /// The entry address of each closure function (`main.makeCounter.func1`, a method value's
+    /// `-fm` wrapper) → its [`Kind::Closure`] type, named `func main.makeCounter.func1`.
+    pub closures: rustc_hash::FxHashMap<u64, TypeId>,
+    /// The binary's text: a closure's first word lies here.
+    pub text: std::ops::Range<u64>,
+    /// Where the binary's section that holds its type data and itabs is.
+    pub type_data: std::ops::Range<u64>,
 }
 
 /// How deep [`GoTypes::slot`] follows nested types before it gives up (a malformed table's
@@ -94,6 +115,13 @@ impl GoTypes {
             }
         }
         t
+    }
+
+    /// Whether `t` is a closure's type ([`Kind::Closure`]).
+    pub fn is_closure(&self, t: TypeId) -> bool {
+        self.types
+            .get(t as usize)
+            .is_some_and(|x| x.kind == Kind::Closure)
     }
 
     /// The type's size in bytes (0 for an id out of range).
@@ -117,6 +145,9 @@ impl GoTypes {
             };
             match &ty.kind {
                 Kind::Typedef(u) => t = *u,
+                Kind::Func => {
+                    return if off == 0 { Slot::Func } else { Slot::None };
+                }
                 Kind::Pointer(p) => {
                     return match (off, p) {
                         (0, Some(p)) => Slot::To(*p),
@@ -137,13 +168,40 @@ impl GoTypes {
                     }
                     (t, off) = (*elem, off % s);
                 }
-                // The type (or itab) word points outside the heap: a heap pointer in an interface
-                // is its data word.
-                Kind::Interface => return Slot::Untyped,
-                Kind::Other => return Slot::None,
+                // The type (or itab) word comes first and points outside the heap; the data
+                // word's target has the type the first word names.
+                Kind::Interface => {
+                    return if off == 8 {
+                        Slot::Dynamic
+                    } else {
+                        Slot::Untyped
+                    }
+                }
+                Kind::Other | Kind::Closure => return Slot::None,
             }
         }
         Slot::None
+    }
+
+    /// What an interface's data word points to when the value's dynamic type is `t`: Go stores a
+    /// pointer-shaped value (a pointer, or a struct or array of one pointer) in the word itself,
+    /// so the word points at the pointer's target; any other value is boxed, and the word points
+    /// at a copy of it (`None`: a pointer without a pointee type, or a word where `t` holds none).
+    pub fn boxed(&self, t: TypeId) -> Option<TypeId> {
+        let r = self.resolve(t);
+        let ty = self.types.get(r as usize)?;
+        match &ty.kind {
+            Kind::Pointer(p) => *p,
+            Kind::Struct(m) if m.len() == 1 && ty.size == 8 => match self.slot(r, 0) {
+                Slot::To(p) => Some(p),
+                _ => None,
+            },
+            Kind::Array(_, 1) if ty.size == 8 => match self.slot(r, 0) {
+                Slot::To(p) => Some(p),
+                _ => None,
+            },
+            _ => Some(t),
+        }
     }
 
     /// The member of a struct that holds byte `off`: the last one starting at or before it,
@@ -187,7 +245,9 @@ impl GoTypes {
                     out.push_str(&format!("[{}]", off / s));
                     (t, off) = (*elem, off % s);
                 }
-                Kind::Pointer(_) | Kind::Interface | Kind::Other => break,
+                Kind::Pointer(_) | Kind::Interface | Kind::Func | Kind::Closure | Kind::Other => {
+                    break
+                }
             }
         }
         out
@@ -246,6 +306,10 @@ mod tests {
                 ty("[4]*main.session", 32, Kind::Array(7, 4)), // 9
                 ty("noalg.map.group[int]int", 16, Kind::Other), // 10
                 ty("loop", 8, Kind::Typedef(11)), // 11
+                ty("main.Shape", 16, Kind::Interface), // 12
+                ty("main.wrap", 8, st(&[(0, 7, "s")])), // 13
+                ty("[1]*main.session", 8, Kind::Array(7, 1)), // 14
+                ty("unsafe.Pointer", 8, Kind::Pointer(None)), // 15
             ],
             globals: vec![(0x1000, 32, 9), (0x1020, 8, 7)],
             ..Default::default()
@@ -268,6 +332,26 @@ mod tests {
         assert_eq!(t.global_at(0x1020), Some((7, 0)));
         assert_eq!(t.global_at(0x1028), None);
         assert_eq!(t.global_at(0x10), None);
+    }
+
+    /// An interface's data word is typed by its dynamic type: a pointer (or a struct or array of
+    /// one pointer) is stored in the word, so its target is the pointee; anything else is boxed.
+    #[test]
+    fn interfaces_hold_their_dynamic_type_directly_or_boxed() {
+        let t = table();
+        assert_eq!(t.slot(12, 8), Slot::Dynamic);
+        assert_eq!(t.slot(12, 0), Slot::Untyped, "the type or itab word");
+        assert_eq!(t.boxed(7), Some(1), "*main.session: the session itself");
+        assert_eq!(
+            t.boxed(13),
+            Some(1),
+            "a struct of one pointer is pointer-shaped"
+        );
+        assert_eq!(t.boxed(14), Some(1), "so is an array of one");
+        assert_eq!(t.boxed(1), Some(1), "a session value is boxed");
+        assert_eq!(t.boxed(5), Some(5), "a slice header is boxed");
+        assert_eq!(t.boxed(15), None, "unsafe.Pointer: no pointee");
+        assert_eq!(t.boxed(99), None);
     }
 
     #[test]

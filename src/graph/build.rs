@@ -205,10 +205,21 @@ pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) 
         mib(st.typed_bytes),
         st.from_globals,
     );
+    let also: Vec<String> = [
+        (st.through_interfaces, "interface values' dynamic types"),
+        (st.closures, "func values' closures"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if !also.is_empty() {
+        s.push_str(&format!(", and from {}", also.join(" and ")));
+    }
     let why: Vec<String> = [
         (
             st.untyped_pointers,
-            "pointers through interfaces, funcs or unsafe.Pointer",
+            "pointers through funcs, unsafe.Pointer or interfaces of types the binary does not name",
         ),
         (st.untyped_roots, "stack and other untyped roots"),
         (st.interior, "pointers into an object's middle"),

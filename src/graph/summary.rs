@@ -202,7 +202,9 @@ pub fn field_to(g: &ObjectGraph, from: Node, v: Node) -> Option<String> {
             {
                 return None;
             }
-            crate::formats::gotypes::Slot::Untyped => return None,
+            crate::formats::gotypes::Slot::Untyped | crate::formats::gotypes::Slot::Dynamic => {
+                return None
+            }
             _ => {}
         }
     }

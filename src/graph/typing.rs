@@ -3,8 +3,12 @@
 //! pointee), and each typed object's pointer words do the same for theirs, breadth-first from the
 //! globals. What this gives is inferred, not read from the object: exact when the pointer's
 //! static type is the object's (no `unsafe` conversion on the way), which Go's type system makes
-//! the rule. Pointers that cannot type their target are counted, never guessed through: an
-//! interface's data word and `unsafe.Pointer` (static type unknown), stack slots (their DWARF
+//! the rule. An interface's data word types its target by the dynamic type its first word says:
+//! a type descriptor (whose DWARF type has its address), or an itab (the dump's itab records give
+//! its descriptor), read from the dump, not guessed; a func value's closure by the function its
+//! code pointer is. Pointers that cannot type their target are counted, never guessed through:
+//! `unsafe.Pointer` and funcs (static type unknown), interfaces whose first word the binary does
+//! not name, stack slots (their DWARF
 //! locations are frame-relative: not read), pointers into the middle of an object, targets smaller
 //! than the type, and words the dump says are pointers where the type has none (a binary that
 //! is not the dump's).
@@ -25,8 +29,13 @@ pub(super) struct Stats {
     pub typed: u64,
     /// Their bytes.
     pub typed_bytes: u64,
-    /// Pointers whose target's type is not known statically (interfaces, unsafe.Pointer).
+    /// Pointers whose target's type is not known statically (unsafe.Pointer, funcs, interfaces
+    /// whose type word the binary does not name).
     pub untyped_pointers: u64,
+    /// Interface data words followed as the dynamic type their type or itab word names.
+    pub through_interfaces: u64,
+    /// Func values followed to a closure of the function its code pointer names.
+    pub closures: u64,
     /// Roots the DWARF does not type (stack slots, finalizers, globals without a type).
     pub untyped_roots: u64,
     /// Pointers into an object's middle (the object is typed by a pointer to its start, if any).
@@ -41,6 +50,8 @@ impl Stats {
     /// Adds the pointer counts one thread gathered.
     fn add(&mut self, o: &Stats) {
         self.untyped_pointers += o.untyped_pointers;
+        self.through_interfaces += o.through_interfaces;
+        self.closures += o.closures;
         self.interior += o.interior;
         self.disagree += o.disagree;
     }
@@ -135,6 +146,36 @@ pub(super) fn type_objects(
         q if q == p || types.resolve(q) == types.resolve(p) => {}
         _ => st.conflicts += 1,
     };
+    // The static pointee an interface's data word has, from the word before it (its type or
+    // itab word): `None` (counted) where the binary names no type there.
+    // itab (or descriptor) → descriptor.
+    let itabs: FxHashMap<u64, u64> = d.itabs.iter().copied().collect();
+    let dynamic = |word: Option<u64>, st: &mut Stats| -> Option<TypeId> {
+        let p = word
+            .map(|w| itabs.get(&w).copied().unwrap_or(w))
+            .and_then(|descriptor| types.dynamic.get(&descriptor))
+            .and_then(|&t| types.boxed(t));
+        match p {
+            Some(_) => st.through_interfaces += 1,
+            None => st.untyped_pointers += 1,
+        }
+        p
+    };
+    // A func value's closure: the type of the function its first word (the code pointer) is.
+    let closure = |target: u64, st: &mut Stats| -> Option<TypeId> {
+        let c = index
+            .find(objects, target)
+            .and_then(|t| o.code_word(dump_index(t)))
+            .and_then(|w| types.closures.get(&w).copied());
+        match c {
+            Some(_) => st.closures += 1,
+            None => st.untyped_pointers += 1,
+        }
+        c
+    };
+    // The global words before global heap pointers that lie in the binary's type data, by
+    // address: an interface global's type or itab word.
+    let global_words: FxHashMap<u64, u64> = d.global_type_words.iter().copied().collect();
     let mut frontier: Vec<Node> = Vec::new();
     for r in &d.roots {
         let typed = match r.kind {
@@ -145,16 +186,28 @@ pub(super) fn type_objects(
             st.untyped_roots += 1;
             continue;
         };
-        match types.slot(g, off) {
-            Slot::To(p) => {
-                if let Some(found) = propose(r.target, p, &mut st) {
-                    let (ty, via) = (&mut ty, &mut via);
-                    accept(found, (NONE, 0), ty, via, &mut st, &mut frontier);
-                }
-                st.from_globals += 1;
+        let pointee = match types.slot(g, off) {
+            Slot::To(p) => Some(p),
+            Slot::Dynamic => {
+                let word = r.slot.checked_sub(8).and_then(|s| global_words.get(&s));
+                dynamic(word.copied(), &mut st)
             }
-            Slot::Untyped => st.untyped_pointers += 1,
-            Slot::None => st.disagree += 1,
+            Slot::Func => closure(r.target, &mut st),
+            Slot::Untyped => {
+                st.untyped_pointers += 1;
+                None
+            }
+            Slot::None => {
+                st.disagree += 1;
+                None
+            }
+        };
+        if let Some(p) = pointee {
+            if let Some(found) = propose(r.target, p, &mut st) {
+                let (ty, via) = (&mut ty, &mut via);
+                accept(found, (NONE, 0), ty, via, &mut st, &mut frontier);
+            }
+            st.from_globals += 1;
         }
     }
     // Breadth-first, a level at a time: each level's pointers are read and checked on every
@@ -180,14 +233,30 @@ pub(super) fn type_objects(
                                 st.disagree += 1;
                                 continue;
                             };
-                            match types.slot(t, off % size) {
-                                Slot::To(p) => {
-                                    if let Some(f) = propose(o.target(k), p, &mut st) {
-                                        out.push((f, (v, u32::try_from(off).unwrap_or(u32::MAX))));
-                                    }
+                            // A closure's words after its code pointer are what it captured,
+                            // of types the binary does not give.
+                            let slot = if types.is_closure(t) {
+                                Slot::Untyped
+                            } else {
+                                types.slot(t, off % size)
+                            };
+                            let pointee = match slot {
+                                Slot::To(p) => Some(p),
+                                Slot::Dynamic => dynamic(o.type_word(k), &mut st),
+                                Slot::Func => closure(o.target(k), &mut st),
+                                Slot::Untyped => {
+                                    st.untyped_pointers += 1;
+                                    None
                                 }
-                                Slot::Untyped => st.untyped_pointers += 1,
-                                Slot::None => st.disagree += 1,
+                                Slot::None => {
+                                    st.disagree += 1;
+                                    None
+                                }
+                            };
+                            if let Some(p) = pointee {
+                                if let Some(f) = propose(o.target(k), p, &mut st) {
+                                    out.push((f, (v, u32::try_from(off).unwrap_or(u32::MAX))));
+                                }
                             }
                         }
                     }
@@ -216,7 +285,8 @@ pub(super) fn type_objects(
         if *t == NONE {
             continue;
         }
-        let many = objects.size(v as Node) - header(v as Node) >= 2 * types.size(*t);
+        let many = !types.is_closure(*t)
+            && objects.size(v as Node) - header(v as Node) >= 2 * types.size(*t);
         let ty_id = *t;
         *t = *by_type.entry((ty_id, many)).or_insert_with(|| {
             let name = types.name(ty_id);

@@ -262,10 +262,16 @@ impl Loader {
             .dump_binary
             .as_ref()
             .map(|b| crate::symbolize::gotypes::load(b));
-        let keep_offsets = matches!(types, Some(Ok(_)));
+        let keep = match &types {
+            Some(Ok(t)) => Some(formats::heapdump::Keep {
+                code: t.text.clone(),
+                data: t.type_data.clone(),
+            }),
+            _ => None,
+        };
         let mut dump = formats::decompress::in_background(reader, |input| {
             let mut tick = tick;
-            formats::heapdump::parse_stream_with(input, source, &mut tick, keep_offsets)
+            formats::heapdump::parse_stream_with(input, source, &mut tick, keep)
         })?;
         if let Some(binary) = &self.dump_binary {
             let matches = name_globals(&mut dump, binary);

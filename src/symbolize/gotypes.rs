@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use gimli::{constants, AttributeValue, EndianSlice, RunTimeEndian, UnitSectionOffset};
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ObjectSymbol};
 use rustc_hash::FxHashMap;
 
 use crate::formats::gotypes::{GoType, GoTypes, Kind, Member, TypeId};
@@ -20,6 +20,9 @@ const MAX_SECTION: u64 = 1 << 30;
 
 /// `DW_AT_go_kind`: Go's `reflect.Kind` of a type.
 const DW_AT_GO_KIND: u16 = 0x2900;
+/// `DW_AT_go_runtime_type`: where the type's runtime descriptor is, from the start of the
+/// binary's type data (the `type:*` symbol; `type.*` before Go 1.20).
+const DW_AT_GO_RUNTIME_TYPE: u16 = 0x2904;
 /// `reflect.Interface`.
 const GO_KIND_INTERFACE: u64 = 20;
 
@@ -29,6 +32,8 @@ struct Raw {
     size: Option<u64>,
     tag: constants::DwTag,
     go_kind: u64,
+    /// `DW_AT_go_runtime_type`, when given.
+    runtime_type: Option<u64>,
     /// The `DW_AT_type` reference.
     target: Option<usize>,
     /// Members (offset, name, type) of a struct; the count of an array.
@@ -75,8 +80,67 @@ fn from_object(file: &object::File<'_>) -> Result<GoTypes, String> {
         return Err(r);
     }
     let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
-    read(&dwarf, endian)
-        .map_err(|(at, e)| format!("DWARF unreadable at .debug_info offset {at:#x}: {e}"))
+    let mut types = read(&dwarf, endian)
+        .map_err(|(at, e)| format!("DWARF unreadable at .debug_info offset {at:#x}: {e}"))?;
+    // The descriptors' offsets are from the start of the type data, `runtime.types` (which Go
+    // 1.27's `type:*` is 8 bytes past).
+    let symbol = |names: &[&str]| {
+        file.symbols()
+            .find(|s| s.name().is_ok_and(|n| names.contains(&n)))
+            .map(|s| s.address())
+    };
+    let base = symbol(&["runtime.types"]).or_else(|| symbol(&["type:*", "type.*"]));
+    let relative = std::mem::take(&mut types.dynamic);
+    if let Some(base) = base {
+        types.dynamic = relative
+            .into_iter()
+            .map(|(off, t)| (base.wrapping_add(off), t))
+            .collect();
+        // Interface values' first words lie in the section that holds the type data (their
+        // descriptors, and Go 1.27's itabs).
+        if let Some(section) = file
+            .sections()
+            .find(|s| (s.address()..s.address().saturating_add(s.size())).contains(&base))
+        {
+            types.type_data = section.address()..section.address().saturating_add(section.size());
+        }
+    }
+    if let Some(text) = file.section_by_name(".text") {
+        types.text = text.address()..text.address().saturating_add(text.size());
+    }
+    add_closures(
+        &mut types,
+        file.symbols()
+            .filter(|s| s.kind() == object::SymbolKind::Text)
+            .filter_map(|s| Some((s.address(), s.name().ok()?))),
+    );
+    Ok(types)
+}
+
+/// A [`Kind::Closure`] type for each function of the binary a closure can run: a function
+/// literal (`main.makeCounter.func1`, `main.main.func2.1`), a method value's wrapper (`-fm`), a
+/// `go` or `defer` statement's (`gowrap1`, `deferwrap1`).
+fn add_closures<'a>(types: &mut GoTypes, functions: impl Iterator<Item = (u64, &'a str)>) {
+    let closure = |name: &str| {
+        name.ends_with("-fm")
+            || name.rsplit('.').any(|part| {
+                ["func", "gowrap", "deferwrap"].iter().any(|p| {
+                    part.strip_prefix(p)
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+            })
+    };
+    for (addr, name) in functions {
+        if addr == 0 || !closure(name) || types.closures.contains_key(&addr) {
+            continue;
+        }
+        types.closures.insert(addr, types.types.len() as TypeId);
+        types.types.push(GoType {
+            name: format!("func {name}"),
+            size: 8,
+            kind: Kind::Closure,
+        });
+    }
 }
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
@@ -118,6 +182,7 @@ fn read(
             let (mut size, mut target, mut location, mut member_at, mut count) =
                 (None, None, None, None, None);
             let mut go_kind = 0u64;
+            let mut runtime_type = None;
             let mut attrs = entry.attrs();
             while let Some(a) = attrs.next().map_err(err)? {
                 match a.name() {
@@ -160,6 +225,13 @@ fn read(
                         }
                     }
                     n if n.0 == DW_AT_GO_KIND => go_kind = a.udata_value().unwrap_or(0),
+                    n if n.0 == DW_AT_GO_RUNTIME_TYPE => {
+                        runtime_type = match a.value() {
+                            AttributeValue::Addr(v) => Some(v),
+                            v => v.udata_value(),
+                        }
+                        .filter(|v| *v != 0);
+                    }
                     _ => {}
                 }
             }
@@ -192,6 +264,7 @@ fn read(
                         size,
                         tag,
                         go_kind,
+                        runtime_type,
                         target,
                         members: Vec::new(),
                         count: None,
@@ -252,7 +325,7 @@ fn resolve(
                 match r.tag {
                     constants::DW_TAG_pointer_type => Kind::Pointer(r.target.and_then(id)),
                     // A func value: a pointer to a closure whose layout the DWARF does not give.
-                    constants::DW_TAG_subroutine_type => Kind::Pointer(None),
+                    constants::DW_TAG_subroutine_type => Kind::Func,
                     constants::DW_TAG_typedef => {
                         r.target.and_then(id).map_or(Kind::Other, Kind::Typedef)
                     }
@@ -275,7 +348,10 @@ fn resolve(
                     _ => Kind::Other,
                 }
             };
+            // An interface is two words; Go 1.2x describes a named one as a typedef of go kind
+            // interface with no size of its own.
             let size = r.size.unwrap_or(match r.tag {
+                _ if kind == Kind::Interface => 16,
                 constants::DW_TAG_pointer_type | constants::DW_TAG_subroutine_type => 8,
                 _ => 0,
             });
@@ -324,11 +400,22 @@ fn resolve(
         .collect();
     globals.sort_unstable();
     globals.dedup_by_key(|g| g.0);
+    // Relative to the binary's type data until `from_object` knows where that starts.
+    let mut dynamic = FxHashMap::default();
+    for (i, r) in raws.iter().enumerate() {
+        if let Some(off) = r.runtime_type {
+            dynamic.entry(off).or_insert(i as TypeId);
+        }
+    }
     let mut g = GoTypes {
         go_version,
         types,
         globals,
         small_map_group: FxHashMap::default(),
+        dynamic,
+        closures: FxHashMap::default(),
+        text: 0..0,
+        type_data: 0..0,
     };
     g.small_map_group = small_map_groups(&g, &raws, id_of);
     g
@@ -365,4 +452,38 @@ fn small_map_groups(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Function literals, method values' wrappers and go/defer wrappers get a closure type each;
+    /// other functions do not (`main.funcName` is not a literal).
+    #[test]
+    fn closures_are_the_binarys_function_literals() {
+        let mut types = GoTypes::default();
+        let funcs = [
+            (0x100, "main.makeCounter.func1"),
+            (0x200, "main.main.func2.1"),
+            (0x300, "main.(*T).Get-fm"),
+            (0x400, "main.main.gowrap1"),
+            (0x500, "main.funcName"),
+            (0x600, "main.func"),
+            (0x700, "runtime.main"),
+        ];
+        add_closures(&mut types, funcs.into_iter());
+        let names: Vec<&str> = types.types.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "func main.makeCounter.func1",
+                "func main.main.func2.1",
+                "func main.(*T).Get-fm",
+                "func main.main.gowrap1"
+            ]
+        );
+        assert_eq!(types.closures.get(&0x300), Some(&2));
+        assert!(types.types.iter().all(|t| t.kind == Kind::Closure));
+    }
 }

@@ -453,6 +453,81 @@ fn retained_by_type_follows_go_1_23s_buckets_and_go_1_27s_swiss_maps() {
     }
 }
 
+/// What `testdata/go/typesgen` makes and keeps through interfaces and closures, with its counts
+/// (its README): `*Square` and `*Blob` stored in interfaces directly, `Circle` and `Pair` values
+/// boxed, `*Lonely` in an interface global, and four closures of `makeCounter.func1`.
+const THROUGH_INTERFACES: &[(&str, u64)] = &[
+    ("main.Square", 6),
+    ("main.Holder", 6),
+    ("main.Circle", 4),
+    ("main.Blob", 6),
+    ("main.Pair", 3),
+    ("main.Lonely", 1),
+    ("func main.makeCounter.func1", 4),
+    ("[]main.Shape", 1),
+];
+
+/// The object counts by type of `retained --by type` on `dump` with `binary`, and its stderr.
+fn types_of(dump: &str, binary: &std::path::Path) -> (BTreeMap<String, u64>, String) {
+    let dump = testdata(dump);
+    let out = leakdiff(&[
+        "retained",
+        dump.to_str().unwrap(),
+        "--by",
+        "type",
+        "--binary",
+        binary.to_str().unwrap(),
+        "-f",
+        "json",
+        "--top",
+        "0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let types = v["retainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["objects"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (types, err)
+}
+
+/// Objects reached only through interfaces and func values get their types: an interface's
+/// data word is typed by the dynamic type its first word names (a type descriptor, whose DWARF
+/// type has its address, or an itab, whose descriptor the dump's itab records give: Go 1.27's
+/// symbol table has no itabs), pointer-shaped values stored directly and others boxed; a func
+/// value's closure by the function its code pointer is. The generator's exact counts on Go
+/// 1.19, 1.23 and 1.27, from DWARF-only files; a boxed value's trace steps through the
+/// interface slice by index.
+#[test]
+fn interfaces_and_closures_are_typed_by_what_they_hold() {
+    for v in ["go1.19.8", "go1.23.9", "go1.27.3"] {
+        let dump = format!("go/typesgen/typesgen-{v}.dump.gz");
+        let debug = format!("go/typesgen/typesgen-{v}.debug");
+        let (types, err) = types_of(&dump, &testdata(&debug));
+        for &(name, n) in THROUGH_INTERFACES {
+            assert_eq!(types.get(name), Some(&n), "{v} {name}: {types:?} {err}");
+        }
+        assert!(err.contains("interface values' dynamic types"), "{err}");
+        assert!(err.contains("func values' closures"), "{err}");
+        let out = with_binary("retained", &dump, &debug, &["--by", "type", "--top", "0"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let circle = text
+            .split("\n#")
+            .find(|s| s.contains("object(s)  main.Circle\n"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(circle.contains("root: main.shapes (bss)"), "{circle}");
+        assert!(circle.contains("→ [6] main.Circle "), "{circle}");
+    }
+}
+
 /// Leak traces name each step's field, from the binary's DWARF, where the object was typed
 /// through that pointer: a slice's element by index, a struct's pointer by member, a map's
 /// innards by the runtime's own fields (Go 1.19's buckets, Go 1.27's swiss groups); and each

@@ -28,6 +28,15 @@ pub struct Objects {
     /// a binary's DWARF); empty otherwise.
     pub(super) offsets: Vec<u32>,
     pub(super) keep_offsets: bool,
+    /// With offsets kept: for each pointer whose object's word right before it lies in the
+    /// binary's data (an interface's type descriptor or itab before its data word), the
+    /// pointer's index and that word, in pointer order.
+    pub(super) type_words: Vec<(u64, u64)>,
+    /// With offsets kept, where the binary's text and data are.
+    pub(super) keep: super::Keep,
+    /// Objects whose first word lies in the binary's text (a closure's code pointer), with that
+    /// word, in object order.
+    pub(super) code_words: Vec<(u64, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -310,19 +319,49 @@ impl Objects {
         self.offsets.get(k).copied()
     }
 
+    /// The word before pointer `k` in its object, when it points outside the heap (an
+    /// interface's type or itab word; offsets kept only).
+    pub fn type_word(&self, k: usize) -> Option<u64> {
+        let k = k as u64;
+        let i = self.type_words.partition_point(|&(j, _)| j < k);
+        self.type_words
+            .get(i)
+            .filter(|&&(j, _)| j == k)
+            .map(|&(_, w)| w)
+    }
+
+    /// Object `i`'s first word, when it lies in the binary's text (offsets kept only).
+    pub fn code_word(&self, i: usize) -> Option<u64> {
+        let i = i as u64;
+        let at = self.code_words.partition_point(|&(j, _)| j < i);
+        self.code_words
+            .get(at)
+            .filter(|&&(j, _)| j == i)
+            .map(|&(_, w)| w)
+    }
+
+    /// Records that the word before the next pointer is `w`, outside the heap.
+    pub(super) fn push_type_word(&mut self, w: u64) {
+        self.type_words.push((self.pointer_count() as u64, w));
+    }
+
     /// Whether pointer offsets were kept.
     pub fn has_offsets(&self) -> bool {
         self.keep_offsets
     }
 
-    /// Keeps each pointer's offset from now on (set before any object is added).
-    pub fn keep_offsets(&mut self) {
+    /// Keeps each pointer's offset from now on (set before any object is added), and the words
+    /// `keep` asks for.
+    pub fn keep_offsets(&mut self, keep: super::Keep) {
         self.keep_offsets = true;
+        self.keep = keep;
     }
 
     /// Drops the pointer offsets (once the objects are typed).
     pub fn drop_offsets(&mut self) {
         self.offsets = Vec::new();
+        self.type_words = Vec::new();
+        self.code_words = Vec::new();
         self.keep_offsets = false;
     }
 
@@ -342,6 +381,7 @@ impl Objects {
         self.addr.memory()
             + self.size.memory()
             + (self.ptr_end.capacity() + self.offsets.capacity()) * 4
+            + (self.type_words.capacity() + self.code_words.capacity()) * 16
             + t
     }
 
@@ -368,6 +408,8 @@ impl Objects {
         self.size.shrink_to_fit();
         self.ptr_end.shrink_to_fit();
         self.offsets.shrink_to_fit();
+        self.type_words.shrink_to_fit();
+        self.code_words.shrink_to_fit();
         match &mut self.targets {
             Targets::Words(w) => w.shrink_to_fit(),
             Targets::Addrs(a) => a.shrink_to_fit(),

@@ -166,6 +166,11 @@ pub struct HeapDump {
     pub record_counts: [u64; 18],
     /// The data (record 12) and bss (record 13) segments: kind, start address, length.
     pub segments: Vec<(RootKind, u64, u64)>,
+    /// The itabs (record 8): each itab's address and its type descriptor's.
+    pub itabs: Vec<(u64, u64)>,
+    /// With [`Keep`]: each data or bss word right before a global heap pointer that lies in the
+    /// binary's type data (an interface global's type or itab word), by address.
+    pub global_type_words: Vec<(u64, u64)>,
     /// The program's globals (sorted by address), when its binary was given; empty otherwise.
     pub globals: Vec<Global>,
     /// What the reader of the dump should be told (a binary that does not match it).
@@ -190,6 +195,17 @@ impl HeapDump {
 /// Whether the bytes start like a heap dump.
 pub fn sniff(b: &[u8]) -> bool {
     b.starts_with(MAGIC)
+}
+
+/// What to keep of a dump's words besides its heap pointers, for typing its objects from the
+/// binary: none of it is a heap pointer, so the dump's pointer lists leave it out.
+#[derive(Clone, Debug, Default)]
+pub struct Keep {
+    /// The binary's text: an object's first word here is a closure's code pointer.
+    pub code: std::ops::Range<u64>,
+    /// The binary's type data and itabs: a word here right before a heap pointer is an
+    /// interface's type or itab word.
+    pub data: std::ops::Range<u64>,
 }
 
 #[cfg(test)]

@@ -194,18 +194,19 @@ pub fn parse_stream(
     source: &str,
     tick: &mut dyn FnMut(u64, u64),
 ) -> Result<HeapDump, ParseError> {
-    parse_stream_with(input, source, tick, false)
+    parse_stream_with(input, source, tick, None)
 }
 
-/// [`parse_stream`], keeping each pointer's offset in its object when `keep_offsets` (4 bytes a
-/// pointer, for typing the objects: see [`Objects::offset`]).
+/// [`parse_stream`], keeping each pointer's offset in its object when `keep` is given (4 bytes a
+/// pointer, for typing the objects: see [`Objects::offset`]), with the words in the binary's data
+/// an interface's data word follows and the first words in its text (closures): see [`Keep`].
 // Over 120 lines: the record loop: one arm per record type of runtime/heapdump.go.
 #[allow(clippy::too_many_lines)]
 pub fn parse_stream_with(
     input: impl std::io::Read,
     source: &str,
     tick: &mut dyn FnMut(u64, u64),
-    keep_offsets: bool,
+    keep: Option<super::Keep>,
 ) -> Result<HeapDump, ParseError> {
     let mut r = Reader::new(input, source);
     r.fill(MAGIC.len())?;
@@ -272,8 +273,8 @@ pub fn parse_stream_with(
             5 => stack_frame(&mut r, &mut d, &mut scratch)?,
             6 => {
                 dump_params(&mut r, &mut d, at, &mut scratch)?;
-                if keep_offsets {
-                    d.objects.keep_offsets();
+                if let Some(k) = keep.clone() {
+                    d.objects.keep_offsets(k);
                 }
                 have_params = true;
             }
@@ -286,7 +287,11 @@ pub fn parse_stream_with(
                     d.roots.push(Root::global(RootKind::Finalizing, obj));
                 }
             }
-            8 => r.skip(2)?, // itab, type
+            8 => {
+                let itab = r.uvarint()?;
+                let ty = r.uvarint()?;
+                d.itabs.push((itab, ty));
+            }
             9 => r.skip(3)?, // m, id, procid
             10 => {
                 let mut v = Vec::with_capacity(25);
@@ -307,12 +312,19 @@ pub fn parse_stream_with(
                 };
                 d.segments.push((kind, start, scratch.len() as u64));
                 let (params, roots, contents) = (&d.params, &mut d.roots, &scratch);
+                let (typed, data) = (&mut d.global_type_words, keep.as_ref().map(|k| &k.data));
                 r.fieldlist(|off| {
                     if let Some(v) = word(contents, off, params) {
                         roots.push(Root {
                             slot: start.wrapping_add(off),
                             ..Root::global(kind, v)
                         });
+                        let before = off.checked_sub(params.ptr_size);
+                        if let Some(w) = before.and_then(|b| word(contents, b, params)) {
+                            if data.is_some_and(|d| d.contains(&w)) {
+                                typed.push((start.wrapping_add(off - params.ptr_size), w));
+                            }
+                        }
                     }
                 })?;
             }
@@ -376,12 +388,23 @@ pub(super) fn object<R: std::io::Read>(
     }
     let (params, objects) = (&d.params, &mut d.objects);
     let mut bad = None;
+    let keep_words = objects.keep_offsets && !objects.keep.data.is_empty();
     r.fieldlist(|off| match word(contents, off, params) {
         Some(v) if objects.in_heap(v) => {
-            objects.push_target(v);
             if objects.keep_offsets {
+                // An interface's data word follows its type or itab word, which the dump does
+                // not list (it is no heap pointer): kept where it lies in the binary's data.
+                if keep_words {
+                    let before = off.checked_sub(params.ptr_size);
+                    if let Some(w) = before.and_then(|b| word(contents, b, params)) {
+                        if objects.keep.data.contains(&w) {
+                            objects.push_type_word(w);
+                        }
+                    }
+                }
                 objects.offsets.push(u32::try_from(off).unwrap_or(u32::MAX));
             }
+            objects.push_target(v);
         }
         Some(_) => {}
         None => bad = Some(off),
@@ -396,6 +419,11 @@ pub(super) fn object<R: std::io::Read>(
         ));
     }
     let o = &mut d.objects;
+    if o.keep_offsets && !o.keep.code.is_empty() {
+        if let Some(w) = word(contents, 0, &d.params).filter(|w| o.keep.code.contains(w)) {
+            o.code_words.push((o.addr.len() as u64, w));
+        }
+    }
     let end = u32::try_from(o.pointer_count()).map_err(|_| r.err(at, "more than 4G pointers"))?;
     if !o.range.is_empty() && !o.range.contains(&addr) {
         d.objects_outside += 1;

@@ -1,0 +1,201 @@
+// typesgen writes a Go heap dump (runtime/debug.WriteHeapDump, MemProfileRate = 1, after a
+// runtime.GC) whose objects are reached through interfaces, closures and a goroutine stack, so
+// that typing heap objects from DWARF (`retained --by type --binary`) can be tested.
+// It builds with Go 1.19 and later (standard library only).
+//
+// Heap objects it creates and keeps, by type (sizes on amd64; every main.* struct has its own
+// size class):
+//
+//	type              size (class)  count  reached from
+//	main.Square         24  (24)      6    shapes[0..5], a *Square in a Shape (pointer-shaped, not boxed)
+//	main.Holder        208 (208)      6    Square.Owner, one each
+//	main.Circle        176 (176)      4    shapes[6..9], a Circle value in a Shape: boxed (value receiver)
+//	string              16  (16)      4    Circle.Label (new(string); the "x" it holds is static data)
+//	main.Blob           72  (80)      6    5 as *Blob in anything[0..4] (Next nil), 1 as Lonely.Ref
+//	main.Pair          192 (192)      3    anything[5..7], a Pair value in an any: boxed
+//	int                  8  (tiny)    6    Pair.A and Pair.B (new(int), pointer-free: the tiny
+//	                                       allocator packs them into shared 16-byte blocks, 3 or
+//	                                       4 of them depending on alignment, not 6 objects)
+//	main.Lonely        136 (144)      1    single, a *Lonely in an any
+//	main.Counter        32  (32)      4    captured by the 4 closures in callbacks
+//	[8]int (Hist)       64  (64)      4    Counter.Hist backing arrays
+//	closure             16  (16)      4    callbacks[0..3]: struct{ F uintptr; c *main.Counter },
+//	                                       one per makeCounter call (func main.makeCounter.func1)
+//	main.Stacked        48  (48)      1    only from the stack of the goroutine parked in holdOnStack
+//	main.StackInner    224 (224)      1    Stacked.Inner
+//	[10]main.Shape     160 (160)      1    shapes' backing array
+//	[8]interface {}    128 (128)      1    anything's backing array
+//	[4]func() int       32  (32)      1    callbacks' backing array
+//	chan struct{}       96  (96)      1    block: the hchan, allocated untyped by makechan
+//	                                       (Go 1.23+: hchan is 104 bytes, class 112)
+//
+// The closure captures c by value (c is a pointer never reassigned after the capture), so no
+// extra heap cell holds c: `go build -gcflags=-m=2` says "makeCounter capturing by value: c
+// (addr=false assign=false width=8)" with Go 1.19, 1.23 and 1.27.
+//
+// Besides these, the dump holds the runtime's own objects and those of flag/os (os.Args, the
+// flag set, the dump file).
+package main
+
+import (
+	"flag"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+type Shape interface{ Area() int }
+
+type Holder struct {
+	Name   string
+	Weight [24]int
+}
+
+type Square struct {
+	Side  int
+	Owner *Holder
+	Pad   [1]int
+}
+
+func (s *Square) Area() int { return s.Side * s.Side }
+
+type Circle struct {
+	R     int
+	Label *string
+	Pad   [20]int
+}
+
+func (c Circle) Area() int { return 3 * c.R * c.R }
+
+type Blob struct {
+	Data [64]byte
+	Next *Blob
+}
+
+type Pair struct {
+	A, B *int
+	Pad  [22]int
+}
+
+type Lonely struct {
+	Pad [16]int
+	Ref *Blob
+}
+
+type Counter struct {
+	N    int
+	Hist []int
+}
+
+type Stacked struct {
+	Pad   [5]int
+	Inner *StackInner
+}
+
+type StackInner struct {
+	V [28]int
+}
+
+var (
+	shapes    []Shape
+	anything  []any
+	single    any
+	callbacks []func() int
+
+	// escape is called through a variable, so escape analysis cannot see that it keeps nothing:
+	// what is passed to it goes to the heap.
+	escape  = func(*Stacked) {}
+	block   = make(chan struct{}) // nobody sends on it
+	started sync.WaitGroup
+)
+
+//go:noinline
+func makeCounter() func() int {
+	c := &Counter{Hist: make([]int, 8)}
+	return func() int {
+		c.N++
+		return c.N
+	}
+}
+
+// holdOnStack keeps the only pointer to a Stacked on its goroutine's stack.
+//
+//go:noinline
+func holdOnStack() {
+	p := &Stacked{Inner: &StackInner{}}
+	escape(p)
+	started.Done()
+	<-block
+	runtime.KeepAlive(p)
+}
+
+// area calls Area through the interface, so the linker keeps the methods (and the itabs' entries).
+//
+//go:noinline
+func area() int {
+	t := 0
+	for _, s := range shapes {
+		t += s.Area()
+	}
+	return t
+}
+
+//go:noinline
+func build() {
+	shapes = make([]Shape, 10)
+	for i := 0; i < 6; i++ {
+		shapes[i] = &Square{Side: i + 1, Owner: &Holder{Name: "holder"}}
+	}
+	for i := 0; i < 4; i++ {
+		s := new(string)
+		*s = "x"
+		shapes[6+i] = Circle{R: i + 1, Label: s}
+	}
+
+	anything = make([]any, 8)
+	for i := 0; i < 5; i++ {
+		anything[i] = &Blob{}
+	}
+	for i := 0; i < 3; i++ {
+		anything[5+i] = Pair{A: new(int), B: new(int)}
+	}
+
+	single = &Lonely{Pad: [16]int{}, Ref: &Blob{}}
+
+	callbacks = make([]func() int, 4)
+	for i := range callbacks {
+		callbacks[i] = makeCounter()
+	}
+}
+
+func main() {
+	out := flag.String("out", "heap.dump", "output file")
+	flag.Parse()
+	runtime.MemProfileRate = 1
+
+	build()
+	if area() != 91+90 { // squares 1+4+...+36, circles 3*(1+4+9+16)
+		panic("area")
+	}
+	started.Add(1)
+	go holdOnStack()
+	started.Wait()
+	// Let holdOnStack park on <-block.
+	time.Sleep(50 * time.Millisecond)
+
+	runtime.GC()
+	f, err := os.Create(*out)
+	if err != nil {
+		panic(err)
+	}
+	debug.WriteHeapDump(f.Fd())
+	if err := f.Close(); err != nil {
+		panic(err)
+	}
+	runtime.KeepAlive(shapes)
+	runtime.KeepAlive(anything)
+	runtime.KeepAlive(single)
+	runtime.KeepAlive(callbacks)
+}
