@@ -47,6 +47,19 @@ pub struct Member {
     pub name: String,
 }
 
+/// A function's local variable or parameter on its frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Local {
+    /// Its Go name (`p`, `~r0`).
+    pub name: String,
+    /// The pcs where it is there (all of them for a fixed location).
+    pub pcs: std::ops::Range<u64>,
+    /// Where it is: this many bytes from the frame's canonical frame address (negative).
+    pub cfa_offset: i64,
+    /// Its type.
+    pub ty: TypeId,
+}
+
 /// One type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GoType {
@@ -99,6 +112,9 @@ pub struct GoTypes {
     pub text: std::ops::Range<u64>,
     /// Where the binary's section that holds its type data and itabs is.
     pub type_data: std::ops::Range<u64>,
+    /// Each function's locals and parameters that can hold a pointer, where they are on its
+    /// frame, by function name.
+    pub locals: rustc_hash::FxHashMap<String, Vec<Local>>,
 }
 
 /// How deep [`GoTypes::slot`] follows nested types before it gives up (a malformed table's
@@ -253,6 +269,23 @@ impl GoTypes {
         out
     }
 
+    /// The local of function `function` that holds byte `offset` of its frame (counted from
+    /// the frame's start, `size` bytes below its canonical frame address) at `pc`: the local,
+    /// and the offset in it.
+    pub fn local_at(
+        &self,
+        function: &str,
+        pc: u64,
+        size: u64,
+        offset: u64,
+    ) -> Option<(&Local, u64)> {
+        let from_cfa = i64::try_from(offset).ok()? - i64::try_from(size).ok()?;
+        self.locals.get(function)?.iter().find_map(|l| {
+            let into = u64::try_from(from_cfa - l.cfa_offset).ok()?;
+            (l.pcs.contains(&pc) && into < self.size(l.ty)).then_some((l, into))
+        })
+    }
+
     /// The typed global whose bytes hold `addr`: its type and the offset in it.
     pub fn global_at(&self, addr: u64) -> Option<(TypeId, u64)> {
         let i = self.globals.partition_point(|g| g.0 <= addr);
@@ -352,6 +385,41 @@ mod tests {
         assert_eq!(t.boxed(5), Some(5), "a slice header is boxed");
         assert_eq!(t.boxed(15), None, "unsafe.Pointer: no pointee");
         assert_eq!(t.boxed(99), None);
+    }
+
+    /// A frame's slot is the local whose location holds it at the pc: a 48-byte frame's byte 8
+    /// is 40 below its CFA; `p` is there only from pc 0x20; the slice `s` fills the frame's top.
+    #[test]
+    fn a_frame_slot_is_the_local_there_at_the_pc() {
+        let mut t = table();
+        t.locals.insert(
+            "main.hold".into(),
+            vec![
+                Local {
+                    name: "p".into(),
+                    pcs: 0x20..0x80,
+                    cfa_offset: -40,
+                    ty: 7,
+                },
+                Local {
+                    name: "s".into(),
+                    pcs: 0..u64::MAX,
+                    cfa_offset: -24,
+                    ty: 5,
+                },
+            ],
+        );
+        let at = |pc, off| {
+            t.local_at("main.hold", pc, 48, off)
+                .map(|(l, o)| (l.name.clone(), o))
+        };
+        assert_eq!(at(0x30, 8), Some(("p".into(), 0)));
+        assert_eq!(at(0x10, 8), None, "p is not there yet");
+        assert_eq!(at(0x10, 24), Some(("s".into(), 0)));
+        assert_eq!(at(0x10, 40), Some(("s".into(), 16)));
+        assert_eq!(at(0x10, 48), None, "the CFA: past the frame");
+        assert_eq!(at(0x10, 0), None, "no local there");
+        assert_eq!(t.local_at("main.other", 0x30, 48, 8), None);
     }
 
     #[test]

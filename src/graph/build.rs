@@ -206,6 +206,7 @@ pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) 
         st.from_globals,
     );
     let also: Vec<String> = [
+        (st.from_stacks, "goroutines' stack slots"),
         (st.through_interfaces, "interface values' dynamic types"),
         (st.closures, "func values' closures"),
     ]
@@ -221,7 +222,10 @@ pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) 
             st.untyped_pointers,
             "pointers through funcs, unsafe.Pointer or interfaces of types the binary does not name",
         ),
-        (st.untyped_roots, "stack and other untyped roots"),
+        (
+            st.untyped_roots,
+            "roots no type describes (stack slots without a local, finalizers…)",
+        ),
         (st.interior, "pointers into an object's middle"),
         (
             st.conflicts,
@@ -356,8 +360,16 @@ fn roots(
                 RootKind::Stack => match d.frames.get(r.owner as usize) {
                     Some(f) => {
                         let g = d.goroutines.get(f.goroutine as usize).map_or(0, |g| g.id);
+                        // The local that holds it, where the binary's DWARF says.
+                        let local = d
+                            .dwarf
+                            .as_ref()
+                            .and_then(|t| {
+                                t.local_at(&f.function, f.pc.saturating_sub(1), f.size, r.slot)
+                            })
+                            .map_or(String::new(), |(l, _)| format!(" (local {})", l.name));
                         (
-                            format!("stack of goroutine {g}, {}", f.function),
+                            format!("stack of goroutine {g}, {}{local}", f.function),
                             format!("stack of {}", f.function),
                         )
                     }

@@ -25,6 +25,8 @@ use super::{AddrIndex, Classes, Node, Table, NONE};
 pub(super) struct Stats {
     /// Globals (data, bss roots) whose type gave their target one.
     pub from_globals: u64,
+    /// Stack slots whose local's type gave their target one.
+    pub from_stacks: u64,
     /// Objects typed.
     pub typed: u64,
     /// Their bytes.
@@ -178,8 +180,17 @@ pub(super) fn type_objects(
     let global_words: FxHashMap<u64, u64> = d.global_type_words.iter().copied().collect();
     let mut frontier: Vec<Node> = Vec::new();
     for r in &d.roots {
+        // A stack slot is typed by the local its frame's function keeps there at the frame's pc
+        // (a caller's pc is its return address: the call is the byte before).
+        let stack = r.kind == RootKind::Stack;
         let typed = match r.kind {
             RootKind::Data | RootKind::Bss => types.global_at(r.slot),
+            RootKind::Stack => d.frames.get(r.owner as usize).and_then(|f| {
+                let pc = f.pc.saturating_sub(1);
+                types
+                    .local_at(&f.function, pc, f.size, r.slot)
+                    .map(|(l, into)| (l.ty, into))
+            }),
             _ => None,
         };
         let Some((g, off)) = typed else {
@@ -188,6 +199,11 @@ pub(super) fn type_objects(
         };
         let pointee = match types.slot(g, off) {
             Slot::To(p) => Some(p),
+            // (A stack interface's type word is not kept.)
+            Slot::Dynamic if stack => {
+                st.untyped_pointers += 1;
+                None
+            }
             Slot::Dynamic => {
                 let word = r.slot.checked_sub(8).and_then(|s| global_words.get(&s));
                 dynamic(word.copied(), &mut st)
@@ -195,6 +211,12 @@ pub(super) fn type_objects(
             Slot::Func => closure(r.target, &mut st),
             Slot::Untyped => {
                 st.untyped_pointers += 1;
+                None
+            }
+            // A frame's slot the local does not hold a pointer in: a word the DWARF does not
+            // describe at this pc, not a disagreement.
+            Slot::None if stack => {
+                st.untyped_roots += 1;
                 None
             }
             Slot::None => {
@@ -207,7 +229,11 @@ pub(super) fn type_objects(
                 let (ty, via) = (&mut ty, &mut via);
                 accept(found, (NONE, 0), ty, via, &mut st, &mut frontier);
             }
-            st.from_globals += 1;
+            if stack {
+                st.from_stacks += 1;
+            } else {
+                st.from_globals += 1;
+            }
         }
     }
     // Breadth-first, a level at a time: each level's pointers are read and checked on every

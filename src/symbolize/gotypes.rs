@@ -13,7 +13,7 @@ use gimli::{constants, AttributeValue, EndianSlice, RunTimeEndian, UnitSectionOf
 use object::{Object, ObjectSection, ObjectSymbol};
 use rustc_hash::FxHashMap;
 
-use crate::formats::gotypes::{GoType, GoTypes, Kind, Member, TypeId};
+use crate::formats::gotypes::{GoType, GoTypes, Kind, Local, Member, TypeId};
 
 /// The most a debug section may inflate to (Go binaries of hundreds of MB have DWARF of tens).
 const MAX_SECTION: u64 = 1 << 30;
@@ -155,6 +155,7 @@ fn read(
     let mut raws: Vec<Raw> = Vec::new();
     let mut id_of: FxHashMap<usize, TypeId> = FxHashMap::default();
     let mut globals_raw: Vec<(u64, usize)> = Vec::new();
+    let mut locals = LocalsRaw::default();
     let mut producer = String::new();
     let mut units = dwarf.units();
     let mut unit_at = 0usize;
@@ -167,12 +168,20 @@ fn read(
         let abbrevs = dwarf.abbreviations(&header).map_err(|e| (unit_at, e))?;
         let mut entries = header.entries(&abbrevs);
         let mut depth = 0isize;
+        // The unit, for its location lists (read when a local needs one: it parses the line
+        // program's header, which a symbol file lacks).
+        let mut unit: Option<Option<gimli::Unit<R<'_>>>> = None;
+        // The function whose locals are being read: its depth and index in `locals.functions`.
+        let mut function: Option<(isize, u32)> = None;
         // The struct or array whose children are being read (index into `raws`), by depth.
         let mut parent: Vec<(isize, usize)> = Vec::new();
         while let Some((delta, entry)) = entries.next_dfs().map_err(|e| (unit_at, e))? {
             depth += delta;
             while parent.last().is_some_and(|&(d, _)| d >= depth) {
                 parent.pop();
+            }
+            if function.is_some_and(|(d, _)| d >= depth) {
+                function = None;
             }
             let Some(at) = entry.offset().to_debug_info_offset(&header).map(|o| o.0) else {
                 continue;
@@ -181,6 +190,7 @@ fn read(
             let (mut name, mut produced_by) = (String::new(), String::new());
             let (mut size, mut target, mut location, mut member_at, mut count) =
                 (None, None, None, None, None);
+            let mut location_list = None;
             let mut go_kind = 0u64;
             let mut runtime_type = None;
             let mut attrs = entry.attrs();
@@ -221,7 +231,10 @@ fn read(
                         location = match a.value() {
                             AttributeValue::Exprloc(e) => Some(e.0.slice()),
                             AttributeValue::Block(b) => Some(b.slice()),
-                            _ => None,
+                            v => {
+                                location_list = Some(v);
+                                None
+                            }
                         }
                     }
                     n if n.0 == DW_AT_GO_KIND => go_kind = a.udata_value().unwrap_or(0),
@@ -284,6 +297,41 @@ fn read(
                         }
                     }
                 }
+                constants::DW_TAG_subprogram if depth == 1 && !name.is_empty() => {
+                    function = Some((depth, locals.function(name)));
+                }
+                // A function's own locals and parameters (not those of what it inlined), where
+                // they are on its frame: from its canonical frame address, over a range of pcs.
+                constants::DW_TAG_variable | constants::DW_TAG_formal_parameter
+                    if function.is_some_and(|(d, _)| d == depth - 1) =>
+                {
+                    let (Some((_, f)), Some(t)) = (function, target) else {
+                        continue;
+                    };
+                    if let Some(loc) = location {
+                        if let Some(off) = cfa_offset(loc) {
+                            locals.raw.push((f, 0, u64::MAX, off, t, name));
+                        }
+                    } else if let Some(list) = location_list {
+                        let unit = unit.get_or_insert_with(|| gimli::Unit::new(dwarf, header).ok());
+                        let Some(unit) = unit.as_ref() else { continue };
+                        let Ok(Some(mut iter)) = dwarf.attr_locations(unit, list) else {
+                            continue;
+                        };
+                        while let Ok(Some(e)) = iter.next() {
+                            if let Some(off) = cfa_offset(e.data.0.slice()) {
+                                locals.raw.push((
+                                    f,
+                                    e.range.begin,
+                                    e.range.end,
+                                    off,
+                                    t,
+                                    name.clone(),
+                                ));
+                            }
+                        }
+                    }
+                }
                 // Globals are the compile unit's own variables (depth 1), at a fixed address.
                 constants::DW_TAG_variable if depth == 1 => {
                     if let (Some(loc), Some(t)) = (location, target) {
@@ -296,7 +344,70 @@ fn read(
             }
         }
     }
-    Ok(resolve(raws, &id_of, globals_raw, producer))
+    let mut types = resolve(raws, &id_of, globals_raw, producer);
+    types.locals = locals.resolve(&types, &id_of);
+    Ok(types)
+}
+
+/// Functions' locals as read, before their types are resolved.
+#[derive(Default)]
+struct LocalsRaw {
+    functions: Vec<String>,
+    index: FxHashMap<String, u32>,
+    /// (function, pc range start, end, offset from the CFA, `.debug_info` offset of the type,
+    /// name).
+    raw: Vec<(u32, u64, u64, i64, usize, String)>,
+}
+
+impl LocalsRaw {
+    fn function(&mut self, name: String) -> u32 {
+        let next = self.functions.len() as u32;
+        *self.index.entry(name).or_insert_with_key(|n| {
+            self.functions.push(n.clone());
+            next
+        })
+    }
+
+    /// By function name, the locals whose type can hold a pointer.
+    fn resolve(
+        self,
+        types: &GoTypes,
+        id_of: &FxHashMap<usize, TypeId>,
+    ) -> FxHashMap<String, Vec<Local>> {
+        let mut out: FxHashMap<String, Vec<Local>> = FxHashMap::default();
+        for (f, lo, hi, cfa_offset, t, name) in self.raw {
+            let Some(&ty) = id_of.get(&t) else { continue };
+            if matches!(types.types[types.resolve(ty) as usize].kind, Kind::Other) {
+                continue;
+            }
+            out.entry(self.functions[f as usize].clone())
+                .or_default()
+                .push(Local {
+                    name,
+                    pcs: lo..hi,
+                    cfa_offset,
+                    ty,
+                });
+        }
+        out
+    }
+}
+
+/// The offset from the canonical frame address of a location that is `DW_OP_fbreg N` (Go's
+/// frame base is the CFA) or `DW_OP_call_frame_cfa`, optionally `DW_OP_plus_uconst N`.
+fn cfa_offset(loc: &[u8]) -> Option<i64> {
+    let mut r = EndianSlice::new(loc, RunTimeEndian::Little);
+    use gimli::Reader as _;
+    let off = match r.read_u8().ok()? {
+        0x91 => r.read_sleb128().ok()?,
+        0x9c if r.is_empty() => 0,
+        0x9c => match r.read_u8().ok()? {
+            0x23 => i64::try_from(r.read_uleb128().ok()?).ok()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    r.is_empty().then_some(off)
 }
 
 /// The address of a location that is one `DW_OP_addr`.
@@ -416,6 +527,7 @@ fn resolve(
         closures: FxHashMap::default(),
         text: 0..0,
         type_data: 0..0,
+        locals: FxHashMap::default(),
     };
     g.small_map_group = small_map_groups(&g, &raws, id_of);
     g
@@ -457,6 +569,19 @@ fn small_map_groups(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Go's stack locations: `DW_OP_fbreg N` (its frame base is the CFA), the CFA itself, the CFA
+    /// plus a constant; anything else (a register, a longer expression) is not a frame slot.
+    #[test]
+    fn frame_slots_are_read_from_cfa_relative_locations() {
+        assert_eq!(cfa_offset(&[0x91, 0x68]), Some(-24));
+        assert_eq!(cfa_offset(&[0x9c]), Some(0));
+        assert_eq!(cfa_offset(&[0x9c, 0x23, 0x10]), Some(16));
+        assert_eq!(cfa_offset(&[0x50]), None, "DW_OP_reg0");
+        assert_eq!(cfa_offset(&[0x91, 0x68, 0x93, 0x08]), None, "a piece");
+        assert_eq!(cfa_offset(&[]), None);
+        assert_eq!(cfa_offset(&[0x91]), None, "truncated");
+    }
 
     /// Function literals, method values' wrappers and go/defer wrappers get a closure type each;
     /// other functions do not (`main.funcName` is not a literal).

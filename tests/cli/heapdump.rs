@@ -453,10 +453,11 @@ fn retained_by_type_follows_go_1_23s_buckets_and_go_1_27s_swiss_maps() {
     }
 }
 
-/// What `testdata/go/typesgen` makes and keeps through interfaces and closures, with its counts
-/// (its README): `*Square` and `*Blob` stored in interfaces directly, `Circle` and `Pair` values
-/// boxed, `*Lonely` in an interface global, and four closures of `makeCounter.func1`.
-const THROUGH_INTERFACES: &[(&str, u64)] = &[
+/// What `testdata/go/typesgen` makes and keeps through interfaces, closures and a stack, with its
+/// counts (its README): `*Square` and `*Blob` stored in interfaces directly, `Circle` and `Pair`
+/// values boxed, `*Lonely` in an interface global, four closures of `makeCounter.func1`, and a
+/// `*Stacked` only a parked goroutine's local holds.
+const INDIRECT: &[(&str, u64)] = &[
     ("main.Square", 6),
     ("main.Holder", 6),
     ("main.Circle", 4),
@@ -465,6 +466,8 @@ const THROUGH_INTERFACES: &[(&str, u64)] = &[
     ("main.Lonely", 1),
     ("func main.makeCounter.func1", 4),
     ("[]main.Shape", 1),
+    ("main.Stacked", 1),
+    ("main.StackInner", 1),
 ];
 
 /// The object counts by type of `retained --by type` on `dump` with `binary`, and its stderr.
@@ -503,16 +506,17 @@ fn types_of(dump: &str, binary: &std::path::Path) -> (BTreeMap<String, u64>, Str
 /// data word is typed by the dynamic type its first word names (a type descriptor, whose DWARF
 /// type has its address, or an itab, whose descriptor the dump's itab records give: Go 1.27's
 /// symbol table has no itabs), pointer-shaped values stored directly and others boxed; a func
-/// value's closure by the function its code pointer is. The generator's exact counts on Go
-/// 1.19, 1.23 and 1.27, from DWARF-only files; a boxed value's trace steps through the
-/// interface slice by index.
+/// value's closure by the function its code pointer is; a stack slot by the local its frame's
+/// function keeps there at the frame's pc (from the DWARF's location lists). The generator's
+/// exact counts on Go 1.19, 1.23 and 1.27, from DWARF-only files; a boxed value's trace steps
+/// through the interface slice by index, and a stack root names its local.
 #[test]
-fn interfaces_and_closures_are_typed_by_what_they_hold() {
+fn interfaces_closures_and_stacks_are_typed_by_what_they_hold() {
     for v in ["go1.19.8", "go1.23.9", "go1.27.3"] {
         let dump = format!("go/typesgen/typesgen-{v}.dump.gz");
         let debug = format!("go/typesgen/typesgen-{v}.debug");
         let (types, err) = types_of(&dump, &testdata(&debug));
-        for &(name, n) in THROUGH_INTERFACES {
+        for &(name, n) in INDIRECT {
             assert_eq!(types.get(name), Some(&n), "{v} {name}: {types:?} {err}");
         }
         assert!(err.contains("interface values' dynamic types"), "{err}");
@@ -525,6 +529,11 @@ fn interfaces_and_closures_are_typed_by_what_they_hold() {
             .unwrap_or_else(|| panic!("{text}"));
         assert!(circle.contains("root: main.shapes (bss)"), "{circle}");
         assert!(circle.contains("→ [6] main.Circle "), "{circle}");
+        assert!(
+            text.contains(", main.holdOnStack (local p)\n     → main.Stacked "),
+            "{text}"
+        );
+        assert!(err.contains("goroutines' stack slots"), "{err}");
     }
 }
 

@@ -54,7 +54,8 @@ pub struct Root {
     /// contexts; `u32::MAX` otherwise.
     pub owner: u32,
     /// For data and bss roots, the address of the word that holds the pointer (which global it
-    /// is, given the binary's symbols); 0 otherwise.
+    /// is, given the binary's symbols); for stack roots, its byte offset in the frame; 0
+    /// otherwise.
     pub slot: u64,
 }
 
@@ -103,6 +104,11 @@ pub struct StackFrame {
     pub goroutine: u32,
     /// Depth (0 = innermost).
     pub depth: u64,
+    /// The frame's pc (a caller's: the return address).
+    pub pc: u64,
+    /// Its size: its words run from its stack pointer to its canonical frame address (DWARF's
+    /// CFA, which its locals' locations are relative to).
+    pub size: u64,
 }
 
 /// A memory-profile bucket: one allocation stack and object size.

@@ -483,7 +483,9 @@ pub(super) fn stack_frame<R: std::io::Read>(
     r.uvarint()?; // child sp
     let mut contents = std::mem::take(scratch);
     r.bytes_into(&mut contents)?;
-    r.skip(3)?; // entry pc, pc, continuation pc
+    r.uvarint()?; // entry pc
+    let pc = r.uvarint()?;
+    r.uvarint()?; // continuation pc
     let function = r.string(scratch)?;
     let frame = d.frames.len() as u32;
     let goroutine = d.goroutines.len().saturating_sub(1) as u32;
@@ -494,15 +496,18 @@ pub(super) fn stack_frame<R: std::io::Read>(
                 kind: RootKind::Stack,
                 target: v,
                 owner: frame,
-                slot: 0,
+                slot: off,
             });
         }
     })?;
+    let size = contents.len() as u64;
     *scratch = contents;
     d.frames.push(StackFrame {
         function,
         goroutine,
         depth,
+        pc,
+        size,
     });
     Ok(())
 }
