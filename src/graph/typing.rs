@@ -175,6 +175,27 @@ pub(super) fn type_objects(
         }
         c
     };
+    // What a pointer in a slot of this static kind types its target as (counted when nothing):
+    // `word` reads the word before it, an interface's type or itab word, only when needed.
+    let pointee = |slot: Slot,
+                   word: &dyn Fn() -> Option<u64>,
+                   target: u64,
+                   st: &mut Stats|
+     -> Option<TypeId> {
+        match slot {
+            Slot::To(p) => Some(p),
+            Slot::Dynamic => dynamic(word(), st),
+            Slot::Func => closure(target, st),
+            Slot::Untyped => {
+                st.untyped_pointers += 1;
+                None
+            }
+            Slot::None => {
+                st.disagree += 1;
+                None
+            }
+        }
+    };
     // The global words before global heap pointers that lie in the binary's type data, by
     // address: an interface global's type or itab word.
     let global_words: FxHashMap<u64, u64> = d.global_type_words.iter().copied().collect();
@@ -197,33 +218,24 @@ pub(super) fn type_objects(
             st.untyped_roots += 1;
             continue;
         };
-        let pointee = match types.slot(g, off) {
-            Slot::To(p) => Some(p),
-            // (A stack interface's type word is not kept.)
-            Slot::Dynamic if stack => {
-                st.untyped_pointers += 1;
-                None
-            }
-            Slot::Dynamic => {
-                let word = r.slot.checked_sub(8).and_then(|s| global_words.get(&s));
-                dynamic(word.copied(), &mut st)
-            }
-            Slot::Func => closure(r.target, &mut st),
-            Slot::Untyped => {
-                st.untyped_pointers += 1;
-                None
-            }
+        let slot = match types.slot(g, off) {
             // A frame's slot the local does not hold a pointer in: a word the DWARF does not
             // describe at this pc, not a disagreement.
             Slot::None if stack => {
                 st.untyped_roots += 1;
-                None
+                continue;
             }
-            Slot::None => {
-                st.disagree += 1;
-                None
-            }
+            // (A stack interface's type word is not kept.)
+            Slot::Dynamic if stack => Slot::Untyped,
+            slot => slot,
         };
+        let word = || {
+            r.slot
+                .checked_sub(8)
+                .and_then(|s| global_words.get(&s))
+                .copied()
+        };
+        let pointee = pointee(slot, &word, r.target, &mut st);
         if let Some(p) = pointee {
             if let Some(found) = propose(r.target, p, &mut st) {
                 let (ty, via) = (&mut ty, &mut via);
@@ -266,20 +278,8 @@ pub(super) fn type_objects(
                             } else {
                                 types.slot(t, off % size)
                             };
-                            let pointee = match slot {
-                                Slot::To(p) => Some(p),
-                                Slot::Dynamic => dynamic(o.type_word(k), &mut st),
-                                Slot::Func => closure(o.target(k), &mut st),
-                                Slot::Untyped => {
-                                    st.untyped_pointers += 1;
-                                    None
-                                }
-                                Slot::None => {
-                                    st.disagree += 1;
-                                    None
-                                }
-                            };
-                            if let Some(p) = pointee {
+                            let word = || o.type_word(k);
+                            if let Some(p) = pointee(slot, &word, o.target(k), &mut st) {
                                 if let Some(f) = propose(o.target(k), p, &mut st) {
                                     out.push((f, (v, u32::try_from(off).unwrap_or(u32::MAX))));
                                 }

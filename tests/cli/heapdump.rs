@@ -10,15 +10,7 @@ use leakdiff::formats::heapdump::{self, HeapDump};
 use crate::common::testdata;
 
 fn read(name: &str) -> HeapDump {
-    let raw = std::fs::read(testdata(&format!("go/heapdump/{name}"))).unwrap();
-    let bytes = leakdiff::formats::decompress::decompress(
-        raw,
-        name,
-        1 << 30,
-        leakdiff::formats::decompress::Payload::Streamed,
-    )
-    .unwrap()
-    .bytes;
+    let bytes = dump_bytes(&format!("go/heapdump/{name}"));
     heapdump::parse(&bytes, name).unwrap()
 }
 
@@ -157,6 +149,19 @@ fn leakdiff(args: &[&str]) -> std::process::Output {
 }
 
 /// `leakdiff COMMAND DUMP --binary DEBUG ARGS…`, dump and binary under testdata.
+/// A gzipped test dump's bytes.
+fn dump_bytes(rel: &str) -> Vec<u8> {
+    let raw = std::fs::read(testdata(rel)).unwrap();
+    leakdiff::formats::decompress::decompress(
+        raw,
+        "x",
+        1 << 30,
+        leakdiff::formats::decompress::Payload::Streamed,
+    )
+    .unwrap()
+    .bytes
+}
+
 fn with_binary(command: &str, dump: &str, debug: &str, args: &[&str]) -> std::process::Output {
     let (dump, debug) = (testdata(dump), testdata(debug));
     let mut all = vec![
@@ -223,15 +228,7 @@ fn cycles_and_retained_commands() {
 
 #[test]
 fn hostile_dumps_exit_2_with_one_line() {
-    let raw = std::fs::read(testdata("go/heapdump/go1.23.5.dump.gz")).unwrap();
-    let bytes = leakdiff::formats::decompress::decompress(
-        raw,
-        "x",
-        1 << 30,
-        leakdiff::formats::decompress::Payload::Streamed,
-    )
-    .unwrap()
-    .bytes;
+    let bytes = dump_bytes("go/heapdump/go1.23.5.dump.gz");
     let tmp = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("truncated", bytes[..bytes.len() / 2].to_vec()),
@@ -543,15 +540,7 @@ fn interfaces_closures_and_stacks_are_typed_by_what_they_hold() {
 /// panic.
 #[test]
 fn damaged_dumps_never_panic_on_the_typed_path() {
-    let raw = std::fs::read(testdata("go/typesgen/typesgen-go1.27.3.dump.gz")).unwrap();
-    let bytes = leakdiff::formats::decompress::decompress(
-        raw,
-        "x",
-        1 << 30,
-        leakdiff::formats::decompress::Payload::Streamed,
-    )
-    .unwrap()
-    .bytes;
+    let bytes = dump_bytes("go/typesgen/typesgen-go1.27.3.dump.gz");
     let debug = testdata("go/typesgen/typesgen-go1.27.3.debug");
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("d.dump");

@@ -51,6 +51,12 @@ impl Default for Targets {
     }
 }
 
+/// The value under `key` in pairs sorted by key.
+fn keyed(pairs: &[(u64, u64)], key: u64) -> Option<u64> {
+    let i = pairs.partition_point(|&(j, _)| j < key);
+    pairs.get(i).filter(|&&(j, _)| j == key).map(|&(_, w)| w)
+}
+
 /// Addresses in 4 bytes each where they can be: 8-byte words from the heap start while every
 /// address is 8-byte aligned and inside a heap range of at most 32 GiB, full addresses once one is
 /// not.
@@ -319,28 +325,18 @@ impl Objects {
         self.offsets.get(k).copied()
     }
 
-    /// The word before pointer `k` in its object, when it points outside the heap (an
+    /// The word before pointer `k` in its object, when it lies in the binary's type data (an
     /// interface's type or itab word; offsets kept only).
     pub fn type_word(&self, k: usize) -> Option<u64> {
-        let k = k as u64;
-        let i = self.type_words.partition_point(|&(j, _)| j < k);
-        self.type_words
-            .get(i)
-            .filter(|&&(j, _)| j == k)
-            .map(|&(_, w)| w)
+        keyed(&self.type_words, k as u64)
     }
 
     /// Object `i`'s first word, when it lies in the binary's text (offsets kept only).
     pub fn code_word(&self, i: usize) -> Option<u64> {
-        let i = i as u64;
-        let at = self.code_words.partition_point(|&(j, _)| j < i);
-        self.code_words
-            .get(at)
-            .filter(|&&(j, _)| j == i)
-            .map(|&(_, w)| w)
+        keyed(&self.code_words, i as u64)
     }
 
-    /// Records that the word before the next pointer is `w`, outside the heap.
+    /// Records that the word before the next pointer is `w`, in the binary's data.
     pub(super) fn push_type_word(&mut self, w: u64) {
         self.type_words.push((self.pointer_count() as u64, w));
     }
