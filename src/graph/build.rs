@@ -207,6 +207,7 @@ pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) 
     );
     let also: Vec<String> = [
         (st.from_stacks, "goroutines' stack slots"),
+        (st.from_headers, "objects' malloc headers"),
         (st.through_interfaces, "interface values' dynamic types"),
         (st.closures, "func values' closures"),
     ]

@@ -27,6 +27,8 @@ pub(super) struct Stats {
     pub from_globals: u64,
     /// Stack slots whose local's type gave their target one.
     pub from_stacks: u64,
+    /// Objects no pointer typed that their malloc header did.
+    pub from_headers: u64,
     /// Objects typed.
     pub typed: u64,
     /// Their bytes.
@@ -167,7 +169,7 @@ pub(super) fn type_objects(
     let closure = |target: u64, st: &mut Stats| -> Option<TypeId> {
         let c = index
             .find(objects, target)
-            .and_then(|t| o.code_word(dump_index(t)))
+            .and_then(|t| o.first_word(dump_index(t)))
             .and_then(|w| types.closures.get(&w).copied());
         match c {
             Some(_) => st.closures += 1,
@@ -252,51 +254,86 @@ pub(super) fn type_objects(
     // thread (the memory-bound part), then applied in the level's order, so the first pointer
     // to reach an object types it exactly as a one-thread search would.
     let mut next = Vec::new();
-    while !frontier.is_empty() {
-        // A window of the level at a time: what its pointers propose stays small.
-        for window in frontier.chunks(1 << 16) {
-            use rayon::prelude::*;
-            let ty_now = &ty;
-            let found: Vec<(Vec<Proposal>, Stats)> = window
-                .par_chunks(2048)
-                .map(|chunk| {
-                    let (mut out, mut st) = (Vec::new(), Stats::default());
-                    for &v in chunk {
-                        let t = ty_now[v as usize];
-                        let size = types.size(t);
-                        let h = header(v);
-                        for k in o.pointers_of(dump_index(v)) {
-                            let Some(off) = o.offset(k) else { break };
-                            let Some(off) = u64::from(off).checked_sub(h) else {
-                                st.disagree += 1;
-                                continue;
-                            };
-                            // A closure's words after its code pointer are what it captured,
-                            // of types the binary does not give.
-                            let slot = if types.is_closure(t) {
-                                Slot::Untyped
-                            } else {
-                                types.slot(t, off % size)
-                            };
-                            let word = || o.type_word(k);
-                            if let Some(p) = pointee(slot, &word, o.target(k), &mut st) {
-                                if let Some(f) = propose(o.target(k), p, &mut st) {
-                                    out.push((f, (v, u32::try_from(off).unwrap_or(u32::MAX))));
+    // Then the objects the pointers left untyped whose malloc header (Go 1.22+) names the type
+    // they were allocated as: the runtime's own record, and what they point to from there.
+    let mut seeded = !headers;
+    loop {
+        while !frontier.is_empty() {
+            // A window of the level at a time: what its pointers propose stays small.
+            for window in frontier.chunks(1 << 16) {
+                use rayon::prelude::*;
+                let ty_now = &ty;
+                let found: Vec<(Vec<Proposal>, Stats)> = window
+                    .par_chunks(2048)
+                    .map(|chunk| {
+                        let (mut out, mut st) = (Vec::new(), Stats::default());
+                        for &v in chunk {
+                            let t = ty_now[v as usize];
+                            let size = types.size(t);
+                            let h = header(v);
+                            for k in o.pointers_of(dump_index(v)) {
+                                let Some(off) = o.offset(k) else { break };
+                                let Some(off) = u64::from(off).checked_sub(h) else {
+                                    st.disagree += 1;
+                                    continue;
+                                };
+                                // A closure's words after its code pointer are what it captured,
+                                // of types the binary does not give.
+                                let slot = if types.is_closure(t) {
+                                    Slot::Untyped
+                                } else {
+                                    types.slot(t, off % size)
+                                };
+                                let word = || o.type_word(k);
+                                if let Some(p) = pointee(slot, &word, o.target(k), &mut st) {
+                                    if let Some(f) = propose(o.target(k), p, &mut st) {
+                                        out.push((f, (v, u32::try_from(off).unwrap_or(u32::MAX))));
+                                    }
                                 }
                             }
                         }
+                        (out, st)
+                    })
+                    .collect();
+                for (list, part) in found {
+                    st.add(&part);
+                    for (f, from) in list {
+                        accept(f, from, &mut ty, &mut via, &mut st, &mut next);
                     }
-                    (out, st)
-                })
-                .collect();
-            for (list, part) in found {
-                st.add(&part);
-                for (f, from) in list {
-                    accept(f, from, &mut ty, &mut via, &mut st, &mut next);
                 }
             }
+            frontier = std::mem::take(&mut next);
         }
-        frontier = std::mem::take(&mut next);
+        if seeded {
+            break;
+        }
+        seeded = true;
+        // The kept first words by dump index (the objects are in address order here).
+        let words: FxHashMap<u32, u64> = o
+            .first_words()
+            .iter()
+            .filter(|(_, w)| types.dynamic.contains_key(w))
+            .map(|&(i, w)| (i as u32, w))
+            .collect();
+        if words.is_empty() {
+            continue;
+        }
+        for v in 0..n as Node {
+            let Some(w) = words.get(&(dump_index(v) as u32)) else {
+                continue;
+            };
+            let t = types.dynamic[w];
+            if ty[v as usize] != NONE || header(v) != 8 {
+                continue;
+            }
+            if objects.size(v) - 8 < types.size(t) {
+                st.disagree += 1;
+                continue;
+            }
+            ty[v as usize] = t;
+            st.from_headers += 1;
+            frontier.push(v);
+        }
     }
     // Names: the type, or a slice of it when the object holds two or more (a slice's backing
     // array, a map's groups).

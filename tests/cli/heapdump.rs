@@ -504,7 +504,8 @@ fn types_of(dump: &str, binary: &std::path::Path) -> (BTreeMap<String, u64>, Str
 /// type has its address, or an itab, whose descriptor the dump's itab records give: Go 1.27's
 /// symbol table has no itabs), pointer-shaped values stored directly and others boxed; a func
 /// value's closure by the function its code pointer is; a stack slot by the local its frame's
-/// function keeps there at the frame's pc (from the DWARF's location lists). The generator's
+/// function keeps there at the frame's pc (from the DWARF's location lists); an object no
+/// pointer types, by its malloc header (Go 1.22+). The generator's
 /// exact counts on Go 1.19, 1.23 and 1.27, from DWARF-only files; a boxed value's trace steps
 /// through the interface slice by index, and a stack root names its local.
 #[test]
@@ -518,6 +519,16 @@ fn interfaces_closures_and_stacks_are_typed_by_what_they_hold() {
         }
         assert!(err.contains("interface values' dynamic types"), "{err}");
         assert!(err.contains("func values' closures"), "{err}");
+        // Reached only through an unsafe.Pointer: named by its malloc header from Go 1.22.
+        let headers = v != "go1.19.8";
+        for name in ["main.Big", "main.BigLeaf"] {
+            assert_eq!(
+                types.get(name),
+                headers.then_some(&1),
+                "{v} {name}: {types:?}"
+            );
+        }
+        assert_eq!(err.contains("1 objects' malloc headers"), headers, "{err}");
         let out = with_binary("retained", &dump, &debug, &["--by", "type", "--top", "0"]);
         let text = String::from_utf8_lossy(&out.stdout);
         let circle = text

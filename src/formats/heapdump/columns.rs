@@ -34,9 +34,10 @@ pub struct Objects {
     pub(super) type_words: Vec<(u64, u64)>,
     /// With offsets kept, where the binary's text and data are.
     pub(super) keep: super::Keep,
-    /// Objects whose first word lies in the binary's text (a closure's code pointer), with that
-    /// word, in object order.
-    pub(super) code_words: Vec<(u64, u64)>,
+    /// Objects whose first word lies in the binary's text (a closure's code pointer) or, for
+    /// an object with a malloc header (over 512 bytes and at most 32 KiB), in its type data (the
+    /// header: the allocated type's descriptor), with that word, in object order.
+    pub(super) first_words: Vec<(u64, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -331,9 +332,15 @@ impl Objects {
         keyed(&self.type_words, k as u64)
     }
 
-    /// Object `i`'s first word, when it lies in the binary's text (offsets kept only).
-    pub fn code_word(&self, i: usize) -> Option<u64> {
-        keyed(&self.code_words, i as u64)
+    /// Object `i`'s first word, when it lies in the binary's text or is a malloc header in its
+    /// type data (offsets kept only).
+    pub fn first_word(&self, i: usize) -> Option<u64> {
+        keyed(&self.first_words, i as u64)
+    }
+
+    /// Every object's first word kept ([`Objects::first_word`]), by object index.
+    pub fn first_words(&self) -> &[(u64, u64)] {
+        &self.first_words
     }
 
     /// Records that the word before the next pointer is `w`, in the binary's data.
@@ -357,7 +364,7 @@ impl Objects {
     pub fn drop_offsets(&mut self) {
         self.offsets = Vec::new();
         self.type_words = Vec::new();
-        self.code_words = Vec::new();
+        self.first_words = Vec::new();
         self.keep_offsets = false;
     }
 
@@ -377,7 +384,7 @@ impl Objects {
         self.addr.memory()
             + self.size.memory()
             + (self.ptr_end.capacity() + self.offsets.capacity()) * 4
-            + (self.type_words.capacity() + self.code_words.capacity()) * 16
+            + (self.type_words.capacity() + self.first_words.capacity()) * 16
             + t
     }
 
@@ -405,7 +412,7 @@ impl Objects {
         self.ptr_end.shrink_to_fit();
         self.offsets.shrink_to_fit();
         self.type_words.shrink_to_fit();
-        self.code_words.shrink_to_fit();
+        self.first_words.shrink_to_fit();
         match &mut self.targets {
             Targets::Words(w) => w.shrink_to_fit(),
             Targets::Addrs(a) => a.shrink_to_fit(),

@@ -419,9 +419,13 @@ pub(super) fn object<R: std::io::Read>(
         ));
     }
     let o = &mut d.objects;
-    if o.keep_offsets && !o.keep.code.is_empty() {
-        if let Some(w) = word(contents, 0, &d.params).filter(|w| o.keep.code.contains(w)) {
-            o.code_words.push((o.addr.len() as u64, w));
+    if o.keep_offsets {
+        // A closure's code pointer; a malloc header (Go 1.22+, objects with pointers over 512
+        // bytes and at most 32 KiB): the allocated type's descriptor.
+        let header = (513..=32 << 10).contains(&contents.len());
+        let kept = |w: &u64| o.keep.code.contains(w) || (header && o.keep.data.contains(w));
+        if let Some(w) = word(contents, 0, &d.params).filter(kept) {
+            o.first_words.push((o.addr.len() as u64, w));
         }
     }
     let end = u32::try_from(o.pointer_count()).map_err(|_| r.err(at, "more than 4G pointers"))?;

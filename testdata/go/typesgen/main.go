@@ -23,6 +23,9 @@
 //	                                       one per makeCounter call (func main.makeCounter.func1)
 //	main.Stacked        48  (48)      1    only from the stack of the goroutine parked in holdOnStack
 //	main.StackInner    224 (224)      1    Stacked.Inner
+//	main.Big           720 (768)      1    only hidden, an unsafe.Pointer (Go 1.22+: its malloc
+//	                                       header names main.Big)
+//	main.BigLeaf       288 (288)      1    Big.Leaf
 //	[10]main.Shape     160 (160)      1    shapes' backing array
 //	[8]interface {}    128 (128)      1    anything's backing array
 //	[4]func() int       32  (32)      1    callbacks' backing array
@@ -44,6 +47,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 type Shape interface{ Area() int }
@@ -98,11 +102,24 @@ type StackInner struct {
 	V [28]int
 }
 
+// Big holds pointers and is over 512 bytes (720, class 768): from Go 1.22 its heap object starts
+// with a malloc header naming its type. Only an unsafe.Pointer reaches it.
+type Big struct {
+	Leaf *BigLeaf
+	Ptrs [79]*int
+	Pad  [10]int
+}
+
+type BigLeaf struct {
+	V [36]int
+}
+
 var (
 	shapes    []Shape
 	anything  []any
 	single    any
 	callbacks []func() int
+	hidden    unsafe.Pointer
 
 	// escape is called through a variable, so escape analysis cannot see that it keeps nothing:
 	// what is passed to it goes to the heap.
@@ -163,6 +180,11 @@ func build() {
 	}
 
 	single = &Lonely{Pad: [16]int{}, Ref: &Blob{}}
+
+	// (A named local, so that Go 1.27's linker, which describes only the types some variable
+	// or function of the DWARF uses, describes main.Big.)
+	big := &Big{Leaf: &BigLeaf{}}
+	hidden = unsafe.Pointer(big)
 
 	callbacks = make([]func() int, 4)
 	for i := range callbacks {
