@@ -57,6 +57,7 @@ impl Stats {
         self.through_interfaces += o.through_interfaces;
         self.closures += o.closures;
         self.interior += o.interior;
+        self.conflicts += o.conflicts;
         self.disagree += o.disagree;
     }
 }
@@ -114,6 +115,13 @@ pub(super) fn type_objects(
     let mut via: Vec<u64> = vec![NO_VIA; n];
     // What a pointer to `target` of static pointee type `p` can type: the object and its type,
     // or nothing (counted). Reads only the objects' columns: safe on every thread.
+    // Which types a small swiss map's pointer may stand for (a lookup per pointer otherwise).
+    let mut small_map = vec![false; types.types.len()];
+    for &t in types.small_map_group.keys() {
+        if let Some(b) = small_map.get_mut(t as usize) {
+            *b = true;
+        }
+    }
     let propose = |target: u64, p: TypeId, st: &mut Stats| -> Option<(Node, TypeId)> {
         let t = index.find(objects, target)?;
         let h = target - objects.addr(t);
@@ -121,7 +129,8 @@ pub(super) fn type_objects(
             st.interior += 1;
             return None;
         }
-        let p = match types.small_map_group.get(&p) {
+        let small_map = small_map.get(p as usize).copied().unwrap_or(false);
+        let p = match small_map.then(|| types.small_map_group.get(&p)).flatten() {
             Some(&group) if !pointer_at_zero(t) => group,
             _ => p,
         };
@@ -286,8 +295,18 @@ pub(super) fn type_objects(
                                 };
                                 let word = || o.type_word(k);
                                 if let Some(p) = pointee(slot, &word, o.target(k), &mut st) {
-                                    if let Some(f) = propose(o.target(k), p, &mut st) {
-                                        out.push((f, (v, u32::try_from(off).unwrap_or(u32::MAX))));
+                                    let Some(f) = propose(o.target(k), p, &mut st) else {
+                                        continue;
+                                    };
+                                    // A target typed at an earlier level: the same type changes
+                                    // nothing, another is a conflict; neither needs the
+                                    // one-thread pass below.
+                                    match ty_now[f.0 as usize] {
+                                        NONE => out
+                                            .push((f, (v, u32::try_from(off).unwrap_or(u32::MAX)))),
+                                        q if q == f.1 || types.resolve(q) == types.resolve(f.1) => {
+                                        }
+                                        _ => st.conflicts += 1,
                                     }
                                 }
                             }
