@@ -100,13 +100,14 @@ fn from_object(file: &object::File<'_>) -> Result<GoTypes, String> {
         // descriptors, and Go 1.27's itabs).
         if let Some(section) = file
             .sections()
-            .find(|s| (s.address()..s.address().saturating_add(s.size())).contains(&base))
+            .map(|s| span(&s))
+            .find(|r| r.contains(&base))
         {
-            types.type_data = section.address()..section.address().saturating_add(section.size());
+            types.type_data = section;
         }
     }
     if let Some(text) = file.section_by_name(".text") {
-        types.text = text.address()..text.address().saturating_add(text.size());
+        types.text = span(&text);
     }
     add_closures(
         &mut types,
@@ -115,6 +116,11 @@ fn from_object(file: &object::File<'_>) -> Result<GoTypes, String> {
             .filter_map(|s| Some((s.address(), s.name().ok()?))),
     );
     Ok(types)
+}
+
+/// The addresses a section spans.
+fn span<'a>(s: &impl ObjectSection<'a>) -> std::ops::Range<u64> {
+    s.address()..s.address().saturating_add(s.size())
 }
 
 /// A [`Kind::Closure`] type for each function of the binary a closure can run: a function

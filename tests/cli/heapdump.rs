@@ -485,18 +485,7 @@ fn types_of(dump: &str, binary: &std::path::Path) -> (BTreeMap<String, u64>, Str
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let types = v["retainers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                r["objects"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    (types, err)
+    (objects_by_name(&v), err)
 }
 
 /// Objects reached only through interfaces and func values get their types: an interface's
