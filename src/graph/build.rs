@@ -98,18 +98,38 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     // Edges: each object's pointers resolved to the objects holding them, in place and in the
     // dump's order, on all threads; then the virtual root's edges to every root target.
     let index = AddrIndex::new(&objects);
-    let linked = std::sync::atomic::AtomicU64::new(0);
-    progress(Step::objects("linking pointers", 0, u64::from(n)));
-    // Types from the binary's DWARF, while each pointer still has its offset.
+    let find = |a: u64| index.find(&objects, a).unwrap_or(NO_OBJECT);
+    // Types from the binary's DWARF, while each pointer still has its offset: the pointers are
+    // resolved first, each flagged when it points into its object's middle, so typing reads
+    // their objects instead of looking them up again.
+    let typeable = d.dwarf.is_some() && d.objects.has_offsets();
     let typed = match d.dwarf.clone() {
-        Some(types) if d.objects.has_offsets() => {
+        Some(types) if typeable && n < typing::INTERIOR => {
+            progress(Step::phase("resolving pointers"));
+            let headers = typing::malloc_headers(&d.params.version);
+            let resolve =
+                |a: u64| typing::flag_interior(&objects, headers, index.find(&objects, a), a);
+            d.objects.resolve_in_place(&resolve);
             progress(Step::phase("typing objects from the binary's DWARF"));
-            let (typed, st) = typing::type_objects(d, &types, &objects, &index, order.as_deref());
+            let (typed, st) = typing::type_objects(d, &types, &objects, &resolve, order.as_deref());
             d.notes
                 .push(typing_note(&st, &types.go_version, objects.len()));
             Some((typed, types))
         }
+        Some(_) if typeable => {
+            d.notes.push(format!(
+                "not typed from the binary's DWARF: {n} objects, more than typing numbers ({})",
+                typing::INTERIOR - 1
+            ));
+            None
+        }
         _ => None,
+    };
+    // Typing flags the resolved pointers; unflagged, an object's number is the whole word.
+    let mask = if typed.is_some() {
+        !typing::INTERIOR
+    } else {
+        u32::MAX
     };
     let (type_of, type_names, type_layouts, via, go_types) = match typed {
         Some((t, go)) => (t.type_of, t.names, t.layouts, t.via, Some(go)),
@@ -127,7 +147,10 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
         let _ = typed_via.spill(&memory.spill_dir);
     }
     d.objects.drop_offsets();
-    let (ends, rows) = d.objects.link_in_place(&|a| index.find(&objects, a), &|k| {
+    let linked = std::sync::atomic::AtomicU64::new(0);
+    progress(Step::objects("linking pointers", 0, u64::from(n)));
+    let node = |t: u32| (t != NO_OBJECT).then_some(t & mask);
+    let (ends, rows) = d.objects.link_in_place(&find, &node, &|k| {
         let done = linked.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;
         progress(Step::objects("linking pointers", done, u64::from(n)));
     });

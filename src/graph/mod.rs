@@ -11,7 +11,7 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::formats::heapdump::{sort_dedup, Addrs, HeapDump, RootKind, Sizes};
+use crate::formats::heapdump::{sort_dedup, Addrs, HeapDump, RootKind, Sizes, NO_OBJECT};
 
 mod build;
 mod cycles;

@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use crate::formats::gotypes::{GoTypes, Slot, TypeId};
 use crate::formats::heapdump::{HeapDump, RootKind};
 
-use super::{AddrIndex, Classes, Node, Table, NONE};
+use super::{Classes, Node, Table, NONE, NO_OBJECT};
 
 /// How the typing went: counts for the note the dump's reader sees.
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ pub(super) fn type_objects(
     d: &HeapDump,
     types: &GoTypes,
     objects: &Table,
-    index: &AddrIndex,
+    resolve: &(dyn Fn(u64) -> u32 + Sync),
     order: Option<&[u32]>,
 ) -> (Typed, Stats) {
     let n = objects.len();
@@ -96,14 +96,7 @@ pub(super) fn type_objects(
     // 512 bytes that hold pointers: pointers to such an object point past it, and its fields
     // start there.
     let headers = malloc_headers(&d.params.version);
-    let header = |v: Node| -> u64 {
-        let size = objects.size(v);
-        if headers && size > 512 && size <= 32 << 10 {
-            8
-        } else {
-            0
-        }
-    };
+    let header = |v: Node| header_size(headers, objects.size(v));
     // Whether an object's first word is a heap pointer (a swiss map's directory is; its one
     // group, when the map is small, starts with control bytes).
     let pointer_at_zero = |v: Node| {
@@ -122,13 +115,16 @@ pub(super) fn type_objects(
             *b = true;
         }
     }
-    let propose = |target: u64, p: TypeId, st: &mut Stats| -> Option<(Node, TypeId)> {
-        let t = index.find(objects, target)?;
-        let h = target - objects.addr(t);
-        if h != 0 && h != header(t) {
+    // `target` is the pointer's object as resolved ([`flag_interior`]).
+    let propose = |target: u32, p: TypeId, st: &mut Stats| -> Option<(Node, TypeId)> {
+        if target == NO_OBJECT {
+            return None;
+        }
+        if target & INTERIOR != 0 {
             st.interior += 1;
             return None;
         }
+        let (t, h) = (target, header(target));
         let small_map = small_map.get(p as usize).copied().unwrap_or(false);
         let p = match small_map.then(|| types.small_map_group.get(&p)).flatten() {
             Some(&group) if !pointer_at_zero(t) => group,
@@ -175,10 +171,10 @@ pub(super) fn type_objects(
         p
     };
     // A func value's closure: the type of the function its first word (the code pointer) is.
-    let closure = |target: u64, st: &mut Stats| -> Option<TypeId> {
-        let c = index
-            .find(objects, target)
-            .and_then(|t| o.first_word(dump_index(t)))
+    let closure = |target: u32, st: &mut Stats| -> Option<TypeId> {
+        let c = (target != NO_OBJECT)
+            .then(|| o.first_word(dump_index(target & !INTERIOR)))
+            .flatten()
             .and_then(|w| types.closures.get(&w).copied());
         match c {
             Some(_) => st.closures += 1,
@@ -190,7 +186,7 @@ pub(super) fn type_objects(
     // `word` reads the word before it, an interface's type or itab word, only when needed.
     let pointee = |slot: Slot,
                    word: &dyn Fn() -> Option<u64>,
-                   target: u64,
+                   target: u32,
                    st: &mut Stats|
      -> Option<TypeId> {
         match slot {
@@ -246,9 +242,10 @@ pub(super) fn type_objects(
                 .and_then(|s| global_words.get(&s))
                 .copied()
         };
-        let pointee = pointee(slot, &word, r.target, &mut st);
+        let target = resolve(r.target);
+        let pointee = pointee(slot, &word, target, &mut st);
         if let Some(p) = pointee {
-            if let Some(found) = propose(r.target, p, &mut st) {
+            if let Some(found) = propose(target, p, &mut st) {
                 let (ty, via) = (&mut ty, &mut via);
                 accept(found, (NONE, 0), ty, via, &mut st, &mut frontier);
             }
@@ -294,8 +291,9 @@ pub(super) fn type_objects(
                                     types.slot(t, off % size)
                                 };
                                 let word = || o.type_word(k);
-                                if let Some(p) = pointee(slot, &word, o.target(k), &mut st) {
-                                    let Some(f) = propose(o.target(k), p, &mut st) else {
+                                let target = o.resolved(k);
+                                if let Some(p) = pointee(slot, &word, target, &mut st) {
+                                    let Some(f) = propose(target, p, &mut st) else {
                                         continue;
                                     };
                                     // A target typed at an earlier level: the same type changes
@@ -415,9 +413,36 @@ pub(super) fn unpack_via(w: u64) -> Option<(Node, u32)> {
     (w != NO_VIA && from != NONE && off != u32::MAX).then_some((from, off))
 }
 
+/// The flag on a resolved pointer ([`flag_interior`]) that points into its object's middle;
+/// objects are numbered below it.
+pub(super) const INTERIOR: u32 = 1 << 31;
+
+/// A pointer to `a` resolved for typing: its object `t` (from the address index), flagged
+/// [`INTERIOR`] unless `a` is the object's start or just past its malloc header (Go 1.22+,
+/// `headers`), where a typed pointer to it points; [`NO_OBJECT`] without one.
+pub(super) fn flag_interior(objects: &Table, headers: bool, t: Option<Node>, a: u64) -> u32 {
+    let Some(t) = t else { return NO_OBJECT };
+    let h = a - objects.addr(t);
+    if h == 0 || h == header_size(headers, objects.size(t)) {
+        t
+    } else {
+        t | INTERIOR
+    }
+}
+
+/// The bytes of malloc header in front of an object of this size (Go 1.22+, `headers`): 8
+/// for small objects over 512 bytes that hold pointers (only those are typed through one).
+fn header_size(headers: bool, size: u64) -> u64 {
+    if headers && size > 512 && size <= 32 << 10 {
+        8
+    } else {
+        0
+    }
+}
+
 /// Whether a runtime of this version (`go1.27.3`, `devel go1.23-…`) gives small objects a
 /// malloc header: Go 1.22 and later.
-fn malloc_headers(version: &str) -> bool {
+pub(super) fn malloc_headers(version: &str) -> bool {
     let Some(rest) = version.split("go1.").nth(1) else {
         return false;
     };

@@ -44,7 +44,13 @@ pub struct Objects {
 pub(super) enum Targets {
     Words(Vec<u32>),
     Addrs(Vec<u64>),
+    /// Resolved by [`Objects::resolve_in_place`]: what the resolver made of each target (an
+    /// object number, possibly with flags of the caller's, or [`NO_OBJECT`]).
+    Nodes(Vec<u32>),
 }
+
+/// A resolved target that is no object.
+pub const NO_OBJECT: u32 = u32::MAX;
 
 impl Default for Targets {
     fn default() -> Targets {
@@ -287,17 +293,27 @@ impl Objects {
 
     /// Pointer `k`'s target: its address, rounded down to 8 bytes when kept as a heap word (the
     /// same object either way).
+    /// Once resolved ([`Objects::resolve_in_place`]), the address is gone: 0.
     pub fn target(&self, k: usize) -> u64 {
         match &self.targets {
             Targets::Words(w) => self.base + (u64::from(w[k]) << 3),
             Targets::Addrs(a) => a[k],
+            Targets::Nodes(_) => 0,
+        }
+    }
+
+    /// Pointer `k`'s target as resolved by [`Objects::resolve_in_place`] ([`NO_OBJECT`] before).
+    pub fn resolved(&self, k: usize) -> u32 {
+        match &self.targets {
+            Targets::Nodes(v) => v[k],
+            _ => NO_OBJECT,
         }
     }
 
     /// Number of pointers kept.
     pub fn pointer_count(&self) -> usize {
         match &self.targets {
-            Targets::Words(w) => w.len(),
+            Targets::Words(w) | Targets::Nodes(w) => w.len(),
             Targets::Addrs(a) => a.len(),
         }
     }
@@ -372,13 +388,15 @@ impl Objects {
         match &mut self.targets {
             Targets::Words(w) => w.push(((p - self.base) >> 3) as u32),
             Targets::Addrs(a) => a.push(p),
+            // Resolved: no more pointers come.
+            Targets::Nodes(_) => {}
         }
     }
 
     /// Bytes these columns hold.
     pub fn memory(&self) -> usize {
         let t = match &self.targets {
-            Targets::Words(w) => w.capacity() * 4,
+            Targets::Words(w) | Targets::Nodes(w) => w.capacity() * 4,
             Targets::Addrs(a) => a.capacity() * 8,
         };
         self.addr.memory()
@@ -414,35 +432,52 @@ impl Objects {
         self.type_words.shrink_to_fit();
         self.first_words.shrink_to_fit();
         match &mut self.targets {
-            Targets::Words(w) => w.shrink_to_fit(),
+            Targets::Words(w) | Targets::Nodes(w) => w.shrink_to_fit(),
             Targets::Addrs(a) => a.shrink_to_fit(),
         }
     }
 
-    /// Resolves every pointer to the object it points into, in place, and gives up the pointer
-    /// columns: `resolve` maps a target address to an object number (`None`: no object). Each
-    /// object's row (in the dump's order) ends up sorted and without repeats, and the rows are
-    /// packed: returns (each row's end, the rows). No second copy of the pointers is made: a
-    /// 4-byte heap word is overwritten by the 4-byte object number it resolves to. Runs on all
-    /// threads, over chunks of objects; `progress` gets each chunk's object count.
+    /// Replaces each pointer's target by what `resolve` makes of its address (an object number,
+    /// with any flags of the caller's, or [`NO_OBJECT`]), in place and on all threads: a 4-byte
+    /// heap word becomes the 4-byte number. Pointers keep their order and offsets, so a pass
+    /// that reads them with their offsets (typing) need not look their targets up again.
+    /// Resolving twice changes nothing.
+    pub fn resolve_in_place(&mut self, resolve: &(dyn Fn(u64) -> u32 + Sync)) {
+        use rayon::prelude::*;
+        let base = self.base;
+        self.targets = match std::mem::take(&mut self.targets) {
+            Targets::Words(mut w) => {
+                w.par_chunks_mut(1 << 16).for_each(|c| {
+                    for x in c {
+                        *x = resolve(base + (u64::from(*x) << 3));
+                    }
+                });
+                Targets::Nodes(w)
+            }
+            // Full addresses (a heap range past 32 GiB): into a new column.
+            Targets::Addrs(a) => Targets::Nodes(a.par_iter().map(|&p| resolve(p)).collect()),
+            done @ Targets::Nodes(_) => done,
+        };
+    }
+
+    /// Links every pointer to the object it points into, in place, and gives up the pointer
+    /// columns: `resolve` maps a target address to what [`Objects::resolve_in_place`] keeps
+    /// (unless that ran already), `node` such a value to its object number (`None`: no
+    /// object). Each object's row (in the dump's order) ends up sorted and without repeats, and
+    /// the rows are packed: returns (each row's end, the rows). No second copy of the pointers
+    /// is made. Runs on all threads, over chunks of objects; `progress` gets each chunk's object
+    /// count.
     pub fn link_in_place(
         &mut self,
-        resolve: &(dyn Fn(u64) -> Option<u32> + Sync),
+        resolve: &(dyn Fn(u64) -> u32 + Sync),
+        node: &(dyn Fn(u32) -> Option<u32> + Sync),
         progress: &(dyn Fn(u64) + Sync),
     ) -> (Vec<u32>, Vec<u32>) {
         use rayon::prelude::*;
-        const NO_OBJECT: u32 = u32::MAX;
+        self.resolve_in_place(resolve);
         let mut ends = std::mem::take(&mut self.ptr_end);
-        let base = self.base;
-        let (mut rows, words) = match std::mem::take(&mut self.targets) {
-            Targets::Words(w) => (w, true),
-            // Full addresses (a heap range past 32 GiB): resolved into a new column first.
-            Targets::Addrs(a) => (
-                a.par_iter()
-                    .map(|&p| resolve(p).unwrap_or(NO_OBJECT))
-                    .collect(),
-                false,
-            ),
+        let Targets::Nodes(mut rows) = std::mem::take(&mut self.targets) else {
+            unreachable!("resolve_in_place leaves nodes")
         };
         // Chunks of objects; each owns the rows of its objects.
         const CHUNK: usize = 1 << 15;
@@ -466,12 +501,7 @@ impl Objects {
                     let row = &mut piece[row_start(i) - first..ends[i] as usize - first];
                     let mut w = 0;
                     for r in 0..row.len() {
-                        let t = if words {
-                            resolve(base + (u64::from(row[r]) << 3))
-                        } else {
-                            Some(row[r]).filter(|&t| t != NO_OBJECT)
-                        };
-                        if let Some(t) = t {
+                        if let Some(t) = node(row[r]) {
                             row[w] = t;
                             w += 1;
                         }

@@ -280,6 +280,30 @@ mod tests {
     }
 
     #[test]
+    fn pointers_resolved_first_link_as_if_resolved_while_linking() {
+        let d = parse(&tiny(), "t").unwrap();
+        // Object 0 at 0x1000, object 1 at 0x1018 (16 B each): flag what is not an object's start.
+        let find = |a: u64| match a {
+            0x1000..0x1010 => (a != 0x1000) as u32 * (1 << 31),
+            0x1018..0x1028 => 1 | (a != 0x1018) as u32 * (1 << 31),
+            _ => NO_OBJECT,
+        };
+        let node = |t: u32| (t != NO_OBJECT).then_some(t & !(1 << 31));
+        let mut once = d.objects.clone();
+        let linked = once.link_in_place(&find, &node, &|_| {});
+        let mut first = d.objects.clone();
+        first.resolve_in_place(&find);
+        assert_eq!([first.resolved(0), first.resolved(1)], [1, 0]);
+        // Offsets stay beside the resolved pointers; resolving again changes nothing.
+        first.resolve_in_place(&|_| panic!("resolved twice"));
+        assert_eq!(first.resolved(0), 1);
+        assert_eq!(first.target(0), 0);
+        let resolved = first.link_in_place(&|_| panic!("resolved twice"), &node, &|_| {});
+        assert_eq!(linked, resolved);
+        assert_eq!(linked, (vec![1, 2], vec![1, 0]));
+    }
+
+    #[test]
     fn every_truncation_is_an_error_with_an_offset() {
         let b = tiny();
         for n in 0..b.len() {
