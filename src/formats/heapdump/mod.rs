@@ -285,7 +285,7 @@ mod tests {
         // Object 0 at 0x1000, object 1 at 0x1018 (16 B each): flag what is not an object's start.
         let find = |a: u64| match a {
             0x1000..0x1010 => (a != 0x1000) as u32 * (1 << 31),
-            0x1018..0x1028 => 1 | (a != 0x1018) as u32 * (1 << 31),
+            0x1018..0x1028 => 1 | ((a != 0x1018) as u32 * (1 << 31)),
             _ => NO_OBJECT,
         };
         let node = |t: u32| (t != NO_OBJECT).then_some(t & !(1 << 31));
