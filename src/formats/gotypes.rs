@@ -29,9 +29,11 @@ pub enum Kind {
     /// A func value: a pointer to a closure (its code pointer, then what it captured), whose
     /// function the closure's first word names ([`GoTypes::closures`]).
     Func,
-    /// A closure of one function (made from the binary's symbols, not its DWARF, which gives no
-    /// closure's layout): its code pointer is known, what it captured is not.
-    Closure,
+    /// A closure of one function (made from the binary's symbols): its code pointer, then the
+    /// captured variables the DWARF places (Go 1.23+: `DW_AT_go_closure_offset` on the
+    /// function's variables), by offset; words no capture covers hold what the DWARF does not
+    /// say (Go 1.19's closures, captures an optimized build leaves out).
+    Closure(Vec<Member>),
     /// Whatever holds no pointer: numbers, booleans, and types the table does not describe.
     Other,
 }
@@ -137,7 +139,7 @@ impl GoTypes {
     pub fn is_closure(&self, t: TypeId) -> bool {
         self.types
             .get(t as usize)
-            .is_some_and(|x| x.kind == Kind::Closure)
+            .is_some_and(|x| matches!(x.kind, Kind::Closure(_)))
     }
 
     /// The type's size in bytes (0 for an id out of range).
@@ -193,7 +195,14 @@ impl GoTypes {
                         Slot::Untyped
                     }
                 }
-                Kind::Other | Kind::Closure => return Slot::None,
+                // Its first word is code; a word no capture covers, a capture the DWARF left
+                // out.
+                Kind::Closure(captures) => match self.member_at(captures, off) {
+                    Some(m) if off > 0 => (t, off) = (m.ty, off - m.offset),
+                    _ if off > 0 => return Slot::Untyped,
+                    _ => return Slot::None,
+                },
+                Kind::Other => return Slot::None,
             }
         }
         Slot::None
@@ -220,6 +229,69 @@ impl GoTypes {
         }
     }
 
+    /// A closure's captured variable as Go 1.23+'s DWARF describes it (a variable of the closure's
+    /// function with `DW_AT_go_closure_offset`): its name, offset in the closure and type, as a
+    /// member of the closure; `None` where the word's type is not certain. A variable captured by
+    /// reference is `&x` of type `*T` and its word points to `x`; but one captured by value that
+    /// the compiler cannot keep in registers is also `&x` (a pointer it computes into the
+    /// closure), its `T` inline. By value needs at most 128 bytes and a type the compiler cannot
+    /// keep in registers; a `T` holding no pointer has no pointer word for the dump to list
+    /// either way. Otherwise (a `T` of at most 128 bytes with pointers, not register-sized) it is
+    /// left out. Also left out: generic closures' shape-typed captures (their types are the
+    /// shape's, not the value's) and the compiler's own (`.dict`, `.closureptr`).
+    pub fn capture(&self, name: &str, offset: u64, ty: TypeId) -> Option<Member> {
+        let shape = |t: TypeId| self.name(t).contains("go.shape.");
+        if name.starts_with(['.', '#']) || shape(ty) || offset == 0 {
+            return None;
+        }
+        let name = match name.strip_prefix('&') {
+            Some(x) => {
+                let p = match self.types.get(self.resolve(ty) as usize)?.kind {
+                    Kind::Pointer(Some(p)) => p,
+                    _ => return None,
+                };
+                let by_reference =
+                    self.size(p) > 128 || self.fits_registers(p, 0) || !self.has_pointers(p);
+                if !by_reference || shape(p) {
+                    return None;
+                }
+                x
+            }
+            None => name,
+        };
+        Some(Member {
+            offset,
+            ty,
+            name: name.to_string(),
+        })
+    }
+
+    /// Whether the compiler keeps values of `t` in registers (cmd/compile's `ssa.CanSSA`): at
+    /// most 4 words, arrays of at most one element, structs of at most 4 fields, recursively.
+    fn fits_registers(&self, t: TypeId, depth: usize) -> bool {
+        let Some(ty) = self.types.get(t as usize) else {
+            return false;
+        };
+        if ty.size > 32 || depth > MAX_DEPTH {
+            return false;
+        }
+        match &ty.kind {
+            Kind::Typedef(u) => self.fits_registers(*u, depth + 1),
+            Kind::Array(e, n) => *n <= 1 && self.fits_registers(*e, depth + 1),
+            Kind::Struct(m) => {
+                m.len() <= 4 && m.iter().all(|m| self.fits_registers(m.ty, depth + 1))
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether a value of `t` holds a pointer word (looked for in its first 256 bytes; a larger
+    /// type counts as holding one).
+    fn has_pointers(&self, t: TypeId) -> bool {
+        let size = self.size(t);
+        size > 256 || (0..size / 8).any(|w| self.slot(t, 8 * w) != Slot::None)
+    }
+
     /// The member of a struct that holds byte `off`: the last one starting at or before it,
     /// when `off` falls inside it.
     fn member_at<'a>(&self, members: &'a [Member], off: u64) -> Option<&'a Member> {
@@ -240,7 +312,7 @@ impl GoTypes {
             };
             match &ty.kind {
                 Kind::Typedef(u) => t = *u,
-                Kind::Struct(members) => {
+                Kind::Struct(members) | Kind::Closure(members) => {
                     let Some(m) = self.member_at(members, off) else {
                         break;
                     };
@@ -261,9 +333,7 @@ impl GoTypes {
                     out.push_str(&format!("[{}]", off / s));
                     (t, off) = (*elem, off % s);
                 }
-                Kind::Pointer(_) | Kind::Interface | Kind::Func | Kind::Closure | Kind::Other => {
-                    break
-                }
+                Kind::Pointer(_) | Kind::Interface | Kind::Func | Kind::Other => break,
             }
         }
         out
@@ -343,10 +413,69 @@ mod tests {
                 ty("main.wrap", 8, st(&[(0, 7, "s")])), // 13
                 ty("[1]*main.session", 8, Kind::Array(7, 1)), // 14
                 ty("unsafe.Pointer", 8, Kind::Pointer(None)), // 15
+                ty("*[4]*main.session", 8, Kind::Pointer(Some(9))), // 16
+                ty("[20]int", 160, Kind::Array(0, 20)), // 17
+                ty("*[20]int", 8, Kind::Pointer(Some(17))), // 18
+                ty("[4]int", 32, Kind::Array(0, 4)), // 19
+                ty("*[4]int", 8, Kind::Pointer(Some(19))), // 20
+                ty("*go.shape.uint8", 8, Kind::Pointer(Some(8))), // 21
+                ty(
+                    "func main.f.func1",
+                    8,
+                    Kind::Closure(vec![Member {
+                        offset: 8,
+                        ty: 7,
+                        name: "c".into(),
+                    }]),
+                ), // 22
             ],
             globals: vec![(0x1000, 32, 9), (0x1020, 8, 7)],
             ..Default::default()
         }
+    }
+
+    /// A capture `&x` is a pointer where Go cannot have captured `x` by value inline: `x` fits
+    /// registers, is over 128 bytes, or holds no pointer; otherwise (and for the compiler's own
+    /// and generic shapes' captures) it is left untyped.
+    #[test]
+    fn closure_captures_are_typed_only_where_certain() {
+        let t = table();
+        let m = |name: &str, off, ty| t.capture(name, off, ty).map(|m| (m.name, m.ty));
+        assert_eq!(m("c", 8, 7), Some(("c".into(), 7)), "by value, inline");
+        assert_eq!(
+            m("&c", 8, 2),
+            Some(("c".into(), 2)),
+            "one pointer: fits registers"
+        );
+        assert_eq!(
+            m("&n", 8, 6),
+            Some(("n".into(), 6)),
+            "a byte: fits registers"
+        );
+        assert_eq!(
+            m("&a", 8, 18),
+            Some(("a".into(), 18)),
+            "160 bytes: never by value"
+        );
+        assert_eq!(
+            m("&a", 8, 20),
+            Some(("a".into(), 20)),
+            "no pointer in [4]int"
+        );
+        assert_eq!(
+            m("&s", 8, 7),
+            None,
+            "a 48-byte struct with pointers: maybe inline"
+        );
+        assert_eq!(m("&a", 8, 16), None, "[4]*T: maybe inline");
+        assert_eq!(m(".dict", 8, 7), None);
+        assert_eq!(m("v", 8, 21), None, "a generic shape");
+        assert_eq!(m("c", 0, 7), None, "the code pointer's word");
+        assert_eq!(t.slot(22, 8), Slot::To(1));
+        assert_eq!(t.slot(22, 16), Slot::Untyped, "a word no capture covers");
+        assert_eq!(t.slot(22, 0), Slot::None, "the code pointer");
+        assert_eq!(t.field_path(22, 8), ".c");
+        assert!(t.is_closure(22));
     }
 
     #[test]

@@ -70,7 +70,10 @@ pub fn field_from(g: &ObjectGraph, from: Node, v: Node) -> Option<String> {
     if size == 0 {
         return None;
     }
-    let label = if many || off >= size {
+    // A closure is one value past its size (its code pointer's): its captures by name.
+    let label = if go.is_closure(ty) {
+        go.field_path(ty, off)
+    } else if many || off >= size {
         format!("[{}]{}", off / size, go.field_path(ty, off % size))
     } else {
         go.field_path(ty, off)

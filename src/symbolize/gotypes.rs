@@ -23,6 +23,9 @@ const DW_AT_GO_KIND: u16 = 0x2900;
 /// `DW_AT_go_runtime_type`: where the type's runtime descriptor is, from the start of the
 /// binary's type data (the `type:*` symbol; `type.*` before Go 1.20).
 const DW_AT_GO_RUNTIME_TYPE: u16 = 0x2904;
+/// `DW_AT_go_closure_offset` (Go 1.23+): where a closure function's captured variable is in
+/// the closure, in bytes.
+const DW_AT_GO_CLOSURE_OFFSET: u16 = 0x2907;
 /// `reflect.Interface`.
 const GO_KIND_INTERFACE: u64 = 20;
 
@@ -80,7 +83,7 @@ fn from_object(file: &object::File<'_>) -> Result<GoTypes, String> {
         return Err(r);
     }
     let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
-    let mut types = read(&dwarf, endian)
+    let (mut types, captures) = read(&dwarf, endian)
         .map_err(|(at, e)| format!("DWARF unreadable at .debug_info offset {at:#x}: {e}"))?;
     // The descriptors' offsets are from the start of the type data, `runtime.types` (which Go
     // 1.27's `type:*` is 8 bytes past).
@@ -111,6 +114,7 @@ fn from_object(file: &object::File<'_>) -> Result<GoTypes, String> {
     }
     add_closures(
         &mut types,
+        &captures,
         file.symbols()
             .filter(|s| s.kind() == object::SymbolKind::Text)
             .filter_map(|s| Some((s.address(), s.name().ok()?))),
@@ -125,8 +129,13 @@ fn span<'a>(s: &impl ObjectSection<'a>) -> std::ops::Range<u64> {
 
 /// A [`Kind::Closure`] type for each function of the binary a closure can run: a function
 /// literal (`main.makeCounter.func1`, `main.main.func2.1`), a method value's wrapper (`-fm`), a
-/// `go` or `defer` statement's (`gowrap1`, `deferwrap1`).
-fn add_closures<'a>(types: &mut GoTypes, functions: impl Iterator<Item = (u64, &'a str)>) {
+/// `go` or `defer` statement's (`gowrap1`, `deferwrap1`), with the captures the DWARF gives for
+/// a function of that name.
+fn add_closures<'a>(
+    types: &mut GoTypes,
+    captures: &Captures,
+    functions: impl Iterator<Item = (u64, &'a str)>,
+) {
     let closure = |name: &str| {
         name.ends_with("-fm")
             || name.rsplit('.').any(|part| {
@@ -144,20 +153,24 @@ fn add_closures<'a>(types: &mut GoTypes, functions: impl Iterator<Item = (u64, &
         types.types.push(GoType {
             name: format!("func {name}"),
             size: 8,
-            kind: Kind::Closure,
+            kind: Kind::Closure(captures.get(name).cloned().unwrap_or_default()),
         });
     }
 }
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
 
-/// The DWARF's types and globals; an error with the `.debug_info` offset of the unit or entry.
+/// Closure functions' captures, by function name.
+type Captures = FxHashMap<String, Vec<Member>>;
+
+/// The DWARF's types and globals, and closure functions' captures by function name; an error
+/// with the `.debug_info` offset of the unit or entry.
 // Over 120 lines: one pass over the DWARF entries, one arm per tag.
 #[allow(clippy::too_many_lines)]
 fn read(
     dwarf: &gimli::Dwarf<R<'_>>,
     endian: RunTimeEndian,
-) -> Result<GoTypes, (usize, gimli::Error)> {
+) -> Result<(GoTypes, Captures), (usize, gimli::Error)> {
     let mut raws: Vec<Raw> = Vec::new();
     let mut id_of: FxHashMap<usize, TypeId> = FxHashMap::default();
     let mut globals_raw: Vec<(u64, usize)> = Vec::new();
@@ -199,6 +212,7 @@ fn read(
             let mut location_list = None;
             let mut go_kind = 0u64;
             let mut runtime_type = None;
+            let mut closure_offset = None;
             let mut attrs = entry.attrs();
             while let Some(a) = attrs.next().map_err(err)? {
                 match a.name() {
@@ -244,6 +258,7 @@ fn read(
                         }
                     }
                     n if n.0 == DW_AT_GO_KIND => go_kind = a.udata_value().unwrap_or(0),
+                    n if n.0 == DW_AT_GO_CLOSURE_OFFSET => closure_offset = a.udata_value(),
                     n if n.0 == DW_AT_GO_RUNTIME_TYPE => {
                         runtime_type = match a.value() {
                             AttributeValue::Addr(v) => Some(v),
@@ -314,6 +329,9 @@ fn read(
                     let (Some((_, f)), Some(t)) = (function, target) else {
                         continue;
                     };
+                    if let Some(off) = closure_offset {
+                        locals.captures.push((f, off, t, name.clone()));
+                    }
                     if let Some(loc) = location {
                         if let Some(off) = cfa_offset(loc) {
                             locals.raw.push((f, 0, u64::MAX, off, t, name));
@@ -351,8 +369,9 @@ fn read(
         }
     }
     let mut types = resolve(raws, &id_of, globals_raw, producer);
+    let captures = locals.captures(&types, &id_of);
     types.locals = locals.resolve(&types, &id_of);
-    Ok(types)
+    Ok((types, captures))
 }
 
 /// Functions' locals as read, before their types are resolved.
@@ -363,6 +382,9 @@ struct LocalsRaw {
     /// (function, pc range start, end, offset from the CFA, `.debug_info` offset of the type,
     /// name).
     raw: Vec<(u32, u64, u64, i64, usize, String)>,
+    /// Closure functions' captured variables: (function, offset in the closure, `.debug_info`
+    /// offset of the type, name).
+    captures: Vec<(u32, u64, usize, String)>,
 }
 
 impl LocalsRaw {
@@ -372,6 +394,24 @@ impl LocalsRaw {
             self.functions.push(n.clone());
             next
         })
+    }
+
+    /// By function name, the captures whose type is certain ([`GoTypes::capture`]), by offset.
+    fn captures(&self, types: &GoTypes, id_of: &FxHashMap<usize, TypeId>) -> Captures {
+        let mut out = Captures::default();
+        for (f, off, t, name) in &self.captures {
+            let Some(m) = id_of.get(t).and_then(|&ty| types.capture(name, *off, ty)) else {
+                continue;
+            };
+            out.entry(self.functions[*f as usize].clone())
+                .or_default()
+                .push(m);
+        }
+        for m in out.values_mut() {
+            m.sort_by_key(|m| m.offset);
+            m.dedup_by_key(|m| m.offset);
+        }
+        out
     }
 
     /// By function name, the locals whose type can hold a pointer.
@@ -603,7 +643,7 @@ mod tests {
             (0x600, "main.func"),
             (0x700, "runtime.main"),
         ];
-        add_closures(&mut types, funcs.into_iter());
+        add_closures(&mut types, &FxHashMap::default(), funcs.into_iter());
         let names: Vec<&str> = types.types.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
@@ -615,6 +655,9 @@ mod tests {
             ]
         );
         assert_eq!(types.closures.get(&0x300), Some(&2));
-        assert!(types.types.iter().all(|t| t.kind == Kind::Closure));
+        assert!(types
+            .types
+            .iter()
+            .all(|t| t.kind == Kind::Closure(Vec::new())));
     }
 }

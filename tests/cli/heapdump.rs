@@ -465,6 +465,8 @@ const INDIRECT: &[(&str, u64)] = &[
     ("[]main.Shape", 1),
     ("main.Stacked", 1),
     ("main.StackInner", 1),
+    ("main.Tri", 1),
+    ("main.TriLeaf", 1),
 ];
 
 /// The object counts by type of `retained --by type` on `dump` with `binary`, and its stderr.
@@ -518,6 +520,20 @@ fn interfaces_closures_and_stacks_are_typed_by_what_they_hold() {
             );
         }
         assert_eq!(err.contains("1 objects' malloc headers"), headers, "{err}");
+        // Reached only through closures: typed by their captures where the DWARF places them
+        // (Go 1.23+), `c` by value, `&t` by reference.
+        let captures = v != "go1.19.8";
+        for (name, n) in [
+            ("main.Counter", 4),
+            ("main.Tally", 1),
+            ("main.TallyNote", 1),
+        ] {
+            assert_eq!(
+                types.get(name),
+                captures.then_some(&n),
+                "{v} {name}: {types:?}"
+            );
+        }
         let out = with_binary("retained", &dump, &debug, &["--by", "type", "--top", "0"]);
         let text = String::from_utf8_lossy(&out.stdout);
         let circle = text
@@ -530,7 +546,18 @@ fn interfaces_closures_and_stacks_are_typed_by_what_they_hold() {
             text.contains(", main.holdOnStack (local p)\n     → main.Stacked "),
             "{text}"
         );
+        // A Shape local: the stack word before its data word is the itab naming *main.Tri.
+        assert!(
+            text.contains(", main.holdOnStack (local s)\n     → main.Tri "),
+            "{text}"
+        );
         assert!(err.contains("goroutines' stack slots"), "{err}");
+        assert_eq!(
+            text.contains("→ func main.makeTally.func1 ")
+                && text.contains("\n     → .t main.Tally "),
+            captures,
+            "{text}"
+        );
     }
 }
 

@@ -177,6 +177,10 @@ pub struct HeapDump {
     /// With [`Keep`]: each data or bss word right before a global heap pointer that lies in the
     /// binary's type data (an interface global's type or itab word), by address.
     pub global_type_words: Vec<(u64, u64)>,
+    /// With [`Keep`]: each stack word right before a stack root's pointer that lies in the
+    /// binary's type data (an interface local's type or itab word), by the root's index in
+    /// `roots`.
+    pub stack_type_words: Vec<(u64, u64)>,
     /// The program's globals (sorted by address), when its binary was given; empty otherwise.
     pub globals: Vec<Global>,
     /// What the reader of the dump should be told (a binary that does not match it).

@@ -270,7 +270,7 @@ pub fn parse_stream_with(
                 d.types.push((addr, size, name));
             }
             4 => goroutine(&mut r, &mut d, &mut scratch)?,
-            5 => stack_frame(&mut r, &mut d, &mut scratch)?,
+            5 => stack_frame(&mut r, &mut d, &mut scratch, keep.as_ref().map(|k| &k.data))?,
             6 => {
                 dump_params(&mut r, &mut d, at, &mut scratch)?;
                 if let Some(k) = keep.clone() {
@@ -476,11 +476,14 @@ pub(super) fn goroutine<R: std::io::Read>(
     Ok(())
 }
 
-/// A stack frame (tag 5): its pointer slots are roots owned by the frame.
+/// A stack frame (tag 5): its pointer slots are roots owned by the frame. With `data` (the
+/// binary's type data), the word before each slot that lies there is kept: an interface local's
+/// type or itab word.
 pub(super) fn stack_frame<R: std::io::Read>(
     r: &mut Reader<'_, R>,
     d: &mut HeapDump,
     scratch: &mut Vec<u8>,
+    data: Option<&std::ops::Range<u64>>,
 ) -> Result<(), ParseError> {
     r.uvarint()?; // sp
     let depth = r.uvarint()?;
@@ -493,9 +496,15 @@ pub(super) fn stack_frame<R: std::io::Read>(
     let function = r.string(scratch)?;
     let frame = d.frames.len() as u32;
     let goroutine = d.goroutines.len().saturating_sub(1) as u32;
-    let (params, roots) = (&d.params, &mut d.roots);
+    let (params, roots, typed) = (&d.params, &mut d.roots, &mut d.stack_type_words);
     r.fieldlist(|off| {
         if let Some(v) = word(&contents, off, params) {
+            let before = off.checked_sub(params.ptr_size);
+            if let Some(w) = before.and_then(|b| word(&contents, b, params)) {
+                if data.is_some_and(|d| d.contains(&w)) {
+                    typed.push((roots.len() as u64, w));
+                }
+            }
             roots.push(Root {
                 kind: RootKind::Stack,
                 target: v,

@@ -23,6 +23,11 @@
 //	                                       one per makeCounter call (func main.makeCounter.func1)
 //	main.Stacked        48  (48)      1    only from the stack of the goroutine parked in holdOnStack
 //	main.StackInner    224 (224)      1    Stacked.Inner
+//	main.Tally         256 (256)      1    only from the closure in tally, which captures t by
+//	                                       reference (&t, a *Tally; Go 1.23+ DWARF gives its offset)
+//	main.TallyNote     352 (352)      1    Tally.Note
+//	main.Tri           240 (240)      1    only from the same frame, a *Tri in a Shape local (s)
+//	main.TriLeaf       320 (320)      1    Tri.Leaf
 //	main.Big           720 (768)      1    only hidden, an unsafe.Pointer (Go 1.22+: its malloc
 //	                                       header names main.Big)
 //	main.BigLeaf       288 (288)      1    Big.Leaf
@@ -93,6 +98,17 @@ type Counter struct {
 	Hist []int
 }
 
+// Tally is captured by reference (its closure assigns it): the closure holds a pointer to it.
+type Tally struct {
+	N    int
+	Note *TallyNote
+	Pad  [30]int
+}
+
+type TallyNote struct {
+	V [44]int
+}
+
 type Stacked struct {
 	Pad   [5]int
 	Inner *StackInner
@@ -100,6 +116,20 @@ type Stacked struct {
 
 type StackInner struct {
 	V [28]int
+}
+
+// Tri is reached only through a Shape local of holdOnStack: the stack slot's type word (an itab)
+// names *Tri.
+type Tri struct {
+	Base int
+	Leaf *TriLeaf
+	Pad  [28]int
+}
+
+func (t *Tri) Area() int { return t.Base }
+
+type TriLeaf struct {
+	V [40]int
 }
 
 // Big holds pointers and is over 512 bytes (720, class 768): from Go 1.22 its heap object starts
@@ -119,13 +149,15 @@ var (
 	anything  []any
 	single    any
 	callbacks []func() int
+	tally     func() int
 	hidden    unsafe.Pointer
 
 	// escape is called through a variable, so escape analysis cannot see that it keeps nothing:
 	// what is passed to it goes to the heap.
-	escape  = func(*Stacked) {}
-	block   = make(chan struct{}) // nobody sends on it
-	started sync.WaitGroup
+	escape      = func(*Stacked) {}
+	escapeShape = func(Shape) {}
+	block       = make(chan struct{}) // nobody sends on it
+	started     sync.WaitGroup
 )
 
 //go:noinline
@@ -137,16 +169,37 @@ func makeCounter() func() int {
 	}
 }
 
-// holdOnStack keeps the only pointer to a Stacked on its goroutine's stack.
+//go:noinline
+func makeTally() func() int {
+	var t Tally
+	return func() int {
+		t = Tally{N: t.N + 1, Note: &TallyNote{}}
+		return t.N
+	}
+}
+
+// holdOnStack keeps the only pointer to a Stacked, and the only Shape holding a *Tri, on its
+// goroutine's stack.
 //
 //go:noinline
 func holdOnStack() {
 	p := &Stacked{Inner: &StackInner{}}
+	var s Shape = &Tri{Base: 3, Leaf: &TriLeaf{}}
 	escape(p)
+	escapeShape(s)
+	// Its address taken, s is kept whole in the frame (type word, then data word) under one
+	// DWARF location; a Shape the compiler keeps in registers has a location in pieces.
+	areaOf(&s)
 	started.Done()
 	<-block
 	runtime.KeepAlive(p)
+	runtime.KeepAlive(s)
 }
+
+// areaOf does not keep its argument: what it points to can stay on the caller's stack.
+//
+//go:noinline
+func areaOf(s *Shape) int { return (*s).Area() }
 
 // area calls Area through the interface, so the linker keeps the methods (and the itabs' entries).
 //
@@ -190,6 +243,8 @@ func build() {
 	for i := range callbacks {
 		callbacks[i] = makeCounter()
 	}
+	tally = makeTally()
+	tally()
 }
 
 func main() {
