@@ -222,7 +222,7 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
 /// What the typing found, for the reader: how much is typed and why the rest is not.
 pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) -> String {
     let mut s = format!(
-        "types from the binary's DWARF ({}): {} of {objects} objects typed ({}), inferred from the pointers that reach them from {} typed globals",
+        "types from the binary's DWARF ({}): {} of {objects} objects typed ({}), each exactly (none guessed from its size or layout): through the pointers that reach them from {} typed globals",
         if go_version.is_empty() { "Go" } else { go_version },
         st.typed,
         mib(st.typed_bytes),

@@ -147,11 +147,11 @@ pub(super) fn type_objects(
                   ty: &mut Vec<TypeId>,
                   via: &mut Vec<u64>,
                   st: &mut Stats,
-                  next: &mut Vec<Node>| match ty[t as usize] {
+                  next: &mut Level| match ty[t as usize] {
         NONE => {
             ty[t as usize] = p;
             via[t as usize] = pack_via(from.0, from.1);
-            next.push(t);
+            push(next, t);
         }
         q if q == p || types.resolve(q) == types.resolve(p) => {}
         _ => st.conflicts += 1,
@@ -209,7 +209,7 @@ pub(super) fn type_objects(
     let global_words: FxHashMap<u64, u64> = d.global_type_words.iter().copied().collect();
     // And those before stack slots' pointers, by root: an interface local's.
     let stack_words: FxHashMap<u64, u64> = d.stack_type_words.iter().copied().collect();
-    let mut frontier: Vec<Node> = Vec::new();
+    let mut frontier: Level = Vec::new();
     for (i, r) in d.roots.iter().enumerate() {
         // A stack slot is typed by the local its frame's function keeps there at the frame's pc
         // (a caller's pc is its return address: the call is the byte before).
@@ -264,22 +264,45 @@ pub(super) fn type_objects(
     // Breadth-first, a level at a time: each level's pointers are read and checked on every
     // thread (the memory-bound part), then applied in the level's order, so the first pointer
     // to reach an object types it exactly as a one-thread search would.
-    let mut next = Vec::new();
+    let mut next: Level = Vec::new();
     // Then the objects the pointers left untyped whose malloc header (Go 1.22+) names the type
     // they were allocated as: the runtime's own record, and what they point to from there.
     let mut seeded = !headers;
     loop {
         while !frontier.is_empty() {
             // A window of the level at a time: what its pointers propose stays small.
-            for window in frontier.chunks(1 << 16) {
+            let pointer_count = |v: Node| o.pointers_of(dump_index(v)).len();
+            for window in frontier.iter().flat_map(|b| windows(b, &pointer_count)) {
                 use rayon::prelude::*;
                 let ty_now = &ty;
                 // In stages, each one loop over the chunk: the objects' rows, then their
                 // pointers, then the pointers' targets. The heap is read at random; a loop whose
                 // steps do not wait on each other keeps many of those reads in flight at once
-                // (one step per object through all three kept one or two: 40 % slower).
+                // (one step per object through all three kept one or two: 40 % slower). The
+                // pointers go in batches: one object can have millions (a slice's backing array).
                 let propose_all = |chunk: &[Node]| {
                     let (mut out, mut st) = (Vec::new(), Stats::default());
+                    // What a batch of pointers proposes, in order.
+                    let flush = |pointers: &mut Vec<(Node, u32, usize, Slot, u32)>,
+                                 out: &mut Vec<Proposal>,
+                                 st: &mut Stats| {
+                        for (v, off, k, slot, target) in pointers.drain(..) {
+                            let word = || o.type_word(k);
+                            let Some(p) = pointee(slot, &word, target, st) else {
+                                continue;
+                            };
+                            let Some(f) = propose(target, p, st) else {
+                                continue;
+                            };
+                            // A target typed at an earlier level: the same type changes nothing,
+                            // another is a conflict; neither needs the one-thread pass below.
+                            match ty_now[f.0 as usize] {
+                                NONE => out.push((f, (v, off))),
+                                q if q == f.1 || types.resolve(q) == types.resolve(f.1) => {}
+                                _ => st.conflicts += 1,
+                            }
+                        }
+                    };
                     let rows: Vec<(Node, TypeId, u64, std::ops::Range<usize>)> = chunk
                         .iter()
                         .map(|&v| {
@@ -291,7 +314,7 @@ pub(super) fn type_objects(
                             )
                         })
                         .collect();
-                    let mut pointers: Vec<(Node, u32, usize, Slot, u32)> = Vec::new();
+                    let mut pointers = Vec::with_capacity(BATCH);
                     for (v, t, h, row) in rows {
                         let size = types.size(t);
                         // A closure's words after its code pointer are what it captured: one
@@ -310,24 +333,12 @@ pub(super) fn type_objects(
                             };
                             let off = u32::try_from(off).unwrap_or(u32::MAX);
                             pointers.push((v, off, k, slot, o.resolved(k)));
+                            if pointers.len() == BATCH {
+                                flush(&mut pointers, &mut out, &mut st);
+                            }
                         }
                     }
-                    for (v, off, k, slot, target) in pointers {
-                        let word = || o.type_word(k);
-                        let Some(p) = pointee(slot, &word, target, &mut st) else {
-                            continue;
-                        };
-                        let Some(f) = propose(target, p, &mut st) else {
-                            continue;
-                        };
-                        // A target typed at an earlier level: the same type changes nothing,
-                        // another is a conflict; neither needs the one-thread pass below.
-                        match ty_now[f.0 as usize] {
-                            NONE => out.push((f, (v, off))),
-                            q if q == f.1 || types.resolve(q) == types.resolve(f.1) => {}
-                            _ => st.conflicts += 1,
-                        }
-                    }
+                    flush(&mut pointers, &mut out, &mut st);
                     (out, st)
                 };
                 // A small level (a linked list's one node) on this thread: handing it to the
@@ -374,7 +385,7 @@ pub(super) fn type_objects(
             }
             ty[v as usize] = t;
             st.from_headers += 1;
-            frontier.push(v);
+            push(&mut frontier, v);
         }
     }
     // Names: the type, or a slice of it when the object holds two or more (a slice's backing
@@ -420,6 +431,57 @@ pub(super) fn type_objects(
     };
     (typed, st)
 }
+
+/// A level of the typing's search, in blocks of [`WINDOW`] objects (a window of the level is
+/// read at a time): it grows a block at a time, never copied to grow (a level of millions
+/// of objects, copied to a twice larger vector, held both at once).
+type Level = Vec<Vec<Node>>;
+
+/// Objects in a block of a [`Level`].
+const WINDOW: usize = 1 << 16;
+
+/// Appends an object to a level.
+fn push(level: &mut Level, v: Node) {
+    match level.last_mut() {
+        Some(b) if b.len() < WINDOW => b.push(v),
+        _ => {
+            let mut b = Vec::with_capacity(WINDOW);
+            b.push(v);
+            level.push(b);
+        }
+    }
+}
+
+/// Pointers a window of a level holds at most (but for an object with more, alone in its own):
+/// what they propose is held until the window is applied.
+const WINDOW_POINTERS: usize = 1 << 18;
+
+/// A block of a level cut into windows of at most [`WINDOW_POINTERS`] pointers (`count`: an
+/// object's), in order. A level of a few objects can hold millions of pointers: a big map's
+/// groups.
+fn windows<'a>(block: &'a [Node], count: &(dyn Fn(Node) -> usize + Sync)) -> Vec<&'a [Node]> {
+    use rayon::prelude::*;
+    let counts: Vec<usize> = if block.len() <= 2048 {
+        block.iter().map(|&v| count(v)).collect()
+    } else {
+        block.par_iter().map(|&v| count(v)).collect()
+    };
+    let (mut out, mut start, mut sum) = (Vec::new(), 0, 0);
+    for (i, &c) in counts.iter().enumerate() {
+        if i > start && sum + c > WINDOW_POINTERS {
+            out.push(&block[start..i]);
+            (start, sum) = (i, 0);
+        }
+        sum += c;
+    }
+    if start < block.len() {
+        out.push(&block[start..]);
+    }
+    out
+}
+
+/// Pointers read at a time by one thread of the typing's search: their reads in flight together.
+const BATCH: usize = 4096;
 
 /// An object a pointer can type, with its type, and the object and offset of that pointer.
 type Proposal = ((Node, TypeId), (Node, u32));

@@ -509,6 +509,7 @@ fn interfaces_closures_and_stacks_are_typed_by_what_they_hold() {
             assert_eq!(types.get(name), Some(&n), "{v} {name}: {types:?} {err}");
         }
         assert!(err.contains("interface values' dynamic types"), "{err}");
+        assert!(err.contains("each exactly (none guessed"), "{err}");
         assert!(err.contains("func values' closures"), "{err}");
         // Reached only through an unsafe.Pointer: named by its malloc header from Go 1.22.
         let headers = v != "go1.19.8";
