@@ -9,8 +9,9 @@
 //! code pointer is. Pointers that cannot type their target are counted, never guessed through:
 //! `unsafe.Pointer` and funcs (static type unknown), interfaces whose first word the binary does
 //! not name, stack slots no local of the frame's function covers at its pc, a closure's captured
-//! words the DWARF does not place (before Go 1.23, or left out of an optimized build), pointers into the middle of an object, targets smaller than the type, and words the
-//! dump says are pointers where the type has none (a binary that is not the dump's). A stack
+//! words the DWARF does not place (before Go 1.23, or left out of an optimized build), pointers
+//! into the middle of an object, targets smaller than the type, and words the dump says are
+//! pointers where the type has none (a binary that is not the dump's). A stack
 //! slot is typed by the local there (its DWARF location at the frame's pc, from the frame's
 //! canonical frame address); an interface's, global or local, by the word before it.
 
@@ -204,11 +205,6 @@ pub(super) fn type_objects(
             }
         }
     };
-    // The global words before global heap pointers that lie in the binary's type data, by
-    // address: an interface global's type or itab word.
-    let global_words: FxHashMap<u64, u64> = d.global_type_words.iter().copied().collect();
-    // And those before stack slots' pointers, by root: an interface local's.
-    let stack_words: FxHashMap<u64, u64> = d.stack_type_words.iter().copied().collect();
     let mut frontier: Level = Vec::new();
     for (i, r) in d.roots.iter().enumerate() {
         // A stack slot is typed by the local its frame's function keeps there at the frame's pc
@@ -237,16 +233,8 @@ pub(super) fn type_objects(
             }
             slot => slot,
         };
-        let word = || {
-            if stack {
-                stack_words.get(&(i as u64)).copied()
-            } else {
-                r.slot
-                    .checked_sub(8)
-                    .and_then(|s| global_words.get(&s))
-                    .copied()
-            }
-        };
+        // An interface global's or local's type or itab word, kept by the reader.
+        let word = || d.root_type_word(i);
         let target = resolve(r.target);
         let pointee = pointee(slot, &word, target, &mut st);
         if let Some(p) = pointee {

@@ -59,7 +59,7 @@ impl Default for Targets {
 }
 
 /// The value under `key` in pairs sorted by key.
-fn keyed(pairs: &[(u64, u64)], key: u64) -> Option<u64> {
+pub(super) fn keyed(pairs: &[(u64, u64)], key: u64) -> Option<u64> {
     let i = pairs.partition_point(|&(j, _)| j < key);
     pairs.get(i).filter(|&&(j, _)| j == key).map(|&(_, w)| w)
 }

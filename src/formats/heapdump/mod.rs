@@ -174,13 +174,10 @@ pub struct HeapDump {
     pub segments: Vec<(RootKind, u64, u64)>,
     /// The itabs (record 8): each itab's address and its type descriptor's.
     pub itabs: Vec<(u64, u64)>,
-    /// With [`Keep`]: each data or bss word right before a global heap pointer that lies in the
-    /// binary's type data (an interface global's type or itab word), by address.
-    pub global_type_words: Vec<(u64, u64)>,
-    /// With [`Keep`]: each stack word right before a stack root's pointer that lies in the
-    /// binary's type data (an interface local's type or itab word), by the root's index in
-    /// `roots`.
-    pub stack_type_words: Vec<(u64, u64)>,
+    /// With [`Keep`]: for each global or stack root whose word right before it (in its segment
+    /// or frame) lies in the binary's type data (an interface's type or itab word), the root's
+    /// index in `roots` and that word, in root order ([`HeapDump::root_type_word`]).
+    pub root_type_words: Vec<(u64, u64)>,
     /// The program's globals (sorted by address), when its binary was given; empty otherwise.
     pub globals: Vec<Global>,
     /// What the reader of the dump should be told (a binary that does not match it).
@@ -194,6 +191,11 @@ pub struct HeapDump {
 }
 
 impl HeapDump {
+    /// Root `i`'s interface type or itab word, when it was kept ([`HeapDump::root_type_words`]).
+    pub fn root_type_word(&self, i: usize) -> Option<u64> {
+        columns::keyed(&self.root_type_words, i as u64)
+    }
+
     /// The global whose bytes hold `slot`, if the binary was given and names one there.
     pub fn global_at(&self, slot: u64) -> Option<&Global> {
         let i = self.globals.partition_point(|g| g.address <= slot);

@@ -312,19 +312,16 @@ pub fn parse_stream_with(
                 };
                 d.segments.push((kind, start, scratch.len() as u64));
                 let (params, roots, contents) = (&d.params, &mut d.roots, &scratch);
-                let (typed, data) = (&mut d.global_type_words, keep.as_ref().map(|k| &k.data));
+                let (typed, data) = (&mut d.root_type_words, keep.as_ref().map(|k| &k.data));
                 r.fieldlist(|off| {
                     if let Some(v) = word(contents, off, params) {
+                        if let Some(w) = type_word_before(contents, off, params, data) {
+                            typed.push((roots.len() as u64, w));
+                        }
                         roots.push(Root {
                             slot: start.wrapping_add(off),
                             ..Root::global(kind, v)
                         });
-                        let before = off.checked_sub(params.ptr_size);
-                        if let Some(w) = before.and_then(|b| word(contents, b, params)) {
-                            if data.is_some_and(|d| d.contains(&w)) {
-                                typed.push((start.wrapping_add(off - params.ptr_size), w));
-                            }
-                        }
                     }
                 })?;
             }
@@ -476,6 +473,18 @@ pub(super) fn goroutine<R: std::io::Read>(
     Ok(())
 }
 
+/// The word before byte `off` of a segment's or a frame's contents, when it lies in the binary's
+/// type data (`data`): the type or itab word of an interface whose data word is at `off`.
+fn type_word_before(
+    contents: &[u8],
+    off: u64,
+    p: &Params,
+    data: Option<&std::ops::Range<u64>>,
+) -> Option<u64> {
+    let w = word(contents, off.checked_sub(p.ptr_size)?, p)?;
+    data?.contains(&w).then_some(w)
+}
+
 /// A stack frame (tag 5): its pointer slots are roots owned by the frame. With `data` (the
 /// binary's type data), the word before each slot that lies there is kept: an interface local's
 /// type or itab word.
@@ -496,14 +505,11 @@ pub(super) fn stack_frame<R: std::io::Read>(
     let function = r.string(scratch)?;
     let frame = d.frames.len() as u32;
     let goroutine = d.goroutines.len().saturating_sub(1) as u32;
-    let (params, roots, typed) = (&d.params, &mut d.roots, &mut d.stack_type_words);
+    let (params, roots, typed) = (&d.params, &mut d.roots, &mut d.root_type_words);
     r.fieldlist(|off| {
         if let Some(v) = word(&contents, off, params) {
-            let before = off.checked_sub(params.ptr_size);
-            if let Some(w) = before.and_then(|b| word(&contents, b, params)) {
-                if data.is_some_and(|d| d.contains(&w)) {
-                    typed.push((roots.len() as u64, w));
-                }
+            if let Some(w) = type_word_before(&contents, off, params, data) {
+                typed.push((roots.len() as u64, w));
             }
             roots.push(Root {
                 kind: RootKind::Stack,
