@@ -111,7 +111,8 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
                 |a: u64| typing::flag_interior(&objects, headers, index.find(&objects, a), a);
             d.objects.resolve_in_place(&resolve);
             progress(Step::phase("typing objects from the binary's DWARF"));
-            let (typed, st) = typing::type_objects(d, &types, &objects, &resolve, order.as_deref());
+            let (typed, st) =
+                typing::type_objects(d, &types, &objects, &resolve, order.as_deref(), progress);
             d.notes
                 .push(typing_note(&st, &types.go_version, objects.len()));
             Some((typed, types))
@@ -222,7 +223,7 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
 /// What the typing found, for the reader: how much is typed and why the rest is not.
 pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) -> String {
     let mut s = format!(
-        "types from the binary's DWARF ({}): {} of {objects} objects typed ({}), each exactly (none guessed from its size or layout): through the pointers that reach them from {} typed globals",
+        "types from the binary's DWARF ({}): {} of {objects} objects typed exactly ({}): through the pointers that reach them from {} typed globals",
         if go_version.is_empty() { "Go" } else { go_version },
         st.typed,
         mib(st.typed_bytes),
@@ -241,6 +242,22 @@ pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) 
     if !also.is_empty() {
         s.push_str(&format!(", and from {}", also.join(" and ")));
     }
+    if st.inferred > 0 {
+        s.push_str(&format!(
+            "; {} more inferred ({}), named \"T{}\": {} whose size, pointer words and the exact types of what they point to fit one type only of those objects of their size are typed as exactly, and {} more through their pointers",
+            st.inferred,
+            mib(st.inferred_bytes),
+            typing::INFERRED,
+            plural(st.inferred_seeds, "object"),
+            st.inferred - st.inferred_seeds,
+        ));
+        if st.inferred_conflicts > 0 {
+            s.push_str(&format!(
+                " ({} of those pointers reach an object typed otherwise: the first type kept)",
+                st.inferred_conflicts
+            ));
+        }
+    }
     let why: Vec<String> = [
         (
             st.untyped_pointers,
@@ -256,6 +273,10 @@ pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) 
             "objects reached as two types (the first kept)",
         ),
         (
+            st.ambiguous,
+            "objects whose size and pointers fit two or more types (left untyped)",
+        ),
+        (
             st.disagree,
             "pointers the binary's types do not have (is it the dump's binary?)",
         ),
@@ -269,6 +290,15 @@ pub(super) fn typing_note(st: &typing::Stats, go_version: &str, objects: usize) 
         s.push_str(&why.join(", "));
     }
     s
+}
+
+/// `n` and the noun, plural unless `n` is 1 (`1 object`, `3 objects`).
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Bytes as MiB with two decimals.

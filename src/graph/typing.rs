@@ -15,12 +15,12 @@
 //! slot is typed by the local there (its DWARF location at the frame's pc, from the frame's
 //! canonical frame address); an interface's, global or local, by the word before it.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::formats::gotypes::{GoTypes, Slot, TypeId};
 use crate::formats::heapdump::{HeapDump, RootKind};
 
-use super::{Classes, Node, Table, NONE, NO_OBJECT};
+use super::{Classes, Node, Progress, Step, Table, NONE, NO_OBJECT};
 
 /// How the typing went: counts for the note the dump's reader sees.
 #[derive(Debug, Default)]
@@ -50,6 +50,17 @@ pub(super) struct Stats {
     pub disagree: u64,
     /// Objects reached as two different types (the first stays).
     pub conflicts: u64,
+    /// Objects no pointer or header typed whose type is inferred from their size and pointers
+    /// ([`infer_by_layout`]).
+    pub inferred_seeds: u64,
+    /// Objects that fit two or more types that way (left untyped).
+    pub ambiguous: u64,
+    /// Objects typed as inferred: the seeds and what their pointers typed.
+    pub inferred: u64,
+    /// Their bytes.
+    pub inferred_bytes: u64,
+    /// Conflicts met while following the inferred objects' pointers.
+    pub inferred_conflicts: u64,
 }
 
 impl Stats {
@@ -69,7 +80,7 @@ pub(super) struct Typed {
     /// Each object's type (index into `names`; in address order).
     pub type_of: Classes,
     /// The types' names (`main.session`, or `[]main.session` for an object that holds two or
-    /// more).
+    /// more), with [`INFERRED`] after those of objects typed by inference.
     pub names: Vec<String>,
     /// For each name, the DWARF type and whether its objects hold several of it.
     pub layouts: Vec<(TypeId, bool)>,
@@ -88,6 +99,7 @@ pub(super) fn type_objects(
     objects: &Table,
     resolve: &(dyn Fn(u64) -> u32 + Sync),
     order: Option<&[u32]>,
+    progress: Progress,
 ) -> (Typed, Stats) {
     let n = objects.len();
     let o = &d.objects;
@@ -254,8 +266,12 @@ pub(super) fn type_objects(
     // to reach an object types it exactly as a one-thread search would.
     let mut next: Level = Vec::new();
     // Then the objects the pointers left untyped whose malloc header (Go 1.22+) names the type
-    // they were allocated as: the runtime's own record, and what they point to from there.
-    let mut seeded = !headers;
+    // they were allocated as: the runtime's own record, and what they point to from there. Then
+    // those whose type is inferred from their size and pointers, and what they point to: every
+    // object typed from there on is inferred, not exact.
+    let mut then = if headers { Next::Headers } else { Next::Layout };
+    // The objects typed exactly (set when inference starts).
+    let mut exact: Vec<u64> = Vec::new();
     loop {
         while !frontier.is_empty() {
             // A window of the level at a time: what its pointers propose stays small.
@@ -345,10 +361,29 @@ pub(super) fn type_objects(
             }
             frontier = std::mem::take(&mut next);
         }
-        if seeded {
-            break;
+        match then {
+            Next::Done => break,
+            Next::Layout => {
+                then = Next::Done;
+                progress(Step::phase("inferring the types of objects nothing typed"));
+                exact = typed_set(&ty);
+                let conflicts = st.conflicts;
+                frontier = infer_by_layout(
+                    types,
+                    objects,
+                    o,
+                    &dump_index,
+                    &header,
+                    &mut ty,
+                    &exact,
+                    &mut st,
+                );
+                // Counted once the inferred objects' pointers have been followed.
+                st.inferred_conflicts = conflicts;
+                continue;
+            }
+            Next::Headers => then = Next::Layout,
         }
-        seeded = true;
         // The kept first words by dump index (the objects are in address order here).
         let words: FxHashMap<u32, u64> = o
             .first_words()
@@ -379,25 +414,29 @@ pub(super) fn type_objects(
     // Names: the type, or a slice of it when the object holds two or more (a slice's backing
     // array, a map's groups).
     // Keyed by name: the DWARF can describe one type more than once.
-    let mut by_type: FxHashMap<(TypeId, bool), u32> = FxHashMap::default();
+    let mut by_type: FxHashMap<(TypeId, bool, bool), u32> = FxHashMap::default();
     let mut by_name: FxHashMap<String, u32> = FxHashMap::default();
     let mut names: Vec<String> = Vec::new();
     let mut layouts: Vec<(TypeId, bool)> = Vec::new();
     // Each object's type becomes its name's index in place: no second column of the heap's
     // size while the first is alive.
+    st.inferred_conflicts = st.conflicts - st.inferred_conflicts;
+    st.conflicts -= st.inferred_conflicts;
     for (v, t) in ty.iter_mut().enumerate() {
         if *t == NONE {
             continue;
         }
         let many = !types.is_closure(*t)
             && objects.size(v as Node) - header(v as Node) >= 2 * types.size(*t);
+        let inferred = !exact.is_empty() && !is_set(&exact, v);
         let ty_id = *t;
-        *t = *by_type.entry((ty_id, many)).or_insert_with(|| {
+        *t = *by_type.entry((ty_id, many, inferred)).or_insert_with(|| {
             let name = types.name(ty_id);
-            let name = if many {
-                format!("[]{name}")
-            } else {
-                name.to_string()
+            let name = match (many, inferred) {
+                (true, false) => format!("[]{name}"),
+                (false, false) => name.to_string(),
+                (true, true) => format!("[]{name}{INFERRED}"),
+                (false, true) => format!("{name}{INFERRED}"),
             };
             *by_name.entry(name).or_insert_with_key(|name| {
                 names.push(name.clone());
@@ -405,10 +444,15 @@ pub(super) fn type_objects(
                 names.len() as u32 - 1
             })
         });
-        st.typed += 1;
-        st.typed_bytes += objects.size(v as Node);
+        if inferred {
+            st.inferred += 1;
+            st.inferred_bytes += objects.size(v as Node);
+        } else {
+            st.typed += 1;
+            st.typed_bytes += objects.size(v as Node);
+        }
     }
-    if st.typed == 0 {
+    if st.typed + st.inferred == 0 {
         via = Vec::new();
     }
     let typed = Typed {
@@ -418,6 +462,228 @@ pub(super) fn type_objects(
         via,
     };
     (typed, st)
+}
+
+/// What typing seeds its search with once the pointers have typed all they reach.
+enum Next {
+    /// The objects whose malloc header names their type (Go 1.22+).
+    Headers,
+    /// The objects whose type is inferred from their size and pointers.
+    Layout,
+    /// Nothing more.
+    Done,
+}
+
+/// What follows the name of a type given by inference ([`infer_by_layout`]), not exactly.
+pub const INFERRED: &str = " (inferred)";
+
+/// The objects typed, one bit each.
+fn typed_set(ty: &[TypeId]) -> Vec<u64> {
+    let mut bits = vec![0u64; ty.len().div_ceil(64)];
+    for (v, &t) in ty.iter().enumerate() {
+        if t != NONE {
+            bits[v / 64] |= 1 << (v % 64);
+        }
+    }
+    bits
+}
+
+/// Whether `v`'s bit is set.
+fn is_set(bits: &[u64], v: usize) -> bool {
+    bits.get(v / 64).is_some_and(|w| w >> (v % 64) & 1 == 1)
+}
+
+/// Objects inferred a window at a time (what a window infers is held until applied).
+const INFER_WINDOW: usize = 1 << 20;
+
+/// Types, for the objects with pointers that neither a pointer nor a malloc header typed, by
+/// inference: the size class an object is in and the words the runtime's pointer bitmap marks
+/// are what its allocation left (the dump lists each non-nil pointer word), so an object can be
+/// of a type only where that type's pointer words cover those words. Among the types objects of
+/// the same size were typed as exactly (`exact`), the one that does, and whose fields' static
+/// types the objects it points to were typed as exactly, for one of them at least: its own
+/// evidence, never its size alone. An object that fits two or more is left untyped (counted);
+/// one without pointers (a number, a string's bytes) is too. Sets `ty`; returns the objects
+/// typed, the next level of the search.
+#[allow(clippy::too_many_arguments)]
+fn infer_by_layout(
+    types: &GoTypes,
+    objects: &Table,
+    o: &crate::formats::heapdump::Objects,
+    dump_index: &(dyn Fn(Node) -> usize + Sync),
+    header: &(dyn Fn(Node) -> u64 + Sync),
+    ty: &mut [TypeId],
+    exact: &[u64],
+    st: &mut Stats,
+) -> Level {
+    use rayon::prelude::*;
+    let n = ty.len();
+    // The sizes of the objects to infer: untyped, with pointers (none: nothing to do).
+    let sizes: FxHashSet<u64> = {
+        let ty = &*ty;
+        (0..n)
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .fold(FxHashSet::default, |mut set, v| {
+                if ty[v] == NONE && !o.pointers_of(dump_index(v as Node)).is_empty() {
+                    set.insert(objects.size(v as Node));
+                }
+                set
+            })
+            .reduce(FxHashSet::default, |mut a, b| {
+                a.extend(b);
+                a
+            })
+    };
+    if sizes.is_empty() {
+        return Vec::new();
+    }
+    // The types objects of those sizes were typed as exactly (closures are typed by their code
+    // pointer, not their layout).
+    let candidates: FxHashMap<u64, Vec<TypeId>> = {
+        let ty = &*ty;
+        let pairs = (0..n)
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .fold(
+                || (FxHashSet::default(), (u64::MAX, NONE)),
+                |(mut set, last), v| {
+                    // Neighbours are mostly of one size and type (a span's objects).
+                    let key = (objects.size(v as Node), ty[v]);
+                    if key != last
+                        && key.1 != NONE
+                        && sizes.contains(&key.0)
+                        && !types.is_closure(key.1)
+                    {
+                        set.insert((key.0, types.resolve(key.1)));
+                    }
+                    (set, key)
+                },
+            )
+            .map(|(set, _)| set)
+            .reduce(FxHashSet::default, |mut a, b| {
+                a.extend(b);
+                a
+            });
+        let mut by_size: FxHashMap<u64, Vec<TypeId>> = FxHashMap::default();
+        for (size, t) in pairs {
+            by_size.entry(size).or_default().push(t);
+        }
+        for list in by_size.values_mut() {
+            list.sort_unstable();
+        }
+        by_size
+    };
+    let mut level: Level = Vec::new();
+    if candidates.is_empty() {
+        return level;
+    }
+    for start in (0..n).step_by(INFER_WINDOW) {
+        let end = (start + INFER_WINDOW).min(n);
+        let ty_now = &*ty;
+        // Each object's pointers: offset after the header, and the exact type of the target.
+        let found: Vec<(Node, Fit)> = (start..end)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map_init(Vec::new, |pointers: &mut Vec<(u64, TypeId)>, v| {
+                let v = v as Node;
+                if ty_now[v as usize] != NONE {
+                    return None;
+                }
+                let row = o.pointers_of(dump_index(v));
+                if row.is_empty() {
+                    return None;
+                }
+                let size = objects.size(v);
+                let list = candidates.get(&size)?;
+                let h = header(v);
+                pointers.clear();
+                for k in row {
+                    let off = u64::from(o.offset(k)?).checked_sub(h)?;
+                    let t = o.resolved(k);
+                    let target = if t & INTERIOR == 0 && is_set(exact, t as usize) {
+                        ty_now[t as usize]
+                    } else {
+                        NONE
+                    };
+                    pointers.push((off, target));
+                }
+                Some((v, fit(types, list, size - h, pointers)))
+            })
+            .flatten()
+            .collect();
+        for (v, f) in found {
+            match f {
+                Fit::One(t) => {
+                    ty[v as usize] = t;
+                    st.inferred_seeds += 1;
+                    push(&mut level, v);
+                }
+                Fit::Several => st.ambiguous += 1,
+                Fit::None => {}
+            }
+        }
+    }
+    level
+}
+
+/// What types an object's pointers fit ([`fit`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Fit {
+    /// One type (by name: the DWARF can describe a type twice).
+    One(TypeId),
+    /// Two or more.
+    Several,
+    /// None.
+    None,
+}
+
+/// Which of `candidates` an object of `body` bytes (after any malloc header) can be of: its
+/// `pointers` (offset, and the exact type of the object pointed to or `NONE`) all lie on the
+/// type's pointer words (each element's, where the object holds two or more), and at least one
+/// points at an object of the type its field says (none at one of another).
+fn fit(types: &GoTypes, candidates: &[TypeId], body: u64, pointers: &[(u64, TypeId)]) -> Fit {
+    let same = |a: TypeId, b: TypeId| {
+        let (a, b) = (types.resolve(a), types.resolve(b));
+        a == b || types.name(a) == types.name(b)
+    };
+    // A small swiss map's pointer types its one group.
+    let agrees = |p: TypeId, target: TypeId| {
+        same(p, target)
+            || types
+                .small_map_group
+                .get(&p)
+                .is_some_and(|&g| same(g, target))
+    };
+    let mut found: Option<TypeId> = None;
+    for &t in candidates {
+        let size = types.size(t);
+        if size == 0 || size > body {
+            continue;
+        }
+        let many = body >= 2 * size;
+        let mut evidence = false;
+        let fits = pointers.iter().all(|&(off, target)| {
+            let off = if many { off % size } else { off };
+            match types.slot(t, off) {
+                Slot::None => false,
+                Slot::To(p) if target != NONE => {
+                    evidence |= agrees(p, target);
+                    agrees(p, target)
+                }
+                _ => true,
+            }
+        });
+        if !(fits && evidence) {
+            continue;
+        }
+        match found {
+            None => found = Some(t),
+            Some(f) if same(f, t) => {}
+            Some(_) => return Fit::Several,
+        }
+    }
+    found.map_or(Fit::None, Fit::One)
 }
 
 /// A level of the typing's search, in blocks of [`WINDOW`] objects (a window of the level is
@@ -527,6 +793,92 @@ pub(super) fn malloc_headers(version: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::{fit, Fit, NONE};
+    use crate::formats::gotypes::{GoType, GoTypes, Kind, Member};
+
+    /// X and Y (no pointers), A {*X; *Y}, B {*X; int}, C {int; *Y}, D {unsafe.Pointer; *Y},
+    /// and A described twice.
+    fn table() -> GoTypes {
+        let ty = |name: &str, size, kind| GoType {
+            name: name.into(),
+            size,
+            kind,
+        };
+        let st = |members: &[(u64, u32)]| {
+            Kind::Struct(
+                members
+                    .iter()
+                    .map(|&(offset, ty)| Member {
+                        offset,
+                        ty,
+                        name: format!("f{offset}"),
+                    })
+                    .collect(),
+            )
+        };
+        GoTypes {
+            types: vec![
+                ty("int", 8, Kind::Other),                    // 0
+                ty("main.A", 16, st(&[(0, 2), (8, 3)])),      // 1
+                ty("*main.X", 8, Kind::Pointer(Some(4))),     // 2
+                ty("*main.Y", 8, Kind::Pointer(Some(5))),     // 3
+                ty("main.X", 8, Kind::Other),                 // 4
+                ty("main.Y", 8, Kind::Other),                 // 5
+                ty("main.B", 16, st(&[(0, 2), (8, 0)])),      // 6
+                ty("main.C", 16, st(&[(0, 0), (8, 3)])),      // 7
+                ty("unsafe.Pointer", 8, Kind::Pointer(None)), // 8
+                ty("main.D", 16, st(&[(0, 8), (8, 3)])),      // 9
+                ty("main.A", 16, st(&[(0, 2), (8, 3)])),      // 10
+            ],
+            ..GoTypes::default()
+        }
+    }
+
+    #[test]
+    fn inference_needs_one_type_and_its_own_evidence() {
+        let t = table();
+        let (x, y) = (4, 5);
+        assert_eq!(fit(&t, &[1, 6], 16, &[(0, x), (8, y)]), Fit::One(1));
+        assert_eq!(
+            fit(&t, &[1, 6], 16, &[(0, x)]),
+            Fit::Several,
+            "A and B both hold a *X first"
+        );
+        assert_eq!(
+            fit(&t, &[1, 6], 16, &[(0, NONE), (8, NONE)]),
+            Fit::None,
+            "no target typed: the layout alone is no evidence"
+        );
+        assert_eq!(
+            fit(&t, &[1, 6], 16, &[(0, y)]),
+            Fit::None,
+            "its first word points at a Y"
+        );
+        assert_eq!(
+            fit(&t, &[6, 7], 16, &[(0, x), (8, y)]),
+            Fit::None,
+            "B has no pointer at 8, C none at 0"
+        );
+        assert_eq!(
+            fit(&t, &[1, 7, 9], 16, &[(8, y)]),
+            Fit::Several,
+            "A, C and D all hold a *Y second"
+        );
+        assert_eq!(
+            fit(&t, &[1, 10], 16, &[(8, y)]),
+            Fit::One(1),
+            "one type described twice"
+        );
+        assert_eq!(
+            fit(&t, &[1], 8, &[(0, x)]),
+            Fit::None,
+            "an object smaller than the type"
+        );
+        // An array of *X: every word a pointer to an X.
+        assert_eq!(fit(&t, &[2], 32, &[(0, x), (16, x)]), Fit::One(2));
+        assert_eq!(fit(&t, &[2], 32, &[(0, x), (16, y)]), Fit::None);
+    }
+
     #[test]
     fn malloc_headers_from_go_1_22() {
         assert!(super::malloc_headers("go1.27.3"));

@@ -31,6 +31,11 @@
 //	main.Big           720 (768)      1    only hidden, an unsafe.Pointer (Go 1.22+: its malloc
 //	                                       header names main.Big)
 //	main.BigLeaf       288 (288)      1    Big.Leaf
+//	main.Link          368 (384)      2    link (a *Link), and shared, an atomic.Pointer[Link]: its
+//	                                       word is an unsafe.Pointer, so that one is typed only by
+//	                                       inference (same size, pointer words, and its Peer a
+//	                                       main.Holder, as Link.Peer says)
+//	main.LinkLeaf      400 (416)      2    Link.Own, one each (the shared one's inferred through it)
 //	[10]main.Shape     160 (160)      1    shapes' backing array
 //	[8]interface {}    128 (128)      1    anything's backing array
 //	[4]func() int       32  (32)      1    callbacks' backing array
@@ -51,6 +56,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -144,6 +150,18 @@ type BigLeaf struct {
 	V [36]int
 }
 
+// Link is held by a plain pointer (link) and by an atomic.Pointer (shared), whose word is an
+// unsafe.Pointer: the shared one's type can only be inferred.
+type Link struct {
+	Peer *Holder
+	Own  *LinkLeaf
+	Pad  [44]int
+}
+
+type LinkLeaf struct {
+	V [50]int
+}
+
 var (
 	shapes    []Shape
 	anything  []any
@@ -151,6 +169,8 @@ var (
 	callbacks []func() int
 	tally     func() int
 	hidden    unsafe.Pointer
+	link      *Link
+	shared    atomic.Pointer[Link]
 
 	// escape is called through a variable, so escape analysis cannot see that it keeps nothing:
 	// what is passed to it goes to the heap.
@@ -238,6 +258,9 @@ func build() {
 	// or function of the DWARF uses, describes main.Big.)
 	big := &Big{Leaf: &BigLeaf{}}
 	hidden = unsafe.Pointer(big)
+
+	link = &Link{Peer: shapes[0].(*Square).Owner, Own: &LinkLeaf{}}
+	shared.Store(&Link{Peer: shapes[1].(*Square).Owner, Own: &LinkLeaf{}})
 
 	callbacks = make([]func() int, 4)
 	for i := range callbacks {
