@@ -28,27 +28,50 @@ unsafe impl<T: Plain> Send for Mapped<T> {}
 // SAFETY: as above; nothing writes through the mapping.
 unsafe impl<T: Plain> Sync for Mapped<T> {}
 
+/// A new temporary file in `dir`, already unlinked: it lives as long as it is open.
+fn temp_file(dir: &Path) -> std::io::Result<std::fs::File> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!(".leakdiff-spill-{}-{n}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    // Unlinked before anything can fail.
+    let _ = std::fs::remove_file(&path);
+    Ok(file)
+}
+
+/// The bytes of plain values.
+fn bytes_of<T: Plain>(data: &[T]) -> &[u8] {
+    // SAFETY: `T: Plain` has no padding, so its bytes are initialized; the slice covers exactly
+    // the data.
+    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
+}
+
 impl<T: Plain> Mapped<T> {
     fn new(data: &[T], dir: &Path) -> std::io::Result<Mapped<T>> {
+        Mapped::written(dir, data.len(), &mut |w| w.write_all(bytes_of(data)))
+    }
+
+    /// A column of `len` values that `write` writes, in order, to a temporary file in `dir`,
+    /// mapped back.
+    fn written(
+        dir: &Path,
+        len: usize,
+        write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<Mapped<T>> {
         use std::os::fd::AsRawFd;
-        let bytes = std::mem::size_of_val(data);
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = dir.join(format!(".leakdiff-spill-{}-{n}", std::process::id()));
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        // Unlinked before anything can fail: the file lives only as long as the mapping.
-        let _ = std::fs::remove_file(&path);
-        // SAFETY: `T: Plain` has no padding, so its bytes are initialized; the slice covers
-        // exactly the data.
-        let raw = unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), bytes) };
+        let bytes = len * std::mem::size_of::<T>();
+        let mut file = temp_file(dir)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-        w.write_all(raw)?;
+        write(&mut w)?;
         w.flush()?;
         drop(w);
+        if file.metadata()?.len() != bytes as u64 {
+            return Err(std::io::Error::other("a column's file is not its length"));
+        }
         if bytes == 0 {
             return Ok(Mapped {
                 ptr: std::ptr::NonNull::<T>::dangling().as_ptr(),
@@ -73,7 +96,7 @@ impl<T: Plain> Mapped<T> {
         }
         Ok(Mapped {
             ptr: ptr.cast::<T>(),
-            len: data.len(),
+            len,
             bytes,
         })
     }
@@ -190,6 +213,110 @@ impl<T: Plain> Column<T> {
     }
 }
 
+/// Values in a part of a [`Scatter`]'s column (the memory `finish` holds at a time).
+const PART: usize = 1 << 23;
+
+/// A column of plain values written at random positions, in any order, without being held in
+/// memory: each value goes to the log of its part of the column, appended (the page cache, not
+/// the process, holds the logs); [`Scatter::finish`] reads each part's log back into that part
+/// and writes the column, part by part, to a spilled column. For a column that is filled at
+/// random and read only later.
+pub struct Scatter<T: Plain> {
+    dir: std::path::PathBuf,
+    len: usize,
+    fill: T,
+    /// Values in a part ([`PART`], smaller in tests).
+    part: usize,
+    logs: Vec<std::io::BufWriter<std::fs::File>>,
+    error: Option<std::io::Error>,
+}
+
+impl<T: Plain> Scatter<T> {
+    /// A column of `len` values, `fill` where none is set, logged in `dir`.
+    pub fn new(dir: &Path, len: usize, fill: T) -> std::io::Result<Scatter<T>> {
+        Scatter::with_part(dir, len, fill, PART)
+    }
+
+    /// [`Scatter::new`] with parts of `part` values.
+    fn with_part(dir: &Path, len: usize, fill: T, part: usize) -> std::io::Result<Scatter<T>> {
+        let logs = (0..len.div_ceil(part).max(1))
+            .map(|_| temp_file(dir).map(|f| std::io::BufWriter::with_capacity(1 << 16, f)))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Scatter {
+            dir: dir.to_path_buf(),
+            len,
+            fill,
+            part,
+            logs,
+            error: None,
+        })
+    }
+
+    /// Sets value `i` (a later one for the same `i` wins). A failed write (a full disk) is kept
+    /// for [`Scatter::finish`] to return.
+    pub fn set(&mut self, i: usize, x: T) {
+        if self.error.is_some() || i >= self.len {
+            return;
+        }
+        let log = &mut self.logs[i / self.part];
+        let at = ((i % self.part) as u32).to_le_bytes();
+        if let Err(e) = log
+            .write_all(&at)
+            .and_then(|()| log.write_all(bytes_of(&[x])))
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// The column, spilled; the first failed write's error, or the file's.
+    pub fn finish(self) -> std::io::Result<Column<T>> {
+        use std::io::{Read, Seek};
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let (len, fill, size) = (self.len, self.fill, self.part);
+        let record = 4 + std::mem::size_of::<T>();
+        let mut logs = self.logs.into_iter();
+        let mut part = 0;
+        let m = Mapped::written(&self.dir, len, &mut |out| {
+            for log in logs.by_ref() {
+                let mut file = log
+                    .into_inner()
+                    .map_err(std::io::IntoInnerError::into_error)?;
+                file.seek(std::io::SeekFrom::Start(0))?;
+                let mut values = vec![fill; size.min(len - part * size)];
+                let mut buf = vec![0u8; record << 16];
+                loop {
+                    // A whole buffer of records, or what is left.
+                    let mut got = 0;
+                    while got < buf.len() {
+                        match file.read(&mut buf[got..])? {
+                            0 => break,
+                            k => got += k,
+                        }
+                    }
+                    for r in buf[..got].chunks_exact(record) {
+                        let at = u32::from_le_bytes([r[0], r[1], r[2], r[3]]) as usize;
+                        // SAFETY: `r[4..]` holds the bytes of one `T` written by `set`; any bit
+                        // pattern is a value of a `Plain` type; unaligned read.
+                        let x = unsafe { std::ptr::read_unaligned(r[4..].as_ptr().cast::<T>()) };
+                        if let Some(v) = values.get_mut(at) {
+                            *v = x;
+                        }
+                    }
+                    if got < buf.len() {
+                        break;
+                    }
+                }
+                out.write_all(bytes_of(&values))?;
+                part += 1;
+            }
+            Ok(())
+        })?;
+        Ok(Column::Spilled(SpilledColumn(m)))
+    }
+}
+
 /// Where spilled columns go by default: `$TMPDIR` when set, else `/var/tmp` (on disk on most
 /// systems, where `/tmp` is often memory), else the system's temporary directory.
 pub fn default_dir() -> std::path::PathBuf {
@@ -224,6 +351,36 @@ pub fn proc_bytes(text: &str, name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scattered_column_is_the_column_set_in_memory() {
+        let dir =
+            std::env::temp_dir().join(format!("leakdiff-scatter-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let len = 20_000;
+        let mut want = vec![u64::MAX; len];
+        // Five parts, the last one short; positions out of order, some set twice.
+        let mut s = Scatter::with_part(&dir, len, u64::MAX, 4096).unwrap();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for k in 0..30_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let i = (x % len as u64) as usize;
+            want[i] = k;
+            s.set(i, k);
+        }
+        s.set(len, 1);
+        let c = s.finish().unwrap();
+        assert!(c.is_spilled());
+        assert_eq!(&c[..], &want[..]);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no file left");
+        // Nothing set: the fill.
+        let c = Scatter::new(&dir, 3, 7u32).unwrap().finish().unwrap();
+        assert_eq!(&c[..], &[7, 7, 7]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(Scatter::new(&dir, 3, 7u32).is_err(), "no folder");
+    }
 
     #[test]
     fn a_spilled_column_reads_back_every_value_and_leaves_no_file() {

@@ -99,51 +99,24 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     // dump's order, on all threads; then the virtual root's edges to every root target.
     let index = AddrIndex::new(&objects);
     let find = |a: u64| index.find(&objects, a).unwrap_or(NO_OBJECT);
-    // Types from the binary's DWARF, while each pointer still has its offset: the pointers are
-    // resolved first, each flagged when it points into its object's middle, so typing reads
-    // their objects instead of looking them up again.
-    let typeable = d.dwarf.is_some() && d.objects.has_offsets();
-    let typed = match d.dwarf.clone() {
-        Some(types) if typeable && n < typing::INTERIOR => {
-            progress(Step::phase("resolving pointers"));
-            let headers = typing::malloc_headers(&d.params.version);
-            let resolve =
-                |a: u64| typing::flag_interior(&objects, headers, index.find(&objects, a), a);
-            d.objects.resolve_in_place(&resolve);
-            progress(Step::phase("typing objects from the binary's DWARF"));
-            let (typed, st) =
-                typing::type_objects(d, &types, &objects, &resolve, order.as_deref(), progress);
-            d.notes
-                .push(typing_note(&st, &types.go_version, objects.len()));
-            Some((typed, types))
-        }
-        Some(_) if typeable => {
-            d.notes.push(format!(
-                "not typed from the binary's DWARF: {n} objects, more than typing numbers ({})",
-                typing::INTERIOR - 1
-            ));
-            None
-        }
-        _ => None,
-    };
+    let typed = type_dump(d, &objects, &index, order.as_deref(), progress, memory);
     // Typing flags the resolved pointers; unflagged, an object's number is the whole word.
     let mask = if typed.is_some() {
         !typing::INTERIOR
     } else {
         u32::MAX
     };
-    let (type_of, type_names, type_layouts, via, go_types) = match typed {
+    let (type_of, type_names, type_layouts, mut typed_via, go_types) = match typed {
         Some((t, go)) => (t.type_of, t.names, t.layouts, t.via, Some(go)),
         None => (
             Classes::Sparse(Vec::new()),
             Vec::new(),
             Vec::new(),
-            Vec::new(),
+            crate::spill::Column::default(),
             None,
         ),
     };
     // Read only when a path is printed: to a spill file at once (in memory if that fails).
-    let mut typed_via = crate::spill::Column::Mem(via);
     if !typed_via.is_empty() {
         let _ = typed_via.spill(&memory.spill_dir);
     }
@@ -217,6 +190,61 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
         parent: std::sync::OnceLock::new(),
         idom,
         retained,
+    }
+}
+
+/// Types from the binary's DWARF, while each pointer still has its offset: the pointers are
+/// resolved first, each flagged when it points into its object's middle, so typing reads their
+/// objects instead of looking them up again. `None` without DWARF or offsets, or with more
+/// objects than typing numbers (a note says so).
+fn type_dump(
+    d: &mut HeapDump,
+    objects: &Table,
+    index: &AddrIndex,
+    order: Option<&[u32]>,
+    progress: Progress,
+    memory: &Memory,
+) -> Option<(
+    typing::Typed,
+    std::sync::Arc<crate::formats::gotypes::GoTypes>,
+)> {
+    let n = d.objects.len() as u32;
+    let typeable = d.dwarf.is_some() && d.objects.has_offsets();
+    match d.dwarf.clone() {
+        Some(types) if typeable && n < typing::INTERIOR => {
+            progress(Step::phase("resolving pointers"));
+            let headers = typing::malloc_headers(&d.params.version);
+            let resolve =
+                |a: u64| typing::flag_interior(objects, headers, index.find(objects, a), a);
+            d.objects.resolve_in_place(&resolve);
+            progress(Step::phase("typing objects from the binary's DWARF"));
+            let (typed, st) = typing::type_objects(
+                d,
+                &types,
+                objects,
+                &resolve,
+                order,
+                progress,
+                &memory.spill_dir,
+            );
+            d.notes
+                .push(typing_note(&st, &types.go_version, objects.len()));
+            if let Some(e) = &typed.via_error {
+                d.notes.push(format!(
+                    "could not keep which pointer typed each object ({e}, in {}): traces name a step's field only where the holder's type has one field that can point to it",
+                    memory.spill_dir.display()
+                ));
+            }
+            Some((typed, types))
+        }
+        Some(_) if typeable => {
+            d.notes.push(format!(
+                "not typed from the binary's DWARF: {n} objects, more than typing numbers ({})",
+                typing::INTERIOR - 1
+            ));
+            None
+        }
+        _ => None,
     }
 }
 

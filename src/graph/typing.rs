@@ -86,8 +86,10 @@ pub(super) struct Typed {
     pub layouts: Vec<(TypeId, bool)>,
     /// For each object typed through another object's pointer, that object and the pointer's
     /// offset in it (after a malloc header), packed by [`pack_via`]; `NO_VIA` otherwise. Empty
-    /// when nothing is typed.
-    pub via: Vec<u64>,
+    /// when nothing is typed, or when it could not be written ([`Typed::via_error`]).
+    pub via: crate::spill::Column<u64>,
+    /// Why `via` is empty when objects were typed: its file could not be written.
+    pub via_error: Option<std::io::Error>,
 }
 
 /// Each object's type, the types' names and layouts, what typed each object, and the counts.
@@ -100,6 +102,7 @@ pub(super) fn type_objects(
     resolve: &(dyn Fn(u64) -> u32 + Sync),
     order: Option<&[u32]>,
     progress: Progress,
+    spill_dir: &std::path::Path,
 ) -> (Typed, Stats) {
     let n = objects.len();
     let o = &d.objects;
@@ -119,7 +122,7 @@ pub(super) fn type_objects(
     };
     // For each object typed through another object's pointer: that object and the pointer's
     // offset in it (after any malloc header), so a leak trace can name the field.
-    let mut via: Vec<u64> = vec![NO_VIA; n];
+    let mut via = Via::new(spill_dir, n);
     // What a pointer to `target` of static pointee type `p` can type: the object and its type,
     // or nothing (counted). Reads only the objects' columns: safe on every thread.
     // Which types a small swiss map's pointer may stand for (a lookup per pointer otherwise).
@@ -158,12 +161,12 @@ pub(super) fn type_objects(
     let accept = |(t, p): (Node, TypeId),
                   from: (Node, u32),
                   ty: &mut Vec<TypeId>,
-                  via: &mut Vec<u64>,
+                  via: &mut Via,
                   st: &mut Stats,
                   next: &mut Level| match ty[t as usize] {
         NONE => {
             ty[t as usize] = p;
-            via[t as usize] = pack_via(from.0, from.1);
+            via.set(t, pack_via(from.0, from.1));
             push(next, t);
         }
         q if q == p || types.resolve(q) == types.resolve(p) => {}
@@ -422,13 +425,29 @@ pub(super) fn type_objects(
     // size while the first is alive.
     st.inferred_conflicts = st.conflicts - st.inferred_conflicts;
     st.conflicts -= st.inferred_conflicts;
+    // Neighbours are mostly of one type, size and kind (a span's objects): the last key's name.
+    let mut last: Option<((TypeId, u64, bool), u32)> = None;
     for (v, t) in ty.iter_mut().enumerate() {
         if *t == NONE {
             continue;
         }
-        let many = !types.is_closure(*t)
-            && objects.size(v as Node) - header(v as Node) >= 2 * types.size(*t);
+        let size = objects.size(v as Node);
         let inferred = !exact.is_empty() && !is_set(&exact, v);
+        if inferred {
+            st.inferred += 1;
+            st.inferred_bytes += size;
+        } else {
+            st.typed += 1;
+            st.typed_bytes += size;
+        }
+        let key = (*t, size, inferred);
+        if let Some((k, name)) = last {
+            if k == key {
+                *t = name;
+                continue;
+            }
+        }
+        let many = !types.is_closure(*t) && size - header(v as Node) >= 2 * types.size(*t);
         let ty_id = *t;
         *t = *by_type.entry((ty_id, many, inferred)).or_insert_with(|| {
             let name = types.name(ty_id);
@@ -444,24 +463,56 @@ pub(super) fn type_objects(
                 names.len() as u32 - 1
             })
         });
-        if inferred {
-            st.inferred += 1;
-            st.inferred_bytes += objects.size(v as Node);
-        } else {
-            st.typed += 1;
-            st.typed_bytes += objects.size(v as Node);
-        }
+        last = Some((key, *t));
     }
-    if st.typed + st.inferred == 0 {
-        via = Vec::new();
-    }
+    let (via, via_error) = if st.typed + st.inferred == 0 {
+        (crate::spill::Column::default(), None)
+    } else {
+        via.finish()
+    };
     let typed = Typed {
         type_of: Classes::from_column(ty),
         names,
         layouts,
         via,
+        via_error,
     };
     (typed, st)
+}
+
+/// What typed each object ([`Typed::via`]), as the search finds it: logged to files in the
+/// spill folder (a column of 8 bytes an object, written at random, held by the page cache
+/// instead of the process, at typing's peak), or in memory where those cannot be made.
+enum Via {
+    Mem(Vec<u64>),
+    Log(crate::spill::Scatter<u64>),
+}
+
+impl Via {
+    fn new(dir: &std::path::Path, n: usize) -> Via {
+        match crate::spill::Scatter::new(dir, n, NO_VIA) {
+            Ok(s) => Via::Log(s),
+            Err(_) => Via::Mem(vec![NO_VIA; n]),
+        }
+    }
+
+    fn set(&mut self, t: Node, w: u64) {
+        match self {
+            Via::Mem(v) => v[t as usize] = w,
+            Via::Log(s) => s.set(t as usize, w),
+        }
+    }
+
+    /// The column, and why it is empty if its file could not be written.
+    fn finish(self) -> (crate::spill::Column<u64>, Option<std::io::Error>) {
+        match self {
+            Via::Mem(v) => (crate::spill::Column::Mem(v), None),
+            Via::Log(s) => match s.finish() {
+                Ok(c) => (c, None),
+                Err(e) => (crate::spill::Column::default(), Some(e)),
+            },
+        }
+    }
 }
 
 /// What typing seeds its search with once the pointers have typed all they reach.
