@@ -106,20 +106,20 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     } else {
         u32::MAX
     };
-    let (type_of, type_names, type_layouts, mut typed_via, go_types) = match typed {
+    let (type_of, type_names, type_layouts, via, go_types) = match typed {
         Some((t, go)) => (t.type_of, t.names, t.layouts, t.via, Some(go)),
         None => (
             Classes::Sparse(Vec::new()),
             Vec::new(),
             Vec::new(),
-            crate::spill::Column::default(),
+            typing::Via::Mem(Vec::new()),
             None,
         ),
     };
-    // Read only when a path is printed: to a spill file at once (in memory if that fails).
-    if !typed_via.is_empty() {
-        let _ = typed_via.spill(&memory.spill_dir);
-    }
+    // What typed each object is read only when a path is printed: written to its spill file on
+    // a thread of its own while the graph is built (the dominators' pass leaves a core idle).
+    let dir = memory.spill_dir.clone();
+    let typed_via = std::thread::spawn(move || via.finish(&dir));
     d.objects.drop_offsets();
     let linked = std::sync::atomic::AtomicU64::new(0);
     progress(Step::objects("linking pointers", 0, u64::from(n)));
@@ -174,6 +174,15 @@ pub fn build_within(d: &mut HeapDump, progress: Progress, memory: &Memory) -> Ob
     let (idom, post) = dominators(&edges, n, progress);
     progress(Step::phase("summing retained sizes"));
     let retained = retained_sizes(&objects, &idom, post, n);
+    let (typed_via, via_error) = typed_via
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+    if let Some(e) = via_error {
+        d.notes.push(format!(
+            "could not keep which pointer typed each object ({e}, in {}): traces name a step's field only where the holder's type has one field that can point to it",
+            memory.spill_dir.display()
+        ));
+    }
     ObjectGraph {
         objects,
         site_of,
@@ -229,12 +238,6 @@ fn type_dump(
             );
             d.notes
                 .push(typing_note(&st, &types.go_version, objects.len()));
-            if let Some(e) = &typed.via_error {
-                d.notes.push(format!(
-                    "could not keep which pointer typed each object ({e}, in {}): traces name a step's field only where the holder's type has one field that can point to it",
-                    memory.spill_dir.display()
-                ));
-            }
             Some((typed, types))
         }
         Some(_) if typeable => {

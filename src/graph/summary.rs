@@ -197,8 +197,15 @@ pub fn field_to(g: &ObjectGraph, from: Node, v: Node) -> Option<String> {
         return None; // which element holds it is not known
     }
     let want = go.name(want);
+    // A closure's captures lie past its type's size (its code pointer's): the object's words,
+    // those no capture covers untyped.
+    let end = if go.is_closure(t) {
+        g.size(from)
+    } else {
+        go.size(t)
+    };
     let mut found = None;
-    for off in (0..go.size(t)).step_by(8) {
+    for off in (0..end).step_by(8) {
         match go.slot(t, off) {
             crate::formats::gotypes::Slot::To(p)
                 if go.name(p) == want && found.replace(off).is_some() =>

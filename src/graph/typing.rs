@@ -86,10 +86,8 @@ pub(super) struct Typed {
     pub layouts: Vec<(TypeId, bool)>,
     /// For each object typed through another object's pointer, that object and the pointer's
     /// offset in it (after a malloc header), packed by [`pack_via`]; `NO_VIA` otherwise. Empty
-    /// when nothing is typed, or when it could not be written ([`Typed::via_error`]).
-    pub via: crate::spill::Column<u64>,
-    /// Why `via` is empty when objects were typed: its file could not be written.
-    pub via_error: Option<std::io::Error>,
+    /// when nothing is typed. Written out by [`Via::finish`].
+    pub via: Via,
 }
 
 /// Each object's type, the types' names and layouts, what typed each object, and the counts.
@@ -414,6 +412,7 @@ pub(super) fn type_objects(
             push(&mut frontier, v);
         }
     }
+    progress(Step::phase("naming the objects' types"));
     // Names: the type, or a slice of it when the object holds two or more (a slice's backing
     // array, a map's groups).
     // Keyed by name: the DWARF can describe one type more than once.
@@ -465,17 +464,14 @@ pub(super) fn type_objects(
         });
         last = Some((key, *t));
     }
-    let (via, via_error) = if st.typed + st.inferred == 0 {
-        (crate::spill::Column::default(), None)
-    } else {
-        via.finish()
-    };
+    if st.typed + st.inferred == 0 {
+        via = Via::Mem(Vec::new());
+    }
     let typed = Typed {
         type_of: Classes::from_column(ty),
         names,
         layouts,
         via,
-        via_error,
     };
     (typed, st)
 }
@@ -483,7 +479,7 @@ pub(super) fn type_objects(
 /// What typed each object ([`Typed::via`]), as the search finds it: logged to files in the
 /// spill folder (a column of 8 bytes an object, written at random, held by the page cache
 /// instead of the process, at typing's peak), or in memory where those cannot be made.
-enum Via {
+pub(super) enum Via {
     Mem(Vec<u64>),
     Log(crate::spill::Scatter<u64>),
 }
@@ -503,10 +499,20 @@ impl Via {
         }
     }
 
-    /// The column, and why it is empty if its file could not be written.
-    fn finish(self) -> (crate::spill::Column<u64>, Option<std::io::Error>) {
+    /// The column, spilled to `dir` (in memory where it cannot be), and why it is empty if its
+    /// log could not be written. Reads and writes files only: run beside the graph's build.
+    pub(super) fn finish(
+        self,
+        dir: &std::path::Path,
+    ) -> (crate::spill::Column<u64>, Option<std::io::Error>) {
         match self {
-            Via::Mem(v) => (crate::spill::Column::Mem(v), None),
+            Via::Mem(v) => {
+                let mut c = crate::spill::Column::Mem(v);
+                if !c.is_empty() {
+                    let _ = c.spill(dir);
+                }
+                (c, None)
+            }
             Via::Log(s) => match s.finish() {
                 Ok(c) => (c, None),
                 Err(e) => (crate::spill::Column::default(), Some(e)),
@@ -569,53 +575,41 @@ fn infer_by_layout(
 ) -> Level {
     use rayon::prelude::*;
     let n = ty.len();
-    // The sizes of the objects to infer: untyped, with pointers (none: nothing to do).
-    let sizes: FxHashSet<u64> = {
+    // In one pass: the sizes of the objects to infer (untyped, with pointers), and the types
+    // objects of each size were typed as exactly (closures are typed by their code pointer, not
+    // their layout).
+    let (sizes, pairs) = {
         let ty = &*ty;
-        (0..n)
-            .into_par_iter()
-            .with_min_len(1 << 16)
-            .fold(FxHashSet::default, |mut set, v| {
-                if ty[v] == NONE && !o.pointers_of(dump_index(v as Node)).is_empty() {
-                    set.insert(objects.size(v as Node));
-                }
-                set
-            })
-            .reduce(FxHashSet::default, |mut a, b| {
-                a.extend(b);
-                a
-            })
-    };
-    if sizes.is_empty() {
-        return Vec::new();
-    }
-    // The types objects of those sizes were typed as exactly (closures are typed by their code
-    // pointer, not their layout).
-    let candidates: FxHashMap<u64, Vec<TypeId>> = {
-        let ty = &*ty;
-        let pairs = (0..n)
+        let (sizes, pairs, _) = (0..n)
             .into_par_iter()
             .with_min_len(1 << 16)
             .fold(
-                || (FxHashSet::default(), (u64::MAX, NONE)),
-                |(mut set, last), v| {
+                || (FxHashSet::default(), FxHashSet::default(), (u64::MAX, NONE)),
+                |(mut sizes, mut pairs, last), v| {
                     // Neighbours are mostly of one size and type (a span's objects).
                     let key = (objects.size(v as Node), ty[v]);
-                    if key != last
-                        && key.1 != NONE
-                        && sizes.contains(&key.0)
-                        && !types.is_closure(key.1)
-                    {
-                        set.insert((key.0, types.resolve(key.1)));
+                    if key.1 == NONE {
+                        if !o.pointers_of(dump_index(v as Node)).is_empty() {
+                            sizes.insert(key.0);
+                        }
+                    } else if key != last && !types.is_closure(key.1) {
+                        pairs.insert((key.0, types.resolve(key.1)));
                     }
-                    (set, key)
+                    (sizes, pairs, key)
                 },
             )
-            .map(|(set, _)| set)
-            .reduce(FxHashSet::default, |mut a, b| {
-                a.extend(b);
-                a
-            });
+            .reduce(
+                || (FxHashSet::default(), FxHashSet::default(), (u64::MAX, NONE)),
+                |mut a, b| {
+                    a.0.extend(b.0);
+                    a.1.extend(b.1);
+                    a
+                },
+            );
+        (sizes, pairs)
+    };
+    let candidates: FxHashMap<u64, Vec<TypeId>> = {
+        let pairs = pairs.into_iter().filter(|(size, _)| sizes.contains(size));
         let mut by_size: FxHashMap<u64, Vec<TypeId>> = FxHashMap::default();
         for (size, t) in pairs {
             by_size.entry(size).or_default().push(t);

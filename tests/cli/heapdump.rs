@@ -570,6 +570,21 @@ fn interfaces_closures_and_stacks_are_typed_by_what_they_hold() {
             "{text}"
         );
         assert!(err.contains("goroutines' stack slots"), "{err}");
+        // A cycle through a closure's capture: the Loop's Tick captured the Loop. The closure's
+        // step back is named by its capture where the DWARF places it.
+        assert_eq!(types.get("main.Loop"), Some(&1), "{v}: {types:?}");
+        assert_eq!(
+            types.get("func main.makeLoop.func1"),
+            Some(&1),
+            "{v}: {types:?}"
+        );
+        let out = with_binary("cycles", &dump, &debug, &[]);
+        let cycles = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            cycles.contains("through main.Loop.Tick → func main.makeLoop.func1.l → main.Loop\n"),
+            captures,
+            "{cycles}"
+        );
         assert_eq!(
             text.contains("→ func main.makeTally.func1 ")
                 && text.contains("\n     → .t main.Tally "),

@@ -36,6 +36,10 @@
 //	                                       inference (same size, pointer words, and its Peer a
 //	                                       main.Holder, as Link.Peer says)
 //	main.LinkLeaf      400 (416)      2    Link.Own, one each (the shared one's inferred through it)
+//	main.Loop          464 (480)      1    loop; its Tick's closure captures it (l, by value): a
+//	                                       cycle through a closure's capture
+//	closure             16  (16)      1    Loop.Tick: struct{ F uintptr; l *main.Loop }
+//	                                       (func main.makeLoop.func1)
 //	[10]main.Shape     160 (160)      1    shapes' backing array
 //	[8]interface {}    128 (128)      1    anything's backing array
 //	[4]func() int       32  (32)      1    callbacks' backing array
@@ -162,6 +166,13 @@ type LinkLeaf struct {
 	V [50]int
 }
 
+// Loop's Tick is a closure that captured the Loop: Loop → closure → Loop, a cycle whose second
+// step only the capture names.
+type Loop struct {
+	Tick func() int
+	Pad  [57]int
+}
+
 var (
 	shapes    []Shape
 	anything  []any
@@ -171,6 +182,7 @@ var (
 	hidden    unsafe.Pointer
 	link      *Link
 	shared    atomic.Pointer[Link]
+	loop      *Loop
 
 	// escape is called through a variable, so escape analysis cannot see that it keeps nothing:
 	// what is passed to it goes to the heap.
@@ -187,6 +199,13 @@ func makeCounter() func() int {
 		c.N++
 		return c.N
 	}
+}
+
+//go:noinline
+func makeLoop() *Loop {
+	l := &Loop{}
+	l.Tick = func() int { l.Pad[0]++; return l.Pad[0] }
+	return l
 }
 
 //go:noinline
@@ -268,6 +287,7 @@ func build() {
 	}
 	tally = makeTally()
 	tally()
+	loop = makeLoop()
 }
 
 func main() {
