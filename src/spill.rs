@@ -213,6 +213,23 @@ impl<T: Plain> Column<T> {
     }
 }
 
+/// Asks the processor to bring `s[i]` into its cache, for a read at random soon after (nothing
+/// past the end, or where the processor has no such hint).
+#[inline]
+pub fn prefetch<T>(s: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(x) = s.get(i) {
+        // SAFETY: a prefetch hint reads nothing and cannot fault; the address is an element's.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                (x as *const T).cast::<i8>(),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, i);
+}
+
 /// Values in a part of a [`Scatter`]'s column (the memory `finish` holds at a time).
 const PART: usize = 1 << 23;
 

@@ -61,6 +61,11 @@ impl Table {
         self.sizes.get(v as usize)
     }
 
+    /// Asks the processor for object `v`'s size, to be read at random soon.
+    pub fn prefetch_size(&self, v: Node) {
+        self.sizes.prefetch(v as usize);
+    }
+
     /// The object containing `addr`, if any.
     pub fn find(&self, addr: u64) -> Option<Node> {
         self.find_in(0, self.len(), addr)

@@ -21,6 +21,7 @@ use crate::formats::gotypes::{GoTypes, Slot, TypeId};
 use crate::formats::heapdump::{HeapDump, RootKind};
 
 use super::{Classes, Node, Progress, Step, Table, NONE, NO_OBJECT};
+use crate::spill::prefetch;
 
 /// How the typing went: counts for the note the dump's reader sees.
 #[derive(Debug, Default)]
@@ -291,7 +292,17 @@ pub(super) fn type_objects(
                     let flush = |pointers: &mut Vec<(Node, u32, usize, Slot, u32)>,
                                  out: &mut Vec<Proposal>,
                                  st: &mut Stats| {
-                        for (v, off, k, slot, target) in pointers.drain(..) {
+                        for i in 0..pointers.len() {
+                            // Their targets' sizes and types are read at random: ask for those
+                            // of one a few pointers ahead.
+                            if let Some(&(.., t)) = pointers.get(i + PREFETCH) {
+                                if t != NO_OBJECT {
+                                    let t = t & !INTERIOR;
+                                    objects.prefetch_size(t);
+                                    prefetch(ty_now, t as usize);
+                                }
+                            }
+                            let (v, off, k, slot, target) = pointers[i];
                             let word = || o.type_word(k);
                             let Some(p) = pointee(slot, &word, target, st) else {
                                 continue;
@@ -307,10 +318,17 @@ pub(super) fn type_objects(
                                 _ => st.conflicts += 1,
                             }
                         }
+                        pointers.clear();
                     };
                     let rows: Vec<(Node, TypeId, u64, std::ops::Range<usize>)> = chunk
                         .iter()
-                        .map(|&v| {
+                        .enumerate()
+                        .map(|(i, &v)| {
+                            if let Some(&w) = chunk.get(i + PREFETCH) {
+                                objects.prefetch_size(w);
+                                prefetch(ty_now, w as usize);
+                                o.prefetch_row(dump_index(w));
+                            }
                             (
                                 v,
                                 ty_now[v as usize],
@@ -320,7 +338,12 @@ pub(super) fn type_objects(
                         })
                         .collect();
                     let mut pointers = Vec::with_capacity(BATCH);
-                    for (v, t, h, row) in rows {
+                    for (j, &(v, t, h, ref row)) in rows.iter().enumerate() {
+                        // The rows lie at random: ask for the start of one a few rows ahead.
+                        if let Some((.., ahead)) = rows.get(j + 4) {
+                            o.prefetch_pointer(ahead.start);
+                        }
+                        let row = row.clone();
                         let size = types.size(t);
                         // A closure's words after its code pointer are what it captured: one
                         // value (no elements), typed where Go 1.23+'s DWARF places a capture.
@@ -355,7 +378,12 @@ pub(super) fn type_objects(
                 };
                 for (list, part) in found {
                     st.add(&part);
-                    for (f, from) in list {
+                    for (i, &(f, from)) in list.iter().enumerate() {
+                        // The targets are read at random: ask for one a few proposals ahead,
+                        // so that its read is under way when its turn comes.
+                        if let Some(&((t, _), _)) = list.get(i + PREFETCH) {
+                            prefetch(&ty, t as usize);
+                        }
                         accept(f, from, &mut ty, &mut via, &mut st, &mut next);
                     }
                 }
@@ -520,6 +548,9 @@ impl Via {
         }
     }
 }
+
+/// How many proposals or pointers ahead typing asks for what it will read at random.
+const PREFETCH: usize = 16;
 
 /// What typing seeds its search with once the pointers have typed all they reach.
 enum Next {

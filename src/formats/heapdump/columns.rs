@@ -222,6 +222,11 @@ impl Sizes {
         self.small.is_empty()
     }
 
+    /// Asks the processor for size `i`, to be read at random soon ([`crate::spill::prefetch`]).
+    pub fn prefetch(&self, i: usize) {
+        crate::spill::prefetch(&self.small, i);
+    }
+
     /// Size `i`.
     pub fn get(&self, i: usize) -> u64 {
         match self.small[i] {
@@ -324,6 +329,20 @@ impl Objects {
             p != 0
         } else {
             self.range.contains(&p)
+        }
+    }
+
+    /// Asks the processor for where object `i`'s pointers end, to be read at random soon
+    /// ([`crate::spill::prefetch`]).
+    pub fn prefetch_row(&self, i: usize) {
+        crate::spill::prefetch(&self.ptr_end, i);
+    }
+
+    /// Asks the processor for pointer `k`'s offset and resolved object, to be read soon.
+    pub fn prefetch_pointer(&self, k: usize) {
+        crate::spill::prefetch(&self.offsets, k);
+        if let Targets::Nodes(v) = &self.targets {
+            crate::spill::prefetch(v, k);
         }
     }
 
