@@ -459,6 +459,11 @@ fn write_text_graph(out: &mut impl Write, r: &Report) -> io::Result<()> {
                 t.objects,
                 t.site
             )?;
+            // Its path from a root, as `retained` prints it (Go types and fields with the
+            // binary's DWARF).
+            for (k, step) in t.path.iter().enumerate() {
+                writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
+            }
         }
     }
     Ok(())

@@ -336,6 +336,15 @@ fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains("two snapshots are one change"), "{text}");
             assert!(text.contains("OBJECT GRAPH of"), "{text}");
+            assert!(text.contains("\n     root: main.cache (bss)\n"), "{text}");
+            // With its DWARF, each retainer's path names the Go types and fields, as `retained`
+            // does.
+            let debug = testdata("go/heapdump/heapdumpgen-go1.19.8.debug");
+            let out = report(&["--binary", debug.to_str().unwrap()]);
+            assert!(out.status.success());
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("\n     → .values[0] main.Entry 0x"), "{text}");
+            assert!(text.contains("\n     → [3] main.RingNode 0x"), "{text}");
         }
     }
 }
