@@ -272,8 +272,9 @@ pub(super) fn type_objects(
     // those whose type is inferred from their size and pointers, and what they point to: every
     // object typed from there on is inferred, not exact.
     let mut then = if headers { Next::Headers } else { Next::Layout };
-    // The objects typed exactly (set when inference starts).
+    // The objects typed exactly, and the conflicts met until then (set when inference starts).
     let mut exact: Vec<u64> = Vec::new();
+    let mut conflicts_before_inference = 0;
     loop {
         while !frontier.is_empty() {
             // A window of the level at a time: what its pointers propose stays small.
@@ -396,7 +397,7 @@ pub(super) fn type_objects(
                 then = Next::Done;
                 progress(Step::phase("inferring the types of objects nothing typed"));
                 exact = typed_set(&ty);
-                let conflicts = st.conflicts;
+                conflicts_before_inference = st.conflicts;
                 frontier = infer_by_layout(
                     types,
                     objects,
@@ -407,8 +408,6 @@ pub(super) fn type_objects(
                     &exact,
                     &mut st,
                 );
-                // Counted once the inferred objects' pointers have been followed.
-                st.inferred_conflicts = conflicts;
                 continue;
             }
             Next::Headers => then = Next::Layout,
@@ -450,8 +449,8 @@ pub(super) fn type_objects(
     let mut layouts: Vec<(TypeId, bool)> = Vec::new();
     // Each object's type becomes its name's index in place: no second column of the heap's
     // size while the first is alive.
-    st.inferred_conflicts = st.conflicts - st.inferred_conflicts;
-    st.conflicts -= st.inferred_conflicts;
+    st.inferred_conflicts = st.conflicts - conflicts_before_inference;
+    st.conflicts = conflicts_before_inference;
     // Neighbours are mostly of one type, size and kind (a span's objects): the last key's name.
     let mut last: Option<((TypeId, u64, bool), u32)> = None;
     for (v, t) in ty.iter_mut().enumerate() {

@@ -7,6 +7,15 @@ use serde::Serialize;
 use crate::graph::{Cycle, CycleGroup, CycleReport, DumpSummary, Retainer};
 use crate::units::human;
 
+/// A path from a root ([`crate::graph::path_to`]), a step a line under the object it leads to:
+/// `root: main.cache (bss)`, then `→ .buckets bucket<string,*main.Entry> …`.
+pub(super) fn write_path(out: &mut impl Write, path: &[String]) -> io::Result<()> {
+    for (k, step) in path.iter().enumerate() {
+        writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
+    }
+    Ok(())
+}
+
 fn header<W: Write>(out: &mut W, s: &DumpSummary) -> io::Result<()> {
     writeln!(
         out,
@@ -132,9 +141,7 @@ pub fn write_cycles<W: Write>(
             if let Some(fields) = &c.fields {
                 writeln!(out, "     through {fields}")?;
             }
-            for (k, step) in c.path.iter().enumerate() {
-                writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
-            }
+            write_path(&mut out, &c.path)?;
         }
         if list.len() > limit {
             writeln!(out, "… {} more (--top 0)", list.len() - limit)?;
@@ -202,9 +209,7 @@ pub fn write_retained<W: Write>(
                 writeln!(out, "     allocated at {f}")?;
             }
         }
-        for (k, step) in r.path.iter().enumerate() {
-            writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
-        }
+        write_path(&mut out, &r.path)?;
         if r.traces_like > 1 {
             writeln!(
                 out,

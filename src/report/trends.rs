@@ -461,9 +461,7 @@ fn write_text_graph(out: &mut impl Write, r: &Report) -> io::Result<()> {
             )?;
             // Its path from a root, as `retained` prints it (Go types and fields with the
             // binary's DWARF).
-            for (k, step) in t.path.iter().enumerate() {
-                writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
-            }
+            super::graph::write_path(out, &t.path)?;
         }
     }
     Ok(())
