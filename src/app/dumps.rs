@@ -22,10 +22,6 @@ pub struct DumpJob {
     pub output: Option<PathBuf>,
 }
 
-/// Below this share of the reachable heap retained by the allocation sites between them, the
-/// sites cannot answer what holds the heap: `retained` ranks by type or root instead.
-const SITE_COVERAGE_FLOOR: f64 = 0.01;
-
 /// What `retained` ranks.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RetainedBy {
@@ -114,7 +110,7 @@ pub fn run_retained(job: &DumpJob, by: Option<RetainedBy>, loader: Loader) -> Re
         let by_site = crate::graph::retained_by_site(&g);
         let covered = crate::graph::site_coverage(&by_site, summary.reachable_bytes);
         sites = Some(by_site);
-        if covered >= SITE_COVERAGE_FLOOR {
+        if covered >= crate::graph::SITE_COVERAGE_FLOOR {
             return RetainedBy::Site;
         }
         let typed = !g.type_names.is_empty();

@@ -448,6 +448,29 @@ mod tests {
         assert_eq!(AddrIndex::new(&empty).find(&empty, 5), None);
     }
 
+    /// A dump without allocation records: its sites retain nothing, and the summary keeps the
+    /// roots' view for `report`; a summary saved before these fields were kept reads as one
+    /// whose sites answer.
+    #[test]
+    fn a_summary_says_how_much_the_sites_retain_and_what_the_roots_do() {
+        let g = build(&dump(4, &[(0, 1), (1, 2)]));
+        let s = summarize(&g, "d");
+        assert_eq!(s.site_coverage, 0.0);
+        assert!(s.top_retainers.is_empty() && s.top_types.is_empty());
+        assert_eq!(s.top_roots.len(), 1);
+        assert_eq!(
+            (s.top_roots[0].retained_bytes, s.top_roots[0].objects),
+            (48, 3)
+        );
+        let mut old = serde_json::to_value(&s).unwrap();
+        for field in ["site_coverage", "top_roots", "top_types"] {
+            old.as_object_mut().unwrap().remove(field);
+        }
+        let back: GraphSummary = serde_json::from_value(old).unwrap();
+        assert_eq!(back.site_coverage, 1.0);
+        assert!(back.top_roots.is_empty());
+    }
+
     #[test]
     fn dominators_and_retained_sizes_match_brute_force() {
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -60,6 +60,11 @@ pub fn retained_by_site(g: &ObjectGraph) -> Vec<(u32, u64, usize)> {
     retained_by_class(g, &g.site_of, g.sites.len())
 }
 
+/// Below this share of the reachable heap retained by the allocation sites between them
+/// ([`site_coverage`]), the sites cannot answer what holds the heap: `retained` and `report` rank
+/// by root and type instead.
+pub const SITE_COVERAGE_FLOOR: f64 = 0.01;
+
 /// The share of the reachable heap (`reachable_bytes`) the allocation sites retain between them
 /// ([`retained_by_site`]),
 /// at most 1: how much of it a ranking by site can explain. Go records one allocation per
@@ -206,12 +211,12 @@ pub(super) fn best_object_per_class(
     best.into_iter().map(|(_, v)| v).collect()
 }
 
-/// The top `n` sites by retained bytes.
-pub fn top_sites(g: &ObjectGraph, n: usize) -> Vec<SiteRetainer> {
+/// The top `n` sites by retained bytes, from their [`retained_by_site`].
+pub fn top_sites(g: &ObjectGraph, by_site: Vec<(u32, u64, usize)>, n: usize) -> Vec<SiteRetainer> {
     if n == 0 {
         return Vec::new();
     }
-    retainers(g, true, n)
+    site_retainers(g, by_site, n)
         .into_iter()
         .map(|r| SiteRetainer {
             site: r.name,

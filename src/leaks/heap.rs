@@ -316,6 +316,9 @@ pub(super) fn graph_section(
         reachable_cycles: g.reachable_cycles,
         unreachable_cycles: g.unreachable_cycles,
         top_retainers: g.top_retainers.clone(),
+        site_coverage: g.site_coverage,
+        top_roots: g.top_roots.clone(),
+        top_types: g.top_types.clone(),
     }
 }
 

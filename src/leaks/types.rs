@@ -214,6 +214,20 @@ pub struct GraphSection {
     pub unreachable_cycles: usize,
     /// Top allocation sites by retained bytes.
     pub top_retainers: Vec<crate::graph::SiteRetainer>,
+    /// The share of the reachable bytes the allocation sites retain: below
+    /// [`crate::graph::SITE_COVERAGE_FLOOR`] the roots and types are shown first.
+    pub site_coverage: f64,
+    /// Top roots by retained bytes.
+    pub top_roots: Vec<crate::graph::NamedRetainer>,
+    /// Top Go types by retained bytes (with the binary's DWARF).
+    pub top_types: Vec<crate::graph::NamedRetainer>,
+}
+
+impl GraphSection {
+    /// Whether the allocation sites retain too little of the heap to say what holds it.
+    pub fn sites_answer(&self) -> bool {
+        self.site_coverage >= crate::graph::SITE_COVERAGE_FLOOR
+    }
 }
 
 /// A caller that owns growth spread over keys each under its floor: its cumulative value (pprof's

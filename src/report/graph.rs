@@ -9,7 +9,7 @@ use crate::units::human;
 
 /// A path from a root ([`crate::graph::path_to`]), a step a line under the object it leads to:
 /// `root: main.cache (bss)`, then `→ .buckets bucket<string,*main.Entry> …`.
-pub(super) fn write_path(out: &mut impl Write, path: &[String]) -> io::Result<()> {
+pub(super) fn write_path(out: &mut (impl Write + ?Sized), path: &[String]) -> io::Result<()> {
     for (k, step) in path.iter().enumerate() {
         writeln!(out, "     {}{step}", if k == 0 { "" } else { "→ " })?;
     }

@@ -151,16 +151,19 @@ fn section_lines(r: &Report) -> Vec<SectionLine> {
         ));
     }
     if let Some(g) = &r.object_graph {
-        let top = g
-            .top_retainers
-            .first()
-            .map(|t| {
-                format!(
-                    "; top retainer {} ({})",
-                    t.site,
-                    h(t.retained_bytes as f64, "bytes")
-                )
-            })
+        // The site when the sites answer, else the type (with the DWARF) or the root.
+        let first = if g.sites_answer() {
+            g.top_retainers
+                .first()
+                .map(|t| (t.site.as_str(), t.retained_bytes))
+        } else {
+            g.top_types
+                .first()
+                .or(g.top_roots.first())
+                .map(|t| (t.name.as_str(), t.retained_bytes))
+        };
+        let top = first
+            .map(|(name, bytes)| format!("; top retainer {name} ({})", h(bytes as f64, "bytes")))
             .unwrap_or_default();
         v.push((
             None,
@@ -361,6 +364,10 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
                 objects => t.objects,
                 path => t.path.clone(),
             }).collect::<Vec<_>>(),
+            sites_answer => g.sites_answer(),
+            coverage => format!("{:.2} %", 100.0 * g.site_coverage),
+            roots => named_retainers(&g.top_roots),
+            types => named_retainers(&g.top_types),
         }),
         sections => Value::from(Serde(section_lines(r))),
         critical => r.suspects.iter().filter(|s| s.severity == crate::trend::Severity::Critical).count(),
@@ -374,4 +381,19 @@ pub fn write_report_html<W: Write>(r: &Report, extras: &HtmlExtras, mut out: W) 
         .and_then(|t| t.render(ctx))
         .map_err(|e| io::Error::other(e.to_string()))?;
     out.write_all(html.as_bytes())
+}
+
+/// Roots or types of the object-graph section, for the template.
+fn named_retainers(list: &[crate::graph::NamedRetainer]) -> Vec<minijinja::Value> {
+    list.iter()
+        .map(|t| {
+            minijinja::context! {
+                name => t.name.clone(),
+                bytes => h(t.retained_bytes as f64, "bytes"),
+                objects => t.objects,
+                path => t.path.clone(),
+                like => t.traces_like,
+            }
+        })
+        .collect()
 }

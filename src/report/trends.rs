@@ -439,18 +439,23 @@ fn write_text_process(out: &mut impl Write, r: &Report) -> io::Result<()> {
     Ok(())
 }
 
-/// The object-graph section.
+/// The object-graph section: what retains the heap by allocation site, and by root and Go type
+/// (with the binary's DWARF); roots and types first when the sites retain too little of the heap
+/// to answer (a process at Go's default MemProfileRate), as `retained` does.
 fn write_text_graph(out: &mut impl Write, r: &Report) -> io::Result<()> {
-    if let Some(gs) = &r.object_graph {
-        writeln!(
-            out,
-            "\nOBJECT GRAPH of {}: {} live objects, {}; {} reference cycles reachable, {} unreachable",
-            gs.source,
-            gs.reachable_objects,
-            h(gs.reachable_bytes as f64, "bytes"),
-            gs.reachable_cycles,
-            gs.unreachable_cycles
-        )?;
+    let Some(gs) = &r.object_graph else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "\nOBJECT GRAPH of {}: {} live objects, {}; {} reference cycles reachable, {} unreachable",
+        gs.source,
+        gs.reachable_objects,
+        h(gs.reachable_bytes as f64, "bytes"),
+        gs.reachable_cycles,
+        gs.unreachable_cycles
+    )?;
+    let sites = |out: &mut dyn Write| -> io::Result<()> {
         for t in &gs.top_retainers {
             writeln!(
                 out,
@@ -463,8 +468,56 @@ fn write_text_graph(out: &mut impl Write, r: &Report) -> io::Result<()> {
             // binary's DWARF).
             super::graph::write_path(out, &t.path)?;
         }
+        Ok(())
+    };
+    let named = |out: &mut dyn Write, list: &[crate::graph::NamedRetainer]| -> io::Result<()> {
+        for t in list {
+            writeln!(
+                out,
+                "  retains {:>10} ({} objects)  {}",
+                h(t.retained_bytes as f64, "bytes"),
+                t.objects,
+                t.name
+            )?;
+            super::graph::write_path(out, &t.path)?;
+            if t.traces_like > 1 {
+                writeln!(
+                    out,
+                    "     {} of its {} objects by a trace like this (the same root, types and fields)",
+                    t.traces_like, t.objects
+                )?;
+            }
+        }
+        Ok(())
+    };
+    if gs.sites_answer() {
+        sites(out)?;
+        if !gs.top_types.is_empty() {
+            writeln!(out, "  by Go type:")?;
+            named(out, &gs.top_types)?;
+        }
+        return Ok(());
     }
-    Ok(())
+    writeln!(
+        out,
+        "  the allocation sites retain {:.2} % of it (Go records one allocation per MemProfileRate, 512 KiB by default): by root{}, then by site",
+        100.0 * gs.site_coverage,
+        if gs.top_types.is_empty() {
+            " (by type with the program's DWARF: --binary PATH)"
+        } else {
+            " and by Go type"
+        }
+    )?;
+    writeln!(out, "  by root:")?;
+    named(out, &gs.top_roots)?;
+    if !gs.top_types.is_empty() {
+        writeln!(out, "  by Go type:")?;
+        named(out, &gs.top_types)?;
+    }
+    if !gs.top_retainers.is_empty() {
+        writeln!(out, "  by allocation site:")?;
+    }
+    sites(out)
 }
 
 /// Why a suspect's severity is held below its impact, from its own data: `medium (impact:

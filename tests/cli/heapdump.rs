@@ -345,6 +345,35 @@ fn two_dumps_diff_by_site_and_report_shows_what_retains_a_suspect() {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains("\n     → .values[0] main.Entry 0x"), "{text}");
             assert!(text.contains("\n     → [3] main.RingNode 0x"), "{text}");
+            // Every allocation is recorded: the sites come first, then the Go types, each
+            // with its path, as `retained --by type` ranks them.
+            let (sites, types) = text.split_once("  by Go type:\n").expect(&text);
+            assert!(sites.contains("main.makeRing ./main.go:69"), "{sites}");
+            assert!(
+                types.contains("(5 objects)  hash<string,*unicode.RangeTable>\n     root: unicode.Scripts (bss)\n"),
+                "{types}"
+            );
+            let out = report(&["--binary", debug.to_str().unwrap(), "--format", "json"]);
+            let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let g = &r["object_graph"];
+            // The unicode tables were allocated before MemProfileRate = 1: the sites hold 12.9 %.
+            assert!(g["site_coverage"].as_f64().unwrap() > 0.1, "{g}");
+            let types = g["top_types"].as_array().unwrap();
+            assert_eq!(types.len(), 5, "{g}");
+            assert_eq!(types[0]["name"], "hash<string,*unicode.RangeTable>");
+            assert_eq!(types[0]["objects"], 5);
+            assert_eq!(types[0]["path"][0], "root: unicode.Scripts (bss)");
+            let html = report(&["--binary", debug.to_str().unwrap(), "--format", "html"]);
+            let html = String::from_utf8_lossy(&html.stdout);
+            assert!(html.contains("<h3>By Go type</h3>"), "{html}");
+            assert!(
+                html.contains("<h3>hash&lt;string,*unicode.RangeTable&gt;</h3>"),
+                "{html}"
+            );
+            // Without the DWARF there are no types to rank.
+            let out = report(&["--format", "json"]);
+            let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(r["object_graph"]["top_types"], serde_json::json!([]));
         }
     }
 }
@@ -1033,6 +1062,45 @@ fn retained_answers_by_root_when_the_sites_retain_too_little() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("top retainers by site"), "{out}");
     assert!(!String::from_utf8_lossy(&o.stderr).contains("instead"));
+    // `report` over these dumps answers the same way in its object-graph section: the roots
+    // first, saying why, the sites (none here) after.
+    let o = leakdiff(&["report", "--input", dir.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let graph = &out[out.find("OBJECT GRAPH").expect(&out)..];
+    assert!(
+        graph.contains("the allocation sites retain 0.00 % of it")
+            && graph.contains("--binary PATH"),
+        "{graph}"
+    );
+    assert!(
+        graph.contains("  by root:\n  retains  307.52KiB (2902 objects)  global (bss)\n"),
+        "{graph}"
+    );
+    assert!(!graph.contains("by allocation site"), "{graph}");
+    let o = leakdiff(&[
+        "report",
+        "--input",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let g = &r["object_graph"];
+    assert!(g["site_coverage"].as_f64().unwrap() < 0.01, "{g}");
+    assert_eq!(g["top_roots"][0]["name"], "global (bss)", "{g}");
+    let o = leakdiff(&[
+        "report",
+        "--input",
+        dir.to_str().unwrap(),
+        "--format",
+        "html",
+    ]);
+    let html = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        html.contains("<h3>By root</h3>") && html.contains("top retainer global (bss)"),
+        "{html}"
+    );
     let full = testdata("go/go1.27/go1.27.3.dump.gz");
     let o = leakdiff(&["retained", full.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("top retainers by site"));
