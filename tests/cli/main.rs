@@ -26,5 +26,6 @@ mod pprof_user;
 mod props;
 mod real_corpus;
 mod report;
+mod sessionleak;
 mod simulate;
 mod verdicts;
