@@ -15,3 +15,5 @@ mkdir -p fuzz/corpus/heapdump
 for f in testdata/go/heapdump/*.gz testdata/go/go1.27/*.dump.gz; do gzip -dc "$f" | tail -c +17 > "fuzz/corpus/heapdump/$(basename "$f" .gz)"; done
 mkdir -p fuzz/corpus/procstat
 cp testdata/collect/series/process-*.txt fuzz/corpus/procstat/
+mkdir -p fuzz/corpus/gotypes
+cp testdata/go/typesgen/*.debug testdata/go/sessionleak/*.debug fuzz/corpus/gotypes/

@@ -117,6 +117,9 @@ pub struct GoTypes {
     /// Each function's locals and parameters that can hold a pointer, where they are on its
     /// frame, by function name.
     pub locals: rustc_hash::FxHashMap<String, Vec<Local>>,
+    /// Compile units whose DWARF could not be read (damaged or cut off), said for the reader:
+    /// their types, globals and locals are left out, so what they describe stays untyped.
+    pub unreadable: Option<String>,
 }
 
 /// How deep [`GoTypes::slot`] follows nested types before it gives up (a malformed table's

@@ -238,6 +238,9 @@ fn type_dump(
             );
             d.notes
                 .push(typing_note(&st, &types.go_version, objects.len()));
+            if let Some(damaged) = &types.unreadable {
+                d.notes.push(format!("the binary's DWARF: {damaged}"));
+            }
             Some((typed, types))
         }
         Some(_) if typeable => {

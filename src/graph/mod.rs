@@ -2,7 +2,7 @@
 //! reachability from the roots, strongly connected components (reference cycles), the dominator
 //! tree and retained sizes, per object and per allocation site, and a path from a root.
 //!
-//! May import: `formats` (the heap dump's records), `model` (a dump as a profile), `spill`. Storage is
+//! May import: `formats` (the heap dump's records), `model` (a dump as a profile), `spill`, `units` (sizes on paths). Storage is
 //! compressed rows of u32 indices ([`Edges`]); the algorithms are iterative (no recursion: graphs are millions of objects deep)
 //! and run over its neighbour slices: Pearce's space-efficient Tarjan SCC, and the
 //! Cooper–Harvey–Kennedy dominator iteration on post-order numbers. Past a memory budget

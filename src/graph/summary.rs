@@ -16,17 +16,20 @@ pub(super) fn root_top(g: &ObjectGraph, v: Node) -> Option<Node> {
     Some(cur)
 }
 
-/// Describes an object: its type when known, address, size and allocation site.
+/// Describes an object on a path from a root: its type when known, address, size, what it
+/// retains (the bytes freed were it gone: LeakCanary's "retaining" at each step of a trace) and
+/// allocation site.
 pub fn describe(g: &ObjectGraph, v: Node) -> String {
     let (a, size) = (g.addr(v), g.size(v));
     let typed = match g.type_of.get(v) {
         NONE => String::new(),
         t => format!("{} ", g.type_names[t as usize]),
     };
+    let retains = crate::units::human(g.retained(v) as i64, "bytes");
     match g.site_of.get(v) {
-        NONE => format!("{typed}{a:#x} ({size} B)"),
+        NONE => format!("{typed}{a:#x} ({size} B, retains {retains})"),
         s => format!(
-            "{typed}{a:#x} ({size} B) allocated at {}",
+            "{typed}{a:#x} ({size} B, retains {retains}) allocated at {}",
             g.sites[s as usize].first().map_or("?", String::as_str)
         ),
     }

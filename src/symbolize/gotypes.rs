@@ -47,9 +47,13 @@ struct Raw {
 /// Reads the types and globals of the binary (or separate debug file) at `path`.
 pub fn load(path: &Path) -> Result<GoTypes, String> {
     let data = super::elf::read(path)?;
-    let file = object::File::parse(&*data)
-        .map_err(|e| format!("{}: not an object file: {e}", path.display()))?;
-    from_object(&file).map_err(|e| format!("{}: {e}", path.display()))
+    parse(&data).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads the types and globals of a binary's (or debug file's) bytes.
+pub fn parse(data: &[u8]) -> Result<GoTypes, String> {
+    let file = object::File::parse(data).map_err(|e| format!("not an object file: {e}"))?;
+    from_object(&file)
 }
 
 fn from_object(file: &object::File<'_>) -> Result<GoTypes, String> {
@@ -178,10 +182,87 @@ fn read(
     let mut producer = String::new();
     let mut units = dwarf.units();
     let mut unit_at = 0usize;
-    while let Some(header) = units.next().map_err(|e| (unit_at, e))? {
+    // Units that could not be read, the first one's offset and error; units read.
+    let (mut skipped, mut first_error, mut read_units) = (0usize, None, 0usize);
+    loop {
+        let header = match units.next() {
+            Ok(Some(header)) => header,
+            Ok(None) => break,
+            // A header that cannot be read ends the walk (where the next unit starts is not
+            // known): what came before is kept.
+            Err(e) => {
+                skipped += 1;
+                first_error.get_or_insert((unit_at, e));
+                break;
+            }
+        };
         if let UnitSectionOffset::DebugInfoOffset(o) = header.offset() {
             unit_at = o.0;
         }
+        // What this unit adds, taken back if it cannot be read to its end: a damaged unit's
+        // entries are left out whole, never half-read.
+        let mark = (
+            raws.len(),
+            globals_raw.len(),
+            locals.raw.len(),
+            locals.captures.len(),
+        );
+        let unit_read = read_unit(
+            dwarf,
+            endian,
+            &header,
+            unit_at,
+            &mut raws,
+            &mut id_of,
+            &mut globals_raw,
+            &mut locals,
+            &mut producer,
+        );
+        match unit_read {
+            Ok(()) => read_units += 1,
+            Err(e) => {
+                skipped += 1;
+                first_error.get_or_insert(e);
+                raws.truncate(mark.0);
+                id_of.retain(|_, &mut id| (id as usize) < mark.0);
+                globals_raw.truncate(mark.1);
+                locals.raw.truncate(mark.2);
+                locals.captures.truncate(mark.3);
+            }
+        }
+    }
+    if read_units == 0 {
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+    }
+    let mut types = resolve(raws, &id_of, globals_raw, producer);
+    let captures = locals.captures(&types, &id_of);
+    types.locals = locals.resolve(&types, &id_of);
+    if let Some((at, e)) = first_error {
+        types.unreadable = Some(format!(
+            "{skipped} of the DWARF's compile units could not be read (the first at .debug_info offset {at:#x}: {e}): the types, globals and locals they describe are left out, and what only they type stays untyped"
+        ));
+    }
+    Ok((types, captures))
+}
+
+/// Reads one compile unit's entries into the tables of [`read`].
+// Over 120 lines: one pass over the unit's entries, one arm per tag.
+#[allow(clippy::too_many_lines, clippy::too_many_arguments)]
+fn read_unit(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    endian: RunTimeEndian,
+    header: &gimli::UnitHeader<R<'_>>,
+    unit_at: usize,
+    raws: &mut Vec<Raw>,
+    id_of: &mut FxHashMap<usize, TypeId>,
+    globals_raw: &mut Vec<(u64, usize)>,
+    locals: &mut LocalsRaw,
+    producer: &mut String,
+) -> Result<(), (usize, gimli::Error)> {
+    let header = *header;
+    {
         // Entries straight from the header: a unit's line program (which `Dwarf::unit` parses,
         // and a symbol file may lack) is not needed.
         let abbrevs = dwarf.abbreviations(&header).map_err(|e| (unit_at, e))?;
@@ -277,7 +358,7 @@ fn read(
                         .split_whitespace()
                         .find(|w| w.starts_with("go1"))
                     {
-                        producer = v.trim_end_matches(';').to_string();
+                        *producer = v.trim_end_matches(';').to_string();
                     }
                 }
                 constants::DW_TAG_base_type
@@ -368,10 +449,7 @@ fn read(
             }
         }
     }
-    let mut types = resolve(raws, &id_of, globals_raw, producer);
-    let captures = locals.captures(&types, &id_of);
-    types.locals = locals.resolve(&types, &id_of);
-    Ok((types, captures))
+    Ok(())
 }
 
 /// Functions' locals as read, before their types are resolved.
@@ -574,6 +652,7 @@ fn resolve(
         text: 0..0,
         type_data: 0..0,
         locals: FxHashMap::default(),
+        unreadable: None,
     };
     g.small_map_group = small_map_groups(&g, &raws, id_of);
     g
@@ -615,6 +694,85 @@ fn small_map_groups(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Damaged DWARF (bytes flipped, zeroed or cut off in `.debug_info` or `.debug_abbrev` of a
+    /// real Go 1.27.3 build) is an error with its offset, or the types of the units that read
+    /// (a damaged unit is left out whole, and said); and whatever types it gives, asking them for slots, sizes, boxes and field paths at every offset of the first
+    /// words never panics nor loops (a damaged type may refer to itself).
+    #[test]
+    fn damaged_dwarf_is_an_error_or_types_never_a_panic() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/go/typesgen/typesgen-go1.27.3.debug");
+        let data = std::fs::read(path).unwrap();
+        let file = object::File::parse(&*data).unwrap();
+        let mut sections: FxHashMap<String, Vec<u8>> = FxHashMap::default();
+        for s in file.sections() {
+            if let (Ok(name), Ok(bytes)) = (s.name(), s.uncompressed_data()) {
+                if name.starts_with(".debug_") {
+                    sections.insert(name.to_string(), bytes.into_owned());
+                }
+            }
+        }
+        let read_sections = |s: &FxHashMap<String, Vec<u8>>| {
+            let loaded = gimli::DwarfSections::load(|id| {
+                Ok::<_, ()>(s.get(id.name()).map_or(&[][..], Vec::as_slice))
+            })
+            .unwrap();
+            let dwarf = loaded.borrow(|x| EndianSlice::new(x, RunTimeEndian::Little));
+            read(&dwarf, RunTimeEndian::Little).map(|(types, _)| types)
+        };
+        let whole = read_sections(&sections).expect("the undamaged DWARF reads");
+        assert!(whole.types.len() > 1000, "{}", whole.types.len());
+        // A fixed pseudo-random walk (xorshift): the same cases every run.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as usize
+        };
+        let (mut errors, mut read_ok, mut partly) = (0, 0, 0);
+        for case in 0..120 {
+            let mut damaged = sections.clone();
+            let name = [".debug_info", ".debug_abbrev"][case % 2];
+            let buf = damaged.get_mut(name).unwrap();
+            match case % 3 {
+                0 => {
+                    for _ in 0..1 + case % 7 {
+                        let at = next() % buf.len();
+                        buf[at] = next() as u8;
+                    }
+                }
+                1 => buf.truncate(next() % buf.len()),
+                _ => {
+                    let at = next() % buf.len();
+                    let end = (at + 1 + next() % 64).min(buf.len());
+                    buf[at..end].fill(0);
+                }
+            }
+            match read_sections(&damaged) {
+                Err(_) => errors += 1,
+                Ok(types) => {
+                    read_ok += 1;
+                    if let Some(note) = &types.unreadable {
+                        partly += 1;
+                        assert!(note.contains("could not be read"), "{note}");
+                        assert!(types.types.len() <= whole.types.len());
+                    }
+                    for t in 0..types.types.len() as TypeId {
+                        let _ = (types.size(t), types.boxed(t), types.name(t));
+                        for off in (0..64).step_by(8) {
+                            let _ = (types.slot(t, off), types.field_path(t, off));
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("{errors} errors, {read_ok} read, {partly} of them in part");
+        // Both outcomes are met; a damaged unit is left out and the rest read.
+        assert!(errors > 0 && read_ok > 0, "{errors} errors, {read_ok} read");
+        assert!(partly > 0, "no case was read in part");
+    }
 
     /// Go's stack locations: `DW_OP_fbreg N` (its frame base is the CFA), the CFA itself, the CFA
     /// plus a constant; anything else (a register, a longer expression) is not a frame slot.

@@ -15,7 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("files", &[]),
     ("formats", &["model", "spill"]),
     ("symbolize", &["formats", "model"]),
-    ("graph", &["formats", "model", "spill"]),
+    ("graph", &["formats", "model", "spill", "units"]),
     ("progress", &["graph", "units", "spill"]),
     ("diff", &["model", "units"]),
     ("goroutines", &["model", "trend"]),
