@@ -60,6 +60,19 @@ pub struct Local {
     pub cfa_offset: i64,
     /// Its type.
     pub ty: TypeId,
+    /// The bytes of the variable kept there: from `start` in its type, `len` of them (all of it
+    /// for a variable kept whole; a run of its pieces, `DW_OP_piece`, for one kept in parts).
+    pub start: u64,
+    /// How many (`u64::MAX`: to the type's end).
+    pub len: u64,
+}
+
+impl Local {
+    /// Whether the bytes of its type from `off` to `off + 8` are kept here: an interface's
+    /// data word is read with its type word, which must be in the same run of pieces.
+    pub fn keeps(&self, off: u64, size: u64) -> bool {
+        off >= self.start && off + size <= self.start.saturating_add(self.len)
+    }
 }
 
 /// One type.
@@ -344,7 +357,7 @@ impl GoTypes {
 
     /// The local of function `function` that holds byte `offset` of its frame (counted from
     /// the frame's start, `size` bytes below its canonical frame address) at `pc`: the local,
-    /// and the offset in it.
+    /// and the offset in its type (a piece kept apart from the rest counts from its own start).
     pub fn local_at(
         &self,
         function: &str,
@@ -355,8 +368,25 @@ impl GoTypes {
         let from_cfa = i64::try_from(offset).ok()? - i64::try_from(size).ok()?;
         self.locals.get(function)?.iter().find_map(|l| {
             let into = u64::try_from(from_cfa - l.cfa_offset).ok()?;
-            (l.pcs.contains(&pc) && into < self.size(l.ty)).then_some((l, into))
+            let kept = l.len.min(self.size(l.ty).saturating_sub(l.start));
+            (l.pcs.contains(&pc) && into < kept).then_some((l, l.start + into))
         })
+    }
+
+    /// [`GoTypes::local_at`] for a frame of a heap dump whose `pc` is where it resumes (a
+    /// caller's return address): Go's DWARF moves what a call keeps on the frame there (a value
+    /// spilled before the call is "in its register" up to the call and on the frame from the
+    /// return address), so the locals are looked up at `pc`, then at `pc - 1` (the call
+    /// itself) for what only that range describes.
+    pub fn frame_local(
+        &self,
+        function: &str,
+        pc: u64,
+        size: u64,
+        offset: u64,
+    ) -> Option<(&Local, u64)> {
+        self.local_at(function, pc, size, offset)
+            .or_else(|| self.local_at(function, pc.checked_sub(1)?, size, offset))
     }
 
     /// The typed global whose bytes hold `addr`: its type and the offset in it.
@@ -532,12 +562,25 @@ mod tests {
                     pcs: 0x20..0x80,
                     cfa_offset: -40,
                     ty: 7,
+                    start: 0,
+                    len: u64::MAX,
                 },
                 Local {
                     name: "s".into(),
                     pcs: 0..u64::MAX,
                     cfa_offset: -24,
                     ty: 5,
+                    start: 0,
+                    len: u64::MAX,
+                },
+                // The last two words of a 24-byte value, kept at CFA-72 apart from its first.
+                Local {
+                    name: "q".into(),
+                    pcs: 0..u64::MAX,
+                    cfa_offset: -72,
+                    ty: 5,
+                    start: 8,
+                    len: 16,
                 },
             ],
         );
@@ -552,6 +595,19 @@ mod tests {
         assert_eq!(at(0x10, 48), None, "the CFA: past the frame");
         assert_eq!(at(0x10, 0), None, "no local there");
         assert_eq!(t.local_at("main.other", 0x30, 48, 8), None);
+        // A piece: its words are the type's from its start.
+        let at = |off| {
+            t.local_at("main.hold", 0x10, 80, off)
+                .map(|(l, o)| (l.name.clone(), o))
+        };
+        assert_eq!(at(8), Some(("q".into(), 8)));
+        assert_eq!(at(16), Some(("q".into(), 16)));
+        assert_eq!(at(24), None, "past the piece");
+        let q = &t.locals["main.hold"][2];
+        assert!(
+            q.keeps(8, 16) && !q.keeps(0, 16),
+            "an interface at 0 is split"
+        );
     }
 
     #[test]

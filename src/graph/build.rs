@@ -452,10 +452,14 @@ fn roots(
                         let local = d
                             .dwarf
                             .as_ref()
-                            .and_then(|t| {
-                                t.local_at(&f.function, f.pc.saturating_sub(1), f.size, r.slot)
-                            })
-                            .map_or(String::new(), |(l, _)| format!(" (local {})", l.name));
+                            .and_then(|t| typing::stack_local(d, t, r))
+                            .map_or(String::new(), |(l, _, function)| {
+                                if function == f.function {
+                                    format!(" (local {})", l.name)
+                                } else {
+                                    format!(" (argument {} of {function})", l.name)
+                                }
+                            });
                         (
                             format!("stack of goroutine {g}, {}{local}", f.function),
                             format!("stack of {}", f.function),

@@ -13,15 +13,41 @@
 //! into the middle of an object, targets smaller than the type, and words the dump says are
 //! pointers where the type has none (a binary that is not the dump's). A stack
 //! slot is typed by the local there (its DWARF location at the frame's pc, from the frame's
-//! canonical frame address); an interface's, global or local, by the word before it.
+//! canonical frame address, whole or in pieces), or by the argument of the function the frame
+//! calls that is spilled there (past the callee's canonical frame address); an interface's,
+//! global or local, by the word before it when that word is part of the same variable.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::formats::gotypes::{GoTypes, Slot, TypeId};
-use crate::formats::heapdump::{HeapDump, RootKind};
+use crate::formats::gotypes::{GoTypes, Local, Slot, TypeId};
+use crate::formats::heapdump::{HeapDump, Root, RootKind};
 
 use super::{Classes, Node, Progress, Step, Table, NONE, NO_OBJECT};
 use crate::spill::prefetch;
+
+/// The local a goroutine's stack root's slot holds, from the binary's DWARF, with the function
+/// whose local it is: the local its frame's function keeps there at the frame's pc; else, for a
+/// slot where a call's register arguments are spilled (in the caller's frame, past the callee's
+/// canonical frame address, which is the caller's stack pointer), the argument of the function
+/// the frame calls (the frame before it in the dump: one deeper, the same goroutine).
+pub(super) fn stack_local<'t>(
+    d: &'t HeapDump,
+    types: &'t GoTypes,
+    r: &Root,
+) -> Option<(&'t Local, u64, &'t str)> {
+    let i = r.owner as usize;
+    let f = d.frames.get(i)?;
+    if let Some((l, into)) = types.frame_local(&f.function, f.pc, f.size, r.slot) {
+        return Some((l, into, &f.function));
+    }
+    let c = d.frames.get(i.checked_sub(1)?)?;
+    if c.goroutine != f.goroutine || c.depth + 1 != f.depth {
+        return None;
+    }
+    // From the callee's CFA, the slot is `r.slot` bytes up: a frame of size 0 there.
+    let (l, into) = types.frame_local(&c.function, c.pc, 0, r.slot)?;
+    (l.cfa_offset >= 0).then_some((l, into, &c.function))
+}
 
 /// How the typing went: counts for the note the dump's reader sees.
 #[derive(Debug, Default)]
@@ -222,15 +248,14 @@ pub(super) fn type_objects(
     let mut frontier: Level = Vec::new();
     for (i, r) in d.roots.iter().enumerate() {
         // A stack slot is typed by the local its frame's function keeps there at the frame's pc
-        // (a caller's pc is its return address: the call is the byte before).
+        // (a caller's pc is its return address: [`GoTypes::frame_local`]).
         let stack = r.kind == RootKind::Stack;
+        let mut local = None;
         let typed = match r.kind {
             RootKind::Data | RootKind::Bss => types.global_at(r.slot),
-            RootKind::Stack => d.frames.get(r.owner as usize).and_then(|f| {
-                let pc = f.pc.saturating_sub(1);
-                types
-                    .local_at(&f.function, pc, f.size, r.slot)
-                    .map(|(l, into)| (l.ty, into))
+            RootKind::Stack => stack_local(d, types, r).map(|(l, into, _)| {
+                local = Some(l);
+                (l.ty, into)
             }),
             _ => None,
         };
@@ -242,6 +267,12 @@ pub(super) fn type_objects(
             // A frame's slot the local does not hold a pointer in: a word the DWARF does not
             // describe at this pc, not a disagreement.
             Slot::None if stack => {
+                st.untyped_roots += 1;
+                continue;
+            }
+            // An interface's data word kept in a piece apart from its type word: the word
+            // before it on the frame is not its type.
+            Slot::Dynamic if local.is_some_and(|l| off < 8 || !l.keeps(off - 8, 16)) => {
                 st.untyped_roots += 1;
                 continue;
             }

@@ -414,8 +414,16 @@ fn read_unit(
                         locals.captures.push((f, off, t, name.clone()));
                     }
                     if let Some(loc) = location {
-                        if let Some(off) = cfa_offset(loc) {
-                            locals.raw.push((f, 0, u64::MAX, off, t, name));
+                        for (cfa_offset, start, len) in stack_runs(loc) {
+                            locals.raw.push(RawLocal {
+                                function: f,
+                                pcs: 0..u64::MAX,
+                                cfa_offset,
+                                start,
+                                len,
+                                ty: t,
+                                name: name.clone(),
+                            });
                         }
                     } else if let Some(list) = location_list {
                         let unit = unit.get_or_insert_with(|| gimli::Unit::new(dwarf, header).ok());
@@ -424,15 +432,16 @@ fn read_unit(
                             continue;
                         };
                         while let Ok(Some(e)) = iter.next() {
-                            if let Some(off) = cfa_offset(e.data.0.slice()) {
-                                locals.raw.push((
-                                    f,
-                                    e.range.begin,
-                                    e.range.end,
-                                    off,
-                                    t,
-                                    name.clone(),
-                                ));
+                            for (cfa_offset, start, len) in stack_runs(e.data.0.slice()) {
+                                locals.raw.push(RawLocal {
+                                    function: f,
+                                    pcs: e.range.begin..e.range.end,
+                                    cfa_offset,
+                                    start,
+                                    len,
+                                    ty: t,
+                                    name: name.clone(),
+                                });
                             }
                         }
                     }
@@ -452,14 +461,24 @@ fn read_unit(
     Ok(())
 }
 
+/// A local (or a run of its pieces) where it is on a frame, as read: its type is the
+/// `.debug_info` offset of its type entry.
+struct RawLocal {
+    function: u32,
+    pcs: std::ops::Range<u64>,
+    cfa_offset: i64,
+    start: u64,
+    len: u64,
+    ty: usize,
+    name: String,
+}
+
 /// Functions' locals as read, before their types are resolved.
 #[derive(Default)]
 struct LocalsRaw {
     functions: Vec<String>,
     index: FxHashMap<String, u32>,
-    /// (function, pc range start, end, offset from the CFA, `.debug_info` offset of the type,
-    /// name).
-    raw: Vec<(u32, u64, u64, i64, usize, String)>,
+    raw: Vec<RawLocal>,
     /// Closure functions' captured variables: (function, offset in the closure, `.debug_info`
     /// offset of the type, name).
     captures: Vec<(u32, u64, usize, String)>,
@@ -499,18 +518,22 @@ impl LocalsRaw {
         id_of: &FxHashMap<usize, TypeId>,
     ) -> FxHashMap<String, Vec<Local>> {
         let mut out: FxHashMap<String, Vec<Local>> = FxHashMap::default();
-        for (f, lo, hi, cfa_offset, t, name) in self.raw {
-            let Some(&ty) = id_of.get(&t) else { continue };
+        for l in self.raw {
+            let Some(&ty) = id_of.get(&l.ty) else {
+                continue;
+            };
             if matches!(types.types[types.resolve(ty) as usize].kind, Kind::Other) {
                 continue;
             }
-            out.entry(self.functions[f as usize].clone())
+            out.entry(self.functions[l.function as usize].clone())
                 .or_default()
                 .push(Local {
-                    name,
-                    pcs: lo..hi,
-                    cfa_offset,
+                    name: l.name,
+                    pcs: l.pcs,
+                    cfa_offset: l.cfa_offset,
                     ty,
+                    start: l.start,
+                    len: l.len,
                 });
         }
         out
@@ -532,6 +555,93 @@ fn cfa_offset(loc: &[u8]) -> Option<i64> {
         _ => return None,
     };
     r.is_empty().then_some(off)
+}
+
+/// Where on the frame a local's location keeps it: `(offset from the CFA, start in its type,
+/// length)`. A whole location ([`cfa_offset`]) is one run of the whole type (`len` `u64::MAX`);
+/// a location in pieces (`DW_OP_piece`: Go splits slices, strings, interfaces and structs
+/// between registers and stack slots) gives a run per stretch of pieces that lie one after
+/// another on the frame as in the type. Pieces in registers or optimized out are left out; an
+/// expression with any other operation gives nothing (never a guess).
+fn stack_runs(loc: &[u8]) -> Vec<(i64, u64, u64)> {
+    if let Some(off) = cfa_offset(loc) {
+        return vec![(off, 0, u64::MAX)];
+    }
+    use gimli::Reader as _;
+    let mut r = EndianSlice::new(loc, RunTimeEndian::Little);
+    // Each piece: where it is on the frame (None: not there), its start in the type and size.
+    let mut pieces: Vec<(Option<i64>, u64, u64)> = Vec::new();
+    let mut start = 0u64;
+    while !r.is_empty() {
+        let Ok(op) = r.read_u8() else {
+            return Vec::new();
+        };
+        let at = match op {
+            0x91 => match r.read_sleb128() {
+                Ok(off) => Some(off),
+                Err(_) => return Vec::new(),
+            },
+            0x9c => {
+                // DW_OP_call_frame_cfa, and maybe DW_OP_plus_uconst N.
+                let mut ahead = r;
+                if ahead.read_u8().ok() == Some(0x23) {
+                    let Some(n) = ahead
+                        .read_uleb128()
+                        .ok()
+                        .and_then(|n| i64::try_from(n).ok())
+                    else {
+                        return Vec::new();
+                    };
+                    r = ahead;
+                    Some(n)
+                } else {
+                    Some(0)
+                }
+            }
+            // DW_OP_reg0..31, DW_OP_regx N: in a register, not on the frame.
+            0x50..=0x6f => None,
+            0x90 => {
+                if r.read_uleb128().is_err() {
+                    return Vec::new();
+                }
+                None
+            }
+            // A piece with no location: optimized out.
+            0x93 => {
+                let Ok(size) = r.read_uleb128() else {
+                    return Vec::new();
+                };
+                pieces.push((None, start, size));
+                start = start.saturating_add(size);
+                continue;
+            }
+            _ => return Vec::new(),
+        };
+        // Every location in pieces is followed by its DW_OP_piece.
+        if r.read_u8().ok() != Some(0x93) {
+            return Vec::new();
+        }
+        let Ok(size) = r.read_uleb128() else {
+            return Vec::new();
+        };
+        pieces.push((at, start, size));
+        start = start.saturating_add(size);
+    }
+    let mut runs: Vec<(i64, u64, u64)> = Vec::new();
+    let mut last_end: Option<i64> = None;
+    for (at, start, size) in pieces {
+        let Some(at) = at else {
+            last_end = None;
+            continue;
+        };
+        let size_i = i64::try_from(size).unwrap_or(i64::MAX);
+        match runs.last_mut() {
+            Some(run) if last_end == Some(at) => run.2 = run.2.saturating_add(size),
+            _ => runs.push((at, start, size)),
+        }
+        last_end = at.checked_add(size_i);
+    }
+    runs
 }
 
 /// The address of a location that is one `DW_OP_addr`.
@@ -785,6 +895,41 @@ mod tests {
         assert_eq!(cfa_offset(&[0x91, 0x68, 0x93, 0x08]), None, "a piece");
         assert_eq!(cfa_offset(&[]), None);
         assert_eq!(cfa_offset(&[0x91]), None, "truncated");
+    }
+
+    /// A location in pieces gives a run per stretch of pieces next to each other on the frame
+    /// as in the type; registers and optimized-out pieces split runs; anything else is nothing.
+    #[test]
+    fn pieces_on_the_frame_are_runs_of_the_type() {
+        // DW_OP_call_frame_cfa; piece 8; fbreg 8; piece 8; fbreg 16; piece 8: a slice whole.
+        let slice = [0x9c, 0x93, 8, 0x91, 8, 0x93, 8, 0x91, 16, 0x93, 8];
+        assert_eq!(stack_runs(&slice), [(0, 0, 24)]);
+        // An interface: its type word in rax, its data word at CFA-24.
+        let iface = [0x50, 0x93, 8, 0x91, 0x68, 0x93, 8];
+        assert_eq!(stack_runs(&iface), [(-24, 8, 8)]);
+        // Two words apart on the frame: two runs.
+        let apart = [0x91, 0x60, 0x93, 8, 0x91, 0x70, 0x93, 8];
+        assert_eq!(stack_runs(&apart), [(-32, 0, 8), (-16, 8, 8)]);
+        // Optimized out between: two runs though the slots touch.
+        let gap = [0x91, 0x60, 0x93, 8, 0x93, 8, 0x91, 0x70, 0x93, 8];
+        assert_eq!(stack_runs(&gap), [(-32, 0, 8), (-16, 16, 8)]);
+        // CFA plus a constant, then a register.
+        assert_eq!(
+            stack_runs(&[0x9c, 0x23, 16, 0x93, 8, 0x53, 0x93, 8]),
+            [(16, 0, 8)]
+        );
+        // A whole location is the whole type.
+        assert_eq!(stack_runs(&[0x91, 0x68]), [(-24, 0, u64::MAX)]);
+        assert!(
+            stack_runs(&[0x91, 0x68, 0x06, 0x93, 8]).is_empty(),
+            "DW_OP_deref"
+        );
+        assert!(stack_runs(&[0x91, 0x68, 0x93]).is_empty(), "truncated");
+        assert!(
+            stack_runs(&[0x91, 0x68, 0x91, 0x60]).is_empty(),
+            "no piece after"
+        );
+        assert!(stack_runs(&[0x50, 0x93, 8]).is_empty(), "all in registers");
     }
 
     /// Function literals, method values' wrappers and go/defer wrappers get a closure type each;

@@ -20,7 +20,7 @@ fn the_first_screen_names_the_types_at_the_default_rate() {
     let (code, out, err) = run(&["retained", DEFAULT_RATE, "--binary", DEBUG]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("the allocation sites retain 0.12 % of the 939.33KiB reachable")
+        err.contains("the allocation sites retain 0.12 % of the 941.91KiB reachable")
             && err.contains("ranking by root, then by type instead"),
         "{err}"
     );
@@ -35,7 +35,7 @@ fn the_first_screen_names_the_types_at_the_default_rate() {
         "#1    843.75KiB  2000 object(s)  main.session\n     root: main.sessions (bss)\n     → []*main.session 0x",
         "     → [0] main.session 0x",
         "     2000 of its 2000 objects by a trace like this (the same root, types and fields)\n#2    647.44KiB  1 object(s)  []*main.session\n",
-        "  4000 object(s)  []uint8\n",
+        "  4009 object(s)  []uint8\n", // 4,000 buffers and the 9 requests' bodies
         "  2000 object(s)  main.conn\n",
         "     → .conn main.conn 0x",
     ] {
@@ -51,6 +51,27 @@ fn the_first_screen_names_the_types_at_the_default_rate() {
         "{sites}"
     );
 
+    // What only the parked handlers' arguments hold, typed from main.serve's DWARF: the
+    // request kept whole at its CFA, the slice in pieces, the interface's two words spilled in
+    // the `go` wrapper's frame (main.main.gowrap1) where Go puts a call's register arguments.
+    let (_, out, err) = run(&[
+        "retained",
+        DEFAULT_RATE,
+        "--binary",
+        DEBUG,
+        "--by",
+        "type",
+        "--top",
+        "0",
+    ]);
+    for line in [
+        "  9 object(s)  main.request\n",
+        "  3 object(s)  []*main.request\n",
+        "  3 object(s)  main.audit\n     root: stack of goroutine ",
+        ", main.main.gowrap1 (argument h of main.serve)\n     → main.audit 0x",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}\n{err}");
+    }
     let (code, out, err) = run(&["cycles", DEFAULT_RATE, "--binary", DEBUG]);
     assert_eq!(code, 0, "{err}");
     assert!(
