@@ -455,38 +455,37 @@ fn write_text_graph(out: &mut impl Write, r: &Report) -> io::Result<()> {
         gs.reachable_cycles,
         gs.unreachable_cycles
     )?;
-    let sites = |out: &mut dyn Write| -> io::Result<()> {
-        for t in &gs.top_retainers {
+    // One retainer: what it retains, its path from a root as `retained` prints it (Go types
+    // and fields with the binary's DWARF), and how many of its objects share that trace.
+    let one = |out: &mut dyn Write,
+               (bytes, objects, name): (u64, usize, &str),
+               path: &[String],
+               like: usize|
+     -> io::Result<()> {
+        writeln!(
+            out,
+            "  retains {:>10} ({objects} objects)  {name}",
+            h(bytes as f64, "bytes")
+        )?;
+        super::graph::write_path(out, path)?;
+        if like > 1 {
             writeln!(
                 out,
-                "  retains {:>10} ({} objects)  {}",
-                h(t.retained_bytes as f64, "bytes"),
-                t.objects,
-                t.site
+                "     {like} of its {objects} objects by a trace like this (the same root, types and fields)"
             )?;
-            // Its path from a root, as `retained` prints it (Go types and fields with the
-            // binary's DWARF).
-            super::graph::write_path(out, &t.path)?;
+        }
+        Ok(())
+    };
+    let sites = |out: &mut dyn Write| -> io::Result<()> {
+        for t in &gs.top_retainers {
+            one(out, (t.retained_bytes, t.objects, &t.site), &t.path, 0)?;
         }
         Ok(())
     };
     let named = |out: &mut dyn Write, list: &[crate::graph::NamedRetainer]| -> io::Result<()> {
         for t in list {
-            writeln!(
-                out,
-                "  retains {:>10} ({} objects)  {}",
-                h(t.retained_bytes as f64, "bytes"),
-                t.objects,
-                t.name
-            )?;
-            super::graph::write_path(out, &t.path)?;
-            if t.traces_like > 1 {
-                writeln!(
-                    out,
-                    "     {} of its {} objects by a trace like this (the same root, types and fields)",
-                    t.traces_like, t.objects
-                )?;
-            }
+            let what = (t.retained_bytes, t.objects, t.name.as_str());
+            one(out, what, &t.path, t.traces_like)?;
         }
         Ok(())
     };

@@ -48,14 +48,6 @@ chmod -x "$out/sessionleak-$v.debug"
 written+=("$out/default-rate.dump.gz" "$out/sessionleak-$v.debug")
 
 # Checks: no path of this machine, no user name in what was written.
-bad=$(printf '%s\n' "$work" "$here" "$out" "${HOME:-/nonexistent-home}" | grep -v '^/$' | sort -u)
-user=$(id -un 2>/dev/null || true)
-for f in "${written[@]}"; do
-  for p in $bad; do
-    if zcat -f "$f" | strings -n 4 | grep -qF "$p"; then echo "$f contains $p" >&2; exit 1; fi
-  done
-  if [ -n "$user" ] && [ "$user" != root ] && zcat -f "$f" | strings -n 4 | grep -qw "$user"; then
-    echo "$f contains the user name $user" >&2; exit 1
-  fi
-done
+. "$here/no-machine-paths.sh"
+no_machine_paths "${written[@]}"
 ls -l "${written[@]}" >&2

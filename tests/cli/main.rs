@@ -28,4 +28,5 @@ mod real_corpus;
 mod report;
 mod sessionleak;
 mod simulate;
+mod thirdparty;
 mod verdicts;
