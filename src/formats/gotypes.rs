@@ -68,8 +68,8 @@ pub struct Local {
 }
 
 impl Local {
-    /// Whether the bytes of its type from `off` to `off + 8` are kept here: an interface's
-    /// data word is read with its type word, which must be in the same run of pieces.
+    /// Whether the `size` bytes of its type from `off` are kept here: an interface's data word
+    /// is read with its type word, which must be in the same run of pieces.
     pub fn keeps(&self, off: u64, size: u64) -> bool {
         off >= self.start && off + size <= self.start.saturating_add(self.len)
     }

@@ -163,15 +163,14 @@ pub fn summarize(g: &ObjectGraph, source: &str) -> GraphSummary {
     let live = (0..comps.len())
         .filter(|&i| g.is_reachable(comps.get(i)[0]))
         .count();
-    let reachable_bytes = (0..g.len())
-        .filter(|&v| g.is_reachable(v as Node))
-        .map(|v| g.size(v as Node))
-        .sum();
+    let (reachable_objects, reachable_bytes) = (0..g.len() as Node)
+        .filter(|&v| g.is_reachable(v))
+        .fold((0, 0), |(n, bytes), v| (n + 1, bytes + g.size(v)));
     let by_site = retained_by_site(g);
     let named = |list: Vec<Retainer>| list.into_iter().map(NamedRetainer::from).collect();
     GraphSummary {
         source: source.to_string(),
-        reachable_objects: (0..g.len()).filter(|&v| g.is_reachable(v as Node)).count(),
+        reachable_objects,
         reachable_bytes,
         reachable_cycles: live,
         unreachable_cycles: comps.len() - live,

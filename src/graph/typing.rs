@@ -272,7 +272,9 @@ pub(super) fn type_objects(
             }
             // An interface's data word kept in a piece apart from its type word: the word
             // before it on the frame is not its type.
-            Slot::Dynamic if local.is_some_and(|l| off < 8 || !l.keeps(off - 8, 16)) => {
+            Slot::Dynamic
+                if local.is_some_and(|l| !off.checked_sub(8).is_some_and(|w| l.keeps(w, 16))) =>
+            {
                 st.untyped_roots += 1;
                 continue;
             }
@@ -508,12 +510,11 @@ pub(super) fn type_objects(
         let ty_id = *t;
         *t = *by_type.entry((ty_id, many, inferred)).or_insert_with(|| {
             let name = types.name(ty_id);
-            let name = match (many, inferred) {
-                (true, false) => format!("[]{name}"),
-                (false, false) => name.to_string(),
-                (true, true) => format!("[]{name}{INFERRED}"),
-                (false, true) => format!("{name}{INFERRED}"),
-            };
+            let name = format!(
+                "{}{name}{}",
+                if many { "[]" } else { "" },
+                if inferred { INFERRED } else { "" }
+            );
             *by_name.entry(name).or_insert_with_key(|name| {
                 names.push(name.clone());
                 layouts.push((ty_id, many));
@@ -774,8 +775,9 @@ fn fit(types: &GoTypes, candidates: &[TypeId], body: u64, pointers: &[(u64, Type
             match types.slot(t, off) {
                 Slot::None => false,
                 Slot::To(p) if target != NONE => {
-                    evidence |= agrees(p, target);
-                    agrees(p, target)
+                    let agree = agrees(p, target);
+                    evidence |= agree;
+                    agree
                 }
                 _ => true,
             }

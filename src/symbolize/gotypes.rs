@@ -210,7 +210,7 @@ fn read(
         let unit_read = read_unit(
             dwarf,
             endian,
-            &header,
+            header,
             unit_at,
             &mut raws,
             &mut id_of,
@@ -253,7 +253,7 @@ fn read(
 fn read_unit(
     dwarf: &gimli::Dwarf<R<'_>>,
     endian: RunTimeEndian,
-    header: &gimli::UnitHeader<R<'_>>,
+    header: gimli::UnitHeader<R<'_>>,
     unit_at: usize,
     raws: &mut Vec<Raw>,
     id_of: &mut FxHashMap<usize, TypeId>,
@@ -261,163 +261,175 @@ fn read_unit(
     locals: &mut LocalsRaw,
     producer: &mut String,
 ) -> Result<(), (usize, gimli::Error)> {
-    let header = *header;
-    {
-        // Entries straight from the header: a unit's line program (which `Dwarf::unit` parses,
-        // and a symbol file may lack) is not needed.
-        let abbrevs = dwarf.abbreviations(&header).map_err(|e| (unit_at, e))?;
-        let mut entries = header.entries(&abbrevs);
-        let mut depth = 0isize;
-        // The unit, for its location lists (read when a local needs one: it parses the line
-        // program's header, which a symbol file lacks).
-        let mut unit: Option<Option<gimli::Unit<R<'_>>>> = None;
-        // The function whose locals are being read: its depth and index in `locals.functions`.
-        let mut function: Option<(isize, u32)> = None;
-        // The struct or array whose children are being read (index into `raws`), by depth.
-        let mut parent: Vec<(isize, usize)> = Vec::new();
-        while let Some((delta, entry)) = entries.next_dfs().map_err(|e| (unit_at, e))? {
-            depth += delta;
-            while parent.last().is_some_and(|&(d, _)| d >= depth) {
-                parent.pop();
+    // Entries straight from the header: a unit's line program (which `Dwarf::unit` parses,
+    // and a symbol file may lack) is not needed.
+    let abbrevs = dwarf.abbreviations(&header).map_err(|e| (unit_at, e))?;
+    let mut entries = header.entries(&abbrevs);
+    let mut depth = 0isize;
+    // The unit, for its location lists (read when a local needs one: it parses the line
+    // program's header, which a symbol file lacks).
+    let mut unit: Option<Option<gimli::Unit<R<'_>>>> = None;
+    // The function whose locals are being read: its depth and index in `locals.functions`.
+    let mut function: Option<(isize, u32)> = None;
+    // The struct or array whose children are being read (index into `raws`), by depth.
+    let mut parent: Vec<(isize, usize)> = Vec::new();
+    while let Some((delta, entry)) = entries.next_dfs().map_err(|e| (unit_at, e))? {
+        depth += delta;
+        while parent.last().is_some_and(|&(d, _)| d >= depth) {
+            parent.pop();
+        }
+        if function.is_some_and(|(d, _)| d >= depth) {
+            function = None;
+        }
+        let Some(at) = entry.offset().to_debug_info_offset(&header).map(|o| o.0) else {
+            continue;
+        };
+        let err = |e| (at, e);
+        let (mut name, mut produced_by) = (String::new(), String::new());
+        let (mut size, mut target, mut location, mut member_at, mut count) =
+            (None, None, None, None, None);
+        let mut location_list = None;
+        let mut go_kind = 0u64;
+        let mut runtime_type = None;
+        let mut closure_offset = None;
+        let mut attrs = entry.attrs();
+        while let Some(a) = attrs.next().map_err(err)? {
+            match a.name() {
+                constants::DW_AT_name | constants::DW_AT_producer => {
+                    let text = match a.value() {
+                        AttributeValue::String(s) => Some(s),
+                        AttributeValue::DebugStrRef(o) => dwarf.debug_str.get_str(o).ok(),
+                        AttributeValue::DebugLineStrRef(o) => dwarf.debug_line_str.get_str(o).ok(),
+                        _ => None,
+                    };
+                    if let Some(s) = text {
+                        let s = String::from_utf8_lossy(s.slice()).into_owned();
+                        if a.name() == constants::DW_AT_name {
+                            name = s;
+                        } else {
+                            produced_by = s;
+                        }
+                    }
+                }
+                constants::DW_AT_byte_size => size = a.udata_value(),
+                constants::DW_AT_count => count = a.udata_value(),
+                constants::DW_AT_upper_bound => count = a.udata_value().map(|u| u + 1),
+                constants::DW_AT_data_member_location => member_at = a.udata_value(),
+                constants::DW_AT_type => {
+                    target = match a.value() {
+                        AttributeValue::UnitRef(r) => r.to_debug_info_offset(&header).map(|o| o.0),
+                        AttributeValue::DebugInfoRef(o) => Some(o.0),
+                        _ => None,
+                    }
+                }
+                constants::DW_AT_location => {
+                    location = match a.value() {
+                        AttributeValue::Exprloc(e) => Some(e.0.slice()),
+                        AttributeValue::Block(b) => Some(b.slice()),
+                        v => {
+                            location_list = Some(v);
+                            None
+                        }
+                    }
+                }
+                n if n.0 == DW_AT_GO_KIND => go_kind = a.udata_value().unwrap_or(0),
+                n if n.0 == DW_AT_GO_CLOSURE_OFFSET => closure_offset = a.udata_value(),
+                n if n.0 == DW_AT_GO_RUNTIME_TYPE => {
+                    runtime_type = match a.value() {
+                        AttributeValue::Addr(v) => Some(v),
+                        v => v.udata_value(),
+                    }
+                    .filter(|v| *v != 0);
+                }
+                _ => {}
             }
-            if function.is_some_and(|(d, _)| d >= depth) {
-                function = None;
-            }
-            let Some(at) = entry.offset().to_debug_info_offset(&header).map(|o| o.0) else {
-                continue;
-            };
-            let err = |e| (at, e);
-            let (mut name, mut produced_by) = (String::new(), String::new());
-            let (mut size, mut target, mut location, mut member_at, mut count) =
-                (None, None, None, None, None);
-            let mut location_list = None;
-            let mut go_kind = 0u64;
-            let mut runtime_type = None;
-            let mut closure_offset = None;
-            let mut attrs = entry.attrs();
-            while let Some(a) = attrs.next().map_err(err)? {
-                match a.name() {
-                    constants::DW_AT_name | constants::DW_AT_producer => {
-                        let text = match a.value() {
-                            AttributeValue::String(s) => Some(s),
-                            AttributeValue::DebugStrRef(o) => dwarf.debug_str.get_str(o).ok(),
-                            AttributeValue::DebugLineStrRef(o) => {
-                                dwarf.debug_line_str.get_str(o).ok()
-                            }
-                            _ => None,
-                        };
-                        if let Some(s) = text {
-                            let s = String::from_utf8_lossy(s.slice()).into_owned();
-                            if a.name() == constants::DW_AT_name {
-                                name = s;
-                            } else {
-                                produced_by = s;
-                            }
-                        }
-                    }
-                    constants::DW_AT_byte_size => size = a.udata_value(),
-                    constants::DW_AT_count => count = a.udata_value(),
-                    constants::DW_AT_upper_bound => count = a.udata_value().map(|u| u + 1),
-                    constants::DW_AT_data_member_location => member_at = a.udata_value(),
-                    constants::DW_AT_type => {
-                        target = match a.value() {
-                            AttributeValue::UnitRef(r) => {
-                                r.to_debug_info_offset(&header).map(|o| o.0)
-                            }
-                            AttributeValue::DebugInfoRef(o) => Some(o.0),
-                            _ => None,
-                        }
-                    }
-                    constants::DW_AT_location => {
-                        location = match a.value() {
-                            AttributeValue::Exprloc(e) => Some(e.0.slice()),
-                            AttributeValue::Block(b) => Some(b.slice()),
-                            v => {
-                                location_list = Some(v);
-                                None
-                            }
-                        }
-                    }
-                    n if n.0 == DW_AT_GO_KIND => go_kind = a.udata_value().unwrap_or(0),
-                    n if n.0 == DW_AT_GO_CLOSURE_OFFSET => closure_offset = a.udata_value(),
-                    n if n.0 == DW_AT_GO_RUNTIME_TYPE => {
-                        runtime_type = match a.value() {
-                            AttributeValue::Addr(v) => Some(v),
-                            v => v.udata_value(),
-                        }
-                        .filter(|v| *v != 0);
-                    }
-                    _ => {}
-                }
-            }
-            let tag = entry.tag();
-            match tag {
-                constants::DW_TAG_compile_unit if producer.is_empty() => {
-                    // "Go cmd/compile go1.27.3; regabi"
-                    if let Some(v) = produced_by
-                        .split_whitespace()
-                        .find(|w| w.starts_with("go1"))
-                    {
-                        *producer = v.trim_end_matches(';').to_string();
-                    }
-                }
-                constants::DW_TAG_base_type
-                | constants::DW_TAG_pointer_type
-                | constants::DW_TAG_structure_type
-                | constants::DW_TAG_array_type
-                | constants::DW_TAG_typedef
-                | constants::DW_TAG_subroutine_type => {
-                    id_of.insert(at, raws.len() as TypeId);
-                    if matches!(
-                        tag,
-                        constants::DW_TAG_structure_type | constants::DW_TAG_array_type
-                    ) {
-                        parent.push((depth, raws.len()));
-                    }
-                    raws.push(Raw {
-                        name,
-                        size,
-                        tag,
-                        go_kind,
-                        runtime_type,
-                        target,
-                        members: Vec::new(),
-                        count: None,
-                    });
-                }
-                constants::DW_TAG_member => {
-                    if let (Some(&(d, p)), Some(t)) = (parent.last(), target) {
-                        if d == depth - 1 {
-                            raws[p].members.push((member_at.unwrap_or(0), name, t));
-                        }
-                    }
-                }
-                constants::DW_TAG_subrange_type => {
-                    if let Some(&(d, p)) = parent.last() {
-                        if d == depth - 1 {
-                            raws[p].count = count;
-                        }
-                    }
-                }
-                constants::DW_TAG_subprogram if depth == 1 && !name.is_empty() => {
-                    function = Some((depth, locals.function(name)));
-                }
-                // A function's own locals and parameters (not those of what it inlined), where
-                // they are on its frame: from its canonical frame address, over a range of pcs.
-                constants::DW_TAG_variable | constants::DW_TAG_formal_parameter
-                    if function.is_some_and(|(d, _)| d == depth - 1) =>
+        }
+        let tag = entry.tag();
+        match tag {
+            constants::DW_TAG_compile_unit if producer.is_empty() => {
+                // "Go cmd/compile go1.27.3; regabi"
+                if let Some(v) = produced_by
+                    .split_whitespace()
+                    .find(|w| w.starts_with("go1"))
                 {
-                    let (Some((_, f)), Some(t)) = (function, target) else {
+                    *producer = v.trim_end_matches(';').to_string();
+                }
+            }
+            constants::DW_TAG_base_type
+            | constants::DW_TAG_pointer_type
+            | constants::DW_TAG_structure_type
+            | constants::DW_TAG_array_type
+            | constants::DW_TAG_typedef
+            | constants::DW_TAG_subroutine_type => {
+                id_of.insert(at, raws.len() as TypeId);
+                if matches!(
+                    tag,
+                    constants::DW_TAG_structure_type | constants::DW_TAG_array_type
+                ) {
+                    parent.push((depth, raws.len()));
+                }
+                raws.push(Raw {
+                    name,
+                    size,
+                    tag,
+                    go_kind,
+                    runtime_type,
+                    target,
+                    members: Vec::new(),
+                    count: None,
+                });
+            }
+            constants::DW_TAG_member => {
+                if let (Some(&(d, p)), Some(t)) = (parent.last(), target) {
+                    if d == depth - 1 {
+                        raws[p].members.push((member_at.unwrap_or(0), name, t));
+                    }
+                }
+            }
+            constants::DW_TAG_subrange_type => {
+                if let Some(&(d, p)) = parent.last() {
+                    if d == depth - 1 {
+                        raws[p].count = count;
+                    }
+                }
+            }
+            constants::DW_TAG_subprogram if depth == 1 && !name.is_empty() => {
+                function = Some((depth, locals.function(name)));
+            }
+            // A function's own locals and parameters (not those of what it inlined), where
+            // they are on its frame: from its canonical frame address, over a range of pcs.
+            constants::DW_TAG_variable | constants::DW_TAG_formal_parameter
+                if function.is_some_and(|(d, _)| d == depth - 1) =>
+            {
+                let (Some((_, f)), Some(t)) = (function, target) else {
+                    continue;
+                };
+                if let Some(off) = closure_offset {
+                    locals.captures.push((f, off, t, name.clone()));
+                }
+                if let Some(loc) = location {
+                    for (cfa_offset, start, len) in stack_runs(loc) {
+                        locals.raw.push(RawLocal {
+                            function: f,
+                            pcs: 0..u64::MAX,
+                            cfa_offset,
+                            start,
+                            len,
+                            ty: t,
+                            name: name.clone(),
+                        });
+                    }
+                } else if let Some(list) = location_list {
+                    let unit = unit.get_or_insert_with(|| gimli::Unit::new(dwarf, header).ok());
+                    let Some(unit) = unit.as_ref() else { continue };
+                    let Ok(Some(mut iter)) = dwarf.attr_locations(unit, list) else {
                         continue;
                     };
-                    if let Some(off) = closure_offset {
-                        locals.captures.push((f, off, t, name.clone()));
-                    }
-                    if let Some(loc) = location {
-                        for (cfa_offset, start, len) in stack_runs(loc) {
+                    while let Ok(Some(e)) = iter.next() {
+                        for (cfa_offset, start, len) in stack_runs(e.data.0.slice()) {
                             locals.raw.push(RawLocal {
                                 function: f,
-                                pcs: 0..u64::MAX,
+                                pcs: e.range.begin..e.range.end,
                                 cfa_offset,
                                 start,
                                 len,
@@ -425,37 +437,18 @@ fn read_unit(
                                 name: name.clone(),
                             });
                         }
-                    } else if let Some(list) = location_list {
-                        let unit = unit.get_or_insert_with(|| gimli::Unit::new(dwarf, header).ok());
-                        let Some(unit) = unit.as_ref() else { continue };
-                        let Ok(Some(mut iter)) = dwarf.attr_locations(unit, list) else {
-                            continue;
-                        };
-                        while let Ok(Some(e)) = iter.next() {
-                            for (cfa_offset, start, len) in stack_runs(e.data.0.slice()) {
-                                locals.raw.push(RawLocal {
-                                    function: f,
-                                    pcs: e.range.begin..e.range.end,
-                                    cfa_offset,
-                                    start,
-                                    len,
-                                    ty: t,
-                                    name: name.clone(),
-                                });
-                            }
-                        }
                     }
                 }
-                // Globals are the compile unit's own variables (depth 1), at a fixed address.
-                constants::DW_TAG_variable if depth == 1 => {
-                    if let (Some(loc), Some(t)) = (location, target) {
-                        if let Some(addr) = op_addr(loc, endian) {
-                            globals_raw.push((addr, t));
-                        }
-                    }
-                }
-                _ => {}
             }
+            // Globals are the compile unit's own variables (depth 1), at a fixed address.
+            constants::DW_TAG_variable if depth == 1 => {
+                if let (Some(loc), Some(t)) = (location, target) {
+                    if let Some(addr) = op_addr(loc, endian) {
+                        globals_raw.push((addr, t));
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -540,20 +533,38 @@ impl LocalsRaw {
     }
 }
 
-/// The offset from the canonical frame address of a location that is `DW_OP_fbreg N` (Go's
-/// frame base is the CFA) or `DW_OP_call_frame_cfa`, optionally `DW_OP_plus_uconst N`.
+/// Where one location operation, at the reader's position, puts a value: `Some(Some(off))` on
+/// the frame, `off` bytes from the canonical frame address (`DW_OP_fbreg N`: Go's frame base is
+/// the CFA; `DW_OP_call_frame_cfa`, optionally `DW_OP_plus_uconst N`); `Some(None)` in a
+/// register (`DW_OP_reg0..31`, `DW_OP_regx N`); `None` for any other operation or a cut one.
+fn frame_place(r: &mut R<'_>) -> Option<Option<i64>> {
+    use gimli::Reader as _;
+    Some(match r.read_u8().ok()? {
+        0x91 => Some(r.read_sleb128().ok()?),
+        0x9c => {
+            let mut ahead = *r;
+            if ahead.read_u8().ok() == Some(0x23) {
+                let n = i64::try_from(ahead.read_uleb128().ok()?).ok()?;
+                *r = ahead;
+                Some(n)
+            } else {
+                Some(0)
+            }
+        }
+        0x50..=0x6f => None,
+        0x90 => {
+            r.read_uleb128().ok()?;
+            None
+        }
+        _ => return None,
+    })
+}
+
+/// The offset from the canonical frame address of a location that is one place on the frame
+/// ([`frame_place`]) and nothing else.
 fn cfa_offset(loc: &[u8]) -> Option<i64> {
     let mut r = EndianSlice::new(loc, RunTimeEndian::Little);
-    use gimli::Reader as _;
-    let off = match r.read_u8().ok()? {
-        0x91 => r.read_sleb128().ok()?,
-        0x9c if r.is_empty() => 0,
-        0x9c => match r.read_u8().ok()? {
-            0x23 => i64::try_from(r.read_uleb128().ok()?).ok()?,
-            _ => return None,
-        },
-        _ => return None,
-    };
+    let off = frame_place(&mut r)??;
     r.is_empty().then_some(off)
 }
 
@@ -569,77 +580,34 @@ fn stack_runs(loc: &[u8]) -> Vec<(i64, u64, u64)> {
     }
     use gimli::Reader as _;
     let mut r = EndianSlice::new(loc, RunTimeEndian::Little);
-    // Each piece: where it is on the frame (None: not there), its start in the type and size.
-    let mut pieces: Vec<(Option<i64>, u64, u64)> = Vec::new();
-    let mut start = 0u64;
+    let mut runs: Vec<(i64, u64, u64)> = Vec::new();
+    // The piece's start in the type; where the last piece on the frame ended (None: the last
+    // piece was elsewhere).
+    let (mut start, mut last_end) = (0u64, None::<i64>);
     while !r.is_empty() {
-        let Ok(op) = r.read_u8() else {
-            return Vec::new();
-        };
-        let at = match op {
-            0x91 => match r.read_sleb128() {
-                Ok(off) => Some(off),
-                Err(_) => return Vec::new(),
+        // A piece with no location is optimized out.
+        let at = match r.slice().first() {
+            Some(0x93) => None,
+            _ => match frame_place(&mut r) {
+                Some(at) => at,
+                None => return Vec::new(),
             },
-            0x9c => {
-                // DW_OP_call_frame_cfa, and maybe DW_OP_plus_uconst N.
-                let mut ahead = r;
-                if ahead.read_u8().ok() == Some(0x23) {
-                    let Some(n) = ahead
-                        .read_uleb128()
-                        .ok()
-                        .and_then(|n| i64::try_from(n).ok())
-                    else {
-                        return Vec::new();
-                    };
-                    r = ahead;
-                    Some(n)
-                } else {
-                    Some(0)
-                }
-            }
-            // DW_OP_reg0..31, DW_OP_regx N: in a register, not on the frame.
-            0x50..=0x6f => None,
-            0x90 => {
-                if r.read_uleb128().is_err() {
-                    return Vec::new();
-                }
-                None
-            }
-            // A piece with no location: optimized out.
-            0x93 => {
-                let Ok(size) = r.read_uleb128() else {
-                    return Vec::new();
-                };
-                pieces.push((None, start, size));
-                start = start.saturating_add(size);
-                continue;
-            }
-            _ => return Vec::new(),
         };
-        // Every location in pieces is followed by its DW_OP_piece.
+        // Every piece ends with its DW_OP_piece.
         if r.read_u8().ok() != Some(0x93) {
             return Vec::new();
         }
         let Ok(size) = r.read_uleb128() else {
             return Vec::new();
         };
-        pieces.push((at, start, size));
+        last_end = at.and_then(|at| {
+            match runs.last_mut() {
+                Some(run) if last_end == Some(at) => run.2 = run.2.saturating_add(size),
+                _ => runs.push((at, start, size)),
+            }
+            at.checked_add(i64::try_from(size).ok()?)
+        });
         start = start.saturating_add(size);
-    }
-    let mut runs: Vec<(i64, u64, u64)> = Vec::new();
-    let mut last_end: Option<i64> = None;
-    for (at, start, size) in pieces {
-        let Some(at) = at else {
-            last_end = None;
-            continue;
-        };
-        let size_i = i64::try_from(size).unwrap_or(i64::MAX);
-        match runs.last_mut() {
-            Some(run) if last_end == Some(at) => run.2 = run.2.saturating_add(size),
-            _ => runs.push((at, start, size)),
-        }
-        last_end = at.checked_add(size_i);
     }
     runs
 }
@@ -807,8 +775,9 @@ mod tests {
 
     /// Damaged DWARF (bytes flipped, zeroed or cut off in `.debug_info` or `.debug_abbrev` of a
     /// real Go 1.27.3 build) is an error with its offset, or the types of the units that read
-    /// (a damaged unit is left out whole, and said); and whatever types it gives, asking them for slots, sizes, boxes and field paths at every offset of the first
-    /// words never panics nor loops (a damaged type may refer to itself).
+    /// (a damaged unit is left out whole, and said); and whatever types it gives, asking them
+    /// for slots, sizes, boxes and field paths at the first words never panics nor loops (a
+    /// damaged type may refer to itself).
     #[test]
     fn damaged_dwarf_is_an_error_or_types_never_a_panic() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))

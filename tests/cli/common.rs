@@ -63,6 +63,17 @@ pub fn files_starting(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Asserts that `text` holds each of `parts`, one after another, in that order.
+pub fn assert_in_order(text: &str, parts: &[&str]) {
+    let mut at = 0;
+    for part in parts {
+        let i = text[at..]
+            .find(part)
+            .unwrap_or_else(|| panic!("{part}\n{text}"));
+        at += i + part.len();
+    }
+}
+
 pub fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata")

@@ -130,7 +130,7 @@ fn planted_cycles_are_found_exactly_and_the_tree_is_not_one() {
 }
 
 /// A `leakdiff.retained/v1` document's retainers: name → objects.
-fn objects_by_name(v: &serde_json::Value) -> BTreeMap<String, u64> {
+pub(crate) fn objects_by_name(v: &serde_json::Value) -> BTreeMap<String, u64> {
     v["retainers"]
         .as_array()
         .unwrap()

@@ -6,7 +6,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::common::{run, testdata};
+use crate::common::{assert_in_order, run, testdata};
+use crate::heapdump::objects_by_name;
 
 const DEBUG: &str = "testdata/go/sessionleak/sessionleak-go1.27.3.debug";
 const DEFAULT_RATE: &str = "testdata/go/sessionleak/default-rate.dump.gz";
@@ -102,14 +103,7 @@ fn the_report_of_a_default_rate_dump_ranks_roots_and_types_first() {
         "  by Go type:\n  retains  843.75KiB (2000 objects)  main.session\n     root: main.sessions (bss)\n",
         "  by allocation site:\n  retains    1.12KiB (1 objects)  runtime.schedinit",
     ];
-    let mut at = 0;
-    for w in want {
-        let i = graph[at..]
-            .find(w)
-            .unwrap_or_else(|| panic!("{w}\n{graph}"))
-            + at;
-        at = i + w.len();
-    }
+    assert_in_order(graph, &want);
     let (_, json, _) = run(&["report", "--input", input, "--binary", debug, "-f", "json"]);
     let r: serde_json::Value = serde_json::from_str(&json).unwrap();
     let g = &r["object_graph"];
@@ -162,14 +156,8 @@ fn a_leaking_series_names_the_types_on_the_suspects_paths() {
             "retained", &dump, "--binary", DEBUG, "--by", "type", "--top", "0", "-f", "json",
         ]);
         let r: serde_json::Value = serde_json::from_str(&json).expect(&err);
-        let count = |name: &str| {
-            r["retainers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|t| t["name"] == name)
-                .map_or(0, |t| t["objects"].as_u64().unwrap())
-        };
+        let by_name = objects_by_name(&r);
+        let count = |name: &str| by_name.get(name).copied().unwrap_or(0);
         assert_eq!(count("main.session"), 40 * k, "{dump}");
         assert_eq!(count("main.conn"), 40 * k, "{dump}");
         assert_eq!(count("[]*main.session"), 1, "{dump}");

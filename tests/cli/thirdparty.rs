@@ -2,7 +2,8 @@
 //! Debian's hashicorp/golang-lru, google/btree and patrickmn/go-cache): the types come through
 //! the libraries' own structs, slices, maps and interfaces, with the program's own counts.
 
-use crate::common::run;
+use crate::common::{assert_in_order, run};
+use crate::heapdump::objects_by_name;
 
 const DUMP: &str = "testdata/go/thirdparty/thirdparty-go1.27.3.dump.gz";
 const DEBUG: &str = "testdata/go/thirdparty/thirdparty-go1.27.3.debug";
@@ -14,14 +15,8 @@ fn values_kept_by_third_party_caches_are_typed_with_the_programs_counts() {
     ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let objects = |name: &str| {
-        v["retainers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .map_or(0, |r| r["objects"].as_u64().unwrap())
-    };
+    let by_name = objects_by_name(&v);
+    let objects = |name: &str| by_name.get(name).copied().unwrap_or(0);
     for (name, n) in [
         // The LRU's 1,000 after 5,000 adds, through its list's `Value interface{}`.
         ("main.payload", 1000),
@@ -46,10 +41,5 @@ fn values_kept_by_third_party_caches_are_typed_with_the_programs_counts() {
         "     → .Value github.com/hashicorp/golang-lru/simplelru.entry 0x",
         "     → .value main.payload 0x",
     ];
-    let mut at = 0;
-    for step in trace {
-        at += text[at..]
-            .find(step)
-            .unwrap_or_else(|| panic!("{step}\n{text}"));
-    }
+    assert_in_order(&text, &trace);
 }
